@@ -1,0 +1,27 @@
+// Builds every entry from the same sources with esbuild; WGSL files are bundled as text.
+import { build } from 'esbuild';
+import { cpSync, mkdirSync, readdirSync, existsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+
+const common = { bundle: true, format: 'esm', sourcemap: true, loader: { '.wgsl': 'text' }, logLevel: 'warning', target: 'es2022' };
+const nodeExternal = ['webgpu', 'sharp', 'fflate', 'playwright-core'];
+
+const cliDir = 'src/cli';
+const cliEntries = readdirSync(cliDir).filter((f) => f.endsWith('.ts')).map((f) => `${cliDir}/${f}`);
+if (existsSync('src/train/data/decode-worker.ts')) cliEntries.push('src/train/data/decode-worker.ts');
+
+await Promise.all([
+  // Node CLIs: dist/train.js, dist/bench.js, …
+  build({ ...common, platform: 'node', entryPoints: cliEntries, outdir: 'dist', external: nodeExternal, banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" } }),
+  // The library entry.
+  build({ ...common, platform: 'neutral', entryPoints: ['src/index.ts'], outfile: 'dist/index.js', external: [...nodeExternal, 'node:*'], mainFields: ['module', 'main'] }),
+  // The browser bundle: the same modules; Node-only imports are dynamic and never run there.
+  build({ ...common, platform: 'browser', entryPoints: ['src/web/main.ts'], outdir: 'dist/web', external: [...nodeExternal, 'node:*'] }),
+]);
+mkdirSync('dist/web', { recursive: true });
+for (const f of readdirSync('src/web')) if (!f.endsWith('.ts')) cpSync(`src/web/${f}`, `dist/web/${f}`);
+
+if (!process.argv.includes('--no-types')) {
+  execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
+}
+console.log('built dist/');

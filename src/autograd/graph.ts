@@ -1,0 +1,146 @@
+/**
+ * The autograd graph: each op output holds a GradNode with its inputs and a backward closure written
+ * next to the forward (see ops/*.ts). backward() walks the graph in reverse topological order.
+ */
+import { isGradEnabled, keep, tidy } from './scope';
+import { Tensor, shapeStr } from './tensor';
+import { accumulate } from '../kernels/elementwise';
+
+export type BackwardFn = (grad: Tensor) => (Tensor | null)[];
+
+export class GradNode {
+  constructor(
+    readonly op: string,
+    readonly inputs: Tensor[],
+    readonly backwardFn: BackwardFn,
+    /** Tensors created by the op only for its backward pass; disposed when the node is released. */
+    readonly saved: Tensor[],
+  ) {}
+  release(): void {
+    for (const t of this.saved) t.dispose();
+    this.saved.length = 0;
+  }
+}
+
+/**
+ * Attach a backward to an op's output when grad mode is on and an input needs a gradient.
+ * `saved` are tensors the op made for its own backward: they are owned by the node (not by any scope)
+ * and disposed after backward runs, or at once when no graph is recorded.
+ */
+export function record(out: Tensor, op: string, inputs: Tensor[], backward: BackwardFn, saved: Tensor[] = []): Tensor {
+  if (isGradEnabled() && inputs.some((t) => t.requiresGrad)) {
+    for (const s of saved) keep(s);
+    out.requiresGrad = true;
+    out.node = new GradNode(op, inputs, backward, saved);
+  } else {
+    for (const s of saved) s.dispose();
+  }
+  return out;
+}
+
+function topoOrder(root: Tensor): Tensor[] {
+  const order: Tensor[] = [];
+  const seen = new Set<Tensor>();
+  // Iterative DFS (ResNet graphs are deep enough to make recursion uncomfortable).
+  const stack: [Tensor, number][] = [[root, 0]];
+  seen.add(root);
+  while (stack.length) {
+    const top = stack[stack.length - 1];
+    const [t, i] = top;
+    const inputs = t.node?.inputs ?? [];
+    if (i < inputs.length) {
+      top[1]++;
+      const next = inputs[i];
+      if (next.node && !seen.has(next)) {
+        seen.add(next);
+        stack.push([next, 0]);
+      }
+    } else {
+      stack.pop();
+      order.push(t);
+    }
+  }
+  return order.reverse();
+}
+
+/** Add g into the leaf's .grad (the leaf owns its grad, outside any scope). Consumes g. */
+function accumulateLeaf(leaf: Tensor, g: Tensor): void {
+  if (!leaf.grad) {
+    leaf.grad = keep(g);
+    return;
+  }
+  accumulate(leaf.rt, leaf.grad.buffer, g.buffer, g.size);
+  g.dispose();
+}
+
+function copyOf(t: Tensor): Tensor {
+  const c = Tensor.empty(t.shape, t.dtype, t.rt);
+  t.rt.copy(t.buffer, 0, c.buffer, 0, t.size * 4, 'copy');
+  return c;
+}
+
+/** Reverse-mode differentiation from `root`. Leaf gradients accumulate into `.grad`; the graph is freed. */
+export function backward(root: Tensor, grad?: Tensor): void {
+  if (!root.requiresGrad) throw new Error(`backward(): tensor ${shapeStr(root.shape)} does not require grad (no input of its graph has requiresGrad)`);
+  if (!grad && root.size !== 1) throw new Error(`backward(): give an upstream gradient for the non-scalar output ${shapeStr(root.shape)}`);
+  if (grad && grad.size !== root.size) throw new Error(`backward(): gradient ${shapeStr(grad.shape)} does not match output ${shapeStr(root.shape)}`);
+  const seed = grad ? copyOf(grad) : Tensor.full(root.shape, 1, root.rt);
+  if (!root.node) {
+    accumulateLeaf(root, seed);
+    return;
+  }
+  const grads = new Map<Tensor, Tensor>([[root, seed]]);
+  for (const t of topoOrder(root)) {
+    const node = t.node!;
+    const g = grads.get(t);
+    grads.delete(t);
+    t.node = null;
+    if (!g) {
+      node.release();
+      continue;
+    }
+    const ins = tidy(() => node.backwardFn(g));
+    let gTaken = false;
+    const taken = new Set<Tensor>();
+    const take = (gi: Tensor): Tensor => {
+      if (gi === g && !gTaken) {
+        gTaken = true;
+        return gi;
+      }
+      if (gi === g || taken.has(gi)) return copyOf(gi);
+      taken.add(gi);
+      return gi;
+    };
+    const unused: Tensor[] = [];
+    node.inputs.forEach((input, k) => {
+      const raw = ins[k];
+      if (!raw) return;
+      if (!input.requiresGrad) {
+        unused.push(raw);
+        return;
+      }
+      if (raw.size !== input.size) {
+        throw new Error(`backward of ${node.op}: gradient ${shapeStr(raw.shape)} for input ${k} does not match its shape ${shapeStr(input.shape)}`);
+      }
+      let gi = take(raw);
+      if (gi.shape.join() !== input.shape.join()) {
+        const v = gi.view(input.shape);
+        if (gi !== g) gi.dispose();
+        else gTaken = false;
+        gi = v;
+      }
+      if (!input.node) accumulateLeaf(input, gi);
+      else {
+        const prev = grads.get(input);
+        if (prev) {
+          accumulate(input.rt, prev.buffer, gi.buffer, gi.size);
+          gi.dispose();
+        } else grads.set(input, gi);
+      }
+    });
+    for (const u of unused) if (u !== g && !taken.has(u)) u.dispose();
+    if (!gTaken) g.dispose();
+    node.release();
+  }
+  for (const g of grads.values()) g.dispose();
+}

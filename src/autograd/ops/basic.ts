@@ -1,0 +1,103 @@
+/** Elementwise arithmetic, reductions and reshapes: each op's forward and backward side by side. */
+import { Tensor, shapeStr, type Shape } from '../tensor';
+import { record } from '../graph';
+import { axpy, binary, scale as scaleKernel } from '../../kernels/elementwise';
+import { expandAxis, sumAxis } from '../../kernels/reduce';
+
+function sameShape(op: string, a: Tensor, b: Tensor): void {
+  if (a.shape.length !== b.shape.length || a.shape.some((d, i) => d !== b.shape[i])) {
+    throw new Error(`${op}: shapes ${shapeStr(a.shape)} and ${shapeStr(b.shape)} differ (broadcasting is not supported)`);
+  }
+}
+
+/** a + b (same shapes). Also the residual add of ResNet. */
+export function add(a: Tensor, b: Tensor): Tensor {
+  sameShape('add', a, b);
+  const out = Tensor.empty(a.shape, 'f32', a.rt);
+  binary(a.rt, 'add', a.buffer, b.buffer, out.buffer, a.size);
+  // d(a+b)/da = d(a+b)/db = 1
+  return record(out, 'add', [a, b], (g) => [g, g]);
+}
+
+/** a · b, elementwise (same shapes). */
+export function mul(a: Tensor, b: Tensor): Tensor {
+  sameShape('mul', a, b);
+  const out = Tensor.empty(a.shape, 'f32', a.rt);
+  binary(a.rt, 'mul', a.buffer, b.buffer, out.buffer, a.size);
+  return record(out, 'mul', [a, b], (g) => {
+    const ga = Tensor.empty(a.shape, 'f32', a.rt);
+    const gb = Tensor.empty(b.shape, 'f32', a.rt);
+    binary(a.rt, 'mul', g.buffer, b.buffer, ga.buffer, a.size); // dL/da = g·b
+    binary(a.rt, 'mul', g.buffer, a.buffer, gb.buffer, a.size); // dL/db = g·a
+    return [ga, gb];
+  });
+}
+
+/** s · x */
+export function scale(x: Tensor, s: number): Tensor {
+  const out = Tensor.empty(x.shape, 'f32', x.rt);
+  scaleKernel(x.rt, x.buffer, s, out.buffer, x.size);
+  return record(out, 'scale', [x], (g) => [scale(g, s)]);
+}
+
+/** a - b */
+export function sub(a: Tensor, b: Tensor): Tensor {
+  sameShape('sub', a, b);
+  const out = Tensor.empty(a.shape, 'f32', a.rt);
+  axpy(a.rt, a.buffer, -1, b.buffer, out.buffer, a.size);
+  return record(out, 'sub', [a, b], (g) => [g, scale(g, -1)]);
+}
+
+/** [outer, n, inner] around `axis`, with a negative axis counted from the end. */
+function splitAt(shape: Shape, axis: number): [number, number, number, number] {
+  const ax = axis < 0 ? axis + shape.length : axis;
+  if (ax < 0 || ax >= shape.length) throw new Error(`axis ${axis} is out of range for shape ${shapeStr(shape)}`);
+  const outer = shape.slice(0, ax).reduce((p, d) => p * d, 1);
+  const inner = shape.slice(ax + 1).reduce((p, d) => p * d, 1);
+  return [ax, outer, shape[ax], inner];
+}
+
+function reduceOp(name: string, x: Tensor, axis: number | undefined, mean: boolean): Tensor {
+  const [ax, outer, n, inner] = axis === undefined ? [-1, 1, x.size, 1] : splitAt(x.shape, axis);
+  const outShape = axis === undefined ? [] : x.shape.filter((_, i) => i !== ax);
+  const k = mean ? 1 / Math.max(n, 1) : 1;
+  const out = Tensor.empty(outShape, 'f32', x.rt);
+  sumAxis(x.rt, x.buffer, out.buffer, outer, n, inner, k);
+  return record(out, name, [x], (g) => {
+    const gx = Tensor.empty(x.shape, 'f32', x.rt);
+    expandAxis(x.rt, g.buffer, gx.buffer, outer, n, inner, k);
+    return [gx];
+  });
+}
+
+/** Sum of all elements (shape []), or over one axis (that axis removed). */
+export function sum(x: Tensor, axis?: number): Tensor {
+  return reduceOp('sum', x, axis, false);
+}
+
+/** Mean of all elements, or over one axis. */
+export function mean(x: Tensor, axis?: number): Tensor {
+  return reduceOp('mean', x, axis, true);
+}
+
+/** Same data, new shape (one dimension may be -1). Shares the storage. */
+export function reshape(x: Tensor, shape: Shape): Tensor {
+  const free = shape.indexOf(-1);
+  let target = shape;
+  if (free >= 0) {
+    const known = shape.reduce((p, d, i) => (i === free ? p : p * d), 1);
+    target = shape.map((d, i) => (i === free ? x.size / known : d));
+  }
+  if (target.reduce((p, d) => p * d, 1) !== x.size || target.some((d) => !Number.isInteger(d) || d < 0)) {
+    throw new Error(`reshape: cannot reshape ${shapeStr(x.shape)} (${x.size} elements) to ${shapeStr(shape)}`);
+  }
+  const out = x.view(target);
+  return record(out, 'reshape', [x], (g) => [g.view(x.shape)]);
+}
+
+/** Collapse dimensions startDim.. into one (torch.flatten(x, startDim)). */
+export function flatten(x: Tensor, startDim = 1): Tensor {
+  const s = startDim < 0 ? startDim + x.shape.length : startDim;
+  if (s < 0 || s >= Math.max(1, x.shape.length)) throw new Error(`flatten: startDim ${startDim} out of range for ${shapeStr(x.shape)}`);
+  return reshape(x, [...x.shape.slice(0, s), x.shape.slice(s).reduce((p, d) => p * d, 1)]);
+}

@@ -1,0 +1,218 @@
+/**
+ * Tensor: a contiguous float32 (or int32) array on the GPU with a shape, plus the autograd fields.
+ * Reshapes share the storage; storage goes back to the buffer pool when its last tensor is disposed.
+ */
+import { getRuntime } from '../gpu/current';
+import type { GpuRuntime } from '../gpu/runtime';
+import { fillConst, fillRandom } from '../kernels/elementwise';
+import { trackTensor } from './scope';
+import type { GradNode } from './graph';
+import * as basic from './ops/basic';
+import { backward as runBackward } from './graph';
+
+export type DType = 'f32' | 'i32';
+export type Shape = readonly number[];
+
+/** A GPU buffer shared by a tensor and its reshaped views. */
+export class Storage {
+  refs = 1;
+  constructor(
+    readonly rt: GpuRuntime,
+    readonly buffer: GPUBuffer,
+    readonly bytes: number,
+  ) {}
+  release(): void {
+    if (--this.refs === 0) this.rt.release(this.buffer);
+  }
+}
+
+export function numel(shape: Shape): number {
+  let n = 1;
+  for (const d of shape) {
+    if (!Number.isInteger(d) || d < 0) throw new Error(`invalid shape [${shape.join(', ')}]: dimensions must be non-negative integers`);
+    n *= d;
+  }
+  return n;
+}
+
+export function shapeStr(shape: Shape): string {
+  return `[${shape.join(', ')}]`;
+}
+
+let nextId = 1;
+
+export class Tensor {
+  readonly __isTensor = true;
+  readonly id = nextId++;
+  readonly size: number;
+  requiresGrad = false;
+  /** The accumulated gradient of a leaf tensor (owned by this tensor). */
+  grad: Tensor | null = null;
+  /** The op that produced this tensor, while the graph is alive. */
+  node: GradNode | null = null;
+  /** A name for error messages (parameters are named after their state_dict key). */
+  name?: string;
+  private storage: Storage | null;
+
+  /** Wraps a storage; use the static constructors instead. */
+  constructor(storage: Storage, readonly shape: Shape, readonly dtype: DType = 'f32') {
+    this.size = numel(shape);
+    this.storage = storage;
+    trackTensor(this);
+  }
+
+  get rt(): GpuRuntime {
+    return this.live().rt;
+  }
+
+  get buffer(): GPUBuffer {
+    return this.live().buffer;
+  }
+
+  get isDisposed(): boolean {
+    return this.storage === null;
+  }
+
+  private live(): Storage {
+    if (!this.storage) {
+      throw new Error(
+        `Tensor${this.name ? ` '${this.name}'` : ''} ${shapeStr(this.shape)} was used after dispose(). ` +
+          `If it was disposed by tidy(), return it from the tidy() callback or keep() it; run backward() inside the same tidy() as the forward pass.`,
+      );
+    }
+    return this.storage;
+  }
+
+  // ------------------------------------------------------------------ creation
+
+  /** An uninitialised tensor (its contents are whatever the pooled buffer held). */
+  static empty(shape: Shape, dtype: DType = 'f32', rt: GpuRuntime = getRuntime()): Tensor {
+    const bytes = numel(shape) * 4;
+    return new Tensor(new Storage(rt, rt.alloc(bytes), bytes), shape, dtype);
+  }
+
+  static fromArray(data: ArrayLike<number>, shape?: Shape, dtype: DType = 'f32', rt: GpuRuntime = getRuntime()): Tensor {
+    const s = shape ?? [data.length];
+    if (numel(s) !== data.length) throw new Error(`fromArray: ${data.length} values do not fill shape ${shapeStr(s)}`);
+    const typed = dtype === 'f32' ? (data instanceof Float32Array ? data : Float32Array.from(data)) : data instanceof Int32Array ? data : Int32Array.from(data);
+    const t = Tensor.empty(s, dtype, rt);
+    rt.write(t.buffer, typed);
+    return t;
+  }
+
+  static full(shape: Shape, value: number, rt: GpuRuntime = getRuntime()): Tensor {
+    const t = Tensor.empty(shape, 'f32', rt);
+    fillConst(rt, t.buffer, t.size, value);
+    return t;
+  }
+
+  static zeros(shape: Shape, rt?: GpuRuntime): Tensor {
+    return Tensor.full(shape, 0, rt);
+  }
+
+  static ones(shape: Shape, rt?: GpuRuntime): Tensor {
+    return Tensor.full(shape, 1, rt);
+  }
+
+  /** Uniform in [low, high), generated on the GPU; the same seed gives the same values. */
+  static rand(shape: Shape, seed: number, low = 0, high = 1, rt: GpuRuntime = getRuntime()): Tensor {
+    const t = Tensor.empty(shape, 'f32', rt);
+    fillRandom(rt, 'uniform', t.buffer, t.size, seed, low, high);
+    return t;
+  }
+
+  /** Normal(mean, std), generated on the GPU; the same seed gives the same values. */
+  static randn(shape: Shape, seed: number, mean = 0, std = 1, rt: GpuRuntime = getRuntime()): Tensor {
+    const t = Tensor.empty(shape, 'f32', rt);
+    fillRandom(rt, 'normal', t.buffer, t.size, seed, mean, std);
+    return t;
+  }
+
+  // ------------------------------------------------------------------ views and lifetime
+
+  /** A tensor sharing this one's storage, with another shape (no copy, not tracked by autograd). */
+  view(shape: Shape): Tensor {
+    const st = this.live();
+    if (numel(shape) !== this.size) throw new Error(`cannot view ${shapeStr(this.shape)} as ${shapeStr(shape)}`);
+    st.refs++;
+    return new Tensor(st, shape, this.dtype);
+  }
+
+  /** Return the buffer to the pool (once every view of it is disposed). Safe to call twice. */
+  dispose(): void {
+    if (!this.storage) return;
+    this.storage.release();
+    this.storage = null;
+    this.node?.release();
+    this.node = null;
+    if (this.grad) {
+      this.grad.dispose();
+      this.grad = null;
+    }
+  }
+
+  /** Read the values back to the CPU. */
+  async toArray(): Promise<Float32Array> {
+    const st = this.live();
+    const bytes = await st.rt.read(st.buffer, this.size * 4, 0, `toArray${shapeStr(this.shape)}`);
+    return new Float32Array(bytes);
+  }
+
+  async toInt32Array(): Promise<Int32Array> {
+    const st = this.live();
+    return new Int32Array(await st.rt.read(st.buffer, this.size * 4, 0, `toInt32Array${shapeStr(this.shape)}`));
+  }
+
+  /** The single value of a one-element tensor. */
+  async item(): Promise<number> {
+    if (this.size !== 1) throw new Error(`item() needs a one-element tensor, got ${shapeStr(this.shape)}`);
+    return (await this.toArray())[0];
+  }
+
+  // ------------------------------------------------------------------ autograd
+
+  /** Mark as a leaf that collects gradients. */
+  requireGrad(flag = true): this {
+    this.requiresGrad = flag;
+    return this;
+  }
+
+  /** Back-propagate from this tensor (a scalar, or with an explicit upstream gradient of the same shape). */
+  backward(grad?: Tensor): void {
+    runBackward(this, grad);
+  }
+
+  /** A tensor sharing the storage, cut from the graph. */
+  detach(): Tensor {
+    return this.view(this.shape);
+  }
+
+  zeroGrad(): void {
+    this.grad?.dispose();
+    this.grad = null;
+  }
+
+  // ------------------------------------------------------------------ ops (see ops/*.ts)
+
+  add(other: Tensor): Tensor {
+    return basic.add(this, other);
+  }
+  mul(other: Tensor | number): Tensor {
+    return typeof other === 'number' ? basic.scale(this, other) : basic.mul(this, other);
+  }
+  scale(s: number): Tensor {
+    return basic.scale(this, s);
+  }
+  sum(axis?: number): Tensor {
+    return basic.sum(this, axis);
+  }
+  mean(axis?: number): Tensor {
+    return basic.mean(this, axis);
+  }
+  reshape(shape: Shape): Tensor {
+    return basic.reshape(this, shape);
+  }
+  flatten(startDim = 1): Tensor {
+    return basic.flatten(this, startDim);
+  }
+}

@@ -1,0 +1,26 @@
+/** Start-up: find a `GPU` object for this platform, create the runtime and make it current. */
+import { GpuRuntime, type RuntimeOptions } from './runtime';
+import { setRuntime } from './current';
+import { NoAdapterError } from './errors';
+
+export interface InitOptions extends RuntimeOptions {
+  /** A `GPU` object to use (default: navigator.gpu in a browser, Dawn from npm `webgpu` in Node). */
+  gpu?: GPU;
+}
+
+export async function initGpu(opts: InitOptions = {}): Promise<GpuRuntime> {
+  let gpu = opts.gpu ?? (globalThis.navigator as Navigator | undefined)?.gpu;
+  const isNode = typeof process !== 'undefined' && !!process.versions?.node;
+  if (!gpu && isNode) {
+    try {
+      gpu = await (await import('./node')).nodeGPU();
+    } catch (e) {
+      throw new NoAdapterError(`could not load Dawn from the npm package 'webgpu': ${(e as Error).message}`);
+    }
+  }
+  if (!gpu) throw new NoAdapterError('navigator.gpu is missing: this browser has no WebGPU');
+  const adapterName = opts.adapterName ?? (isNode ? process.env.WEBGPU_ADAPTER : undefined);
+  const rt = await GpuRuntime.create(gpu, { ...opts, adapterName });
+  setRuntime(rt);
+  return rt;
+}

@@ -1,0 +1,402 @@
+/**
+ * The GPU runtime: one code path for Node (Dawn) and the browser once a `GPU` object is in hand.
+ * It owns the device, the pipeline cache, the buffer pool, command batching and readback, and turns
+ * WebGPU's asynchronous errors into errors that name the op.
+ */
+import { BufferPool, type PoolStats } from './pool';
+import { DeviceLostError, GpuError, GpuOpError, NoAdapterError } from './errors';
+
+export interface RuntimeOptions {
+  /** Substring of the adapter's name to require (also read from WEBGPU_ADAPTER by the Node platform). */
+  adapterName?: string;
+  /** Dispatches encoded before a submit is forced. */
+  maxDispatchesPerSubmit?: number;
+  /** Request these optional features when the adapter has them (default: all of FEATURES_WANTED). */
+  features?: GPUFeatureName[];
+  log?: (line: string) => void;
+}
+
+export interface AdapterDescription {
+  name: string;
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  isFallback: boolean;
+  features: string[];
+}
+
+/** A storage buffer binding: a whole buffer, or a byte range of one. */
+export interface Binding {
+  buffer: GPUBuffer;
+  offset?: number;
+  size?: number;
+}
+
+export interface DispatchSpec {
+  /** The op's name and shapes, used in error messages and debug labels: `conv2d[8x64x56x56 k3 s1]`. */
+  op: string;
+  /** WGSL source (imported from shaders/). */
+  shader: string;
+  entry?: string;
+  /** WGSL `override` constants. Each distinct set compiles one pipeline, cached. */
+  constants?: Record<string, number>;
+  /** Bound at @binding(0) as a uniform buffer (at most 256 bytes). */
+  uniforms?: ArrayBufferView;
+  /** Storage buffers at @binding(1), @binding(2), … (null leaves a binding number unused). */
+  bindings: (Binding | GPUBuffer | null)[];
+  workgroups: readonly [number, number?, number?];
+}
+
+const FEATURES_WANTED: GPUFeatureName[] = ['subgroups', 'timestamp-query', 'shader-f16'] as GPUFeatureName[];
+const LIMITS_WANTED = [
+  'maxStorageBufferBindingSize',
+  'maxBufferSize',
+  'maxComputeWorkgroupStorageSize',
+  'maxComputeInvocationsPerWorkgroup',
+  'maxComputeWorkgroupSizeX',
+  'maxComputeWorkgroupSizeY',
+  'maxComputeWorkgroupSizeZ',
+  'maxComputeWorkgroupsPerDimension',
+  'maxStorageBuffersPerShaderStage',
+] as const;
+
+const UNIFORM_SLOT = 256;
+const UNIFORM_SLOTS = 512;
+
+interface Batch {
+  encoder: GPUCommandEncoder;
+  pass: GPUComputePassEncoder | null;
+  ops: string[];
+  dispatches: number;
+  uniformSlots: number;
+}
+
+export class GpuRuntime {
+  readonly pool: BufferPool;
+  readonly limits: Record<(typeof LIMITS_WANTED)[number], number>;
+  readonly features: ReadonlySet<string>;
+  private readonly maxDispatchesPerSubmit: number;
+  private modules = new Map<string, GPUShaderModule>();
+  private pipelines = new Map<string, GPUComputePipeline>();
+  private batch: Batch | null = null;
+  private uniformArena: GPUBuffer;
+  private uniformStaging = new Uint8Array(UNIFORM_SLOT * UNIFORM_SLOTS);
+  private pendingChecks: Promise<void>[] = [];
+  private firstError: GpuError | null = null;
+  private lost: DeviceLostError | null = null;
+  private destroyed = false;
+  private readbackFree: GPUBuffer[] = [];
+  /** Totals, for tests and benchmarks. */
+  readonly counters = { dispatches: 0, submits: 0, readbacks: 0, pipelinesCompiled: 0 };
+
+  private constructor(
+    /** Held so that it is not garbage-collected: Dawn's instance dies with it, and the device with it. */
+    readonly gpu: GPU,
+    readonly device: GPUDevice,
+    readonly adapter: AdapterDescription,
+    opts: RuntimeOptions,
+  ) {
+    this.maxDispatchesPerSubmit = opts.maxDispatchesPerSubmit ?? 512;
+    this.features = new Set(device.features as unknown as Iterable<string>);
+    const lim = {} as Record<(typeof LIMITS_WANTED)[number], number>;
+    for (const k of LIMITS_WANTED) lim[k] = Number(device.limits[k]);
+    this.limits = lim;
+    this.pool = new BufferPool((size) => this.createStorageBuffer(size));
+    this.uniformArena = device.createBuffer({
+      label: 'uniform-arena',
+      size: UNIFORM_SLOT * UNIFORM_SLOTS,
+      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+    });
+    device.lost.then((info) => {
+      if (!this.destroyed) this.lost = new DeviceLostError(info.reason ?? 'unknown', info.message ?? '');
+    });
+    device.addEventListener?.('uncapturederror', (ev: Event) => {
+      const err = (ev as GPUUncapturedErrorEvent).error;
+      this.recordError(err, ['(outside any batch)']);
+    });
+  }
+
+  /** Acquire an adapter and a device from a `GPU` object (navigator.gpu, or the `webgpu` package's create()). */
+  static async create(gpu: GPU, opts: RuntimeOptions = {}): Promise<GpuRuntime> {
+    let adapter: GPUAdapter | null = null;
+    try {
+      adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+    } catch (e) {
+      throw new NoAdapterError(String((e as Error).message ?? e));
+    }
+    if (!adapter) throw new NoAdapterError('requestAdapter() returned null');
+    const info = adapter.info;
+    const name = [info.vendor, info.architecture, info.device].filter((s) => s).join(' / ') || info.description || 'unknown adapter';
+    if (opts.adapterName && !name.toLowerCase().includes(opts.adapterName.toLowerCase()) && !info.description.toLowerCase().includes(opts.adapterName.toLowerCase())) {
+      throw new NoAdapterError(`WEBGPU_ADAPTER='${opts.adapterName}' does not match the adapter found: ${name}`);
+    }
+    const wanted = opts.features ?? FEATURES_WANTED;
+    const requiredFeatures = wanted.filter((f) => adapter!.features.has(f));
+    const requiredLimits: Record<string, number> = {};
+    for (const k of LIMITS_WANTED) requiredLimits[k] = Number(adapter.limits[k]);
+    const device = await adapter.requestDevice({ requiredFeatures, requiredLimits, label: 'webgpu-resnet' });
+    const description: AdapterDescription = {
+      name,
+      vendor: info.vendor,
+      architecture: info.architecture,
+      device: info.device,
+      description: info.description,
+      isFallback: Boolean((info as { isFallbackAdapter?: boolean }).isFallbackAdapter),
+      features: requiredFeatures,
+    };
+    return new GpuRuntime(gpu, device, description, opts);
+  }
+
+  // ---------------------------------------------------------------- buffers
+
+  private createStorageBuffer(size: number): GPUBuffer {
+    this.throwIfBroken();
+    if (size > this.limits.maxBufferSize) {
+      throw new GpuOpError('limit', ['allocate'], `a buffer of ${size} bytes exceeds maxBufferSize ${this.limits.maxBufferSize}`);
+    }
+    return this.device.createBuffer({ size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+  }
+
+  /**
+   * Test mode: every buffer handed out by alloc() is first filled with NaN, so an output element that a
+   * kernel forgets to write reads back as NaN (and NaN never passes a numerics test).
+   */
+  poison = false;
+
+  /** A pooled storage buffer of at least `bytes` bytes. Release it with release(). */
+  alloc(bytes: number): GPUBuffer {
+    const buf = this.pool.acquire(Math.max(4, bytes));
+    if (this.poison) this.write(buf, new Uint32Array(buf.size / 4).fill(0xffffffff));
+    return buf;
+  }
+
+  release(buf: GPUBuffer): void {
+    this.pool.release(buf);
+  }
+
+  poolStats(): PoolStats {
+    return this.pool.getStats();
+  }
+
+  /**
+   * Write bytes into a buffer. Commands already encoded run before this write (they are submitted first),
+   * so a pooled buffer that an earlier, unsubmitted dispatch still reads is never overwritten too soon.
+   */
+  write(buf: GPUBuffer, data: ArrayBufferView, byteOffset = 0): void {
+    this.throwIfBroken();
+    if (this.batch) this.flush();
+    const n = data.byteLength;
+    if (n === 0) return;
+    const bytes = new Uint8Array(data.buffer, data.byteOffset, n);
+    if (n % 4 === 0) {
+      this.device.queue.writeBuffer(buf, byteOffset, bytes as Uint8Array<ArrayBuffer>);
+    } else {
+      const padded = new Uint8Array(Math.ceil(n / 4) * 4);
+      padded.set(bytes);
+      this.device.queue.writeBuffer(buf, byteOffset, padded);
+    }
+  }
+
+  /** Allocate a pooled buffer and upload `data` into it. */
+  upload(data: ArrayBufferView): GPUBuffer {
+    const buf = this.alloc(data.byteLength);
+    this.write(buf, data);
+    return buf;
+  }
+
+  /** Copy a byte range of one buffer into another, in command order. Sizes must be multiples of 4. */
+  copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number, op = 'copy'): void {
+    if (bytes === 0) return;
+    const b = this.encoderFor(op, false);
+    b.encoder.copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
+  }
+
+  /** Read `byteLength` bytes of a buffer back to the CPU. Everything encoded before it runs first. */
+  async read(buf: GPUBuffer, byteLength: number, byteOffset = 0, op = 'read'): Promise<ArrayBuffer> {
+    this.throwIfBroken();
+    if (byteLength === 0) {
+      await this.checkErrors();
+      return new ArrayBuffer(0);
+    }
+    const size = Math.ceil(byteLength / 4) * 4;
+    const staging = this.takeReadback(size);
+    const b = this.encoderFor(op, false);
+    b.encoder.copyBufferToBuffer(buf, byteOffset, staging, 0, size);
+    this.flush();
+    this.counters.readbacks++;
+    try {
+      await Promise.race([staging.mapAsync(GPUMapMode.READ, 0, size), this.lostPromise()]);
+      await this.checkErrors();
+      const out = staging.getMappedRange(0, size).slice(0, byteLength);
+      staging.unmap();
+      this.readbackFree.push(staging);
+      return out;
+    } catch (e) {
+      this.throwIfBroken();
+      await this.checkErrors();
+      throw e instanceof GpuError ? e : new GpuOpError('internal', [op], String((e as Error).message ?? e));
+    }
+  }
+
+  private takeReadback(size: number): GPUBuffer {
+    const i = this.readbackFree.findIndex((b) => b.size >= size && b.size <= size * 4);
+    if (i >= 0) return this.readbackFree.splice(i, 1)[0];
+    return this.device.createBuffer({ size: Math.max(256, size), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  }
+
+  private lostPromise(): Promise<never> {
+    return this.device.lost.then((info) => {
+      throw new DeviceLostError(info.reason ?? 'unknown', info.message ?? '');
+    });
+  }
+
+  // ---------------------------------------------------------------- pipelines
+
+  pipeline(op: string, shader: string, entry = 'main', constants?: Record<string, number>): GPUComputePipeline {
+    const key = `${entry}|${constants ? JSON.stringify(constants) : ''}|${shader}`;
+    let p = this.pipelines.get(key);
+    if (p) return p;
+    let module = this.modules.get(shader);
+    this.device.pushErrorScope('validation');
+    if (!module) {
+      module = this.device.createShaderModule({ code: shader, label: op });
+      this.modules.set(shader, module);
+    }
+    p = this.device.createComputePipeline({
+      label: `${op}:${entry}`,
+      layout: 'auto',
+      compute: { module, entryPoint: entry, constants },
+    });
+    this.track(this.device.popErrorScope(), [`${op} (compiling ${entry})`]);
+    this.pipelines.set(key, p);
+    this.counters.pipelinesCompiled++;
+    return p;
+  }
+
+  // ---------------------------------------------------------------- dispatch
+
+  private encoderFor(op: string, wantPass: boolean): Batch {
+    this.throwIfBroken();
+    if (!this.batch) {
+      this.device.pushErrorScope('out-of-memory');
+      this.device.pushErrorScope('validation');
+      this.batch = { encoder: this.device.createCommandEncoder(), pass: null, ops: [], dispatches: 0, uniformSlots: 0 };
+    }
+    const b = this.batch;
+    if (wantPass && !b.pass) b.pass = b.encoder.beginComputePass();
+    if (!wantPass && b.pass) {
+      b.pass.end();
+      b.pass = null;
+    }
+    if (b.ops[b.ops.length - 1] !== op) b.ops.push(op);
+    return b;
+  }
+
+  /** Encode one compute dispatch. Nothing runs until the batch is submitted (flush, read, or a full batch). */
+  dispatch(spec: DispatchSpec): void {
+    const [x, y = 1, z = 1] = spec.workgroups;
+    const maxWg = this.limits.maxComputeWorkgroupsPerDimension;
+    if (x > maxWg || y > maxWg || z > maxWg || !Number.isInteger(x) || !Number.isInteger(y) || !Number.isInteger(z) || x < 0 || y < 0 || z < 0) {
+      throw new GpuOpError('limit', [spec.op], `workgroup count [${x}, ${y}, ${z}] is invalid (each must be an integer in 0..${maxWg})`);
+    }
+    if (x === 0 || y === 0 || z === 0) return;
+    const entries: GPUBindGroupEntry[] = [];
+    if (this.batch && this.batch.uniformSlots >= UNIFORM_SLOTS) this.flush();
+    const pipeline = this.pipeline(spec.op, spec.shader, spec.entry ?? 'main', spec.constants);
+    const b = this.encoderFor(spec.op, true);
+    if (spec.uniforms) {
+      const u = spec.uniforms;
+      if (u.byteLength > UNIFORM_SLOT) throw new GpuOpError('limit', [spec.op], `uniforms of ${u.byteLength} bytes exceed ${UNIFORM_SLOT}`);
+      const off = b.uniformSlots++ * UNIFORM_SLOT;
+      this.uniformStaging.set(new Uint8Array(u.buffer, u.byteOffset, u.byteLength), off);
+      entries.push({ binding: 0, resource: { buffer: this.uniformArena, offset: off, size: UNIFORM_SLOT } });
+    }
+    const maxBind = this.limits.maxStorageBufferBindingSize;
+    spec.bindings.forEach((bd, i) => {
+      if (!bd) return;
+      const r: Binding = 'buffer' in bd ? bd : { buffer: bd };
+      const size = r.size ?? r.buffer.size - (r.offset ?? 0);
+      if (size > maxBind) {
+        throw new GpuOpError('limit', [spec.op], `binding ${i + 1} is ${size} bytes, above maxStorageBufferBindingSize ${maxBind}`);
+      }
+      entries.push({ binding: i + 1, resource: { buffer: r.buffer, offset: r.offset ?? 0, size } });
+    });
+    const group = this.device.createBindGroup({ label: spec.op, layout: pipeline.getBindGroupLayout(0), entries });
+    b.pass!.setPipeline(pipeline);
+    b.pass!.setBindGroup(0, group);
+    b.pass!.dispatchWorkgroups(x, y, z);
+    b.dispatches++;
+    this.counters.dispatches++;
+    if (b.dispatches >= this.maxDispatchesPerSubmit) this.flush();
+  }
+
+  /** Submit everything encoded so far. Does not wait for the GPU. */
+  flush(): void {
+    const b = this.batch;
+    if (!b) return;
+    this.batch = null;
+    if (b.pass) b.pass.end();
+    if (b.uniformSlots > 0) this.device.queue.writeBuffer(this.uniformArena, 0, this.uniformStaging, 0, b.uniformSlots * UNIFORM_SLOT);
+    this.device.queue.submit([b.encoder.finish()]);
+    this.counters.submits++;
+    const validation = this.device.popErrorScope();
+    const oom = this.device.popErrorScope();
+    this.track(validation, b.ops);
+    this.track(oom, b.ops);
+  }
+
+  private track(p: Promise<GPUError | null>, ops: string[]): void {
+    const check = p.then(
+      (err) => {
+        if (err) this.recordError(err, ops);
+      },
+      () => undefined,
+    );
+    this.pendingChecks.push(check);
+    if (this.pendingChecks.length > 256) this.pendingChecks.splice(0, 128);
+  }
+
+  private recordError(err: GPUError, ops: string[]): void {
+    if (this.firstError) return;
+    const kind = err.constructor?.name === 'GPUOutOfMemoryError' || /out of memory|OutOfMemory/i.test(err.message) ? 'out-of-memory' : err.constructor?.name === 'GPUInternalError' ? 'internal' : 'validation';
+    this.firstError = new GpuOpError(kind, ops, err.message.split('\n').slice(0, 6).join('\n  '));
+  }
+
+  /** Throw an error recorded by an earlier batch, or the device loss. Synchronous and cheap. */
+  throwIfBroken(): void {
+    if (this.lost) throw this.lost;
+    if (this.destroyed) throw new GpuError('The GPU runtime was destroyed; create a new one.');
+    if (this.firstError) {
+      const e = this.firstError;
+      this.firstError = null;
+      throw e;
+    }
+  }
+
+  /** Wait for the GPU's verdict on everything submitted, and throw the first error. */
+  async checkErrors(): Promise<void> {
+    const checks = this.pendingChecks;
+    this.pendingChecks = [];
+    await Promise.all(checks);
+    this.throwIfBroken();
+  }
+
+  /** Submit and wait until the GPU has finished all work so far. */
+  async sync(): Promise<void> {
+    this.flush();
+    await Promise.race([this.device.queue.onSubmittedWorkDone(), this.lostPromise()]);
+    await this.checkErrors();
+  }
+
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.batch = null;
+    this.pool.destroyAll();
+    for (const b of this.readbackFree) b.destroy();
+    this.uniformArena.destroy();
+    this.device.destroy();
+  }
+}
+

@@ -1,0 +1,47 @@
+/** Helpers shared by the kernel launchers. */
+import type { GpuRuntime } from '../gpu/runtime';
+
+/** Packs a uniform struct of 4-byte fields (u32, i32, f32) in declaration order. */
+export class Params {
+  private view: DataView;
+  private offset = 0;
+  constructor(private readonly maxBytes = 256) {
+    this.view = new DataView(new ArrayBuffer(maxBytes));
+  }
+  u32(v: number): this {
+    this.view.setUint32(this.offset, v >>> 0, true);
+    this.offset += 4;
+    return this;
+  }
+  i32(v: number): this {
+    this.view.setInt32(this.offset, v | 0, true);
+    this.offset += 4;
+    return this;
+  }
+  f32(v: number): this {
+    this.view.setFloat32(this.offset, v, true);
+    this.offset += 4;
+    return this;
+  }
+  /** The packed bytes, padded to 16 bytes (WGSL uniform structs round up to their alignment). */
+  bytes(): Uint8Array {
+    return new Uint8Array(this.view.buffer, 0, Math.max(16, Math.ceil(this.offset / 16) * 16));
+  }
+}
+
+/**
+ * Workgroup counts covering `n` threads of `wg` each, folded into x and y so that neither exceeds the
+ * device limit. Shaders recover the flat index as `(wid.y * num_workgroups.x + wid.x) * WG + lid.x`.
+ */
+export function grid1d(rt: GpuRuntime, n: number, wg = 256): [number, number] {
+  const groups = Math.ceil(n / wg);
+  const max = rt.limits.maxComputeWorkgroupsPerDimension;
+  if (groups <= max) return [groups, 1];
+  const y = Math.ceil(groups / max);
+  return [Math.ceil(groups / y), y];
+}
+
+/** A byte range of a float32 buffer, for binding. */
+export function f32Range(buffer: GPUBuffer, elements: number, elementOffset = 0) {
+  return { buffer, offset: elementOffset * 4, size: Math.max(4, elements * 4) };
+}

@@ -1,0 +1,99 @@
+import { describe, it, expect, beforeAll } from 'vitest';
+import { testRuntime } from './helpers/gpu';
+import type { GpuRuntime } from '../src/gpu/runtime';
+import { GpuOpError } from '../src/gpu/errors';
+import { sizeClass } from '../src/gpu/pool';
+import { scale } from '../src/kernels/elementwise';
+import { Tensor } from '../src/autograd/tensor';
+
+let rt: GpuRuntime;
+beforeAll(async () => {
+  rt = await testRuntime();
+});
+
+describe('gpu runtime', () => {
+  it('acquires a device and names the adapter', () => {
+    expect(rt.adapter.name.length).toBeGreaterThan(0);
+    console.log(`adapter: ${rt.adapter.name} | ${rt.adapter.description} | features: ${rt.adapter.features.join(', ')}`);
+    console.log(`limits: storage binding ${rt.limits.maxStorageBufferBindingSize}, buffer ${rt.limits.maxBufferSize}, workgroup storage ${rt.limits.maxComputeWorkgroupStorageSize}`);
+    expect(rt.limits.maxStorageBufferBindingSize).toBeGreaterThanOrEqual(128 * 2 ** 20);
+  });
+
+  it.each([0, 1, 3, 4, 5, 255, 256, 257, 1023, 65537, 1 << 20])('round-trips %i bytes exactly', async (n) => {
+    const data = new Uint8Array(n);
+    for (let i = 0; i < n; i++) data[i] = (i * 131 + 7) & 255;
+    const buf = rt.alloc(n);
+    rt.write(buf, data);
+    const back = new Uint8Array(await rt.read(buf, n));
+    rt.release(buf);
+    expect(back.length).toBe(n);
+    expect(Buffer.from(back).equals(Buffer.from(data))).toBe(true);
+  });
+
+  it('encodes and submits 10,000 dispatches with the right result', async () => {
+    const before = { ...rt.counters };
+    const n = 37;
+    const t = Tensor.fromArray(new Float32Array(n).fill(1), [n], 'f32', rt);
+    const u = Tensor.empty([n], 'f32', rt);
+    // Ping-pong x ← x·s between two buffers, 10,000 times; s^10000 stays near 1.
+    const s = 1.0001;
+    for (let i = 0; i < 10_000; i++) {
+      const [src, dst] = i % 2 === 0 ? [t, u] : [u, t];
+      scale(rt, src.buffer, s, dst.buffer, n);
+    }
+    const out = await t.toArray();
+    const expected = Math.fround(s) ** 10_000;
+    for (const v of out) expect(Math.abs(v - expected) / expected).toBeLessThan(1e-3);
+    expect(rt.counters.dispatches - before.dispatches).toBe(10_000);
+    const submits = rt.counters.submits - before.submits;
+    console.log(`10,000 dispatches in ${submits} submits`);
+    expect(submits).toBeLessThan(100);
+    t.dispose();
+    u.dispose();
+  });
+
+  it('pool: allocating and freeing the same sizes 1,000 times does not grow live or pooled bytes', () => {
+    const sizes = [4, 100, 1000, 4096, 65536, 1 << 20];
+    const once = () => {
+      const bufs = sizes.map((s) => rt.alloc(s));
+      for (const b of bufs) rt.release(b);
+    };
+    once();
+    const s0 = rt.poolStats();
+    for (let i = 0; i < 1000; i++) once();
+    const s1 = rt.poolStats();
+    expect(s1.liveBytes).toBe(s0.liveBytes);
+    expect(s1.freeBytes).toBe(s0.freeBytes);
+    expect(s1.created).toBe(s0.created);
+  });
+
+  it('size classes waste at most 25%', () => {
+    for (let b = 1; b < 1e7; b = Math.ceil(b * 1.37)) {
+      const c = sizeClass(b);
+      expect(c).toBeGreaterThanOrEqual(b);
+      if (b > 1024) expect(c / b).toBeLessThanOrEqual(1.25 + 1e-9);
+    }
+  });
+
+  it('an invalid dispatch gives our clear error naming the op, not a crash or a hang', async () => {
+    // Too many workgroups: caught before it reaches WebGPU.
+    const t = Tensor.empty([4], 'f32', rt);
+    expect(() =>
+      rt.dispatch({ op: 'bad-op[huge]', shader: 'x', bindings: [], workgroups: [rt.limits.maxComputeWorkgroupsPerDimension + 1] }),
+    ).toThrowError(/bad-op\[huge\].*workgroup count/);
+    // A shader that does not compile: reported by WebGPU, attributed to the op at the next sync point.
+    rt.dispatch({ op: 'broken-shader[4]', shader: '@compute @workgroup_size(1) fn main() { let x: f32 = undefined_symbol; }', bindings: [], workgroups: [1] });
+    await expect(rt.sync()).rejects.toThrowError(GpuOpError);
+    // A binding smaller than the shader's declared struct: validation error naming the op.
+    const shader = `struct S { a: array<vec4<f32>, 64> }
+      @group(0) @binding(1) var<storage, read_write> s: S;
+      @compute @workgroup_size(1) fn main() { s.a[0] = vec4<f32>(1.0); }`;
+    rt.dispatch({ op: 'too-small-binding[4]', shader, bindings: [{ buffer: t.buffer, size: 16 }], workgroups: [1] });
+    await expect(t.toArray()).rejects.toThrowError(/too-small-binding\[4\]/);
+    // The runtime keeps working afterwards.
+    const ok = Tensor.full([3], 2, rt);
+    expect(Array.from(await ok.toArray())).toEqual([2, 2, 2]);
+    ok.dispose();
+    t.dispose();
+  });
+});

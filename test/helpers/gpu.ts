@@ -1,0 +1,17 @@
+/** One GPU runtime per test file (vitest runs files one at a time, see vitest.config.ts). */
+import { initGpu } from '../../src/gpu/init';
+import type { GpuRuntime } from '../../src/gpu/runtime';
+
+let rt: Promise<GpuRuntime> | null = null;
+
+export function testRuntime(): Promise<GpuRuntime> {
+  if (!rt) {
+    rt = initGpu().then((r) => {
+      r.poison = true; // unwritten outputs read back as NaN
+      // eslint-disable-next-line no-console
+      console.log(`[gpu] adapter: ${r.adapter.name}`);
+      return r;
+    });
+  }
+  return rt;
+}
