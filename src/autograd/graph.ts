@@ -100,33 +100,27 @@ export function backward(root: Tensor, grad?: Tensor): void {
       continue;
     }
     const ins = tidy(() => node.backwardFn(g));
-    let gTaken = false;
-    const taken = new Set<Tensor>();
-    const take = (gi: Tensor): Tensor => {
-      if (gi === g && !gTaken) {
-        gTaken = true;
-        return gi;
-      }
-      if (gi === g || taken.has(gi)) return copyOf(gi);
-      taken.add(gi);
-      return gi;
-    };
-    const unused: Tensor[] = [];
+    // A gradient tensor may be returned for several inputs (add returns [g, g]); every use but the last
+    // gets a copy, because accumulating consumes (disposes) the tensor it is given.
+    const remaining = new Map<Tensor, number>();
     node.inputs.forEach((input, k) => {
       const raw = ins[k];
-      if (!raw) return;
-      if (!input.requiresGrad) {
-        unused.push(raw);
-        return;
-      }
+      if (raw && input.requiresGrad) remaining.set(raw, (remaining.get(raw) ?? 0) + 1);
+    });
+    const consumed = new Set<Tensor>();
+    node.inputs.forEach((input, k) => {
+      const raw = ins[k];
+      if (!raw || !input.requiresGrad) return;
       if (raw.size !== input.size) {
         throw new Error(`backward of ${node.op}: gradient ${shapeStr(raw.shape)} for input ${k} does not match its shape ${shapeStr(input.shape)}`);
       }
-      let gi = take(raw);
+      const left = remaining.get(raw)! - 1;
+      remaining.set(raw, left);
+      let gi = left > 0 ? copyOf(raw) : raw;
+      if (left === 0) consumed.add(raw);
       if (gi.shape.join() !== input.shape.join()) {
         const v = gi.view(input.shape);
-        if (gi !== g) gi.dispose();
-        else gTaken = false;
+        gi.dispose();
         gi = v;
       }
       if (!input.node) accumulateLeaf(input, gi);
@@ -138,8 +132,9 @@ export function backward(root: Tensor, grad?: Tensor): void {
         } else grads.set(input, gi);
       }
     });
-    for (const u of unused) if (u !== g && !taken.has(u)) u.dispose();
-    if (!gTaken) g.dispose();
+    // Gradients nobody took (inputs without requiresGrad) and the upstream gradient are freed here.
+    for (const raw of ins) if (raw && !consumed.has(raw)) raw.dispose();
+    if (!consumed.has(g)) g.dispose();
     node.release();
   }
   for (const g of grads.values()) g.dispose();

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Sets up everything the project needs on Debian/Ubuntu, then builds it.
+#   scripts/setup.sh               the WebGPU driver (when no adapter works), npm packages, the build
+#   scripts/setup.sh --test-tools  also what the tests use: PyTorch (python3-torch) and Chromium
+# Installing system packages needs root (or sudo). Everything is skipped when already present.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_test_tools=0
+[[ "${1:-}" == "--test-tools" ]] && want_test_tools=1
+
+SUDO=""
+if [[ $(id -u) -ne 0 ]] && command -v sudo >/dev/null; then SUDO="sudo"; fi
+apt_updated=0
+apt_install() {
+  if ! command -v apt-get >/dev/null; then
+    echo "setup: apt-get not found; install these yourself: $*" >&2
+    return 0
+  fi
+  if [[ $apt_updated -eq 0 ]]; then $SUDO apt-get update -q >/dev/null; apt_updated=1; fi
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "$@" >/dev/null
+}
+
+# 1. npm packages (exactly the lock file).
+if [[ ! -d node_modules/webgpu ]] || [[ package-lock.json -nt node_modules/.package-lock.json ]]; then
+  echo "setup: npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+# 2. A WebGPU adapter. Dawn needs Vulkan; without a GPU, Mesa >= 23 lavapipe is the software driver.
+adapter_ok() { node -e "import('webgpu').then(async ({create,globals})=>{Object.assign(globalThis,globals);const g=create([]);const a=await g.requestAdapter();process.exit(a?0:1)}).catch(()=>process.exit(1))" 2>/dev/null; }
+export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
+if ! adapter_ok; then
+  echo "setup: no WebGPU adapter; installing Mesa's lavapipe software Vulkan driver"
+  . /etc/os-release 2>/dev/null || true
+  if [[ "${VERSION_CODENAME:-}" == "bookworm" ]]; then
+    # Debian 12's own Mesa 22.3 is too old for Dawn; bookworm-backports has Mesa 25.
+    printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' | $SUDO tee /etc/apt/sources.list.d/backports.sources >/dev/null
+    apt_updated=0
+    apt_install -t bookworm-backports mesa-vulkan-drivers
+  else
+    apt_install mesa-vulkan-drivers
+  fi
+  adapter_ok || { echo "setup: still no WebGPU adapter; see README.md (Requirements)" >&2; exit 1; }
+fi
+
+# 3. Test tools: PyTorch for the parity fixtures, Chromium for the browser test.
+if [[ $want_test_tools -eq 1 ]]; then
+  if ! /usr/bin/python3 -c 'import torch, torchvision' 2>/dev/null; then
+    echo "setup: installing python3-torch and python3-torchvision (PyTorch reference for the parity tests)"
+    apt_install python3-torch python3-torchvision
+  fi
+  if ! command -v chromium >/dev/null; then
+    echo "setup: installing chromium (browser test)"
+    apt_install chromium
+  fi
+fi
+
+# 4. Build.
+echo "setup: build"
+npm run build --silent
