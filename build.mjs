@@ -1,14 +1,18 @@
 // Builds every entry from the same sources with esbuild; WGSL files are bundled as text.
 import { build } from 'esbuild';
-import { cpSync, mkdirSync, readdirSync, existsSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+
+rmSync('dist', { recursive: true, force: true });
 import { execFileSync } from 'node:child_process';
 
 const common = { bundle: true, format: 'esm', sourcemap: true, loader: { '.wgsl': 'text' }, logLevel: 'warning', target: 'es2022' };
 const nodeExternal = ['webgpu', 'sharp', 'fflate', 'playwright-core'];
 
 const cliDir = 'src/cli';
-const cliEntries = readdirSync(cliDir).filter((f) => f.endsWith('.ts')).map((f) => `${cliDir}/${f}`);
-if (existsSync('src/train/data/decode-worker.ts')) cliEntries.push('src/train/data/decode-worker.ts');
+// Every src/cli/*.ts becomes dist/<name>.js, beside the decoding worker the loader starts.
+const CLI = ['train', 'convert', 'bench', 'serve'];
+const cliEntries = Object.fromEntries(CLI.filter((n) => existsSync(`${cliDir}/${n}.ts`)).map((n) => [n, `${cliDir}/${n}.ts`]));
+cliEntries['decode-worker'] = 'src/train/data/decode-worker.ts';
 
 await Promise.all([
   // Node CLIs: dist/train.js, dist/bench.js, …

@@ -1,4 +1,5 @@
 export { Tensor, Storage, numel, shapeStr, type DType, type Shape } from './tensor';
 export { tidy, keep, noGrad, isGradEnabled } from './scope';
 export { backward, record, GradNode, type BackwardFn } from './graph';
-export { add, sub, mul, scale, sum, mean, reshape, flatten } from './ops/basic';
+export * as F from './functional';
+export * from './functional';

@@ -1,24 +1,127 @@
-/** `node dist/train.js`: the main job. Until the trainer lands it prints the adapter and runs the smoke computation. */
+/** `node dist/train.js`: fine-tune a ResNet on an ImageFolder dataset (or the built-in demo). */
+import { readFile } from 'node:fs/promises';
 import { initGpu } from '../gpu/init';
-import { smokeTest } from '../smoke';
 import { GpuError } from '../gpu/errors';
+import { resnet } from '../nn/resnet';
+import { loadPretrained } from '../nn/pretrained';
+import { readWeights } from '../nn/weights/index';
+import { WeightsFormatError } from '../nn/weights/types';
+import { StateDictError } from '../nn/state';
+import { loadImageFolder } from '../train/data/folder';
+import { nodeFileLister } from '../train/data/node-fs';
+import { ensureDemoDataset } from '../train/data/demo';
+import { WorkerDecoderPool } from '../train/data/worker-pool';
+import { DataLoader } from '../train/data/loader';
+import { DataError } from '../train/data/errors';
+import { Trainer, TrainingDivergedError, type Progress } from '../train/trainer';
+import { FolderStore } from '../train/node-store';
+import { asciiPlot } from '../train/report';
+import { parseCli, UsageError, USAGE, DEMO_OVERRIDES } from './args';
+import { ProgressBar } from './progress';
 
-async function main(): Promise<number> {
+async function main(argv: string[]): Promise<number> {
+  let cli;
+  try {
+    cli = parseCli(argv);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      console.error(`error: ${e.message}\n\n${USAGE.split('\n')[0]}\n(run with --help for all options)`);
+      return 2;
+    }
+    throw e;
+  }
+  if (cli.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const c = cli.config;
+
+  // Data first: a bad folder is reported before any GPU work.
+  let root = cli.data;
+  if (!root) {
+    const demo = await ensureDemoDataset('.cache/demo-v1');
+    root = demo.dir;
+    console.log(`data: built-in demo dataset in ${root}${demo.generated ? ' (generated now)' : ''}`);
+    console.log(`demo settings: ${Object.entries(DEMO_OVERRIDES).map(([k, v]) => `${k}=${v}`).join(' ')} (flags override them)`);
+  }
+  const dataset = await loadImageFolder(nodeFileLister, root, { fractions: { train: c.split[0], val: c.split[1], test: c.split[2] }, seed: c.seed });
+  console.log(dataset.description);
+
   const rt = await initGpu();
-  console.log(`adapter: ${rt.adapter.name} (${rt.adapter.description}) features: ${rt.adapter.features.join(', ') || 'none'}`);
-  const r = await smokeTest(rt);
-  console.log(
-    `smoke: sum((a+b)*a) over ${r.n} values on the GPU = ${r.gpuSum.toFixed(4)}, float64 CPU = ${r.cpuSum.toFixed(4)}, ` +
-      `relative error ${r.relError.toExponential(2)}, gradient ${r.gradOk ? 'ok' : 'WRONG'}, ${r.ms.toFixed(0)} ms`,
-  );
-  rt.destroy();
-  return r.ok ? 0 : 1;
+  console.log(`adapter: ${rt.adapter.name} (${rt.adapter.description})`);
+
+  const model = resnet(c.arch, { numClasses: dataset.classes.length, dropout: c.dropout, seed: c.seed });
+  if (cli.weights) {
+    const bytes = new Uint8Array(await readFile(cli.weights).catch((e) => {
+      throw new WeightsFormatError(cli.weights!, `cannot be read: ${(e as Error).message}`);
+    }));
+    for (const line of loadPretrained(model, readWeights(bytes, cli.weights), cli.weights).messages) console.log(line);
+  } else {
+    console.warn(`warning: no --weights given: training ${c.arch} from random initialisation (seed ${c.seed}). For the recipe, convert torchvision's ImageNet weights (see README).`);
+  }
+
+  const pool = new WorkerDecoderPool();
+  const warn = (m: string) => process.stderr.write(`${m}\n`);
+  const loader = (samples: typeof dataset.train, mode: 'train' | 'eval') =>
+    new DataLoader({ samples, pool, batchSize: c.batchSize, mode, imageSize: c.imgSize, seed: c.seed, onWarning: warn });
+  const data = { classes: dataset.classes, train: loader(dataset.train, 'train'), val: loader(dataset.val, 'eval'), test: loader(dataset.test, 'eval') };
+
+  let stopRequested = false;
+  const onSignal = (sig: string) => {
+    if (stopRequested) {
+      console.error(`\n${sig} again: exiting without saving`);
+      process.exit(130);
+    }
+    stopRequested = true;
+    console.error(`\n${sig}: finishing the current step, then saving a checkpoint (press again to quit at once)`);
+  };
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+
+  const store = new FolderStore(cli.out);
+  let bar: ProgressBar | null = null;
+  const trainer = new Trainer(rt, model, data, c, store, {
+    log: (l) => console.log(l),
+    progress: (p: Progress) => {
+      bar ??= new ProgressBar(`${p.phase === 'train' ? `epoch ${p.epoch}/${c.maxEpochs}` : p.phase.padEnd(5)}`);
+      bar.update(p);
+    },
+    phaseEnd: () => {
+      bar?.end();
+      bar = null;
+    },
+    epochEnd: (r) =>
+      console.log(
+        `epoch ${r.epoch}: lr ${r.lr.toExponential(2)} train loss ${r.train_loss.toFixed(4)} acc ${(100 * r.train_acc).toFixed(1)}% | ` +
+          `val loss ${r.val_loss.toFixed(4)} acc ${(100 * r.val_acc).toFixed(1)}% | ${r.seconds.toFixed(1)} s`,
+      ),
+    shouldStop: () => stopRequested,
+  });
+  if (cli.resume && !(await trainer.resume())) console.log(`--resume: no checkpoint in ${cli.out}; starting afresh`);
+  console.log(`training ${c.arch} on ${dataset.train.length} images (${dataset.classes.length} classes), batch ${c.batchSize}, ${c.imgSize}px; output in ${cli.out}`);
+  try {
+    const summary = await trainer.run();
+    if (!summary) return 130;
+    console.log(`\ntest accuracy: ${(100 * summary.test_accuracy).toFixed(2)}% (loss ${summary.test_loss.toFixed(4)}), best epoch ${summary.best_epoch} of ${summary.epochs_run}${summary.stopped_early ? ' (stopped early)' : ''}`);
+    console.log(`training speed: ${summary.train_images_per_second.toFixed(1)} images/s on ${summary.adapter}`);
+    if (summary.skipped_files) console.log(`skipped ${summary.skipped_files} unreadable files`);
+    const plot = asciiPlot(trainer.history().map((r) => r.train_loss));
+    if (plot.length) console.log(`\ntrain loss by epoch:\n${plot.join('\n')}`);
+    console.log(`\nwrote ${store.describe('metrics.csv')}, summary.json, loss.svg, accuracy.svg, best.safetensors`);
+    return 0;
+  } finally {
+    trainer.dispose();
+    await pool.close();
+    model.dispose();
+    rt.destroy();
+  }
 }
 
-main().then(
+main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (e) => {
-    console.error(e instanceof GpuError ? e.message : e);
+    const known = e instanceof GpuError || e instanceof DataError || e instanceof WeightsFormatError || e instanceof StateDictError || e instanceof TrainingDivergedError;
+    console.error(`error: ${known ? e.message : (e as Error).stack ?? e}`);
     process.exit(1);
   },
 );

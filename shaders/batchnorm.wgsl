@@ -1,0 +1,372 @@
+// Batch normalisation of NCHW float32 tensors, per channel c over its count = N·H·W values, with an
+// optional fused ReLU (override RELU). The per-channel statistics live in one buffer `stats` = [mean (C) |
+// invstd (C)]. Entry points use different subsets of the bindings below; the launcher (src/kernels/
+// batchnorm.ts) passes null for the slots an entry does not use. A missing weight or bias is signalled by
+// `flags` (another read-only buffer is bound in its slot and never read).
+//
+// Every data-sized entry comes twice: a scalar one, and a `…4` one that moves vec4s (4× fewer memory
+// instructions, which is what a CPU driver is bound by) and is used when H·W is a multiple of 4, so that a
+// vec4 never straddles two channels. Positions are tracked in "units" (one element, or one vec4).
+//
+// Reductions (stats_train*, backward_reduce*) run one workgroup per channel: each thread walks the channel's
+// units k = lid, lid + WG, ... and the WG partial results are combined by a tree in workgroup memory.
+// Elementwise entries (apply*, backward_apply*) run a grid-stride loop: thread t handles units t, t + T,
+// t + 2T, ... (T = params.stride threads in all), tracking its unit's channel without a division per unit.
+
+struct Params {
+  n: u32,         // batch size
+  c: u32,         // channels
+  hw: u32,        // H·W
+  flags: u32,     // bit 0: weight bound, bit 1: bias bound, bit 2: training-mode backward
+  momentum: f32,
+  eps: f32,
+  stride: u32,    // elementwise entries: threads dispatched
+}
+
+override WG: u32 = 256u;     // a power of two
+override RELU: bool = false;
+
+const HAS_WEIGHT: u32 = 1u;
+const HAS_BIAS: u32 = 2u;
+const TRAINING: u32 = 4u;
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> dy: array<f32>;
+@group(0) @binding(3) var<storage, read> stats: array<f32>;          // [mean | invstd]
+@group(0) @binding(4) var<storage, read> weight: array<f32>;
+@group(0) @binding(5) var<storage, read> bias: array<f32>;
+@group(0) @binding(6) var<storage, read_write> out: array<f32>;      // y (forward) or dx (backward)
+@group(0) @binding(7) var<storage, read_write> stats_out: array<f32>;
+@group(0) @binding(8) var<storage, read_write> running_mean: array<f32>;
+@group(0) @binding(9) var<storage, read_write> running_var: array<f32>;
+@group(0) @binding(10) var<storage, read_write> dbias_out: array<f32>;   // Σ g
+@group(0) @binding(11) var<storage, read_write> dweight_out: array<f32>; // Σ g·x̂
+@group(0) @binding(12) var<storage, read> dbias_in: array<f32>;
+@group(0) @binding(13) var<storage, read> dweight_in: array<f32>;
+@group(0) @binding(14) var<storage, read> x4: array<vec4<f32>>;      // x, dy, out as vec4s
+@group(0) @binding(15) var<storage, read> dy4: array<vec4<f32>>;
+@group(0) @binding(16) var<storage, read_write> out4: array<vec4<f32>>;
+
+var<workgroup> wg_a: array<f32, WG>;
+var<workgroup> wg_b: array<f32, WG>;
+var<workgroup> wg_c: array<f32, WG>;
+
+// ------------------------------------------------------------------ positions
+
+fn flat_index(wid: vec3<u32>, lid: vec3<u32>, nwg: vec3<u32>) -> u32 {
+  return (wid.y * nwg.x + wid.x) * WG + lid.x;
+}
+
+// Inside one channel: unit k of the channel is (b, s) = (k / hwu, k % hwu), at offset (b·C + c)·hwu + s.
+// A thread starts at k = lid and steps by WG units without dividing.
+fn chan_start(k: u32, hwu: u32) -> vec2<u32> {
+  return vec2<u32>(k / hwu, k % hwu);
+}
+
+fn chan_next(pos: vec2<u32>, hwu: u32) -> vec2<u32> {
+  var b = pos.x + WG / hwu;
+  var s = pos.y + WG % hwu;
+  if (s >= hwu) {
+    s -= hwu;
+    b += 1u;
+  }
+  return vec2<u32>(b, s);
+}
+
+fn chan_offset(c: u32, pos: vec2<u32>, hwu: u32) -> u32 {
+  return (pos.x * params.c + c) * hwu + pos.y;
+}
+
+// Over the whole tensor: unit v, its offset s inside its plane and its channel c.
+struct Cursor {
+  v: u32,
+  s: u32,
+  c: u32,
+}
+
+fn cursor_start(v: u32, hwu: u32) -> Cursor {
+  return Cursor(v, v % hwu, (v / hwu) % params.c);
+}
+
+// Advance by `step` = (T, T % hwu, (T / hwu) % C) units.
+fn cursor_next(cur: Cursor, step: vec3<u32>, hwu: u32) -> Cursor {
+  var s = cur.s + step.y;
+  var c = cur.c + step.z;
+  if (s >= hwu) {
+    s -= hwu;
+    c += 1u;
+  }
+  if (c >= params.c) { c -= params.c; }
+  return Cursor(cur.v + step.x, s, c);
+}
+
+fn cursor_step(hwu: u32) -> vec3<u32> {
+  let t = params.stride;
+  return vec3<u32>(t, t % hwu, (t / hwu) % params.c);
+}
+
+// ------------------------------------------------------------------ the per-element maths
+
+// Channel c's (mean, invstd, weight, bias), loaded once per unit.
+fn coef(c: u32) -> vec4<f32> {
+  var w = 1.0;
+  var b = 0.0;
+  if ((params.flags & HAS_WEIGHT) != 0u) { w = weight[c]; }
+  if ((params.flags & HAS_BIAS) != 0u) { b = bias[c]; }
+  return vec4<f32>(stats[c], stats[params.c + c], w, b);
+}
+
+// x̂ = (v − mean) · invstd
+fn xhat(v: f32, k: vec4<f32>) -> f32 {
+  return (v - k.x) * k.y;
+}
+
+// The affine part x̂·w + b, before the optional ReLU.
+fn affine(xh: f32, k: vec4<f32>) -> f32 {
+  return xh * k.z + k.w;
+}
+
+fn forward_value(v: f32, k: vec4<f32>) -> f32 {
+  let y = affine(xhat(v, k), k);
+  if (RELU) { return max(y, 0.0); }
+  return y;
+}
+
+// The upstream gradient masked by the fused ReLU (its output y > 0 is recomputed from x).
+fn upstream(g: f32, xh: f32, k: vec4<f32>) -> f32 {
+  if (RELU && affine(xh, k) <= 0.0) { return 0.0; }
+  return g;
+}
+
+// dx for one element. Training (batch statistics): w·invstd·(g − Σg/n − x̂·Σg·x̂/n); eval: w·invstd·g.
+// `sums` = (Σg/n, Σg·x̂/n) in training mode.
+fn backward_value(gy: f32, v: f32, k: vec4<f32>, sums: vec2<f32>) -> f32 {
+  let xh = xhat(v, k);
+  var g = upstream(gy, xh, k);
+  if ((params.flags & TRAINING) != 0u) { g = g - sums.x - xh * sums.y; }
+  return g * (k.y * k.z);
+}
+
+fn backward_sums(c: u32) -> vec2<f32> {
+  if ((params.flags & TRAINING) == 0u) { return vec2<f32>(0.0); }
+  let inv_n = 1.0 / f32(params.n * params.hw);
+  return vec2<f32>(dbias_in[c] * inv_n, dweight_in[c] * inv_n);
+}
+
+// ------------------------------------------------------------------ statistics (training)
+
+// Each thread keeps Welford's (count, mean, M2) of its values shifted by the channel's first element K
+// (so a large common offset cancels exactly); the tree merges the triples with Chan's formula.
+// No E[x²] − E[x]² anywhere.
+fn welford_tree(lid: u32, cnt: f32, m: f32, m2: f32) {
+  wg_a[lid] = cnt;
+  wg_b[lid] = m;
+  wg_c[lid] = m2;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s = s >> 1u) {
+    if (lid < s) {
+      let nb = wg_a[lid + s];
+      if (nb > 0.0) {
+        let na = wg_a[lid];
+        let nt = na + nb;
+        let delta = wg_b[lid + s] - wg_b[lid];
+        wg_b[lid] = wg_b[lid] + delta * (nb / nt);
+        wg_c[lid] = wg_c[lid] + wg_c[lid + s] + delta * delta * (na * nb / nt);
+        wg_a[lid] = nt;
+      }
+    }
+    workgroupBarrier();
+  }
+}
+
+// Thread 0: mean, biased variance → stats_out; running estimates updated in place (unbiased variance).
+fn write_stats(c: u32, shift: f32) {
+  let n = f32(params.n * params.hw);
+  let mean = shift + wg_b[0];
+  stats_out[c] = mean;
+  stats_out[params.c + c] = 1.0 / sqrt(wg_c[0] / n + params.eps);
+  let mom = params.momentum;
+  running_mean[c] = (1.0 - mom) * running_mean[c] + mom * mean;
+  running_var[c] = (1.0 - mom) * running_var[c] + mom * (wg_c[0] / (n - 1.0));
+}
+
+// Training-mode statistics of channel c = workgroup_id.x (scalar loads).
+@compute @workgroup_size(WG)
+fn stats_train(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let c = wid.x;
+  let hwu = params.hw;
+  let count = params.n * hwu;
+  let shift = x[c * hwu];
+  var cnt = 0.0;
+  var m = 0.0;
+  var m2 = 0.0;
+  var pos = chan_start(lid.x, hwu);
+  for (var k = lid.x; k < count; k += WG) {
+    let d = x[chan_offset(c, pos, hwu)] - shift;
+    cnt += 1.0;
+    let delta = d - m;
+    m += delta / cnt;
+    m2 += delta * (d - m);
+    pos = chan_next(pos, hwu);
+  }
+  welford_tree(lid.x, cnt, m, m2);
+  if (lid.x == 0u) { write_stats(c, shift); }
+}
+
+// The same with vec4 loads: each vec4 is folded in as a batch of 4 (its own mean and M2, then Chan's merge).
+@compute @workgroup_size(WG)
+fn stats_train4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let c = wid.x;
+  let hwu = params.hw / 4u;
+  let count = params.n * hwu;
+  let shift = x4[c * hwu].x;
+  var cnt = 0.0;
+  var m = 0.0;
+  var m2 = 0.0;
+  var pos = chan_start(lid.x, hwu);
+  for (var k = lid.x; k < count; k += WG) {
+    let d = x4[chan_offset(c, pos, hwu)] - vec4<f32>(shift);
+    let mb = (d.x + d.y + d.z + d.w) * 0.25;
+    let e = d - vec4<f32>(mb);
+    let delta = mb - m;
+    m2 += dot(e, e) + delta * delta * (cnt * 4.0 / (cnt + 4.0));
+    cnt += 4.0;
+    m += delta * (4.0 / cnt);
+    pos = chan_next(pos, hwu);
+  }
+  welford_tree(lid.x, cnt, m, m2);
+  if (lid.x == 0u) { write_stats(c, shift); }
+}
+
+// Eval-mode statistics: a snapshot of the running estimates, stats_out = [running_mean | 1/sqrt(running_var + eps)].
+// One thread per channel.
+@compute @workgroup_size(WG)
+fn stats_eval(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let c = gid.x;
+  if (c >= params.c) { return; }
+  stats_out[c] = running_mean[c];
+  stats_out[params.c + c] = 1.0 / sqrt(running_var[c] + params.eps);
+}
+
+// ------------------------------------------------------------------ forward apply
+
+// y = affine(x̂), then max(0, ·) when RELU.
+@compute @workgroup_size(WG)
+fn apply(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let hwu = params.hw;
+  let total = params.n * params.c * hwu;
+  let step = cursor_step(hwu);
+  for (var cur = cursor_start(flat_index(wid, lid, nwg), hwu); cur.v < total; cur = cursor_next(cur, step, hwu)) {
+    out[cur.v] = forward_value(x[cur.v], coef(cur.c));
+  }
+}
+
+@compute @workgroup_size(WG)
+fn apply4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let hwu = params.hw / 4u;
+  let total = params.n * params.c * hwu;
+  let step = cursor_step(hwu);
+  for (var cur = cursor_start(flat_index(wid, lid, nwg), hwu); cur.v < total; cur = cursor_next(cur, step, hwu)) {
+    let k = coef(cur.c);
+    let v = x4[cur.v];
+    out4[cur.v] = vec4<f32>(forward_value(v.x, k), forward_value(v.y, k), forward_value(v.z, k), forward_value(v.w, k));
+  }
+}
+
+// ------------------------------------------------------------------ backward
+
+// Tree-sum of two per-thread values into wg_a[0], wg_b[0].
+fn sum2_tree(lid: u32, a: f32, b: f32) {
+  wg_a[lid] = a;
+  wg_b[lid] = b;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s = s >> 1u) {
+    if (lid < s) {
+      wg_a[lid] = wg_a[lid] + wg_a[lid + s];
+      wg_b[lid] = wg_b[lid] + wg_b[lid + s];
+    }
+    workgroupBarrier();
+  }
+}
+
+// Per-channel sums for the backward: dbias = Σ g, dweight = Σ g·x̂ (g = dy, ReLU-masked).
+@compute @workgroup_size(WG)
+fn backward_reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let c = wid.x;
+  let hwu = params.hw;
+  let count = params.n * hwu;
+  let k = coef(c);
+  var sg = 0.0;
+  var sgx = 0.0;
+  var pos = chan_start(lid.x, hwu);
+  for (var j = lid.x; j < count; j += WG) {
+    let i = chan_offset(c, pos, hwu);
+    let xh = xhat(x[i], k);
+    let g = upstream(dy[i], xh, k);
+    sg += g;
+    sgx += g * xh;
+    pos = chan_next(pos, hwu);
+  }
+  sum2_tree(lid.x, sg, sgx);
+  if (lid.x == 0u) {
+    dbias_out[c] = wg_a[0];
+    dweight_out[c] = wg_b[0];
+  }
+}
+
+@compute @workgroup_size(WG)
+fn backward_reduce4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let c = wid.x;
+  let hwu = params.hw / 4u;
+  let count = params.n * hwu;
+  let k = coef(c);
+  var sg = vec4<f32>(0.0);
+  var sgx = vec4<f32>(0.0);
+  var pos = chan_start(lid.x, hwu);
+  for (var j = lid.x; j < count; j += WG) {
+    let i = chan_offset(c, pos, hwu);
+    let v = x4[i];
+    let gy = dy4[i];
+    let xh = vec4<f32>(xhat(v.x, k), xhat(v.y, k), xhat(v.z, k), xhat(v.w, k));
+    let g = vec4<f32>(upstream(gy.x, xh.x, k), upstream(gy.y, xh.y, k), upstream(gy.z, xh.z, k), upstream(gy.w, xh.w, k));
+    sg += g;
+    sgx += g * xh;
+    pos = chan_next(pos, hwu);
+  }
+  sum2_tree(lid.x, (sg.x + sg.y) + (sg.z + sg.w), (sgx.x + sgx.y) + (sgx.z + sgx.w));
+  if (lid.x == 0u) {
+    dbias_out[c] = wg_a[0];
+    dweight_out[c] = wg_b[0];
+  }
+}
+
+// dx (see backward_value).
+@compute @workgroup_size(WG)
+fn backward_apply(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let hwu = params.hw;
+  let total = params.n * params.c * hwu;
+  let step = cursor_step(hwu);
+  for (var cur = cursor_start(flat_index(wid, lid, nwg), hwu); cur.v < total; cur = cursor_next(cur, step, hwu)) {
+    out[cur.v] = backward_value(dy[cur.v], x[cur.v], coef(cur.c), backward_sums(cur.c));
+  }
+}
+
+@compute @workgroup_size(WG)
+fn backward_apply4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let hwu = params.hw / 4u;
+  let total = params.n * params.c * hwu;
+  let step = cursor_step(hwu);
+  for (var cur = cursor_start(flat_index(wid, lid, nwg), hwu); cur.v < total; cur = cursor_next(cur, step, hwu)) {
+    let k = coef(cur.c);
+    let sums = backward_sums(cur.c);
+    let v = x4[cur.v];
+    let g = dy4[cur.v];
+    out4[cur.v] = vec4<f32>(
+      backward_value(g.x, v.x, k, sums),
+      backward_value(g.y, v.y, k, sums),
+      backward_value(g.z, v.z, k, sums),
+      backward_value(g.w, v.w, k, sums),
+    );
+  }
+}

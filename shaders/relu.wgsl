@@ -1,0 +1,35 @@
+// ReLU and its backward over flat float32 arrays. One thread per element; the 1D grid is folded into x/y
+// (index = (wid.y * num_workgroups.x + wid.x) * WG + lid.x) so that large tensors fit the 65535 limit.
+// Bindings: forward uses (1: x, 3: y); backward uses (1: y, 2: dy, 3: dx).
+
+struct Params {
+  n: u32,
+}
+
+override WG: u32 = 256u;
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> a: array<f32>;    // forward: x; backward: y, the forward's output
+@group(0) @binding(2) var<storage, read> dy: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+
+fn index(wid: vec3<u32>, lid: vec3<u32>, nwg: vec3<u32>) -> u32 {
+  return (wid.y * nwg.x + wid.x) * WG + lid.x;
+}
+
+// y = max(x, 0); a NaN input stays NaN (as PyTorch), so the trainer's NaN check still sees it.
+@compute @workgroup_size(WG)
+fn relu_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = index(wid, lid, nwg);
+  if (i >= params.n) { return; }
+  let x = a[i];
+  out[i] = select(x, 0.0, x <= 0.0);
+}
+
+// dx = dy · [y > 0]; y > 0 exactly where x > 0, and the gradient at x = 0 is 0 (as PyTorch).
+@compute @workgroup_size(WG)
+fn relu_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = index(wid, lid, nwg);
+  if (i >= params.n) { return; }
+  out[i] = select(0.0, dy[i], a[i] > 0.0);
+}

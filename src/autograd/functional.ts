@@ -1,0 +1,9 @@
+/** The functional API, named as torch.nn.functional (camelCase). */
+export { conv2d } from './ops/conv';
+export { linear, matmul } from './ops/linear';
+export { batchNorm, batchNormRelu } from './ops/batchnorm';
+export { maxPool2d, adaptiveAvgPool2d } from './ops/pool';
+export { relu } from './ops/activation';
+export { dropout, dropoutWithMask } from './ops/dropout';
+export { crossEntropy, type CrossEntropyOptions } from './ops/loss';
+export { add, sub, mul, scale, sum, mean, reshape, flatten } from './ops/basic';

@@ -1,0 +1,102 @@
+/**
+ * Batch normalisation over NCHW (torch.nn.functional.batch_norm), and the same fused with ReLU.
+ * Forward and backward side by side; the per-channel statistics [mean | invstd] are saved for backward.
+ */
+import { Tensor, shapeStr } from '../tensor';
+import { record } from '../graph';
+import { bnApply, bnBackwardApply, bnBackwardReduce, bnStatsEval, bnStatsTrain, type BnAffine, type BnShape } from '../../kernels/batchnorm';
+
+function bnShape(op: string, x: Tensor, runningMean: Tensor, runningVar: Tensor, weight: Tensor | null, bias: Tensor | null): BnShape {
+  if (x.shape.length !== 4) throw new Error(`${op}: input must be [N, C, H, W], got ${shapeStr(x.shape)}`);
+  const [n, c, h, w] = x.shape;
+  for (const [name, t] of [
+    ['runningMean', runningMean],
+    ['runningVar', runningVar],
+    ['weight', weight],
+    ['bias', bias],
+  ] as const) {
+    if (t && t.size !== c) throw new Error(`${op}: ${name} has shape ${shapeStr(t.shape)}, expected [${c}] for input ${shapeStr(x.shape)}`);
+  }
+  return { n, c, hw: h * w };
+}
+
+function batchNormImpl(
+  op: string,
+  relu: boolean,
+  x: Tensor,
+  runningMean: Tensor,
+  runningVar: Tensor,
+  weight: Tensor | null,
+  bias: Tensor | null,
+  training: boolean,
+  momentum: number,
+  eps: number,
+): Tensor {
+  const s = bnShape(op, x, runningMean, runningVar, weight, bias);
+  const rt = x.rt;
+  const affine: BnAffine = { weight: weight?.buffer ?? null, bias: bias?.buffer ?? null };
+  // [mean | invstd]: the batch's in training mode, a snapshot of the running estimates in eval mode.
+  const stats = Tensor.empty([2, s.c], 'f32', rt);
+  if (training) bnStatsTrain(rt, x.buffer, stats.buffer, runningMean.buffer, runningVar.buffer, s, momentum, eps);
+  else bnStatsEval(rt, runningMean.buffer, runningVar.buffer, stats.buffer, s, eps);
+  const out = Tensor.empty(x.shape, 'f32', rt);
+  bnApply(rt, x.buffer, stats.buffer, affine, out.buffer, s, relu);
+
+  const inputs = [x, weight, bias].filter((t): t is Tensor => t !== null);
+  return record(
+    out,
+    op,
+    inputs,
+    (g) => {
+      // dweight = Σ g·x̂, dbias = Σ g per channel; training-mode dx needs both even without an affine part.
+      const needSums = training || Boolean(weight?.requiresGrad) || Boolean(bias?.requiresGrad);
+      const dweight = needSums ? Tensor.empty([s.c], 'f32', rt) : null;
+      const dbias = needSums ? Tensor.empty([s.c], 'f32', rt) : null;
+      if (dweight && dbias) bnBackwardReduce(rt, g.buffer, x.buffer, stats.buffer, affine, dweight.buffer, dbias.buffer, s, relu);
+      let dx: Tensor | null = null;
+      if (x.requiresGrad) {
+        dx = Tensor.empty(x.shape, 'f32', rt);
+        const sums = training ? { dweight: dweight!.buffer, dbias: dbias!.buffer } : null;
+        bnBackwardApply(rt, g.buffer, x.buffer, stats.buffer, affine, sums, dx.buffer, s, relu);
+      }
+      const grads: (Tensor | null)[] = [dx];
+      if (weight) grads.push(dweight && weight.shape.length !== 1 ? dweight.view(weight.shape) : dweight);
+      if (bias) grads.push(dbias && bias.shape.length !== 1 ? dbias.view(bias.shape) : dbias);
+      return grads;
+    },
+    [stats],
+  );
+}
+
+/**
+ * torch.nn.functional.batch_norm for x [N, C, H, W]. Training: normalise with the batch mean and biased
+ * variance over N·H·W, and update runningMean / runningVar in place on the GPU (momentum m:
+ * r = (1−m)·r + m·stat, with the unbiased variance). Eval: normalise with the running estimates.
+ * weight / bias [C] may be null (1 and 0). Gradients flow to x, weight and bias.
+ */
+export function batchNorm(
+  x: Tensor,
+  runningMean: Tensor,
+  runningVar: Tensor,
+  weight: Tensor | null,
+  bias: Tensor | null,
+  training: boolean,
+  momentum = 0.1,
+  eps = 1e-5,
+): Tensor {
+  return batchNormImpl('batchNorm', false, x, runningMean, runningVar, weight, bias, training, momentum, eps);
+}
+
+/** relu(batchNorm(...)) in one pass over the data each way (the backward masks dy where the output is 0). */
+export function batchNormRelu(
+  x: Tensor,
+  runningMean: Tensor,
+  runningVar: Tensor,
+  weight: Tensor | null,
+  bias: Tensor | null,
+  training: boolean,
+  momentum = 0.1,
+  eps = 1e-5,
+): Tensor {
+  return batchNormImpl('batchNormRelu', true, x, runningMean, runningVar, weight, bias, training, momentum, eps);
+}

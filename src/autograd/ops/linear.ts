@@ -1,0 +1,59 @@
+/** Matrix products on tensors: matmul and linear (a fully connected layer), each with its backward. */
+import { Tensor, shapeStr } from '../tensor';
+import { record } from '../graph';
+import { matmul as matmulKernel } from '../../kernels/matmul';
+import { sumAxis } from '../../kernels/reduce';
+
+/** a[M,K] · b[K,N] → [M,N]. */
+export function matmul(a: Tensor, b: Tensor): Tensor {
+  if (a.shape.length !== 2 || b.shape.length !== 2 || a.shape[1] !== b.shape[0]) {
+    throw new Error(`matmul: shapes ${shapeStr(a.shape)} and ${shapeStr(b.shape)} do not multiply (need [M,K] and [K,N])`);
+  }
+  const [M, K] = a.shape;
+  const N = b.shape[1];
+  const rt = a.rt;
+  const out = Tensor.empty([M, N], 'f32', rt);
+  matmulKernel(rt, a.buffer, b.buffer, out.buffer, M, N, K);
+  return record(out, 'matmul', [a, b], (g) => {
+    let ga: Tensor | null = null;
+    let gb: Tensor | null = null;
+    if (a.requiresGrad) {
+      ga = Tensor.empty([M, K], 'f32', rt);
+      matmulKernel(rt, g.buffer, b.buffer, ga.buffer, M, K, N, { transB: true }); // dL/da = g · bᵀ
+    }
+    if (b.requiresGrad) {
+      gb = Tensor.empty([K, N], 'f32', rt);
+      matmulKernel(rt, a.buffer, g.buffer, gb.buffer, K, N, M, { transA: true }); // dL/db = aᵀ · g
+    }
+    return [ga, gb];
+  });
+}
+
+/** torch.nn.functional.linear: x[N,in] · weight[out,in]ᵀ (+ bias[out]) → [N,out]. */
+export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
+  const [N, inF] = x.shape;
+  const outF = weight.shape[0];
+  if (x.shape.length !== 2 || weight.shape.length !== 2 || weight.shape[1] !== inF || (bias && (bias.shape.length !== 1 || bias.shape[0] !== outF))) {
+    throw new Error(`linear: x ${shapeStr(x.shape)}, weight ${shapeStr(weight.shape)}${bias ? `, bias ${shapeStr(bias.shape)}` : ''} do not match (need [N,in], [out,in], [out])`);
+  }
+  const rt = x.rt;
+  const out = Tensor.empty([N, outF], 'f32', rt);
+  matmulKernel(rt, x.buffer, weight.buffer, out.buffer, N, outF, inF, { transB: true, bias: bias?.buffer ?? null });
+  const inputs = bias ? [x, weight, bias] : [x, weight];
+  return record(out, 'linear', inputs, (g) => {
+    const grads: (Tensor | null)[] = [null, null, null];
+    if (x.requiresGrad) {
+      grads[0] = Tensor.empty([N, inF], 'f32', rt);
+      matmulKernel(rt, g.buffer, weight.buffer, grads[0].buffer, N, inF, outF); // dL/dx = g · W
+    }
+    if (weight.requiresGrad) {
+      grads[1] = Tensor.empty([outF, inF], 'f32', rt);
+      matmulKernel(rt, g.buffer, x.buffer, grads[1].buffer, outF, inF, N, { transA: true }); // dL/dW = gᵀ · x
+    }
+    if (bias?.requiresGrad) {
+      grads[2] = Tensor.empty([outF], 'f32', rt);
+      sumAxis(rt, g.buffer, grads[2].buffer, 1, N, outF); // dL/db = Σ_rows g
+    }
+    return grads.slice(0, inputs.length);
+  });
+}

@@ -1,0 +1,56 @@
+/** Loss functions: each op's forward and backward side by side. */
+import { Tensor, shapeStr } from '../tensor';
+import { record } from '../graph';
+import { crossEntropyBackward, crossEntropyForward } from '../../kernels/cross_entropy';
+import { sumAxis } from '../../kernels/reduce';
+
+export interface CrossEntropyOptions {
+  /** ε in PyTorch's definition: loss = (1−ε)·nll + ε·mean over classes of (−log p). Default 0. */
+  labelSmoothing?: number;
+  /** 'mean' over the batch (default, a scalar), 'sum' (a scalar), or 'none' (one loss per row, shape [N]). */
+  reduction?: 'mean' | 'sum' | 'none';
+}
+
+/**
+ * torch.nn.functional.cross_entropy(logits, labels, label_smoothing=ε, reduction=…) for logits [N, C] and
+ * int32 labels [N], fused and numerically stable (log-softmax with the row max subtracted).
+ * The backward is (softmax − target distribution) · upstream (/N for the mean).
+ *
+ * Labels must be in [0, C): PyTorch's ignore_index (-100) is not supported. Labels are not checked here
+ * (that would need a CPU sync); a row with an out-of-range label gets a NaN loss and NaN gradients, so a
+ * mean over the batch is NaN and the trainer's NaN check stops. Check labels on the CPU where they are made.
+ */
+export function crossEntropy(logits: Tensor, labels: Tensor, opts: CrossEntropyOptions = {}): Tensor {
+  const smoothing = opts.labelSmoothing ?? 0;
+  const reduction = opts.reduction ?? 'mean';
+  if (logits.shape.length !== 2) throw new Error(`crossEntropy: logits must be [N, C], got ${shapeStr(logits.shape)}`);
+  const [n, c] = logits.shape;
+  if (labels.dtype !== 'i32' || labels.shape.length !== 1 || labels.shape[0] !== n) {
+    throw new Error(`crossEntropy: labels must be an int32 tensor [${n}], got ${labels.dtype} ${shapeStr(labels.shape)}`);
+  }
+  if (!['mean', 'sum', 'none'].includes(reduction)) throw new Error(`crossEntropy: unknown reduction '${reduction}'`);
+  const rt = logits.rt;
+
+  const stats = Tensor.empty([n, 2], 'f32', rt); // per row: max, log Σ exp(x − max); saved for the backward
+  const rowLoss = Tensor.empty([n], 'f32', rt);
+  crossEntropyForward(rt, logits.buffer, labels.buffer, stats.buffer, rowLoss.buffer, n, c, smoothing);
+  let out = rowLoss;
+  if (reduction !== 'none') {
+    out = Tensor.empty([], 'f32', rt);
+    sumAxis(rt, rowLoss.buffer, out.buffer, 1, n, 1, reduction === 'mean' ? 1 / n : 1);
+    rowLoss.dispose();
+  }
+
+  return record(
+    out,
+    'cross_entropy',
+    [logits],
+    (g) => {
+      const dx = Tensor.empty(logits.shape, 'f32', rt);
+      const gscale = reduction === 'mean' ? 1 / n : 1;
+      crossEntropyBackward(rt, logits.buffer, labels.buffer, stats.buffer, g.buffer, dx.buffer, n, c, smoothing, gscale, reduction === 'none');
+      return [dx];
+    },
+    [stats],
+  );
+}

@@ -1,0 +1,124 @@
+/** Command-line flags of dist/train.js: parsed with node:util's parseArgs, checked, with clear errors (exit code 2). */
+import { parseArgs } from 'node:util';
+import { ConfigError, DEMO_OVERRIDES, RECIPE_DEFAULTS, validateConfig, type TrainConfig } from '../train/config';
+
+export { DEMO_OVERRIDES };
+
+export interface CliOptions {
+  config: TrainConfig;
+  data: string | null;
+  weights: string | null;
+  out: string;
+  resume: boolean;
+  help: boolean;
+  /** Flags the user gave explicitly (the demo only overrides the others). */
+  given: Set<string>;
+}
+
+const NUMERIC: [string, keyof TrainConfig][] = [
+  ['img-size', 'imgSize'],
+  ['batch-size', 'batchSize'],
+  ['lr', 'lr'],
+  ['momentum', 'momentum'],
+  ['weight-decay', 'weightDecay'],
+  ['step-size', 'stepSize'],
+  ['gamma', 'gamma'],
+  ['patience', 'patience'],
+  ['min-delta', 'minDelta'],
+  ['max-epochs', 'maxEpochs'],
+  ['dropout', 'dropout'],
+  ['label-smoothing', 'labelSmoothing'],
+  ['seed', 'seed'],
+];
+
+export const USAGE = `usage: node dist/train.js [--data DIR] [--weights FILE] [--out DIR] [--resume] [options]
+
+Fine-tunes a torchvision ResNet on an ImageFolder dataset (DIR/{train,val,test}/CLASS/* or DIR/CLASS/*).
+Without --data it trains on a built-in demo dataset (generated into .cache/ on first use).
+
+  --data DIR            dataset folder
+  --weights FILE        torchvision weights (.pth or .safetensors, torchvision key names)
+  --out DIR             where metrics.csv, summary.json, best.safetensors and checkpoints go (default runs/<data name>)
+  --resume              continue from the checkpoint in --out
+  --arch NAME           resnet18 | resnet34 | resnet50 (default ${RECIPE_DEFAULTS.arch})
+  --img-size N          crop size in pixels (default ${RECIPE_DEFAULTS.imgSize})
+  --batch-size N        (default ${RECIPE_DEFAULTS.batchSize})
+  --lr X                SGD learning rate (default ${RECIPE_DEFAULTS.lr})
+  --momentum X          SGD momentum (default ${RECIPE_DEFAULTS.momentum})
+  --weight-decay X      (default ${RECIPE_DEFAULTS.weightDecay})
+  --step-size N         StepLR period in epochs (default ${RECIPE_DEFAULTS.stepSize})
+  --gamma X             StepLR factor (default ${RECIPE_DEFAULTS.gamma})
+  --patience N          early stopping: epochs without a better validation loss (default ${RECIPE_DEFAULTS.patience})
+  --min-delta X         early stopping: smallest improvement that counts (default ${RECIPE_DEFAULTS.minDelta})
+  --max-epochs N        (default ${RECIPE_DEFAULTS.maxEpochs})
+  --dropout P           dropout before the new fc layer (default ${RECIPE_DEFAULTS.dropout})
+  --label-smoothing E   (default ${RECIPE_DEFAULTS.labelSmoothing})
+  --split A,B,C         train,val,test fractions for a DIR/CLASS/* dataset (default ${RECIPE_DEFAULTS.split.join(',')})
+  --seed N              seeds initialisation, shuffling, augmentation and dropout (default ${RECIPE_DEFAULTS.seed})
+  --help                this text
+
+Environment: WEBGPU_ADAPTER=<name> picks an adapter, WEBGPU_BACKEND=<vulkan|metal|d3d12> a Dawn backend.`;
+
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+function parseNumber(flag: string, raw: string): number {
+  const v = Number(raw);
+  if (raw.trim() === '' || !Number.isFinite(v)) throw new UsageError(`--${flag} needs a number, got '${raw}'`);
+  return v;
+}
+
+export function parseCli(argv: string[]): CliOptions {
+  const options: Record<string, { type: 'string' | 'boolean' }> = {
+    data: { type: 'string' },
+    weights: { type: 'string' },
+    out: { type: 'string' },
+    resume: { type: 'boolean' },
+    help: { type: 'boolean' },
+    arch: { type: 'string' },
+    split: { type: 'string' },
+  };
+  for (const [flag] of NUMERIC) options[flag] = { type: 'string' };
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false }));
+  } catch (e) {
+    throw new UsageError((e as Error).message.replace(/^TypeError \[[A-Z_]+\]: /, ''));
+  }
+  const given = new Set(Object.keys(values));
+  const demo = values.data === undefined;
+  const config: TrainConfig = { ...RECIPE_DEFAULTS, split: [...RECIPE_DEFAULTS.split] as [number, number, number] };
+  if (demo) for (const [k, v] of Object.entries(DEMO_OVERRIDES)) (config as unknown as Record<string, unknown>)[k] = v;
+  for (const [flag, key] of NUMERIC) {
+    const raw = values[flag];
+    if (typeof raw === 'string') (config as unknown as Record<string, number>)[key] = parseNumber(flag, raw);
+  }
+  if (typeof values.arch === 'string') config.arch = values.arch;
+  if (!['resnet18', 'resnet34', 'resnet50'].includes(config.arch)) throw new UsageError(`--arch must be resnet18, resnet34 or resnet50, got '${config.arch}'`);
+  if (typeof values.split === 'string') {
+    const parts = values.split.split(',').map((s) => parseNumber('split', s));
+    if (parts.length !== 3) throw new UsageError(`--split needs three fractions train,val,test, got '${values.split}'`);
+    config.split = parts as [number, number, number];
+  }
+  try {
+    validateConfig(config);
+  } catch (e) {
+    if (e instanceof ConfigError) throw new UsageError(e.message);
+    throw e;
+  }
+  const data = typeof values.data === 'string' ? values.data : null;
+  const name = data ? data.replace(/\/+$/, '').split('/').pop() || 'data' : 'demo';
+  return {
+    config,
+    data,
+    weights: typeof values.weights === 'string' ? values.weights : null,
+    out: typeof values.out === 'string' ? values.out : `runs/${name}`,
+    resume: values.resume === true,
+    help: values.help === true,
+    given,
+  };
+}

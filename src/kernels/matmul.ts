@@ -1,0 +1,134 @@
+/** Launcher for shaders/matmul.wgsl: C = op(A)·op(B) (+ bias) (+ C), single or batched. */
+import type { GpuRuntime } from '../gpu/runtime';
+import shader from '../../shaders/matmul.wgsl';
+import { Params, grid1d } from './util';
+
+/** A float32 matrix (or batch of matrices) starting `offset` elements into a buffer. */
+export interface MatRef {
+  buffer: GPUBuffer;
+  offset?: number;
+}
+export type Mat = GPUBuffer | MatRef;
+
+/** Register-tiling shape: each thread computes tm × tn outputs, wg threads side by side along N. */
+export interface MatmulTiles {
+  tm: number;
+  tn: number;
+  wg: number;
+}
+
+export interface MatmulOptions {
+  /** A is stored [K, M] (use Aᵀ). */
+  transA?: boolean;
+  /** B is stored [N, K] (use Bᵀ). */
+  transB?: boolean;
+  /** Added to every output: bias[n] per column (default) or bias[m] per row. */
+  bias?: Mat | null;
+  biasPer?: 'col' | 'row';
+  /** C += op(A)·op(B) instead of C = … */
+  accumulate?: boolean;
+  /** Number of matrices; matrix z starts at z·stride (elements). A stride of 0 reuses one matrix. */
+  batch?: number;
+  strideA?: number;
+  strideB?: number;
+  strideC?: number;
+  /** Sum the batch's products into a single C (strideC is then unused). */
+  reduceBatch?: boolean;
+  /** Override the tile shape (benchmarks, other adapters). */
+  tiles?: MatmulTiles;
+}
+
+/**
+ * Tile shapes measured on lavapipe (llvmpipe, 8-wide SIMD, see ADAPTERS.md). A row of TM values per thread
+ * is loaded once per k and broadcast, so a tall TM cuts the per-lane gathers of B; more than ~16 accumulators
+ * spill registers.
+ */
+export const DEFAULT_TILES: MatmulTiles = { tm: 8, tn: 2, wg: 8 };
+const MAX_TM = 16;
+const MAX_TN = 8;
+
+function ref(m: Mat): { buffer: GPUBuffer; offset: number } {
+  return 'buffer' in m ? { buffer: m.buffer, offset: m.offset ?? 0 } : { buffer: m, offset: 0 };
+}
+
+/**
+ * Bind `elements` floats starting at element `offset` of a buffer. The binding starts at the nearest
+ * aligned byte offset below (minStorageBufferOffsetAlignment) and the shader adds the remainder, returned
+ * as `shift` (elements).
+ */
+export function windowBinding(rt: GpuRuntime, buffer: GPUBuffer, offset: number, elements: number): { binding: { buffer: GPUBuffer; offset: number; size: number }; shift: number } {
+  const align = Number(rt.device.limits.minStorageBufferOffsetAlignment ?? 256);
+  const start = Math.floor((offset * 4) / align) * align;
+  const shift = offset - start / 4;
+  const size = Math.max(4, (shift + elements) * 4);
+  if (start + size > buffer.size) {
+    throw new Error(`binding of ${elements} floats at element ${offset} overruns a buffer of ${buffer.size} bytes`);
+  }
+  return { binding: { buffer, offset: start, size }, shift };
+}
+
+/**
+ * C[M,N] = op(A)·op(B) (+ bias) (+ C), for `batch` matrices (or their sum with reduceBatch).
+ * Any M, N, K (K = 0 gives the bias, or zeros). C must not share a buffer with A, B or the bias.
+ *
+ * The kernel is fastest with a K-major matrix in its A slot (see matmul.wgsl). When A is [M,K] and B is
+ * [K,N] (both plain), it computes Cᵀ = Bᵀ·Aᵀ instead, which puts B (K-major for Bᵀ) in that slot, and
+ * stores the result transposed, which is C.
+ */
+export function matmul(rt: GpuRuntime, A: Mat, B: Mat, C: Mat, M: number, N: number, K: number, opts: MatmulOptions = {}): void {
+  const { transA = false, transB = false, accumulate = false, reduceBatch = false } = opts;
+  const batch = opts.batch ?? 1;
+  const strideA = opts.strideA ?? M * K;
+  const strideB = opts.strideB ?? K * N;
+  const strideC = reduceBatch ? 0 : (opts.strideC ?? M * N);
+  const t = opts.tiles ?? DEFAULT_TILES;
+  for (const [name, v] of Object.entries({ M, N, K, batch, strideA, strideB, strideC })) {
+    if (!Number.isInteger(v) || v < 0) throw new Error(`matmul: ${name} = ${v} must be a non-negative integer`);
+  }
+  if (t.tm < 1 || t.tm > MAX_TM || t.tn < 1 || t.tn > MAX_TN || t.wg < 1) throw new Error(`matmul: bad tile shape ${JSON.stringify(t)}`);
+  if (M === 0 || N === 0 || batch === 0) return;
+
+  const last = (stride: number) => (batch - 1) * stride;
+  const a = ref(A);
+  const b = ref(B);
+  const c = ref(C);
+  const wa = windowBinding(rt, a.buffer, a.offset, last(strideA) + M * K);
+  const wb = windowBinding(rt, b.buffer, b.offset, last(strideB) + K * N);
+  const wc = windowBinding(rt, c.buffer, c.offset, last(strideC) + M * N);
+  const biasPerRow = opts.biasPer === 'row';
+  const wbias = opts.bias ? windowBinding(rt, ref(opts.bias).buffer, ref(opts.bias).offset, biasPerRow ? M : N) : { binding: wa.binding, shift: 0 };
+
+  // The kernel's view: D[m,n] = Σ_k X(m,k)·Y(k,n), with X = op(A), Y = op(B) or, swapped, X = op(B)ᵀ, Y = op(A)ᵀ.
+  const swap = !transA && !transB;
+  const [x, y, Mk, Nk] = swap ? [wb, wa, N, M] : [wa, wb, M, N];
+  const [sx, sy] = swap ? [strideB, strideA] : [strideA, strideB];
+  const biasMode = !opts.bias ? 0 : biasPerRow !== swap ? 2 : 1;
+
+  const tilesN = Math.ceil(Nk / (t.wg * t.tn));
+  const tiles = tilesN * Math.ceil(Mk / t.tm);
+  const [gx, gy] = grid1d(rt, tiles, 1);
+  const kind = `${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}`;
+  rt.dispatch({
+    op: `matmul${kind}[${batch > 1 ? `${batch}x` : ''}${M}x${N}x${K}${reduceBatch ? ' sum' : ''}${accumulate ? ' acc' : ''}]`,
+    shader,
+    constants: {
+      TRANS_A: Number(swap || transA),
+      TRANS_B: Number(swap || transB),
+      TRANS_C: Number(swap),
+      BIAS: biasMode,
+      ACCUMULATE: Number(accumulate),
+      REDUCE_BATCH: Number(reduceBatch),
+      TM: t.tm,
+      TN: t.tn,
+      WG: t.wg,
+    },
+    uniforms: new Params()
+      .u32(Mk).u32(Nk).u32(K).u32(batch)
+      .u32(sx).u32(sy).u32(strideC).u32(tilesN)
+      .u32(tiles).u32(x.shift).u32(y.shift).u32(wc.shift)
+      .u32(wbias.shift)
+      .bytes(),
+    bindings: [x.binding, y.binding, wbias.binding, wc.binding],
+    workgroups: [gx, gy, reduceBatch ? 1 : batch],
+  });
+}

@@ -1,0 +1,133 @@
+/** The layers ResNet is made of, with torch.nn's names, arguments and parameter names. */
+import { Tensor } from '../autograd/tensor';
+import { conv2d } from '../autograd/ops/conv';
+import { batchNorm, batchNormRelu } from '../autograd/ops/batchnorm';
+import { maxPool2d, adaptiveAvgPool2d } from '../autograd/ops/pool';
+import { linear } from '../autograd/ops/linear';
+import { relu } from '../autograd/ops/activation';
+import { dropout } from '../autograd/ops/dropout';
+import { flatten } from '../autograd/ops/basic';
+import { Module, ScalarState } from './module';
+import { SeedSequence, kaimingNormalFanOut, linearDefault } from './init';
+
+export class Conv2d extends Module {
+  readonly weight: Tensor;
+  readonly bias: Tensor | null;
+  constructor(
+    readonly inChannels: number,
+    readonly outChannels: number,
+    readonly kernelSize: number,
+    readonly opts: { stride?: number; padding?: number; bias?: boolean; seeds: SeedSequence },
+  ) {
+    super();
+    this.weight = this.registerParameter('weight', kaimingNormalFanOut([outChannels, inChannels, kernelSize, kernelSize], opts.seeds));
+    this.bias = opts.bias ? this.registerParameter('bias', Tensor.zeros([outChannels])) : null;
+  }
+  forward(x: Tensor): Tensor {
+    return conv2d(x, this.weight, this.bias, { stride: this.opts.stride ?? 1, padding: this.opts.padding ?? 0 });
+  }
+}
+
+export class BatchNorm2d extends Module {
+  readonly weight: Tensor;
+  readonly bias: Tensor;
+  readonly runningMean: Tensor;
+  readonly runningVar: Tensor;
+  readonly numBatchesTracked: ScalarState;
+  constructor(
+    readonly numFeatures: number,
+    readonly eps = 1e-5,
+    readonly momentum = 0.1,
+  ) {
+    super();
+    this.weight = this.registerParameter('weight', Tensor.ones([numFeatures]));
+    this.bias = this.registerParameter('bias', Tensor.zeros([numFeatures]));
+    this.runningMean = this.registerBuffer('running_mean', Tensor.zeros([numFeatures]));
+    this.runningVar = this.registerBuffer('running_var', Tensor.ones([numFeatures]));
+    this.numBatchesTracked = this.registerBuffer('num_batches_tracked', new ScalarState(0));
+  }
+  forward(x: Tensor): Tensor {
+    if (this.training) this.numBatchesTracked.value++;
+    return batchNorm(x, this.runningMean, this.runningVar, this.weight, this.bias, this.training, this.momentum, this.eps);
+  }
+  /** relu(bn(x)) in one fused kernel. */
+  forwardRelu(x: Tensor): Tensor {
+    if (this.training) this.numBatchesTracked.value++;
+    return batchNormRelu(x, this.runningMean, this.runningVar, this.weight, this.bias, this.training, this.momentum, this.eps);
+  }
+}
+
+export class ReLU extends Module {
+  forward(x: Tensor): Tensor {
+    return relu(x);
+  }
+}
+
+export class MaxPool2d extends Module {
+  constructor(readonly kernelSize: number, readonly stride = kernelSize, readonly padding = 0) {
+    super();
+  }
+  forward(x: Tensor): Tensor {
+    return maxPool2d(x, { kernelSize: this.kernelSize, stride: this.stride, padding: this.padding });
+  }
+}
+
+export class AdaptiveAvgPool2d extends Module {
+  constructor(readonly outputSize: number | [number, number]) {
+    super();
+  }
+  forward(x: Tensor): Tensor {
+    return adaptiveAvgPool2d(x, this.outputSize);
+  }
+}
+
+export class Linear extends Module {
+  readonly weight: Tensor;
+  readonly bias: Tensor | null;
+  constructor(readonly inFeatures: number, readonly outFeatures: number, seeds: SeedSequence, bias = true) {
+    super();
+    this.weight = this.registerParameter('weight', linearDefault([outFeatures, inFeatures], inFeatures, seeds));
+    this.bias = bias ? this.registerParameter('bias', linearDefault([outFeatures], inFeatures, seeds)) : null;
+  }
+  forward(x: Tensor): Tensor {
+    return linear(x, this.weight, this.bias);
+  }
+}
+
+/**
+ * Dropout with a seeded mask drawn on the GPU. Each training-mode call uses a new seed from its own
+ * sequence; `calls` is saved in checkpoints so that a resumed run draws the same masks.
+ */
+export class Dropout extends Module {
+  calls = 0;
+  constructor(readonly p = 0.5, readonly seed = 0) {
+    super();
+    if (!(p >= 0 && p <= 1)) throw new Error(`Dropout: p must be in [0, 1], got ${p}`);
+  }
+  forward(x: Tensor): Tensor {
+    if (!this.training || this.p === 0) return dropout(x, this.p, false, 0);
+    const s = new SeedSequence(this.seed ^ Math.imul(++this.calls, 0x2545f491));
+    return dropout(x, this.p, true, s.next());
+  }
+}
+
+export class Flatten extends Module {
+  forward(x: Tensor): Tensor {
+    return flatten(x, 1);
+  }
+}
+
+/** Children named "0", "1", … as torch.nn.Sequential names them. */
+export class Sequential extends Module {
+  readonly layers: Module[];
+  constructor(...layers: Module[]) {
+    super();
+    this.layers = layers;
+    layers.forEach((m, i) => this.registerModule(String(i), m));
+  }
+  forward(x: Tensor): Tensor {
+    let y = x;
+    for (const m of this.layers) y = m.forward(y);
+    return y;
+  }
+}

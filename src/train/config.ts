@@ -1,0 +1,83 @@
+/** The training configuration: the recipe's values are the defaults (shared by the CLI and the page). */
+export interface TrainConfig {
+  arch: string;
+  imgSize: number;
+  batchSize: number;
+  lr: number;
+  momentum: number;
+  weightDecay: number;
+  stepSize: number;
+  gamma: number;
+  patience: number;
+  minDelta: number;
+  maxEpochs: number;
+  dropout: number;
+  labelSmoothing: number;
+  seed: number;
+  /** Fractions for a DIR/CLASS/* dataset without train/val/test folders. */
+  split: [number, number, number];
+}
+
+export const RECIPE_DEFAULTS: TrainConfig = {
+  arch: 'resnet34',
+  imgSize: 224,
+  batchSize: 32,
+  lr: 0.001,
+  momentum: 0.9,
+  weightDecay: 0,
+  stepSize: 3,
+  gamma: 0.9,
+  patience: 5,
+  minDelta: 0,
+  maxEpochs: 100,
+  dropout: 0.5,
+  labelSmoothing: 0,
+  seed: 0,
+  split: [0.5, 0.25, 0.25],
+};
+
+/** The demo's settings (CLI without --data, and the page's built-in demo): small enough to finish in a few minutes on a software adapter. */
+export const DEMO_OVERRIDES: Partial<TrainConfig> = { arch: 'resnet34', imgSize: 64, batchSize: 16, lr: 0.01, maxEpochs: 4, stepSize: 3, patience: 3 };
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+type Rule = { int?: boolean; min?: number; max?: number; minExclusive?: boolean };
+const RULES: Partial<Record<keyof TrainConfig, Rule>> = {
+  imgSize: { int: true, min: 32, max: 1024 },
+  batchSize: { int: true, min: 1, max: 4096 },
+  lr: { min: 0, minExclusive: true },
+  momentum: { min: 0, max: 1 },
+  weightDecay: { min: 0 },
+  stepSize: { int: true, min: 1 },
+  gamma: { min: 0, max: 1, minExclusive: true },
+  patience: { int: true, min: 1 },
+  minDelta: { min: 0 },
+  maxEpochs: { int: true, min: 1 },
+  dropout: { min: 0, max: 1 },
+  labelSmoothing: { min: 0, max: 1 },
+  seed: { int: true, min: 0, max: 2 ** 32 - 1 },
+};
+
+/** Check every numeric field; throws one ConfigError naming the flag and the allowed range. */
+export function validateConfig(c: TrainConfig): TrainConfig {
+  for (const [key, rule] of Object.entries(RULES) as [keyof TrainConfig, Rule][]) {
+    const v = c[key] as number;
+    const flag = `--${key.replace(/[A-Z]/g, (m) => `-${m.toLowerCase()}`)}`;
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw new ConfigError(`${flag} must be a number, got ${String(v)}`);
+    if (rule.int && !Number.isInteger(v)) throw new ConfigError(`${flag} must be an integer, got ${v}`);
+    if (rule.min !== undefined && (rule.minExclusive ? v <= rule.min : v < rule.min)) {
+      throw new ConfigError(`${flag} must be ${rule.minExclusive ? '>' : '≥'} ${rule.min}, got ${v}`);
+    }
+    if (rule.max !== undefined && v > rule.max) throw new ConfigError(`${flag} must be ≤ ${rule.max}, got ${v}`);
+  }
+  const s = c.split;
+  if (s.length !== 3 || s.some((f) => !(f >= 0)) || Math.abs(s[0] + s[1] + s[2] - 1) > 1e-6 || s[0] === 0) {
+    throw new ConfigError(`--split must be three fractions train,val,test that sum to 1 (train > 0), got ${s.join(',')}`);
+  }
+  return c;
+}

@@ -1,0 +1,135 @@
+/**
+ * Batches for training or evaluation. Training order is a seeded shuffle per epoch and each sample
+ * is augmented from its own (seed, epoch, index) stream; evaluation keeps the dataset order. The
+ * last partial batch is kept. While the consumer works on one batch, the next `prefetch` batches
+ * are already being decoded by the pool. A file that cannot be decoded is reported once through
+ * `onWarning`, counted in `skippedFiles`, left out of its batch and of every later epoch.
+ */
+import type { DecodedBatch, DecoderPool } from './decoder-pool';
+import { sampleLength, type TransformMode, type TransformSpec } from './pipeline';
+import { RNG_STREAM, Rng } from './rng';
+import type { Sample } from './split';
+import { IMAGENET_MEAN, IMAGENET_STD } from './transforms';
+
+export interface Batch {
+  /** N × 3 × size × size, normalised. */
+  images: Float32Array;
+  labels: Int32Array;
+  /** Each sample's index in the loader's `samples`. */
+  indices: number[];
+}
+
+export interface DataLoaderOptions {
+  samples: readonly Sample[];
+  pool: DecoderPool;
+  batchSize: number;
+  /** 'train': shuffle + RandomResizedCrop + flip; 'eval': fixed order + Resize + CenterCrop. */
+  mode: TransformMode;
+  /** Side of the square output (default 224). */
+  imageSize?: number;
+  seed?: number;
+  /** Batches decoded ahead of the one being consumed (default 2). */
+  prefetch?: number;
+  mean?: readonly number[];
+  std?: readonly number[];
+  onWarning?: (message: string) => void;
+}
+
+export class DataLoader {
+  readonly samples: readonly Sample[];
+  readonly batchSize: number;
+  readonly mode: TransformMode;
+  readonly imageSize: number;
+  readonly seed: number;
+  private readonly pool: DecoderPool;
+  private readonly prefetch: number;
+  private readonly mean: readonly number[];
+  private readonly std: readonly number[];
+  private readonly onWarning: (message: string) => void;
+  private readonly bad = new Set<number>();
+
+  constructor(options: DataLoaderOptions) {
+    if (!Number.isInteger(options.batchSize) || options.batchSize <= 0) {
+      throw new RangeError(`batchSize must be a positive integer, got ${options.batchSize}`);
+    }
+    this.samples = options.samples;
+    this.pool = options.pool;
+    this.batchSize = options.batchSize;
+    this.mode = options.mode;
+    this.imageSize = options.imageSize ?? 224;
+    this.seed = options.seed ?? 0;
+    this.prefetch = Math.max(0, options.prefetch ?? 2);
+    this.mean = options.mean ?? IMAGENET_MEAN;
+    this.std = options.std ?? IMAGENET_STD;
+    this.onWarning = options.onWarning ?? ((message) => console.warn(message));
+  }
+
+  /** Files that failed to decode so far. */
+  get skippedFiles(): number {
+    return this.bad.size;
+  }
+
+  /** Batches in an epoch, given the files known to be unreadable. */
+  get batchesPerEpoch(): number {
+    return Math.ceil((this.samples.length - this.bad.size) / this.batchSize);
+  }
+
+  /** The sample indices of an epoch, in the order they will be served. */
+  epochOrder(epoch: number): number[] {
+    const order = this.samples.map((_, i) => i);
+    if (this.mode === 'train') Rng.derive(this.seed, RNG_STREAM.shuffle, epoch).shuffle(order);
+    return order.filter((i) => !this.bad.has(i));
+  }
+
+  /** The batches of `epoch`, from batch `startBatch` on (to resume an interrupted epoch). */
+  async *epoch(epoch = 0, startBatch = 0): AsyncGenerator<Batch> {
+    const order = this.epochOrder(epoch);
+    const spec: TransformSpec = { mode: this.mode, size: this.imageSize, seed: this.seed, epoch, mean: this.mean, std: this.std };
+    const pending: Promise<Batch | null>[] = [];
+    let start = startBatch * this.batchSize;
+    const fill = () => {
+      while (start < order.length && pending.length <= this.prefetch) {
+        const loading = this.load(order.slice(start, start + this.batchSize), spec);
+        loading.catch(() => {}); // awaited below; this keeps an abandoned epoch from an unhandled rejection
+        pending.push(loading);
+        start += this.batchSize;
+      }
+    };
+    fill();
+    while (pending.length > 0) {
+      const batch = await pending.shift()!;
+      if (batch) yield batch;
+      fill();
+    }
+  }
+
+  private async load(indices: number[], spec: TransformSpec): Promise<Batch | null> {
+    const jobs = indices.map((index) => ({ path: this.samples[index].path, index }));
+    return this.assemble(indices, await this.pool.decodeBatch(jobs, spec));
+  }
+
+  /** Drop the failed slots, closing the gaps. */
+  private assemble(indices: number[], decoded: DecodedBatch): Batch | null {
+    const per = sampleLength(this.imageSize);
+    const failed = new Set<number>();
+    for (const f of decoded.failures) {
+      failed.add(f.slot);
+      const index = indices[f.slot];
+      if (this.bad.has(index)) continue;
+      this.bad.add(index);
+      this.onWarning(`warning: skipping ${f.path}: ${f.reason}`);
+    }
+    const kept = indices.filter((_, slot) => !failed.has(slot));
+    if (kept.length === 0) return null;
+    let images = decoded.images;
+    if (failed.size > 0) {
+      images = new Float32Array(kept.length * per);
+      let n = 0;
+      indices.forEach((_, slot) => {
+        if (!failed.has(slot)) images.set(decoded.images.subarray(slot * per, (slot + 1) * per), per * n++);
+      });
+    }
+    const labels = Int32Array.from(kept, (i) => this.samples[i].label);
+    return { images, labels, indices: kept };
+  }
+}

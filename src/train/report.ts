@@ -1,0 +1,106 @@
+/** Training reports: metrics.csv rows, and loss/accuracy curves as SVG (the same chart in Node and the page). */
+
+export interface EpochRow {
+  epoch: number;
+  lr: number;
+  train_loss: number;
+  train_acc: number;
+  val_loss: number;
+  val_acc: number;
+  seconds: number;
+}
+
+export const METRICS_COLUMNS: (keyof EpochRow)[] = ['epoch', 'lr', 'train_loss', 'train_acc', 'val_loss', 'val_acc', 'seconds'];
+
+export function metricsCsv(rows: EpochRow[]): string {
+  const fmt = (v: number) => (Number.isInteger(v) ? String(v) : v.toPrecision(6));
+  return [METRICS_COLUMNS.join(','), ...rows.map((r) => METRICS_COLUMNS.map((c) => fmt(r[c])).join(','))].join('\n') + '\n';
+}
+
+export interface Series {
+  name: string;
+  color: string;
+  points: [number, number][];
+}
+
+function esc(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
+}
+
+/** A small line chart as a standalone SVG document. */
+export function lineChartSvg(title: string, xLabel: string, series: Series[], width = 640, height = 360): string {
+  const pad = { l: 56, r: 16, t: 32, b: 44 };
+  const all = series.flatMap((s) => s.points).filter(([, y]) => Number.isFinite(y));
+  const xs = all.map((p) => p[0]);
+  const ys = all.map((p) => p[1]);
+  const x0 = Math.min(...xs, 0);
+  const x1 = Math.max(...xs, 1);
+  let y0 = Math.min(...ys, 0);
+  let y1 = Math.max(...ys, 1e-9);
+  if (y1 - y0 < 1e-9) y1 = y0 + 1;
+  const span = y1 - y0;
+  y0 -= span * 0.02;
+  y1 += span * 0.05;
+  const px = (x: number) => pad.l + ((x - x0) / (x1 - x0 || 1)) * (width - pad.l - pad.r);
+  const py = (y: number) => height - pad.b - ((y - y0) / (y1 - y0)) * (height - pad.t - pad.b);
+  const parts: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
+    `<rect width="100%" height="100%" fill="white"/>`,
+    `<text x="${width / 2}" y="20" text-anchor="middle" font-size="14">${esc(title)}</text>`,
+    `<text x="${width / 2}" y="${height - 8}" text-anchor="middle">${esc(xLabel)}</text>`,
+  ];
+  for (let i = 0; i <= 4; i++) {
+    const y = y0 + ((y1 - y0) * i) / 4;
+    parts.push(`<line x1="${pad.l}" x2="${width - pad.r}" y1="${py(y)}" y2="${py(y)}" stroke="#ddd"/>`);
+    parts.push(`<text x="${pad.l - 6}" y="${py(y) + 4}" text-anchor="end">${y.toPrecision(3)}</text>`);
+  }
+  const xTicks = Math.min(10, Math.max(1, Math.round(x1 - x0)));
+  for (let i = 0; i <= xTicks; i++) {
+    const x = x0 + ((x1 - x0) * i) / xTicks;
+    parts.push(`<text x="${px(x)}" y="${height - pad.b + 16}" text-anchor="middle">${Number.isInteger(x) ? x : x.toFixed(1)}</text>`);
+  }
+  parts.push(`<line x1="${pad.l}" x2="${pad.l}" y1="${pad.t}" y2="${height - pad.b}" stroke="#333"/>`);
+  parts.push(`<line x1="${pad.l}" x2="${width - pad.r}" y1="${height - pad.b}" y2="${height - pad.b}" stroke="#333"/>`);
+  series.forEach((s, k) => {
+    const pts = s.points.filter(([, y]) => Number.isFinite(y));
+    if (pts.length) {
+      parts.push(`<polyline fill="none" stroke="${s.color}" stroke-width="2" points="${pts.map(([x, y]) => `${px(x).toFixed(1)},${py(y).toFixed(1)}`).join(' ')}"/>`);
+      if (pts.length < 40) for (const [x, y] of pts) parts.push(`<circle cx="${px(x).toFixed(1)}" cy="${py(y).toFixed(1)}" r="3" fill="${s.color}"/>`);
+    }
+    parts.push(`<rect x="${width - pad.r - 120}" y="${pad.t + 4 + k * 18}" width="12" height="12" fill="${s.color}"/>`);
+    parts.push(`<text x="${width - pad.r - 102}" y="${pad.t + 14 + k * 18}">${esc(s.name)}</text>`);
+  });
+  parts.push('</svg>');
+  return parts.join('\n');
+}
+
+/** The loss curves of a run: train loss per step (light) and per epoch, validation loss per epoch. */
+export function lossChart(rows: EpochRow[], stepLosses: [number, number][] = []): string {
+  const series: Series[] = [];
+  if (stepLosses.length) series.push({ name: 'train (batch)', color: '#9ecae1', points: stepLosses });
+  series.push({ name: 'train', color: '#1f77b4', points: rows.map((r) => [r.epoch, r.train_loss]) });
+  series.push({ name: 'validation', color: '#d62728', points: rows.map((r) => [r.epoch, r.val_loss]) });
+  return lineChartSvg('Loss', 'epoch', series);
+}
+
+export function accuracyChart(rows: EpochRow[]): string {
+  return lineChartSvg('Accuracy', 'epoch', [
+    { name: 'train', color: '#1f77b4', points: rows.map((r) => [r.epoch, r.train_acc]) },
+    { name: 'validation', color: '#d62728', points: rows.map((r) => [r.epoch, r.val_acc]) },
+  ]);
+}
+
+/** A few-line terminal plot of a series (for the end of a CLI run). */
+export function asciiPlot(values: number[], width = 60, height = 8): string[] {
+  const v = values.filter(Number.isFinite);
+  if (v.length < 2) return [];
+  const lo = Math.min(...v);
+  const hi = Math.max(...v);
+  const grid = Array.from({ length: height }, () => new Array(width).fill(' '));
+  for (let c = 0; c < width; c++) {
+    const x = v[Math.min(v.length - 1, Math.round((c / (width - 1)) * (v.length - 1)))];
+    const r = hi === lo ? height - 1 : Math.round(((hi - x) / (hi - lo)) * (height - 1));
+    grid[r][c] = '•';
+  }
+  return grid.map((row, i) => `${(i === 0 ? hi : i === height - 1 ? lo : NaN).toFixed(3).replace('NaN', '     ').padStart(8)} │${row.join('')}`);
+}

@@ -1,0 +1,145 @@
+import { describe, it, expect, beforeAll } from 'vitest';
+import { testRuntime } from './helpers/gpu';
+import { TOL, expectClose, finiteDiff, randomArray, relError, tensor, weightedSum } from './helpers/numeric';
+import { conv2dBackwardRef, conv2dRef, convOutSize, type ConvShape } from './reference/conv';
+import type { GpuRuntime } from '../src/gpu/runtime';
+import { conv2dBackwardData, conv2dBackwardWeight, conv2dForward, conv2dGeometry, imagesPerTile } from '../src/kernels/conv';
+import { conv2d } from '../src/autograd/ops/conv';
+
+let rt: GpuRuntime;
+beforeAll(async () => {
+  rt = await testRuntime();
+});
+
+let seed = 5000;
+const fresh = (n: number) => randomArray(n, seed++);
+
+function sizes(s: ConvShape) {
+  const [OH, OW] = convOutSize(s);
+  return { x: s.N * s.C * s.H * s.W, w: s.O * s.C * s.KH * s.KW, y: s.N * s.O * OH * OW, OH, OW };
+}
+
+describe('float64 reference', () => {
+  it.each([
+    { N: 2, C: 2, H: 5, W: 4, O: 3, KH: 3, KW: 3, stride: 2, pad: 1 },
+    { N: 1, C: 3, H: 4, W: 6, O: 2, KH: 2, KW: 3, stride: 1, pad: 0 },
+  ])('gradient check: conv2d reference backward vs finite differences %o', (s) => {
+    const n = sizes(s);
+    const x = fresh(n.x);
+    const w = fresh(n.w);
+    const b = fresh(s.O);
+    const dy = fresh(n.y);
+    const g = conv2dBackwardRef(x, w, dy, s);
+    expect(relError(g.dx, finiteDiff((v) => weightedSum(conv2dRef(v, w, b, s), dy), x))).toBeLessThan(TOL.fd);
+    expect(relError(g.dw, finiteDiff((v) => weightedSum(conv2dRef(x, v, b, s), dy), w))).toBeLessThan(TOL.fd);
+    expect(relError(g.db, finiteDiff((v) => weightedSum(conv2dRef(x, w, v, s), dy), b))).toBeLessThan(TOL.fd);
+  });
+});
+
+// Every convolution shape of ResNet, at small sizes, plus odd ones.
+const CASES: [string, ConvShape][] = [
+  ['7x7 s2 p3 (stem)', { N: 2, C: 3, H: 13, W: 13, O: 5, KH: 7, KW: 7, stride: 2, pad: 3 }],
+  ['3x3 s1 p1', { N: 2, C: 5, H: 9, W: 9, O: 7, KH: 3, KW: 3, stride: 1, pad: 1 }],
+  ['3x3 s2 p1, non-square 9x7', { N: 2, C: 4, H: 9, W: 7, O: 6, KH: 3, KW: 3, stride: 2, pad: 1 }],
+  ['1x1 s2 p0 (downsample)', { N: 2, C: 6, H: 7, W: 7, O: 5, KH: 1, KW: 1, stride: 2, pad: 0 }],
+  ['1x1 s1 p0 (pointwise)', { N: 2, C: 5, H: 4, W: 3, O: 3, KH: 1, KW: 1, stride: 1, pad: 0 }],
+  ['batch 1, 3x3 s1 p1', { N: 1, C: 3, H: 6, W: 5, O: 4, KH: 3, KW: 3, stride: 1, pad: 1 }],
+  ['1x1 spatial output (3x3 s2 p1 on 2x2)', { N: 3, C: 7, H: 2, W: 2, O: 9, KH: 3, KW: 3, stride: 2, pad: 1 }],
+  ['odd kernel 2x3 s3 p2', { N: 2, C: 3, H: 8, W: 11, O: 5, KH: 2, KW: 3, stride: 3, pad: 2 }],
+];
+
+describe('conv2d op vs float64 reference', () => {
+  for (const [name, s] of CASES) {
+    it.each([false, true])(`gradient check: conv2d ${name}, bias %s: forward, dx, dw, db`, async (withBias) => {
+      const n = sizes(s);
+      const x = fresh(n.x);
+      const w = fresh(n.w);
+      const b = withBias ? fresh(s.O) : null;
+      const dy = fresh(n.y);
+      const X = tensor(rt, x, [s.N, s.C, s.H, s.W]).requireGrad();
+      const W = tensor(rt, w, [s.O, s.C, s.KH, s.KW]).requireGrad();
+      const B = b ? tensor(rt, b, [s.O]).requireGrad() : null;
+      const DY = tensor(rt, dy, [s.N, s.O, n.OH, n.OW]);
+      const y = conv2d(X, W, B, { stride: s.stride, padding: s.pad });
+      expect(y.shape).toEqual([s.N, s.O, n.OH, n.OW]);
+      y.backward(DY);
+      const g = conv2dBackwardRef(x, w, dy, s);
+      expectClose(await y.toArray(), conv2dRef(x, w, b, s), TOL.reduction, 'forward');
+      expectClose(await X.grad!.toArray(), g.dx, TOL.reduction, 'dx');
+      expectClose(await W.grad!.toArray(), g.dw, TOL.reduction, 'dw');
+      if (B) expectClose(await B.grad!.toArray(), g.db, TOL.reduction, 'db');
+      for (const t of [X, W, B, DY, y]) t?.dispose();
+    });
+  }
+
+  it('accepts stride and padding as numbers, and only computes the gradients asked for', async () => {
+    const s: ConvShape = { N: 1, C: 2, H: 5, W: 5, O: 3, KH: 3, KW: 3, stride: 2, pad: 1 };
+    const n = sizes(s);
+    const x = fresh(n.x);
+    const w = fresh(n.w);
+    const X = tensor(rt, x, [1, 2, 5, 5]);
+    const W = tensor(rt, w, [3, 2, 3, 3]).requireGrad();
+    const before = rt.poolStats().liveBytes;
+    const y = conv2d(X, W, null, 2, 1);
+    const DY = tensor(rt, new Float64Array(n.y).fill(1), y.shape);
+    y.backward(DY);
+    expect(X.grad).toBeNull();
+    expectClose(await W.grad!.toArray(), conv2dBackwardRef(x, w, new Float64Array(n.y).fill(1), s).dw, TOL.reduction, 'dw');
+    for (const t of [y, DY]) t.dispose();
+    W.zeroGrad();
+    expect(rt.poolStats().liveBytes).toBe(before);
+    for (const t of [X, W]) t.dispose();
+  });
+
+  it('rejects mismatched shapes with a clear message', () => {
+    const X = tensor(rt, fresh(2 * 3 * 4 * 4), [2, 3, 4, 4]);
+    const W = tensor(rt, fresh(5 * 2 * 3 * 3), [5, 2, 3, 3]);
+    expect(() => conv2d(X, W)).toThrow(/input channels/);
+    for (const t of [X, W]) t.dispose();
+  });
+});
+
+describe('conv2d batch tiling', () => {
+  it('gradient check: conv2d with a column buffer of 2 images gives identical results to one tile', async () => {
+    const s: ConvShape = { N: 5, C: 3, H: 9, W: 8, O: 4, KH: 3, KW: 3, stride: 2, pad: 1 };
+    const n = sizes(s);
+    const g = conv2dGeometry([s.N, s.C, s.H, s.W], [s.O, s.C, s.KH, s.KW], s.stride, s.pad);
+    const colBytes = s.C * s.KH * s.KW * n.OH * n.OW * 4;
+    const small = { maxColumnBytes: 2 * colBytes + 100 };
+    expect(imagesPerTile(rt, g, small)).toBe(2);
+    expect(imagesPerTile(rt, g)).toBe(s.N);
+    const x = fresh(n.x);
+    const w = fresh(n.w);
+    const b = fresh(s.O);
+    const dy = fresh(n.y);
+    const [X, W, B, DY] = [x, w, b, dy].map((a) => rt.upload(Float32Array.from(a)));
+    const run = async (opts: { maxColumnBytes?: number }) => {
+      const [y, dx, dw] = [n.y, n.x, n.w].map((len) => rt.alloc(len * 4));
+      conv2dForward(rt, X, W, B, y, g, opts);
+      conv2dBackwardData(rt, DY, W, dx, g, opts);
+      conv2dBackwardWeight(rt, X, DY, dw, g, opts);
+      const out = await Promise.all([
+        rt.read(y, n.y * 4).then((r) => new Float32Array(r)),
+        rt.read(dx, n.x * 4).then((r) => new Float32Array(r)),
+        rt.read(dw, n.w * 4).then((r) => new Float32Array(r)),
+      ]);
+      for (const buf of [y, dx, dw]) rt.release(buf);
+      return out;
+    };
+    const [y1, dx1, dw1] = await run({});
+    const [y2, dx2, dw2] = await run(small);
+    const ref = conv2dBackwardRef(x, w, dy, s);
+    expectClose(y1, conv2dRef(x, w, b, s), TOL.reduction, 'forward');
+    expectClose(dx1, ref.dx, TOL.reduction, 'dx');
+    expectClose(dw1, ref.dw, TOL.reduction, 'dw');
+    expect(Array.from(y2)).toEqual(Array.from(y1));
+    expect(Array.from(dx2)).toEqual(Array.from(dx1));
+    expect(Array.from(dw2)).toEqual(Array.from(dw1));
+    for (const buf of [X, W, B, DY]) rt.release(buf);
+  });
+
+  it('an image too large for the column limit is refused with a clear message', () => {
+    const g = conv2dGeometry([1, 3, 9, 9], [4, 3, 3, 3], 1, 1);
+    expect(() => imagesPerTile(rt, g, { maxColumnBytes: 100 })).toThrow(/column matrix/);
+  });
+});

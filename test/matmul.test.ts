@@ -1,0 +1,210 @@
+import { describe, it, expect, beforeAll } from 'vitest';
+import { testRuntime } from './helpers/gpu';
+import { TOL, expectClose, finiteDiff, randomArray, relError, tensor, weightedSum } from './helpers/numeric';
+import { linearBackwardRef, linearRef, matmulBackwardRef, matmulRef, transposeRef } from './reference/matmul';
+import type { GpuRuntime } from '../src/gpu/runtime';
+import { matmul as matmulKernel, type MatmulOptions, type MatmulTiles } from '../src/kernels/matmul';
+import { linear, matmul } from '../src/autograd/ops/linear';
+import { Tensor } from '../src/autograd/tensor';
+
+let rt: GpuRuntime;
+beforeAll(async () => {
+  rt = await testRuntime();
+});
+
+let seed = 1000;
+const fresh = (n: number) => randomArray(n, seed++);
+
+async function read(buf: GPUBuffer, n: number): Promise<Float32Array> {
+  return new Float32Array(await rt.read(buf, n * 4));
+}
+
+/** Run the kernel on uploaded inputs; returns C. `c0` is C's initial content (for accumulate). */
+async function runKernel(a: Float64Array, b: Float64Array, M: number, N: number, K: number, opts: MatmulOptions & { biasData?: Float64Array; c0?: Float64Array }): Promise<Float32Array> {
+  const A = rt.upload(Float32Array.from(a));
+  const B = rt.upload(Float32Array.from(b));
+  const bias = opts.biasData ? rt.upload(Float32Array.from(opts.biasData)) : null;
+  const cLen = opts.reduceBatch ? M * N : (opts.batch ?? 1) * M * N;
+  const C = opts.c0 ? rt.upload(Float32Array.from(opts.c0)) : rt.alloc(cLen * 4);
+  matmulKernel(rt, A, B, C, M, N, K, { ...opts, bias });
+  const out = await read(C, cLen);
+  for (const buf of [A, B, C, bias]) if (buf) rt.release(buf);
+  return out;
+}
+
+describe('float64 references', () => {
+  it('gradient check: matmul reference backward vs finite differences', () => {
+    const [M, K, N] = [3, 5, 4];
+    const a = fresh(M * K);
+    const b = fresh(K * N);
+    const w = fresh(M * N);
+    const { da, db } = matmulBackwardRef(a, b, w, M, K, N);
+    expect(relError(da, finiteDiff((v) => weightedSum(matmulRef(v, b, M, K, N), w), a))).toBeLessThan(TOL.fd);
+    expect(relError(db, finiteDiff((v) => weightedSum(matmulRef(a, v, M, K, N), w), b))).toBeLessThan(TOL.fd);
+  });
+
+  it('gradient check: linear reference backward vs finite differences', () => {
+    const [N, inF, outF] = [4, 6, 3];
+    const x = fresh(N * inF);
+    const wt = fresh(outF * inF);
+    const bias = fresh(outF);
+    const w = fresh(N * outF);
+    const { dx, dw, db } = linearBackwardRef(x, wt, w, N, inF, outF);
+    expect(relError(dx, finiteDiff((v) => weightedSum(linearRef(v, wt, bias, N, inF, outF), w), x))).toBeLessThan(TOL.fd);
+    expect(relError(dw, finiteDiff((v) => weightedSum(linearRef(x, v, bias, N, inF, outF), w), wt))).toBeLessThan(TOL.fd);
+    expect(relError(db, finiteDiff((v) => weightedSum(linearRef(x, wt, v, N, inF, outF), w), bias))).toBeLessThan(TOL.fd);
+  });
+});
+
+const SIZES: [number, number, number][] = [
+  [1, 1, 1],
+  [7, 13, 33],
+  [33, 7, 1],
+  [1, 17, 5],
+  [9, 1, 6],
+  [64, 65, 63],
+  [130, 3, 70],
+];
+
+describe('matmul kernel vs float64 reference', () => {
+  for (const [tA, tB] of [[false, false], [false, true], [true, false], [true, true]] as const) {
+    const form = `${tA ? 'Aᵀ' : 'A'}·${tB ? 'Bᵀ' : 'B'}`;
+    it.each(SIZES)(`${form}, M=%i N=%i K=%i`, async (M, N, K) => {
+      const a = fresh(M * K);
+      const b = fresh(K * N);
+      const out = await runKernel(tA ? transposeRef(a, M, K) : a, tB ? transposeRef(b, K, N) : b, M, N, K, { transA: tA, transB: tB });
+      expectClose(out, matmulRef(a, b, M, K, N), TOL.reduction, form);
+    });
+  }
+
+  it.each([[false, false], [false, true], [true, false]] as const)('bias epilogue per column and per row (transA %s, transB %s)', async (tA, tB) => {
+    const [M, N, K] = [13, 21, 9];
+    const a = fresh(M * K);
+    const b = fresh(K * N);
+    const ref = matmulRef(a, b, M, K, N);
+    const [A, B] = [tA ? transposeRef(a, M, K) : a, tB ? transposeRef(b, K, N) : b];
+    const biasN = fresh(N);
+    const biasM = fresh(M);
+    const outCol = await runKernel(A, B, M, N, K, { transA: tA, transB: tB, biasData: biasN });
+    expectClose(outCol, ref.map((v, i) => v + biasN[i % N]), TOL.reduction, 'bias per column');
+    const outRow = await runKernel(A, B, M, N, K, { transA: tA, transB: tB, biasData: biasM, biasPer: 'row' });
+    expectClose(outRow, ref.map((v, i) => v + biasM[Math.floor(i / N)]), TOL.reduction, 'bias per row');
+  });
+
+  it('K = 0 gives the bias (or zeros)', async () => {
+    const bias = fresh(5);
+    expect(Array.from(await runKernel(new Float64Array(1), new Float64Array(1), 3, 5, 0, { biasData: bias }))).toEqual(Array.from({ length: 15 }, (_, i) => Math.fround(bias[i % 5])));
+  });
+
+  it('accumulate: C += A·B', async () => {
+    const [M, N, K] = [10, 11, 12];
+    const a = fresh(M * K);
+    const b = fresh(K * N);
+    const c0 = fresh(M * N);
+    for (const transA of [false, true]) {
+      const out = await runKernel(transA ? transposeRef(a, M, K) : a, b, M, N, K, { c0, accumulate: true, transA });
+      expectClose(out, matmulRef(a, b, M, K, N).map((v, i) => v + c0[i]), TOL.reduction, 'accumulate');
+    }
+  });
+
+  it('batched with strides (a stride of 0 shares A), and batch reduction', async () => {
+    const [batch, M, N, K] = [3, 5, 7, 9];
+    const a = fresh(M * K);
+    const b = fresh(batch * K * N);
+    const refs = [0, 1, 2].map((z) => matmulRef(a, b.subarray(z * K * N, (z + 1) * K * N), M, K, N));
+    const out = await runKernel(a, b, M, N, K, { batch, strideA: 0 });
+    expectClose(out, Float64Array.from(refs.flatMap((r) => Array.from(r))), TOL.reduction, 'batched');
+    const sum = await runKernel(a, b, M, N, K, { batch, strideA: 0, reduceBatch: true });
+    expectClose(sum, refs[0].map((v, i) => v + refs[1][i] + refs[2][i]), TOL.reduction, 'batch reduction');
+  });
+
+  it('matrices at unaligned element offsets inside their buffers', async () => {
+    const [M, N, K] = [6, 5, 7];
+    const a = fresh(M * K + 3);
+    const b = fresh(K * N + 11);
+    const A = rt.upload(Float32Array.from(a));
+    const B = rt.upload(Float32Array.from(b));
+    const C = rt.upload(new Float32Array(M * N + 70).fill(7));
+    matmulKernel(rt, { buffer: A, offset: 3 }, { buffer: B, offset: 11 }, { buffer: C, offset: 69 }, M, N, K);
+    const out = await read(C, M * N + 70);
+    expectClose(out.subarray(69, 69 + M * N), matmulRef(a.subarray(3), b.subarray(11), M, K, N), TOL.reduction, 'offsets');
+    expect(out[68]).toBe(7);
+    expect(out[69 + M * N]).toBe(7);
+    for (const buf of [A, B, C]) rt.release(buf);
+  });
+
+  it.each([
+    { tm: 1, tn: 1, wg: 1 },
+    { tm: 3, tn: 5, wg: 4 },
+    { tm: 16, tn: 8, wg: 8 },
+    { tm: 4, tn: 4, wg: 32 },
+  ] as MatmulTiles[])('other tile shapes give the same results: %o', async (tiles) => {
+    const [M, N, K] = [37, 29, 23];
+    const a = fresh(M * K);
+    const b = fresh(K * N);
+    const ref = matmulRef(a, b, M, K, N);
+    expectClose(await runKernel(a, b, M, N, K, { tiles }), ref, TOL.reduction, 'NN');
+    expectClose(await runKernel(transposeRef(a, M, K), b, M, N, K, { tiles, transA: true }), ref, TOL.reduction, 'TN');
+  });
+});
+
+describe('matmul and linear ops', () => {
+  it.each([
+    [7, 13, 33],
+    [1, 5, 1],
+    [33, 7, 9],
+  ])('gradient check: matmul op [%i,%i]·[%i,…] forward and backward', async (M, K, N) => {
+    const a = fresh(M * K);
+    const b = fresh(K * N);
+    const w = fresh(M * N);
+    const ref = matmulRef(a, b, M, K, N);
+    const gref = matmulBackwardRef(a, b, w, M, K, N);
+    const A = tensor(rt, a, [M, K]).requireGrad();
+    const B = tensor(rt, b, [K, N]).requireGrad();
+    const y = matmul(A, B);
+    const W = tensor(rt, w, [M, N]);
+    y.backward(W);
+    expectClose(await y.toArray(), ref, TOL.reduction, 'forward');
+    expectClose(await A.grad!.toArray(), gref.da, TOL.reduction, 'da');
+    expectClose(await B.grad!.toArray(), gref.db, TOL.reduction, 'db');
+    for (const t of [A, B, y, W]) t.dispose();
+  });
+
+  it.each([
+    [4, 33, 7, true],
+    [1, 13, 5, true],
+    [9, 7, 1, false],
+    [13, 64, 10, true],
+  ])('gradient check: linear N=%i in=%i out=%i (bias %s) forward and backward', async (N, inF, outF, withBias) => {
+    const x = fresh(N * inF);
+    const wt = fresh(outF * inF);
+    const bias = withBias ? fresh(outF) : null;
+    const w = fresh(N * outF);
+    const X = tensor(rt, x, [N, inF]).requireGrad();
+    const W = tensor(rt, wt, [outF, inF]).requireGrad();
+    const Bt = bias ? tensor(rt, bias, [outF]).requireGrad() : null;
+    const y = linear(X, W, Bt);
+    const G = tensor(rt, w, [N, outF]);
+    y.backward(G);
+    const g = linearBackwardRef(x, wt, w, N, inF, outF);
+    expectClose(await y.toArray(), linearRef(x, wt, bias, N, inF, outF), TOL.reduction, 'forward');
+    expectClose(await X.grad!.toArray(), g.dx, TOL.reduction, 'dx');
+    expectClose(await W.grad!.toArray(), g.dw, TOL.reduction, 'dw');
+    if (Bt) expectClose(await Bt.grad!.toArray(), g.db, TOL.reduction, 'db');
+    for (const t of [X, W, Bt, y, G]) t?.dispose();
+  });
+
+  it('linear: only inputs that require grad get one, and no buffer leaks', async () => {
+    const before = rt.poolStats().liveBytes;
+    const X = tensor(rt, fresh(6 * 5), [6, 5]);
+    const W = tensor(rt, fresh(3 * 5), [3, 5]).requireGrad();
+    const y = linear(X, W, null);
+    const G = Tensor.ones([6, 3], rt);
+    y.backward(G);
+    expect(X.grad).toBeNull();
+    expect(W.grad).not.toBeNull();
+    await W.grad!.toArray();
+    for (const t of [X, W, y, G]) t.dispose();
+    expect(rt.poolStats().liveBytes).toBe(before);
+  });
+});

@@ -1,0 +1,154 @@
+import { describe, it, expect, beforeAll } from 'vitest';
+import { testRuntime } from './helpers/gpu';
+import { TOL, expectClose, finiteDiff, randomArray, relError, rng, tensor, weightedSum } from './helpers/numeric';
+import {
+  adaptiveAvgPool2dBackwardRef,
+  adaptiveAvgPool2dRef,
+  maxPool2dBackwardRef,
+  maxPool2dRef,
+  type MaxPoolRefWindow,
+  type Nchw,
+} from './reference/pool';
+import { adaptiveAvgPool2d, maxPool2d } from '../src/autograd/ops/pool';
+import type { GpuRuntime } from '../src/gpu/runtime';
+
+let rt: GpuRuntime;
+beforeAll(async () => {
+  rt = await testRuntime();
+});
+
+const numel = (s: Nchw) => s[0] * s[1] * s[2] * s[3];
+
+/** n distinct values (a seeded permutation of a grid spaced 1/n apart), so no two maxima are near a tie. */
+function distinctArray(n: number, seed: number): Float64Array {
+  const r = rng(seed);
+  const v = Float64Array.from({ length: n }, (_, i) => Math.fround((2 * i) / n - 1));
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(r() * (i + 1));
+    [v[i], v[j]] = [v[j], v[i]];
+  }
+  return v;
+}
+
+function win(k: number, s: number, p: number): MaxPoolRefWindow {
+  return { kh: k, kw: k, sh: s, sw: s, ph: p, pw: p };
+}
+
+describe('pool float64 references', () => {
+  it.each<[Nchw, MaxPoolRefWindow]>([
+    [[2, 3, 7, 7], win(3, 2, 1)],
+    [[1, 2, 13, 9], win(3, 2, 1)],
+    [[1, 2, 6, 5], { kh: 2, kw: 3, sh: 1, sw: 2, ph: 1, pw: 0 }],
+  ])('gradient check: maxPool2d reference backward vs finite differences %j %j', (s, k) => {
+    const x = distinctArray(numel(s), 1);
+    const fwd = maxPool2dRef(x, s, k);
+    const w = randomArray(fwd.y.length, 2);
+    const fd = finiteDiff((xx) => weightedSum(maxPool2dRef(xx, s, k).y, w), Float64Array.from(x));
+    expect(relError(maxPool2dBackwardRef(w, fwd, s), fd)).toBeLessThan(TOL.fd);
+  });
+
+  it.each<[Nchw, [number, number]]>([
+    [[2, 3, 5, 5], [1, 1]],
+    [[1, 2, 13, 11], [3, 4]],
+    [[1, 2, 5, 4], [7, 6]],
+  ])('gradient check: adaptiveAvgPool2d reference backward vs finite differences %j -> %j', (s, [oh, ow]) => {
+    const x = randomArray(numel(s), 3);
+    const w = randomArray(s[0] * s[1] * oh * ow, 4);
+    const fd = finiteDiff((xx) => weightedSum(adaptiveAvgPool2dRef(xx, s, oh, ow), w), Float64Array.from(x));
+    expect(relError(adaptiveAvgPool2dBackwardRef(w, s, oh, ow), fd)).toBeLessThan(TOL.fd);
+  });
+
+  it('maxPool2d reference: ties go to the first element, padding never wins', () => {
+    const s: Nchw = [1, 1, 3, 3];
+    const fwd = maxPool2dRef(new Float64Array(9).fill(-5), s, win(3, 2, 1));
+    expect(Array.from(fwd.y)).toEqual([-5, -5, -5, -5]);
+    expect(Array.from(fwd.argmax)).toEqual([0, 1, 3, 4]); // each window's first in-image cell
+  });
+});
+
+describe('maxPool2d on the GPU vs the reference', () => {
+  async function check(s: Nchw, k: MaxPoolRefWindow, seed: number): Promise<void> {
+    const live0 = rt.poolStats().liveBuffers;
+    const xv = distinctArray(numel(s), seed);
+    const fwd = maxPool2dRef(xv, s, k);
+    const dyv = randomArray(fwd.y.length, seed + 1);
+    const x = tensor(rt, xv, s).requireGrad();
+    const y = maxPool2d(x, { kernelSize: [k.kh, k.kw], stride: [k.sh, k.sw], padding: [k.ph, k.pw] });
+    expect(y.shape).toEqual(fwd.outShape);
+    const argmax = await y.node!.saved[0].toInt32Array();
+    const dy = tensor(rt, dyv, fwd.outShape);
+    y.backward(dy);
+    expectClose(await y.toArray(), fwd.y, TOL.elementwise, 'y');
+    expect(Array.from(argmax)).toEqual(Array.from(fwd.argmax));
+    expectClose(await x.grad!.toArray(), maxPool2dBackwardRef(dyv, fwd, s), TOL.elementwise, 'dx');
+    for (const t of [x, y, dy]) t.dispose();
+    expect(rt.poolStats().liveBuffers, 'GPU buffers leaked').toBe(live0);
+  }
+
+  it.each<[string, Nchw, MaxPoolRefWindow]>([
+    ['3x3 s2 p1 (ResNet) on [2,3,7,7]', [2, 3, 7, 7], win(3, 2, 1)],
+    ['3x3 s2 p1 on [1,5,13,9] (batch 1)', [1, 5, 13, 9], win(3, 2, 1)],
+    ['3x3 s2 p1 on [2,3,16,16]', [2, 3, 16, 16], win(3, 2, 1)],
+    ['3x3 s2 p1 to a 1x1 output [2,3,2,2]', [2, 3, 2, 2], win(3, 2, 1)],
+    ['2x2 s2 p0 to a 1x1 output [1,3,2,3]', [1, 3, 2, 3], win(2, 2, 0)],
+    ['3x3 s1 p1 (overlapping windows) [1,3,5,7]', [1, 3, 5, 7], win(3, 1, 1)],
+    ['2x3 s(1,2) p(1,0) [2,2,6,7]', [2, 2, 6, 7], { kh: 2, kw: 3, sh: 1, sw: 2, ph: 1, pw: 0 }],
+  ])('gradient check: maxPool2d %s', async (_what, s, k) => {
+    await check(s, k, 21);
+  });
+
+  it('gradient check: maxPool2d ties (constant input) go to the first element, deterministically', async () => {
+    const s: Nchw = [1, 2, 7, 7];
+    const k = win(3, 2, 1);
+    const fwd = maxPool2dRef(new Float64Array(numel(s)).fill(0.25), s, k);
+    const dyv = randomArray(fwd.y.length, 5);
+    const expectedDx = maxPool2dBackwardRef(dyv, fwd, s);
+    const runs: Float32Array[] = [];
+    for (let run = 0; run < 2; run++) {
+      const x = tensor(rt, new Float64Array(numel(s)).fill(0.25), s).requireGrad();
+      const y = maxPool2d(x, { kernelSize: 3, stride: 2, padding: 1 });
+      const argmax = await y.node!.saved[0].toInt32Array();
+      expect(Array.from(argmax)).toEqual(Array.from(fwd.argmax));
+      // The first cell of each window: row-major, padding skipped.
+      expect(Array.from(argmax.subarray(0, 4))).toEqual([0, 1, 3, 5]);
+      const dy = tensor(rt, dyv, fwd.outShape);
+      y.backward(dy);
+      runs.push(await x.grad!.toArray());
+      expectClose(runs[run], expectedDx, TOL.elementwise, 'dx');
+      for (const t of [x, y, dy]) t.dispose();
+    }
+    expect(Array.from(runs[1])).toEqual(Array.from(runs[0]));
+  });
+
+  it('rejects padding above half the kernel and a window larger than the input', () => {
+    const x = tensor(rt, new Float64Array(9), [1, 1, 3, 3]);
+    expect(() => maxPool2d(x, { kernelSize: 3, stride: 1, padding: 2 })).toThrowError(/padding/);
+    expect(() => maxPool2d(x, { kernelSize: 5, stride: 1 })).toThrowError(/smaller than the window/);
+    x.dispose();
+  });
+});
+
+describe('adaptiveAvgPool2d on the GPU vs the reference', () => {
+  it.each<[string, Nchw, number | [number, number]]>([
+    ['[2,5,7,7] -> 1x1 (ResNet)', [2, 5, 7, 7], 1],
+    ['[1,3,1,1] -> 1x1', [1, 3, 1, 1], 1],
+    ['[2,3,13,11] -> 3x4 (overlapping bins)', [2, 3, 13, 11], [3, 4]],
+    ['[1,3,5,5] -> 7x7 (up-sampling bins)', [1, 3, 5, 5], 7],
+    ['[1,2,5,9] -> 7x4 (mixed)', [1, 2, 5, 9], [7, 4]],
+    ['[2,3,33,17] -> 1x1 (long bins)', [2, 3, 33, 17], [1, 1]],
+  ])('gradient check: adaptiveAvgPool2d %s', async (_what, s, size) => {
+    const live0 = rt.poolStats().liveBuffers;
+    const [oh, ow] = typeof size === 'number' ? [size, size] : size;
+    const xv = randomArray(numel(s), 31);
+    const dyv = randomArray(s[0] * s[1] * oh * ow, 32);
+    const x = tensor(rt, xv, s).requireGrad();
+    const y = adaptiveAvgPool2d(x, size);
+    expect(y.shape).toEqual([s[0], s[1], oh, ow]);
+    const dy = tensor(rt, dyv, y.shape);
+    y.backward(dy);
+    expectClose(await y.toArray(), adaptiveAvgPool2dRef(xv, s, oh, ow), TOL.reduction, 'y');
+    expectClose(await x.grad!.toArray(), adaptiveAvgPool2dBackwardRef(dyv, s, oh, ow), TOL.reduction, 'dx');
+    for (const t of [x, y, dy]) t.dispose();
+    expect(rt.poolStats().liveBuffers, 'GPU buffers leaked').toBe(live0);
+  });
+});

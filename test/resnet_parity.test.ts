@@ -1,0 +1,103 @@
+/**
+ * Whole-model parity with PyTorch: a seeded torchvision resnet34 with the recipe's head, saved with
+ * torch.save(state_dict) by tools/make_resnet_fixture.py, is loaded here from the .pth and must give the
+ * same eval logits, train logits and loss (with PyTorch's dropout mask), parameter gradients and
+ * BatchNorm running statistics.
+ */
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { testRuntime } from './helpers/gpu';
+import { expectClose } from './helpers/numeric';
+import { torchAvailable, torchFixture } from './helpers/torch';
+import type { GpuRuntime } from '../src/gpu/runtime';
+import { Tensor } from '../src/autograd/tensor';
+import { tidy, noGrad } from '../src/autograd/scope';
+import { resnet34, type ResNet } from '../src/nn/resnet';
+import { loadStateDict } from '../src/nn/state';
+import { readPth } from '../src/nn/weights/pth';
+import { readSafetensors } from '../src/nn/weights/safetensors';
+import type { NamedTensor } from '../src/nn/weights/types';
+import { Sequential } from '../src/nn/layers';
+import { crossEntropy } from '../src/autograd/ops/loss';
+import { dropoutWithMask } from '../src/autograd/ops/dropout';
+import { ScalarState } from '../src/nn/module';
+
+const hasTorch = torchAvailable();
+// Whole-network tolerance: 36 float32 layers compound rounding; PyTorch's CPU kernels and ours sum in different orders.
+const MODEL_TOL = 1e-3;
+
+describe.runIf(hasTorch)('PyTorch parity: resnet34 with the recipe head', () => {
+  let rt: GpuRuntime;
+  let fx: Map<string, NamedTensor>;
+  let model: ResNet;
+  let input: Tensor;
+  let labels: Tensor;
+  const [N, S] = [2, 224];
+
+  beforeAll(async () => {
+    const dir = torchFixture('resnet34', 'tools/make_resnet_fixture.py', ['--batch', String(N), '--size', String(S)]);
+    rt = await testRuntime();
+    rt.poison = false; // big model: skip NaN-filling every buffer (the op tests do that)
+    fx = readSafetensors(new Uint8Array(readFileSync(join(dir, 'fixture.safetensors'))), 'fixture.safetensors');
+    const weights = readPth(new Uint8Array(readFileSync(join(dir, 'model.pth'))), 'model.pth');
+    model = resnet34({ numClasses: 37, dropout: 0.5, seed: 123 });
+    const report = loadStateDict(model, weights, { source: 'model.pth' });
+    expect(report.loaded.length).toBe(weights.size);
+    input = Tensor.fromArray(fx.get('input')!.data as Float32Array, [N, 3, S, S], 'f32', rt);
+    labels = Tensor.fromArray(Int32Array.from(fx.get('labels')!.data as BigInt64Array, Number), [N], 'i32', rt);
+  });
+
+  afterAll(() => {
+    model?.dispose();
+    input?.dispose();
+    labels?.dispose();
+  });
+
+  it('state_dict keys are exactly torchvision\'s, in the same order', () => {
+    const weights = readPth(new Uint8Array(readFileSync(join('test/fixtures/generated/resnet34', 'model.pth'))), 'model.pth');
+    expect([...model.stateDict().keys()]).toEqual([...weights.keys()]);
+  });
+
+  it('eval-mode logits match PyTorch', async () => {
+    model.eval();
+    const logits = noGrad(() => model.forward(input));
+    expectClose(await logits.toArray(), fx.get('eval_logits')!.data as Float32Array, MODEL_TOL, 'eval logits');
+    logits.dispose();
+  });
+
+  it('train-mode logits, loss, gradients and BatchNorm statistics match PyTorch', async () => {
+    model.train();
+    const mask = Tensor.fromArray(fx.get('dropout_mask')!.data as Float32Array, [N, 512], 'f32', rt);
+    const fc = model.fc as Sequential;
+    const { logits, loss } = tidy(() => {
+      // The model's own forward up to the features, then PyTorch's dropout mask, then fc.1.
+      let h = model.maxpool.forward(model.bn1.forwardRelu(model.conv1.forward(input)));
+      for (const layer of model.layers) h = layer.forward(h);
+      const feats = model.flatten.forward(model.avgpool.forward(h));
+      const logits = fc.layers[1].forward(dropoutWithMask(feats, mask, 0.5));
+      const loss = crossEntropy(logits, labels);
+      loss.backward();
+      return { logits, loss };
+    });
+    expectClose(await logits.toArray(), fx.get('train_logits')!.data as Float32Array, MODEL_TOL, 'train logits');
+    expectClose(await loss.toArray(), fx.get('train_loss')!.data as Float32Array, MODEL_TOL, 'loss');
+    const params = new Map(model.namedParameters());
+    for (const [k, v] of fx) {
+      if (k.startsWith('grad.')) {
+        const p = params.get(k.slice(5))!;
+        expect(p.grad, k).not.toBeNull();
+        expectClose(await p.grad!.toArray(), v.data as Float32Array, 5e-3, k);
+      }
+    }
+    const state = model.stateDict();
+    for (const [k, v] of fx) {
+      if (!k.startsWith('after.')) continue;
+      const s = state.get(k.slice(6))!;
+      if (s instanceof ScalarState) expect(s.value, k).toBe(Number((v.data as BigInt64Array)[0]));
+      else expectClose(await (s as Tensor).toArray(), v.data as Float32Array, MODEL_TOL, k);
+    }
+    for (const t of [mask, logits, loss]) t.dispose();
+    model.zeroGrad();
+  });
+});

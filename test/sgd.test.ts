@@ -1,0 +1,174 @@
+import { describe, it, expect, beforeAll } from 'vitest';
+import { testRuntime } from './helpers/gpu';
+import { TOL, expectClose, randomArray, tensor } from './helpers/numeric';
+import { SgdRef } from './reference/sgd';
+import type { GpuRuntime } from '../src/gpu/runtime';
+import { Tensor } from '../src/autograd/tensor';
+import { tidy } from '../src/autograd/scope';
+import { SGD, type SGDOptions } from '../src/train/sgd';
+
+let rt: GpuRuntime;
+beforeAll(async () => {
+  rt = await testRuntime();
+});
+
+const SHAPES = [[7], [13, 3], [1], [33, 5]];
+
+function makeParams(seed: number): { gpu: Tensor[]; ref: Float64Array[] } {
+  const ref = SHAPES.map((s, i) => randomArray(s.reduce((a, b) => a * b, 1), seed + i));
+  return { gpu: ref.map((v, i) => tensor(rt, v, SHAPES[i])), ref: ref.map((v) => Float64Array.from(v)) };
+}
+
+/** Gradients for one step; parameter 2 has none on steps 0 and 2 (skipped, and its buffer starts on step 1). */
+function stepGrads(step: number): (Float64Array | null)[] {
+  return SHAPES.map((s, i) => (i === 2 && step % 2 === 0 ? null : randomArray(s.reduce((a, b) => a * b, 1), 1000 * step + i, -2, 2)));
+}
+
+function setGrads(params: Tensor[], grads: (Float64Array | null)[]): void {
+  params.forEach((p, i) => {
+    p.zeroGrad();
+    const g = grads[i];
+    if (g) p.grad = tensor(rt, g, p.shape);
+  });
+}
+
+const LRS = [0.1, 0.1, 0.05, 0.2, 0.01];
+
+const COMBOS: SGDOptions[] = [];
+for (const momentum of [0, 0.9])
+  for (const dampening of [0, 0.25])
+    for (const weightDecay of [0, 0.01])
+      for (const nesterov of [false, true]) COMBOS.push({ lr: LRS[0], momentum, dampening, weightDecay, nesterov });
+
+const name = (o: SGDOptions) => `momentum ${o.momentum}, dampening ${o.dampening}, weight decay ${o.weightDecay}, nesterov ${o.nesterov}`;
+
+describe('SGD matches torch.optim.SGD (float64 reference)', () => {
+  it.each(COMBOS.map((o) => [name(o), o] as const))('%s: 5 steps, lr changed between steps, a parameter without grad skipped', async (_, opts) => {
+    if (opts.nesterov && (opts.momentum === 0 || opts.dampening !== 0)) {
+      expect(() => new SGD([], opts)).toThrowError(/Nesterov momentum requires a momentum and zero dampening/);
+      return;
+    }
+    const { gpu, ref } = makeParams(1);
+    const opt = new SGD(gpu, opts);
+    const refOpt = new SgdRef(ref, opts);
+    for (let step = 0; step < LRS.length; step++) {
+      opt.lr = LRS[step];
+      refOpt.lr = LRS[step];
+      const grads = stepGrads(step);
+      setGrads(gpu, grads);
+      opt.step();
+      refOpt.step(grads);
+      for (let i = 0; i < gpu.length; i++) {
+        expectClose(await gpu[i].toArray(), ref[i], TOL.elementwise, `step ${step}, param ${i}`);
+      }
+      const sd = opt.stateDict();
+      for (let i = 0; i < gpu.length; i++) {
+        const want = refOpt.buffers[i];
+        const got = sd.state[i]?.momentum_buffer;
+        if (!want) expect(got).toBeUndefined();
+        else expectClose(await (got as Tensor).toArray(), want, TOL.elementwise, `step ${step}, buffer ${i}`);
+      }
+    }
+    opt.zeroGrad();
+    expect(gpu.every((p) => p.grad === null)).toBe(true);
+    opt.dispose();
+    for (const p of gpu) p.dispose();
+  });
+
+  it('the first step initialises the momentum buffer to g, without dampening (a NaN-poisoned buffer is never read)', async () => {
+    const p0 = randomArray(33, 5);
+    const g = randomArray(33, 6);
+    const p = tensor(rt, p0, [33]);
+    p.grad = tensor(rt, g, [33]);
+    const opt = new SGD([p], { lr: 0.5, momentum: 0.9, dampening: 0.5 });
+    opt.step();
+    const buf = opt.stateDict().state[0].momentum_buffer as Tensor;
+    expectClose(await buf.toArray(), g, TOL.elementwise, 'buffer');
+    expectClose(await p.toArray(), Float64Array.from(p0, (v, i) => v - 0.5 * g[i]), TOL.elementwise, 'param');
+    opt.dispose();
+    p.dispose();
+  });
+
+  it('step() only encodes GPU work: no readback', () => {
+    const { gpu } = makeParams(2);
+    setGrads(gpu, stepGrads(1));
+    const opt = new SGD(gpu, { lr: 0.1, momentum: 0.9, weightDecay: 1e-4 });
+    const before = rt.counters.readbacks;
+    for (let i = 0; i < 3; i++) opt.step();
+    expect(rt.counters.readbacks).toBe(before);
+    opt.dispose();
+    for (const p of gpu) p.dispose();
+  });
+});
+
+describe('SGD state and lifetime', () => {
+  it('stateDict/loadStateDict (from tensors or from float32 arrays) resume exactly, lr included', async () => {
+    const opts = { lr: 0.1, momentum: 0.9, nesterov: true, weightDecay: 5e-4 };
+    const a = makeParams(3);
+    const optA = new SGD(a.gpu, opts);
+    for (let step = 0; step < 2; step++) {
+      setGrads(a.gpu, stepGrads(step));
+      optA.step();
+    }
+    optA.lr = 0.03;
+    const sd = optA.stateDict();
+    expect(sd.param_groups[0]).toMatchObject({ lr: 0.03, momentum: 0.9, dampening: 0, weight_decay: 5e-4, nesterov: true, params: [0, 1, 2, 3] });
+    expect(Object.keys(sd.state)).toEqual(['0', '1', '2', '3']);
+
+    // B: a copy of A's parameters, state loaded from tensors; C: the same, from arrays (as a checkpoint file gives).
+    const copyParams = async () => Promise.all(a.gpu.map(async (p) => tensor(rt, await p.toArray(), p.shape)));
+    const b = await copyParams();
+    const c = await copyParams();
+    const optB = new SGD(b, { lr: 1 });
+    optB.loadStateDict(sd);
+    expect(optB.lr).toBe(0.03);
+    const arrays = { state: {} as Record<number, { momentum_buffer: Float32Array }>, param_groups: sd.param_groups };
+    for (const [k, v] of Object.entries(sd.state)) arrays.state[Number(k)] = { momentum_buffer: await (v.momentum_buffer as Tensor).toArray() };
+    const optC = new SGD(c, { lr: 1 });
+    optC.loadStateDict(arrays);
+
+    const grads = stepGrads(3);
+    for (const [params, opt] of [[a.gpu, optA], [b, optB], [c, optC]] as const) {
+      setGrads(params, grads);
+      opt.step();
+    }
+    for (let i = 0; i < a.gpu.length; i++) {
+      const want = Array.from(await a.gpu[i].toArray());
+      expect(Array.from(await b[i].toArray())).toEqual(want);
+      expect(Array.from(await c[i].toArray())).toEqual(want);
+    }
+    expect(() => optB.loadStateDict({ ...sd, param_groups: [{ ...sd.param_groups[0], params: [0] }] })).toThrowError(/parameters/);
+    for (const o of [optA, optB, optC]) o.dispose();
+    for (const p of [...a.gpu, ...b, ...c]) p.dispose();
+  });
+
+  it('rejects invalid hyperparameters as PyTorch does', () => {
+    expect(() => new SGD([], { lr: -1 })).toThrowError(/learning rate/);
+    expect(() => new SGD([], { lr: 0.1, momentum: -0.5 })).toThrowError(/momentum/);
+    expect(() => new SGD([], { lr: 0.1, weightDecay: -1 })).toThrowError(/weight_decay/);
+    expect(() => new SGD([], { lr: 0.1, nesterov: true })).toThrowError(/Nesterov/);
+    expect(() => new SGD([], { lr: 0.1, momentum: 0.9, dampening: 0.1, nesterov: true })).toThrowError(/Nesterov/);
+    const opt = new SGD([], { lr: 0.1 });
+    expect(() => (opt.lr = Number.NaN)).toThrowError(/learning rate/);
+  });
+
+  it('momentum buffers survive scopes and are freed by dispose() (live GPU bytes return to the start)', async () => {
+    await rt.sync();
+    const before = rt.poolStats().liveBytes;
+    const { gpu } = makeParams(4);
+    const opt = new SGD(gpu, { lr: 0.1, momentum: 0.9 });
+    for (let step = 0; step < 3; step++) {
+      setGrads(gpu, stepGrads(step));
+      tidy(() => opt.step()); // the buffers created inside a scope outlive it
+    }
+    const buf = opt.stateDict().state[0].momentum_buffer as Tensor;
+    expect(buf.isDisposed).toBe(false);
+    expect((await buf.toArray()).every(Number.isFinite)).toBe(true);
+    opt.zeroGrad();
+    opt.dispose();
+    expect(buf.isDisposed).toBe(true);
+    for (const p of gpu) p.dispose();
+    await rt.sync();
+    expect(rt.poolStats().liveBytes).toBe(before);
+  });
+});
