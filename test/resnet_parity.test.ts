@@ -8,7 +8,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { testRuntime } from './helpers/gpu';
-import { expectClose } from './helpers/numeric';
+import { expectClose as expectCloseQuiet, relError } from './helpers/numeric';
 import { torchAvailable, torchFixture } from './helpers/torch';
 import type { GpuRuntime } from '../src/gpu/runtime';
 import { Tensor } from '../src/autograd/tensor';
@@ -26,6 +26,12 @@ import { ScalarState } from '../src/nn/module';
 const hasTorch = torchAvailable();
 // Whole-network tolerance: 36 float32 layers compound rounding; PyTorch's CPU kernels and ours sum in different orders.
 const MODEL_TOL = 1e-3;
+
+/** Compare and print the measured relative error (the issue notes quote these numbers). */
+function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: number, what: string): void {
+  console.log(`parity ${what}: relative L2 error ${relError(actual, expected).toExponential(2)} (tolerance ${tol})`);
+  expectCloseQuiet(actual, expected, tol, what);
+}
 
 describe.runIf(hasTorch)('PyTorch parity: resnet34 with the recipe head', () => {
   let rt: GpuRuntime;
@@ -83,11 +89,15 @@ describe.runIf(hasTorch)('PyTorch parity: resnet34 with the recipe head', () => 
     expectClose(await logits.toArray(), fx.get('train_logits')!.data as Float32Array, MODEL_TOL, 'train logits');
     expectClose(await loss.toArray(), fx.get('train_loss')!.data as Float32Array, MODEL_TOL, 'loss');
     const params = new Map(model.namedParameters());
+    // Gradients are judged against PyTorch's float64 gradients: ours must be as close to them as PyTorch's
+    // own float32 gradients are (within 2×), and never worse than 1e-4 where PyTorch's are better than that.
     for (const [k, v] of fx) {
       if (k.startsWith('grad.')) {
-        const p = params.get(k.slice(5))!;
+        const name = k.slice(5);
+        const p = params.get(name)!;
         expect(p.grad, k).not.toBeNull();
-        expectClose(await p.grad!.toArray(), v.data as Float32Array, 5e-3, k);
+        const torchErr = (fx.get(`torch32_error.${name}`)!.data as Float32Array)[0];
+        expectClose(await p.grad!.toArray(), v.data as Float32Array, Math.max(2 * torchErr, 1e-4), `${k} vs float64 (PyTorch float32: ${torchErr.toExponential(2)})`);
       }
     }
     const state = model.stateDict();
