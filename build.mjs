@@ -19,8 +19,9 @@ await Promise.all([
   build({ ...common, platform: 'node', entryPoints: cliEntries, outdir: 'dist', external: nodeExternal, banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" } }),
   // The library entry.
   build({ ...common, platform: 'neutral', entryPoints: ['src/index.ts'], outfile: 'dist/index.js', external: [...nodeExternal, 'node:*'], mainFields: ['module', 'main'] }),
-  // The browser bundle: the same modules; Node-only imports are dynamic and never run there.
-  build({ ...common, platform: 'browser', entryPoints: ['src/web/main.ts'], outdir: 'dist/web', external: [...nodeExternal, 'node:*'] }),
+  // The browser bundles: the page, its training worker and the in-browser gradient checks; the same modules,
+  // Node-only imports are dynamic and never run there. fflate (reading .pth weights) is bundled: a page has no node_modules.
+  build({ ...common, platform: 'browser', entryPoints: ['src/web/main.ts', 'src/web/worker.ts', 'src/web/gradcheck.ts'].filter((f) => existsSync(f)), outdir: 'dist/web', external: [...nodeExternal.filter((m) => m !== 'fflate'), 'node:*'] }),
 ]);
 mkdirSync('dist/web', { recursive: true });
 for (const f of readdirSync('src/web')) if (!f.endsWith('.ts')) cpSync(`src/web/${f}`, `dist/web/${f}`);

@@ -2,8 +2,12 @@
 // The column matrix of image n holds, for every kernel tap r = (c·KH + ki)·KW + kj and output pixel
 // q = oh·OW + ow, the input value it multiplies:
 //   cols[n, r, q] = x[n, c, oh·S − P + ki, ow·S − P + kj]   (0 outside the image)
-// so a convolution is Y_n[O, OH·OW] = W[O, C·KH·KW] · cols_n. The shader works on `images` images at a time
-// (a batch tile); `src`/`dst` are bound at the tile's first image, `offSrc`/`offDst` finish the alignment.
+// so a convolution is Y_n[O, OH·OW] = W[O, C·KH·KW] · cols_n. The shader works on the images of a batch tile:
+// `src`/`dst` are bound at the tile's first image and `offSrc`/`offDst` finish the alignment.
+//
+// Parallelisation: a workgroup is a BW × BH block of pixels of one channel of one image (grid x = pixel
+// block, y = channel, z = image), and each thread loops over the KH·KW taps of its pixel. All divisions
+// are by workgroup-uniform values or once per thread: a CPU driver has no vector integer division.
 
 struct Params {
   C: u32,
@@ -15,71 +19,75 @@ struct Params {
   pad: u32,
   OH: u32,
   OW: u32,
-  images: u32,
-  total: u32,    // elements written: images·C·KH·KW·OH·OW (im2col) or images·C·H·W (col2im)
+  blocksX: u32,  // pixel blocks per row: ceil(OW / BW) for im2col, ceil(W / BW) for col2im
   offSrc: u32,
   offDst: u32,
 }
 
-override WG: u32 = 256u;
+override BW: u32 = 8u;
+override BH: u32 = 8u;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> src: array<f32>;
 @group(0) @binding(2) var<storage, read_write> dst: array<f32>;
 
-fn flatIndex(wid: vec3<u32>, lid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-  return (wid.y * nwg.x + wid.x) * WG + lid.x;
-}
-
-// cols[n, r, q] from x: one thread per column element (reads are scattered, writes contiguous).
-@compute @workgroup_size(WG)
-fn im2col(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = flatIndex(wid, lid, nwg);
-  if (i >= p.total) { return; }
-  let ow = i % p.OW;
-  var t = i / p.OW;
-  let oh = t % p.OH;
-  t = t / p.OH;
-  let kj = t % p.KW;
-  t = t / p.KW;
-  let ki = t % p.KH;
-  t = t / p.KH;                  // t = n·C + c
-  let ih = i32(oh * p.stride + ki) - i32(p.pad);
-  let iw = i32(ow * p.stride + kj) - i32(p.pad);
-  var v = 0.0;
-  if (ih >= 0 && ih < i32(p.H) && iw >= 0 && iw < i32(p.W)) {
-    v = src[p.offSrc + (t * p.H + u32(ih)) * p.W + u32(iw)];
+// cols[n, r, q] from x: one thread per output pixel (oh, ow) and channel, looping over the taps.
+@compute @workgroup_size(BW, BH)
+fn im2col(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let ow = (wid.x % p.blocksX) * BW + lid.x;
+  let oh = (wid.x / p.blocksX) * BH + lid.y;
+  if (ow >= p.OW || oh >= p.OH) { return; }
+  let c = wid.y;
+  let nc = wid.z * p.C + c;                       // image-in-tile · C + channel
+  let hw = p.OH * p.OW;
+  let taps = p.KH * p.KW;
+  let srcBase = p.offSrc + nc * p.H * p.W;
+  var out = p.offDst + nc * taps * hw + oh * p.OW + ow;   // tap (ki, kj) = (0, 0); the next tap is hw further
+  let ih0 = i32(oh * p.stride) - i32(p.pad);
+  let iw0 = i32(ow * p.stride) - i32(p.pad);
+  for (var ki = 0u; ki < p.KH; ki++) {
+    let ih = ih0 + i32(ki);
+    let rowOk = ih >= 0 && ih < i32(p.H);
+    for (var kj = 0u; kj < p.KW; kj++) {
+      let iw = iw0 + i32(kj);
+      var v = 0.0;
+      if (rowOk && iw >= 0 && iw < i32(p.W)) { v = src[srcBase + u32(ih) * p.W + u32(iw)]; }
+      dst[out] = v;
+      out += hw;
+    }
   }
-  dst[p.offDst + i] = v;
 }
 
 // dx[n, c, h, w] = Σ over the taps (ki, kj) whose output pixel (oh, ow) reads (h, w) of dcols[n, r, q]:
 // the adjoint of im2col written as a gather, one thread per input pixel, so no two threads write one value.
-@compute @workgroup_size(WG)
-fn col2im(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = flatIndex(wid, lid, nwg);
-  if (i >= p.total) { return; }
-  let w = i % p.W;
-  var t = i / p.W;
-  let h = t % p.H;
-  t = t / p.H;                   // t = n·C + c
+// The taps that hit (h, w) are ki ≡ (h + P) mod S, stepping by S while oh = (h + P − ki) / S stays in range.
+@compute @workgroup_size(BW, BH)
+fn col2im(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let w = (wid.x % p.blocksX) * BW + lid.x;
+  let h = (wid.x / p.blocksX) * BH + lid.y;
+  if (w >= p.W || h >= p.H) { return; }
+  let nc = wid.z * p.C + wid.y;
   let hw = p.OH * p.OW;
-  let taps = p.KH * p.KW;
-  // Column rows of (n, c) start at (n·C + c)·KH·KW.
-  let base = p.offSrc + t * taps * hw;
+  let base = p.offSrc + nc * p.KH * p.KW * hw;   // column rows of (n, c)
+  let yh = h + p.pad;
+  let yw = w + p.pad;
+  let ki0 = yh % p.stride;
+  let kj0 = yw % p.stride;
+  let oh0 = yh / p.stride;                       // output row of tap ki0
+  let ow0 = yw / p.stride;
   var acc = 0.0;
-  for (var ki = 0u; ki < p.KH; ki++) {
-    let y = i32(h + p.pad) - i32(ki);           // = oh·S when tap ki of output row oh reads row h
-    if (y < 0 || u32(y) % p.stride != 0u) { continue; }
-    let oh = u32(y) / p.stride;
-    if (oh >= p.OH) { continue; }
-    for (var kj = 0u; kj < p.KW; kj++) {
-      let xw = i32(w + p.pad) - i32(kj);
-      if (xw < 0 || u32(xw) % p.stride != 0u) { continue; }
-      let ow = u32(xw) / p.stride;
-      if (ow >= p.OW) { continue; }
-      acc += src[base + (ki * p.KW + kj) * hw + oh * p.OW + ow];
+  var oh = i32(oh0);
+  for (var ki = ki0; ki < p.KH; ki += p.stride) {
+    if (oh >= 0 && oh < i32(p.OH)) {
+      var ow = i32(ow0);
+      for (var kj = kj0; kj < p.KW; kj += p.stride) {
+        if (ow >= 0 && ow < i32(p.OW)) {
+          acc += src[base + (ki * p.KW + kj) * hw + u32(oh) * p.OW + u32(ow)];
+        }
+        ow -= 1;
+      }
     }
+    oh -= 1;
   }
-  dst[p.offDst + i] = acc;
+  dst[p.offDst + (nc * p.H + h) * p.W + w] = acc;
 }

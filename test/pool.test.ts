@@ -128,6 +128,36 @@ describe('maxPool2d on the GPU vs the reference', () => {
   });
 });
 
+describe('pooling with more planes than one grid dimension holds', () => {
+  it('gradient check: maxPool2d and adaptiveAvgPool2d loop over planes beyond the z-grid limit', async () => {
+    const s: Nchw = [1, rt.limits.maxComputeWorkgroupsPerDimension + 3, 3, 2];
+    const xv = distinctArray(numel(s), 41);
+    const k = win(3, 2, 1);
+    const fwd = maxPool2dRef(xv, s, k);
+    const x = tensor(rt, xv, s).requireGrad();
+    const y = maxPool2d(x, { kernelSize: 3, stride: 2, padding: 1 });
+    const dyv = randomArray(fwd.y.length, 42);
+    const dy = tensor(rt, dyv, fwd.outShape);
+    y.backward(dy);
+    expectClose(await y.toArray(), fwd.y, TOL.elementwise, 'maxpool y');
+    expectClose(await x.grad!.toArray(), maxPool2dBackwardRef(dyv, fwd, s), TOL.elementwise, 'maxpool dx');
+    x.zeroGrad();
+    const a = adaptiveAvgPool2d(x, 1);
+    const da = tensor(rt, dyv.subarray(0, s[1]), a.shape);
+    a.backward(da);
+    expectClose(await a.toArray(), adaptiveAvgPool2dRef(xv, s, 1, 1), TOL.reduction, 'avgpool y');
+    expectClose(await x.grad!.toArray(), adaptiveAvgPool2dBackwardRef(dyv.subarray(0, s[1]), s, 1, 1), TOL.reduction, 'avgpool dx');
+    x.zeroGrad();
+    const b = adaptiveAvgPool2d(x, [2, 1]);
+    const dbv = randomArray(s[1] * 2, 43);
+    const db = tensor(rt, dbv, b.shape);
+    b.backward(db);
+    expectClose(await b.toArray(), adaptiveAvgPool2dRef(xv, s, 2, 1), TOL.reduction, 'avgpool 2x1 y');
+    expectClose(await x.grad!.toArray(), adaptiveAvgPool2dBackwardRef(dbv, s, 2, 1), TOL.reduction, 'avgpool 2x1 dx');
+    for (const t of [x, y, dy, a, da, b, db]) t.dispose();
+  });
+});
+
 describe('adaptiveAvgPool2d on the GPU vs the reference', () => {
   it.each<[string, Nchw, number | [number, number]]>([
     ['[2,5,7,7] -> 1x1 (ResNet)', [2, 5, 7, 7], 1],

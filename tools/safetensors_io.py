@@ -28,3 +28,23 @@ def save_safetensors(tensors: dict, path: str, metadata: dict | None = None) -> 
         f.write(raw)
         for b in blobs:
             f.write(b)
+
+
+def load_safetensors(path: str) -> dict:
+    """Read F32/I64/I32 tensors from a safetensors file into torch tensors."""
+    import numpy as np
+
+    with open(path, "rb") as f:
+        raw = f.read()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8 : 8 + n])
+    base = 8 + n
+    np_types = {"F32": np.float32, "I64": np.int64, "I32": np.int32}
+    out = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        b, e = info["data_offsets"]
+        arr = np.frombuffer(raw[base + b : base + e], dtype=np_types[info["dtype"]]).reshape(info["shape"])
+        out[name] = torch.from_numpy(arr.copy())
+    return out

@@ -5,7 +5,7 @@
  */
 import type { GpuRuntime } from '../gpu/runtime';
 import shader from '../../shaders/im2col.wgsl';
-import { Params, grid1d } from './util';
+import { Params } from './util';
 import { matmul, windowBinding } from './matmul';
 import { sumAxis } from './reduce';
 
@@ -73,44 +73,51 @@ function forEachTile(rt: GpuRuntime, g: Conv2dGeometry, opts: ConvOptions, fn: (
   }
 }
 
-function colsParams(g: Conv2dGeometry, images: number, total: number, offSrc: number, offDst: number): Uint8Array {
+const BLOCK = 8; // BW = BH in im2col.wgsl: a workgroup is an 8×8 block of pixels of one channel
+
+function colsParams(g: Conv2dGeometry, blocksX: number, offSrc: number, offDst: number): Uint8Array {
   return new Params()
     .u32(g.C).u32(g.H).u32(g.W).u32(g.KH)
     .u32(g.KW).u32(g.stride).u32(g.pad).u32(g.OH)
-    .u32(g.OW).u32(images).u32(total).u32(offSrc)
-    .u32(offDst)
+    .u32(g.OW).u32(blocksX).u32(offSrc).u32(offDst)
     .bytes();
 }
 
-/** cols[0..nb) = im2col of images n0..n0+nb of x. */
+/** Workgroups over [rows, cols] pixel blocks × channels × images. */
+function pixelGrid(rows: number, cols: number, g: Conv2dGeometry, images: number): { blocksX: number; workgroups: [number, number, number] } {
+  const blocksX = Math.ceil(cols / BLOCK);
+  return { blocksX, workgroups: [blocksX * Math.ceil(rows / BLOCK), g.C, images] };
+}
+
+/** cols[0..nb) = im2col of images n0..n0+nb of x: [nb, C·KH·KW, OH·OW]. */
 export function im2col(rt: GpuRuntime, x: GPUBuffer, cols: GPUBuffer, g: Conv2dGeometry, n0 = 0, nb = g.N): void {
   const imageSize = g.C * g.H * g.W;
-  const total = nb * g.C * g.KH * g.KW * g.OH * g.OW;
   const src = windowBinding(rt, x, n0 * imageSize, nb * imageSize);
-  const dst = windowBinding(rt, cols, 0, total);
+  const dst = windowBinding(rt, cols, 0, nb * g.C * g.KH * g.KW * g.OH * g.OW);
+  const grid = pixelGrid(g.OH, g.OW, g, nb);
   rt.dispatch({
     op: `im2col[${geometryStr(g)} images ${n0}+${nb}]`,
     shader,
     entry: 'im2col',
-    uniforms: colsParams(g, nb, total, src.shift, 0),
+    uniforms: colsParams(g, grid.blocksX, src.shift, 0),
     bindings: [src.binding, dst.binding],
-    workgroups: grid1d(rt, total),
+    workgroups: grid.workgroups,
   });
 }
 
 /** Images n0..n0+nb of dx = col2im of dcols[0..nb) (overwrites). */
 export function col2im(rt: GpuRuntime, dcols: GPUBuffer, dx: GPUBuffer, g: Conv2dGeometry, n0 = 0, nb = g.N): void {
   const imageSize = g.C * g.H * g.W;
-  const total = nb * imageSize;
   const src = windowBinding(rt, dcols, 0, nb * g.C * g.KH * g.KW * g.OH * g.OW);
-  const dst = windowBinding(rt, dx, n0 * imageSize, total);
+  const dst = windowBinding(rt, dx, n0 * imageSize, nb * imageSize);
+  const grid = pixelGrid(g.H, g.W, g, nb);
   rt.dispatch({
     op: `col2im[${geometryStr(g)} images ${n0}+${nb}]`,
     shader,
     entry: 'col2im',
-    uniforms: colsParams(g, nb, total, 0, dst.shift),
+    uniforms: colsParams(g, grid.blocksX, 0, dst.shift),
     bindings: [src.binding, dst.binding],
-    workgroups: grid1d(rt, total),
+    workgroups: grid.workgroups,
   });
 }
 
@@ -155,7 +162,8 @@ export function conv2dBackwardWeight(rt: GpuRuntime, x: GPUBuffer, dy: GPUBuffer
   const hw = g.OH * g.OW;
   forEachTile(rt, g, opts, (n0, nb, cols) => {
     if (cols) im2col(rt, x, cols, g, n0, nb);
-    // dW[O, taps] (+)= Σ_{n in tile} dY_n[O, hw] · cols_n[taps, hw]ᵀ
+    // dW[O, taps] (+)= Σ_{n in tile} dY_n[O, hw] · cols_n[taps, hw]ᵀ. The sum over the batch tiles continues
+    // from the previous tile's result, so tiling does not change the bits.
     matmul(rt, { buffer: dy, offset: n0 * g.O * hw }, cols ?? { buffer: x, offset: n0 * taps * hw }, dw, g.O, taps, hw, {
       transB: true,
       batch: nb,

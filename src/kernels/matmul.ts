@@ -43,7 +43,7 @@ export interface MatmulOptions {
  * is loaded once per k and broadcast, so a tall TM cuts the per-lane gathers of B; more than ~16 accumulators
  * spill registers.
  */
-export const DEFAULT_TILES: MatmulTiles = { tm: 8, tn: 2, wg: 8 };
+export const DEFAULT_TILES: MatmulTiles = { tm: 16, tn: 8, wg: 8 };
 const MAX_TM = 16;
 const MAX_TN = 8;
 

@@ -24,6 +24,8 @@ export interface MaxPoolWindow {
 }
 
 const WG = 64;
+/** Threads per workgroup of maxpool.wgsl's zero fill (its ZERO_WG). */
+const ZERO_WG = 64;
 /** Workgroup shape of the 3D-grid entries: x = column, y = row (z = plane). */
 const WX = 8;
 const WY = 8;
@@ -48,8 +50,11 @@ export function maxPoolOutSize(size: number, kernel: number, stride: number, pad
   return Math.floor((size + 2 * pad - kernel) / stride) + 1;
 }
 
-function maxPoolParams(s: PoolShape, k: MaxPoolWindow): Uint8Array {
-  return new Params().u32(s.planes).u32(s.h).u32(s.w).u32(s.oh).u32(s.ow).u32(k.kh).u32(k.kw).u32(k.sh).u32(k.sw).u32(k.ph).u32(k.pw).bytes();
+/** The max-pool uniforms; `cls` = [cy, cx, my, mx] selects a scatter pass's class of outputs. */
+function maxPoolParams(s: PoolShape, k: MaxPoolWindow, cls = [0, 0, 1, 1]): Uint8Array {
+  const p = new Params().u32(s.planes).u32(s.h).u32(s.w).u32(s.oh).u32(s.ow).u32(k.kh).u32(k.kw).u32(k.sh).u32(k.sw).u32(k.ph).u32(k.pw);
+  for (const v of cls) p.u32(v);
+  return p.bytes();
 }
 
 function checkMaxPool(op: string, s: PoolShape, k: MaxPoolWindow): void {
@@ -76,7 +81,10 @@ export function maxPool2dForward(rt: GpuRuntime, x: GPUBuffer, y: GPUBuffer, arg
   });
 }
 
-/** dx = the gather of dy onto each output's argmax. One thread per input pixel (3D grid), no atomics. */
+/**
+ * dx = each output's dy added at its argmax: a zero fill, then one race-free scatter pass per class of
+ * outputs with disjoint windows (⌈kh/sh⌉·⌈kw/sw⌉ passes, in a fixed order). No atomics.
+ */
 export function maxPool2dBackward(rt: GpuRuntime, dy: GPUBuffer, argmax: GPUBuffer, dx: GPUBuffer, s: PoolShape, k: MaxPoolWindow): void {
   const op = `maxpool2d.backward[${shapeLabel(s)} k${k.kh}x${k.kw} s${k.sh}x${k.sw} p${k.ph}x${k.pw}]`;
   checkMaxPool(op, s, k);
@@ -85,12 +93,26 @@ export function maxPool2dBackward(rt: GpuRuntime, dy: GPUBuffer, argmax: GPUBuff
   rt.dispatch({
     op,
     shader: maxpool,
-    entry: 'backward',
-    constants: { WX, WY },
+    entry: 'zero',
     uniforms: maxPoolParams(s, k),
-    bindings: [f32Range(dy, outputs), f32Range(dx, inputs), f32Range(argmax, outputs)],
-    workgroups: planeGrid(rt, s.planes, s.h, s.w),
+    bindings: [null, f32Range(dx, inputs)],
+    workgroups: grid1d(rt, Math.ceil(inputs / 4), ZERO_WG),
   });
+  const my = Math.ceil(k.kh / k.sh);
+  const mx = Math.ceil(k.kw / k.sw);
+  for (let cy = 0; cy < Math.min(my, s.oh); cy++) {
+    for (let cx = 0; cx < Math.min(mx, s.ow); cx++) {
+      rt.dispatch({
+        op,
+        shader: maxpool,
+        entry: 'scatter',
+        constants: { WX, WY },
+        uniforms: maxPoolParams(s, k, [cy, cx, my, mx]),
+        bindings: [f32Range(dy, outputs), f32Range(dx, inputs), f32Range(argmax, outputs)],
+        workgroups: planeGrid(rt, s.planes, Math.ceil((s.oh - cy) / my), Math.ceil((s.ow - cx) / mx)),
+      });
+    }
+  }
 }
 
 function avgPoolParams(s: PoolShape): Uint8Array {

@@ -60,8 +60,8 @@ function batchNormImpl(
         bnBackwardApply(rt, g.buffer, x.buffer, stats.buffer, affine, sums, dx.buffer, s, relu);
       }
       const grads: (Tensor | null)[] = [dx];
-      if (weight) grads.push(dweight && weight.shape.length !== 1 ? dweight.view(weight.shape) : dweight);
-      if (bias) grads.push(dbias && bias.shape.length !== 1 ? dbias.view(bias.shape) : dbias);
+      if (weight) grads.push(dweight);
+      if (bias) grads.push(dbias);
       return grads;
     },
     [stats],

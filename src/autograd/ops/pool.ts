@@ -51,7 +51,7 @@ export function maxPool2d(x: Tensor, opts: MaxPool2dOptions): Tensor {
     'maxPool2d',
     [x],
     (g) => {
-      // Each input pixel gathers the dy of the outputs whose argmax it is.
+      // Each output's dy goes to its argmax (a race-free scatter, see maxpool.wgsl).
       const dx = Tensor.empty(x.shape, 'f32', x.rt);
       maxPool2dBackward(x.rt, g.buffer, argmax.buffer, dx.buffer, s, k);
       return [dx];

@@ -1,0 +1,82 @@
+/** The end-of-run view: the metrics table, the confusion matrix and the misclassified test images. */
+import type { RGBImage } from '../train/data/image';
+import type { EpochRow } from '../train/report';
+import type { Summary } from '../train/trainer';
+import type { Thumbnail } from './protocol';
+
+function el<K extends keyof HTMLElementTagNameMap>(tag: K, text?: string, className?: string): HTMLElementTagNameMap[K] {
+  const e = document.createElement(tag);
+  if (text !== undefined) e.textContent = text;
+  if (className) e.className = className;
+  return e;
+}
+
+const pct = (x: number | null) => (x === null || !Number.isFinite(x) ? '–' : `${(100 * x).toFixed(1)}%`);
+
+/** One row per epoch, as in metrics.csv. */
+export function renderMetrics(tbody: HTMLElement, rows: readonly EpochRow[]): void {
+  tbody.replaceChildren(
+    ...rows.map((r) => {
+      const tr = el('tr');
+      for (const v of [String(r.epoch), r.lr.toExponential(2), r.train_loss.toFixed(4), pct(r.train_acc), r.val_loss.toFixed(4), pct(r.val_acc), r.seconds.toFixed(1)]) tr.append(el('td', v));
+      return tr;
+    }),
+  );
+}
+
+/** Rows: true class; columns: predicted class; the last column is the class's accuracy. */
+export function renderConfusion(container: HTMLElement, s: Summary): void {
+  const table = el('table', undefined, 'confusion');
+  const head = el('tr');
+  head.append(el('th', 'true \\ predicted'), ...s.classes.map((c) => el('th', c)), el('th', 'accuracy'));
+  table.append(head);
+  const max = Math.max(1, ...s.confusion_matrix.flat());
+  s.confusion_matrix.forEach((row, i) => {
+    const tr = el('tr');
+    tr.append(el('th', s.classes[i]));
+    row.forEach((n, j) => {
+      const td = el('td', String(n), i === j ? 'diag' : n > 0 ? 'off' : '');
+      td.style.setProperty('--shade', String(n / max));
+      tr.append(td);
+    });
+    tr.append(el('td', pct(s.per_class_accuracy[s.classes[i]])));
+    table.append(tr);
+  });
+  container.replaceChildren(table);
+}
+
+/** Thumbnails of misclassified test images with their true and predicted classes. */
+export function renderMisclassified(container: HTMLElement, s: Summary, thumbnails: readonly Thumbnail[]): void {
+  container.replaceChildren();
+  if (s.misclassified.length === 0) {
+    container.append(el('p', 'No test image was misclassified.'));
+    return;
+  }
+  const shown = thumbnails.length < s.misclassified.length ? ` (the first ${thumbnails.length} shown)` : '';
+  container.append(el('p', `${s.misclassified.length} misclassified test images${shown}:`));
+  const grid = el('div', undefined, 'thumbs');
+  for (const t of thumbnails) {
+    const fig = el('figure');
+    const cap = el('figcaption');
+    cap.append(el('span', t.label, 'true'), ' → ', el('span', t.predicted, 'pred'));
+    fig.title = `test image #${t.index}: ${t.label}, predicted ${t.predicted}`;
+    fig.append(toCanvas(t.image), cap);
+    grid.append(fig);
+  }
+  container.append(grid);
+}
+
+function toCanvas(img: RGBImage): HTMLCanvasElement {
+  const canvas = el('canvas');
+  canvas.width = img.width;
+  canvas.height = img.height;
+  const rgba = new ImageData(img.width, img.height);
+  for (let i = 0, j = 0; j < img.data.length; i += 4, j += 3) {
+    rgba.data[i] = img.data[j];
+    rgba.data[i + 1] = img.data[j + 1];
+    rgba.data[i + 2] = img.data[j + 2];
+    rgba.data[i + 3] = 255;
+  }
+  canvas.getContext('2d')!.putImageData(rgba, 0, 0);
+  return canvas;
+}

@@ -1,0 +1,163 @@
+/**
+ * One training run inside the worker: the same steps as the Node CLI (src/cli/train.ts) with the
+ * browser's side of the seam: images from the demo generator or from picked files decoded by the
+ * browser, outputs in IndexedDB, events posted to the page.
+ */
+import type { GpuRuntime } from '../gpu/runtime';
+import { resnet, type ResNet } from '../nn/resnet';
+import { loadPretrained } from '../nn/pretrained';
+import { readWeights } from '../nn/weights/index';
+import { validateConfig, type TrainConfig } from '../train/config';
+import { loadImageFolder, type FileLister } from '../train/data/folder';
+import { createDemoSource } from '../train/data/demo-images';
+import { FileTree } from '../train/data/browser-files';
+import { fileTreeDecoder } from '../train/data/browser-decode';
+import { InProcessDecoderPool, type DecodeFn } from '../train/data/decoder-pool';
+import { DataLoader } from '../train/data/loader';
+import type { Sample } from '../train/data/split';
+import { centerCrop, resizeShorterSide } from '../train/data/transforms';
+import { Trainer, type Summary } from '../train/trainer';
+import type { OutputStore } from '../train/io';
+import { IdbStore } from './idb-store';
+import { DOWNLOADS, type FromWorker, type RunInfo, type RunRequest, type Thumbnail } from './protocol';
+
+const CHECKPOINT = 'checkpoint.safetensors';
+const RUN_INFO = 'run.json';
+/** At most this many misclassified test images are sent back as thumbnails. */
+const MAX_THUMBNAILS = 48;
+const THUMBNAIL_SIZE = 96;
+
+type Post = (message: FromWorker, transfer?: Transferable[]) => void;
+
+/** Forwards the downloadable outputs to the page as the trainer writes them. */
+class MirroredStore implements OutputStore {
+  constructor(
+    private readonly inner: OutputStore,
+    private readonly post: Post,
+  ) {}
+  async write(name: string, data: Uint8Array | string): Promise<void> {
+    await this.inner.write(name, data);
+    if ((DOWNLOADS as readonly string[]).includes(name)) {
+      const bytes = typeof data === 'string' ? new TextEncoder().encode(data) : data.slice();
+      this.post({ type: 'file', name, data: bytes }, [bytes.buffer]);
+    }
+  }
+  read(name: string): Promise<Uint8Array | null> {
+    return this.inner.read(name);
+  }
+  describe(name: string): string {
+    return this.inner.describe(name);
+  }
+}
+
+/** One run; a new session per run. */
+export class TrainingSession {
+  private stopRequested = false;
+
+  constructor(private readonly post: Post) {}
+
+  /** Ask the running trainer to save a checkpoint and stop after its current step. */
+  stop(): void {
+    this.stopRequested = true;
+  }
+
+  async run(rt: GpuRuntime, req: RunRequest): Promise<void> {
+    const log = (line: string) => this.post({ type: 'log', line });
+    const idb = await IdbStore.open(req.run, log);
+    try {
+      await this.runWith(rt, req, idb, log);
+    } finally {
+      idb.close();
+    }
+  }
+
+  private async runWith(rt: GpuRuntime, req: RunRequest, idb: IdbStore, log: (line: string) => void): Promise<void> {
+    // Resuming takes the saved config, so that it matches the checkpoint.
+    const saved = req.resume && (await idb.has(CHECKPOINT)) ? await idb.read(RUN_INFO) : null;
+    const resuming = saved !== null;
+    const info: RunInfo = resuming
+      ? (JSON.parse(new TextDecoder().decode(saved)) as RunInfo)
+      : { run: req.run, data: req.data.kind, config: req.config, weights: req.weights?.name ?? null };
+    const c: TrainConfig = validateConfig(info.config);
+    if (req.resume && !resuming) log(`no saved checkpoint for "${req.run}": starting afresh`);
+    if (!resuming) {
+      await idb.clear();
+      await idb.write(RUN_INFO, JSON.stringify(info, null, 2));
+    }
+
+    // Data first: a bad folder is reported before any GPU work.
+    const { root, lister, decode } = this.dataSource(req);
+    const dataset = await loadImageFolder(lister, root, { fractions: { train: c.split[0], val: c.split[1], test: c.split[2] }, seed: c.seed });
+    this.post({ type: 'dataset', description: dataset.description, classes: dataset.classes, trainImages: dataset.train.length });
+
+    const model = resnet(c.arch, { numClasses: dataset.classes.length, dropout: c.dropout, seed: c.seed });
+    const pool = new InProcessDecoderPool(decode);
+    let trainer: Trainer | null = null;
+    try {
+      if (!resuming) this.loadWeights(model, req, c, log);
+      const loader = (samples: Sample[], mode: 'train' | 'eval') =>
+        new DataLoader({ samples, pool, batchSize: c.batchSize, mode, imageSize: c.imgSize, seed: c.seed, onWarning: log });
+      const data = { classes: dataset.classes, train: loader(dataset.train, 'train'), val: loader(dataset.val, 'eval'), test: loader(dataset.test, 'eval') };
+      const store = new MirroredStore(idb, this.post);
+      trainer = new Trainer(rt, model, data, c, store, {
+        log,
+        progress: (progress) => this.post({ type: 'progress', progress }),
+        phaseEnd: (phase) => this.post({ type: 'phaseEnd', phase }),
+        epochEnd: (row, history) => this.post({ type: 'epoch', row, history: [...history] }),
+        shouldStop: () => this.stopRequested,
+      });
+      if (resuming) await trainer.resume();
+      this.post({ type: 'started', info, resumed: resuming, history: [...trainer.history()] });
+      if (resuming) await this.mirrorSaved(idb);
+      log(`training ${c.arch} on ${dataset.train.length} images (${dataset.classes.length} classes), batch ${c.batchSize}, ${c.imgSize}px`);
+      const summary = await trainer.run();
+      if (!summary) {
+        this.post({ type: 'stopped' });
+        return;
+      }
+      const thumbnails = await this.thumbnails(summary, dataset.test, decode);
+      this.post({ type: 'done', summary, thumbnails }, thumbnails.map((t) => t.image.data.buffer as ArrayBuffer));
+    } finally {
+      trainer?.dispose();
+      model.dispose();
+      await pool.close();
+    }
+  }
+
+  private dataSource(req: RunRequest): { root: string; lister: FileLister; decode: DecodeFn } {
+    if (req.data.kind === 'demo') return createDemoSource('demo');
+    const tree = new FileTree(req.data.files);
+    return { root: req.data.root, lister: tree, decode: fileTreeDecoder(tree) };
+  }
+
+  private loadWeights(model: ResNet, req: RunRequest, c: TrainConfig, log: (line: string) => void): void {
+    if (!req.weights) {
+      log(`no weights given: training ${c.arch} from random initialisation (seed ${c.seed})`);
+      return;
+    }
+    const { name, bytes } = req.weights;
+    for (const line of loadPretrained(model, readWeights(bytes, name), name).messages) log(line);
+  }
+
+  /** The downloads of a resumed run that were written before the page was (re)loaded. */
+  private async mirrorSaved(idb: IdbStore): Promise<void> {
+    for (const name of DOWNLOADS) {
+      const data = await idb.read(name);
+      if (data) this.post({ type: 'file', name, data: data.slice() });
+    }
+  }
+
+  /** Small RGB previews of the misclassified test images. */
+  private async thumbnails(summary: Summary, test: Sample[], decode: DecodeFn): Promise<Thumbnail[]> {
+    const out: Thumbnail[] = [];
+    for (const m of summary.misclassified.slice(0, MAX_THUMBNAILS)) {
+      try {
+        const img = await decode(test[m.index].path);
+        out.push({ ...m, image: centerCrop(resizeShorterSide(img, THUMBNAIL_SIZE), THUMBNAIL_SIZE) });
+      } catch {
+        // An image that decoded for the test but not now: no thumbnail.
+      }
+    }
+    return out;
+  }
+}

@@ -1,0 +1,52 @@
+/**
+ * The training worker: owns the GPU device and runs the trainer, so that the page stays responsive.
+ * It takes one run at a time ('start'), and 'stop' asks the running one to checkpoint and stop.
+ */
+import { initGpu } from '../gpu/init';
+import type { GpuRuntime } from '../gpu/runtime';
+import { TrainingSession } from './session';
+import type { FromWorker, ToWorker } from './protocol';
+
+/** The parts of DedicatedWorkerGlobalScope used here (tsconfig's lib has DOM, not WebWorker). */
+interface WorkerScope {
+  postMessage(message: unknown, transfer: Transferable[]): void;
+  onmessage: ((ev: MessageEvent<ToWorker>) => void) | null;
+}
+const scope = self as unknown as WorkerScope;
+const post = (message: FromWorker, transfer: Transferable[] = []) => scope.postMessage(message, transfer);
+
+let runtime: Promise<GpuRuntime> | null = null;
+let session: TrainingSession | null = null;
+
+async function gpu(): Promise<GpuRuntime> {
+  if (!runtime) {
+    runtime = initGpu().then((rt) => {
+      post({ type: 'adapter', name: rt.adapter.name, description: rt.adapter.description, fallback: rt.adapter.isFallback });
+      return rt;
+    });
+    runtime.catch(() => (runtime = null));
+  }
+  return runtime;
+}
+
+async function start(msg: Extract<ToWorker, { type: 'start' }>): Promise<void> {
+  if (session) {
+    post({ type: 'log', line: 'a run is already in progress: stop it first' });
+    return;
+  }
+  try {
+    session = new TrainingSession(post);
+    await session.run(await gpu(), msg);
+  } catch (e) {
+    const err = e instanceof Error ? e : new Error(String(e));
+    post({ type: 'error', name: err.name, message: err.message });
+  } finally {
+    session = null;
+  }
+}
+
+scope.onmessage = (ev) => {
+  const msg = ev.data;
+  if (msg.type === 'start') void start(msg);
+  else if (msg.type === 'stop') session?.stop();
+};

@@ -1,0 +1,192 @@
+/**
+ * The browser build in a real headless Chromium (Debian's /usr/bin/chromium, driven by playwright-core;
+ * its WebGPU adapter is SwiftShader): the gradient-check suite inside a page, the training page on the
+ * demo data (train, stop, resume, results, downloads, a screenshot for the README), and the message a
+ * browser without WebGPU gets. Skipped when Chromium is missing, except under CI, where that fails.
+ */
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { serveStatic } from '../src/cli/serve';
+
+const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM_ARGS = [
+  '--enable-unsafe-webgpu',
+  '--headless=new',
+  '--no-sandbox',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+const SCREENSHOT = 'docs/browser-training.png';
+const inCI = !!process.env.CI && process.env.CI !== 'false' && process.env.CI !== '0';
+const haveChromium = existsSync(CHROMIUM);
+
+/** The serve module's handler over dist/web; the server itself needs no browser. */
+describe('serve (static server for dist/web)', () => {
+  let server: Server;
+  let url: string;
+  const root = mkdtempSync(join(tmpdir(), 'serve-test-'));
+  beforeAll(async () => {
+    mkdirSync(join(root, 'sub'));
+    execFileSync('sh', ['-c', `printf '<p>hi</p>' > ${root}/index.html && printf 'x' > ${root}/sub/a.js`]);
+    ({ server, url } = await serveStatic(root, 0));
+  });
+  afterAll(() => {
+    server?.close();
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it('serves files with their content type, index.html for a folder, 404 and no path traversal', async () => {
+    const index = await fetch(url);
+    expect(index.status).toBe(200);
+    expect(index.headers.get('content-type')).toMatch(/text\/html/);
+    expect(await index.text()).toBe('<p>hi</p>');
+    const js = await fetch(`${url}sub/a.js`);
+    expect(js.headers.get('content-type')).toMatch(/javascript/);
+    expect((await fetch(`${url}missing.js`)).status).toBe(404);
+    expect((await fetch(`${url}..%2f..%2fetc%2fpasswd`)).status).toBe(403);
+  });
+});
+
+if (!haveChromium && inCI) {
+  describe('browser', () => {
+    it('Chromium is installed (CI needs it: scripts/setup.sh --test-tools installs it)', () => {
+      throw new Error(`${CHROMIUM} is missing: install Debian's chromium package (scripts/setup.sh --test-tools)`);
+    });
+  });
+}
+
+describe.skipIf(!haveChromium)('browser (headless Chromium, WebGPU on SwiftShader)', () => {
+  let server: Server;
+  let base: string;
+  let context: BrowserContext;
+  let profile: string;
+
+  beforeAll(async () => {
+    // Test what ships: build dist/web from the sources.
+    execFileSync(process.execPath, ['build.mjs', '--no-types'], { stdio: 'inherit' });
+    ({ server, url: base } = await serveStatic('dist/web', 0));
+    profile = mkdtempSync(join(tmpdir(), 'chromium-profile-'));
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: CHROMIUM_ARGS,
+      viewport: { width: 1360, height: 1000 },
+    });
+  }, 120_000);
+
+  afterAll(async () => {
+    await context?.close();
+    server?.close();
+    if (profile) rmSync(profile, { recursive: true, force: true });
+  });
+
+  async function open(path: string): Promise<Page> {
+    const page = await context.newPage();
+    page.on('console', (m) => {
+      if (m.type() === 'error' || m.type() === 'warning') console.log(`[page ${m.type()}] ${m.text()}`);
+    });
+    page.on('pageerror', (e) => console.log(`[page error] ${e.message}`));
+    await page.goto(base + path);
+    return page;
+  }
+
+  it('gradient check: every kernel, forward and backward, inside the page vs the float64 references', async () => {
+    const page = await open('gradcheck.html');
+    await page.waitForFunction(() => (window as unknown as { gradcheck?: { done: boolean } }).gradcheck?.done, undefined, { timeout: 120_000 });
+    const r = await page.evaluate(() => (window as unknown as { gradcheck: { passed: boolean; adapter: string; seconds: number; error?: string; skipped: string[]; checks: { kernel: string; name: string; error: number; tol: number; ok: boolean; message?: string }[] } }).gradcheck);
+    console.log(`[gradcheck] ${r.checks.length} checks on ${r.adapter} in ${r.seconds.toFixed(1)} s`);
+    for (const c of r.checks.filter((x) => !x.ok)) console.log(`[gradcheck] FAIL ${c.name}: ${c.error} > ${c.tol} ${c.message ?? ''}`);
+    expect(r.error).toBeUndefined();
+    expect(r.skipped).toEqual([]);
+    expect(r.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.error} ${c.message ?? ''}`)).toEqual([]);
+    expect(r.checks.length).toBeGreaterThan(40);
+    expect(r.passed).toBe(true);
+    await page.close();
+  }, 150_000);
+
+  it('a browser without WebGPU gets a message saying what to do', async () => {
+    const page = await context.newPage();
+    await page.addInitScript(() => Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined }));
+    await page.goto(base + 'index.html');
+    await page.waitForSelector('body[data-state="no-webgpu"]', { timeout: 20_000 });
+    const text = await page.locator('#gpu-error').innerText();
+    expect(text).toMatch(/navigator\.gpu/);
+    expect(text).toMatch(/--enable-unsafe-webgpu/);
+    expect(await page.locator('#train').isDisabled()).toBe(true);
+    await page.close();
+  });
+
+  it('trains ResNet-18 on the demo data in a worker: progress, stop and resume, charts, test results, downloads', async () => {
+    const t0 = Date.now();
+    const page = await open('index.html');
+    await page.waitForSelector('body[data-state="idle"]', { timeout: 30_000 });
+    await page.selectOption('select[name="arch"]', 'resnet18');
+    for (const [name, value] of [['img-size', '64'], ['batch-size', '8'], ['max-epochs', '2']]) {
+      await page.fill(`input[name="${name}"]`, value);
+      await page.dispatchEvent(`input[name="${name}"]`, 'change');
+    }
+    await page.click('#train');
+
+    // Stop a few batches into the first epoch, then resume.
+    await page.waitForFunction(() => {
+      const p = (window as unknown as { resnetPage: { stepLosses: unknown[] } }).resnetPage;
+      return p.stepLosses.length >= 3;
+    }, undefined, { timeout: 120_000 });
+    // The page stays responsive while the worker trains: a timer fires on time.
+    const lag = await page.evaluate(() => new Promise<number>((r) => { const t = performance.now(); setTimeout(() => r(performance.now() - t), 0); }));
+    expect(lag).toBeLessThan(250);
+    await page.click('#stop');
+    await page.waitForSelector('body[data-state="stopped"]', { timeout: 60_000 });
+    await page.waitForSelector('#resume:not([disabled])', { timeout: 10_000 });
+    await page.click('#resume');
+    await page.waitForSelector('body[data-state="done"], body[data-state="error"]', { timeout: 240_000 });
+
+    const r = await page.evaluate(() => {
+      const p = (window as unknown as { resnetPage: { state: string; error: string | null; history: Record<string, number>[]; stepLosses: [number, number][]; summary: { test_accuracy: number; confusion_matrix: number[][]; misclassified: unknown[] } | null; files: Map<string, Uint8Array> } }).resnetPage;
+      return {
+        state: p.state,
+        error: p.error,
+        history: p.history,
+        stepLosses: p.stepLosses,
+        summary: p.summary,
+        files: Object.fromEntries([...p.files].map(([k, v]) => [k, v.length])),
+        log: document.getElementById('log')!.textContent ?? '',
+        accuracyText: document.getElementById('test-accuracy')!.textContent ?? '',
+        thumbnails: document.querySelectorAll('#misclassified canvas').length,
+        confusionCells: document.querySelectorAll('#confusion td').length,
+        charts: document.querySelectorAll('#loss-chart svg polyline, #acc-chart svg polyline').length,
+      };
+    });
+    console.log(r.log);
+    expect(r.error).toBeNull();
+    expect(r.state).toBe('done');
+    expect(r.log).toMatch(/resumed from/);
+    expect(r.history.map((h) => h.epoch)).toEqual([1, 2]);
+    for (const h of r.history) for (const k of ['train_loss', 'train_acc', 'val_loss', 'val_acc']) expect(Number.isFinite(h[k])).toBe(true);
+    const losses = r.stepLosses.map(([, l]) => l);
+    const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
+    console.log(`[browser] epoch train losses ${r.history.map((h) => h.train_loss.toFixed(3)).join(' → ')}; batch losses ${losses.map((l) => l.toFixed(2)).join(' ')}`);
+    expect(mean(losses.slice(-4))).toBeLessThan(mean(losses.slice(0, 4)));
+    expect(r.summary).not.toBeNull();
+    expect(r.accuracyText).toMatch(/^\d+(\.\d)?%$/);
+    expect(r.summary!.confusion_matrix.flat().reduce((a, b) => a + b, 0)).toBe(32);
+    expect(r.confusionCells).toBe(4 * 5);
+    expect(r.thumbnails).toBe(Math.min(48, r.summary!.misclassified.length));
+    expect(r.charts).toBeGreaterThanOrEqual(4);
+    for (const f of ['best.safetensors', 'metrics.csv', 'summary.json']) expect(r.files[f]).toBeGreaterThan(0);
+    expect(await page.locator('#downloads a[download="best.safetensors"]').count()).toBe(1);
+
+    mkdirSync('docs', { recursive: true });
+    await page.screenshot({ path: SCREENSHOT, fullPage: true });
+    console.log(`[browser] demo training (with a stop and a resume) took ${((Date.now() - t0) / 1000).toFixed(1)} s; screenshot in ${SCREENSHOT}`);
+    await page.close();
+  }, 300_000);
+});

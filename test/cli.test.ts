@@ -1,0 +1,118 @@
+/** The command-line tools, run as a user runs them (node dist/*.js): argument errors, conversion, a short training run, resume. */
+import { describe, it, expect, beforeAll } from 'vitest';
+import { spawnSync, execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { makeTinyDataset } from './helpers/tiny-dataset';
+import { torchAvailable } from './helpers/torch';
+import { readSafetensors } from '../src/nn/weights/safetensors';
+
+function run(script: string, args: string[], timeout = 300_000) {
+  const r = spawnSync(process.execPath, [join('dist', script), ...args], { encoding: 'utf8', timeout });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+beforeAll(() => {
+  if (!existsSync('dist/train.js')) execFileSync(process.execPath, ['build.mjs', '--no-types'], { stdio: 'inherit' });
+});
+
+describe('cli: train.js arguments', () => {
+  it.each([
+    [['--bogus'], /Unknown option '--bogus'/],
+    [['--batch-size', '0'], /--batch-size must be ≥ 1, got 0/],
+    [['--lr=-1'], /--lr must be > 0, got -1/],
+    [['--img-size', '0'], /--img-size must be ≥ 32, got 0/],
+    [['--lr', 'fast'], /--lr needs a number, got 'fast'/],
+    [['--arch', 'vgg16'], /--arch must be resnet18, resnet34 or resnet50/],
+    [['--split', '0.5,0.5'], /--split needs three fractions/],
+  ])('%j is rejected with a clear error and the usage line (exit 2)', (args, message) => {
+    const r = run('train.js', args as string[]);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(message as RegExp);
+    expect(r.err).toMatch(/usage: node dist\/train\.js/);
+  });
+
+  it('--help prints every flag', () => {
+    const r = run('train.js', ['--help']);
+    expect(r.code).toBe(0);
+    for (const f of ['--data', '--weights', '--out', '--resume', '--arch', '--img-size', '--batch-size', '--lr', '--momentum', '--weight-decay', '--step-size', '--gamma', '--patience', '--max-epochs', '--dropout', '--seed']) {
+      expect(r.out).toContain(f);
+    }
+  });
+
+  it('a missing --data folder is reported before any GPU work', () => {
+    const r = run('train.js', ['--data', '/no/such/folder']);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/\/no\/such\/folder/);
+    expect(r.out).not.toMatch(/adapter:/);
+  });
+});
+
+describe('cli: training end to end', () => {
+  let data: string;
+  const common = ['--arch', 'resnet18', '--img-size', '32', '--batch-size', '4', '--lr', '0.01', '--seed', '3'];
+  beforeAll(async () => {
+    data = await makeTinyDataset();
+  });
+
+  it('trains, writes metrics.csv, summary.json, plots and best.safetensors; --resume reproduces an uninterrupted run', () => {
+    const full = mkdtempSync(join(tmpdir(), 'run-full-'));
+    const r = run('train.js', ['--data', data, '--out', full, '--max-epochs', '2', ...common]);
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/adapter: /);
+    expect(r.out).toMatch(/test accuracy: [\d.]+%/);
+    const csv = readFileSync(join(full, 'metrics.csv'), 'utf8').trim().split('\n');
+    expect(csv[0]).toBe('epoch,lr,train_loss,train_acc,val_loss,val_acc,seconds');
+    expect(csv.length).toBe(3);
+    const summary = JSON.parse(readFileSync(join(full, 'summary.json'), 'utf8'));
+    for (const k of ['test_accuracy', 'test_loss', 'best_epoch', 'epochs_run', 'adapter', 'train_images_per_second', 'per_class_accuracy', 'confusion_matrix', 'classes']) {
+      expect(summary, k).toHaveProperty(k);
+    }
+    expect(summary.classes).toEqual(['blue', 'red']);
+    expect(summary.confusion_matrix.flat().reduce((a: number, b: number) => a + b, 0)).toBe(6);
+    expect(existsSync(join(full, 'loss.svg'))).toBe(true);
+    const best = readSafetensors(new Uint8Array(readFileSync(join(full, 'best.safetensors'))), 'best');
+    expect(best.get('fc.1.weight')!.shape).toEqual([2, 512]);
+    expect(best.get('layer1.0.bn1.num_batches_tracked')!.dtype).toBe('I64');
+
+    // The same run in two parts: one epoch, then --resume to two.
+    const split = mkdtempSync(join(tmpdir(), 'run-split-'));
+    expect(run('train.js', ['--data', data, '--out', split, '--max-epochs', '1', ...common]).code).toBe(0);
+    const r2 = run('train.js', ['--data', data, '--out', split, '--max-epochs', '2', '--resume', ...common]);
+    expect(r2.code, r2.err).toBe(0);
+    expect(r2.out).toMatch(/resumed from/);
+    const strip = (s: string) => s.trim().split('\n').map((l) => l.split(',').slice(0, 6).join(','));
+    expect(strip(readFileSync(join(split, 'metrics.csv'), 'utf8'))).toEqual(strip(csv.join('\n')));
+    const s2 = JSON.parse(readFileSync(join(split, 'summary.json'), 'utf8'));
+    expect(s2.test_loss).toBe(summary.test_loss);
+
+    if (torchAvailable()) {
+      const out = execFileSync('/usr/bin/python3', ['tools/check_torch_load.py', join(full, 'best.safetensors'), 'resnet18', '2', '0.5'], { encoding: 'utf8' });
+      expect(out).toMatch(/All keys matched successfully/);
+    }
+  });
+});
+
+describe('cli: convert.js', () => {
+  it('converts a .pth to safetensors with the same tensors, and reports a bad file clearly', async () => {
+    const { pthOfTensors } = await import('./helpers/pth-writer');
+    const dir = mkdtempSync(join(tmpdir(), 'conv-'));
+    const w = Float32Array.from({ length: 12 }, (_, i) => i / 7);
+    writeFileSync(join(dir, 'in.pth'), pthOfTensors({ 'fc.weight': { shape: [3, 4], data: w }, 'bn.num_batches_tracked': { shape: [], data: BigInt64Array.of(5n) } }));
+    const ok = run('convert.js', [join(dir, 'in.pth'), join(dir, 'out.safetensors')]);
+    expect(ok.code, ok.err).toBe(0);
+    const back = readSafetensors(new Uint8Array(readFileSync(join(dir, 'out.safetensors'))), 'out');
+    expect(Array.from(back.get('fc.weight')!.data as Float32Array)).toEqual(Array.from(w));
+    expect(back.get('bn.num_batches_tracked')!.data[0]).toBe(5n);
+    writeFileSync(join(dir, 'trunc.pth'), readFileSync(join(dir, 'in.pth')).subarray(0, 100));
+    const trunc = run('convert.js', [join(dir, 'trunc.pth'), join(dir, 'x.safetensors')]);
+    expect(trunc.code).toBe(1);
+    expect(trunc.err).toMatch(/trunc\.pth/);
+    expect(trunc.err).not.toMatch(/    at /);
+    const bad = run('convert.js', [join(dir, 'missing.pth'), join(dir, 'out.safetensors')]);
+    expect(bad.code).toBe(1);
+    expect(bad.err).toMatch(/missing\.pth: cannot be read/);
+    expect(run('convert.js', []).code).toBe(2);
+  });
+});
