@@ -100,7 +100,7 @@ describe('conv2d op vs float64 reference', () => {
 });
 
 describe('conv2d batch tiling', () => {
-  it('gradient check: conv2d with a column buffer of 2 images gives identical results to one tile', async () => {
+  it('gradient check: conv2d with a column buffer of 2 images gives the results of one tile', async () => {
     const s: ConvShape = { N: 5, C: 3, H: 9, W: 8, O: 4, KH: 3, KW: 3, stride: 2, pad: 1 };
     const n = sizes(s);
     const g = conv2dGeometry([s.N, s.C, s.H, s.W], [s.O, s.C, s.KH, s.KW], s.stride, s.pad);
@@ -132,9 +132,10 @@ describe('conv2d batch tiling', () => {
     expectClose(y1, conv2dRef(x, w, b, s), TOL.reduction, 'forward');
     expectClose(dx1, ref.dx, TOL.reduction, 'dx');
     expectClose(dw1, ref.dw, TOL.reduction, 'dw');
+    // Images are independent in the forward pass and dx: the same bits. dw sums the tiles' partial sums.
     expect(Array.from(y2)).toEqual(Array.from(y1));
     expect(Array.from(dx2)).toEqual(Array.from(dx1));
-    expect(Array.from(dw2)).toEqual(Array.from(dw1));
+    expectClose(dw2, dw1, 1e-6, 'dw tiled vs one tile');
     for (const buf of [X, W, B, DY]) rt.release(buf);
   });
 

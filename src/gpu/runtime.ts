@@ -87,6 +87,14 @@ export class GpuRuntime {
   private lost: DeviceLostError | null = null;
   private destroyed = false;
   private readbackFree: GPUBuffer[] = [];
+  /**
+   * Per-op GPU time from timestamp queries (benchmarks only): when set, every dispatch runs in its own
+   * compute pass with timestamps, and its duration is added under the op's name (the part before '[').
+   */
+  profile: Map<string, { ms: number; count: number }> | null = null;
+  private querySet: GPUQuerySet | null = null;
+  private queryResolve: GPUBuffer | null = null;
+  private profiledOps: string[] = [];
   /** Totals, for tests and benchmarks. */
   readonly counters = { dispatches: 0, submits: 0, readbacks: 0, pipelinesCompiled: 0 };
 
@@ -284,7 +292,7 @@ export class GpuRuntime {
       this.batch = { encoder: this.device.createCommandEncoder(), pass: null, ops: [], dispatches: 0, uniformSlots: 0 };
     }
     const b = this.batch;
-    if (wantPass && !b.pass) b.pass = b.encoder.beginComputePass();
+    if (wantPass && !b.pass) b.pass = b.encoder.beginComputePass(this.timestampWrites(op));
     if (!wantPass && b.pass) {
       b.pass.end();
       b.pass = null;
@@ -326,6 +334,10 @@ export class GpuRuntime {
     b.pass!.setPipeline(pipeline);
     b.pass!.setBindGroup(0, group);
     b.pass!.dispatchWorkgroups(x, y, z);
+    if (this.profile && this.querySet) {
+      b.pass!.end();
+      b.pass = null;
+    }
     b.dispatches++;
     this.counters.dispatches++;
     if (b.dispatches >= this.maxDispatchesPerSubmit) this.flush();
@@ -337,6 +349,7 @@ export class GpuRuntime {
     if (!b) return;
     this.batch = null;
     if (b.pass) b.pass.end();
+    const profiled = this.resolveProfile(b.encoder);
     if (b.uniformSlots > 0) this.device.queue.writeBuffer(this.uniformArena, 0, this.uniformStaging, 0, b.uniformSlots * UNIFORM_SLOT);
     this.device.queue.submit([b.encoder.finish()]);
     this.counters.submits++;
@@ -344,6 +357,41 @@ export class GpuRuntime {
     const oom = this.device.popErrorScope();
     this.track(validation, b.ops);
     this.track(oom, b.ops);
+    if (profiled) this.pendingChecks.push(profiled());
+  }
+
+  private timestampWrites(op: string): GPUComputePassDescriptor | undefined {
+    if (!this.profile || !this.features.has('timestamp-query')) return undefined;
+    if (!this.querySet) {
+      this.querySet = this.device.createQuerySet({ type: 'timestamp', count: 2 * this.maxDispatchesPerSubmit });
+      this.queryResolve = this.device.createBuffer({ size: 16 * this.maxDispatchesPerSubmit, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+    }
+    const i = this.profiledOps.length;
+    this.profiledOps.push(op);
+    return { timestampWrites: { querySet: this.querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } };
+  }
+
+  /** Resolve this batch's timestamps into a readback; returns a function that awaits it and adds the times. */
+  private resolveProfile(encoder: GPUCommandEncoder): (() => Promise<void>) | null {
+    const ops = this.profiledOps;
+    if (!ops.length || !this.querySet || !this.queryResolve) return null;
+    this.profiledOps = [];
+    const staging = this.device.createBuffer({ size: 16 * ops.length, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    encoder.resolveQuerySet(this.querySet, 0, 2 * ops.length, this.queryResolve, 0);
+    encoder.copyBufferToBuffer(this.queryResolve, 0, staging, 0, 16 * ops.length);
+    return async () => {
+      await staging.mapAsync(GPUMapMode.READ);
+      const t = new BigInt64Array(staging.getMappedRange());
+      ops.forEach((op, i) => {
+        const key = op.split('[')[0];
+        const e = this.profile?.get(key) ?? { ms: 0, count: 0 };
+        e.ms += Number(t[2 * i + 1] - t[2 * i]) / 1e6;
+        e.count++;
+        this.profile?.set(key, e);
+      });
+      staging.unmap();
+      staging.destroy();
+    };
   }
 
   private track(p: Promise<GPUError | null>, ops: string[]): void {

@@ -162,8 +162,7 @@ export function conv2dBackwardWeight(rt: GpuRuntime, x: GPUBuffer, dy: GPUBuffer
   const hw = g.OH * g.OW;
   forEachTile(rt, g, opts, (n0, nb, cols) => {
     if (cols) im2col(rt, x, cols, g, n0, nb);
-    // dW[O, taps] (+)= Σ_{n in tile} dY_n[O, hw] · cols_n[taps, hw]ᵀ. The sum over the batch tiles continues
-    // from the previous tile's result, so tiling does not change the bits.
+    // dW[O, taps] (+)= Σ_{n in tile} dY_n[O, hw] · cols_n[taps, hw]ᵀ: the first tile writes, later ones add.
     matmul(rt, { buffer: dy, offset: n0 * g.O * hw }, cols ?? { buffer: x, offset: n0 * taps * hw }, dw, g.O, taps, hw, {
       transB: true,
       batch: nb,

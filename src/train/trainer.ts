@@ -103,6 +103,22 @@ interface TrainerState {
   trainSeconds: number;
 }
 
+/**
+ * One SGD step: forward, cross-entropy, backward and the update, all encoded without waiting for the GPU.
+ * Every temporary is freed; the caller owns (and disposes) the returned loss and logits.
+ */
+export function trainStep(model: Module, optimizer: SGD, x: Tensor, y: Tensor, labelSmoothing = 0): { loss: Tensor; logits: Tensor } {
+  optimizer.zeroGrad();
+  const out = tidy(() => {
+    const logits = model.forward(x);
+    const loss = crossEntropy(logits, y, { labelSmoothing });
+    loss.backward();
+    return { loss: loss.detach(), logits: logits.detach() };
+  });
+  optimizer.step();
+  return out;
+}
+
 const CHECKPOINT = 'checkpoint.safetensors';
 const BEST = 'best.safetensors';
 
@@ -230,14 +246,7 @@ export class Trainer {
       const thisStep = ++step;
       const x = Tensor.fromArray(batch.images, [n, 3, c.imgSize, c.imgSize], 'f32', rt);
       const y = Tensor.fromArray(batch.labels, [n], 'i32', rt);
-      optimizer.zeroGrad();
-      const { loss, logits } = tidy(() => {
-        const logits = model.forward(x);
-        const loss = crossEntropy(logits, y, { labelSmoothing: c.labelSmoothing });
-        loss.backward();
-        return { loss: loss.detach(), logits: logits.detach() };
-      });
-      optimizer.step();
+      const { loss, logits } = trainStep(model, optimizer, x, y, c.labelSmoothing);
       const reads = Promise.all([loss.toArray(), logits.toArray()]);
       for (const t of [x, y, loss, logits]) t.dispose();
       // Wait for the previous step's numbers while this step runs on the GPU.

@@ -1,0 +1,187 @@
+/** What happens when things go wrong: NaN losses, lost devices, limits, interrupted runs, and GPU memory over many steps. */
+import { describe, it, expect, beforeAll } from 'vitest';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { testRuntime } from './helpers/gpu';
+import { makeTinyDataset } from './helpers/tiny-dataset';
+import type { GpuRuntime } from '../src/gpu/runtime';
+import { initGpu } from '../src/gpu/init';
+import { DeviceLostError, GpuOpError } from '../src/gpu/errors';
+import { Tensor } from '../src/autograd/tensor';
+import { Module } from '../src/nn/module';
+import { BatchNorm2d, Conv2d, Linear, MaxPool2d, Sequential, AdaptiveAvgPool2d, Flatten, ReLU } from '../src/nn/layers';
+import { SeedSequence } from '../src/nn/init';
+import { SGD } from '../src/train/sgd';
+import { Trainer, TrainingDivergedError, trainStep, type BatchSource } from '../src/train/trainer';
+import { MemoryStore } from '../src/train/io';
+import { FolderStore } from '../src/train/node-store';
+import { RECIPE_DEFAULTS } from '../src/train/config';
+import type { Batch } from '../src/train/data/loader';
+import { readSafetensors, readSafetensorsMetadata } from '../src/nn/weights/safetensors';
+
+let rt: GpuRuntime;
+beforeAll(async () => {
+  rt = await testRuntime();
+  rt.poison = false;
+});
+
+/** conv → bn → relu → maxpool → conv → bn → relu → avgpool → linear: every layer kind, small enough for hundreds of steps. */
+class TinyNet extends Module {
+  readonly body: Sequential;
+  constructor(classes = 3) {
+    super();
+    const seeds = new SeedSequence(1);
+    this.body = this.registerModule(
+      'body',
+      new Sequential(
+        new Conv2d(3, 8, 3, { padding: 1, seeds }),
+        new BatchNorm2d(8),
+        new ReLU(),
+        new MaxPool2d(3, 2, 1),
+        new Conv2d(8, 8, 3, { padding: 1, seeds }),
+        new BatchNorm2d(8),
+        new ReLU(),
+        new AdaptiveAvgPool2d(1),
+        new Flatten(),
+        new Linear(8, classes, seeds),
+      ),
+    );
+  }
+  forward(x: Tensor): Tensor {
+    return this.body.forward(x);
+  }
+}
+
+/** Random batches; `poison(epoch, step)` may put a NaN into the images. */
+function syntheticSource(batches: number, n: number, size: number, poison?: (epoch: number, step: number) => boolean): BatchSource {
+  return {
+    batchesPerEpoch: batches,
+    skippedFiles: 0,
+    samples: new Array(batches * n).fill(null).map((_, i) => ({ label: i % 3 })),
+    async *epoch(epoch: number, start = 0): AsyncGenerator<Batch> {
+      for (let b = start; b < batches; b++) {
+        const images = Float32Array.from({ length: n * 3 * size * size }, (_, i) => Math.sin(i * 0.37 + b + epoch));
+        if (poison?.(epoch, b + 1)) images[5] = NaN;
+        yield { images, labels: Int32Array.from({ length: n }, (_, i) => (b * n + i) % 3), indices: Array.from({ length: n }, (_, i) => b * n + i) };
+      }
+    },
+  };
+}
+
+describe('robustness: GPU memory', () => {
+  it('live GPU bytes are the same after training step 10 and after step 200', async () => {
+    const model = new TinyNet();
+    const opt = new SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
+    const x = Tensor.randn([4, 3, 16, 16], 3);
+    const y = Tensor.fromArray([0, 1, 2, 1], [4], 'i32');
+    let at10 = 0;
+    for (let step = 1; step <= 200; step++) {
+      const { loss, logits } = trainStep(model, opt, x, y);
+      const read = loss.toArray(); // the trainer's one readback per step
+      loss.dispose();
+      logits.dispose();
+      expect(Number.isFinite((await read)[0])).toBe(true);
+      if (step === 10) at10 = rt.poolStats().liveBytes;
+    }
+    const at200 = rt.poolStats().liveBytes;
+    console.log(`live GPU bytes: step 10 ${at10}, step 200 ${at200}; buffers created in total ${rt.poolStats().created}`);
+    expect(at200).toBe(at10);
+    opt.dispose();
+    model.dispose();
+    x.dispose();
+    y.dispose();
+  });
+});
+
+describe('robustness: training faults', () => {
+  const config = { ...RECIPE_DEFAULTS, arch: 'tiny', imgSize: 16, batchSize: 4, lr: 0.01, maxEpochs: 3 };
+
+  it('a NaN loss stops the run naming the epoch and step, and the last good checkpoint is kept', async () => {
+    const store = new MemoryStore();
+    const data = { classes: ['a', 'b', 'c'], train: syntheticSource(3, 4, 16, (e, s) => e === 2 && s === 2), val: syntheticSource(1, 4, 16), test: syntheticSource(1, 4, 16) };
+    const model = new TinyNet();
+    const trainer = new Trainer(rt, model, data, config, store);
+    const err = await trainer.run().then(() => null, (e: Error) => e);
+    expect(err).toBeInstanceOf(TrainingDivergedError);
+    expect(err!.message).toMatch(/loss is NaN at epoch 2, step 2/);
+    expect(err!.message).toMatch(/last good checkpoint \(checkpoint\.safetensors\) is kept/);
+    const meta = readSafetensorsMetadata(store.files.get('checkpoint.safetensors')!, 'checkpoint');
+    expect(JSON.parse(meta.trainer).epoch).toBe(2); // written after epoch 1, never after the NaN
+    trainer.dispose();
+    model.dispose();
+  });
+
+  it('a lost device is reported clearly, and pending reads fail instead of hanging', async () => {
+    const own = await initGpu();
+    const t = Tensor.full([1000], 1, own);
+    own.device.destroy(); // what a driver reset looks like from WebGPU
+    await expect(t.toArray()).rejects.toThrowError(DeviceLostError);
+    expect(() => Tensor.full([3], 1, own)).toThrowError(/device was lost/);
+  });
+
+  it('work beyond the device limits is refused with the op, the size and a hint', () => {
+    const huge = Math.ceil(rt.limits.maxBufferSize / 4) + 1024;
+    expect(() => Tensor.empty([huge], 'f32', rt)).toThrowError(GpuOpError);
+    expect(() => Tensor.empty([huge], 'f32', rt)).toThrowError(/exceeds maxBufferSize.*smaller --batch-size or --img-size/s);
+  });
+});
+
+describe('robustness: checkpoints', () => {
+  it('a checkpoint is replaced atomically: a reader never sees a partial file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'atomic-'));
+    const store = new FolderStore(dir);
+    const big = new Uint8Array(8 * 2 ** 20);
+    const { writeSafetensors } = await import('../src/nn/weights/safetensors');
+    const file = (v: number) => writeSafetensors({ w: { dtype: 'F32', shape: [big.length / 4], data: new Float32Array(big.length / 4).fill(v) } });
+    await store.write('checkpoint.safetensors', file(0));
+    let reads = 0;
+    let writing = true;
+    const reader = (async () => {
+      while (writing) {
+        const t = readSafetensors(new Uint8Array(readFileSync(join(dir, 'checkpoint.safetensors'))), 'checkpoint');
+        expect(t.get('w')!.data.length).toBe(big.length / 4);
+        reads++;
+        await new Promise((r) => setImmediate(r));
+      }
+    })();
+    for (let v = 1; v <= 10; v++) await store.write('checkpoint.safetensors', file(v));
+    writing = false;
+    await reader;
+    expect(reads).toBeGreaterThan(0);
+    expect(readdirSync(dir)).toEqual(['checkpoint.safetensors']); // no temporary files left behind
+  });
+
+  it('SIGINT saves a checkpoint and exits cleanly; --resume finishes the run', async () => {
+    if (!existsSync('dist/train.js')) throw new Error('build first (npm run build)');
+    const data = await makeTinyDataset();
+    const out = mkdtempSync(join(tmpdir(), 'sigint-'));
+    const args = ['dist/train.js', '--data', data, '--out', out, '--arch', 'resnet18', '--img-size', '32', '--batch-size', '2', '--max-epochs', '2'];
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    await new Promise<void>((resolve) => {
+      const poll = setInterval(() => {
+        if (stdout.includes('training resnet18')) {
+          clearInterval(poll);
+          setTimeout(() => child.kill('SIGINT'), 1500);
+          resolve();
+        }
+      }, 50);
+    });
+    const code = await new Promise<number | null>((r) => child.on('exit', r));
+    expect(stderr).toMatch(/SIGINT: finishing the current step, then saving a checkpoint/);
+    expect(code).toBe(130);
+    expect(stdout).toMatch(/holds the progress; continue with --resume/);
+    expect(existsSync(join(out, 'checkpoint.safetensors'))).toBe(true);
+    const resumed = spawn(process.execPath, [...args, '--resume'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let rout = '';
+    resumed.stdout.on('data', (d) => (rout += d));
+    expect(await new Promise<number | null>((r) => resumed.on('exit', r))).toBe(0);
+    expect(rout).toMatch(/resumed from/);
+    expect(rout).toMatch(/test accuracy/);
+  });
+});
