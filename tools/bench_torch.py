@@ -1,0 +1,165 @@
+#!/usr/bin/env python3
+"""PyTorch CPU (2 threads) on the same shapes as `node dist/bench.js`, in the same JSON format.
+Usage: bench_torch.py [--quick] [--json FILE] [--batch N] [--model-batch N] [--img-size N] [--samples N] [--threads 2]"""
+import argparse
+import json
+import statistics
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import torchvision
+
+CONVS = [  # name, c, o, h, k, stride, pad — must match src/bench/shapes.ts
+    ("conv1 7x7/2", 3, 64, 224, 7, 2, 3),
+    ("layer1 3x3", 64, 64, 56, 3, 1, 1),
+    ("layer2.0 3x3/2", 64, 128, 56, 3, 2, 1),
+    ("layer2 3x3", 128, 128, 28, 3, 1, 1),
+    ("layer2 down 1x1/2", 64, 128, 56, 1, 2, 0),
+    ("layer3.0 3x3/2", 128, 256, 28, 3, 2, 1),
+    ("layer3 3x3", 256, 256, 14, 3, 1, 1),
+    ("layer3 down 1x1/2", 128, 256, 28, 1, 2, 0),
+    ("layer4.0 3x3/2", 256, 512, 14, 3, 2, 1),
+    ("layer4 3x3", 512, 512, 7, 3, 1, 1),
+    ("layer4 down 1x1/2", 256, 512, 14, 1, 2, 0),
+]
+QUICK_CONVS = {"layer1 3x3", "layer4 3x3", "conv1 7x7/2"}
+
+
+def matmul_shapes(b):
+    return [("square 1024", 1024, 1024, 1024), ("square 512", 512, 512, 512), ("fc 512→1000", b, 1000, 512), ("fc 512→37", b, 37, 512),
+            ("layer1 GEMM", 64, b * 56 * 56, 576), ("layer4 GEMM", 512, b * 7 * 7, 4608)]
+
+
+def time_it(fn, samples):
+    fn()
+    t0 = time.perf_counter()
+    fn()
+    once = time.perf_counter() - t0
+    inner = max(1, min(50, round(0.02 / max(once, 1e-6))))
+    times = []
+    for _ in range(samples):
+        t = time.perf_counter()
+        for _ in range(inner):
+            fn()
+        times.append((time.perf_counter() - t) / inner * 1000)
+    return statistics.median(times)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--json")
+    ap.add_argument("--batch", type=int)
+    ap.add_argument("--model-batch", type=int)
+    ap.add_argument("--img-size", type=int)
+    ap.add_argument("--samples", type=int)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--no-kernels", action="store_true")
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    b = a.batch or (4 if a.quick else 32)
+    mb = a.model_batch or (2 if a.quick else 8)
+    size = a.img_size or (112 if a.quick else 224)
+    samples = a.samples or (3 if a.quick else 5)
+    rows = []
+
+    def add(name, shape, ms, gflops=None, gbps=None):
+        r = {"name": name, "shape": shape, "ms": ms}
+        if gflops is not None:
+            r["gflops"] = gflops
+        if gbps is not None:
+            r["gbps"] = gbps
+        rows.append(r)
+        print(f"{name:34} {shape:26} {ms:10.3f} ms " + (f"{gflops:8.2f} GFLOP/s" if gflops is not None else f"{gbps:8.2f} GB/s"))
+
+    print(f"adapter: PyTorch {torch.__version__} CPU, {a.threads} threads")
+    with torch.no_grad():
+        if not a.no_kernels:
+            for name, m, n, k in matmul_shapes(b):
+                if a.quick and m * n * k > 2 ** 28:
+                    continue
+                A, B = torch.randn(m, k), torch.randn(k, n)
+                ms = time_it(lambda: A @ B, samples)
+                add(f"matmul {name}", f"{m}x{n}x{k}", ms, gflops=2 * m * n * k / (ms * 1e6))
+            for name, c, o, h, k, s, p in CONVS:
+                if a.quick and name not in QUICK_CONVS:
+                    continue
+                x, w = torch.randn(b, c, h, h), torch.randn(o, c, k, k)
+                y = F.conv2d(x, w, stride=s, padding=p)
+                oh = y.shape[-1]
+                flops = 2 * b * o * oh * oh * c * k * k
+                shape = f"{b}x{c}x{h}² → {o} k{k}s{s}"
+                ms = time_it(lambda: F.conv2d(x, w, stride=s, padding=p), samples)
+                add(f"conv fwd {name}", shape, ms, gflops=flops / (ms * 1e6))
+                if name != "conv1 7x7/2":
+                    ms = time_it(lambda: torch.nn.grad.conv2d_input(x.shape, w, y, stride=s, padding=p), samples)
+                    add(f"conv dX {name}", shape, ms, gflops=flops / (ms * 1e6))
+                ms = time_it(lambda: torch.nn.grad.conv2d_weight(x, w.shape, y, stride=s, padding=p), samples)
+                add(f"conv dW {name}", shape, ms, gflops=flops / (ms * 1e6))
+        # Batch norm + relu, max pool, cross-entropy and SGD with autograd where there is a backward.
+        if not a.no_kernels:
+            x = torch.randn(b, 64, 56, 56)
+            bn = nn.BatchNorm2d(64)
+            nbytes = x.numel() * 4
+            ms = time_it(lambda: F.relu(bn(x)), samples)
+            add("batchnorm+relu fwd (train)", f"{b}x64x56²", ms, gbps=3 * nbytes / (ms * 1e6))
+    if not a.no_kernels:
+        x = torch.randn(b, 64, 56, 56, requires_grad=True)
+        bn = nn.BatchNorm2d(64)
+        out = F.relu(bn(x))
+        g = torch.randn_like(out)
+        ms = time_it(lambda: torch.autograd.grad(out, [x, bn.weight, bn.bias], g, retain_graph=True), samples)
+        add("batchnorm+relu bwd", f"{b}x64x56²", ms, gbps=5 * x.numel() * 4 / (ms * 1e6))
+        xp = torch.randn(b, 64, 112, 112, requires_grad=True)
+        nbytes = xp.numel() * 4 * 1.5
+        with torch.no_grad():
+            ms = time_it(lambda: F.max_pool2d(xp, 3, 2, 1), samples)
+        add("maxpool 3x3/2 fwd", f"{b}x64x112²", ms, gbps=nbytes / (ms * 1e6))
+        yp = F.max_pool2d(xp, 3, 2, 1)
+        gp = torch.randn_like(yp)
+        ms = time_it(lambda: torch.autograd.grad(yp, xp, gp, retain_graph=True), samples)
+        add("maxpool 3x3/2 bwd", f"{b}x64x112²", ms, gbps=nbytes / (ms * 1e6))
+        logits = torch.randn(b, 1000, requires_grad=True)
+        labels = torch.zeros(b, dtype=torch.long)
+        def ce():
+            loss = F.cross_entropy(logits, labels)
+            torch.autograd.grad(loss, logits)
+        ms = time_it(ce, samples)
+        add("softmax-cross-entropy fwd+bwd", f"{b}x1000", ms, gbps=3 * b * 1000 * 4 / (ms * 1e6))
+        n = 21_797_672
+        p = nn.Parameter(torch.randn(n))
+        p.grad = torch.randn(n)
+        opt = torch.optim.SGD([p], lr=0.001, momentum=0.9)
+        opt.step()
+        ms = time_it(opt.step, samples)
+        add("sgd momentum update", f"{n} params", ms, gbps=5 * n * 4 / (ms * 1e6))
+
+    model = torchvision.models.resnet34()
+    model.fc = nn.Sequential(nn.Dropout(0.5), nn.Linear(512, 37))
+    opt = torch.optim.SGD(model.parameters(), lr=0.001, momentum=0.9)
+    x = torch.randn(mb, 3, size, size)
+    y = torch.arange(mb) % 37
+
+    def step():
+        opt.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+
+    model.train()
+    step()
+    steps = 2 if a.quick else 3
+    train_ms = statistics.median([time_it(step, 1) for _ in range(steps)])
+    model.eval()
+    with torch.no_grad():
+        eval_ms = statistics.median([time_it(lambda: model(x), 1) for _ in range(steps)])
+    m = {"arch": "resnet34", "batch": mb, "img_size": size, "train_images_per_second": mb * 1000 / train_ms, "eval_images_per_second": mb * 1000 / eval_ms, "train_step_ms": train_ms}
+    print(f"model resnet34 batch {mb} {size}px: train step {train_ms:.0f} ms = {m['train_images_per_second']:.2f} images/s; eval {m['eval_images_per_second']:.2f} images/s")
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump({"adapter": f"PyTorch {torch.__version__} CPU ({a.threads} threads)", "kernels": rows, "model": m}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
