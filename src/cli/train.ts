@@ -10,6 +10,7 @@ import { StateDictError } from '../nn/state';
 import { loadImageFolder } from '../train/data/folder';
 import { nodeFileLister } from '../train/data/node-fs';
 import { ensureDemoDataset } from '../train/data/demo';
+import { DEMO_VERSION } from '../train/data/demo-images';
 import { WorkerDecoderPool } from '../train/data/worker-pool';
 import { DataLoader } from '../train/data/loader';
 import { DataError } from '../train/data/errors';
@@ -39,7 +40,7 @@ async function main(argv: string[]): Promise<number> {
   // Data first: a bad folder is reported before any GPU work.
   let root = cli.data;
   if (!root) {
-    const demo = await ensureDemoDataset('.cache/demo-v1');
+    const demo = await ensureDemoDataset(`.cache/${DEMO_VERSION}`);
     root = demo.dir;
     console.log(`data: built-in demo dataset in ${root}${demo.generated ? ' (generated now)' : ''}`);
     console.log(`demo settings: ${Object.entries(DEMO_OVERRIDES).map(([k, v]) => `${k}=${v}`).join(' ')} (flags override them)`);

@@ -37,7 +37,7 @@ export const RECIPE_DEFAULTS: TrainConfig = {
 };
 
 /** The demo's settings (CLI without --data, and the page's built-in demo): small enough to finish in a few minutes on a software adapter. */
-export const DEMO_OVERRIDES: Partial<TrainConfig> = { arch: 'resnet34', imgSize: 64, batchSize: 16, lr: 0.01, maxEpochs: 4, stepSize: 3, patience: 3 };
+export const DEMO_OVERRIDES: Partial<TrainConfig> = { imgSize: 64, batchSize: 16, maxEpochs: 5 };
 
 export class ConfigError extends Error {
   constructor(message: string) {

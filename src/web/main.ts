@@ -11,7 +11,7 @@ import { ConfigForm } from './form';
 import { IdbStore } from './idb-store';
 import { hasDirectoryPicker, pickedFromDrop, pickedFromInput, pickWithDirectoryPicker, type PickedFolder } from './pick-folder';
 import { DOWNLOADS, type FromWorker, type RunInfo, type Thumbnail, type ToWorker } from './protocol';
-import { renderConfusion, renderMetrics, renderMisclassified } from './results';
+import { formatLoss, renderConfusion, renderMetrics, renderMisclassified } from './results';
 
 type State = 'loading' | 'no-webgpu' | 'idle' | 'running' | 'stopping' | 'stopped' | 'done' | 'error';
 
@@ -36,6 +36,9 @@ const form = new ConfigForm($('config'), ARCH_NAMES);
 let folder: PickedFolder | null = null;
 let weights: File | null = null;
 let worker: Worker | null = null;
+/** The run started last, and the one stopped in this page session. */
+let currentRun: string | null = null;
+let stoppedRun: string | null = null;
 const downloadUrls = new Map<string, string>();
 
 function log(line: string): void {
@@ -60,7 +63,7 @@ function setState(s: State): void {
   $<HTMLButtonElement>('train').disabled = !usable || busy || runName() === null;
   $<HTMLButtonElement>('stop').disabled = s !== 'running';
   form.setDisabled(busy);
-  for (const id of ['source-demo', 'source-folder', 'pick-folder', 'weights-input', 'reset-config']) $<HTMLInputElement>(id).disabled = busy;
+  for (const id of ['source-demo', 'source-folder', 'pick-folder', 'weights-input', 'reset-config', 'limit']) $<HTMLInputElement>(id).disabled = busy;
   if (!busy) void refreshResume();
   else $<HTMLButtonElement>('resume').disabled = true;
 }
@@ -80,7 +83,7 @@ async function checkWebGpu(): Promise<void> {
     const i = adapter.info;
     page.adapter = [i.vendor, i.architecture, i.device].filter(Boolean).join(' / ') || i.description || 'unknown adapter';
     const software = (i as { isFallbackAdapter?: boolean }).isFallbackAdapter || /swiftshader|llvmpipe|lavapipe/i.test(page.adapter);
-    $('gpu-status').textContent = `WebGPU adapter: ${page.adapter}${software ? ' (a software adapter on the CPU: keep the settings small, e.g. resnet18 at 64 px)' : ''}`;
+    $('gpu-status').textContent = `WebGPU adapter: ${page.adapter}${software ? ' (a software adapter on the CPU: keep the settings small, e.g. resnet18, 32–64 px and a subset of the images)' : ''}`;
     setState('idle');
   } catch (e) {
     $('gpu-status').textContent = 'WebGPU is not available in this browser.';
@@ -97,7 +100,7 @@ function describeDemo(): void {
   const per = DEMO_IMAGES_PER_CLASS;
   const total = DEMO_CLASSES.length * (per.train + per.val + per.test);
   const label = $('source-demo').parentElement!;
-  label.lastChild!.textContent = ` Built-in demo: ${DEMO_CLASSES.length} classes of shapes (${DEMO_CLASSES.join(', ')}), ${total} images drawn in the browser`;
+  label.lastChild!.textContent = ` Built-in demo: ${DEMO_CLASSES.length} colour classes of textures (${DEMO_CLASSES.join(', ')}), ${total} images drawn in the browser`;
 }
 
 function sourceChanged(): void {
@@ -164,6 +167,12 @@ async function refreshResume(): Promise<void> {
   button.disabled = true;
   note.textContent = '';
   if (!run || page.state === 'loading' || page.state === 'no-webgpu') return;
+  if (page.state === 'stopped' && stoppedRun === run) {
+    // Stopped in this page session: the worker holds the checkpoint (in IndexedDB, or in memory without it).
+    button.disabled = false;
+    note.textContent = 'Stopped: Resume continues from the checkpoint.';
+    return;
+  }
   const store = await IdbStore.open(run);
   try {
     if (!(await store.has('checkpoint.safetensors')) || (await store.has('summary.json'))) return;
@@ -201,13 +210,23 @@ async function start(resume: boolean): Promise<void> {
     errorBox.hidden = false;
     return;
   }
-  const bytes = weights && !resume ? new Uint8Array(await weights.arrayBuffer()) : null;
+  const limitText = $<HTMLInputElement>('limit').value.trim() || '0';
+  const limit = Number(limitText);
+  if (!Number.isInteger(limit) || limit < 0) {
+    errorBox.textContent = `subset must be a whole number of images per class (0: all), got '${limitText}'`;
+    errorBox.hidden = false;
+    return;
+  }
+  // Sent on resume too: without a checkpoint the worker starts afresh, with these weights.
+  const bytes = weights ? new Uint8Array(await weights.arrayBuffer()) : null;
   page.error = null;
   if (!resume) clearOutputs();
+  currentRun = run;
+  stoppedRun = null;
   setState('running');
   $('gpu-error').hidden = true;
   const data = isDemo() || !folder ? { kind: 'demo' as const } : { kind: 'folder' as const, root: folder.root, files: folder.files };
-  send({ type: 'start', run, data, config, weights: bytes && weights ? { name: weights.name, bytes } : null, resume }, bytes ? [bytes.buffer] : []);
+  send({ type: 'start', run, data, config, weights: bytes && weights ? { name: weights.name, bytes } : null, limitPerClass: limit || null, resume }, bytes ? [bytes.buffer] : []);
 }
 
 function clearOutputs(): void {
@@ -227,7 +246,7 @@ function clearOutputs(): void {
 function onWorkerMessage(m: FromWorker): void {
   switch (m.type) {
     case 'adapter':
-      log(`adapter: ${m.name} (${m.description})${m.fallback ? ', a fallback (software) adapter' : ''}`);
+      log(`adapter: ${m.name}${m.description ? ` (${m.description})` : ''}${m.fallback ? ', a fallback (software) adapter' : ''}`);
       break;
     case 'log':
       log(m.line);
@@ -239,6 +258,7 @@ function onWorkerMessage(m: FromWorker): void {
       page.maxEpochs = m.info.config.maxEpochs;
       if (m.resumed) {
         form.show(m.info.config);
+        $<HTMLInputElement>('limit').value = String(m.info.limitPerClass ?? 0);
         page.history = m.history;
         renderMetrics($('metrics'), page.history);
         renderCharts();
@@ -259,6 +279,7 @@ function onWorkerMessage(m: FromWorker): void {
       renderDownload(m.name);
       break;
     case 'stopped':
+      stoppedRun = currentRun;
       $('phase').textContent = 'stopped';
       log('stopped: the checkpoint is saved in this browser; press Resume to continue');
       setState('stopped');
@@ -299,7 +320,7 @@ function showProgress(p: Progress): void {
   const bar = $<HTMLProgressElement>('progress');
   bar.max = p.total;
   bar.value = p.done;
-  const loss = p.loss === null ? '' : ` · loss ${p.loss.toFixed(4)}`;
+  const loss = p.loss === null ? '' : ` · loss ${formatLoss(p.loss)}`;
   const eta = Number.isFinite(p.etaSeconds) ? ` · ${Math.round(p.etaSeconds)} s left` : '';
   $('progress-text').textContent = `batch ${p.done}/${p.total}${loss} · ${p.imagesPerSecond.toFixed(1)} images/s${eta}`;
   if (p.phase === 'train') {
@@ -316,11 +337,11 @@ function showSummary(s: Summary, thumbnails: Thumbnail[]): void {
   $('phase').textContent = 'done';
   $('test-accuracy').textContent = `${(100 * s.test_accuracy).toFixed(1)}%`;
   $('test-details').textContent =
-    `test loss ${s.test_loss.toFixed(4)} · best epoch ${s.best_epoch} of ${s.epochs_run}${s.stopped_early ? ' (stopped early)' : ''} · ` +
+    `test loss ${formatLoss(s.test_loss)} · best epoch ${s.best_epoch} of ${s.epochs_run}${s.stopped_early ? ' (stopped early)' : ''} · ` +
     `${s.train_images_per_second.toFixed(1)} training images/s on ${s.adapter}`;
   renderConfusion($('confusion'), s);
   renderMisclassified($('misclassified'), s, thumbnails);
-  log(`test accuracy ${(100 * s.test_accuracy).toFixed(2)}% (loss ${s.test_loss.toFixed(4)})`);
+  log(`test accuracy ${(100 * s.test_accuracy).toFixed(2)}% (loss ${formatLoss(s.test_loss)})`);
 }
 
 /** Offer `name` (new or rewritten) for download; the links keep the order of DOWNLOADS. */

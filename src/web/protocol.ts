@@ -15,6 +15,8 @@ export interface RunRequest {
   data: DataSpec;
   config: TrainConfig;
   weights: { name: string; bytes: Uint8Array } | null;
+  /** Use only the first N images of each class in each split (a quick trial); null: all. */
+  limitPerClass: number | null;
   /** Continue from the run's checkpoint (its saved config is used) instead of starting afresh. */
   resume: boolean;
 }
@@ -27,6 +29,7 @@ export interface RunInfo {
   data: 'demo' | 'folder';
   config: TrainConfig;
   weights: string | null;
+  limitPerClass: number | null;
 }
 
 export interface Thumbnail {

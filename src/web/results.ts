@@ -13,12 +13,17 @@ function el<K extends keyof HTMLElementTagNameMap>(tag: K, text?: string, classN
 
 const pct = (x: number | null) => (x === null || !Number.isFinite(x) ? '–' : `${(100 * x).toFixed(1)}%`);
 
+/** A loss for display: fixed-point while it is sane, exponent notation when it has blown up. */
+export function formatLoss(v: number): string {
+  return Math.abs(v) >= 1e4 ? v.toExponential(2) : v.toFixed(4);
+}
+
 /** One row per epoch, as in metrics.csv. */
 export function renderMetrics(tbody: HTMLElement, rows: readonly EpochRow[]): void {
   tbody.replaceChildren(
     ...rows.map((r) => {
       const tr = el('tr');
-      for (const v of [String(r.epoch), r.lr.toExponential(2), r.train_loss.toFixed(4), pct(r.train_acc), r.val_loss.toFixed(4), pct(r.val_acc), r.seconds.toFixed(1)]) tr.append(el('td', v));
+      for (const v of [String(r.epoch), r.lr.toExponential(2), formatLoss(r.train_loss), pct(r.train_acc), formatLoss(r.val_loss), pct(r.val_acc), r.seconds.toFixed(1)]) tr.append(el('td', v));
       return tr;
     }),
   );

@@ -14,7 +14,7 @@ import { FileTree } from '../train/data/browser-files';
 import { fileTreeDecoder } from '../train/data/browser-decode';
 import { InProcessDecoderPool, type DecodeFn } from '../train/data/decoder-pool';
 import { DataLoader } from '../train/data/loader';
-import type { Sample } from '../train/data/split';
+import { SPLIT_NAMES, type Sample } from '../train/data/split';
 import { centerCrop, resizeShorterSide } from '../train/data/transforms';
 import { Trainer, type Summary } from '../train/trainer';
 import type { OutputStore } from '../train/io';
@@ -50,6 +50,16 @@ class MirroredStore implements OutputStore {
   }
 }
 
+/** The first `n` samples of each class, in the split's order. */
+function firstPerClass(samples: Sample[], n: number): Sample[] {
+  const seen = new Map<number, number>();
+  return samples.filter((s) => {
+    const k = seen.get(s.label) ?? 0;
+    seen.set(s.label, k + 1);
+    return k < n;
+  });
+}
+
 /** One run; a new session per run. */
 export class TrainingSession {
   private stopRequested = false;
@@ -61,23 +71,15 @@ export class TrainingSession {
     this.stopRequested = true;
   }
 
-  async run(rt: GpuRuntime, req: RunRequest): Promise<void> {
+  /** Run `req` with its outputs in `idb` (the worker keeps one store per run, so a memory fallback outlives the session). */
+  async run(rt: GpuRuntime, req: RunRequest, idb: IdbStore): Promise<void> {
     const log = (line: string) => this.post({ type: 'log', line });
-    const idb = await IdbStore.open(req.run, log);
-    try {
-      await this.runWith(rt, req, idb, log);
-    } finally {
-      idb.close();
-    }
-  }
-
-  private async runWith(rt: GpuRuntime, req: RunRequest, idb: IdbStore, log: (line: string) => void): Promise<void> {
     // Resuming takes the saved config, so that it matches the checkpoint.
     const saved = req.resume && (await idb.has(CHECKPOINT)) ? await idb.read(RUN_INFO) : null;
     const resuming = saved !== null;
     const info: RunInfo = resuming
       ? (JSON.parse(new TextDecoder().decode(saved)) as RunInfo)
-      : { run: req.run, data: req.data.kind, config: req.config, weights: req.weights?.name ?? null };
+      : { run: req.run, data: req.data.kind, config: req.config, weights: req.weights?.name ?? null, limitPerClass: req.limitPerClass };
     const c: TrainConfig = validateConfig(info.config);
     if (req.resume && !resuming) log(`no saved checkpoint for "${req.run}": starting afresh`);
     if (!resuming) {
@@ -89,6 +91,11 @@ export class TrainingSession {
     const { root, lister, decode } = this.dataSource(req);
     const dataset = await loadImageFolder(lister, root, { fractions: { train: c.split[0], val: c.split[1], test: c.split[2] }, seed: c.seed });
     this.post({ type: 'dataset', description: dataset.description, classes: dataset.classes, trainImages: dataset.train.length });
+    const limit = info.limitPerClass;
+    if (limit) {
+      for (const split of SPLIT_NAMES) dataset[split] = firstPerClass(dataset[split], limit);
+      log(`subset: at most ${limit} images per class in each split: ${SPLIT_NAMES.map((s) => `${dataset[s].length} ${s}`).join(', ')}`);
+    }
 
     const model = resnet(c.arch, { numClasses: dataset.classes.length, dropout: c.dropout, seed: c.seed });
     const pool = new InProcessDecoderPool(decode);

@@ -5,6 +5,7 @@
 import { initGpu } from '../gpu/init';
 import type { GpuRuntime } from '../gpu/runtime';
 import { TrainingSession } from './session';
+import { IdbStore } from './idb-store';
 import type { FromWorker, ToWorker } from './protocol';
 
 /** The parts of DedicatedWorkerGlobalScope used here (tsconfig's lib has DOM, not WebWorker). */
@@ -17,6 +18,14 @@ const post = (message: FromWorker, transfer: Transferable[] = []) => scope.postM
 
 let runtime: Promise<GpuRuntime> | null = null;
 let session: TrainingSession | null = null;
+/** One store per run name, kept open: when IndexedDB is unavailable its in-memory files still allow Stop + Resume. */
+const stores = new Map<string, Promise<IdbStore>>();
+
+function store(run: string): Promise<IdbStore> {
+  let s = stores.get(run);
+  if (!s) stores.set(run, (s = IdbStore.open(run, (line) => post({ type: 'log', line }))));
+  return s;
+}
 
 async function gpu(): Promise<GpuRuntime> {
   if (!runtime) {
@@ -36,9 +45,10 @@ async function start(msg: Extract<ToWorker, { type: 'start' }>): Promise<void> {
   }
   try {
     session = new TrainingSession(post);
-    await session.run(await gpu(), msg);
+    await session.run(await gpu(), msg, await store(msg.run));
   } catch (e) {
     const err = e instanceof Error ? e : new Error(String(e));
+    if (err.name === 'DeviceLostError') runtime = null; // the next run acquires a new device
     post({ type: 'error', name: err.name, message: err.message });
   } finally {
     session = null;
