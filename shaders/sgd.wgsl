@@ -23,6 +23,10 @@ override WG: u32 = 256u;
 @group(0) @binding(1) var<storage, read_write> param: array<f32>;
 @group(0) @binding(2) var<storage, read> grad: array<f32>;
 @group(0) @binding(3) var<storage, read_write> buf: array<f32>;
+// vec4 twins (entries *_4, used when n is a multiple of 4; params.n then counts vec4s): a grid-stride loop.
+@group(0) @binding(4) var<storage, read_write> param4: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read> grad4: array<vec4<f32>>;
+@group(0) @binding(6) var<storage, read_write> buf4: array<vec4<f32>>;
 
 fn index(wid: vec3<u32>, lid: vec3<u32>, nwg: vec3<u32>) -> u32 {
   return (wid.y * nwg.x + wid.x) * WG + lid.x;
@@ -54,4 +58,31 @@ fn sgd_momentum(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
   buf[i] = b;
   if (params.nesterov != 0u) { g = g + params.momentum * b; } else { g = b; }
   param[i] = p - params.lr * g;
+}
+
+fn decayed_grad4(i: u32, p: vec4<f32>) -> vec4<f32> {
+  var g = grad4[i];
+  if (params.weight_decay != 0.0) { g += params.weight_decay * p; }
+  return g;
+}
+
+@compute @workgroup_size(WG)
+fn sgd_plain_4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  for (var i = gid.x; i < params.n; i += nwg.x * WG) {
+    let p = param4[i];
+    param4[i] = p - params.lr * decayed_grad4(i, p);
+  }
+}
+
+@compute @workgroup_size(WG)
+fn sgd_momentum_4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  for (var i = gid.x; i < params.n; i += nwg.x * WG) {
+    let p = param4[i];
+    var g = decayed_grad4(i, p);
+    var b = g;
+    if (params.first == 0u) { b = params.momentum * buf4[i] + (1.0 - params.dampening) * g; }
+    buf4[i] = b;
+    if (params.nesterov != 0u) { g = g + params.momentum * b; } else { g = b; }
+    param4[i] = p - params.lr * g;
+  }
 }

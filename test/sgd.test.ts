@@ -12,7 +12,8 @@ beforeAll(async () => {
   rt = await testRuntime();
 });
 
-const SHAPES = [[7], [13, 3], [1], [33, 5]];
+// Sizes that are and are not multiples of 4 (the vec4 and the scalar kernels).
+const SHAPES = [[7], [13, 3], [1], [33, 5], [4, 3], [2, 2, 5, 2]];
 
 function makeParams(seed: number): { gpu: Tensor[]; ref: Float64Array[] } {
   const ref = SHAPES.map((s, i) => randomArray(s.reduce((a, b) => a * b, 1), seed + i));
@@ -112,8 +113,8 @@ describe('SGD state and lifetime', () => {
     }
     optA.lr = 0.03;
     const sd = optA.stateDict();
-    expect(sd.param_groups[0]).toMatchObject({ lr: 0.03, momentum: 0.9, dampening: 0, weight_decay: 5e-4, nesterov: true, params: [0, 1, 2, 3] });
-    expect(Object.keys(sd.state)).toEqual(['0', '1', '2', '3']);
+    expect(sd.param_groups[0]).toMatchObject({ lr: 0.03, momentum: 0.9, dampening: 0, weight_decay: 5e-4, nesterov: true, params: [0, 1, 2, 3, 4, 5] });
+    expect(Object.keys(sd.state)).toEqual(['0', '1', '2', '3', '4', '5']);
 
     // B: a copy of A's parameters, state loaded from tensors; C: the same, from arrays (as a checkpoint file gives).
     const copyParams = async () => Promise.all(a.gpu.map(async (p) => tensor(rt, await p.toArray(), p.shape)));

@@ -95,6 +95,11 @@ export class GpuRuntime {
   private querySet: GPUQuerySet | null = null;
   private queryResolve: GPUBuffer | null = null;
   private profiledOps: string[] = [];
+  /** A CPU-based driver (lavapipe, SwiftShader, a fallback adapter): kernels pick launch shapes that suit it. */
+  get isSoftware(): boolean {
+    const d = `${this.adapter.name} ${this.adapter.description}`.toLowerCase();
+    return this.adapter.isFallback || /llvmpipe|lavapipe|swiftshader|software/.test(d);
+  }
   /** Totals, for tests and benchmarks. */
   readonly counters = { dispatches: 0, submits: 0, readbacks: 0, pipelinesCompiled: 0 };
 

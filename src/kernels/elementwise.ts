@@ -3,56 +3,44 @@ import type { GpuRuntime } from '../gpu/runtime';
 import elementwise from '../../shaders/elementwise.wgsl';
 import unary from '../../shaders/unary.wgsl';
 import fill from '../../shaders/fill.wgsl';
-import { Params, f32Range, grid1d } from './util';
+import { Params, f32Range, grid1d, gridStride, vec4Slots } from './util';
 
 export type BinaryOp = 'add' | 'mul';
 
+/** Dispatch `entry` (or its vec4 twin `entry_4` when n is a multiple of 4) over n elements. */
+function elementwiseDispatch(rt: GpuRuntime, shader: string, entry: string, buffers: GPUBuffer[], n: number, scalar: number): void {
+  const { vec4, bindings } = vec4Slots(n, buffers);
+  rt.dispatch({
+    op: `${entry}[${n}]`,
+    shader,
+    entry: vec4 ? `${entry}_4` : entry,
+    uniforms: new Params()
+      .u32(vec4 ? n / 4 : n)
+      .f32(scalar)
+      .bytes(),
+    bindings,
+    workgroups: vec4 ? gridStride(rt, n / 4) : grid1d(rt, n),
+  });
+}
+
 /** out = a (op) b, elementwise over n floats. */
 export function binary(rt: GpuRuntime, op: BinaryOp, a: GPUBuffer, b: GPUBuffer, out: GPUBuffer, n: number): void {
-  rt.dispatch({
-    op: `${op}[${n}]`,
-    shader: elementwise,
-    entry: op,
-    uniforms: new Params().u32(n).f32(0).bytes(),
-    bindings: [f32Range(a, n), f32Range(b, n), f32Range(out, n)],
-    workgroups: grid1d(rt, n),
-  });
+  elementwiseDispatch(rt, elementwise, op, [a, b, out], n, 0);
 }
 
 /** out = a + s·b */
 export function axpy(rt: GpuRuntime, a: GPUBuffer, s: number, b: GPUBuffer, out: GPUBuffer, n: number): void {
-  rt.dispatch({
-    op: `axpy[${n}]`,
-    shader: elementwise,
-    entry: 'axpy',
-    uniforms: new Params().u32(n).f32(s).bytes(),
-    bindings: [f32Range(a, n), f32Range(b, n), f32Range(out, n)],
-    workgroups: grid1d(rt, n),
-  });
+  elementwiseDispatch(rt, elementwise, 'axpy', [a, b, out], n, s);
 }
 
 /** out = s·x */
 export function scale(rt: GpuRuntime, x: GPUBuffer, s: number, out: GPUBuffer, n: number): void {
-  rt.dispatch({
-    op: `scale[${n}]`,
-    shader: unary,
-    entry: 'scale',
-    uniforms: new Params().u32(n).f32(s).bytes(),
-    bindings: [f32Range(x, n), f32Range(out, n)],
-    workgroups: grid1d(rt, n),
-  });
+  elementwiseDispatch(rt, unary, 'scale', [x, out], n, s);
 }
 
 /** out += x, in place. */
 export function accumulate(rt: GpuRuntime, out: GPUBuffer, x: GPUBuffer, n: number): void {
-  rt.dispatch({
-    op: `accumulate[${n}]`,
-    shader: unary,
-    entry: 'accumulate',
-    uniforms: new Params().u32(n).f32(0).bytes(),
-    bindings: [f32Range(x, n), f32Range(out, n)],
-    workgroups: grid1d(rt, n),
-  });
+  elementwiseDispatch(rt, unary, 'accumulate', [x, out], n, 0);
 }
 
 /** out[i] = value */

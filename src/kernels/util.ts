@@ -45,3 +45,22 @@ export function grid1d(rt: GpuRuntime, n: number, wg = 256): [number, number] {
 export function f32Range(buffer: GPUBuffer, elements: number, elementOffset = 0) {
   return { buffer, offset: elementOffset * 4, size: Math.max(4, elements * 4) };
 }
+
+/**
+ * Workgroups for a grid-stride loop over `n` items (the vec4 elementwise kernels). A CPU driver runs a
+ * workgroup per core at a time and pays per workgroup, so a few dozen large ones are fastest there
+ * (measured on lavapipe: 64 workgroups 5.1 GB/s against 1.2 GB/s for one thread per element);
+ * a GPU wants enough to fill every core.
+ */
+export function gridStride(rt: GpuRuntime, n: number, wg = 256): [number] {
+  const cap = rt.isSoftware ? 64 : rt.limits.maxComputeWorkgroupsPerDimension;
+  return [Math.max(1, Math.min(cap, Math.ceil(n / wg)))];
+}
+
+/** Bindings for a kernel with a scalar and a vec4 variant: the scalar slots, then the vec4 slots. */
+export function vec4Slots(n: number, buffers: GPUBuffer[]): { vec4: boolean; bindings: ({ buffer: GPUBuffer; offset: number; size: number } | null)[] } {
+  const vec4 = n > 0 && n % 4 === 0;
+  const ranges = buffers.map((b) => f32Range(b, n));
+  const none = buffers.map(() => null);
+  return { vec4, bindings: vec4 ? [...none, ...ranges] : [...ranges, ...none] };
+}
