@@ -72,6 +72,11 @@ describe('cli: training end to end', () => {
     expect(summary.classes).toEqual(['blue', 'red']);
     expect(summary.confusion_matrix.flat().reduce((a: number, b: number) => a + b, 0)).toBe(6);
     expect(existsSync(join(full, 'loss.svg'))).toBe(true);
+    for (const png of ['curves.png', 'confusion.png']) expect(readFileSync(join(full, png)).subarray(1, 4).toString()).toBe('PNG');
+    const report = readFileSync(join(full, 'report.html'), 'utf8');
+    expect(report).toMatch(/Test accuracy [\d.]+%/);
+    expect(report).toMatch(/Per-class accuracy/);
+    expect(report).toMatch(/Most confidently misclassified test images/);
     const best = readSafetensors(new Uint8Array(readFileSync(join(full, 'best.safetensors'))), 'best');
     expect(best.get('fc.1.weight')!.shape).toEqual([2, 512]);
     expect(best.get('layer1.0.bn1.num_batches_tracked')!.dtype).toBe('I64');

@@ -1,5 +1,6 @@
 /** `node dist/train.js`: fine-tune a ResNet on an ImageFolder dataset (or the built-in demo). */
 import { readFile } from 'node:fs/promises';
+import sharp from 'sharp';
 import { initGpu } from '../gpu/init';
 import { GpuError } from '../gpu/errors';
 import { resnet } from '../nn/resnet';
@@ -97,6 +98,8 @@ async function main(argv: string[]): Promise<number> {
           `val loss ${r.val_loss.toFixed(4)} acc ${(100 * r.val_acc).toFixed(1)}% | ${r.seconds.toFixed(1)} s`,
       ),
     shouldStop: () => stopRequested,
+    renderPng: async (svg) => new Uint8Array(await sharp(Buffer.from(svg)).png().toBuffer()),
+    thumbnail: async (path) => `data:image/jpeg;base64,${(await sharp(path).resize(150, 150, { fit: 'cover' }).jpeg({ quality: 80 }).toBuffer()).toString('base64')}`,
   });
   if (cli.resume && !(await trainer.resume())) console.log(`--resume: no checkpoint in ${cli.out}; starting afresh`);
   console.log(`training ${c.arch} on ${dataset.train.length} images (${dataset.classes.length} classes), batch ${c.batchSize}, ${c.imgSize}px; output in ${cli.out}`);
@@ -108,7 +111,7 @@ async function main(argv: string[]): Promise<number> {
     if (summary.skipped_files) console.log(`skipped ${summary.skipped_files} unreadable files`);
     const plot = asciiPlot(trainer.history().map((r) => r.train_loss));
     if (plot.length) console.log(`\ntrain loss by epoch:\n${plot.join('\n')}`);
-    console.log(`\nwrote ${store.describe('metrics.csv')}, summary.json, loss.svg, accuracy.svg, best.safetensors`);
+    console.log(`\nwrote ${store.describe('report.html')} (open it in a browser), metrics.csv, summary.json, curves.png, confusion.png, best.safetensors`);
     return 0;
   } finally {
     trainer.dispose();

@@ -36,3 +36,16 @@ export function argmaxRows(logits: Float32Array, n: number, c: number): Int32Arr
   }
   return out;
 }
+
+/** The softmax probability of each row's most likely class, for an [N, C] array of logits. */
+export function softmaxMax(logits: Float32Array, n: number, c: number): Float32Array {
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    let m = -Infinity;
+    for (let j = 0; j < c; j++) m = Math.max(m, logits[i * c + j]);
+    let z = 0;
+    for (let j = 0; j < c; j++) z += Math.exp(logits[i * c + j] - m);
+    out[i] = 1 / z;
+  }
+  return out;
+}

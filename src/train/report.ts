@@ -104,3 +104,46 @@ export function asciiPlot(values: number[], width = 60, height = 8): string[] {
   }
   return grid.map((row, i) => `${(i === 0 ? hi : i === height - 1 ? lo : NaN).toFixed(3).replace('NaN', '     ').padStart(8)} │${row.join('')}`);
 }
+
+/** Loss and accuracy side by side in one SVG (rendered to curves.png by the CLI). */
+export function curvesSvg(rows: EpochRow[], stepLosses: [number, number][] = []): string {
+  const inner = (svg: string, x: number) => svg.replace(/^<svg[^>]*>/, `<g transform="translate(${x},0)">`).replace(/<\/svg>$/, '</g>');
+  return [
+    '<svg xmlns="http://www.w3.org/2000/svg" width="1280" height="360" viewBox="0 0 1280 360" font-family="sans-serif" font-size="12">',
+    inner(lossChart(rows, stepLosses), 0),
+    inner(accuracyChart(rows), 640),
+    '</svg>',
+  ].join('\n');
+}
+
+/** The confusion matrix as a heat map: rows are true classes, columns predictions, with counts. */
+export function confusionSvg(classes: string[], counts: number[][]): string {
+  const k = classes.length;
+  const cell = Math.max(14, Math.min(48, Math.floor(720 / Math.max(k, 1))));
+  const label = Math.min(180, 8 + 7 * Math.max(...classes.map((c) => c.length), 4));
+  const size = Math.max(300, label + k * cell + 20);
+  const parts = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${size}" height="${size + 24}" viewBox="0 0 ${size} ${size + 24}" font-family="sans-serif" font-size="${Math.min(12, cell - 2)}">`,
+    '<rect width="100%" height="100%" fill="white"/>',
+    `<text x="4" y="16" font-size="13">rows: true class · columns: predicted class</text>`,
+  ];
+  counts.forEach((row, i) => {
+    const total = row.reduce((a, b) => a + b, 0) || 1;
+    parts.push(`<text x="${label - 4}" y="${24 + label + i * cell + cell / 2 + 4}" text-anchor="end">${esc(classes[i])}</text>`);
+    row.forEach((v, j) => {
+      const f = v / total;
+      const shade = Math.round(255 - 200 * f);
+      const fill = i === j ? `rgb(${shade},${255 - Math.round(60 * f)},${shade})` : `rgb(255,${shade},${shade})`;
+      const x = label + j * cell;
+      const y = 24 + label + i * cell;
+      parts.push(`<rect x="${x}" y="${y}" width="${cell}" height="${cell}" fill="${v ? fill : '#fafafa'}" stroke="#ddd"/>`);
+      if (v && cell >= 16) parts.push(`<text x="${x + cell / 2}" y="${y + cell / 2 + 4}" text-anchor="middle">${v}</text>`);
+    });
+  });
+  classes.forEach((c, j) => {
+    const x = label + j * cell + cell / 2;
+    parts.push(`<text transform="translate(${x},${20 + label}) rotate(-60)" text-anchor="start">${esc(c)}</text>`);
+  });
+  parts.push('</svg>');
+  return parts.join('\n');
+}

@@ -20,8 +20,9 @@ import type { Batch } from './data/loader';
 import { SGD } from './sgd';
 import { StepLR } from './scheduler';
 import { EarlyStopping, type EarlyStoppingState } from './early_stopping';
-import { ConfusionMatrix, argmaxRows } from './metrics';
-import { accuracyChart, lossChart, metricsCsv, type EpochRow } from './report';
+import { ConfusionMatrix, argmaxRows, softmaxMax } from './metrics';
+import { accuracyChart, confusionSvg, curvesSvg, lossChart, metricsCsv, type EpochRow } from './report';
+import { reportHtml } from './html_report';
 import { decodeCheckpoint, encodeCheckpoint } from './checkpoint';
 import type { OutputStore } from './io';
 import type { TrainConfig } from './config';
@@ -59,6 +60,10 @@ export interface TrainerEvents {
   epochEnd?(row: EpochRow, history: EpochRow[]): void;
   /** Polled after every step: return true to save a checkpoint and stop (SIGINT, the page's Stop button). */
   shouldStop?(): boolean;
+  /** Render an SVG document to PNG (Node: sharp); without it curves.png and confusion.png are not written. */
+  renderPng?(svg: string): Promise<Uint8Array>;
+  /** A small data: URL image of a dataset file, for report.html's misclassified examples. */
+  thumbnail?(path: string): Promise<string>;
 }
 
 export interface Summary {
@@ -74,7 +79,8 @@ export interface Summary {
   per_class_accuracy: Record<string, number | null>;
   confusion_matrix: number[][];
   skipped_files: number;
-  misclassified: { index: number; label: string; predicted: string }[];
+  /** Misclassified test images, most confident first. */
+  misclassified: { index: number; path: string; label: string; predicted: string; confidence: number }[];
   config: TrainConfig;
 }
 
@@ -285,11 +291,12 @@ export class Trainer {
   }
 
   /** Loss and confusion matrix over a whole split, in eval mode and without a graph. */
-  async evaluate(source: BatchSource, phase: 'val' | 'test', epoch: number): Promise<{ loss: number; matrix: ConfusionMatrix; predictions: Int32Array }> {
+  async evaluate(source: BatchSource, phase: 'val' | 'test', epoch: number): Promise<{ loss: number; matrix: ConfusionMatrix; predictions: Int32Array; confidence: Float32Array }> {
     const { model, config: c, rt } = this;
     model.eval();
     const matrix = new ConfusionMatrix(this.data.classes.length);
     const predictions = new Int32Array(source.samples.length).fill(-1);
+    const confidence = new Float32Array(source.samples.length);
     let lossSum = 0;
     let seen = 0;
     const total = source.batchesPerEpoch;
@@ -310,7 +317,11 @@ export class Trainer {
       });
       const pred = argmaxRows(lg, n, lg.length / n);
       matrix.add(batch.labels, pred);
-      batch.indices.forEach((idx, i) => (predictions[idx] = pred[i]));
+      const conf = softmaxMax(lg, n, lg.length / n);
+      batch.indices.forEach((idx, i) => {
+        predictions[idx] = pred[i];
+        confidence[idx] = conf[i];
+      });
       lossSum += l[0];
       seen += n;
       done++;
@@ -321,7 +332,7 @@ export class Trainer {
     model.train();
     const loss = lossSum / Math.max(1, seen);
     if (!Number.isFinite(loss)) this.log(`warning: the ${phase} loss is ${loss} at epoch ${epoch}`);
-    return { loss, matrix, predictions };
+    return { loss, matrix, predictions, confidence };
   }
 
   private async writeReports(): Promise<void> {
@@ -329,6 +340,18 @@ export class Trainer {
     await this.store.write('metrics.csv', metricsCsv(h));
     await this.store.write('loss.svg', lossChart(h, this.state.stepLosses));
     await this.store.write('accuracy.svg', accuracyChart(h));
+    const png = this.events.renderPng;
+    if (png) await this.store.write('curves.png', await png(curvesSvg(h, this.state.stepLosses)));
+  }
+
+  /** confusion.png and report.html: per-class accuracy and the most confidently misclassified test images. */
+  private async writeErrorAnalysis(summary: Summary): Promise<void> {
+    const svg = confusionSvg(summary.classes, summary.confusion_matrix);
+    if (this.events.renderPng) await this.store.write('confusion.png', await this.events.renderPng(svg));
+    const shown = summary.misclassified.slice(0, 24);
+    const thumbs = this.events.thumbnail ? await Promise.all(shown.map((m) => this.events.thumbnail!(m.path).catch(() => null))) : shown.map(() => null);
+    const curves = curvesSvg(this.state.history, this.state.stepLosses);
+    await this.store.write('report.html', reportHtml(summary, curves, svg, shown.map((m, i) => ({ ...m, thumbnail: thumbs[i] }))));
   }
 
   private async finish(stoppedEarly: boolean): Promise<Summary> {
@@ -343,8 +366,11 @@ export class Trainer {
     const samples = this.data.test.samples as { label?: number; path?: string }[];
     test.predictions.forEach((pred, i) => {
       const label = samples[i]?.label;
-      if (pred >= 0 && label !== undefined && pred !== label) misclassified.push({ index: i, label: classes[label], predicted: classes[pred] });
+      if (pred >= 0 && label !== undefined && pred !== label) {
+        misclassified.push({ index: i, path: samples[i].path ?? String(i), label: classes[label], predicted: classes[pred], confidence: test.confidence[i] });
+      }
     });
+    misclassified.sort((a, b) => b.confidence - a.confidence);
     const summary: Summary = {
       test_accuracy: test.matrix.accuracy,
       test_loss: test.loss,
@@ -363,6 +389,7 @@ export class Trainer {
     };
     await this.store.write('summary.json', JSON.stringify(summary, null, 2) + '\n');
     await this.writeReports();
+    await this.writeErrorAnalysis(summary);
     return summary;
   }
 
