@@ -118,6 +118,26 @@ describe('nn: state_dict loading', () => {
     imagenet.dispose();
     m.dispose();
   });
+
+  it('a state_dict of the wrong architecture is refused with one clear error', async () => {
+    const small = resnet18({ numClasses: 4, seed: 2 });
+    const file = await exportStateDict(small);
+    const big = resnet34({ numClasses: 4, seed: 3 });
+    let err: Error | null = null;
+    try {
+      loadStateDict(big, file, { source: 'resnet18.safetensors' });
+    } catch (e) {
+      err = e as Error;
+    }
+    expect(err).toBeInstanceOf(StateDictError);
+    // Only the blocks resnet34 has beyond resnet18's are missing; nothing is unexpected or misshapen.
+    expect(err!.message).toMatch(/^resnet18\.safetensors: the weights do not match the model/);
+    expect(err!.message).toMatch(/missing from the file \(\d+\): .*layer1\.2\.conv1\.weight/);
+    expect(err!.message).not.toMatch(/unexpected in the file|wrong shape/);
+    expect(err!.message).toMatch(/--arch/);
+    small.dispose();
+    big.dispose();
+  });
 });
 
 describe('nn: layers', () => {
