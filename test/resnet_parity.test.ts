@@ -24,8 +24,9 @@ import { dropoutWithMask } from '../src/autograd/ops/dropout';
 import { ScalarState } from '../src/nn/module';
 
 const hasTorch = torchAvailable();
-// Whole-network tolerance: 36 float32 layers compound rounding; PyTorch's CPU kernels and ours sum in different orders.
-const MODEL_TOL = 1e-3;
+// Issue tolerances (relative L2): logits and loss 1e-4, running statistics 1e-5. Gradients: see below.
+const MODEL_TOL = 1e-4;
+const STATS_TOL = 1e-5;
 
 /** Compare and print the measured relative error (the issue notes quote these numbers). */
 function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: number, what: string): void {
@@ -105,7 +106,7 @@ describe.runIf(hasTorch)('PyTorch parity: resnet34 with the recipe head', () => 
       if (!k.startsWith('after.')) continue;
       const s = state.get(k.slice(6))!;
       if (s instanceof ScalarState) expect(s.value, k).toBe(Number((v.data as BigInt64Array)[0]));
-      else expectClose(await (s as Tensor).toArray(), v.data as Float32Array, MODEL_TOL, k);
+      else expectClose(await (s as Tensor).toArray(), v.data as Float32Array, STATS_TOL, k);
     }
     for (const t of [mask, logits, loss]) t.dispose();
     model.zeroGrad();
