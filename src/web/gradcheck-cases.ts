@@ -24,8 +24,9 @@ import { adaptiveAvgPool2dBackwardRef, adaptiveAvgPool2dRef, maxPool2dBackwardRe
 import { reluBackwardRef, reluRef } from '../../test/reference/activation';
 import { crossEntropyBackwardRef, crossEntropyRef } from '../../test/reference/loss';
 import { SgdRef } from '../../test/reference/sgd';
+import { TOL, finiteDiff, randomArray, relError, rng, weightedSum } from '../../test/helpers/math';
 
-export const TOL = { elementwise: 1e-5, reduction: 1e-4, fd: 1e-6 } as const;
+export { TOL, relError };
 
 /** Every kernel family the suite must cover at least once; a family without a check counts as skipped. */
 export const KERNELS = [
@@ -44,25 +45,7 @@ export interface CheckResult {
   message?: string;
 }
 
-// ---- Inputs and comparisons (test/helpers/numeric.ts has the same, but it imports vitest).
-
-/** mulberry32, as test/helpers/numeric.ts. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** n values in [lo, hi), exactly representable in float32. */
-function randomArray(n: number, seed: number, lo = -1, hi = 1): Float64Array {
-  const r = rng(seed);
-  return Float64Array.from({ length: n }, () => Math.fround(lo + (hi - lo) * r()));
-}
+// ---- Inputs (the shared seeded inputs and error measures are in test/helpers/math.ts).
 
 /** n distinct values in a seeded order (no near-ties for max pooling). */
 function distinctArray(n: number, seed: number): Float64Array {
@@ -73,37 +56,6 @@ function distinctArray(n: number, seed: number): Float64Array {
     [v[i], v[j]] = [v[j], v[i]];
   }
   return v;
-}
-
-/** ‖a − b‖ / ‖b‖; NaN anywhere gives Infinity. */
-export function relError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  if (a.length !== b.length) return Infinity;
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    if (!Number.isFinite(a[i]) || !Number.isFinite(b[i])) return Infinity;
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return den === 0 ? Math.sqrt(num) : Math.sqrt(num / den);
-}
-
-function finiteDiff(f: (x: Float64Array) => number, x0: ArrayLike<number>, h = 1e-6): Float64Array {
-  const x = Float64Array.from(x0);
-  return Float64Array.from(x, (old, i) => {
-    x[i] = old + h;
-    const fp = f(x);
-    x[i] = old - h;
-    const fm = f(x);
-    x[i] = old;
-    return (fp - fm) / (2 * h);
-  });
-}
-
-function weightedSum(y: ArrayLike<number>, w: ArrayLike<number>): number {
-  let s = 0;
-  for (let i = 0; i < y.length; i++) s += y[i] * w[i];
-  return s;
 }
 
 const numel = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
