@@ -3,7 +3,8 @@ import { testRuntime } from './helpers/gpu';
 import { TOL, expectClose, finiteDiff, randomArray, relError, tensor, weightedSum } from './helpers/numeric';
 import { conv2dBackwardRef, conv2dRef, convOutSize, type ConvShape } from './reference/conv';
 import type { GpuRuntime } from '../src/gpu/runtime';
-import { conv2dBackwardData, conv2dBackwardWeight, conv2dForward, conv2dGeometry, imagesPerTile } from '../src/kernels/conv';
+import { type ConvAlgorithm, type ConvOptions, conv2dBackwardData, conv2dBackwardWeight, conv2dForward, conv2dGeometry, convAlgorithm, imagesPerTile } from '../src/kernels/conv';
+import { hasSubgroupMatmul } from '../src/kernels/matmul';
 import { conv2d } from '../src/autograd/ops/conv';
 
 let rt: GpuRuntime;
@@ -48,9 +49,14 @@ const CASES: [string, ConvShape][] = [
   ['odd kernel 2x3 s3 p2', { N: 2, C: 3, H: 8, W: 11, O: 5, KH: 2, KW: 3, stride: 3, pad: 2 }],
 ];
 
-describe('conv2d op vs float64 reference', () => {
+// Both algorithms run every case: 'implicit' (implicit GEMM in the subgroup matmul kernel; adapters with 8-lane
+// subgroups, skipped elsewhere) and 'im2col' (column matrix + matmul, any adapter).
+const ALGORITHMS: ConvAlgorithm[] = ['implicit', 'im2col'];
+const subgroupsHere = hasSubgroupMatmul(await testRuntime());
+
+for (const algorithm of ALGORITHMS) describe.skipIf(algorithm === 'implicit' && !subgroupsHere)(`conv2d op (${algorithm}) vs float64 reference`, () => {
   for (const [name, s] of CASES) {
-    it.each([false, true])(`gradient check: conv2d ${name}, bias %s: forward, dx, dw, db`, async (withBias) => {
+    it.each([false, true])(`gradient check: conv2d ${name}, bias %s: forward, dx, dw, db (${algorithm})`, async (withBias) => {
       const n = sizes(s);
       const x = fresh(n.x);
       const w = fresh(n.w);
@@ -60,7 +66,7 @@ describe('conv2d op vs float64 reference', () => {
       const W = tensor(rt, w, [s.O, s.C, s.KH, s.KW]).requireGrad();
       const B = b ? tensor(rt, b, [s.O]).requireGrad() : null;
       const DY = tensor(rt, dy, [s.N, s.O, n.OH, n.OW]);
-      const y = conv2d(X, W, B, { stride: s.stride, padding: s.pad });
+      const y = conv2d(X, W, B, { stride: s.stride, padding: s.pad, algorithm });
       expect(y.shape).toEqual([s.N, s.O, n.OH, n.OW]);
       y.backward(DY);
       const g = conv2dBackwardRef(x, w, dy, s);
@@ -71,7 +77,23 @@ describe('conv2d op vs float64 reference', () => {
       for (const t of [X, W, B, DY, y]) t?.dispose();
     });
   }
+});
 
+describe('conv2d algorithm choice', () => {
+  it('implicit GEMM is the default with 8-lane subgroups, except a strided data gradient and 1x1 stride-1 convolutions', () => {
+    const g3 = conv2dGeometry([2, 8, 9, 9], [4, 8, 3, 3], 1, 1);
+    const g3s2 = conv2dGeometry([2, 8, 9, 9], [4, 8, 3, 3], 2, 1);
+    const g1 = conv2dGeometry([2, 8, 9, 9], [4, 8, 1, 1], 1, 0);
+    const implicit = subgroupsHere ? 'implicit' : 'im2col';
+    expect(['forward', 'data', 'weight'].map((p) => convAlgorithm(rt, g3, p as 'forward'))).toEqual([implicit, implicit, implicit]);
+    expect(['forward', 'data', 'weight'].map((p) => convAlgorithm(rt, g3s2, p as 'forward'))).toEqual([implicit, 'im2col', implicit]);
+    expect(convAlgorithm(rt, g1, 'forward')).toBe('im2col');
+    expect(convAlgorithm(rt, g3, 'forward', { algorithm: 'im2col' })).toBe('im2col');
+    if (!subgroupsHere) expect(() => convAlgorithm(rt, g3, 'forward', { algorithm: 'implicit' })).toThrow(/subgroups/);
+  });
+});
+
+describe('conv2d op options', () => {
   it('accepts stride and padding as numbers, and only computes the gradients asked for', async () => {
     const s: ConvShape = { N: 1, C: 2, H: 5, W: 5, O: 3, KH: 3, KW: 3, stride: 2, pad: 1 };
     const n = sizes(s);
@@ -105,7 +127,7 @@ describe('conv2d batch tiling', () => {
     const n = sizes(s);
     const g = conv2dGeometry([s.N, s.C, s.H, s.W], [s.O, s.C, s.KH, s.KW], s.stride, s.pad);
     const colBytes = s.C * s.KH * s.KW * n.OH * n.OW * 4;
-    const small = { maxColumnBytes: 2 * colBytes + 100 };
+    const small = { maxColumnBytes: 2 * colBytes + 100, algorithm: 'im2col' as const };
     expect(imagesPerTile(rt, g, small)).toBe(2);
     expect(imagesPerTile(rt, g)).toBe(s.N);
     const x = fresh(n.x);
@@ -113,7 +135,7 @@ describe('conv2d batch tiling', () => {
     const b = fresh(s.O);
     const dy = fresh(n.y);
     const [X, W, B, DY] = [x, w, b, dy].map((a) => rt.upload(Float32Array.from(a)));
-    const run = async (opts: { maxColumnBytes?: number }) => {
+    const run = async (opts: ConvOptions) => {
       const [y, dx, dw] = [n.y, n.x, n.w].map((len) => rt.alloc(len * 4));
       conv2dForward(rt, X, W, B, y, g, opts);
       conv2dBackwardData(rt, DY, W, dx, g, opts);
@@ -126,7 +148,7 @@ describe('conv2d batch tiling', () => {
       for (const buf of [y, dx, dw]) rt.release(buf);
       return out;
     };
-    const [y1, dx1, dw1] = await run({});
+    const [y1, dx1, dw1] = await run({ algorithm: 'im2col' });
     const [y2, dx2, dw2] = await run(small);
     const ref = conv2dBackwardRef(x, w, dy, s);
     expectClose(y1, conv2dRef(x, w, b, s), TOL.reduction, 'forward');
@@ -136,6 +158,33 @@ describe('conv2d batch tiling', () => {
     expect(Array.from(y2)).toEqual(Array.from(y1));
     expect(Array.from(dx2)).toEqual(Array.from(dx1));
     expectClose(dw2, dw1, 1e-6, 'dw tiled vs one tile');
+    for (const buf of [X, W, B, DY]) rt.release(buf);
+  });
+
+  it.skipIf(!subgroupsHere).each([1, 2])('gradient check: implicit GEMM in batch tiles of %i images gives the results of one tile and of im2col', async (tile) => {
+    const s: ConvShape = { N: 5, C: 6, H: 11, W: 10, O: 37, KH: 3, KW: 3, stride: 1, pad: 1 };
+    const n = sizes(s);
+    const g = conv2dGeometry([s.N, s.C, s.H, s.W], [s.O, s.C, s.KH, s.KW], s.stride, s.pad);
+    const [x, w, b, dy] = [fresh(n.x), fresh(n.w), fresh(s.O), fresh(n.y)];
+    const [X, W, B, DY] = [x, w, b, dy].map((a) => rt.upload(Float32Array.from(a)));
+    const run = async (opts: ConvOptions) => {
+      const [y, dx, dw] = [n.y, n.x, n.w].map((len) => rt.alloc(len * 4));
+      conv2dForward(rt, X, W, B, y, g, opts);
+      conv2dBackwardData(rt, DY, W, dx, g, opts);
+      conv2dBackwardWeight(rt, X, DY, dw, g, opts);
+      const out = await Promise.all([y, dx, dw].map((buf, i) => rt.read(buf, [n.y, n.x, n.w][i] * 4).then((r) => new Float32Array(r))));
+      for (const buf of [y, dx, dw]) rt.release(buf);
+      return out;
+    };
+    const [y1, dx1, dw1] = await run({ algorithm: 'implicit', maxImagesPerTile: tile });
+    const [y2, dx2, dw2] = await run({ algorithm: 'im2col' });
+    const ref = conv2dBackwardRef(x, w, dy, s);
+    expectClose(y1, conv2dRef(x, w, b, s), TOL.reduction, 'forward');
+    expectClose(dx1, ref.dx, TOL.reduction, 'dx');
+    expectClose(dw1, ref.dw, TOL.reduction, 'dw');
+    expectClose(y1, y2, 1e-6, 'forward: implicit vs im2col');
+    expectClose(dx1, dx2, 1e-6, 'dx: implicit vs im2col');
+    expectClose(dw1, dw2, 1e-6, 'dw: implicit vs im2col');
     for (const buf of [X, W, B, DY]) rt.release(buf);
   });
 

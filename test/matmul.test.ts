@@ -3,7 +3,7 @@ import { testRuntime } from './helpers/gpu';
 import { TOL, expectClose, finiteDiff, randomArray, relError, tensor, weightedSum } from './helpers/numeric';
 import { linearBackwardRef, linearRef, matmulBackwardRef, matmulRef, transposeRef } from './reference/matmul';
 import type { GpuRuntime } from '../src/gpu/runtime';
-import { matmul as matmulKernel, type MatmulOptions, type MatmulTiles } from '../src/kernels/matmul';
+import { hasSubgroupMatmul, matmul as matmulKernel, matmulVariant, type MatmulOptions, type MatmulTiles, type MatmulVariant } from '../src/kernels/matmul';
 import { linear, matmul } from '../src/autograd/ops/linear';
 import { Tensor } from '../src/autograd/tensor';
 
@@ -66,13 +66,21 @@ const SIZES: [number, number, number][] = [
   [130, 3, 70],
 ];
 
-describe('matmul kernel vs float64 reference', () => {
+// Both kernels run every case: 'portable' (any adapter) and 'subgroup' (adapters with 8-lane subgroups, such as
+// llvmpipe; skipped elsewhere). The subgroup launcher packs operands that are not rows of vec4, so the odd
+// sizes, transposes, offsets and strides below run both its in-place and its packed paths.
+const VARIANTS: MatmulVariant[] = ['portable', 'subgroup'];
+const subgroupsHere = hasSubgroupMatmul(await testRuntime());
+
+for (const variant of VARIANTS) describe.skipIf(variant === 'subgroup' && !subgroupsHere)(`matmul kernel (${variant}) vs float64 reference`, () => {
+  const run = (a: Float64Array, b: Float64Array, M: number, N: number, K: number, opts: Parameters<typeof runKernel>[5]) => runKernel(a, b, M, N, K, { ...opts, variant });
+
   for (const [tA, tB] of [[false, false], [false, true], [true, false], [true, true]] as const) {
     const form = `${tA ? 'Aᵀ' : 'A'}·${tB ? 'Bᵀ' : 'B'}`;
     it.each(SIZES)(`${form}, M=%i N=%i K=%i`, async (M, N, K) => {
       const a = fresh(M * K);
       const b = fresh(K * N);
-      const out = await runKernel(tA ? transposeRef(a, M, K) : a, tB ? transposeRef(b, K, N) : b, M, N, K, { transA: tA, transB: tB });
+      const out = await run(tA ? transposeRef(a, M, K) : a, tB ? transposeRef(b, K, N) : b, M, N, K, { transA: tA, transB: tB });
       expectClose(out, matmulRef(a, b, M, K, N), TOL.reduction, form);
     });
   }
@@ -85,15 +93,15 @@ describe('matmul kernel vs float64 reference', () => {
     const [A, B] = [tA ? transposeRef(a, M, K) : a, tB ? transposeRef(b, K, N) : b];
     const biasN = fresh(N);
     const biasM = fresh(M);
-    const outCol = await runKernel(A, B, M, N, K, { transA: tA, transB: tB, biasData: biasN });
+    const outCol = await run(A, B, M, N, K, { transA: tA, transB: tB, biasData: biasN });
     expectClose(outCol, ref.map((v, i) => v + biasN[i % N]), TOL.reduction, 'bias per column');
-    const outRow = await runKernel(A, B, M, N, K, { transA: tA, transB: tB, biasData: biasM, biasPer: 'row' });
+    const outRow = await run(A, B, M, N, K, { transA: tA, transB: tB, biasData: biasM, biasPer: 'row' });
     expectClose(outRow, ref.map((v, i) => v + biasM[Math.floor(i / N)]), TOL.reduction, 'bias per row');
   });
 
   it('K = 0 gives the bias (or zeros)', async () => {
     const bias = fresh(5);
-    expect(Array.from(await runKernel(new Float64Array(1), new Float64Array(1), 3, 5, 0, { biasData: bias }))).toEqual(Array.from({ length: 15 }, (_, i) => Math.fround(bias[i % 5])));
+    expect(Array.from(await run(new Float64Array(1), new Float64Array(1), 3, 5, 0, { biasData: bias }))).toEqual(Array.from({ length: 15 }, (_, i) => Math.fround(bias[i % 5])));
   });
 
   it('accumulate: C += A·B', async () => {
@@ -102,7 +110,7 @@ describe('matmul kernel vs float64 reference', () => {
     const b = fresh(K * N);
     const c0 = fresh(M * N);
     for (const transA of [false, true]) {
-      const out = await runKernel(transA ? transposeRef(a, M, K) : a, b, M, N, K, { c0, accumulate: true, transA });
+      const out = await run(transA ? transposeRef(a, M, K) : a, b, M, N, K, { c0, accumulate: true, transA });
       expectClose(out, matmulRef(a, b, M, K, N).map((v, i) => v + c0[i]), TOL.reduction, 'accumulate');
     }
   });
@@ -112,9 +120,9 @@ describe('matmul kernel vs float64 reference', () => {
     const a = fresh(M * K);
     const b = fresh(batch * K * N);
     const refs = [0, 1, 2].map((z) => matmulRef(a, b.subarray(z * K * N, (z + 1) * K * N), M, K, N));
-    const out = await runKernel(a, b, M, N, K, { batch, strideA: 0 });
+    const out = await run(a, b, M, N, K, { batch, strideA: 0 });
     expectClose(out, Float64Array.from(refs.flatMap((r) => Array.from(r))), TOL.reduction, 'batched');
-    const sum = await runKernel(a, b, M, N, K, { batch, strideA: 0, reduceBatch: true });
+    const sum = await run(a, b, M, N, K, { batch, strideA: 0, reduceBatch: true });
     expectClose(sum, refs[0].map((v, i) => v + refs[1][i] + refs[2][i]), TOL.reduction, 'batch reduction');
   });
 
@@ -125,12 +133,56 @@ describe('matmul kernel vs float64 reference', () => {
     const A = rt.upload(Float32Array.from(a));
     const B = rt.upload(Float32Array.from(b));
     const C = rt.upload(new Float32Array(M * N + 70).fill(7));
-    matmulKernel(rt, { buffer: A, offset: 3 }, { buffer: B, offset: 11 }, { buffer: C, offset: 69 }, M, N, K);
+    matmulKernel(rt, { buffer: A, offset: 3 }, { buffer: B, offset: 11 }, { buffer: C, offset: 69 }, M, N, K, { variant });
     const out = await read(C, M * N + 70);
     expectClose(out.subarray(69, 69 + M * N), matmulRef(a.subarray(3), b.subarray(11), M, K, N), TOL.reduction, 'offsets');
     expect(out[68]).toBe(7);
     expect(out[69 + M * N]).toBe(7);
     for (const buf of [A, B, C]) rt.release(buf);
+  });
+
+  it.each([
+    [32, 32, 32, 0, 0],
+    [64, 96, 40, 4, 8],
+    [36, 44, 9, 1, 2],
+  ])('vec4-aligned operands used in place and unaligned ones packed: M=%i N=%i K=%i, offsets %i and %i', async (M, N, K, offA, offB) => {
+    for (const [tA, tB] of [[true, false], [false, false], [true, true]] as const) {
+      const a = fresh(M * K);
+      const b = fresh(K * N);
+      const [sa, sb] = [tA ? transposeRef(a, M, K) : a, tB ? transposeRef(b, K, N) : b];
+      const A = rt.upload(Float32Array.from([...new Array(offA).fill(9), ...sa]));
+      const B = rt.upload(Float32Array.from([...new Array(offB).fill(9), ...sb]));
+      const C = rt.alloc(M * N * 4);
+      matmulKernel(rt, { buffer: A, offset: offA }, { buffer: B, offset: offB }, C, M, N, K, { transA: tA, transB: tB, variant });
+      expectClose(await read(C, M * N), matmulRef(a, b, M, K, N), TOL.reduction, `transA ${tA} transB ${tB}`);
+      for (const buf of [A, B, C]) rt.release(buf);
+    }
+  });
+
+  it('batched with odd strides, shared operands and a reduction over the batch, transposed', async () => {
+    const [batch, M, N, K] = [3, 18, 21, 7];
+    const [strideA, strideB] = [M * K + 5, 0];
+    const a = fresh(batch * strideA);
+    const b = fresh(K * N);
+    const mats = [0, 1, 2].map((z) => a.subarray(z * strideA, z * strideA + M * K)); // stored [K, M] (transA)
+    const refs = mats.map((m) => matmulRef(transposeRef(m, K, M), b, M, K, N));
+    const out = await run(a, b, M, N, K, { batch, strideA, strideB, transA: true });
+    expectClose(out, Float64Array.from(refs.flatMap((r) => Array.from(r))), TOL.reduction, 'batched');
+    const c0 = fresh(M * N);
+    const sum = await run(a, b, M, N, K, { batch, strideA, strideB, transA: true, reduceBatch: true, accumulate: true, c0 });
+    expectClose(sum, refs[0].map((v, i) => v + refs[1][i] + refs[2][i] + c0[i]), TOL.reduction, 'batch reduction');
+  });
+});
+
+describe('matmul kernel choice', () => {
+  it('the subgroup kernel is the default where the adapter has 8-lane subgroups, for all but tiny shapes', () => {
+    expect(matmulVariant(rt, 1024, 1024, 1024)).toBe(subgroupsHere ? 'subgroup' : 'portable');
+    expect(matmulVariant(rt, 4, 1000, 512)).toBe('portable');
+    if (!subgroupsHere) {
+      const buf = rt.alloc(16);
+      expect(() => matmulKernel(rt, buf, buf, buf, 1, 1, 1, { variant: 'subgroup' })).toThrow(/subgroup/);
+      rt.release(buf);
+    }
   });
 
   it.each([

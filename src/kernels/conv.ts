@@ -1,12 +1,18 @@
 /**
- * 2D convolution (NCHW, groups = 1) as im2col + matmul, and its three backward passes.
- * Work is done a batch tile at a time, so that one tile's column matrix fits `maxColumnBytes`
- * (default: the adapter's maxStorageBufferBindingSize); the column buffer is reused across tiles.
+ * 2D convolution (NCHW, groups = 1) and its three backward passes, by one of two algorithms:
+ *   'implicit' (adapters with 8-lane subgroups, the default there): implicit GEMM, the subgroup matmul kernel
+ *     gathering the convolution's taps itself (shaders/matmul_subgroup.wgsl, MODE 1 and 2), so no column
+ *     matrix is written or read. The data gradient of a strided convolution, and 1×1 stride-1 convolutions
+ *     (a plain matmul on the images), take the im2col path.
+ *   'im2col': im2col (shaders/im2col.wgsl) + matmul, and col2im for the data gradient. Work is done a batch
+ *     tile at a time, so that one tile's column matrix fits `maxColumnBytes` (default: the adapter's
+ *     maxStorageBufferBindingSize); the column buffer is reused across tiles.
  */
 import type { GpuRuntime } from '../gpu/runtime';
 import shader from '../../shaders/im2col.wgsl';
 import { Params } from './util';
 import { matmul, windowBinding } from './matmul';
+import { type ConvGather, hasSubgroupMatmul, packOperand, releaseOperands, runSubgroupKernel } from './matmul_subgroup';
 import { sumAxis } from './reduce';
 
 export interface Conv2dGeometry {
@@ -23,9 +29,15 @@ export interface Conv2dGeometry {
   OW: number;
 }
 
+export type ConvAlgorithm = 'implicit' | 'im2col';
+
 export interface ConvOptions {
   /** Largest column buffer (bytes) to allocate; the batch is tiled to fit. Default: maxStorageBufferBindingSize. */
   maxColumnBytes?: number;
+  /** Force an algorithm (see the top of this file). Default: 'implicit' where hasSubgroupMatmul(rt), else 'im2col'. */
+  algorithm?: ConvAlgorithm;
+  /** At most this many images per batch tile (both algorithms; tests, memory control). Default: as many as fit. */
+  maxImagesPerTile?: number;
 }
 
 /** The geometry of conv2d(x[N,C,H,W], w[O,C,KH,KW], stride, pad), with checks. */
@@ -58,6 +70,7 @@ export function imagesPerTile(rt: GpuRuntime, g: Conv2dGeometry, opts: ConvOptio
   const colBytes = isPointwise(g) ? 0 : g.C * g.KH * g.KW * g.OH * g.OW * 4;
   let n = Math.min(g.N, Math.floor(maxBind / (g.C * g.H * g.W * 4)), Math.floor(maxBind / (g.O * g.OH * g.OW * 4)));
   if (colBytes > 0) n = Math.min(n, Math.floor(maxCols / colBytes));
+  if (opts.maxImagesPerTile) n = Math.min(n, opts.maxImagesPerTile);
   if (n < 1) throw new Error(`conv2d ${geometryStr(g)}: one image's column matrix (${colBytes} bytes) or tensor does not fit ${maxCols} bytes (spatial tiling is not implemented)`);
   return n;
 }
@@ -121,8 +134,18 @@ export function col2im(rt: GpuRuntime, dcols: GPUBuffer, dx: GPUBuffer, g: Conv2
   });
 }
 
+/** The algorithm a pass runs with (see the top of this file). */
+export function convAlgorithm(rt: GpuRuntime, g: Conv2dGeometry, pass: 'forward' | 'data' | 'weight', opts: ConvOptions = {}): ConvAlgorithm {
+  const available = hasSubgroupMatmul(rt);
+  const chosen = opts.algorithm ?? (available ? 'implicit' : 'im2col');
+  if (chosen === 'implicit' && !available) throw new Error(`conv2d ${geometryStr(g)}: the implicit algorithm needs the subgroups feature with 8-lane subgroups`);
+  if (chosen === 'im2col' || isPointwise(g) || (pass === 'data' && g.stride !== 1)) return 'im2col';
+  return 'implicit';
+}
+
 /** y[N,O,OH,OW] = conv2d(x, w) (+ bias[O]). */
 export function conv2dForward(rt: GpuRuntime, x: GPUBuffer, w: GPUBuffer, bias: GPUBuffer | null, y: GPUBuffer, g: Conv2dGeometry, opts: ConvOptions = {}): void {
+  if (convAlgorithm(rt, g, 'forward', opts) === 'implicit') return forwardImplicit(rt, x, w, bias, y, g, opts);
   const taps = g.C * g.KH * g.KW;
   const hw = g.OH * g.OW;
   forEachTile(rt, g, opts, (n0, nb, cols) => {
@@ -141,6 +164,7 @@ export function conv2dForward(rt: GpuRuntime, x: GPUBuffer, w: GPUBuffer, bias: 
 
 /** dx[N,C,H,W] = the gradient of conv2d with respect to x, given dy[N,O,OH,OW] (overwrites dx). */
 export function conv2dBackwardData(rt: GpuRuntime, dy: GPUBuffer, w: GPUBuffer, dx: GPUBuffer, g: Conv2dGeometry, opts: ConvOptions = {}): void {
+  if (convAlgorithm(rt, g, 'data', opts) === 'implicit') return dataImplicit(rt, dy, w, dx, g, opts);
   const taps = g.C * g.KH * g.KW;
   const hw = g.OH * g.OW;
   forEachTile(rt, g, opts, (n0, nb, dcols) => {
@@ -158,6 +182,7 @@ export function conv2dBackwardData(rt: GpuRuntime, dy: GPUBuffer, w: GPUBuffer, 
 
 /** dw[O,C,KH,KW] = the gradient of conv2d with respect to w: Σ_n dY_n · cols_nᵀ (overwrites dw). */
 export function conv2dBackwardWeight(rt: GpuRuntime, x: GPUBuffer, dy: GPUBuffer, dw: GPUBuffer, g: Conv2dGeometry, opts: ConvOptions = {}): void {
+  if (convAlgorithm(rt, g, 'weight', opts) === 'implicit') return weightImplicit(rt, x, dy, dw, g, opts);
   const taps = g.C * g.KH * g.KW;
   const hw = g.OH * g.OW;
   forEachTile(rt, g, opts, (n0, nb, cols) => {
@@ -171,6 +196,101 @@ export function conv2dBackwardWeight(rt: GpuRuntime, x: GPUBuffer, dy: GPUBuffer
       reduceBatch: true,
       accumulate: n0 > 0,
     });
+  });
+}
+
+// ---------------------------------------------------------------- implicit GEMM (subgroup kernel)
+
+/**
+ * Run fn over batch tiles whose image bindings (x, y, and `scratchPerImage` bytes of packed operand per
+ * image) fit maxStorageBufferBindingSize: no column matrix, so the whole batch is usually one tile.
+ */
+function forEachImageTile(rt: GpuRuntime, g: Conv2dGeometry, opts: ConvOptions, scratchPerImage: number, fn: (n0: number, nb: number) => void): void {
+  const maxBind = rt.limits.maxStorageBufferBindingSize;
+  const perImage = Math.max(g.C * g.H * g.W * 4, g.O * g.OH * g.OW * 4, scratchPerImage);
+  const tile = Math.min(g.N, Math.floor(maxBind / perImage), opts.maxImagesPerTile ?? Infinity);
+  if (tile < 1) throw new Error(`conv2d ${geometryStr(g)}: one image (${perImage} bytes) does not fit a ${maxBind}-byte binding`);
+  for (let n0 = 0; n0 < g.N; n0 += tile) fn(n0, Math.min(tile, g.N - n0));
+}
+
+/** Images n0..n0+nb of a batch of `imageSize`-float images, as the kernel's gathered Y. */
+function images(rt: GpuRuntime, buf: GPUBuffer, imageSize: number, n0: number, nb: number): ConvGather['images'] {
+  const w = windowBinding(rt, buf, n0 * imageSize, nb * imageSize);
+  return { binding: w.binding, offset: w.shift };
+}
+
+/** Forward: Y_n[O, OH·OW] = W[O, (c, ki, kj)] · taps of x_n, with X = Wᵀ packed once; the images side by side as columns. */
+function forwardImplicit(rt: GpuRuntime, x: GPUBuffer, w: GPUBuffer, bias: GPUBuffer | null, y: GPUBuffer, g: Conv2dGeometry, opts: ConvOptions): void {
+  const taps = g.C * g.KH * g.KW;
+  const hw = g.OH * g.OW;
+  const X = packOperand(rt, w, taps, g.O, taps, true, 1, 0, 'W');
+  forEachImageTile(rt, g, opts, 0, (n0, nb) => {
+    runSubgroupKernel(rt, {
+      op: `conv2dFwd[${geometryStr(g)} images ${n0}+${nb}]`,
+      M: g.O,
+      N: nb * hw,
+      K: taps,
+      batch: 1,
+      reduce: false,
+      accumulate: false,
+      x: X,
+      y: { mode: 1, images: images(rt, x, g.C * g.H * g.W, n0, nb), imageStride: g.C * g.H * g.W, inH: g.H, inW: g.W, KH: g.KH, KW: g.KW, gridW: g.OW, rowMul: g.stride, rowAdd: -g.pad, kSign: 1, colsPerImage: hw },
+      c: { buffer: y, offset: n0 * g.O * hw, ld: hw, stride: g.O * hw },
+      bias,
+      biasPerRow: true,
+    });
+  });
+  releaseOperands(rt, X);
+}
+
+/**
+ * Data gradient at stride 1, as the convolution of dy with the flipped kernel:
+ * dx_n[C, H·W] = Wᵀ[C, (o, ki, kj)] · taps of dy_n at (h + pad − ki, w + pad − kj), X = W packed as [(o, ki, kj), c].
+ */
+function dataImplicit(rt: GpuRuntime, dy: GPUBuffer, w: GPUBuffer, dx: GPUBuffer, g: Conv2dGeometry, opts: ConvOptions): void {
+  const T = g.KH * g.KW;
+  const hwIn = g.H * g.W;
+  const X = { ...packOperand(rt, w, T, g.C, T, true, g.O, g.C * T, 'W'), stride4: 0 }; // one [O·T, C] matrix
+  forEachImageTile(rt, g, opts, 0, (n0, nb) => {
+    runSubgroupKernel(rt, {
+      op: `conv2dDx[${geometryStr(g)} images ${n0}+${nb}]`,
+      M: g.C,
+      N: nb * hwIn,
+      K: g.O * T,
+      batch: 1,
+      reduce: false,
+      accumulate: false,
+      x: X,
+      y: { mode: 1, images: images(rt, dy, g.O * g.OH * g.OW, n0, nb), imageStride: g.O * g.OH * g.OW, inH: g.OH, inW: g.OW, KH: g.KH, KW: g.KW, gridW: g.W, rowMul: 1, rowAdd: g.pad, kSign: -1, colsPerImage: hwIn },
+      c: { buffer: dx, offset: n0 * g.C * hwIn, ld: hwIn, stride: g.C * hwIn },
+      bias: null,
+      biasPerRow: false,
+    });
+  });
+  releaseOperands(rt, X);
+}
+
+/** Weight gradient: dW[O, (c, ki, kj)] = Σ_n dy_n[O, OH·OW] · (taps of x_n)ᵀ, with X = dy_nᵀ packed per tile. */
+function weightImplicit(rt: GpuRuntime, x: GPUBuffer, dy: GPUBuffer, dw: GPUBuffer, g: Conv2dGeometry, opts: ConvOptions): void {
+  const taps = g.C * g.KH * g.KW;
+  const hw = g.OH * g.OW;
+  forEachImageTile(rt, g, opts, hw * Math.ceil(g.O / 4) * 16, (n0, nb) => {
+    const X = packOperand(rt, { buffer: dy, offset: n0 * g.O * hw }, hw, g.O, hw, true, nb, g.O * hw, 'dY');
+    runSubgroupKernel(rt, {
+      op: `conv2dDw[${geometryStr(g)} images ${n0}+${nb}]`,
+      M: g.O,
+      N: taps,
+      K: hw,
+      batch: nb,
+      reduce: true,
+      accumulate: n0 > 0,
+      x: X,
+      y: { mode: 2, images: images(rt, x, g.C * g.H * g.W, n0, nb), imageStride: g.C * g.H * g.W, inH: g.H, inW: g.W, KH: g.KH, KW: g.KW, gridW: g.OW, rowMul: g.stride, rowAdd: -g.pad, kSign: 1 },
+      c: { buffer: dw, offset: 0, ld: taps, stride: 0 },
+      bias: null,
+      biasPerRow: false,
+    });
+    releaseOperands(rt, X);
   });
 }
 

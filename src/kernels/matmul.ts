@@ -1,14 +1,21 @@
-/** Launcher for shaders/matmul.wgsl: C = op(A)·op(B) (+ bias) (+ C), single or batched. */
+/**
+ * C = op(A)·op(B) (+ bias) (+ C), single or batched: the public launcher. It runs one of two kernels:
+ *   'subgroup' (shaders/matmul_subgroup.wgsl, src/kernels/matmul_subgroup.ts): for adapters with subgroups of
+ *     8 lanes (llvmpipe), 3–5× faster there; chosen automatically when available and the shape is not tiny;
+ *   'portable' (shaders/matmul.wgsl, below): any adapter, any shape; the fallback.
+ */
 import type { GpuRuntime } from '../gpu/runtime';
 import shader from '../../shaders/matmul.wgsl';
 import { Params, grid1d } from './util';
+import { type Mat, type MatmulCall, matmulOpName, ref, windowBinding } from './matmul_common';
+import { hasSubgroupMatmul, matmulSubgroup } from './matmul_subgroup';
 
-/** A float32 matrix (or batch of matrices) starting `offset` elements into a buffer. */
-export interface MatRef {
-  buffer: GPUBuffer;
-  offset?: number;
-}
-export type Mat = GPUBuffer | MatRef;
+export type { Mat, MatRef } from './matmul_common';
+export { windowBinding } from './matmul_common';
+export { hasSubgroupMatmul } from './matmul_subgroup';
+
+/** Which kernel runs a matmul (see the top of this file). */
+export type MatmulVariant = 'portable' | 'subgroup';
 
 /** Register-tiling shape: each thread computes tm × tn outputs, wg threads side by side along N. */
 export interface MatmulTiles {
@@ -34,8 +41,10 @@ export interface MatmulOptions {
   strideC?: number;
   /** Sum the batch's products into a single C (strideC is then unused). */
   reduceBatch?: boolean;
-  /** Override the tile shape (benchmarks, other adapters). */
+  /** Override the portable kernel's tile shape (benchmarks, other adapters); implies variant 'portable'. */
   tiles?: MatmulTiles;
+  /** Force a kernel (tests, benchmarks). Default: matmulVariant(). 'subgroup' needs hasSubgroupMatmul(rt). */
+  variant?: MatmulVariant;
 }
 
 /**
@@ -47,33 +56,18 @@ export const DEFAULT_TILES: MatmulTiles = { tm: 16, tn: 8, wg: 8 };
 const MAX_TM = 16;
 const MAX_TN = 8;
 
-function ref(m: Mat): { buffer: GPUBuffer; offset: number } {
-  return 'buffer' in m ? { buffer: m.buffer, offset: m.offset ?? 0 } : { buffer: m, offset: 0 };
-}
-
 /**
- * Bind `elements` floats starting at element `offset` of a buffer. The binding starts at the nearest
- * aligned byte offset below (minStorageBufferOffsetAlignment) and the shader adds the remainder, returned
- * as `shift` (elements).
+ * The kernel matmul() uses by default for these sizes: 'subgroup' where the adapter runs it (subgroups of 8)
+ * and the product is big enough for its 32 × 32 tiles (min(M, N) ≥ 16, K ≥ 16; below that the portable
+ * kernel's narrower tiles and the saved packing pass win), else 'portable'.
  */
-export function windowBinding(rt: GpuRuntime, buffer: GPUBuffer, offset: number, elements: number): { binding: { buffer: GPUBuffer; offset: number; size: number }; shift: number } {
-  const align = Number(rt.device.limits.minStorageBufferOffsetAlignment ?? 256);
-  const start = Math.floor((offset * 4) / align) * align;
-  const shift = offset - start / 4;
-  const size = Math.max(4, (shift + elements) * 4);
-  if (start + size > buffer.size) {
-    throw new Error(`binding of ${elements} floats at element ${offset} overruns a buffer of ${buffer.size} bytes`);
-  }
-  return { binding: { buffer, offset: start, size }, shift };
+export function matmulVariant(rt: GpuRuntime, M: number, N: number, K: number): MatmulVariant {
+  return hasSubgroupMatmul(rt) && Math.min(M, N) >= 16 && K >= 16 ? 'subgroup' : 'portable';
 }
 
 /**
  * C[M,N] = op(A)·op(B) (+ bias) (+ C), for `batch` matrices (or their sum with reduceBatch).
  * Any M, N, K (K = 0 gives the bias, or zeros). C must not share a buffer with A, B or the bias.
- *
- * The kernel is fastest with a K-major matrix in its A slot (see matmul.wgsl). When A is [M,K] and B is
- * [K,N] (both plain), it computes Cᵀ = Bᵀ·Aᵀ instead, which puts B (K-major for Bᵀ) in that slot, and
- * stores the result transposed, which is C.
  */
 export function matmul(rt: GpuRuntime, A: Mat, B: Mat, C: Mat, M: number, N: number, K: number, opts: MatmulOptions = {}): void {
   const { transA = false, transB = false, accumulate = false, reduceBatch = false } = opts;
@@ -87,7 +81,21 @@ export function matmul(rt: GpuRuntime, A: Mat, B: Mat, C: Mat, M: number, N: num
   }
   if (t.tm < 1 || t.tm > MAX_TM || t.tn < 1 || t.tn > MAX_TN || t.wg < 1) throw new Error(`matmul: bad tile shape ${JSON.stringify(t)}`);
   if (M === 0 || N === 0 || batch === 0) return;
+  const call: MatmulCall = { M, N, K, transA, transB, batch, strideA, strideB, strideC, reduceBatch, accumulate, bias: opts.bias ?? null, biasPerRow: opts.biasPer === 'row' };
+  const variant = opts.tiles ? 'portable' : (opts.variant ?? matmulVariant(rt, M, N, K));
+  if (variant === 'subgroup' && !hasSubgroupMatmul(rt)) throw new Error('matmul: the subgroup kernel needs the subgroups feature with 8-lane subgroups');
+  // K = 0 leaves only the epilogue (bias, zeros, or C unchanged): the portable kernel does it without packing.
+  if (variant === 'subgroup' && K > 0) matmulSubgroup(rt, A, B, C, call);
+  else matmulPortable(rt, A, B, C, call, t);
+}
 
+/**
+ * The portable kernel (shaders/matmul.wgsl). It is fastest with a K-major matrix in its A slot. When A is
+ * [M,K] and B is [K,N] (both plain), it computes Cᵀ = Bᵀ·Aᵀ instead, which puts B (K-major for Bᵀ) in that
+ * slot, and stores the result transposed, which is C.
+ */
+function matmulPortable(rt: GpuRuntime, A: Mat, B: Mat, C: Mat, k: MatmulCall, t: MatmulTiles): void {
+  const { M, N, K, transA, transB, batch, strideA, strideB, strideC, reduceBatch, accumulate, biasPerRow } = k;
   const last = (stride: number) => (batch - 1) * stride;
   const a = ref(A);
   const b = ref(B);
@@ -95,21 +103,19 @@ export function matmul(rt: GpuRuntime, A: Mat, B: Mat, C: Mat, M: number, N: num
   const wa = windowBinding(rt, a.buffer, a.offset, last(strideA) + M * K);
   const wb = windowBinding(rt, b.buffer, b.offset, last(strideB) + K * N);
   const wc = windowBinding(rt, c.buffer, c.offset, last(strideC) + M * N);
-  const biasPerRow = opts.biasPer === 'row';
-  const wbias = opts.bias ? windowBinding(rt, ref(opts.bias).buffer, ref(opts.bias).offset, biasPerRow ? M : N) : { binding: wa.binding, shift: 0 };
+  const wbias = k.bias ? windowBinding(rt, ref(k.bias).buffer, ref(k.bias).offset, biasPerRow ? M : N) : { binding: wa.binding, shift: 0 };
 
   // The kernel's view: D[m,n] = Σ_k X(m,k)·Y(k,n), with X = op(A), Y = op(B) or, swapped, X = op(B)ᵀ, Y = op(A)ᵀ.
   const swap = !transA && !transB;
   const [x, y, Mk, Nk] = swap ? [wb, wa, N, M] : [wa, wb, M, N];
   const [sx, sy] = swap ? [strideB, strideA] : [strideA, strideB];
-  const biasMode = !opts.bias ? 0 : biasPerRow !== swap ? 2 : 1;
+  const biasMode = !k.bias ? 0 : biasPerRow !== swap ? 2 : 1;
 
   const tilesN = Math.ceil(Nk / (t.wg * t.tn));
   const tiles = tilesN * Math.ceil(Mk / t.tm);
   const [gx, gy] = grid1d(rt, tiles, 1);
-  const kind = `${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}`;
   rt.dispatch({
-    op: `matmul${kind}[${batch > 1 ? `${batch}x` : ''}${M}x${N}x${K}${reduceBatch ? ' sum' : ''}${accumulate ? ' acc' : ''}]`,
+    op: matmulOpName(k),
     shader,
     constants: {
       TRANS_A: Number(swap || transA),

@@ -1,0 +1,266 @@
+// Matrix multiply for CPU adapters whose subgroups are 8 lanes wide (llvmpipe): C[M,N] = X·Y (+ bias) (+ C),
+// for one matrix per batch index z, or for the sum over the batch (reduce == 1), where
+//   X[k, m] = x[offX4 + z·strideX4 + k·ldx4 + m/4][m%4]   (X is stored k-major, as rows of vec4)
+//   C[m, n] = c[offC + z·strideC + m·ldc + n]              (any alignment)
+// and Y is read as MODE says:
+//   0: Y[k, n] = y[offY + z·strideY + k·ldy4 + n/4][n%4]  (row-major, rows of vec4; offY, strideY in vec4)
+//   1: convolution taps gathered on the fly from planes of inH × inW floats (implicit im2col):
+//        Y[k, n] = yImg[offY + z·strideY + (c·inH + ih)·inW + iw], 0 outside the plane (offsets in floats),
+//        k = (c·KH + ki)·KW + kj, n = row·gridW + col,
+//        ih = row·rowMul + rowAdd + kSign·ki, iw = col·rowMul + rowAdd + kSign·kj.
+//      A forward convolution reads x with rowMul = stride, rowAdd = -pad, kSign = 1 (X = the weights, as
+//      [(c, ki, kj), o]); its data gradient at stride 1 reads dy with rowMul = 1, rowAdd = pad, kSign = -1
+//      (X = the weights as [(o, ki, kj), c]). The images are folded into the columns, so that small images
+//      fill whole tiles: n = z·colsPerImage + row·gridW + col, and C[m, n] is at offC + z·strideC + m·ldc
+//      + row·gridW + col (the dispatch has one batch index).
+//   2: the same gather transposed, for the weight gradient: k = row·gridW + col (an output pixel),
+//      n = (c·KH + ki)·KW + kj, ih = row·rowMul + rowAdd + ki, iw = col·rowMul + rowAdd + kj (X = dyᵀ).
+// The launchers (src/kernels/matmul_subgroup.ts, conv.ts) pack operands that are not vec4 rows
+// (shaders/matmul_pack.wgsl), so any op(A)·op(B) and any convolution run here.
+//
+// Parallelisation: a workgroup is one subgroup of 8 lanes and owns a 32 × 32 tile of C. On llvmpipe every
+// load whose address is not a compile-time constant becomes 8 per-lane loads with a bounds check each, so the
+// kernel loads as little as it can and shares values through the subgroup instead. Per k, lane l loads one
+// vec4 of X (rows m0 + 4l … 4l+3) and one vec4 of Y (columns n0 + 4l … 4l+3; 4 gathered floats in MODE 1,
+// 2); subgroupBroadcast hands every lane the 32 X values of the step (a register shuffle each), and each lane
+// does 32 vec4 multiply-adds into its 32 rows × 4 columns: 2 vector loads per 1024 multiply-adds, with 128
+// accumulators per lane. One k per loop iteration: longer loop bodies measured slower (the code outgrows
+// the instruction cache), and so did a larger tile (more spilled accumulators, and 3-5× the compile time).
+// Rows and columns past the edge load clamped indices and are never stored, so any M, N ≥ 1 and K ≥ 0 work.
+// Tiles are numbered n-fastest over a 2D grid (x, y folded by grid1d); z is the batch index.
+
+enable subgroups;
+
+override MODE: u32 = 0u;
+
+struct Params {
+  M: u32,
+  N: u32,
+  K: u32,
+  batch: u32,      // matrices, or terms of the sum when reduce == 1
+  ldx4: u32,
+  ldy4: u32,
+  strideX4: u32,
+  strideY: u32,    // vec4 in MODE 0, floats in MODE 1, 2
+  offX4: u32,
+  offY: u32,       // vec4 in MODE 0, floats in MODE 1, 2
+  ldc: u32,
+  strideC: u32,
+  offC: u32,
+  offBias: u32,
+  tilesN: u32,     // ceil(N / 32)
+  tiles: u32,      // tilesN · ceil(M / 32)
+  reduce: u32,     // 1: C = Σ_z X_z·Y_z
+  accumulate: u32, // 1: C += result
+  biasMode: u32,   // 0: none, 1: bias[n] per column, 2: bias[m] per row
+  inH: u32,        // MODE 1, 2: see above
+  inW: u32,
+  KH: u32,
+  KW: u32,
+  gridW: u32,
+  rowMul: i32,
+  rowAdd: i32,
+  kSign: i32,
+  colsPerImage: u32, // MODE 1: columns (pixels) per image, see above; 0 otherwise
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<vec4f>;
+@group(0) @binding(2) var<storage, read> y: array<vec4f>;      // MODE 0 (and yImg's buffer again in MODE 1, 2)
+@group(0) @binding(3) var<storage, read> bias: array<f32>;   // bound to x's buffer when biasMode == 0
+@group(0) @binding(4) var<storage, read_write> c: array<f32>;
+@group(0) @binding(5) var<storage, read> yImg: array<f32>;   // MODE 1, 2 (and y's buffer again in MODE 0)
+
+// acc[4i + j] += X[row 4i + j] · yv, for the 4 rows of lane i (s = lane i's vec4 of X).
+fn mac4(acc: ptr<function, array<vec4f, 32>>, i: u32, s: vec4f, yv: vec4f) {
+  (*acc)[4u * i] = fma(vec4f(s.x), yv, (*acc)[4u * i]);
+  (*acc)[4u * i + 1u] = fma(vec4f(s.y), yv, (*acc)[4u * i + 1u]);
+  (*acc)[4u * i + 2u] = fma(vec4f(s.z), yv, (*acc)[4u * i + 2u]);
+  (*acc)[4u * i + 3u] = fma(vec4f(s.w), yv, (*acc)[4u * i + 3u]);
+}
+
+// acc[i] = acc[i + 1] (written out: a loop the compiler did not unroll would index the array dynamically).
+fn shiftRows(acc: ptr<function, array<vec4f, 32>>) {
+  (*acc)[0] = (*acc)[1];
+  (*acc)[1] = (*acc)[2];
+  (*acc)[2] = (*acc)[3];
+  (*acc)[3] = (*acc)[4];
+  (*acc)[4] = (*acc)[5];
+  (*acc)[5] = (*acc)[6];
+  (*acc)[6] = (*acc)[7];
+  (*acc)[7] = (*acc)[8];
+  (*acc)[8] = (*acc)[9];
+  (*acc)[9] = (*acc)[10];
+  (*acc)[10] = (*acc)[11];
+  (*acc)[11] = (*acc)[12];
+  (*acc)[12] = (*acc)[13];
+  (*acc)[13] = (*acc)[14];
+  (*acc)[14] = (*acc)[15];
+  (*acc)[15] = (*acc)[16];
+  (*acc)[16] = (*acc)[17];
+  (*acc)[17] = (*acc)[18];
+  (*acc)[18] = (*acc)[19];
+  (*acc)[19] = (*acc)[20];
+  (*acc)[20] = (*acc)[21];
+  (*acc)[21] = (*acc)[22];
+  (*acc)[22] = (*acc)[23];
+  (*acc)[23] = (*acc)[24];
+  (*acc)[24] = (*acc)[25];
+  (*acc)[25] = (*acc)[26];
+  (*acc)[26] = (*acc)[27];
+  (*acc)[27] = (*acc)[28];
+  (*acc)[28] = (*acc)[29];
+  (*acc)[29] = (*acc)[30];
+  (*acc)[30] = (*acc)[31];
+}
+
+// One k-step: every lane gets the 32 X values of the step from their owners and multiplies them with its
+// vec4 of Y (acc[4i + j] += X[row 4i + j] · yv).
+fn macStep(acc: ptr<function, array<vec4f, 32>>, xv: vec4f, yv: vec4f) {
+  mac4(acc, 0u, subgroupBroadcast(xv, 0u), yv);
+  mac4(acc, 1u, subgroupBroadcast(xv, 1u), yv);
+  mac4(acc, 2u, subgroupBroadcast(xv, 2u), yv);
+  mac4(acc, 3u, subgroupBroadcast(xv, 3u), yv);
+  mac4(acc, 4u, subgroupBroadcast(xv, 4u), yv);
+  mac4(acc, 5u, subgroupBroadcast(xv, 5u), yv);
+  mac4(acc, 6u, subgroupBroadcast(xv, 6u), yv);
+  mac4(acc, 7u, subgroupBroadcast(xv, 7u), yv);
+}
+
+// The main loop of MODE 1 and 2: Y is gathered from the images in yImg (see the top). `col0` is the first of
+// this lane's 4 columns.
+fn convLoop(acc: ptr<function, array<vec4f, 32>>, zFirst: u32, zEnd: u32, xCol: u32, col0: u32) {
+  // MODE 1: the lane's columns are 4 pixels (row, col) of the grid; base* is the tap-independent part of
+  // their input coordinates. MODE 2: its columns are 4 taps (c, ki, kj): their kernel coordinates and offsets.
+  let inW = i32(p.inW);
+  let plane = i32(p.inH * p.inW);
+  let cols = min(vec4u(col0) + vec4u(0u, 1u, 2u, 3u), vec4u(p.N - 1u));
+  var baseH: vec4i;
+  var baseW: vec4i;
+  var tapOff = vec4i(0);
+  var imgOff = vec4u(0u);
+  if (MODE == 1u) {
+    let img = cols / p.colsPerImage;
+    let pix = cols - img * p.colsPerImage;
+    let row = pix / p.gridW;
+    baseH = vec4i(row) * p.rowMul + p.rowAdd;
+    baseW = vec4i(pix - row * p.gridW) * p.rowMul + p.rowAdd;
+    imgOff = img * p.strideY;
+  } else {
+    let taps = p.KH * p.KW;
+    let ch = cols / taps;
+    let t = cols - ch * taps;
+    baseH = vec4i(t / p.KW);
+    baseW = vec4i(t % p.KW);
+    tapOff = vec4i(ch) * plane + baseH * inW + baseW;
+  }
+  for (var z = zFirst; z < zEnd; z++) {
+    var ix = p.offX4 + z * p.strideX4 + xCol;
+    let img = p.offY + z * p.strideY + imgOff;
+    // The k-dependent part of the gather, stepped along with k. MODE 1: (u, v) = the kernel tap (ki, kj),
+    // chanOff = the offset of channel c's plane. MODE 2: (u, v) = the output pixel (row, col).
+    var chanOff = 0i;
+    var u = 0i;
+    var v = 0i;
+    for (var k = 0u; k < p.K; k++) {
+      let xv = x[ix];
+      ix += p.ldx4;
+      var ih: vec4i;
+      var iw: vec4i;
+      var at: vec4i;
+      if (MODE == 1u) {
+        ih = baseH + p.kSign * u;
+        iw = baseW + p.kSign * v;
+        at = chanOff + ih * inW + iw;
+        v += 1;
+        let nextRow = v == i32(p.KW);
+        v = select(v, 0, nextRow);
+        u = select(u, u + 1, nextRow);
+        let nextChan = u == i32(p.KH);
+        u = select(u, 0, nextChan);
+        chanOff = select(chanOff, chanOff + plane, nextChan);
+      } else {
+        let h0 = u * p.rowMul + p.rowAdd;
+        let w0 = v * p.rowMul + p.rowAdd;
+        ih = baseH + h0;
+        iw = baseW + w0;
+        at = tapOff + h0 * inW + w0;
+        v += 1;
+        let nextRow = v == i32(p.gridW);
+        v = select(v, 0, nextRow);
+        u = select(u, u + 1, nextRow);
+      }
+      let inside = (vec4u(ih) < vec4u(p.inH)) & (vec4u(iw) < vec4u(p.inW));
+      let a = vec4u(select(vec4i(0), at, inside)) + img;
+      let yv = select(vec4f(0.0), vec4f(yImg[a.x], yImg[a.y], yImg[a.z], yImg[a.w]), inside);
+      macStep(acc, xv, yv);
+    }
+  }
+}
+
+@compute @workgroup_size(8)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let tile = wid.y * nwg.x + wid.x;
+  if (tile >= p.tiles) { return; }
+  let l = lid.x;
+  let m0 = (tile / p.tilesN) * 32u;
+  let n0 = (tile % p.tilesN) * 32u;
+  // This lane's vec4 of X and of Y in each row, clamped into the (padded) rows: out-of-range rows and
+  // columns compute values that are never stored.
+  let xCol = min(m0 / 4u + l, (p.M - 1u) / 4u);
+  let yCol = min(n0 / 4u + l, (p.N - 1u) / 4u);
+
+  var acc: array<vec4f, 32>;   // zero-initialised
+
+  let K = p.K;
+  let zFirst = select(wid.z, 0u, p.reduce == 1u);
+  let zEnd = select(wid.z + 1u, p.batch, p.reduce == 1u);
+  if (MODE == 0u) {
+    let ldx4 = p.ldx4;
+    let ldy4 = p.ldy4;
+    for (var z = zFirst; z < zEnd; z++) {
+      var ix = p.offX4 + z * p.strideX4 + xCol;
+      var iy = p.offY + z * p.strideY + yCol;
+      for (var k = 0u; k < K; k++) {
+        let xv = x[ix];
+        let yv = y[iy];
+        ix += ldx4;
+        iy += ldy4;
+        macStep(&acc, xv, yv);
+      }
+    }
+  } else {
+    convLoop(&acc, zFirst, zEnd, xCol, n0 + 4u * l);
+  }
+
+  // Epilogue: row m0 + r is acc[0] at step r (the accumulators shift down one row per step, so every
+  // index is a constant and they stay in registers). Lane l stores columns n0 + 4l … 4l+3.
+  let zc = select(wid.z, 0u, p.reduce == 1u);
+  let nBase = n0 + 4u * l;
+  var colOff = nBase + vec4u(0u, 1u, 2u, 3u);   // of column n in its row of C
+  if (MODE == 1u) {
+    let img = colOff / p.colsPerImage;
+    colOff += img * (p.strideC - p.colsPerImage);
+  }
+  var biasCol = vec4f(0.0);
+  if (p.biasMode == 1u) {
+    for (var j = 0u; j < 4u; j++) { biasCol[j] = bias[p.offBias + min(nBase + j, p.N - 1u)]; }
+  }
+  for (var r = 0u; r < 32u; r++) {
+    let m = m0 + r;
+    if (m < p.M) {
+      var v = acc[0] + biasCol;
+      if (p.biasMode == 2u) { v += vec4f(bias[p.offBias + m]); }
+      let rowBase = p.offC + zc * p.strideC + m * p.ldc;
+      for (var j = 0u; j < 4u; j++) {
+        let n = nBase + j;
+        if (n < p.N) {
+          var o = v[j];
+          if (p.accumulate == 1u) { o += c[rowBase + colOff[j]]; }
+          c[rowBase + colOff[j]] = o;
+        }
+      }
+    }
+    shiftRows(&acc);
+  }
+}
