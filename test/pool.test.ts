@@ -1,6 +1,6 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { testRuntime } from './helpers/gpu';
-import { TOL, expectClose, finiteDiff, randomArray, relError, rng, tensor, weightedSum } from './helpers/numeric';
+import { TOL, distinctArray, expectClose, finiteDiff, randomArray, relError, tensor, weightedSum } from './helpers/numeric';
 import {
   adaptiveAvgPool2dBackwardRef,
   adaptiveAvgPool2dRef,
@@ -19,16 +19,6 @@ beforeAll(async () => {
 
 const numel = (s: Nchw) => s[0] * s[1] * s[2] * s[3];
 
-/** n distinct values (a seeded permutation of a grid spaced 1/n apart), so no two maxima are near a tie. */
-function distinctArray(n: number, seed: number): Float64Array {
-  const r = rng(seed);
-  const v = Float64Array.from({ length: n }, (_, i) => Math.fround((2 * i) / n - 1));
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(r() * (i + 1));
-    [v[i], v[j]] = [v[j], v[i]];
-  }
-  return v;
-}
 
 function win(k: number, s: number, p: number): MaxPoolRefWindow {
   return { kh: k, kw: k, sh: s, sw: s, ph: p, pw: p };

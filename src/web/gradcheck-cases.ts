@@ -24,7 +24,7 @@ import { adaptiveAvgPool2dBackwardRef, adaptiveAvgPool2dRef, maxPool2dBackwardRe
 import { reluBackwardRef, reluRef } from '../../test/reference/activation';
 import { crossEntropyBackwardRef, crossEntropyRef } from '../../test/reference/loss';
 import { SgdRef } from '../../test/reference/sgd';
-import { TOL, finiteDiff, randomArray, relError, rng, weightedSum } from '../../test/helpers/math';
+import { TOL, distinctArray, finiteDiff, randomArray, relError, rng, weightedSum } from '../../test/helpers/math';
 
 export { TOL, relError };
 
@@ -45,18 +45,6 @@ export interface CheckResult {
   message?: string;
 }
 
-// ---- Inputs (the shared seeded inputs and error measures are in test/helpers/math.ts).
-
-/** n distinct values in a seeded order (no near-ties for max pooling). */
-function distinctArray(n: number, seed: number): Float64Array {
-  const r = rng(seed);
-  const v = Float64Array.from({ length: n }, (_, i) => Math.fround((2 * i) / n - 1));
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(r() * (i + 1));
-    [v[i], v[j]] = [v[j], v[i]];
-  }
-  return v;
-}
 
 const numel = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 

@@ -26,6 +26,17 @@ export function randomArray(n: number, seed: number, lo = -1, hi = 1): Float64Ar
   return out;
 }
 
+/** n distinct values (a seeded permutation of a grid spaced 2/n apart), so no two maxima are near a tie (max pooling). */
+export function distinctArray(n: number, seed: number): Float64Array {
+  const r = rng(seed);
+  const v = Float64Array.from({ length: n }, (_, i) => Math.fround((2 * i) / n - 1));
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(r() * (i + 1));
+    [v[i], v[j]] = [v[j], v[i]];
+  }
+  return v;
+}
+
 /** ‖a − b‖ / ‖b‖ (absolute when ‖b‖ is 0). NaN anywhere, or a length mismatch, gives Infinity, so it never passes. */
 export function relError(a: ArrayLike<number>, b: ArrayLike<number>): number {
   if (a.length !== b.length) return Infinity;

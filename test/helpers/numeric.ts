@@ -4,7 +4,7 @@ import { Tensor, type Shape } from '../../src/autograd/tensor';
 import type { GpuRuntime } from '../../src/gpu/runtime';
 import { relError } from './math';
 
-export { TOL, rng, randomArray, relError, finiteDiff, weightedSum } from './math';
+export { TOL, rng, randomArray, distinctArray, relError, finiteDiff, weightedSum } from './math';
 
 export function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: number, what = ''): void {
   const e = relError(actual, expected);
