@@ -9,7 +9,8 @@ exactly as torchvision publishes weights, and writes into OUT/:
     input [N,3,S,S], labels [N] (int64), dropout_mask [N,features] (0/1),
     eval_logits, train_logits, train_loss [1],
     grad.<param> for chosen parameters, after loss.backward() of the train-mode forward, computed in float64,
-    torch32_error.<param> PyTorch's own float32 gradient's relative error against that float64 one,
+    grad32.<param> PyTorch's float32 gradients, and
+    torch32_error.<param> PyTorch's own float32 gradient's relative error against the float64 one,
     after.<bn buffer> BatchNorm running statistics after that one train-mode forward.
 Usage: make_resnet_fixture.py OUT [--arch resnet34] [--classes 37] [--batch 2] [--size 224] [--seed 0]
 """
@@ -59,20 +60,29 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=224)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--dropout", type=float, default=0.5)
+    ap.add_argument("--residual-bn-scale", type=float, default=0.1)
+    ap.add_argument("--conv1-init", choices=["fan_in", "fan_out"], default="fan_in")
     a = ap.parse_args()
     torch.set_num_threads(2)
     torch.manual_seed(a.seed)
     model = getattr(torchvision.models, a.arch)()
     features = model.fc.in_features
     model.fc = nn.Sequential(nn.Dropout(a.dropout), nn.Linear(features, a.classes))
-    # Random BatchNorm affine parameters and running statistics, so that the test sees them used.
+    # Random BatchNorm affine parameters and running statistics, so that the test sees them used. As in
+    # make_train_fixture.py, the last BN of each residual branch is scaled by --residual-bn-scale and conv1 gets
+    # a fan-in init: with torchvision's plain init, train-mode BN on a batch of 2 makes the early layers'
+    # gradients so ill-conditioned that PyTorch's own float32 and float64 runs differ by ~5e-3.
+    last_bn = "bn3" if a.arch == "resnet50" else "bn2"
     with torch.no_grad():
-        for m in model.modules():
+        nn.init.kaiming_normal_(model.conv1.weight, mode=a.conv1_init, nonlinearity="relu")
+        for name, m in model.named_modules():
             if isinstance(m, nn.BatchNorm2d):
                 m.weight.uniform_(0.5, 1.5)
                 m.bias.uniform_(-0.2, 0.2)
                 m.running_mean.uniform_(-0.1, 0.1)
                 m.running_var.uniform_(0.5, 1.5)
+                if name.endswith("." + last_bn):
+                    m.weight.mul_(a.residual_bn_scale)
     os.makedirs(a.out, exist_ok=True)
     torch.save(model.state_dict(), os.path.join(a.out, "model.pth"))
 
@@ -112,6 +122,7 @@ def main() -> None:
     for k in GRAD_KEYS:
         g32, g64 = params[k].grad.double(), grads64[k].grad
         out["grad." + k] = g64.float()
+        out["grad32." + k] = params[k].grad
         out["torch32_error." + k] = ((g32 - g64).norm() / g64.norm()).float().reshape(1)
     for k in BUFFER_KEYS:
         out["after." + k] = buffers[k]
