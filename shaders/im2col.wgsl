@@ -61,33 +61,40 @@ fn im2col(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
 // dx[n, c, h, w] = Σ over the taps (ki, kj) whose output pixel (oh, ow) reads (h, w) of dcols[n, r, q]:
 // the adjoint of im2col written as a gather, one thread per input pixel, so no two threads write one value.
 // The taps that hit (h, w) are ki ≡ (h + P) mod S, stepping by S while oh = (h + P − ki) / S stays in range.
+// Each thread handles ROWS pixels of its column, BH rows apart (a workgroup covers BW × BH·ROWS pixels):
+// fewer, fuller workgroups, which a CPU driver runs much faster than many small ones.
+override ROWS: u32 = 4u;
+
 @compute @workgroup_size(BW, BH)
 fn col2im(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let w = (wid.x % p.blocksX) * BW + lid.x;
-  let h = (wid.x / p.blocksX) * BH + lid.y;
-  if (w >= p.W || h >= p.H) { return; }
+  if (w >= p.W) { return; }
   let nc = wid.z * p.C + wid.y;
   let hw = p.OH * p.OW;
   let base = p.offSrc + nc * p.KH * p.KW * hw;   // column rows of (n, c)
-  let yh = h + p.pad;
   let yw = w + p.pad;
-  let ki0 = yh % p.stride;
   let kj0 = yw % p.stride;
-  let oh0 = yh / p.stride;                       // output row of tap ki0
-  let ow0 = yw / p.stride;
-  var acc = 0.0;
-  var oh = i32(oh0);
-  for (var ki = ki0; ki < p.KH; ki += p.stride) {
-    if (oh >= 0 && oh < i32(p.OH)) {
-      var ow = i32(ow0);
-      for (var kj = kj0; kj < p.KW; kj += p.stride) {
-        if (ow >= 0 && ow < i32(p.OW)) {
-          acc += src[base + (ki * p.KW + kj) * hw + u32(oh) * p.OW + u32(ow)];
+  let ow0 = yw / p.stride;                       // output column of tap kj0
+  let h0 = (wid.x / p.blocksX) * BH * ROWS + lid.y;
+  for (var r = 0u; r < ROWS; r++) {
+    let h = h0 + r * BH;
+    if (h >= p.H) { return; }
+    let yh = h + p.pad;
+    let ki0 = yh % p.stride;
+    var acc = 0.0;
+    var oh = i32(yh / p.stride);                 // output row of tap ki0
+    for (var ki = ki0; ki < p.KH; ki += p.stride) {
+      if (oh >= 0 && oh < i32(p.OH)) {
+        var ow = i32(ow0);
+        for (var kj = kj0; kj < p.KW; kj += p.stride) {
+          if (ow >= 0 && ow < i32(p.OW)) {
+            acc += src[base + (ki * p.KW + kj) * hw + u32(oh) * p.OW + u32(ow)];
+          }
+          ow -= 1;
         }
-        ow -= 1;
       }
+      oh -= 1;
     }
-    oh -= 1;
+    dst[p.offDst + (nc * p.H + h) * p.W + w] = acc;
   }
-  dst[p.offDst + (nc * p.H + h) * p.W + w] = acc;
 }
