@@ -87,7 +87,7 @@ function forEachTile(rt: GpuRuntime, g: Conv2dGeometry, opts: ConvOptions, fn: (
 }
 
 const BLOCK = 8; // BW = BH in im2col.wgsl: a workgroup is an 8×8 block of pixels of one channel
-/** Rows of pixels per col2im thread (the ROWS override): 4 cut the 1×1/2 data gradient's col2im from 37 ms to … on lavapipe. */
+/** Rows of pixels per col2im thread (the ROWS override): 4 cut the 1×1/2 data gradient's col2im (batch 8, 56²) from 37 ms to 16 ms on lavapipe. */
 const COL2IM_ROWS = 4;
 
 function colsParams(g: Conv2dGeometry, blocksX: number, offSrc: number, offDst: number): Uint8Array {
