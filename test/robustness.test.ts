@@ -121,6 +121,25 @@ describe('robustness: training faults', () => {
     expect(() => Tensor.full([3], 1, own)).toThrowError(/device was lost/);
   });
 
+  it('an out-of-memory error from WebGPU is reported with the ops and the --batch-size/--img-size hint', () => {
+    // A software adapter overcommits memory, so a real allocation failure cannot be provoked here; this feeds
+    // WebGPU's own GPUOutOfMemoryError through the path an error scope's result takes.
+    const OomError = (globalThis as unknown as { GPUOutOfMemoryError: new (m: string) => GPUError }).GPUOutOfMemoryError;
+    (rt as unknown as { recordError(e: GPUError, ops: string[]): void }).recordError(new OomError('Out of memory allocating a buffer'), ['conv2d[32x64x56x56 k3 s1]', 'batchnorm.stats[32x64x3136]']);
+    let err: Error | null = null;
+    try {
+      rt.throwIfBroken();
+    } catch (e) {
+      err = e as Error;
+    }
+    expect(err).toBeInstanceOf(GpuOpError);
+    expect(err!.name).toBe('GpuOutOfMemoryError');
+    expect(err!.message).toMatch(/GPU out-of-memory error in one of the ops \[conv2d\[32x64x56x56 k3 s1\], batchnorm/);
+    expect(err!.message).toMatch(/smaller --batch-size or --img-size/);
+    // The runtime keeps working once the error is reported.
+    expect(() => Tensor.full([2], 1, rt).dispose()).not.toThrow();
+  });
+
   it('work beyond the device limits is refused with the op, the size and a hint', () => {
     const huge = Math.ceil(rt.limits.maxBufferSize / 4) + 1024;
     expect(() => Tensor.empty([huge], 'f32', rt)).toThrowError(GpuOpError);
