@@ -24,6 +24,7 @@ import torch.nn as nn
 import torchvision
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fixture_model import add_fixture_args, build_model  # noqa: E402
 from safetensors_io import save_safetensors  # noqa: E402
 
 GRAD_KEYS = [
@@ -60,29 +61,12 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=224)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--dropout", type=float, default=0.5)
-    ap.add_argument("--residual-bn-scale", type=float, default=0.1)
-    ap.add_argument("--conv1-init", choices=["fan_in", "fan_out"], default="fan_in")
+    add_fixture_args(ap)
     a = ap.parse_args()
     torch.set_num_threads(2)
     torch.manual_seed(a.seed)
-    model = getattr(torchvision.models, a.arch)()
-    features = model.fc.in_features
-    model.fc = nn.Sequential(nn.Dropout(a.dropout), nn.Linear(features, a.classes))
-    # Random BatchNorm affine parameters and running statistics, so that the test sees them used. As in
-    # make_train_fixture.py, the last BN of each residual branch is scaled by --residual-bn-scale and conv1 gets
-    # a fan-in init: with torchvision's plain init, train-mode BN on a batch of 2 makes the early layers'
-    # gradients so ill-conditioned that PyTorch's own float32 and float64 runs differ by ~5e-3.
-    last_bn = "bn3" if a.arch == "resnet50" else "bn2"
-    with torch.no_grad():
-        nn.init.kaiming_normal_(model.conv1.weight, mode=a.conv1_init, nonlinearity="relu")
-        for name, m in model.named_modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.uniform_(-0.2, 0.2)
-                m.running_mean.uniform_(-0.1, 0.1)
-                m.running_var.uniform_(0.5, 1.5)
-                if name.endswith("." + last_bn):
-                    m.weight.mul_(a.residual_bn_scale)
+    model = build_model(a.arch, a.classes, a.dropout, a.residual_bn_scale, a.conv1_init)
+    features = model.fc[1].in_features
     os.makedirs(a.out, exist_ok=True)
     torch.save(model.state_dict(), os.path.join(a.out, "model.pth"))
 

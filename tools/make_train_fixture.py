@@ -42,26 +42,8 @@ import torch.nn as nn
 import torchvision
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fixture_model import add_fixture_args, build_model  # noqa: E402
 from safetensors_io import save_safetensors  # noqa: E402
-
-
-def build_model(arch: str, classes: int, residual_bn_scale: float, conv1_init: str) -> nn.Module:
-    """The recipe's model with random BatchNorm statistics (as make_resnet_fixture.py builds it), made
-    well-conditioned: smaller residual branches and a fan-in conv1 (see the module's docstring)."""
-    model = getattr(torchvision.models, arch)()
-    model.fc = nn.Sequential(nn.Dropout(0.0), nn.Linear(model.fc.in_features, classes))
-    last_bn = "bn3" if arch == "resnet50" else "bn2"
-    with torch.no_grad():
-        nn.init.kaiming_normal_(model.conv1.weight, mode=conv1_init, nonlinearity="relu")
-        for name, m in model.named_modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.uniform_(-0.2, 0.2)
-                m.running_mean.uniform_(-0.1, 0.1)
-                m.running_var.uniform_(0.5, 1.5)
-                if name.endswith("." + last_bn):
-                    m.weight.mul_(residual_bn_scale)
-    return model
 
 
 def train(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, a) -> tuple[list[float], list[float]]:
@@ -117,12 +99,11 @@ def main() -> None:
     ap.add_argument("--step-size", type=int, default=3)
     ap.add_argument("--gamma", type=float, default=0.5)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--residual-bn-scale", type=float, default=0.1)
-    ap.add_argument("--conv1-init", choices=["fan_in", "fan_out"], default="fan_in")
+    add_fixture_args(ap)
     a = ap.parse_args()
     torch.set_num_threads(2)
     torch.manual_seed(a.seed)
-    model = build_model(a.arch, a.classes, a.residual_bn_scale, a.conv1_init)
+    model = build_model(a.arch, a.classes, 0.0, a.residual_bn_scale, a.conv1_init)
     os.makedirs(a.out, exist_ok=True)
     torch.save(model.state_dict(), os.path.join(a.out, "model.pth"))
 
