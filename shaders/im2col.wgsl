@@ -98,3 +98,15 @@ fn col2im(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
     dst[p.offDst + (nc * p.H + h) * p.W + w] = acc;
   }
 }
+
+// The data gradient of a 1×1, unpadded, strided convolution (ResNet's downsample): each input pixel is hit by
+// at most one output pixel, so dx is a strided scatter of dcols into a zeroed dx (the launcher clears it):
+// one thread per output pixel, a quarter of col2im's threads at stride 2, and no tap loop.
+@compute @workgroup_size(BW, BH)
+fn scatter_1x1(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let ow = (wid.x % p.blocksX) * BW + lid.x;
+  let oh = (wid.x / p.blocksX) * BH + lid.y;
+  if (ow >= p.OW || oh >= p.OH) { return; }
+  let nc = wid.z * p.C + wid.y;
+  dst[p.offDst + (nc * p.H + oh * p.stride) * p.W + ow * p.stride] = src[p.offSrc + nc * p.OH * p.OW + oh * p.OW + ow];
+}

@@ -225,6 +225,12 @@ export class GpuRuntime {
     b.encoder.copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
   }
 
+  /** Zero a byte range of a buffer, in command order. Offset and size must be multiples of 4. */
+  clear(buf: GPUBuffer, byteOffset: number, bytes: number, op = 'clear'): void {
+    if (bytes === 0) return;
+    this.encoderFor(op, false).encoder.clearBuffer(buf, byteOffset, bytes);
+  }
+
   /** Read `byteLength` bytes of a buffer back to the CPU. Everything encoded before it runs first. */
   async read(buf: GPUBuffer, byteLength: number, byteOffset = 0, op = 'read'): Promise<ArrayBuffer> {
     this.throwIfBroken();

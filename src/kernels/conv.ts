@@ -125,6 +125,20 @@ export function col2im(rt: GpuRuntime, dcols: GPUBuffer, dx: GPUBuffer, g: Conv2
   const imageSize = g.C * g.H * g.W;
   const src = windowBinding(rt, dcols, 0, nb * g.C * g.KH * g.KW * g.OH * g.OW);
   const dst = windowBinding(rt, dx, n0 * imageSize, nb * imageSize);
+  if (g.KH === 1 && g.KW === 1 && g.pad === 0) {
+    // One tap per input pixel at most: zero this tile of dx, then scatter the taps to their pixels.
+    rt.clear(dx, n0 * imageSize * 4, nb * imageSize * 4, `col2im-clear[${geometryStr(g)}]`);
+    const grid = pixelGrid(g.OH, g.OW, g, nb);
+    rt.dispatch({
+      op: `col2im[${geometryStr(g)} images ${n0}+${nb}]`,
+      shader,
+      entry: 'scatter_1x1',
+      uniforms: colsParams(g, grid.blocksX, 0, dst.shift),
+      bindings: [src.binding, dst.binding],
+      workgroups: grid.workgroups,
+    });
+    return;
+  }
   const grid = pixelGrid(g.H, g.W, g, nb, COL2IM_ROWS);
   rt.dispatch({
     op: `col2im[${geometryStr(g)} images ${n0}+${nb}]`,
