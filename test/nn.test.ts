@@ -7,7 +7,6 @@ import { resnet18, resnet34, resnet50, resnet } from '../src/nn/resnet';
 import { loadStateDict, exportStateDict, StateDictError } from '../src/nn/state';
 import { loadPretrained } from '../src/nn/pretrained';
 import { readSafetensors, writeSafetensors } from '../src/nn/weights/safetensors';
-import type { NamedTensor } from '../src/nn/weights/types';
 import { BatchNorm2d, Dropout, Linear, Sequential, Conv2d } from '../src/nn/layers';
 import { ScalarState } from '../src/nn/module';
 import { SeedSequence } from '../src/nn/init';

@@ -3,23 +3,20 @@ import type { GpuRuntime } from '../gpu/runtime';
 import elementwise from '../../shaders/elementwise.wgsl';
 import unary from '../../shaders/unary.wgsl';
 import fill from '../../shaders/fill.wgsl';
-import { Params, f32Range, grid1d, gridStride, vec4Slots } from './util';
+import { Params, f32Range, grid1d, vec4Launch } from './util';
 
 export type BinaryOp = 'add' | 'mul';
 
 /** Dispatch `entry` (or its vec4 twin `entry_4` when n is a multiple of 4) over n elements. */
 function elementwiseDispatch(rt: GpuRuntime, shader: string, entry: string, buffers: GPUBuffer[], n: number, scalar: number): void {
-  const { vec4, bindings } = vec4Slots(n, buffers);
+  const l = vec4Launch(rt, n, buffers);
   rt.dispatch({
     op: `${entry}[${n}]`,
     shader,
-    entry: vec4 ? `${entry}_4` : entry,
-    uniforms: new Params()
-      .u32(vec4 ? n / 4 : n)
-      .f32(scalar)
-      .bytes(),
-    bindings,
-    workgroups: vec4 ? gridStride(rt, n / 4) : grid1d(rt, n),
+    entry: entry + l.suffix,
+    uniforms: new Params().u32(l.count).f32(scalar).bytes(),
+    bindings: l.bindings,
+    workgroups: l.workgroups,
   });
 }
 

@@ -1,7 +1,7 @@
 /** Launcher for shaders/sgd.wgsl: one in-place torch.optim.SGD update of one parameter tensor. */
 import type { GpuRuntime } from '../gpu/runtime';
 import sgdShader from '../../shaders/sgd.wgsl';
-import { Params, f32Range, grid1d, gridStride } from './util';
+import { Params, vec4Launch } from './util';
 
 export interface SgdHyper {
   lr: number;
@@ -27,14 +27,14 @@ export function sgdUpdate(
 ): void {
   const withMomentum = h.momentum !== 0;
   if (withMomentum && !buf) throw new Error('sgd: a momentum buffer is needed when momentum is not 0');
-  const vec4 = n > 0 && n % 4 === 0;
-  const ranges = (withMomentum ? [param, grad, buf!] : [param, grad]).map((b) => f32Range(b, n));
+  // sgd.wgsl declares three scalar slots (param, grad, momentum buffer) before the vec4 ones.
+  const l = vec4Launch(rt, n, withMomentum ? [param, grad, buf!] : [param, grad], 3);
   rt.dispatch({
     op: `sgd[${n}${withMomentum ? ' momentum' : ''}]`,
     shader: sgdShader,
-    entry: `${withMomentum ? 'sgd_momentum' : 'sgd_plain'}${vec4 ? '_4' : ''}`,
+    entry: (withMomentum ? 'sgd_momentum' : 'sgd_plain') + l.suffix,
     uniforms: new Params()
-      .u32(vec4 ? n / 4 : n)
+      .u32(l.count)
       .f32(h.lr)
       .f32(h.momentum)
       .f32(h.dampening)
@@ -42,7 +42,7 @@ export function sgdUpdate(
       .u32(h.nesterov ? 1 : 0)
       .u32(first ? 1 : 0)
       .bytes(),
-    bindings: vec4 ? [null, null, null, ...ranges] : ranges,
-    workgroups: vec4 ? gridStride(rt, n / 4) : grid1d(rt, n),
+    bindings: l.bindings,
+    workgroups: l.workgroups,
   });
 }

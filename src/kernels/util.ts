@@ -5,7 +5,7 @@ import type { GpuRuntime } from '../gpu/runtime';
 export class Params {
   private view: DataView;
   private offset = 0;
-  constructor(private readonly maxBytes = 256) {
+  constructor(maxBytes = 256) {
     this.view = new DataView(new ArrayBuffer(maxBytes));
   }
   u32(v: number): this {
@@ -57,10 +57,19 @@ export function gridStride(rt: GpuRuntime, n: number, wg = 256): [number] {
   return [Math.max(1, Math.min(cap, Math.ceil(n / wg)))];
 }
 
-/** Bindings for a kernel with a scalar and a vec4 variant: the scalar slots, then the vec4 slots. */
-export function vec4Slots(n: number, buffers: GPUBuffer[]): { vec4: boolean; bindings: ({ buffer: GPUBuffer; offset: number; size: number } | null)[] } {
+/**
+ * Launch shape of a kernel with a scalar entry and a vec4 twin (`<entry>_4`, used when n is a multiple of 4):
+ * the scalar entry binds `slots` at @binding(1..), the vec4 one at @binding(width + 1..), where `width` is the
+ * number of scalar binding slots the shader declares (null leaves a slot unused).
+ */
+export function vec4Launch(rt: GpuRuntime, n: number, slots: (GPUBuffer | null)[], width = slots.length) {
   const vec4 = n > 0 && n % 4 === 0;
-  const ranges = buffers.map((b) => f32Range(b, n));
-  const none = buffers.map(() => null);
-  return { vec4, bindings: vec4 ? [...none, ...ranges] : [...ranges, ...none] };
+  const ranges = slots.map((b) => (b ? f32Range(b, n) : null));
+  return {
+    suffix: vec4 ? '_4' : '',
+    /** The count the shader loops over: elements, or vec4s. */
+    count: vec4 ? n / 4 : n,
+    bindings: vec4 ? [...new Array<null>(width).fill(null), ...ranges] : ranges,
+    workgroups: vec4 ? gridStride(rt, n / 4) : grid1d(rt, n),
+  };
 }
