@@ -1,8 +1,9 @@
 // im2col and its adjoint col2im, for a 2D convolution over NCHW images (groups = 1).
-// The column matrix of image n holds, for every kernel tap r = (c·KH + ki)·KW + kj and output pixel
-// q = oh·OW + ow, the input value it multiplies:
-//   cols[n, r, q] = x[n, c, oh·S − P + ki, ow·S − P + kj]   (0 outside the image)
-// so a convolution is Y_n[O, OH·OW] = W[O, C·KH·KW] · cols_n. The shader works on the images of a batch tile:
+// The column matrix of a batch tile of nb images holds, for every kernel tap r = (c·KH + ki)·KW + kj and
+// every output pixel q = oh·OW + ow of image n, the input value it multiplies, with the images side by side
+// as columns (one wide matrix, so that small images still fill a matmul's tiles):
+//   cols[r, n·OH·OW + q] = x[n, c, oh·S − P + ki, ow·S − P + kj]   (0 outside the image)
+// so a convolution is Y'[O, nb·OH·OW] = W[O, C·KH·KW] · cols, Y' being Y with its first two axes swapped.
 // `src`/`dst` are bound at the tile's first image and `offSrc`/`offDst` finish the alignment.
 //
 // Parallelisation: a workgroup is a BW × BH block of pixels of one channel of one image (grid x = pixel
@@ -22,6 +23,7 @@ struct Params {
   blocksX: u32,  // pixel blocks per row: ceil(OW / BW) for im2col, ceil(W / BW) for col2im
   offSrc: u32,
   offDst: u32,
+  ldCols: u32,   // the column matrix's row length: nb·OH·OW
 }
 
 override BW: u32 = 8u;
@@ -42,7 +44,8 @@ fn im2col(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
   let hw = p.OH * p.OW;
   let taps = p.KH * p.KW;
   let srcBase = p.offSrc + nc * p.H * p.W;
-  var out = p.offDst + nc * taps * hw + oh * p.OW + ow;   // tap (ki, kj) = (0, 0); the next tap is hw further
+  // Tap (ki, kj) = (0, 0) of this pixel; the next tap is one row (ldCols) further.
+  var out = p.offDst + c * taps * p.ldCols + wid.z * hw + oh * p.OW + ow;
   let ih0 = i32(oh * p.stride) - i32(p.pad);
   let iw0 = i32(ow * p.stride) - i32(p.pad);
   for (var ki = 0u; ki < p.KH; ki++) {
@@ -53,7 +56,7 @@ fn im2col(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
       var v = 0.0;
       if (rowOk && iw >= 0 && iw < i32(p.W)) { v = src[srcBase + u32(ih) * p.W + u32(iw)]; }
       dst[out] = v;
-      out += hw;
+      out += p.ldCols;
     }
   }
 }
@@ -71,7 +74,7 @@ fn col2im(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
   if (w >= p.W) { return; }
   let nc = wid.z * p.C + wid.y;
   let hw = p.OH * p.OW;
-  let base = p.offSrc + nc * p.KH * p.KW * hw;   // column rows of (n, c)
+  let base = p.offSrc + wid.y * p.KH * p.KW * p.ldCols + wid.z * hw;   // column rows of channel c, image n
   let yw = w + p.pad;
   let kj0 = yw % p.stride;
   let ow0 = yw / p.stride;                       // output column of tap kj0
@@ -88,7 +91,7 @@ fn col2im(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
         var ow = i32(ow0);
         for (var kj = kj0; kj < p.KW; kj += p.stride) {
           if (ow >= 0 && ow < i32(p.OW)) {
-            acc += src[base + (ki * p.KW + kj) * hw + u32(oh) * p.OW + u32(ow)];
+            acc += src[base + (ki * p.KW + kj) * p.ldCols + u32(oh) * p.OW + u32(ow)];
           }
           ow -= 1;
         }
@@ -108,5 +111,18 @@ fn scatter_1x1(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
   let oh = (wid.x / p.blocksX) * BH + lid.y;
   if (ow >= p.OW || oh >= p.OH) { return; }
   let nc = wid.z * p.C + wid.y;
-  dst[p.offDst + (nc * p.H + oh * p.stride) * p.W + ow * p.stride] = src[p.offSrc + nc * p.OH * p.OW + oh * p.OW + ow];
+  dst[p.offDst + (nc * p.H + oh * p.stride) * p.W + ow * p.stride] = src[p.offSrc + wid.y * p.ldCols + wid.z * p.OH * p.OW + oh * p.OW + ow];
+}
+
+// Swap the first two axes of a batch tile: dst[b, a, s] = src[a, b, s] for a < A (uniform `C`), b < B
+// (`H`), s < S (`W`), both bound at the tile's start (plus offSrc / offDst). The im2col path uses it to
+// turn the matmul's [O, nb·OH·OW] output into NCHW images and NCHW gradients into that layout.
+// One thread per element: workgroups of BW·BH threads along s (x: s blocks, y: a, z: b).
+@compute @workgroup_size(BW * BH)
+fn swap01(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let s = wid.x * BW * BH + lid.x;
+  if (s >= p.W) { return; }
+  let a = wid.y;
+  let b = wid.z;
+  dst[p.offDst + (b * p.C + a) * p.W + s] = src[p.offSrc + (a * p.H + b) * p.W + s];
 }

@@ -119,6 +119,9 @@ describe('batchNorm on the GPU vs the reference', () => {
     ['training vec4 path batch 1 [1,3,4,4]', { shape: [1, 3, 4, 4], seed: 114, training: true }],
     ['training vec4 path, H·W/4 above the workgroup size [2,3,32,36]', { shape: [2, 3, 32, 36], seed: 115, training: true }],
     ['training vec4 path, several threads per plane step [5,13,8,8]', { shape: [5, 13, 8, 8], seed: 116, training: true }],
+    // The reductions size their workgroups to the channel (32 to 256 threads): these two reach 64 and 256.
+    ['training, 64-thread reduction [2,3,13,15]', { shape: [2, 3, 13, 15], seed: 117, training: true }],
+    ['training, 256-thread reduction [3,2,45,47]', { shape: [3, 2, 45, 47], seed: 118, training: true, relu: true }],
     ['training vec4 path without weight and bias [3,5,2,2]', { shape: [3, 5, 2, 2], seed: 117, training: true, affine: false }],
     ['training grid-stride over several workgroups [4,13,9,11]', { shape: [4, 13, 9, 11], seed: 118, training: true }],
     ['eval [2,5,7,7]', { shape: [2, 5, 7, 7], seed: 109, training: false }],

@@ -45,6 +45,7 @@ const CASES: [string, ConvShape][] = [
   ['1x1 s2 p0 (downsample)', { N: 2, C: 6, H: 7, W: 7, O: 5, KH: 1, KW: 1, stride: 2, pad: 0 }],
   ['1x1 s1 p0 (pointwise)', { N: 2, C: 5, H: 4, W: 3, O: 3, KH: 1, KW: 1, stride: 1, pad: 0 }],
   ['batch 1, 3x3 s1 p1', { N: 1, C: 3, H: 6, W: 5, O: 4, KH: 3, KW: 3, stride: 1, pad: 1 }],
+  ['batch 1, 1x1 s1 p0 (pointwise)', { N: 1, C: 5, H: 3, W: 5, O: 6, KH: 1, KW: 1, stride: 1, pad: 0 }],
   ['1x1 spatial output (3x3 s2 p1 on 2x2)', { N: 3, C: 7, H: 2, W: 2, O: 9, KH: 3, KW: 3, stride: 2, pad: 1 }],
   ['odd kernel 2x3 s3 p2', { N: 2, C: 3, H: 8, W: 11, O: 5, KH: 2, KW: 3, stride: 3, pad: 2 }],
 ];

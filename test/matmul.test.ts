@@ -64,12 +64,13 @@ const SIZES: [number, number, number][] = [
   [9, 1, 6],
   [64, 65, 63],
   [130, 3, 70],
+  [131, 133, 19],
 ];
 
-// Both kernels run every case: 'portable' (any adapter) and 'subgroup' (adapters with 8-lane subgroups, such as
-// llvmpipe; skipped elsewhere). The subgroup launcher packs operands that are not rows of vec4, so the odd
+// Every kernel runs every case: 'portable' (any adapter), 'vec4' (any adapter; the default without 8-lane
+// subgroups) and 'subgroup' (adapters with 8-lane subgroups, such as llvmpipe; skipped elsewhere). The packed kernels' launcher packs operands that are not rows of vec4, so the odd
 // sizes, transposes, offsets and strides below run both its in-place and its packed paths.
-const VARIANTS: MatmulVariant[] = ['portable', 'subgroup'];
+const VARIANTS: MatmulVariant[] = ['portable', 'subgroup', 'vec4'];
 const subgroupsHere = hasSubgroupMatmul(await testRuntime());
 
 for (const variant of VARIANTS) describe.skipIf(variant === 'subgroup' && !subgroupsHere)(`matmul kernel (${variant}) vs float64 reference`, () => {
@@ -175,9 +176,9 @@ for (const variant of VARIANTS) describe.skipIf(variant === 'subgroup' && !subgr
 });
 
 describe('matmul kernel choice', () => {
-  it('the subgroup kernel is the default where the adapter has 8-lane subgroups, for all but tiny shapes', () => {
-    expect(matmulVariant(rt, 1024, 1024, 1024)).toBe(subgroupsHere ? 'subgroup' : 'portable');
-    expect(matmulVariant(rt, 4, 1000, 512)).toBe('portable');
+  it('the subgroup kernel is the default where the adapter has 8-lane subgroups (else vec4), for all but tiny shapes', () => {
+    expect(matmulVariant(rt, 1024, 1024, 1024)).toBe(subgroupsHere ? 'subgroup' : 'vec4');
+    expect(matmulVariant(rt, 4, 1000, 512)).toBe(subgroupsHere ? 'portable' : 'vec4');
     if (!subgroupsHere) {
       const buf = rt.alloc(16);
       expect(() => matmulKernel(rt, buf, buf, buf, 1, 1, 1, { variant: 'subgroup' })).toThrow(/subgroup/);

@@ -184,7 +184,7 @@ async function benchKernels(rt: GpuRuntime, batch: number, quick: boolean, sampl
   return rows;
 }
 
-async function benchModel(rt: GpuRuntime, arch: string, batch: number, size: number, steps: number, profile: boolean, log: (s: string) => void) {
+async function benchModel(rt: GpuRuntime, arch: string, batch: number, size: number, steps: number, profile: boolean | 'shapes', log: (s: string) => void) {
   const model = resnet(arch, { numClasses: 37, dropout: 0.5, seed: 0 });
   const opt = new SGD(model.parameters(), { lr: 0.001, momentum: 0.9 });
   const x = Tensor.randn([batch, 3, size, size], 1, 0, 1, rt);
@@ -209,12 +209,13 @@ async function benchModel(rt: GpuRuntime, arch: string, batch: number, size: num
   if (profile) {
     // One more step with a timestamp per dispatch: where the GPU time goes.
     rt.profile = new Map();
+    rt.profileShapes = profile === 'shapes';
     step();
     await rt.sync();
     const rows = [...rt.profile].sort((a, b) => b[1].ms - a[1].ms);
     const total = rows.reduce((s, [, v]) => s + v.ms, 0);
     log(`profile of one train step (GPU timestamps, ${total.toFixed(0)} ms in ${rows.reduce((s, [, v]) => s + v.count, 0)} dispatches):`);
-    for (const [op, v] of rows.slice(0, 20)) log(`  ${op.padEnd(40)} ${v.ms.toFixed(1).padStart(9)} ms ${((100 * v.ms) / total).toFixed(1).padStart(5)}%  ×${v.count}`);
+    for (const [op, v] of rows.slice(0, profile === 'shapes' ? 40 : 20)) log(`  ${op.padEnd(40)} ${v.ms.toFixed(1).padStart(9)} ms ${((100 * v.ms) / total).toFixed(1).padStart(5)}%  ×${v.count}`);
     rt.profile = null;
   }
   model.eval();
@@ -252,11 +253,12 @@ async function main(): Promise<number> {
       'no-model': { type: 'boolean' },
       help: { type: 'boolean' },
       profile: { type: 'boolean' },
+      'profile-shapes': { type: 'boolean' },
       steps: { type: 'string' },
     },
   });
   if (values.help) {
-    console.log('usage: node dist/bench.js [--quick] [--json FILE] [--batch N (kernels, default 32)] [--model-batch N (default 8)] [--img-size N (default 224)] [--arch resnet34] [--samples N] [--no-kernels] [--no-model]');
+    console.log('usage: node dist/bench.js [--quick] [--json FILE] [--batch N (kernels, default 32)] [--model-batch N (default 8)] [--img-size N (default 224)] [--arch resnet34] [--samples N] [--steps N] [--no-kernels] [--no-model] [--profile | --profile-shapes (GPU time per op, or per op and shape, of one train step)]');
     return 0;
   }
   const quick = values.quick === true;
@@ -276,7 +278,7 @@ async function main(): Promise<number> {
     log(`ceiling: best matmul/conv ${peak.toFixed(2)} GFLOP/s`);
     for (const k of kernels) k.of_peak = k.gflops !== undefined ? k.gflops / peak : k.gbps! / ceil.kernelGbps;
   }
-  const model = values['no-model'] ? null : await benchModel(rt, values.arch ?? 'resnet34', modelBatch, size, Number(values.steps ?? (quick ? 2 : 3)), values.profile === true, log);
+  const model = values['no-model'] ? null : await benchModel(rt, values.arch ?? 'resnet34', modelBatch, size, Number(values.steps ?? (quick ? 2 : 3)), values['profile-shapes'] ? 'shapes' : values.profile === true, log);
   const report = { adapter: rt.adapter.name, adapter_description: rt.adapter.description, ceilings: { copy_gbps: ceil.copyGbps, kernel_gbps: ceil.kernelGbps }, kernels, model };
   if (typeof values.json === 'string') {
     await writeFile(values.json, JSON.stringify(report, null, 2) + '\n');

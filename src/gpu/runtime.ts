@@ -89,9 +89,11 @@ export class GpuRuntime {
   private readbackFree: GPUBuffer[] = [];
   /**
    * Per-op GPU time from timestamp queries (benchmarks only): when set, every dispatch runs in its own
-   * compute pass with timestamps, and its duration is added under the op's name (the part before '[').
+   * compute pass with timestamps, and its duration is added under the op's name (the part before '[', or
+   * the whole name with shapes when profileShapes is set).
    */
   profile: Map<string, { ms: number; count: number }> | null = null;
+  profileShapes = false;
   private querySet: GPUQuerySet | null = null;
   private queryResolve: GPUBuffer | null = null;
   private profiledOps: string[] = [];
@@ -394,7 +396,7 @@ export class GpuRuntime {
       await staging.mapAsync(GPUMapMode.READ);
       const t = new BigInt64Array(staging.getMappedRange());
       ops.forEach((op, i) => {
-        const key = op.split('[')[0];
+        const key = this.profileShapes ? op : op.split('[')[0];
         const e = this.profile?.get(key) ?? { ms: 0, count: 0 };
         e.ms += Number(t[2 * i + 1] - t[2 * i]) / 1e6;
         e.count++;

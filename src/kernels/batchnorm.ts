@@ -21,6 +21,16 @@ export interface BnAffine {
 }
 
 const WG = 256;
+
+/**
+ * Threads per workgroup of the per-channel reductions (one workgroup per channel): enough for 8 units (values
+ * or vec4s) per thread, from 32 to WG. Small channels (the 2×2 maps of a 64-pixel ResNet's last stage: 32
+ * values) then skip a tree of mostly idle threads and its barriers, which SwiftShader runs slowly.
+ */
+function reduceWG(s: BnShape): number {
+  const units = (s.n * s.hw) / (s.hw % 4 === 0 ? 4 : 1);
+  return Math.min(WG, Math.max(32, 2 ** Math.ceil(Math.log2(Math.max(1, units / 8)))));
+}
 /** Elementwise entries: units (elements or vec4s) per thread of the grid-stride loop. */
 const UNITS_PER_THREAD = 4;
 const HAS_WEIGHT = 1;
@@ -128,7 +138,7 @@ export function bnStatsTrain(
     op,
     shader: batchnorm,
     entry: d.entry,
-    constants: { WG },
+    constants: { WG: reduceWG(s) },
     uniforms: params(s, 0, momentum, eps),
     bindings: slots({ ...d.given, statsOut: f32Range(stats, 2 * s.c), runningMean: f32Range(runningMean, s.c), runningVar: f32Range(runningVar, s.c) }),
     workgroups: [s.c],
@@ -189,7 +199,7 @@ export function bnBackwardReduce(
     op,
     shader: batchnorm,
     entry: d.entry,
-    constants: { WG, RELU: relu ? 1 : 0 },
+    constants: { WG: reduceWG(s), RELU: relu ? 1 : 0 },
     uniforms: params(s, affineFlags(a)),
     bindings: slots({ ...d.given, ...channelSlots(stats, a, s.c), dbiasOut: f32Range(dbias, s.c), dweightOut: f32Range(dweight, s.c) }),
     workgroups: [s.c],

@@ -6,7 +6,10 @@
  *     (a plain matmul on the images), take the im2col path.
  *   'im2col': im2col (shaders/im2col.wgsl) + matmul, and col2im for the data gradient. Work is done a batch
  *     tile at a time, so that one tile's column matrix fits `maxColumnBytes` (default: the adapter's
- *     maxStorageBufferBindingSize); the column buffer is reused across tiles.
+ *     maxStorageBufferBindingSize); the column buffer is reused across tiles. The tile's images sit side by
+ *     side in the columns, so each pass is one wide matmul however small the images (one per image left
+ *     the 2×2 maps of a 64-pixel ResNet filling 4 of a tile's 64 columns); the outputs and dy are moved
+ *     between that layout and NCHW by an axis swap.
  */
 import type { GpuRuntime } from '../gpu/runtime';
 import shader from '../../shaders/im2col.wgsl';
@@ -67,22 +70,21 @@ function isPointwise(g: Conv2dGeometry): boolean {
 export function imagesPerTile(rt: GpuRuntime, g: Conv2dGeometry, opts: ConvOptions = {}): number {
   const maxBind = rt.limits.maxStorageBufferBindingSize;
   const maxCols = Math.min(opts.maxColumnBytes ?? maxBind, maxBind);
-  const colBytes = isPointwise(g) ? 0 : g.C * g.KH * g.KW * g.OH * g.OW * 4;
-  let n = Math.min(g.N, Math.floor(maxBind / (g.C * g.H * g.W * 4)), Math.floor(maxBind / (g.O * g.OH * g.OW * 4)));
-  if (colBytes > 0) n = Math.min(n, Math.floor(maxCols / colBytes));
+  const colBytes = g.C * g.KH * g.KW * g.OH * g.OW * 4;
+  let n = Math.min(g.N, Math.floor(maxBind / (g.C * g.H * g.W * 4)), Math.floor(maxBind / (g.O * g.OH * g.OW * 4)), Math.floor(maxCols / colBytes));
   if (opts.maxImagesPerTile) n = Math.min(n, opts.maxImagesPerTile);
   if (n < 1) throw new Error(`conv2d ${geometryStr(g)}: one image's column matrix (${colBytes} bytes) or tensor does not fit ${maxCols} bytes (spatial tiling is not implemented)`);
   return n;
 }
 
-/** Run fn(n0, nb) over batch tiles, with a column buffer for nb images (null for pointwise convolutions). */
-function forEachTile(rt: GpuRuntime, g: Conv2dGeometry, opts: ConvOptions, fn: (n0: number, nb: number, cols: GPUBuffer | null) => void): void {
+/** Run fn(n0, nb, cols) over batch tiles, with a column buffer for a tile's images (reused by every tile). */
+function forEachTile(rt: GpuRuntime, g: Conv2dGeometry, opts: ConvOptions, fn: (n0: number, nb: number, cols: GPUBuffer) => void): void {
   const tile = imagesPerTile(rt, g, opts);
-  const cols = isPointwise(g) ? null : rt.alloc(tile * g.C * g.KH * g.KW * g.OH * g.OW * 4);
+  const cols = rt.alloc(tile * g.C * g.KH * g.KW * g.OH * g.OW * 4);
   try {
     for (let n0 = 0; n0 < g.N; n0 += tile) fn(n0, Math.min(tile, g.N - n0), cols);
   } finally {
-    if (cols) rt.release(cols); // later users of this buffer are encoded after these dispatches
+    rt.release(cols); // later users of this buffer are encoded after these dispatches
   }
 }
 
@@ -90,11 +92,12 @@ const BLOCK = 8; // BW = BH in im2col.wgsl: a workgroup is an 8×8 block of pixe
 /** Rows of pixels per col2im thread (the ROWS override): 4 cut the 1×1/2 data gradient's col2im (batch 8, 56²) from 37 ms to 16 ms on lavapipe. */
 const COL2IM_ROWS = 4;
 
-function colsParams(g: Conv2dGeometry, blocksX: number, offSrc: number, offDst: number): Uint8Array {
+function colsParams(g: Conv2dGeometry, blocksX: number, offSrc: number, offDst: number, nb: number): Uint8Array {
   return new Params()
     .u32(g.C).u32(g.H).u32(g.W).u32(g.KH)
     .u32(g.KW).u32(g.stride).u32(g.pad).u32(g.OH)
     .u32(g.OW).u32(blocksX).u32(offSrc).u32(offDst)
+    .u32(nb * g.OH * g.OW)
     .bytes();
 }
 
@@ -104,7 +107,7 @@ function pixelGrid(rows: number, cols: number, g: Conv2dGeometry, images: number
   return { blocksX, workgroups: [blocksX * Math.ceil(rows / (BLOCK * rowsPerThread)), g.C, images] };
 }
 
-/** cols[0..nb) = im2col of images n0..n0+nb of x: [nb, C·KH·KW, OH·OW]. */
+/** cols = im2col of images n0..n0+nb of x: [C·KH·KW, nb·OH·OW], the images side by side (see shaders/im2col.wgsl). */
 export function im2col(rt: GpuRuntime, x: GPUBuffer, cols: GPUBuffer, g: Conv2dGeometry, n0 = 0, nb = g.N): void {
   const imageSize = g.C * g.H * g.W;
   const src = windowBinding(rt, x, n0 * imageSize, nb * imageSize);
@@ -114,15 +117,20 @@ export function im2col(rt: GpuRuntime, x: GPUBuffer, cols: GPUBuffer, g: Conv2dG
     op: `im2col[${geometryStr(g)} images ${n0}+${nb}]`,
     shader,
     entry: 'im2col',
-    uniforms: colsParams(g, grid.blocksX, src.shift, 0),
+    uniforms: colsParams(g, grid.blocksX, src.shift, 0, nb),
     bindings: [src.binding, dst.binding],
     workgroups: grid.workgroups,
   });
 }
 
-/** Images n0..n0+nb of dx = col2im of dcols[0..nb) (overwrites). */
+/** Images n0..n0+nb of dx = col2im of dcols ([C·KH·KW, nb·OH·OW], as im2col writes it; overwrites). */
 export function col2im(rt: GpuRuntime, dcols: GPUBuffer, dx: GPUBuffer, g: Conv2dGeometry, n0 = 0, nb = g.N): void {
   const imageSize = g.C * g.H * g.W;
+  if (isPointwise(g)) {
+    // The column matrix is the images with their first two axes swapped.
+    swapAxes01(rt, dcols, 0, dx, n0 * imageSize, g.C, nb, g.H * g.W, `col2im ${geometryStr(g)}`);
+    return;
+  }
   const src = windowBinding(rt, dcols, 0, nb * g.C * g.KH * g.KW * g.OH * g.OW);
   const dst = windowBinding(rt, dx, n0 * imageSize, nb * imageSize);
   if (g.KH === 1 && g.KW === 1 && g.pad === 0) {
@@ -133,7 +141,7 @@ export function col2im(rt: GpuRuntime, dcols: GPUBuffer, dx: GPUBuffer, g: Conv2
       op: `col2im[${geometryStr(g)} images ${n0}+${nb}]`,
       shader,
       entry: 'scatter_1x1',
-      uniforms: colsParams(g, grid.blocksX, 0, dst.shift),
+      uniforms: colsParams(g, grid.blocksX, 0, dst.shift, nb),
       bindings: [src.binding, dst.binding],
       workgroups: grid.workgroups,
     });
@@ -145,10 +153,42 @@ export function col2im(rt: GpuRuntime, dcols: GPUBuffer, dx: GPUBuffer, g: Conv2
     shader,
     entry: 'col2im',
     constants: { ROWS: COL2IM_ROWS },
-    uniforms: colsParams(g, grid.blocksX, 0, dst.shift),
+    uniforms: colsParams(g, grid.blocksX, 0, dst.shift, nb),
     bindings: [src.binding, dst.binding],
     workgroups: grid.workgroups,
   });
+}
+
+/** dst[b, a, s] = src[a, b, s] for a < A, b < B, s < S (element offsets into the buffers; no overlap). */
+function swapAxes01(rt: GpuRuntime, src: GPUBuffer, offSrc: number, dst: GPUBuffer, offDst: number, A: number, B: number, S: number, name: string): void {
+  const n = A * B * S;
+  const s = windowBinding(rt, src, offSrc, n);
+  const d = windowBinding(rt, dst, offDst, n);
+  rt.dispatch({
+    op: `swap-axes[${name} ${A}x${B}x${S}]`,
+    shader,
+    entry: 'swap01',
+    uniforms: new Params()
+      .u32(A).u32(B).u32(S).u32(0)
+      .u32(0).u32(0).u32(0).u32(0)
+      .u32(0).u32(0).u32(s.shift).u32(d.shift)
+      .u32(0)
+      .bytes(),
+    bindings: [s.binding, d.binding],
+    workgroups: [Math.ceil(S / (BLOCK * BLOCK)), A, B],
+  });
+}
+
+/**
+ * dy of images n0..n0+nb as [O, nb·OH·OW] (the layout of the column matrix's columns): a buffer to release
+ * when one was made (nb > 1), or dy itself when the tile is one image.
+ */
+function gradientColumns(rt: GpuRuntime, dy: GPUBuffer, g: Conv2dGeometry, n0: number, nb: number): { mat: { buffer: GPUBuffer; offset: number }; scratch: GPUBuffer | null } {
+  const hw = g.OH * g.OW;
+  if (nb === 1) return { mat: { buffer: dy, offset: n0 * g.O * hw }, scratch: null };
+  const scratch = rt.alloc(nb * g.O * hw * 4);
+  swapAxes01(rt, dy, n0 * g.O * hw, scratch, 0, nb, g.O, hw, `dy ${geometryStr(g)}`);
+  return { mat: { buffer: scratch, offset: 0 }, scratch };
 }
 
 /** The algorithm a pass runs with (see the top of this file). */
@@ -166,16 +206,15 @@ export function conv2dForward(rt: GpuRuntime, x: GPUBuffer, w: GPUBuffer, bias: 
   const taps = g.C * g.KH * g.KW;
   const hw = g.OH * g.OW;
   forEachTile(rt, g, opts, (n0, nb, cols) => {
-    if (cols) im2col(rt, x, cols, g, n0, nb);
-    // Y_n[O, hw] = W[O, taps] · cols_n[taps, hw], for the nb images of the tile.
-    matmul(rt, w, cols ?? { buffer: x, offset: n0 * taps * hw }, { buffer: y, offset: n0 * g.O * hw }, g.O, hw, taps, {
-      batch: nb,
-      strideA: 0,
-      strideB: taps * hw,
-      strideC: g.O * hw,
-      bias,
-      biasPer: 'row',
-    });
+    // Y'[O, nb·hw] = W[O, taps] · cols[taps, nb·hw]; then Y' → NCHW (a single image is already NCHW).
+    const colsMat = isPointwise(g) && nb === 1 ? { buffer: x, offset: n0 * taps * hw } : cols;
+    if (colsMat === cols) im2col(rt, x, cols, g, n0, nb);
+    const out = nb === 1 ? null : rt.alloc(nb * g.O * hw * 4);
+    matmul(rt, w, colsMat, out ?? { buffer: y, offset: n0 * g.O * hw }, g.O, nb * hw, taps, { bias, biasPer: 'row' });
+    if (out) {
+      swapAxes01(rt, out, 0, y, n0 * g.O * hw, g.O, nb, hw, `y ${geometryStr(g)}`);
+      rt.release(out);
+    }
   });
 }
 
@@ -185,34 +224,26 @@ export function conv2dBackwardData(rt: GpuRuntime, dy: GPUBuffer, w: GPUBuffer, 
   const taps = g.C * g.KH * g.KW;
   const hw = g.OH * g.OW;
   forEachTile(rt, g, opts, (n0, nb, dcols) => {
-    // dcols_n[taps, hw] = Wᵀ[taps, O] · dY_n[O, hw]; then each pixel gathers its taps' entries.
-    matmul(rt, w, { buffer: dy, offset: n0 * g.O * hw }, dcols ?? { buffer: dx, offset: n0 * taps * hw }, taps, hw, g.O, {
-      transA: true,
-      batch: nb,
-      strideA: 0,
-      strideB: g.O * hw,
-      strideC: taps * hw,
-    });
-    if (dcols) col2im(rt, dcols, dx, g, n0, nb);
+    // dcols[taps, nb·hw] = Wᵀ[taps, O] · dY'[O, nb·hw]; then each pixel gathers its taps' entries.
+    const dyCols = gradientColumns(rt, dy, g, n0, nb);
+    matmul(rt, w, dyCols.mat, dcols, taps, nb * hw, g.O, { transA: true });
+    if (dyCols.scratch) rt.release(dyCols.scratch);
+    col2im(rt, dcols, dx, g, n0, nb);
   });
 }
 
-/** dw[O,C,KH,KW] = the gradient of conv2d with respect to w: Σ_n dY_n · cols_nᵀ (overwrites dw). */
+/** dw[O,C,KH,KW] = the gradient of conv2d with respect to w: dY'[O, N·hw] · colsᵀ, a batch tile at a time (overwrites dw). */
 export function conv2dBackwardWeight(rt: GpuRuntime, x: GPUBuffer, dy: GPUBuffer, dw: GPUBuffer, g: Conv2dGeometry, opts: ConvOptions = {}): void {
   if (convAlgorithm(rt, g, 'weight', opts) === 'implicit') return weightImplicit(rt, x, dy, dw, g, opts);
   const taps = g.C * g.KH * g.KW;
   const hw = g.OH * g.OW;
   forEachTile(rt, g, opts, (n0, nb, cols) => {
-    if (cols) im2col(rt, x, cols, g, n0, nb);
-    // dW[O, taps] (+)= Σ_{n in tile} dY_n[O, hw] · cols_n[taps, hw]ᵀ: the first tile writes, later ones add.
-    matmul(rt, { buffer: dy, offset: n0 * g.O * hw }, cols ?? { buffer: x, offset: n0 * taps * hw }, dw, g.O, taps, hw, {
-      transB: true,
-      batch: nb,
-      strideA: g.O * hw,
-      strideB: taps * hw,
-      reduceBatch: true,
-      accumulate: n0 > 0,
-    });
+    const colsMat = isPointwise(g) && nb === 1 ? { buffer: x, offset: n0 * taps * hw } : cols;
+    if (colsMat === cols) im2col(rt, x, cols, g, n0, nb);
+    // dW[O, taps] (+)= dY'[O, nb·hw] · cols[taps, nb·hw]ᵀ: the first tile writes, later ones add.
+    const dyCols = gradientColumns(rt, dy, g, n0, nb);
+    matmul(rt, dyCols.mat, colsMat, dw, g.O, taps, nb * hw, { transB: true, accumulate: n0 > 0 });
+    if (dyCols.scratch) rt.release(dyCols.scratch);
   });
 }
 

@@ -1,8 +1,10 @@
 /**
- * C = op(A)·op(B) (+ bias) (+ C), single or batched: the public launcher. It runs one of two kernels:
+ * C = op(A)·op(B) (+ bias) (+ C), single or batched: the public launcher. It runs one of three kernels:
  *   'subgroup' (shaders/matmul_subgroup.wgsl, src/kernels/matmul_subgroup.ts): for adapters with subgroups of
  *     8 lanes (llvmpipe), 3–5× faster there; chosen automatically when available and the shape is not tiny;
- *   'portable' (shaders/matmul.wgsl, below): any adapter, any shape; the fallback.
+ *   'vec4' (shaders/matmul_vec4.wgsl, same launcher): every other adapter (SwiftShader, GPUs) when the shape
+ *     is not tiny; 8 × 8 outputs per thread in named registers, ~10× the portable kernel on SwiftShader;
+ *   'portable' (shaders/matmul.wgsl, below): any adapter, any shape, no packing; the fallback.
  */
 import type { GpuRuntime } from '../gpu/runtime';
 import shader from '../../shaders/matmul.wgsl';
@@ -15,7 +17,7 @@ export { windowBinding } from './matmul_common';
 export { hasSubgroupMatmul } from './matmul_subgroup';
 
 /** Which kernel runs a matmul (see the top of this file). */
-export type MatmulVariant = 'portable' | 'subgroup';
+export type MatmulVariant = 'portable' | 'subgroup' | 'vec4';
 
 /** Register-tiling shape: each thread computes tm × tn outputs, wg threads side by side along N. */
 export interface MatmulTiles {
@@ -43,7 +45,7 @@ export interface MatmulOptions {
   reduceBatch?: boolean;
   /** Override the portable kernel's tile shape (benchmarks, other adapters); implies variant 'portable'. */
   tiles?: MatmulTiles;
-  /** Force a kernel (tests, benchmarks). Default: matmulVariant(). 'subgroup' needs hasSubgroupMatmul(rt). */
+  /** Force a kernel (tests, benchmarks). Default: matmulVariant(). 'subgroup' needs hasSubgroupMatmul(rt); 'vec4' runs anywhere. */
   variant?: MatmulVariant;
 }
 
@@ -57,12 +59,14 @@ const MAX_TM = 16;
 const MAX_TN = 8;
 
 /**
- * The kernel matmul() uses by default for these sizes: 'subgroup' where the adapter runs it (subgroups of 8)
- * and the product is big enough for its 32 × 32 tiles (min(M, N) ≥ 16, K ≥ 16; below that the portable
- * kernel's narrower tiles and the saved packing pass win), else 'portable'.
+ * The kernel matmul() uses by default: on adapters with 8-lane subgroups (llvmpipe), 'subgroup' for products
+ * big enough for its 32 × 32 tiles (min(M, N) ≥ 16, K ≥ 16) and 'portable' below that (its narrower tiles
+ * and the saved packing pass win there); on every other adapter 'vec4', whose loop-free body is what
+ * SwiftShader needs (the portable kernel's loops over register arrays run from memory there).
  */
 export function matmulVariant(rt: GpuRuntime, M: number, N: number, K: number): MatmulVariant {
-  return hasSubgroupMatmul(rt) && Math.min(M, N) >= 16 && K >= 16 ? 'subgroup' : 'portable';
+  if (!hasSubgroupMatmul(rt)) return 'vec4';
+  return Math.min(M, N) < 16 || K < 16 ? 'portable' : 'subgroup';
 }
 
 /**
@@ -85,7 +89,7 @@ export function matmul(rt: GpuRuntime, A: Mat, B: Mat, C: Mat, M: number, N: num
   const variant = opts.tiles ? 'portable' : (opts.variant ?? matmulVariant(rt, M, N, K));
   if (variant === 'subgroup' && !hasSubgroupMatmul(rt)) throw new Error('matmul: the subgroup kernel needs the subgroups feature with 8-lane subgroups');
   // K = 0 leaves only the epilogue (bias, zeros, or C unchanged): the portable kernel does it without packing.
-  if (variant === 'subgroup' && K > 0) matmulSubgroup(rt, A, B, C, call);
+  if (variant !== 'portable' && K > 0) matmulSubgroup(rt, A, B, C, call, variant);
   else matmulPortable(rt, A, B, C, call, t);
 }
 

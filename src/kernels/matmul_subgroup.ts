@@ -10,11 +10,16 @@
  */
 import type { GpuRuntime } from '../gpu/runtime';
 import shader from '../../shaders/matmul_subgroup.wgsl';
+import vec4Shader from '../../shaders/matmul_vec4.wgsl';
 import packShader from '../../shaders/matmul_pack.wgsl';
 import { Params, grid1d } from './util';
 import { type MatmulCall, type Mat, matmulOpName, ref, windowBinding } from './matmul_common';
 
-const TILE = 32; // the kernel's tile: 32 rows × 32 columns of C per workgroup of 8 lanes
+/** C's tile per workgroup: 32 × 32 for the subgroup kernel (8 lanes), 64 × 64 for the vec4 kernel (8 × 8 threads). */
+const TILE = { subgroup: 32, vec4: 64 } as const;
+
+/** The two kernels this launcher runs: shaders/matmul_subgroup.wgsl and shaders/matmul_vec4.wgsl (MODE 0 only). */
+export type PackedKernel = keyof typeof TILE;
 
 /** Whether this runtime can run the subgroup kernel: the feature is on and subgroups are exactly 8 lanes. */
 export function hasSubgroupMatmul(rt: GpuRuntime): boolean {
@@ -111,6 +116,8 @@ export interface SubgroupKernelSpec {
   c: { buffer: GPUBuffer; offset: number; ld: number; stride: number };
   bias: Mat | null;
   biasPerRow: boolean;
+  /** Default 'subgroup'. 'vec4' takes plain operands only (no ConvGather). */
+  kernel?: PackedKernel;
 }
 
 export function runSubgroupKernel(rt: GpuRuntime, k: SubgroupKernelSpec): void {
@@ -124,13 +131,15 @@ export function runSubgroupKernel(rt: GpuRuntime, k: SubgroupKernelSpec): void {
   const wc = windowBinding(rt, k.c.buffer, k.c.offset, (cMats - 1) * k.c.stride + (M - 1) * k.c.ld + cCols);
   const wbias = k.bias ? windowBinding(rt, ref(k.bias).buffer, ref(k.bias).offset, k.biasPerRow ? M : N) : { binding: k.x.binding, shift: 0 };
   const yBinding = conv ? conv.images.binding : y!.binding;
-  const tilesN = Math.ceil(N / TILE);
-  const tiles = tilesN * Math.ceil(M / TILE);
+  const kernel = k.kernel ?? 'subgroup';
+  if (kernel === 'vec4' && conv) throw new Error(`${k.op}: the vec4 matmul kernel has no convolution gather`);
+  const tilesN = Math.ceil(N / TILE[kernel]);
+  const tiles = tilesN * Math.ceil(M / TILE[kernel]);
   const [gx, gy] = grid1d(rt, tiles, 1);
   rt.dispatch({
     op: k.op,
-    shader,
-    constants: { MODE: conv ? conv.mode : 0 },
+    shader: kernel === 'vec4' ? vec4Shader : shader,
+    constants: kernel === 'vec4' ? {} : { MODE: conv ? conv.mode : 0 },
     uniforms: new Params()
       .u32(M).u32(N).u32(k.K).u32(k.batch)
       .u32(k.x.ld4).u32(y ? y.ld4 : 0).u32(k.x.stride4).u32(conv ? conv.imageStride : y!.stride4)
@@ -141,7 +150,7 @@ export function runSubgroupKernel(rt: GpuRuntime, k: SubgroupKernelSpec): void {
       .u32(conv?.gridW ?? 0).i32(conv?.rowMul ?? 0).i32(conv?.rowAdd ?? 0).i32(conv?.kSign ?? 0)
       .u32(conv?.colsPerImage ?? 0)
       .bytes(),
-    bindings: [k.x.binding, yBinding, wbias.binding, wc.binding, yBinding],
+    bindings: kernel === 'vec4' ? [k.x.binding, yBinding, wbias.binding, wc.binding] : [k.x.binding, yBinding, wbias.binding, wc.binding, yBinding],
     workgroups: [gx, gy, outputs],
   });
 }
@@ -151,8 +160,8 @@ export function releaseOperands(rt: GpuRuntime, ...ops: (Operand | ConvGather)[]
   for (const o of ops) if ('scratch' in o && o.scratch) rt.release(o.scratch);
 }
 
-/** C = op(A)·op(B) (+ bias) (+ C) with the subgroup kernel; sizes already checked, M, N, K, batch ≥ 1. */
-export function matmulSubgroup(rt: GpuRuntime, A: Mat, B: Mat, C: Mat, k: MatmulCall): void {
+/** C = op(A)·op(B) (+ bias) (+ C) with the subgroup or vec4 kernel; sizes already checked, M, N, K, batch ≥ 1. */
+export function matmulSubgroup(rt: GpuRuntime, A: Mat, B: Mat, C: Mat, k: MatmulCall, kernel: PackedKernel = 'subgroup'): void {
   const x = operand(rt, A, k.K, k.M, k.transA, k.strideA, k.batch, 'A');
   const y = operand(rt, B, k.K, k.N, !k.transB, k.strideB, k.batch, 'B');
   const c = ref(C);
@@ -169,6 +178,7 @@ export function matmulSubgroup(rt: GpuRuntime, A: Mat, B: Mat, C: Mat, k: Matmul
     c: { buffer: c.buffer, offset: c.offset, ld: k.N, stride: k.strideC },
     bias: k.bias,
     biasPerRow: k.biasPerRow,
+    kernel,
   });
   releaseOperands(rt, x, y);
 }
