@@ -2,8 +2,10 @@
 // floats (a whole number of vec4), zero-padded past `cols`, optionally transposing on the way.
 //   dst[z·strideD4 + r·ld4 + c/4][c%4] = c < cols ? src(z, r, c) : 0          for r < rows, c < 4·ld4
 //   src(z, r, c) = src[offS + z·strideS + (transpose ? c·ldS + r : r·ldS + c)]
-// Parallelisation: one thread per destination vec4; a workgroup is 8 consecutive vec4 of one row
-// (grid x: vec4 blocks, y: rows from rowBase, z: batch index), so no index needs an integer division.
+// Parallelisation: one thread per destination vec4; a workgroup is 8 vec4 columns × 8 rows (grid x: vec4
+// blocks, y: row blocks from rowBase, z: batch index), so both the plain and the transposed reads of a
+// workgroup touch runs of neighbouring floats, and no index needs an integer division. The 4 loads are
+// written out (SwiftShader keeps a vector indexed by a loop counter in memory).
 
 struct Params {
   rows: u32,
@@ -13,7 +15,7 @@ struct Params {
   strideS: u32,
   offS: u32,
   strideD4: u32,
-  rowBase: u32,    // first row of this dispatch (rows are split across dispatches past 65535)
+  rowBase: u32,    // first row of this dispatch (row blocks are split across dispatches past 65535)
   transpose: u32,
 }
 
@@ -21,16 +23,18 @@ struct Params {
 @group(0) @binding(1) var<storage, read> src: array<f32>;
 @group(0) @binding(2) var<storage, read_write> dst: array<vec4f>;
 
-@compute @workgroup_size(8)
+// src(z, r, c), 0 past the last column.
+fn at(base: u32, r: u32, c: u32) -> f32 {
+  if (c >= p.cols) { return 0.0; }
+  return src[base + select(r * p.ldS + c, c * p.ldS + r, p.transpose == 1u)];
+}
+
+@compute @workgroup_size(8, 8)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let c4 = wid.x * 8u + lid.x;
-  let r = p.rowBase + wid.y;
+  let r = p.rowBase + wid.y * 8u + lid.y;
   if (c4 >= p.ld4 || r >= p.rows) { return; }
   let base = p.offS + wid.z * p.strideS;
-  var v = vec4f(0.0);
-  for (var j = 0u; j < 4u; j++) {
-    let c = 4u * c4 + j;
-    if (c < p.cols) { v[j] = src[base + select(r * p.ldS + c, c * p.ldS + r, p.transpose == 1u)]; }
-  }
-  dst[wid.z * p.strideD4 + r * p.ld4 + c4] = v;
+  let c = 4u * c4;
+  dst[wid.z * p.strideD4 + r * p.ld4 + c4] = vec4f(at(base, r, c), at(base, r, c + 1u), at(base, r, c + 2u), at(base, r, c + 3u));
 }

@@ -10,8 +10,10 @@
 // loads two vec4 of X and two of Y and does 16 vec4 multiply-adds. Everything is written out: no arrays and
 // no loops over registers, because SwiftShader does not unroll loops, so an array indexed by a loop
 // counter lives in memory there (the portable kernel, written with loops, measured 10× slower on
-// SwiftShader than this one). A workgroup is 8 × 8 threads and owns a 64 × 64 tile of C; tiles are numbered
-// n-fastest over a 2D grid (x, y folded by grid1d), z is the batch index. Rows and columns past the edge
+// SwiftShader than this one). A workgroup is WGX × WGY threads (1 to 8 each; the launcher narrows a side
+// for a thin C, such as the 8 columns of a batch of 1×1 feature maps, instead of computing a 64-wide tile
+// for them) and owns a 8·WGY × 8·WGX tile of C; tiles are numbered n-fastest over a 2D grid (x, y folded by
+// grid1d), z is the batch index. Rows and columns past the edge
 // load clamped indices and are never stored, so any M, N ≥ 1 and K ≥ 0 work.
 
 struct Params {
@@ -29,8 +31,8 @@ struct Params {
   strideC: u32,
   offC: u32,
   offBias: u32,
-  tilesN: u32,     // ceil(N / 64)
-  tiles: u32,      // tilesN · ceil(M / 64)
+  tilesN: u32,     // ceil(N / (8·WGX))
+  tiles: u32,      // tilesN · ceil(M / (8·WGY))
   reduce: u32,     // 1: C = Σ_z X_z·Y_z
   accumulate: u32, // 1: C += result
   biasMode: u32,   // 0: none, 1: bias[n] per column, 2: bias[m] per row
@@ -59,12 +61,15 @@ fn storeRow(m: u32, n0: u32, zc: u32, lo: vec4f, hi: vec4f, biasLo: vec4f, biasH
   }
 }
 
-@compute @workgroup_size(8, 8)
+override WGX: u32 = 8u;
+override WGY: u32 = 8u;
+
+@compute @workgroup_size(WGX, WGY)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let tile = wid.y * nwg.x + wid.x;
   if (tile >= p.tiles) { return; }
-  let m0 = (tile / p.tilesN) * 64u + lid.y * 8u;
-  let n0 = (tile % p.tilesN) * 64u + lid.x * 8u;
+  let m0 = ((tile / p.tilesN) * WGY + lid.y) * 8u;
+  let n0 = ((tile % p.tilesN) * WGX + lid.x) * 8u;
   let lastX = (p.M - 1u) / 4u;
   let lastY = (p.N - 1u) / 4u;
   let x0 = min(m0 / 4u, lastX);

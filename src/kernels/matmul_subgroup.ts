@@ -15,11 +15,16 @@ import packShader from '../../shaders/matmul_pack.wgsl';
 import { Params, grid1d } from './util';
 import { type MatmulCall, type Mat, matmulOpName, ref, windowBinding } from './matmul_common';
 
-/** C's tile per workgroup: 32 × 32 for the subgroup kernel (8 lanes), 64 × 64 for the vec4 kernel (8 × 8 threads). */
-const TILE = { subgroup: 32, vec4: 64 } as const;
-
 /** The two kernels this launcher runs: shaders/matmul_subgroup.wgsl and shaders/matmul_vec4.wgsl (MODE 0 only). */
-export type PackedKernel = keyof typeof TILE;
+export type PackedKernel = 'subgroup' | 'vec4';
+
+/**
+ * The vec4 kernel's workgroup side along a dimension of `n`: threads of 8 outputs each, up to 8 (a 64-wide
+ * tile), fewer for a thin C (4 of a tile's 64 columns used measured 16× slower than a fitted tile).
+ */
+function vec4Side(n: number): number {
+  return Math.min(8, 2 ** Math.ceil(Math.log2(Math.ceil(n / 8))));
+}
 
 /** Whether this runtime can run the subgroup kernel: the feature is on and subgroups are exactly 8 lanes. */
 export function hasSubgroupMatmul(rt: GpuRuntime): boolean {
@@ -52,7 +57,7 @@ export function packOperand(rt: GpuRuntime, S: Mat, rows: number, cols: number, 
   const scratch = rt.alloc(bytes);
   const span = (matrices - 1) * strideS + (transpose ? (cols - 1) * ldS + rows : (rows - 1) * ldS + cols);
   const src = windowBinding(rt, s.buffer, s.offset, span);
-  const maxRows = rt.limits.maxComputeWorkgroupsPerDimension;
+  const maxRows = rt.limits.maxComputeWorkgroupsPerDimension * 8;
   for (let rowBase = 0; rowBase < rows; rowBase += maxRows) {
     rt.dispatch({
       op: `matmul-pack[${name} ${matrices > 1 ? `${matrices}x` : ''}${rows}x${cols}${transpose ? ' T' : ''}]`,
@@ -63,7 +68,7 @@ export function packOperand(rt: GpuRuntime, S: Mat, rows: number, cols: number, 
         .u32(Number(transpose))
         .bytes(),
       bindings: [src.binding, { buffer: scratch, offset: 0, size: bytes }],
-      workgroups: [Math.ceil(ld4 / 8), Math.min(maxRows, rows - rowBase), matrices],
+      workgroups: [Math.ceil(ld4 / 8), Math.ceil(Math.min(maxRows, rows - rowBase) / 8), matrices],
     });
   }
   return { binding: { buffer: scratch, offset: 0, size: bytes }, off4: 0, ld4, stride4: matrices > 1 ? rows * ld4 : 0, scratch };
@@ -133,13 +138,15 @@ export function runSubgroupKernel(rt: GpuRuntime, k: SubgroupKernelSpec): void {
   const yBinding = conv ? conv.images.binding : y!.binding;
   const kernel = k.kernel ?? 'subgroup';
   if (kernel === 'vec4' && conv) throw new Error(`${k.op}: the vec4 matmul kernel has no convolution gather`);
-  const tilesN = Math.ceil(N / TILE[kernel]);
-  const tiles = tilesN * Math.ceil(M / TILE[kernel]);
+  // C's tile per workgroup: 32 × 32 for the subgroup kernel (8 lanes); 8·wgy × 8·wgx for the vec4 kernel.
+  const [wgx, wgy] = kernel === 'vec4' ? [vec4Side(N), vec4Side(M)] : [4, 4];
+  const tilesN = Math.ceil(N / (8 * wgx));
+  const tiles = tilesN * Math.ceil(M / (8 * wgy));
   const [gx, gy] = grid1d(rt, tiles, 1);
   rt.dispatch({
     op: k.op,
     shader: kernel === 'vec4' ? vec4Shader : shader,
-    constants: kernel === 'vec4' ? {} : { MODE: conv ? conv.mode : 0 },
+    constants: kernel === 'vec4' ? { WGX: wgx, WGY: wgy } : { MODE: conv ? conv.mode : 0 },
     uniforms: new Params()
       .u32(M).u32(N).u32(k.K).u32(k.batch)
       .u32(k.x.ld4).u32(y ? y.ld4 : 0).u32(k.x.stride4).u32(conv ? conv.imageStride : y!.stride4)
