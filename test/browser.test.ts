@@ -137,19 +137,20 @@ describe.skipIf(!haveChromium)('browser (headless Chromium, WebGPU on SwiftShade
   });
 
   /*
-   * Small settings: on SwiftShader a ResNet-18 step at 32 px, batch 2 takes ~10–20 s (the matmul and batch-norm
-   * reduction kernels are tuned for lavapipe), so the run uses the first image of each class in each split.
+   * The demo at small settings (ResNet-18, 32 px, batch 8, 3 epochs, all 96 training images): on SwiftShader a
+   * step takes about 2 s, and the same run in Node reaches 96.9% test accuracy (node dist/train.js --arch
+   * resnet18 --img-size 32 --batch-size 8 --max-epochs 3), so the loss must fall here too.
    */
   it('trains ResNet-18 on the demo data in a worker: progress, stop and resume, charts, test results, downloads', async () => {
     const t0 = Date.now();
     const page = await open('index.html');
     await page.waitForSelector('body[data-state="idle"]', { timeout: 30_000 });
     await page.selectOption('select[name="arch"]', 'resnet18');
-    for (const [name, value] of [['img-size', '32'], ['batch-size', '2'], ['max-epochs', '2']]) {
+    for (const [name, value] of [['img-size', '32'], ['batch-size', '8'], ['max-epochs', '3']]) {
       await page.fill(`input[name="${name}"]`, value);
       await page.dispatchEvent(`input[name="${name}"]`, 'change');
     }
-    await page.fill('#limit', '1');
+    await page.fill('#limit', '0');
     await page.click('#train');
 
     // Ask to stop during the first epoch: the trainer stops after a step (or at the epoch's end), with a checkpoint.
@@ -162,9 +163,9 @@ describe.skipIf(!haveChromium)('browser (headless Chromium, WebGPU on SwiftShade
     // The checkpoint is in IndexedDB: after a reload the page offers to resume the run (with its saved settings).
     await page.reload();
     await page.waitForSelector('#resume:not([disabled])', { timeout: 30_000 });
-    expect(await page.locator('#resume-note').innerText()).toMatch(/stopped run \(resnet18, 32 px, batch 2\)/);
+    expect(await page.locator('#resume-note').innerText()).toMatch(/stopped run \(resnet18, 32 px, batch 8\)/);
     await page.click('#resume');
-    await page.waitForSelector('body[data-state="done"], body[data-state="error"]', { timeout: 240_000 });
+    await page.waitForSelector('body[data-state="done"], body[data-state="error"]', { timeout: 360_000 });
 
     const r = await page.evaluate(() => {
       const p = (window as unknown as { resnetPage: { state: string; error: string | null; history: Record<string, number>[]; summary: { test_accuracy: number; confusion_matrix: number[][]; misclassified: unknown[] } | null; files: Map<string, Uint8Array> } }).resnetPage;
@@ -185,13 +186,16 @@ describe.skipIf(!haveChromium)('browser (headless Chromium, WebGPU on SwiftShade
     expect(r.error).toBeNull();
     expect(r.state).toBe('done');
     expect(r.log).toMatch(/resumed from/);
-    expect(r.history.map((h) => h.epoch)).toEqual([1, 2]);
+    expect(r.history.map((h) => h.epoch)).toEqual([1, 2, 3]);
     for (const h of r.history) for (const k of ['train_loss', 'train_acc', 'val_loss', 'val_acc']) expect(Number.isFinite(h[k])).toBe(true);
-    // Four training images per epoch: too few for the loss to fall reliably, so it is printed, not asserted.
-    console.log(`[browser] train loss by epoch: ${r.history.map((h) => h.train_loss.toFixed(3)).join(' → ')}`);
+    console.log(`[browser] train loss by epoch: ${r.history.map((h) => h.train_loss.toFixed(3)).join(' → ')}, val loss ${r.history.map((h) => h.val_loss.toFixed(3)).join(' → ')}; test accuracy ${r.accuracyText}`);
+    // It learns: the loss falls, and the 4-class test accuracy (chance: 25%) is well above chance.
+    expect(r.history[2].train_loss).toBeLessThan(0.8 * r.history[0].train_loss);
+    expect(r.history[2].val_loss).toBeLessThan(r.history[0].val_loss);
     expect(r.summary).not.toBeNull();
+    expect(r.summary!.test_accuracy).toBeGreaterThanOrEqual(0.6);
     expect(r.accuracyText).toMatch(/^\d+(\.\d)?%$/);
-    expect(r.summary!.confusion_matrix.flat().reduce((a, b) => a + b, 0)).toBe(4);
+    expect(r.summary!.confusion_matrix.flat().reduce((a, b) => a + b, 0)).toBe(32);
     expect(r.confusionCells).toBe(4 * 5);
     expect(r.thumbnails).toBe(Math.min(48, r.summary!.misclassified.length));
     expect(r.charts).toBeGreaterThanOrEqual(4);
@@ -202,7 +206,7 @@ describe.skipIf(!haveChromium)('browser (headless Chromium, WebGPU on SwiftShade
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
     console.log(`[browser] demo training (with a stop and a resume) took ${((Date.now() - t0) / 1000).toFixed(1)} s; screenshot in ${SCREENSHOT}`);
     await page.close();
-  }, 300_000);
+  }, 480_000);
   /** A tiny ImageFolder (PNG and JPEG, a corrupt file, a text file) picked through the folder input. */
   async function writeFolder(): Promise<string> {
     const root = join(mkdtempSync(join(tmpdir(), 'picked-')), 'shapes');

@@ -39,7 +39,7 @@ export function lineChartSvg(title: string, xLabel: string, series: Series[], wi
   let y1 = Math.max(...ys, 1e-9);
   if (y1 - y0 < 1e-9) y1 = y0 + 1;
   const span = y1 - y0;
-  y0 -= span * 0.02;
+  if (y0 < 0) y0 -= span * 0.02; // non-negative data (losses, accuracies) keep their axis at 0
   y1 += span * 0.05;
   const px = (x: number) => pad.l + ((x - x0) / (x1 - x0 || 1)) * (width - pad.l - pad.r);
   const py = (y: number) => height - pad.b - ((y - y0) / (y1 - y0)) * (height - pad.t - pad.b);
