@@ -16,6 +16,7 @@ import { relu } from '../autograd/ops/activation';
 import { dropout, dropoutWithMask } from '../autograd/ops/dropout';
 import { crossEntropy } from '../autograd/ops/loss';
 import { SGD } from '../train/sgd';
+import { type MatmulVariant, hasSubgroupMatmul, matmul as matmulKernel } from '../kernels/matmul';
 import { sumAxisRef, zipRef } from '../../test/reference/basic';
 import { linearBackwardRef, linearRef, matmulBackwardRef, matmulRef } from '../../test/reference/matmul';
 import { conv2dBackwardRef, conv2dRef, convOutSize, type ConvShape } from '../../test/reference/conv';
@@ -207,6 +208,22 @@ export class GradCheckSuite {
   }
 
   private async matmuls(): Promise<void> {
+    // The ops above use this adapter's default matmul kernel; each kernel it can run is checked here directly.
+    const variants: MatmulVariant[] = ['portable', 'vec4', ...(hasSubgroupMatmul(this.rt) ? ['subgroup' as const] : [])];
+    for (const variant of variants) {
+      await this.run('matmul', `matmul kernel '${variant}' [19,21]·[21,70] + bias per row`, async () => {
+        const [M, K, N] = [19, 21, 70];
+        const av = randomArray(M * K, 40);
+        const bv = randomArray(K * N, 41);
+        const biasv = randomArray(M, 42);
+        const [A, B, bias] = [av, bv, biasv].map((v) => this.rt.upload(Float32Array.from(v)));
+        const C = this.rt.alloc(M * N * 4);
+        matmulKernel(this.rt, A, B, C, M, N, K, { variant, bias, biasPer: 'row' });
+        const got = new Float32Array(await this.rt.read(C, M * N * 4));
+        for (const buf of [A, B, bias, C]) this.rt.release(buf);
+        this.record('matmul', `matmul kernel '${variant}'`, got, matmulRef(av, bv, M, K, N).map((v, i) => v + biasv[Math.floor(i / N)]), TOL.reduction);
+      });
+    }
     await this.run('matmul', 'matmul [7,13]·[13,33]: y, da, db', async () => {
       const [M, K, N] = [7, 13, 33];
       const av = randomArray(M * K, 22);
