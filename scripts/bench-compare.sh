@@ -6,5 +6,5 @@ cd "$(dirname "$0")/.."
 out=${BENCH_OUT:-bench-results}
 mkdir -p "$out"
 node dist/bench.js --json "$out/ours.json" "$@"
-/usr/bin/python3 tools/bench_torch.py --json "$out/torch.json" "$@"
+/usr/bin/python3 tools/bench_torch.py --json "$out/torch.json" --shapes-from "$out/ours.json" "$@"
 /usr/bin/python3 tools/compare_bench.py "$out/ours.json" "$out/torch.json"

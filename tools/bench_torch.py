@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """PyTorch CPU (2 threads) on the same shapes as `node dist/bench.js`, in the same JSON format.
-Usage: bench_torch.py [--quick] [--json FILE] [--batch N] [--model-batch N] [--img-size N] [--samples N] [--threads 2]"""
+Usage: bench_torch.py [--quick] [--json FILE] [--batch N] [--model-batch N] [--img-size N] [--samples N] [--threads 2]
+                      [--shapes-from OURS.json]"""
 import argparse
 import json
 import statistics
@@ -27,7 +28,13 @@ CONVS = [  # name, c, o, h, k, stride, pad — must match src/bench/shapes.ts
 QUICK_CONVS = {"layer1 3x3", "layer4 3x3", "conv1 7x7/2"}
 
 
-def matmul_shapes(b):
+def matmul_shapes(b, shapes_from=None):
+    """The matmul rows; with shapes_from (our bench's JSON), its m, n, k per row name (the GEMM rows cap
+    their images to fit one binding of the adapter, see src/bench/shapes.ts)."""
+    if shapes_from:
+        with open(shapes_from) as f:
+            ours = json.load(f)
+        return [(r["name"][len("matmul "):], *map(int, r["shape"].split("x"))) for r in ours["kernels"] if r["name"].startswith("matmul ")]
     return [("square 1024", 1024, 1024, 1024), ("square 512", 512, 512, 512), ("fc 512→1000", b, 1000, 512), ("fc 512→37", b, 37, 512),
             ("layer1 GEMM", 64, b * 56 * 56, 576), ("layer4 GEMM", 512, b * 7 * 7, 4608)]
 
@@ -57,6 +64,9 @@ def main():
     ap.add_argument("--samples", type=int)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-kernels", action="store_true")
+    ap.add_argument("--no-model", action="store_true")
+    ap.add_argument("--steps", type=int)
+    ap.add_argument("--shapes-from", help="our bench's JSON: take the matmul shapes from it")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     b = a.batch or (4 if a.quick else 32)
@@ -77,7 +87,7 @@ def main():
     print(f"adapter: PyTorch {torch.__version__} CPU, {a.threads} threads")
     with torch.no_grad():
         if not a.no_kernels:
-            for name, m, n, k in matmul_shapes(b):
+            for name, m, n, k in matmul_shapes(b, a.shapes_from):
                 if a.quick and m * n * k > 2 ** 28:
                     continue
                 A, B = torch.randn(m, k), torch.randn(k, n)
@@ -136,6 +146,12 @@ def main():
         ms = time_it(opt.step, samples)
         add("sgd momentum update", f"{n} params", ms, gbps=5 * n * 4 / (ms * 1e6))
 
+    m = None
+    if a.no_model:
+        if a.json:
+            with open(a.json, "w") as f:
+                json.dump({"adapter": f"PyTorch {torch.__version__} CPU ({a.threads} threads)", "kernels": rows, "model": m}, f, indent=2)
+        return
     model = torchvision.models.resnet34()
     model.fc = nn.Sequential(nn.Dropout(0.5), nn.Linear(512, 37))
     opt = torch.optim.SGD(model.parameters(), lr=0.001, momentum=0.9)
@@ -149,7 +165,7 @@ def main():
 
     model.train()
     step()
-    steps = 2 if a.quick else 3
+    steps = a.steps or (2 if a.quick else 3)
     train_ms = statistics.median([time_it(step, 1) for _ in range(steps)])
     model.eval()
     with torch.no_grad():

@@ -42,13 +42,19 @@ export interface MatmulShape {
   k: number;
 }
 
-export function matmulShapes(batch: number): MatmulShape[] {
+/**
+ * The matmul rows. The two GEMM rows are the column-matrix products of the layer1 and layer4 convolutions
+ * for the batch's images, or for as many as fit one binding of `maxBindingBytes` (layer1's column matrix at
+ * batch 32 is 231 MB, above lavapipe's 128 MiB).
+ */
+export function matmulShapes(batch: number, maxBindingBytes = Infinity): MatmulShape[] {
+  const images = (k: number, hw: number) => Math.max(1, Math.min(batch, Math.floor(maxBindingBytes / (4 * k * hw))));
   return [
     { name: 'square 1024', m: 1024, n: 1024, k: 1024 },
     { name: 'square 512', m: 512, n: 512, k: 512 },
     { name: 'fc 512→1000', m: batch, n: 1000, k: 512 },
     { name: 'fc 512→37', m: batch, n: 37, k: 512 },
-    { name: 'layer1 GEMM', m: 64, n: batch * 56 * 56, k: 576 },
-    { name: 'layer4 GEMM', m: 512, n: batch * 7 * 7, k: 4608 },
+    { name: 'layer1 GEMM', m: 64, n: images(576, 56 * 56) * 56 * 56, k: 576 },
+    { name: 'layer4 GEMM', m: 512, n: images(4608, 7 * 7) * 7 * 7, k: 4608 },
   ];
 }

@@ -80,7 +80,7 @@ async function benchKernels(rt: GpuRuntime, batch: number, quick: boolean, sampl
     log(`${r.name.padEnd(34)} ${r.shape.padEnd(26)} ${r.ms.toFixed(3).padStart(10)} ms ${r.gflops !== undefined ? `${r.gflops.toFixed(2).padStart(8)} GFLOP/s` : `${r.gbps!.toFixed(2).padStart(8)} GB/s   `}`);
   };
   // Matmuls.
-  for (const s of matmulShapes(batch).filter((s) => !quick || s.m * s.n * s.k <= 2 ** 28)) {
+  for (const s of matmulShapes(batch, rt.limits.maxStorageBufferBindingSize).filter((s) => !quick || s.m * s.n * s.k <= 2 ** 28)) {
     const bufs: GPUBuffer[] = [];
     const A = buf(rt, s.m * s.k, bufs);
     const B = buf(rt, s.k * s.n, bufs);
