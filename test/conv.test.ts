@@ -45,14 +45,17 @@ const CASES: [string, ConvShape][] = [
   ['1x1 s2 p0 (downsample)', { N: 2, C: 6, H: 7, W: 7, O: 5, KH: 1, KW: 1, stride: 2, pad: 0 }],
   ['1x1 s1 p0 (pointwise)', { N: 2, C: 5, H: 4, W: 3, O: 3, KH: 1, KW: 1, stride: 1, pad: 0 }],
   ['batch 1, 3x3 s1 p1', { N: 1, C: 3, H: 6, W: 5, O: 4, KH: 3, KW: 3, stride: 1, pad: 1 }],
+  ['3x3 s1 p1 on a 1x1 map', { N: 3, C: 6, H: 1, W: 1, O: 5, KH: 3, KW: 3, stride: 1, pad: 1 }],
+  ['3x3 s1 p1, 2x3 map, 9 output channels', { N: 2, C: 4, H: 2, W: 3, O: 9, KH: 3, KW: 3, stride: 1, pad: 1 }],
   ['batch 1, 1x1 s1 p0 (pointwise)', { N: 1, C: 5, H: 3, W: 5, O: 6, KH: 1, KW: 1, stride: 1, pad: 0 }],
   ['1x1 spatial output (3x3 s2 p1 on 2x2)', { N: 3, C: 7, H: 2, W: 2, O: 9, KH: 3, KW: 3, stride: 2, pad: 1 }],
   ['odd kernel 2x3 s3 p2', { N: 2, C: 3, H: 8, W: 11, O: 5, KH: 2, KW: 3, stride: 3, pad: 2 }],
 ];
 
-// Both algorithms run every case: 'implicit' (implicit GEMM in the subgroup matmul kernel; adapters with 8-lane
-// subgroups, skipped elsewhere) and 'im2col' (column matrix + matmul, any adapter).
-const ALGORITHMS: ConvAlgorithm[] = ['implicit', 'im2col'];
+// Every algorithm runs every case: 'implicit' (implicit GEMM in the subgroup matmul kernel; adapters with 8-lane
+// subgroups, skipped elsewhere), 'im2col' (column matrix + matmul, any adapter) and 'winograd' (3x3 stride-1
+// padding-1 cases; the others fall back to the adapter's default, so they run again).
+const ALGORITHMS: ConvAlgorithm[] = ['implicit', 'im2col', 'winograd'];
 const subgroupsHere = hasSubgroupMatmul(await testRuntime());
 
 for (const algorithm of ALGORITHMS) describe.skipIf(algorithm === 'implicit' && !subgroupsHere)(`conv2d op (${algorithm}) vs float64 reference`, () => {
@@ -81,12 +84,16 @@ for (const algorithm of ALGORITHMS) describe.skipIf(algorithm === 'implicit' && 
 });
 
 describe('conv2d algorithm choice', () => {
-  it('implicit GEMM is the default with 8-lane subgroups, except a strided data gradient and 1x1 stride-1 convolutions', () => {
+  it('Winograd for 3x3 stride-1 padding-1; else implicit GEMM with 8-lane subgroups, except a strided data gradient and 1x1 stride-1 convolutions', () => {
     const g3 = conv2dGeometry([2, 8, 9, 9], [4, 8, 3, 3], 1, 1);
+    const g3p0 = conv2dGeometry([2, 8, 9, 9], [4, 8, 3, 3], 1, 0);
     const g3s2 = conv2dGeometry([2, 8, 9, 9], [4, 8, 3, 3], 2, 1);
     const g1 = conv2dGeometry([2, 8, 9, 9], [4, 8, 1, 1], 1, 0);
     const implicit = subgroupsHere ? 'implicit' : 'im2col';
-    expect(['forward', 'data', 'weight'].map((p) => convAlgorithm(rt, g3, p as 'forward'))).toEqual([implicit, implicit, implicit]);
+    expect(['forward', 'data', 'weight'].map((p) => convAlgorithm(rt, g3, p as 'forward'))).toEqual(['winograd', 'winograd', 'winograd']);
+    expect(['forward', 'data', 'weight'].map((p) => convAlgorithm(rt, g3p0, p as 'forward'))).toEqual([implicit, implicit, implicit]);
+    expect(convAlgorithm(rt, g3s2, 'forward', { algorithm: 'winograd' })).toBe(implicit);
+    expect(convAlgorithm(rt, g3, 'forward', { algorithm: implicit })).toBe(implicit);
     expect(['forward', 'data', 'weight'].map((p) => convAlgorithm(rt, g3s2, p as 'forward'))).toEqual([implicit, 'im2col', implicit]);
     expect(convAlgorithm(rt, g1, 'forward')).toBe('im2col');
     expect(convAlgorithm(rt, g3, 'forward', { algorithm: 'im2col' })).toBe('im2col');
@@ -186,6 +193,33 @@ describe('conv2d batch tiling', () => {
     expectClose(y1, y2, 1e-6, 'forward: implicit vs im2col');
     expectClose(dx1, dx2, 1e-6, 'dx: implicit vs im2col');
     expectClose(dw1, dw2, 1e-6, 'dw: implicit vs im2col');
+    for (const buf of [X, W, B, DY]) rt.release(buf);
+  });
+
+  it.each([1, 2])('gradient check: Winograd in batch tiles of %i images matches the reference and im2col', async (tile) => {
+    const s: ConvShape = { N: 5, C: 6, H: 11, W: 10, O: 37, KH: 3, KW: 3, stride: 1, pad: 1 };
+    const n = sizes(s);
+    const g = conv2dGeometry([s.N, s.C, s.H, s.W], [s.O, s.C, s.KH, s.KW], s.stride, s.pad);
+    const [x, w, b, dy] = [fresh(n.x), fresh(n.w), fresh(s.O), fresh(n.y)];
+    const [X, W, B, DY] = [x, w, b, dy].map((a) => rt.upload(Float32Array.from(a)));
+    const run = async (opts: ConvOptions) => {
+      const [y, dx, dw] = [n.y, n.x, n.w].map((len) => rt.alloc(len * 4));
+      conv2dForward(rt, X, W, B, y, g, opts);
+      conv2dBackwardData(rt, DY, W, dx, g, opts);
+      conv2dBackwardWeight(rt, X, DY, dw, g, opts);
+      const out = await Promise.all([y, dx, dw].map((buf, i) => rt.read(buf, [n.y, n.x, n.w][i] * 4).then((r) => new Float32Array(r))));
+      for (const buf of [y, dx, dw]) rt.release(buf);
+      return out;
+    };
+    const [y1, dx1, dw1] = await run({ algorithm: 'winograd', maxImagesPerTile: tile });
+    const [y2, dx2, dw2] = await run({ algorithm: 'im2col' });
+    const ref = conv2dBackwardRef(x, w, dy, s);
+    expectClose(y1, conv2dRef(x, w, b, s), TOL.reduction, 'forward');
+    expectClose(dx1, ref.dx, TOL.reduction, 'dx');
+    expectClose(dw1, ref.dw, TOL.reduction, 'dw');
+    expectClose(y1, y2, 1e-5, 'forward: Winograd vs im2col');
+    expectClose(dx1, dx2, 1e-5, 'dx: Winograd vs im2col');
+    expectClose(dw1, dw2, 1e-5, 'dw: Winograd vs im2col');
     for (const buf of [X, W, B, DY]) rt.release(buf);
   });
 

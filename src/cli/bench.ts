@@ -12,7 +12,7 @@ import { Tensor } from '../autograd/tensor';
 import { noGrad, tidy } from '../autograd/scope';
 import { crossEntropy } from '../autograd/ops/loss';
 import { matmul } from '../kernels/matmul';
-import { conv2dBackwardData, conv2dBackwardWeight, conv2dForward, conv2dGeometry } from '../kernels/conv';
+import { type ConvAlgorithm, type ConvOptions, conv2dBackwardData, conv2dBackwardWeight, conv2dForward, conv2dGeometry } from '../kernels/conv';
 import { bnApply, bnBackwardApply, bnBackwardReduce, bnStatsTrain } from '../kernels/batchnorm';
 import { maxPool2dForward, maxPool2dBackward } from '../kernels/pool';
 import { crossEntropyForward, crossEntropyBackward } from '../kernels/cross_entropy';
@@ -73,7 +73,7 @@ async function ceilings(rt: GpuRuntime, samples: number, log: (s: string) => voi
   return { copyGbps, kernelGbps };
 }
 
-async function benchKernels(rt: GpuRuntime, batch: number, quick: boolean, samples: number, log: (s: string) => void): Promise<KernelRow[]> {
+async function benchKernels(rt: GpuRuntime, batch: number, quick: boolean, samples: number, log: (s: string) => void, convOpts: ConvOptions = {}): Promise<KernelRow[]> {
   const rows: KernelRow[] = [];
   const add = (r: KernelRow) => {
     rows.push(r);
@@ -100,13 +100,13 @@ async function benchKernels(rt: GpuRuntime, batch: number, quick: boolean, sampl
     const y = buf(rt, batch * s.o * oh * oh, bufs);
     const flops = convFlops(s, batch);
     const shape = `${batch}x${s.c}x${s.h}² → ${s.o} k${s.k}s${s.stride}`;
-    const fwd = await timeIt(rt, () => conv2dForward(rt, x, w, null, y, g), samples);
+    const fwd = await timeIt(rt, () => conv2dForward(rt, x, w, null, y, g, convOpts), samples);
     add({ name: `conv fwd ${s.name}`, shape, ms: fwd, gflops: flops / (fwd * 1e6) });
     if (s.name !== 'conv1 7x7/2') {
-      const dx = await timeIt(rt, () => conv2dBackwardData(rt, y, w, x, g), samples);
+      const dx = await timeIt(rt, () => conv2dBackwardData(rt, y, w, x, g, convOpts), samples);
       add({ name: `conv dX ${s.name}`, shape, ms: dx, gflops: flops / (dx * 1e6) });
     }
-    const dw = await timeIt(rt, () => conv2dBackwardWeight(rt, x, y, w, g), samples);
+    const dw = await timeIt(rt, () => conv2dBackwardWeight(rt, x, y, w, g, convOpts), samples);
     add({ name: `conv dW ${s.name}`, shape, ms: dw, gflops: flops / (dw * 1e6) });
     for (const b of bufs) rt.release(b);
   }
@@ -254,14 +254,19 @@ async function main(): Promise<number> {
       help: { type: 'boolean' },
       profile: { type: 'boolean' },
       'profile-shapes': { type: 'boolean' },
+      'conv-algorithm': { type: 'string' },
       steps: { type: 'string' },
     },
   });
   if (values.help) {
-    console.log('usage: node dist/bench.js [--quick] [--json FILE] [--batch N (kernels, default 32)] [--model-batch N (default 8)] [--img-size N (default 224)] [--arch resnet34] [--samples N] [--steps N] [--no-kernels] [--no-model] [--profile | --profile-shapes (GPU time per op, or per op and shape, of one train step)]');
+    console.log('usage: node dist/bench.js [--quick] [--json FILE] [--batch N (kernels, default 32)] [--model-batch N (default 8)] [--img-size N (default 224)] [--arch resnet34] [--samples N] [--steps N] [--no-kernels] [--no-model] [--profile | --profile-shapes (GPU time per op, or per op and shape, of one train step)] [--conv-algorithm winograd|implicit|im2col (kernel rows; default: the adapter\'s choice per shape)]');
     return 0;
   }
   const quick = values.quick === true;
+  if (values['conv-algorithm'] && !['winograd', 'implicit', 'im2col'].includes(values['conv-algorithm'])) {
+    console.error(`bench: --conv-algorithm must be winograd, implicit or im2col, got '${values['conv-algorithm']}'`);
+    return 2;
+  }
   const batch = Number(values.batch ?? (quick ? 4 : 32));
   const modelBatch = Number(values['model-batch'] ?? (quick ? 2 : 8));
   const size = Number(values['img-size'] ?? (quick ? 112 : 224));
@@ -273,7 +278,7 @@ async function main(): Promise<number> {
   const ceil = await ceilings(rt, samples, log);
   let kernels: KernelRow[] = [];
   if (!values['no-kernels']) {
-    kernels = await benchKernels(rt, batch, quick, samples, log);
+    kernels = await benchKernels(rt, batch, quick, samples, log, values['conv-algorithm'] ? { algorithm: values['conv-algorithm'] as ConvAlgorithm } : {});
     const peak = Math.max(...kernels.filter((k) => k.gflops).map((k) => k.gflops!));
     log(`ceiling: best matmul/conv ${peak.toFixed(2)} GFLOP/s`);
     for (const k of kernels) k.of_peak = k.gflops !== undefined ? k.gflops / peak : k.gbps! / ceil.kernelGbps;

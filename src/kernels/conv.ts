@@ -17,6 +17,7 @@ import { Params } from './util';
 import { matmul, windowBinding } from './matmul';
 import { type ConvGather, hasSubgroupMatmul, packOperand, releaseOperands, runSubgroupKernel } from './matmul_subgroup';
 import { sumAxis } from './reduce';
+import { winogradApplies, winogradBackwardData, winogradBackwardWeight, winogradForward } from './winograd';
 
 export interface Conv2dGeometry {
   N: number;
@@ -32,7 +33,7 @@ export interface Conv2dGeometry {
   OW: number;
 }
 
-export type ConvAlgorithm = 'implicit' | 'im2col';
+export type ConvAlgorithm = 'implicit' | 'im2col' | 'winograd';
 
 export interface ConvOptions {
   /** Largest column buffer (bytes) to allocate; the batch is tiled to fit. Default: maxStorageBufferBindingSize. */
@@ -194,15 +195,21 @@ function gradientColumns(rt: GpuRuntime, dy: GPUBuffer, g: Conv2dGeometry, n0: n
 /** The algorithm a pass runs with (see the top of this file). */
 export function convAlgorithm(rt: GpuRuntime, g: Conv2dGeometry, pass: 'forward' | 'data' | 'weight', opts: ConvOptions = {}): ConvAlgorithm {
   const available = hasSubgroupMatmul(rt);
-  const chosen = opts.algorithm ?? (available ? 'implicit' : 'im2col');
+  const chosen = opts.algorithm ?? (winogradApplies(g) ? 'winograd' : available ? 'implicit' : 'im2col');
   if (chosen === 'implicit' && !available) throw new Error(`conv2d ${geometryStr(g)}: the implicit algorithm needs the subgroups feature with 8-lane subgroups`);
+  if (chosen === 'winograd') {
+    if (winogradApplies(g)) return 'winograd';
+    return convAlgorithm(rt, g, pass, { ...opts, algorithm: available ? 'implicit' : 'im2col' });
+  }
   if (chosen === 'im2col' || isPointwise(g) || (pass === 'data' && g.stride !== 1)) return 'im2col';
   return 'implicit';
 }
 
 /** y[N,O,OH,OW] = conv2d(x, w) (+ bias[O]). */
 export function conv2dForward(rt: GpuRuntime, x: GPUBuffer, w: GPUBuffer, bias: GPUBuffer | null, y: GPUBuffer, g: Conv2dGeometry, opts: ConvOptions = {}): void {
-  if (convAlgorithm(rt, g, 'forward', opts) === 'implicit') return forwardImplicit(rt, x, w, bias, y, g, opts);
+  const algorithm = convAlgorithm(rt, g, 'forward', opts);
+  if (algorithm === 'winograd') return winogradForward(rt, x, w, bias, y, g, opts.maxImagesPerTile);
+  if (algorithm === 'implicit') return forwardImplicit(rt, x, w, bias, y, g, opts);
   const taps = g.C * g.KH * g.KW;
   const hw = g.OH * g.OW;
   forEachTile(rt, g, opts, (n0, nb, cols) => {
@@ -220,7 +227,9 @@ export function conv2dForward(rt: GpuRuntime, x: GPUBuffer, w: GPUBuffer, bias: 
 
 /** dx[N,C,H,W] = the gradient of conv2d with respect to x, given dy[N,O,OH,OW] (overwrites dx). */
 export function conv2dBackwardData(rt: GpuRuntime, dy: GPUBuffer, w: GPUBuffer, dx: GPUBuffer, g: Conv2dGeometry, opts: ConvOptions = {}): void {
-  if (convAlgorithm(rt, g, 'data', opts) === 'implicit') return dataImplicit(rt, dy, w, dx, g, opts);
+  const algorithm = convAlgorithm(rt, g, 'data', opts);
+  if (algorithm === 'winograd') return winogradBackwardData(rt, dy, w, dx, g, opts.maxImagesPerTile);
+  if (algorithm === 'implicit') return dataImplicit(rt, dy, w, dx, g, opts);
   const taps = g.C * g.KH * g.KW;
   const hw = g.OH * g.OW;
   forEachTile(rt, g, opts, (n0, nb, dcols) => {
@@ -234,7 +243,9 @@ export function conv2dBackwardData(rt: GpuRuntime, dy: GPUBuffer, w: GPUBuffer, 
 
 /** dw[O,C,KH,KW] = the gradient of conv2d with respect to w: dY'[O, N·hw] · colsᵀ, a batch tile at a time (overwrites dw). */
 export function conv2dBackwardWeight(rt: GpuRuntime, x: GPUBuffer, dy: GPUBuffer, dw: GPUBuffer, g: Conv2dGeometry, opts: ConvOptions = {}): void {
-  if (convAlgorithm(rt, g, 'weight', opts) === 'implicit') return weightImplicit(rt, x, dy, dw, g, opts);
+  const algorithm = convAlgorithm(rt, g, 'weight', opts);
+  if (algorithm === 'winograd') return winogradBackwardWeight(rt, x, dy, dw, g, opts.maxImagesPerTile);
+  if (algorithm === 'implicit') return weightImplicit(rt, x, dy, dw, g, opts);
   const taps = g.C * g.KH * g.KW;
   const hw = g.OH * g.OW;
   forEachTile(rt, g, opts, (n0, nb, cols) => {
