@@ -26,6 +26,7 @@ describe('cli: train.js arguments', () => {
     [['--lr', 'fast'], /--lr needs a number, got 'fast'/],
     [['--arch', 'vgg16'], /--arch must be resnet18, resnet34 or resnet50/],
     [['--split', '0.5,0.5'], /--split needs three fractions/],
+    [['--winograd-tile', '3'], /--winograd-tile must be 2 or 4, got '3'/],
   ])('%j is rejected with a clear error and the usage line (exit 2)', (args, message) => {
     const r = run('train.js', args as string[]);
     expect(r.code).toBe(2);
@@ -36,7 +37,7 @@ describe('cli: train.js arguments', () => {
   it('--help prints every flag', () => {
     const r = run('train.js', ['--help']);
     expect(r.code).toBe(0);
-    for (const f of ['--data', '--weights', '--out', '--resume', '--arch', '--img-size', '--batch-size', '--lr', '--momentum', '--weight-decay', '--step-size', '--gamma', '--patience', '--max-epochs', '--dropout', '--seed']) {
+    for (const f of ['--data', '--weights', '--out', '--resume', '--arch', '--img-size', '--batch-size', '--lr', '--momentum', '--weight-decay', '--step-size', '--gamma', '--patience', '--max-epochs', '--dropout', '--seed', '--winograd-tile']) {
       expect(r.out).toContain(f);
     }
   });

@@ -74,11 +74,12 @@ describe.runIf(hasTorch)('PyTorch parity: resnet34 with the recipe head', () => 
     logits.dispose();
   });
 
-  it('train-mode logits, loss, gradients and BatchNorm statistics match PyTorch', async () => {
+  /** One train-mode forward (with PyTorch's dropout mask) and backward: logits, loss and every parameter's gradient. */
+  async function trainStep(): Promise<{ logits: Float32Array; loss: Float32Array; grads: Map<string, Float32Array> }> {
     model.train();
     const mask = Tensor.fromArray(fx.get('dropout_mask')!.data as Float32Array, [N, 512], 'f32', rt);
     const fc = model.fc as Sequential;
-    const { logits, loss } = tidy(() => {
+    const out = tidy(() => {
       // The model's own forward up to the features, then PyTorch's dropout mask, then fc.1.
       let h = model.maxpool.forward(model.bn1.forwardRelu(model.conv1.forward(input)));
       for (const layer of model.layers) h = layer.forward(h);
@@ -88,21 +89,29 @@ describe.runIf(hasTorch)('PyTorch parity: resnet34 with the recipe head', () => 
       loss.backward();
       return { logits, loss };
     });
-    expectClose(await logits.toArray(), fx.get('train_logits')!.data as Float32Array, MODEL_TOL, 'train logits');
-    expectClose(await loss.toArray(), fx.get('train_loss')!.data as Float32Array, MODEL_TOL, 'loss');
-    const params = new Map(model.namedParameters());
+    const grads = new Map<string, Float32Array>();
+    for (const [name, p] of model.namedParameters()) if (p.grad) grads.set(name, await p.grad.toArray() as Float32Array);
+    const result = { logits: await out.logits.toArray() as Float32Array, loss: await out.loss.toArray() as Float32Array, grads };
+    for (const t of [mask, out.logits, out.loss]) t.dispose();
+    model.zeroGrad();
+    return result;
+  }
+
+  it('train-mode logits, loss, gradients and BatchNorm statistics match PyTorch', async () => {
+    const { logits, loss, grads } = await trainStep();
+    expectClose(logits, fx.get('train_logits')!.data as Float32Array, MODEL_TOL, 'train logits');
+    expectClose(loss, fx.get('train_loss')!.data as Float32Array, MODEL_TOL, 'loss');
     // Gradients at the issue's 1e-3, against PyTorch's float32 gradients and against its float64 ones (the
     // exact answer). PyTorch's own float32 error is printed beside ours: on this fixture it is ~2.3e-4 in the
-    // early layers, ours ~8e-4 (deep layers: both ≤ 3e-6).
+    // early layers, ours ~2.4e-4 against PyTorch float32 and ~3e-6 against float64 (deep layers: both ≤ 3e-6).
     for (const [k, v] of fx) {
       if (k.startsWith('grad.')) {
         const name = k.slice(5);
-        const p = params.get(name)!;
-        expect(p.grad, k).not.toBeNull();
-        const got = await p.grad!.toArray();
-        expectClose(got, fx.get(`grad32.${name}`)!.data as Float32Array, GRAD_TOL, `${k} vs PyTorch float32`);
+        const got = grads.get(name);
+        expect(got, k).toBeDefined();
+        expectClose(got!, fx.get(`grad32.${name}`)!.data as Float32Array, GRAD_TOL, `${k} vs PyTorch float32`);
         const torchErr = (fx.get(`torch32_error.${name}`)!.data as Float32Array)[0];
-        expectClose(got, v.data as Float32Array, GRAD_TOL, `${k} vs float64 (PyTorch float32: ${torchErr.toExponential(2)})`);
+        expectClose(got!, v.data as Float32Array, GRAD_TOL, `${k} vs float64 (PyTorch float32: ${torchErr.toExponential(2)})`);
       }
     }
     const state = model.stateDict();
@@ -112,7 +121,22 @@ describe.runIf(hasTorch)('PyTorch parity: resnet34 with the recipe head', () => 
       if (s instanceof ScalarState) expect(s.value, k).toBe(Number((v.data as BigInt64Array)[0]));
       else expectClose(await (s as Tensor).toArray(), v.data as Float32Array, STATS_TOL, k);
     }
-    for (const t of [mask, logits, loss]) t.dispose();
-    model.zeroGrad();
+  });
+
+  // The faster Winograd F(4×4, 3×3) (train.js --winograd-tile 4) is less exact: its gradients are held to a
+  // looser 1e-2 against the float64 answer (measured: ~2e-3 in the early layers, 10× PyTorch float32's own
+  // error), its logits to the model tolerance.
+  // (Train mode: the earlier tests have moved the running statistics that eval mode would use.)
+  it('Winograd F(4x4, 3x3): train logits within 1e-4 and gradients within 1e-2 of PyTorch float64', async () => {
+    rt.winogradTile = 4;
+    try {
+      const { logits, grads } = await trainStep();
+      expectClose(logits, fx.get('train_logits')!.data as Float32Array, MODEL_TOL, 'train logits (F(4x4,3x3))');
+      for (const [k, v] of fx) {
+        if (k.startsWith('grad.')) expectClose(grads.get(k.slice(5))!, v.data as Float32Array, 1e-2, `${k} vs float64 (F(4x4,3x3))`);
+      }
+    } finally {
+      rt.winogradTile = 2;
+    }
   });
 });

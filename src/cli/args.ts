@@ -11,6 +11,8 @@ export interface CliOptions {
   out: string;
   resume: boolean;
   help: boolean;
+  /** Winograd output tile of the 3×3 convolutions (see GpuRuntime.winogradTile). */
+  winogradTile: 2 | 4;
   /** Flags the user gave explicitly (the demo only overrides the others). */
   given: Set<string>;
 }
@@ -55,6 +57,8 @@ Without --data it trains on a built-in demo dataset (generated into .cache/ on f
   --label-smoothing E   (default ${RECIPE_DEFAULTS.labelSmoothing})
   --split A,B,C         train,val,test fractions for a DIR/CLASS/* dataset (default ${RECIPE_DEFAULTS.split.join(',')})
   --seed N              seeds initialisation, shuffling, augmentation and dropout (default ${RECIPE_DEFAULTS.seed})
+  --winograd-tile 2|4   output tile of the Winograd 3x3 convolutions: 4 trains ~1.26x faster on a CPU adapter,
+                        with early-layer gradients ~2e-3 from exact, 10x PyTorch float32's own error (default 2)
   --help                this text
 
 Environment: WEBGPU_ADAPTER=<name> picks an adapter, WEBGPU_BACKEND=<vulkan|metal|d3d12> a Dawn backend.`;
@@ -81,6 +85,7 @@ export function parseCli(argv: string[]): CliOptions {
     help: { type: 'boolean' },
     arch: { type: 'string' },
     split: { type: 'string' },
+    'winograd-tile': { type: 'string' },
   };
   for (const [flag] of NUMERIC) options[flag] = { type: 'string' };
   let values: Record<string, string | boolean | undefined>;
@@ -110,6 +115,8 @@ export function parseCli(argv: string[]): CliOptions {
     if (e instanceof ConfigError) throw new UsageError(e.message);
     throw e;
   }
+  const tile = values['winograd-tile'] ?? '2';
+  if (tile !== '2' && tile !== '4') throw new UsageError(`--winograd-tile must be 2 or 4, got '${tile}'`);
   const data = typeof values.data === 'string' ? values.data : null;
   const name = data ? data.replace(/\/+$/, '').split('/').pop() || 'data' : 'demo';
   return {
@@ -119,6 +126,7 @@ export function parseCli(argv: string[]): CliOptions {
     out: typeof values.out === 'string' ? values.out : `runs/${name}`,
     resume: values.resume === true,
     help: values.help === true,
+    winogradTile: tile === '4' ? 4 : 2,
     given,
   };
 }

@@ -255,14 +255,19 @@ async function main(): Promise<number> {
       profile: { type: 'boolean' },
       'profile-shapes': { type: 'boolean' },
       'conv-algorithm': { type: 'string' },
+      'winograd-tile': { type: 'string' },
       steps: { type: 'string' },
     },
   });
   if (values.help) {
-    console.log('usage: node dist/bench.js [--quick] [--json FILE] [--batch N (kernels, default 32)] [--model-batch N (default 8)] [--img-size N (default 224)] [--arch resnet34] [--samples N] [--steps N] [--no-kernels] [--no-model] [--profile | --profile-shapes (GPU time per op, or per op and shape, of one train step)] [--conv-algorithm winograd|implicit|im2col (kernel rows; default: the adapter\'s choice per shape)]');
+    console.log('usage: node dist/bench.js [--quick] [--json FILE] [--batch N (kernels, default 32)] [--model-batch N (default 8)] [--img-size N (default 224)] [--arch resnet34] [--samples N] [--steps N] [--no-kernels] [--no-model] [--profile | --profile-shapes (GPU time per op, or per op and shape, of one train step)] [--conv-algorithm winograd|implicit|im2col (kernel rows; default: the adapter\'s choice per shape)] [--winograd-tile 2|4]');
     return 0;
   }
   const quick = values.quick === true;
+  if (values['winograd-tile'] && !['2', '4'].includes(values['winograd-tile'])) {
+    console.error(`bench: --winograd-tile must be 2 or 4, got '${values['winograd-tile']}'`);
+    return 2;
+  }
   if (values['conv-algorithm'] && !['winograd', 'implicit', 'im2col'].includes(values['conv-algorithm'])) {
     console.error(`bench: --conv-algorithm must be winograd, implicit or im2col, got '${values['conv-algorithm']}'`);
     return 2;
@@ -272,6 +277,7 @@ async function main(): Promise<number> {
   const size = Number(values['img-size'] ?? (quick ? 112 : 224));
   const samples = Number(values.samples ?? (quick ? 3 : 5));
   const rt = await initGpu();
+  if (values['winograd-tile'] === '4') rt.winogradTile = 4;
   const log = (s: string) => console.log(s);
   log(`adapter: ${rt.adapter.name} (${rt.adapter.description})`);
   log(`medians of ${samples} timed samples after warm-up; kernel batch ${batch}`);

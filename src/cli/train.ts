@@ -50,7 +50,9 @@ async function main(argv: string[]): Promise<number> {
   console.log(dataset.description);
 
   const rt = await initGpu();
+  rt.winogradTile = cli.winogradTile;
   console.log(`adapter: ${rt.adapter.name} (${rt.adapter.description})`);
+  if (cli.winogradTile === 4) console.log('3x3 convolutions: Winograd F(4x4, 3x3) (--winograd-tile 4: faster, less exact gradients)');
 
   const model = resnet(c.arch, { numClasses: dataset.classes.length, dropout: c.dropout, seed: c.seed });
   if (cli.weights) {

@@ -17,7 +17,7 @@ import { Params } from './util';
 import { matmul, windowBinding } from './matmul';
 import { type ConvGather, hasSubgroupMatmul, packOperand, releaseOperands, runSubgroupKernel } from './matmul_subgroup';
 import { sumAxis } from './reduce';
-import { winogradApplies, winogradBackwardData, winogradBackwardWeight, winogradForward } from './winograd';
+import { type WinogradTile, winogradApplies, winogradBackwardData, winogradBackwardWeight, winogradForward } from './winograd';
 
 export interface Conv2dGeometry {
   N: number;
@@ -40,8 +40,10 @@ export interface ConvOptions {
   maxColumnBytes?: number;
   /** Force an algorithm (see the top of this file). Default: 'implicit' where hasSubgroupMatmul(rt), else 'im2col'. */
   algorithm?: ConvAlgorithm;
-  /** At most this many images per batch tile (both algorithms; tests, memory control). Default: as many as fit. */
+  /** At most this many images per batch tile (every algorithm; tests, memory control). Default: as many as fit. */
   maxImagesPerTile?: number;
+  /** Winograd's output tile: 2 (F(2×2, 3×3)) or 4 (F(4×4, 3×3)). Default: rt.winogradTile (2). */
+  winogradTile?: WinogradTile;
 }
 
 /** The geometry of conv2d(x[N,C,H,W], w[O,C,KH,KW], stride, pad), with checks. */
@@ -208,7 +210,7 @@ export function convAlgorithm(rt: GpuRuntime, g: Conv2dGeometry, pass: 'forward'
 /** y[N,O,OH,OW] = conv2d(x, w) (+ bias[O]). */
 export function conv2dForward(rt: GpuRuntime, x: GPUBuffer, w: GPUBuffer, bias: GPUBuffer | null, y: GPUBuffer, g: Conv2dGeometry, opts: ConvOptions = {}): void {
   const algorithm = convAlgorithm(rt, g, 'forward', opts);
-  if (algorithm === 'winograd') return winogradForward(rt, x, w, bias, y, g, opts.maxImagesPerTile);
+  if (algorithm === 'winograd') return winogradForward(rt, x, w, bias, y, g, opts.winogradTile ?? rt.winogradTile, opts.maxImagesPerTile);
   if (algorithm === 'implicit') return forwardImplicit(rt, x, w, bias, y, g, opts);
   const taps = g.C * g.KH * g.KW;
   const hw = g.OH * g.OW;
@@ -228,7 +230,7 @@ export function conv2dForward(rt: GpuRuntime, x: GPUBuffer, w: GPUBuffer, bias: 
 /** dx[N,C,H,W] = the gradient of conv2d with respect to x, given dy[N,O,OH,OW] (overwrites dx). */
 export function conv2dBackwardData(rt: GpuRuntime, dy: GPUBuffer, w: GPUBuffer, dx: GPUBuffer, g: Conv2dGeometry, opts: ConvOptions = {}): void {
   const algorithm = convAlgorithm(rt, g, 'data', opts);
-  if (algorithm === 'winograd') return winogradBackwardData(rt, dy, w, dx, g, opts.maxImagesPerTile);
+  if (algorithm === 'winograd') return winogradBackwardData(rt, dy, w, dx, g, opts.winogradTile ?? rt.winogradTile, opts.maxImagesPerTile);
   if (algorithm === 'implicit') return dataImplicit(rt, dy, w, dx, g, opts);
   const taps = g.C * g.KH * g.KW;
   const hw = g.OH * g.OW;
@@ -244,7 +246,7 @@ export function conv2dBackwardData(rt: GpuRuntime, dy: GPUBuffer, w: GPUBuffer, 
 /** dw[O,C,KH,KW] = the gradient of conv2d with respect to w: dY'[O, N·hw] · colsᵀ, a batch tile at a time (overwrites dw). */
 export function conv2dBackwardWeight(rt: GpuRuntime, x: GPUBuffer, dy: GPUBuffer, dw: GPUBuffer, g: Conv2dGeometry, opts: ConvOptions = {}): void {
   const algorithm = convAlgorithm(rt, g, 'weight', opts);
-  if (algorithm === 'winograd') return winogradBackwardWeight(rt, x, dy, dw, g, opts.maxImagesPerTile);
+  if (algorithm === 'winograd') return winogradBackwardWeight(rt, x, dy, dw, g, opts.winogradTile ?? rt.winogradTile, opts.maxImagesPerTile);
   if (algorithm === 'implicit') return weightImplicit(rt, x, dy, dw, g, opts);
   const taps = g.C * g.KH * g.KW;
   const hw = g.OH * g.OW;

@@ -1,19 +1,27 @@
 /**
- * Winograd F(2×2, 3×3) convolutions (shaders/winograd.wgsl) for 3×3, stride-1, padding-1 convolutions: the
- * forward pass, the data gradient (the same algorithm on dy with rotated filters) and the weight gradient.
- * Each is: transforms into 16 planes, one batched matmul over the 16 planes (the subgroup kernel where the
- * adapter runs it, else the vec4 kernel), a transform back. The matmuls do 16/36 of the direct
+ * Winograd convolutions for 3×3, stride-1, padding-1 convolutions: the forward pass, the data gradient (the
+ * same algorithm on dy with rotated filters) and the weight gradient, with 2×2 output tiles (F(2×2, 3×3),
+ * shaders/winograd2.wgsl, 16 transformed planes) or 4×4 ones (F(4×4, 3×3), shaders/winograd4.wgsl, 36 planes),
+ * each appended to the shared entry points of shaders/winograd.wgsl.
+ * Each is: transforms into the planes, one batched matmul over them (the subgroup kernel where the adapter
+ * runs it, else the vec4 kernel), a transform back. The matmuls do 16/36 (2×2) or 36/144 (4×4) of the direct
  * convolution's multiplies. Batches whose transformed tiles would not fit one binding run in tiles of images.
  */
 import type { GpuRuntime } from '../gpu/runtime';
-import shader from '../../shaders/winograd.wgsl';
+import common from '../../shaders/winograd.wgsl';
+import tile2 from '../../shaders/winograd2.wgsl';
+import tile4 from '../../shaders/winograd4.wgsl';
 import { Params } from './util';
 import { windowBinding } from './matmul_common';
 import { type Operand, type PackedKernel, hasSubgroupMatmul, runSubgroupKernel } from './matmul_subgroup';
 import { type Conv2dGeometry, geometryStr } from './conv';
 
 const WG = 64;
-const XI = 16; // transformed tile positions
+/** The shader of each tile size: the shared entry points, then that size's transforms. */
+const SHADERS = { 2: `${common}\n${tile2}`, 4: `${common}\n${tile4}` } as const;
+
+/** Output tile size: 2 (F(2×2, 3×3)) or 4 (F(4×4, 3×3)). */
+export type WinogradTile = 2 | 4;
 
 /** Whether the Winograd kernels compute this convolution: 3×3 filters, stride 1, padding 1. */
 export function winogradApplies(g: Conv2dGeometry): boolean {
@@ -26,23 +34,25 @@ interface TileGrid {
   TH: number;
   TW: number;
   perImage: number;
+  /** Transformed positions per tile: (m + 2)². */
+  XI: number;
+  shader: string;
 }
 
-function tileGrid(g: Conv2dGeometry): TileGrid {
-  const TH = Math.ceil(g.OH / 2);
-  const TW = Math.ceil(g.OW / 2);
-  return { TH, TW, perImage: TH * TW };
+function tileGrid(g: Conv2dGeometry, m: WinogradTile): TileGrid {
+  const TH = Math.ceil(g.OH / m);
+  const TW = Math.ceil(g.OW / m);
+  return { TH, TW, perImage: TH * TW, XI: (m + 2) ** 2, shader: SHADERS[m] };
 }
 
 /**
  * Images per batch tile: every transformed tensor of the tile (16 planes of ≤ max(C, O) rows of its tiles,
  * or of T rows of ≤ max(C, O) columns) must fit one binding.
  */
-function imagesPerTile(rt: GpuRuntime, g: Conv2dGeometry, maxImages = Infinity): number {
+function imagesPerTile(rt: GpuRuntime, g: Conv2dGeometry, grid: TileGrid, maxImages = Infinity): number {
   const maxBind = rt.limits.maxStorageBufferBindingSize;
-  const grid = tileGrid(g);
   const ch = Math.max(g.C, g.O);
-  const bytes = (n: number) => XI * 4 * Math.max(ch * ceil4(n * grid.perImage), n * grid.perImage * ceil4(ch));
+  const bytes = (n: number) => grid.XI * 4 * Math.max(ch * ceil4(n * grid.perImage), n * grid.perImage * ceil4(ch));
   // Also keep the tiles within the dispatch grid (8 tiles per workgroup along x in the t-major entries).
   let n = Math.min(g.N, maxImages, Math.max(1, Math.floor((rt.limits.maxComputeWorkgroupsPerDimension * 8) / grid.perImage)));
   while (n > 1 && bytes(n) > maxBind) n = Math.floor(n / 2);
@@ -55,6 +65,7 @@ function kernelFor(rt: GpuRuntime): PackedKernel {
 }
 
 interface Dispatch {
+  grid: TileGrid;
   entry: 'input_tiles' | 'input_tiles_t' | 'weight_tiles' | 'output_tiles' | 'grad_tiles' | 'filter_grad';
   op: string;
   src: { buffer: GPUBuffer; offset: number; elements: number };
@@ -74,7 +85,7 @@ function run(rt: GpuRuntime, d: Dispatch): void {
   for (const v of d.p) params.u32(v);
   rt.dispatch({
     op: d.op,
-    shader,
+    shader: d.grid.shader,
     entry: d.entry,
     uniforms: params.u32(s.shift).u32(t.shift).u32(b.shift).bytes(),
     bindings: d.entry === 'output_tiles' ? [s.binding, t.binding, b.binding] : [s.binding, t.binding],
@@ -82,17 +93,19 @@ function run(rt: GpuRuntime, d: Dispatch): void {
   });
 }
 
-/** A transformed tensor [16][rows][ld] as a matmul operand (rows = k, columns = m or n). */
-function operand(buffer: GPUBuffer, rows: number, ld: number): Operand {
+/** A transformed tensor [XI][rows][ld] as a matmul operand (rows = k, columns = m or n). */
+function operand(buffer: GPUBuffer, XI: number, rows: number, ld: number): Operand {
   return { binding: { buffer, offset: 0, size: XI * rows * ld * 4 }, off4: 0, ld4: ld / 4, stride4: (rows * ld) / 4, scratch: null };
 }
 
 /** The filters transformed: U[ξ][c][o] (forward) or, rotated for the data gradient, U[ξ][o][c]. */
-function transformFilters(rt: GpuRuntime, w: GPUBuffer, g: Conv2dGeometry, forData: boolean): { buf: GPUBuffer; rows: number; ld: number } {
+function transformFilters(rt: GpuRuntime, w: GPUBuffer, g: Conv2dGeometry, grid: TileGrid, forData: boolean): { buf: GPUBuffer; rows: number; ld: number } {
   const [rows, cols] = forData ? [g.O, g.C] : [g.C, g.O];
   const ld = ceil4(cols);
+  const XI = grid.XI;
   const buf = rt.alloc(XI * rows * ld * 4);
   run(rt, {
+    grid,
     entry: 'weight_tiles',
     op: `winograd-filters[${geometryStr(g)}${forData ? ' dX' : ''}]`,
     src: { buffer: w, offset: 0, elements: g.O * g.C * 9 },
@@ -107,10 +120,10 @@ function transformFilters(rt: GpuRuntime, w: GPUBuffer, g: Conv2dGeometry, forDa
  * out[N, outCh, OH, OW] = the Winograd convolution of x[N, inCh, OH, OW] (padding 1) with transformed filters
  * U[ξ][inCh][outCh] (+ bias): the forward pass, or with rotated filters, the data gradient.
  */
-function convolve(rt: GpuRuntime, x: GPUBuffer, U: { buf: GPUBuffer; ld: number }, bias: GPUBuffer | null, out: GPUBuffer, g: Conv2dGeometry, inCh: number, outCh: number, name: string, maxImages?: number): void {
-  const grid = tileGrid(g);
+function convolve(rt: GpuRuntime, x: GPUBuffer, U: { buf: GPUBuffer; ld: number }, bias: GPUBuffer | null, out: GPUBuffer, g: Conv2dGeometry, grid: TileGrid, inCh: number, outCh: number, name: string, maxImages?: number): void {
+  const XI = grid.XI;
   const hw = g.OH * g.OW;
-  const tile = imagesPerTile(rt, g, maxImages);
+  const tile = imagesPerTile(rt, g, grid, maxImages);
   const ldT = ceil4(tile * grid.perImage);
   const V = rt.alloc(XI * inCh * ldT * 4);
   const M = rt.alloc(XI * outCh * ldT * 4);
@@ -119,6 +132,7 @@ function convolve(rt: GpuRuntime, x: GPUBuffer, U: { buf: GPUBuffer; ld: number 
     const T = nb * grid.perImage;
     const tag = `${name}[${geometryStr(g)} images ${n0}+${nb}]`;
     run(rt, {
+      grid,
       entry: 'input_tiles',
       op: `winograd-input ${tag}`,
       src: { buffer: x, offset: n0 * inCh * hw, elements: nb * inCh * hw },
@@ -134,14 +148,15 @@ function convolve(rt: GpuRuntime, x: GPUBuffer, U: { buf: GPUBuffer; ld: number 
       batch: XI,
       reduce: false,
       accumulate: false,
-      x: operand(U.buf, inCh, U.ld),
-      y: operand(V, inCh, ldT),
+      x: operand(U.buf, XI, inCh, U.ld),
+      y: operand(V, XI, inCh, ldT),
       c: { buffer: M, offset: 0, ld: ldT, stride: outCh * ldT },
       bias: null,
       biasPerRow: false,
       kernel: kernelFor(rt),
     });
     run(rt, {
+      grid,
       entry: 'output_tiles',
       op: `winograd-output ${tag}`,
       src: { buffer: M, offset: 0, elements: XI * outCh * ldT },
@@ -156,24 +171,27 @@ function convolve(rt: GpuRuntime, x: GPUBuffer, U: { buf: GPUBuffer; ld: number 
 }
 
 /** y[N,O,OH,OW] = conv2d(x, w) (+ bias[O]), 3×3, stride 1, padding 1. */
-export function winogradForward(rt: GpuRuntime, x: GPUBuffer, w: GPUBuffer, bias: GPUBuffer | null, y: GPUBuffer, g: Conv2dGeometry, maxImages?: number): void {
-  const U = transformFilters(rt, w, g, false);
-  convolve(rt, x, U, bias, y, g, g.C, g.O, 'conv2dFwd', maxImages);
+export function winogradForward(rt: GpuRuntime, x: GPUBuffer, w: GPUBuffer, bias: GPUBuffer | null, y: GPUBuffer, g: Conv2dGeometry, m: WinogradTile, maxImages?: number): void {
+  const grid = tileGrid(g, m);
+  const U = transformFilters(rt, w, g, grid, false);
+  convolve(rt, x, U, bias, y, g, grid, g.C, g.O, 'conv2dFwd', maxImages);
   rt.release(U.buf);
 }
 
 /** dx[N,C,H,W] from dy[N,O,OH,OW]: the convolution of dy with the filters rotated by 180° (overwrites dx). */
-export function winogradBackwardData(rt: GpuRuntime, dy: GPUBuffer, w: GPUBuffer, dx: GPUBuffer, g: Conv2dGeometry, maxImages?: number): void {
-  const U = transformFilters(rt, w, g, true);
-  convolve(rt, dy, U, null, dx, g, g.O, g.C, 'conv2dDx', maxImages);
+export function winogradBackwardData(rt: GpuRuntime, dy: GPUBuffer, w: GPUBuffer, dx: GPUBuffer, g: Conv2dGeometry, m: WinogradTile, maxImages?: number): void {
+  const grid = tileGrid(g, m);
+  const U = transformFilters(rt, w, g, grid, true);
+  convolve(rt, dy, U, null, dx, g, grid, g.O, g.C, 'conv2dDx', maxImages);
   rt.release(U.buf);
 }
 
 /** dw[O,C,3,3] = Σ over images and tiles, through the transformed domain (overwrites dw). */
-export function winogradBackwardWeight(rt: GpuRuntime, x: GPUBuffer, dy: GPUBuffer, dw: GPUBuffer, g: Conv2dGeometry, maxImages?: number): void {
-  const grid = tileGrid(g);
+export function winogradBackwardWeight(rt: GpuRuntime, x: GPUBuffer, dy: GPUBuffer, dw: GPUBuffer, g: Conv2dGeometry, m: WinogradTile, maxImages?: number): void {
+  const grid = tileGrid(g, m);
+  const XI = grid.XI;
   const hw = g.OH * g.OW;
-  const tile = imagesPerTile(rt, g, maxImages);
+  const tile = imagesPerTile(rt, g, grid, maxImages);
   const Tmax = tile * grid.perImage;
   const [ldO, ldC] = [ceil4(g.O), ceil4(g.C)];
   const Z = rt.alloc(XI * Tmax * ldO * 4);
@@ -184,6 +202,7 @@ export function winogradBackwardWeight(rt: GpuRuntime, x: GPUBuffer, dy: GPUBuff
     const T = nb * grid.perImage;
     const tag = `[${geometryStr(g)} images ${n0}+${nb}]`;
     run(rt, {
+      grid,
       entry: 'grad_tiles',
       op: `winograd-grad ${tag}`,
       src: { buffer: dy, offset: n0 * g.O * hw, elements: nb * g.O * hw },
@@ -192,6 +211,7 @@ export function winogradBackwardWeight(rt: GpuRuntime, x: GPUBuffer, dy: GPUBuff
       groups: [Math.ceil(T / 8), Math.ceil(g.O / 8)],
     });
     run(rt, {
+      grid,
       entry: 'input_tiles_t',
       op: `winograd-input ${tag}`,
       src: { buffer: x, offset: n0 * g.C * hw, elements: nb * g.C * hw },
@@ -208,8 +228,8 @@ export function winogradBackwardWeight(rt: GpuRuntime, x: GPUBuffer, dy: GPUBuff
       batch: XI,
       reduce: false,
       accumulate: n0 > 0,
-      x: operand(Z, T, ldO),
-      y: operand(V, T, ldC),
+      x: operand(Z, XI, T, ldO),
+      y: operand(V, XI, T, ldC),
       c: { buffer: dU, offset: 0, ld: ldC, stride: g.O * ldC },
       bias: null,
       biasPerRow: false,
@@ -217,6 +237,7 @@ export function winogradBackwardWeight(rt: GpuRuntime, x: GPUBuffer, dy: GPUBuff
     });
   }
   run(rt, {
+    grid,
     entry: 'filter_grad',
     op: `winograd-filter-grad[${geometryStr(g)}]`,
     src: { buffer: dU, offset: 0, elements: XI * g.O * ldC },
