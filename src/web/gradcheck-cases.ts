@@ -10,6 +10,7 @@ import type { GpuRuntime } from '../gpu/runtime';
 import { add, mul, sum } from '../autograd/ops/basic';
 import { linear, matmul } from '../autograd/ops/linear';
 import { conv2d } from '../autograd/ops/conv';
+import type { ConvOptions } from '../kernels/conv';
 import { batchNorm, batchNormRelu } from '../autograd/ops/batchnorm';
 import { adaptiveAvgPool2d, maxPool2d } from '../autograd/ops/pool';
 import { relu } from '../autograd/ops/activation';
@@ -258,16 +259,19 @@ export class GradCheckSuite {
   }
 
   private async convolutions(): Promise<void> {
-    // The configurations ResNet uses, plus a 1×1 output and a bias.
-    const cases: [string, ConvShape, boolean][] = [
+    // The configurations ResNet uses, plus a 1×1 output and a bias; 3×3 s1 p1 with each algorithm (Winograd
+    // 2×2 is the default there, 4×4 the opt-in, im2col what the others use on adapters without subgroups).
+    const cases: [string, ConvShape, boolean, ConvOptions?][] = [
       ['7×7 s2 p3 [1,3,13,13]→4', { N: 1, C: 3, H: 13, W: 13, O: 4, KH: 7, KW: 7, stride: 2, pad: 3 }, false],
-      ['3×3 s1 p1 [2,5,7,7]→6 with bias', { N: 2, C: 5, H: 7, W: 7, O: 6, KH: 3, KW: 3, stride: 1, pad: 1 }, true],
+      ['3×3 s1 p1 [2,5,7,7]→6 with bias (Winograd 2×2)', { N: 2, C: 5, H: 7, W: 7, O: 6, KH: 3, KW: 3, stride: 1, pad: 1 }, true],
+      ['3×3 s1 p1 [2,5,7,7]→6 with bias (Winograd 4×4)', { N: 2, C: 5, H: 7, W: 7, O: 6, KH: 3, KW: 3, stride: 1, pad: 1 }, true, { winogradTile: 4 }],
+      ['3×3 s1 p1 [2,5,7,7]→6 with bias (im2col)', { N: 2, C: 5, H: 7, W: 7, O: 6, KH: 3, KW: 3, stride: 1, pad: 1 }, true, { algorithm: 'im2col' }],
       ['3×3 s2 p1 [2,3,9,7]→5', { N: 2, C: 3, H: 9, W: 7, O: 5, KH: 3, KW: 3, stride: 2, pad: 1 }, false],
       ['1×1 s2 p0 [2,6,7,7]→5', { N: 2, C: 6, H: 7, W: 7, O: 5, KH: 1, KW: 1, stride: 2, pad: 0 }, false],
       ['3×3 s1 p0 to a 1×1 output [3,4,3,3]→7', { N: 3, C: 4, H: 3, W: 3, O: 7, KH: 3, KW: 3, stride: 1, pad: 0 }, true],
     ];
     let seed = 100;
-    for (const [what, s, withBias] of cases) {
+    for (const [what, s, withBias, opts] of cases) {
       await this.run('conv2d forward', `conv2d ${what}`, async () => {
         const [OH, OW] = convOutSize(s);
         const xv = randomArray(s.N * s.C * s.H * s.W, seed++);
@@ -277,7 +281,7 @@ export class GradCheckSuite {
         const x = this.t(xv, [s.N, s.C, s.H, s.W], true);
         const w = this.t(wv, [s.O, s.C, s.KH, s.KW], true);
         const b = bv ? this.t(bv, [s.O], true) : null;
-        const y = this.track(conv2d(x, w, b, { stride: s.stride, padding: s.pad }));
+        const y = this.track(conv2d(x, w, b, { stride: s.stride, padding: s.pad, ...opts }));
         y.backward(this.t(dy, [s.N, s.O, OH, OW]));
         const r = conv2dBackwardRef(xv, wv, dy, s);
         await this.compare('conv2d forward', `conv2d ${what}: y`, y, conv2dRef(xv, wv, bv, s), TOL.reduction);
