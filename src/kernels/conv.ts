@@ -17,7 +17,7 @@ import { Params } from './util';
 import { matmul, windowBinding } from './matmul';
 import { type ConvGather, hasSubgroupMatmul, packOperand, releaseOperands, runSubgroupKernel } from './matmul_subgroup';
 import { sumAxis } from './reduce';
-import { type WinogradTile, winogradApplies, winogradBackwardData, winogradBackwardWeight, winogradForward } from './winograd';
+import { type WinogradTile, winogradApplies, winogradBackwardData, winogradBackwardWeight, winogradFits, winogradForward } from './winograd';
 
 export interface Conv2dGeometry {
   N: number;
@@ -197,10 +197,12 @@ function gradientColumns(rt: GpuRuntime, dy: GPUBuffer, g: Conv2dGeometry, n0: n
 /** The algorithm a pass runs with (see the top of this file). */
 export function convAlgorithm(rt: GpuRuntime, g: Conv2dGeometry, pass: 'forward' | 'data' | 'weight', opts: ConvOptions = {}): ConvAlgorithm {
   const available = hasSubgroupMatmul(rt);
-  const chosen = opts.algorithm ?? (winogradApplies(g) ? 'winograd' : available ? 'implicit' : 'im2col');
+  // Winograd where it computes the shape and one image's transformed tiles fit a binding.
+  const winograd = winogradApplies(g) && winogradFits(rt, g, opts.winogradTile ?? rt.winogradTile);
+  const chosen = opts.algorithm ?? (winograd ? 'winograd' : available ? 'implicit' : 'im2col');
   if (chosen === 'implicit' && !available) throw new Error(`conv2d ${geometryStr(g)}: the implicit algorithm needs the subgroups feature with 8-lane subgroups`);
   if (chosen === 'winograd') {
-    if (winogradApplies(g)) return 'winograd';
+    if (winograd) return 'winograd';
     return convAlgorithm(rt, g, pass, { ...opts, algorithm: available ? 'implicit' : 'im2col' });
   }
   if (chosen === 'im2col' || isPointwise(g) || (pass === 'data' && g.stride !== 1)) return 'im2col';

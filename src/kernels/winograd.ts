@@ -28,6 +28,17 @@ export function winogradApplies(g: Conv2dGeometry): boolean {
   return g.KH === 3 && g.KW === 3 && g.stride === 1 && g.pad === 1;
 }
 
+/** Whether one image's transformed tiles fit a binding (else the convolution takes another algorithm). */
+export function winogradFits(rt: GpuRuntime, g: Conv2dGeometry, m: WinogradTile): boolean {
+  return tileBytes(g, tileGrid(g, m), 1) <= rt.limits.maxStorageBufferBindingSize;
+}
+
+/** Bytes of the largest transformed tensor for n images. */
+function tileBytes(g: Conv2dGeometry, grid: TileGrid, n: number): number {
+  const ch = Math.max(g.C, g.O);
+  return grid.XI * 4 * Math.max(ch * ceil4(n * grid.perImage), n * grid.perImage * ceil4(ch));
+}
+
 const ceil4 = (n: number) => Math.ceil(n / 4) * 4;
 
 interface TileGrid {
@@ -51,8 +62,7 @@ function tileGrid(g: Conv2dGeometry, m: WinogradTile): TileGrid {
  */
 function imagesPerTile(rt: GpuRuntime, g: Conv2dGeometry, grid: TileGrid, maxImages = Infinity): number {
   const maxBind = rt.limits.maxStorageBufferBindingSize;
-  const ch = Math.max(g.C, g.O);
-  const bytes = (n: number) => grid.XI * 4 * Math.max(ch * ceil4(n * grid.perImage), n * grid.perImage * ceil4(ch));
+  const bytes = (n: number) => tileBytes(g, grid, n);
   // Also keep the tiles within the dispatch grid (8 tiles per workgroup along x in the t-major entries).
   let n = Math.min(g.N, maxImages, Math.max(1, Math.floor((rt.limits.maxComputeWorkgroupsPerDimension * 8) / grid.perImage)));
   while (n > 1 && bytes(n) > maxBind) n = Math.floor(n / 2);
