@@ -101,6 +101,10 @@ describe('conv2d algorithm choice', () => {
     expect(['forward', 'data', 'weight'].map((p) => convAlgorithm(rt, g3, p as 'forward'))).toEqual(['winograd', 'winograd', 'winograd']);
     expect(['forward', 'data', 'weight'].map((p) => convAlgorithm(rt, g3p0, p as 'forward'))).toEqual([implicit, implicit, implicit]);
     expect(convAlgorithm(rt, g3s2, 'forward', { algorithm: 'winograd' })).toBe(implicit);
+    // On a 1×1 map Winograd would do more work than the direct convolution: not the default there.
+    const tiny = conv2dGeometry([2, 8, 1, 1], [4, 8, 3, 3], 1, 1);
+    expect(convAlgorithm(rt, tiny, 'forward')).toBe(implicit);
+    expect(convAlgorithm(rt, tiny, 'forward', { algorithm: 'winograd' })).toBe('winograd');
     // An image whose 16 transformed planes of 64 channels exceed one binding takes the other algorithm.
     const side = 2 * Math.ceil(Math.sqrt(rt.limits.maxStorageBufferBindingSize / (16 * 4 * 64))) + 2;
     const big = conv2dGeometry([1, 64, side, side], [64, 64, 3, 3], 1, 1);

@@ -17,7 +17,7 @@ import { Params } from './util';
 import { matmul, windowBinding } from './matmul';
 import { type ConvGather, hasSubgroupMatmul, packOperand, releaseOperands, runSubgroupKernel } from './matmul_subgroup';
 import { sumAxis } from './reduce';
-import { type WinogradTile, winogradApplies, winogradBackwardData, winogradBackwardWeight, winogradFits, winogradForward } from './winograd';
+import { type WinogradTile, winogradApplies, winogradBackwardData, winogradBackwardWeight, winogradFits, winogradForward, winogradPays } from './winograd';
 
 export interface Conv2dGeometry {
   N: number;
@@ -197,9 +197,11 @@ function gradientColumns(rt: GpuRuntime, dy: GPUBuffer, g: Conv2dGeometry, n0: n
 /** The algorithm a pass runs with (see the top of this file). */
 export function convAlgorithm(rt: GpuRuntime, g: Conv2dGeometry, pass: 'forward' | 'data' | 'weight', opts: ConvOptions = {}): ConvAlgorithm {
   const available = hasSubgroupMatmul(rt);
-  // Winograd where it computes the shape and one image's transformed tiles fit a binding.
-  const winograd = winogradApplies(g) && winogradFits(rt, g, opts.winogradTile ?? rt.winogradTile);
-  const chosen = opts.algorithm ?? (winograd ? 'winograd' : available ? 'implicit' : 'im2col');
+  // Winograd where it computes the shape and one image's transformed tiles fit a binding; by default only
+  // where it also saves work (not on the tiniest maps).
+  const tile = opts.winogradTile ?? rt.winogradTile;
+  const winograd = winogradApplies(g) && winogradFits(rt, g, tile);
+  const chosen = opts.algorithm ?? (winograd && winogradPays(g, tile) ? 'winograd' : available ? 'implicit' : 'im2col');
   if (chosen === 'implicit' && !available) throw new Error(`conv2d ${geometryStr(g)}: the implicit algorithm needs the subgroups feature with 8-lane subgroups`);
   if (chosen === 'winograd') {
     if (winograd) return 'winograd';

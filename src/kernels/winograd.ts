@@ -28,6 +28,16 @@ export function winogradApplies(g: Conv2dGeometry): boolean {
   return g.KH === 3 && g.KW === 3 && g.stride === 1 && g.pad === 1;
 }
 
+/**
+ * Whether Winograd saves work here: its matmuls' multiplies, (m + 2)² per tile, below 0.8× the direct
+ * convolution's 9 per output pixel. Tiles on tiny maps are mostly padding (a 1×1 map: 16 multiplies per
+ * output with 2×2 tiles, against 9).
+ */
+export function winogradPays(g: Conv2dGeometry, m: WinogradTile): boolean {
+  const grid = tileGrid(g, m);
+  return grid.XI * grid.perImage < 0.8 * 9 * g.OH * g.OW;
+}
+
 /** Whether one image's transformed tiles fit a binding (else the convolution takes another algorithm). */
 export function winogradFits(rt: GpuRuntime, g: Conv2dGeometry, m: WinogradTile): boolean {
   return tileBytes(g, tileGrid(g, m), 1) <= rt.limits.maxStorageBufferBindingSize;
