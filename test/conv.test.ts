@@ -55,12 +55,13 @@ const CASES: [string, ConvShape][] = [
 // Every algorithm runs every case it computes: 'implicit' (implicit GEMM in the subgroup matmul kernel; adapters
 // with 8-lane subgroups, skipped elsewhere), 'im2col' (column matrix + matmul, any adapter) and 'winograd' (the
 // 3x3 stride-1 padding-1 cases).
-// Winograd runs with both output tiles: 4×4 (the default) and 2×2.
+// Winograd runs with its default tiles (2×2 forward, 4×4 gradients) and with each tile size in every pass.
 const ALGORITHMS: [string, ConvOptions][] = [
   ['implicit', { algorithm: 'implicit' }],
   ['im2col', { algorithm: 'im2col' }],
   ['winograd', { algorithm: 'winograd' }],
   ['winograd 2x2', { algorithm: 'winograd', winogradTile: 2 }],
+  ['winograd 4x4', { algorithm: 'winograd', winogradTile: 4 }],
 ];
 const subgroupsHere = hasSubgroupMatmul(await testRuntime());
 
@@ -105,11 +106,13 @@ describe('conv2d algorithm choice', () => {
     const tiny = conv2dGeometry([2, 8, 1, 1], [4, 8, 3, 3], 1, 1);
     expect(convAlgorithm(rt, tiny, 'forward')).toBe(implicit);
     expect(convAlgorithm(rt, tiny, 'forward', { algorithm: 'winograd' })).toBe('winograd');
-    // An image whose 16 transformed planes of 64 channels exceed one binding takes the other algorithm.
-    const side = 2 * Math.ceil(Math.sqrt(rt.limits.maxStorageBufferBindingSize / (16 * 4 * 64))) + 2;
+    // An image whose transformed planes of 64 channels exceed one binding (36 planes per (side/4)² tiles with
+    // 4×4 tiles, the gradients' default; 16 per (side/2)² with 2×2, the forward's) takes the other algorithm.
+    const side = 4 * Math.ceil(Math.sqrt(rt.limits.maxStorageBufferBindingSize / (36 * 4 * 64))) + 4;
     const big = conv2dGeometry([1, 64, side, side], [64, 64, 3, 3], 1, 1);
     expect(convAlgorithm(rt, big, 'forward')).toBe(implicit);
     expect(convAlgorithm(rt, big, 'weight', { algorithm: 'winograd' })).toBe(implicit);
+    expect(convAlgorithm(rt, big, 'data')).toBe(subgroupsHere ? 'implicit' : 'im2col');
     expect(convAlgorithm(rt, g3, 'forward', { algorithm: implicit })).toBe(implicit);
     expect(['forward', 'data', 'weight'].map((p) => convAlgorithm(rt, g3s2, p as 'forward'))).toEqual([implicit, 'im2col', implicit]);
     expect(convAlgorithm(rt, g1, 'forward')).toBe('im2col');
@@ -189,9 +192,10 @@ describe('conv2d batch tiling', () => {
   // Implicit GEMM and Winograd in batch tiles (Winograd with both output tiles), against the reference and im2col.
   const TILED: [string, ConvOptions][] = [
     ...(subgroupsHere ? ([['implicit GEMM', { algorithm: 'implicit', maxImagesPerTile: 1 }], ['implicit GEMM', { algorithm: 'implicit', maxImagesPerTile: 2 }]] as [string, ConvOptions][]) : []),
-    ['Winograd 4x4', { algorithm: 'winograd', maxImagesPerTile: 1 }],
-    ['Winograd 4x4', { algorithm: 'winograd', maxImagesPerTile: 2 }],
+    ['Winograd', { algorithm: 'winograd', maxImagesPerTile: 1 }],
+    ['Winograd', { algorithm: 'winograd', maxImagesPerTile: 2 }],
     ['Winograd 2x2', { algorithm: 'winograd', maxImagesPerTile: 2, winogradTile: 2 }],
+    ['Winograd 4x4', { algorithm: 'winograd', maxImagesPerTile: 2, winogradTile: 4 }],
   ];
   it.each(TILED)('gradient check: %s in batch tiles (%j) matches the reference and im2col', async (name, tiled) => {
     const s: ConvShape = { N: 5, C: 6, H: 11, W: 10, O: 37, KH: 3, KW: 3, stride: 1, pad: 1 };

@@ -11,7 +11,7 @@ export interface CliOptions {
   out: string;
   resume: boolean;
   help: boolean;
-  /** Winograd output tile of the 3×3 convolutions (see GpuRuntime.winogradTile). */
+  /** Winograd output tile of the 3×3 convolutions' forward pass (see GpuRuntime.winogradTile). */
   winogradTile: 2 | 4;
   /** Flags the user gave explicitly (the demo only overrides the others). */
   given: Set<string>;
@@ -57,8 +57,9 @@ Without --data it trains on a built-in demo dataset (generated into .cache/ on f
   --label-smoothing E   (default ${RECIPE_DEFAULTS.labelSmoothing})
   --split A,B,C         train,val,test fractions for a DIR/CLASS/* dataset (default ${RECIPE_DEFAULTS.split.join(',')})
   --seed N              seeds initialisation, shuffling, augmentation and dropout (default ${RECIPE_DEFAULTS.seed})
-  --winograd-tile 2|4   output tile of the Winograd 3x3 convolutions: 4 trains ~1.26x faster on a CPU adapter,
-                        with early-layer gradients ~2e-3 from exact, 10x PyTorch float32's own error (default 2)
+  --winograd-tile 2|4   output tile of the Winograd 3x3 convolutions' forward pass (the gradients always use 4):
+                        4 trains ~1.1x faster on a CPU adapter, with early-layer gradients ~2e-3 from exact,
+                        10x PyTorch float32's own error (default 2)
   --help                this text
 
 Environment: WEBGPU_ADAPTER=<name> picks an adapter, WEBGPU_BACKEND=<vulkan|metal|d3d12> a Dawn backend.`;

@@ -95,11 +95,14 @@ export class GpuRuntime {
   profile: Map<string, { ms: number; count: number }> | null = null;
   profileShapes = false;
   /**
-   * Winograd's output tile for 3×3 stride-1 convolutions (src/kernels/winograd.ts) when a call does not choose:
-   * 2 (F(2×2, 3×3), the default: gradients ~3e-6 from float64) or 4 (F(4×4, 3×3): 1.26× faster training on
-   * lavapipe, early-layer gradients ~2e-3 from float64, beyond DESIGN.md's 1e-3; train.js --winograd-tile 4).
+   * Winograd's output tile for the forward pass of 3×3 stride-1 convolutions (src/kernels/winograd.ts) when a
+   * call does not choose: 2 (F(2×2, 3×3), the default: ResNet-34's gradients ~5e-6 from float64) or 4
+   * (F(4×4, 3×3): faster, but its larger rounding flips ReLU and max-pool decisions, and the early-layer
+   * gradients end up ~2e-3 from float64, beyond DESIGN.md's 1e-3; train.js --winograd-tile 4).
    */
   winogradTile: 2 | 4 = 2;
+  /** The same for the data and weight gradients: 4 by default (as exact there as 2×2, measured ~5e-6). */
+  winogradBackwardTile: 2 | 4 = 4;
   private querySet: GPUQuerySet | null = null;
   private queryResolve: GPUBuffer | null = null;
   private profiledOps: string[] = [];

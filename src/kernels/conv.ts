@@ -42,7 +42,7 @@ export interface ConvOptions {
   algorithm?: ConvAlgorithm;
   /** At most this many images per batch tile (every algorithm; tests, memory control). Default: as many as fit. */
   maxImagesPerTile?: number;
-  /** Winograd's output tile: 2 (F(2×2, 3×3)) or 4 (F(4×4, 3×3)). Default: rt.winogradTile (2). */
+  /** Winograd's output tile: 2 (F(2×2, 3×3)) or 4 (F(4×4, 3×3)). Default: rt.winogradTile (2) for the forward pass, rt.winogradBackwardTile (4) for the gradients. */
   winogradTile?: WinogradTile;
 }
 
@@ -194,12 +194,22 @@ function gradientColumns(rt: GpuRuntime, dy: GPUBuffer, g: Conv2dGeometry, n0: n
   return { mat: { buffer: scratch, offset: 0 }, scratch };
 }
 
+/**
+ * The Winograd output tile of a pass: the call's choice, else the runtime's, which by default is 2×2 for the
+ * forward pass and 4×4 for both gradients. (4×4 tiles in the forward pass move ResNet-34's early-layer
+ * gradients ~2e-3 from float64, through the ReLU and max-pool decisions its larger rounding flips; in the
+ * gradient passes they stay ~5e-6 from it, as with 2×2.)
+ */
+function winogradTileFor(rt: GpuRuntime, pass: 'forward' | 'data' | 'weight', opts: ConvOptions): WinogradTile {
+  return opts.winogradTile ?? (pass === 'forward' ? rt.winogradTile : rt.winogradBackwardTile);
+}
+
 /** The algorithm a pass runs with (see the top of this file). */
 export function convAlgorithm(rt: GpuRuntime, g: Conv2dGeometry, pass: 'forward' | 'data' | 'weight', opts: ConvOptions = {}): ConvAlgorithm {
   const available = hasSubgroupMatmul(rt);
   // Winograd where it computes the shape and one image's transformed tiles fit a binding; by default only
   // where it also saves work (not on the tiniest maps).
-  const tile = opts.winogradTile ?? rt.winogradTile;
+  const tile = winogradTileFor(rt, pass, opts);
   const winograd = winogradApplies(g) && winogradFits(rt, g, tile);
   const chosen = opts.algorithm ?? (winograd && winogradPays(g, tile) ? 'winograd' : available ? 'implicit' : 'im2col');
   if (chosen === 'implicit' && !available) throw new Error(`conv2d ${geometryStr(g)}: the implicit algorithm needs the subgroups feature with 8-lane subgroups`);
@@ -214,7 +224,7 @@ export function convAlgorithm(rt: GpuRuntime, g: Conv2dGeometry, pass: 'forward'
 /** y[N,O,OH,OW] = conv2d(x, w) (+ bias[O]). */
 export function conv2dForward(rt: GpuRuntime, x: GPUBuffer, w: GPUBuffer, bias: GPUBuffer | null, y: GPUBuffer, g: Conv2dGeometry, opts: ConvOptions = {}): void {
   const algorithm = convAlgorithm(rt, g, 'forward', opts);
-  if (algorithm === 'winograd') return winogradForward(rt, x, w, bias, y, g, opts.winogradTile ?? rt.winogradTile, opts.maxImagesPerTile);
+  if (algorithm === 'winograd') return winogradForward(rt, x, w, bias, y, g, winogradTileFor(rt, 'forward', opts), opts.maxImagesPerTile);
   if (algorithm === 'implicit') return forwardImplicit(rt, x, w, bias, y, g, opts);
   const taps = g.C * g.KH * g.KW;
   const hw = g.OH * g.OW;
@@ -234,7 +244,7 @@ export function conv2dForward(rt: GpuRuntime, x: GPUBuffer, w: GPUBuffer, bias: 
 /** dx[N,C,H,W] = the gradient of conv2d with respect to x, given dy[N,O,OH,OW] (overwrites dx). */
 export function conv2dBackwardData(rt: GpuRuntime, dy: GPUBuffer, w: GPUBuffer, dx: GPUBuffer, g: Conv2dGeometry, opts: ConvOptions = {}): void {
   const algorithm = convAlgorithm(rt, g, 'data', opts);
-  if (algorithm === 'winograd') return winogradBackwardData(rt, dy, w, dx, g, opts.winogradTile ?? rt.winogradTile, opts.maxImagesPerTile);
+  if (algorithm === 'winograd') return winogradBackwardData(rt, dy, w, dx, g, winogradTileFor(rt, 'data', opts), opts.maxImagesPerTile);
   if (algorithm === 'implicit') return dataImplicit(rt, dy, w, dx, g, opts);
   const taps = g.C * g.KH * g.KW;
   const hw = g.OH * g.OW;
@@ -250,7 +260,7 @@ export function conv2dBackwardData(rt: GpuRuntime, dy: GPUBuffer, w: GPUBuffer, 
 /** dw[O,C,KH,KW] = the gradient of conv2d with respect to w: dY'[O, N·hw] · colsᵀ, a batch tile at a time (overwrites dw). */
 export function conv2dBackwardWeight(rt: GpuRuntime, x: GPUBuffer, dy: GPUBuffer, dw: GPUBuffer, g: Conv2dGeometry, opts: ConvOptions = {}): void {
   const algorithm = convAlgorithm(rt, g, 'weight', opts);
-  if (algorithm === 'winograd') return winogradBackwardWeight(rt, x, dy, dw, g, opts.winogradTile ?? rt.winogradTile, opts.maxImagesPerTile);
+  if (algorithm === 'winograd') return winogradBackwardWeight(rt, x, dy, dw, g, winogradTileFor(rt, 'weight', opts), opts.maxImagesPerTile);
   if (algorithm === 'implicit') return weightImplicit(rt, x, dy, dw, g, opts);
   const taps = g.C * g.KH * g.KW;
   const hw = g.OH * g.OW;
