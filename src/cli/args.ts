@@ -58,7 +58,7 @@ Without --data it trains on a built-in demo dataset (generated into .cache/ on f
   --split A,B,C         train,val,test fractions for a DIR/CLASS/* dataset (default ${RECIPE_DEFAULTS.split.join(',')})
   --seed N              seeds initialisation, shuffling, augmentation and dropout (default ${RECIPE_DEFAULTS.seed})
   --winograd-tile 2|4   output tile of the Winograd 3x3 convolutions' forward pass (the gradients always use 4):
-                        4 trains ~1.1x faster on a CPU adapter, with early-layer gradients ~2e-3 from exact,
+                        4 trains ~1.15x faster on a CPU adapter, with early-layer gradients ~2e-3 from exact,
                         10x PyTorch float32's own error (default 2)
   --help                this text
 
