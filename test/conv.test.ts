@@ -3,7 +3,7 @@ import { testRuntime } from './helpers/gpu';
 import { TOL, expectClose, finiteDiff, randomArray, relError, tensor, weightedSum } from './helpers/numeric';
 import { conv2dBackwardRef, conv2dRef, convOutSize, type ConvShape } from './reference/conv';
 import type { GpuRuntime } from '../src/gpu/runtime';
-import { type ConvAlgorithm, type ConvOptions, conv2dBackwardData, conv2dBackwardWeight, conv2dForward, conv2dGeometry, convAlgorithm, imagesPerTile } from '../src/kernels/conv';
+import { type Conv2dGeometry, type ConvOptions, conv2dBackwardData, conv2dBackwardWeight, conv2dForward, conv2dGeometry, convAlgorithm, imagesPerTile } from '../src/kernels/conv';
 import { hasSubgroupMatmul } from '../src/kernels/matmul';
 import { conv2d } from '../src/autograd/ops/conv';
 
@@ -149,6 +149,18 @@ describe('conv2d op options', () => {
   });
 });
 
+/** y, dx and dw of one convolution through the kernels with `opts`, read back. */
+async function allPasses(X: GPUBuffer, W: GPUBuffer, B: GPUBuffer, DY: GPUBuffer, g: Conv2dGeometry, n: ReturnType<typeof sizes>, opts: ConvOptions): Promise<Float32Array[]> {
+  const lens = [n.y, n.x, n.w];
+  const [y, dx, dw] = lens.map((len) => rt.alloc(len * 4));
+  conv2dForward(rt, X, W, B, y, g, opts);
+  conv2dBackwardData(rt, DY, W, dx, g, opts);
+  conv2dBackwardWeight(rt, X, DY, dw, g, opts);
+  const out = await Promise.all([y, dx, dw].map((buf, i) => rt.read(buf, lens[i] * 4).then((r) => new Float32Array(r))));
+  for (const buf of [y, dx, dw]) rt.release(buf);
+  return out;
+}
+
 describe('conv2d batch tiling', () => {
   it('gradient check: conv2d with a column buffer of 2 images gives the results of one tile', async () => {
     const s: ConvShape = { N: 5, C: 3, H: 9, W: 8, O: 4, KH: 3, KW: 3, stride: 2, pad: 1 };
@@ -163,19 +175,7 @@ describe('conv2d batch tiling', () => {
     const b = fresh(s.O);
     const dy = fresh(n.y);
     const [X, W, B, DY] = [x, w, b, dy].map((a) => rt.upload(Float32Array.from(a)));
-    const run = async (opts: ConvOptions) => {
-      const [y, dx, dw] = [n.y, n.x, n.w].map((len) => rt.alloc(len * 4));
-      conv2dForward(rt, X, W, B, y, g, opts);
-      conv2dBackwardData(rt, DY, W, dx, g, opts);
-      conv2dBackwardWeight(rt, X, DY, dw, g, opts);
-      const out = await Promise.all([
-        rt.read(y, n.y * 4).then((r) => new Float32Array(r)),
-        rt.read(dx, n.x * 4).then((r) => new Float32Array(r)),
-        rt.read(dw, n.w * 4).then((r) => new Float32Array(r)),
-      ]);
-      for (const buf of [y, dx, dw]) rt.release(buf);
-      return out;
-    };
+    const run = (opts: ConvOptions) => allPasses(X, W, B, DY, g, n, opts);
     const [y1, dx1, dw1] = await run({ algorithm: 'im2col' });
     const [y2, dx2, dw2] = await run(small);
     const ref = conv2dBackwardRef(x, w, dy, s);
@@ -203,15 +203,7 @@ describe('conv2d batch tiling', () => {
     const g = conv2dGeometry([s.N, s.C, s.H, s.W], [s.O, s.C, s.KH, s.KW], s.stride, s.pad);
     const [x, w, b, dy] = [fresh(n.x), fresh(n.w), fresh(s.O), fresh(n.y)];
     const [X, W, B, DY] = [x, w, b, dy].map((a) => rt.upload(Float32Array.from(a)));
-    const run = async (opts: ConvOptions) => {
-      const [y, dx, dw] = [n.y, n.x, n.w].map((len) => rt.alloc(len * 4));
-      conv2dForward(rt, X, W, B, y, g, opts);
-      conv2dBackwardData(rt, DY, W, dx, g, opts);
-      conv2dBackwardWeight(rt, X, DY, dw, g, opts);
-      const out = await Promise.all([y, dx, dw].map((buf, i) => rt.read(buf, [n.y, n.x, n.w][i] * 4).then((r) => new Float32Array(r))));
-      for (const buf of [y, dx, dw]) rt.release(buf);
-      return out;
-    };
+    const run = (opts: ConvOptions) => allPasses(X, W, B, DY, g, n, opts);
     const [y1, dx1, dw1] = await run(tiled);
     const [y2, dx2, dw2] = await run({ algorithm: 'im2col' });
     const ref = conv2dBackwardRef(x, w, dy, s);

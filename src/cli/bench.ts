@@ -264,13 +264,12 @@ async function main(): Promise<number> {
     return 0;
   }
   const quick = values.quick === true;
-  if (values['winograd-tile'] && !['2', '4'].includes(values['winograd-tile'])) {
-    console.error(`bench: --winograd-tile must be 2 or 4, got '${values['winograd-tile']}'`);
-    return 2;
-  }
-  if (values['conv-algorithm'] && !['winograd', 'implicit', 'im2col'].includes(values['conv-algorithm'])) {
-    console.error(`bench: --conv-algorithm must be winograd, implicit or im2col, got '${values['conv-algorithm']}'`);
-    return 2;
+  for (const [flag, allowed] of [['winograd-tile', ['2', '4']], ['conv-algorithm', ['winograd', 'implicit', 'im2col']]] as const) {
+    const v = values[flag];
+    if (v !== undefined && !(allowed as readonly string[]).includes(v)) {
+      console.error(`bench: --${flag} must be one of ${allowed.join(', ')}, got '${v}'`);
+      return 2;
+    }
   }
   const batch = Number(values.batch ?? (quick ? 4 : 32));
   const modelBatch = Number(values['model-batch'] ?? (quick ? 2 : 8));

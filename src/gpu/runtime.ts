@@ -98,7 +98,7 @@ export class GpuRuntime {
    * Winograd's output tile for the forward pass of 3×3 stride-1 convolutions (src/kernels/winograd.ts) when a
    * call does not choose: 2 (F(2×2, 3×3), the default: ResNet-34's gradients ~5e-6 from float64) or 4
    * (F(4×4, 3×3): faster, but its larger rounding flips ReLU and max-pool decisions, and the early-layer
-   * gradients end up ~2e-3 from float64, beyond DESIGN.md's 1e-3; train.js --winograd-tile 4).
+   * gradients end up ~2e-3 from float64, beyond the parity tests' 1e-3; train.js --winograd-tile 4).
    */
   winogradTile: 2 | 4 = 2;
   /** The same for the data and weight gradients: 4 by default (as exact there as 2×2, measured ~5e-6). */

@@ -162,6 +162,13 @@ export function col2im(rt: GpuRuntime, dcols: GPUBuffer, dx: GPUBuffer, g: Conv2
   });
 }
 
+/** The column matrix of images n0..n0+nb: im2col into `cols`, or for one image of a pointwise convolution, x itself. */
+function columns(rt: GpuRuntime, x: GPUBuffer, cols: GPUBuffer, g: Conv2dGeometry, n0: number, nb: number): GPUBuffer | { buffer: GPUBuffer; offset: number } {
+  if (isPointwise(g) && nb === 1) return { buffer: x, offset: n0 * g.C * g.H * g.W };
+  im2col(rt, x, cols, g, n0, nb);
+  return cols;
+}
+
 /** dst[b, a, s] = src[a, b, s] for a < A, b < B, s < S (element offsets into the buffers; no overlap). */
 function swapAxes01(rt: GpuRuntime, src: GPUBuffer, offSrc: number, dst: GPUBuffer, offDst: number, A: number, B: number, S: number, name: string): void {
   const n = A * B * S;
@@ -230,8 +237,7 @@ export function conv2dForward(rt: GpuRuntime, x: GPUBuffer, w: GPUBuffer, bias: 
   const hw = g.OH * g.OW;
   forEachTile(rt, g, opts, (n0, nb, cols) => {
     // Y'[O, nb·hw] = W[O, taps] · cols[taps, nb·hw]; then Y' → NCHW (a single image is already NCHW).
-    const colsMat = isPointwise(g) && nb === 1 ? { buffer: x, offset: n0 * taps * hw } : cols;
-    if (colsMat === cols) im2col(rt, x, cols, g, n0, nb);
+    const colsMat = columns(rt, x, cols, g, n0, nb);
     const out = nb === 1 ? null : rt.alloc(nb * g.O * hw * 4);
     matmul(rt, w, colsMat, out ?? { buffer: y, offset: n0 * g.O * hw }, g.O, nb * hw, taps, { bias, biasPer: 'row' });
     if (out) {
@@ -265,8 +271,7 @@ export function conv2dBackwardWeight(rt: GpuRuntime, x: GPUBuffer, dy: GPUBuffer
   const taps = g.C * g.KH * g.KW;
   const hw = g.OH * g.OW;
   forEachTile(rt, g, opts, (n0, nb, cols) => {
-    const colsMat = isPointwise(g) && nb === 1 ? { buffer: x, offset: n0 * taps * hw } : cols;
-    if (colsMat === cols) im2col(rt, x, cols, g, n0, nb);
+    const colsMat = columns(rt, x, cols, g, n0, nb);
     // dW[O, taps] (+)= dY'[O, nb·hw] · cols[taps, nb·hw]ᵀ: the first tile writes, later ones add.
     const dyCols = gradientColumns(rt, dy, g, n0, nb);
     matmul(rt, dyCols.mat, colsMat, dw, g.O, taps, nb * hw, { transB: true, accumulate: n0 > 0 });

@@ -157,7 +157,8 @@ export function runSubgroupKernel(rt: GpuRuntime, k: SubgroupKernelSpec): void {
       .u32(conv?.gridW ?? 0).i32(conv?.rowMul ?? 0).i32(conv?.rowAdd ?? 0).i32(conv?.kSign ?? 0)
       .u32(conv?.colsPerImage ?? 0)
       .bytes(),
-    bindings: kernel === 'vec4' ? [k.x.binding, yBinding, wbias.binding, wc.binding] : [k.x.binding, yBinding, wbias.binding, wc.binding, yBinding],
+    // The subgroup kernel also declares the images' binding (slot 5), the vec4 kernel only slots 1–4.
+    bindings: [k.x.binding, yBinding, wbias.binding, wc.binding, ...(kernel === 'vec4' ? [] : [yBinding])],
     workgroups: [gx, gy, outputs],
   });
 }
