@@ -1,7 +1,7 @@
 // Matrix multiply for CPU adapters whose subgroups are 8 lanes wide (llvmpipe): C[M,N] = X·Y (+ bias) (+ C),
 // for one matrix per batch index z, or for the sum over the batch (reduce == 1), where
 //   X[k, m] = x[offX4 + z·strideX4 + k·ldx4 + m/4][m%4]   (X is stored k-major, as rows of vec4)
-//   C[m, n] = c[offC + z·strideC + m·ldc + n]              (any alignment)
+//   C[m, n] = c[offC + z·strideC + m·ldc + n]              (floats, any alignment; c is bound as vec4)
 // and Y is read as MODE says:
 //   0: Y[k, n] = y[offY + z·strideY + k·ldy4 + n/4][n%4]  (row-major, rows of vec4; offY, strideY in vec4)
 //   1: convolution taps gathered on the fly from planes of inH × inW floats (implicit im2col):
@@ -68,7 +68,7 @@ struct Params {
 @group(0) @binding(1) var<storage, read> x: array<vec4f>;
 @group(0) @binding(2) var<storage, read> y: array<vec4f>;      // MODE 0 (and yImg's buffer again in MODE 1, 2)
 @group(0) @binding(3) var<storage, read> bias: array<f32>;   // bound to x's buffer when biasMode == 0
-@group(0) @binding(4) var<storage, read_write> c: array<f32>;
+@group(0) @binding(4) var<storage, read_write> c: array<vec4f>;   // C's floats, as vec4 (see storeRow)
 @group(0) @binding(5) var<storage, read> yImg: array<f32>;   // MODE 1, 2 (and y's buffer again in MODE 0)
 
 // acc[4i + j] += X[row 4i + j] · yv, for the 4 rows of lane i (s = lane i's vec4 of X).
@@ -77,41 +77,6 @@ fn mac4(acc: ptr<function, array<vec4f, 32>>, i: u32, s: vec4f, yv: vec4f) {
   (*acc)[4u * i + 1u] = fma(vec4f(s.y), yv, (*acc)[4u * i + 1u]);
   (*acc)[4u * i + 2u] = fma(vec4f(s.z), yv, (*acc)[4u * i + 2u]);
   (*acc)[4u * i + 3u] = fma(vec4f(s.w), yv, (*acc)[4u * i + 3u]);
-}
-
-// acc[i] = acc[i + 1] (written out: a loop the compiler did not unroll would index the array dynamically).
-fn shiftRows(acc: ptr<function, array<vec4f, 32>>) {
-  (*acc)[0] = (*acc)[1];
-  (*acc)[1] = (*acc)[2];
-  (*acc)[2] = (*acc)[3];
-  (*acc)[3] = (*acc)[4];
-  (*acc)[4] = (*acc)[5];
-  (*acc)[5] = (*acc)[6];
-  (*acc)[6] = (*acc)[7];
-  (*acc)[7] = (*acc)[8];
-  (*acc)[8] = (*acc)[9];
-  (*acc)[9] = (*acc)[10];
-  (*acc)[10] = (*acc)[11];
-  (*acc)[11] = (*acc)[12];
-  (*acc)[12] = (*acc)[13];
-  (*acc)[13] = (*acc)[14];
-  (*acc)[14] = (*acc)[15];
-  (*acc)[15] = (*acc)[16];
-  (*acc)[16] = (*acc)[17];
-  (*acc)[17] = (*acc)[18];
-  (*acc)[18] = (*acc)[19];
-  (*acc)[19] = (*acc)[20];
-  (*acc)[20] = (*acc)[21];
-  (*acc)[21] = (*acc)[22];
-  (*acc)[22] = (*acc)[23];
-  (*acc)[23] = (*acc)[24];
-  (*acc)[24] = (*acc)[25];
-  (*acc)[25] = (*acc)[26];
-  (*acc)[26] = (*acc)[27];
-  (*acc)[27] = (*acc)[28];
-  (*acc)[28] = (*acc)[29];
-  (*acc)[29] = (*acc)[30];
-  (*acc)[30] = (*acc)[31];
 }
 
 // One k-step: every lane gets the 32 X values of the step from their owners and multiplies them with its
@@ -198,6 +163,33 @@ fn convLoop(acc: ptr<function, array<vec4f, 32>>, zFirst: u32, zEnd: u32, xCol: 
   }
 }
 
+// Store row m of this lane's 4 columns of C (+ bias, + C's old values when accumulating): one vec4 store when
+// the columns are consecutive and start on a vec4 (`vecStore`: every row then does), else one float at a time
+// (a store to one component writes that float only). On llvmpipe the stores, not the multiply-adds, dominate
+// short-K products: 1 vec4 store instead of 4 float stores, with the rows' registers addressed by constants
+// (storeRow(acc[r]) per row, not a loop), measured 1.1-1.4× faster for K = 32-256 (K = 1: 2×).
+fn storeRow(acc: vec4f, m: u32, base0: u32, vecStore: bool, biasCol: vec4f, nBase: u32, colOff: vec4u) {
+  if (m >= p.M) { return; }
+  var v = acc + biasCol;
+  if (p.biasMode == 2u) { v += vec4f(bias[p.offBias + m]); }
+  let rowBase = base0 + m * p.ldc;
+  if (vecStore) {
+    let at = (rowBase + colOff.x) >> 2u;
+    if (p.accumulate == 1u) { v += c[at]; }
+    c[at] = v;
+  } else {
+    for (var j = 0u; j < 4u; j++) {
+      let n = nBase + j;
+      if (n < p.N) {
+        let at = rowBase + colOff[j];
+        var o = v[j];
+        if (p.accumulate == 1u) { o += c[at >> 2u][at & 3u]; }
+        c[at >> 2u][at & 3u] = o;
+      }
+    }
+  }
+}
+
 @compute @workgroup_size(8)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let tile = wid.y * nwg.x + wid.x;
@@ -233,8 +225,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     convLoop(&acc, zFirst, zEnd, xCol, n0 + 4u * l);
   }
 
-  // Epilogue: row m0 + r is acc[0] at step r (the accumulators shift down one row per step, so every
-  // index is a constant and they stay in registers). Lane l stores columns n0 + 4l … 4l+3.
+  // Epilogue: lane l stores columns n0 + 4l … 4l+3 of rows m0 … m0 + 31 (acc[r]: row m0 + r).
   let zc = select(wid.z, 0u, p.reduce == 1u);
   let nBase = n0 + 4u * l;
   var colOff = nBase + vec4u(0u, 1u, 2u, 3u);   // of column n in its row of C
@@ -246,21 +237,38 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   if (p.biasMode == 1u) {
     for (var j = 0u; j < 4u; j++) { biasCol[j] = bias[p.offBias + min(nBase + j, p.N - 1u)]; }
   }
-  for (var r = 0u; r < 32u; r++) {
-    let m = m0 + r;
-    if (m < p.M) {
-      var v = acc[0] + biasCol;
-      if (p.biasMode == 2u) { v += vec4f(bias[p.offBias + m]); }
-      let rowBase = p.offC + zc * p.strideC + m * p.ldc;
-      for (var j = 0u; j < 4u; j++) {
-        let n = nBase + j;
-        if (n < p.N) {
-          var o = v[j];
-          if (p.accumulate == 1u) { o += c[rowBase + colOff[j]]; }
-          c[rowBase + colOff[j]] = o;
-        }
-      }
-    }
-    shiftRows(&acc);
-  }
+  let base0 = p.offC + zc * p.strideC;
+  let vecStore = colOff.w == colOff.x + 3u && nBase + 3u < p.N && ((base0 + colOff.x) & 3u) == 0u && (p.ldc & 3u) == 0u;
+  storeRow(acc[0], m0 + 0u, base0, vecStore, biasCol, nBase, colOff);
+  storeRow(acc[1], m0 + 1u, base0, vecStore, biasCol, nBase, colOff);
+  storeRow(acc[2], m0 + 2u, base0, vecStore, biasCol, nBase, colOff);
+  storeRow(acc[3], m0 + 3u, base0, vecStore, biasCol, nBase, colOff);
+  storeRow(acc[4], m0 + 4u, base0, vecStore, biasCol, nBase, colOff);
+  storeRow(acc[5], m0 + 5u, base0, vecStore, biasCol, nBase, colOff);
+  storeRow(acc[6], m0 + 6u, base0, vecStore, biasCol, nBase, colOff);
+  storeRow(acc[7], m0 + 7u, base0, vecStore, biasCol, nBase, colOff);
+  storeRow(acc[8], m0 + 8u, base0, vecStore, biasCol, nBase, colOff);
+  storeRow(acc[9], m0 + 9u, base0, vecStore, biasCol, nBase, colOff);
+  storeRow(acc[10], m0 + 10u, base0, vecStore, biasCol, nBase, colOff);
+  storeRow(acc[11], m0 + 11u, base0, vecStore, biasCol, nBase, colOff);
+  storeRow(acc[12], m0 + 12u, base0, vecStore, biasCol, nBase, colOff);
+  storeRow(acc[13], m0 + 13u, base0, vecStore, biasCol, nBase, colOff);
+  storeRow(acc[14], m0 + 14u, base0, vecStore, biasCol, nBase, colOff);
+  storeRow(acc[15], m0 + 15u, base0, vecStore, biasCol, nBase, colOff);
+  storeRow(acc[16], m0 + 16u, base0, vecStore, biasCol, nBase, colOff);
+  storeRow(acc[17], m0 + 17u, base0, vecStore, biasCol, nBase, colOff);
+  storeRow(acc[18], m0 + 18u, base0, vecStore, biasCol, nBase, colOff);
+  storeRow(acc[19], m0 + 19u, base0, vecStore, biasCol, nBase, colOff);
+  storeRow(acc[20], m0 + 20u, base0, vecStore, biasCol, nBase, colOff);
+  storeRow(acc[21], m0 + 21u, base0, vecStore, biasCol, nBase, colOff);
+  storeRow(acc[22], m0 + 22u, base0, vecStore, biasCol, nBase, colOff);
+  storeRow(acc[23], m0 + 23u, base0, vecStore, biasCol, nBase, colOff);
+  storeRow(acc[24], m0 + 24u, base0, vecStore, biasCol, nBase, colOff);
+  storeRow(acc[25], m0 + 25u, base0, vecStore, biasCol, nBase, colOff);
+  storeRow(acc[26], m0 + 26u, base0, vecStore, biasCol, nBase, colOff);
+  storeRow(acc[27], m0 + 27u, base0, vecStore, biasCol, nBase, colOff);
+  storeRow(acc[28], m0 + 28u, base0, vecStore, biasCol, nBase, colOff);
+  storeRow(acc[29], m0 + 29u, base0, vecStore, biasCol, nBase, colOff);
+  storeRow(acc[30], m0 + 30u, base0, vecStore, biasCol, nBase, colOff);
+  storeRow(acc[31], m0 + 31u, base0, vecStore, biasCol, nBase, colOff);
 }
