@@ -115,73 +115,92 @@ fn macStep2(acc: ptr<function, array<vec4f, 32>>, xv: vec4f, yv: vec4f, xw: vec4
   mac4x2(acc, 7u, subgroupBroadcast(xv, 7u), yv, subgroupBroadcast(xw, 7u), yw);
 }
 
+// The k-dependent part of a convolution's gather (MODE 1 and 2), stepped along with k. MODE 1: (u, v) = the
+// kernel tap (ki, kj), chanOff = the offset of channel c's plane. MODE 2: (u, v) = the output pixel (row, col).
+// base*, tapOff and img are the lane's k-independent parts (see convLoop).
+struct Gather {
+  baseH: vec4i,
+  baseW: vec4i,
+  tapOff: vec4i,
+  img: vec4u,
+  chanOff: i32,
+  u: i32,
+  v: i32,
+}
+
+// This lane's 4 Y values at the gather's k; then steps it to k + 1.
+fn gatherY(g: ptr<function, Gather>) -> vec4f {
+  let inW = i32(p.inW);
+  var ih: vec4i;
+  var iw: vec4i;
+  var at: vec4i;
+  if (MODE == 1u) {
+    ih = (*g).baseH + p.kSign * (*g).u;
+    iw = (*g).baseW + p.kSign * (*g).v;
+    at = (*g).chanOff + ih * inW + iw;
+    (*g).v += 1;
+    let nextRow = (*g).v == i32(p.KW);
+    (*g).v = select((*g).v, 0, nextRow);
+    (*g).u = select((*g).u, (*g).u + 1, nextRow);
+    let nextChan = (*g).u == i32(p.KH);
+    (*g).u = select((*g).u, 0, nextChan);
+    (*g).chanOff = select((*g).chanOff, (*g).chanOff + i32(p.inH * p.inW), nextChan);
+  } else {
+    let h0 = (*g).u * p.rowMul + p.rowAdd;
+    let w0 = (*g).v * p.rowMul + p.rowAdd;
+    ih = (*g).baseH + h0;
+    iw = (*g).baseW + w0;
+    at = (*g).tapOff + h0 * inW + w0;
+    (*g).v += 1;
+    let nextRow = (*g).v == i32(p.gridW);
+    (*g).v = select((*g).v, 0, nextRow);
+    (*g).u = select((*g).u, (*g).u + 1, nextRow);
+  }
+  let inside = (vec4u(ih) < vec4u(p.inH)) & (vec4u(iw) < vec4u(p.inW));
+  let a = vec4u(select(vec4i(0), at, inside)) + (*g).img;
+  return select(vec4f(0.0), vec4f(yImg[a.x], yImg[a.y], yImg[a.z], yImg[a.w]), inside);
+}
+
 // The main loop of MODE 1 and 2: Y is gathered from the images in yImg (see the top). `col0` is the first of
-// this lane's 4 columns.
+// this lane's 4 columns. Two k-steps per iteration, as in MODE 0.
 fn convLoop(acc: ptr<function, array<vec4f, 32>>, zFirst: u32, zEnd: u32, xCol: u32, col0: u32) {
   // MODE 1: the lane's columns are 4 pixels (row, col) of the grid; base* is the tap-independent part of
   // their input coordinates. MODE 2: its columns are 4 taps (c, ki, kj): their kernel coordinates and offsets.
-  let inW = i32(p.inW);
-  let plane = i32(p.inH * p.inW);
   let cols = min(vec4u(col0) + vec4u(0u, 1u, 2u, 3u), vec4u(p.N - 1u));
-  var baseH: vec4i;
-  var baseW: vec4i;
-  var tapOff = vec4i(0);
+  var g: Gather;
   var imgOff = vec4u(0u);
   if (MODE == 1u) {
     let img = cols / p.colsPerImage;
     let pix = cols - img * p.colsPerImage;
     let row = pix / p.gridW;
-    baseH = vec4i(row) * p.rowMul + p.rowAdd;
-    baseW = vec4i(pix - row * p.gridW) * p.rowMul + p.rowAdd;
+    g.baseH = vec4i(row) * p.rowMul + p.rowAdd;
+    g.baseW = vec4i(pix - row * p.gridW) * p.rowMul + p.rowAdd;
     imgOff = img * p.strideY;
   } else {
     let taps = p.KH * p.KW;
     let ch = cols / taps;
     let t = cols - ch * taps;
-    baseH = vec4i(t / p.KW);
-    baseW = vec4i(t % p.KW);
-    tapOff = vec4i(ch) * plane + baseH * inW + baseW;
+    g.baseH = vec4i(t / p.KW);
+    g.baseW = vec4i(t % p.KW);
+    g.tapOff = vec4i(ch) * i32(p.inH * p.inW) + g.baseH * i32(p.inW) + g.baseW;
   }
   for (var z = zFirst; z < zEnd; z++) {
     var ix = p.offX4 + z * p.strideX4 + xCol;
-    let img = p.offY + z * p.strideY + imgOff;
-    // The k-dependent part of the gather, stepped along with k. MODE 1: (u, v) = the kernel tap (ki, kj),
-    // chanOff = the offset of channel c's plane. MODE 2: (u, v) = the output pixel (row, col).
-    var chanOff = 0i;
-    var u = 0i;
-    var v = 0i;
-    for (var k = 0u; k < p.K; k++) {
+    g.img = p.offY + z * p.strideY + imgOff;
+    g.chanOff = 0;
+    g.u = 0;
+    g.v = 0;
+    var k = 0u;
+    for (; k + 1u < p.K; k += 2u) {
       let xv = x[ix];
-      ix += p.ldx4;
-      var ih: vec4i;
-      var iw: vec4i;
-      var at: vec4i;
-      if (MODE == 1u) {
-        ih = baseH + p.kSign * u;
-        iw = baseW + p.kSign * v;
-        at = chanOff + ih * inW + iw;
-        v += 1;
-        let nextRow = v == i32(p.KW);
-        v = select(v, 0, nextRow);
-        u = select(u, u + 1, nextRow);
-        let nextChan = u == i32(p.KH);
-        u = select(u, 0, nextChan);
-        chanOff = select(chanOff, chanOff + plane, nextChan);
-      } else {
-        let h0 = u * p.rowMul + p.rowAdd;
-        let w0 = v * p.rowMul + p.rowAdd;
-        ih = baseH + h0;
-        iw = baseW + w0;
-        at = tapOff + h0 * inW + w0;
-        v += 1;
-        let nextRow = v == i32(p.gridW);
-        v = select(v, 0, nextRow);
-        u = select(u, u + 1, nextRow);
-      }
-      let inside = (vec4u(ih) < vec4u(p.inH)) & (vec4u(iw) < vec4u(p.inW));
-      let a = vec4u(select(vec4i(0), at, inside)) + img;
-      let yv = select(vec4f(0.0), vec4f(yImg[a.x], yImg[a.y], yImg[a.z], yImg[a.w]), inside);
-      macStep(acc, xv, yv);
+      let xw = x[ix + p.ldx4];
+      ix += 2u * p.ldx4;
+      let yv = gatherY(&g);
+      let yw = gatherY(&g);
+      macStep2(acc, xv, yv, xw, yw);
+    }
+    if (k < p.K) {
+      macStep(acc, x[ix], gatherY(&g));
     }
   }
 }
