@@ -33,6 +33,9 @@
 enable subgroups;
 
 override MODE: u32 = 0u;
+// MODE 0 only: tiles of 32 × 64 (each lane also owns columns n0 + 32 + 4l … 4l+3, in a second set of
+// accumulators), chosen by the launcher where C's width fills them.
+override WIDE: bool = false;
 
 struct Params {
   M: u32,
@@ -49,7 +52,7 @@ struct Params {
   strideC: u32,
   offC: u32,
   offBias: u32,
-  tilesN: u32,     // ceil(N / 32)
+  tilesN: u32,     // ceil(N / 32), or ceil(N / 64) when WIDE
   tiles: u32,      // tilesN · ceil(M / 32)
   reduce: u32,     // 1: C = Σ_z X_z·Y_z
   accumulate: u32, // 1: C += result
@@ -161,6 +164,18 @@ fn gatherY(g: ptr<function, Gather>) -> vec4f {
   return select(vec4f(0.0), vec4f(yImg[a.x], yImg[a.y], yImg[a.z], yImg[a.w]), inside);
 }
 
+// macStep2 for both column halves of a wide tile (acc: Y values yv, yw; accB: vv, vw), sharing the broadcasts.
+fn macStep2Wide(acc: ptr<function, array<vec4f, 32>>, accB: ptr<function, array<vec4f, 32>>, xv: vec4f, xw: vec4f, yv: vec4f, yw: vec4f, vv: vec4f, vw: vec4f) {
+  { let s = subgroupBroadcast(xv, 0u); let t = subgroupBroadcast(xw, 0u); mac4x2(acc, 0u, s, yv, t, yw); mac4x2(accB, 0u, s, vv, t, vw); }
+  { let s = subgroupBroadcast(xv, 1u); let t = subgroupBroadcast(xw, 1u); mac4x2(acc, 1u, s, yv, t, yw); mac4x2(accB, 1u, s, vv, t, vw); }
+  { let s = subgroupBroadcast(xv, 2u); let t = subgroupBroadcast(xw, 2u); mac4x2(acc, 2u, s, yv, t, yw); mac4x2(accB, 2u, s, vv, t, vw); }
+  { let s = subgroupBroadcast(xv, 3u); let t = subgroupBroadcast(xw, 3u); mac4x2(acc, 3u, s, yv, t, yw); mac4x2(accB, 3u, s, vv, t, vw); }
+  { let s = subgroupBroadcast(xv, 4u); let t = subgroupBroadcast(xw, 4u); mac4x2(acc, 4u, s, yv, t, yw); mac4x2(accB, 4u, s, vv, t, vw); }
+  { let s = subgroupBroadcast(xv, 5u); let t = subgroupBroadcast(xw, 5u); mac4x2(acc, 5u, s, yv, t, yw); mac4x2(accB, 5u, s, vv, t, vw); }
+  { let s = subgroupBroadcast(xv, 6u); let t = subgroupBroadcast(xw, 6u); mac4x2(acc, 6u, s, yv, t, yw); mac4x2(accB, 6u, s, vv, t, vw); }
+  { let s = subgroupBroadcast(xv, 7u); let t = subgroupBroadcast(xw, 7u); mac4x2(acc, 7u, s, yv, t, yw); mac4x2(accB, 7u, s, vv, t, vw); }
+}
+
 // The main loop of MODE 1 and 2: Y is gathered from the images in yImg (see the top). `col0` is the first of
 // this lane's 4 columns. Two k-steps per iteration, as in MODE 0.
 fn convLoop(acc: ptr<function, array<vec4f, 32>>, zFirst: u32, zEnd: u32, xCol: u32, col0: u32) {
@@ -237,14 +252,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let tile = wid.y * nwg.x + wid.x;
   if (tile >= p.tiles) { return; }
   let l = lid.x;
+  let tileN = select(32u, 64u, WIDE);
   let m0 = (tile / p.tilesN) * 32u;
-  let n0 = (tile % p.tilesN) * 32u;
-  // This lane's vec4 of X and of Y in each row, clamped into the (padded) rows: out-of-range rows and
-  // columns compute values that are never stored.
+  let n0 = (tile % p.tilesN) * tileN;
+  // This lane's vec4 of X and of Y in each row (yColB: of the wide tile's second half), clamped into the
+  // (padded) rows: out-of-range rows and columns compute values that are never stored.
   let xCol = min(m0 / 4u + l, (p.M - 1u) / 4u);
   let yCol = min(n0 / 4u + l, (p.N - 1u) / 4u);
+  let yColB = min(n0 / 4u + 8u + l, (p.N - 1u) / 4u);
 
   var acc: array<vec4f, 32>;   // zero-initialised
+  var accB: array<vec4f, 32>;  // WIDE only
 
   let K = p.K;
   let zFirst = select(wid.z, 0u, p.reduce == 1u);
@@ -254,19 +272,24 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     let ldy4 = p.ldy4;
     for (var z = zFirst; z < zEnd; z++) {
       var ix = p.offX4 + z * p.strideX4 + xCol;
-      var iy = p.offY + z * p.strideY + yCol;
+      var iy = p.offY + z * p.strideY;
       var k = 0u;
       for (; k + 1u < K; k += 2u) {
         let xv = x[ix];
-        let yv = y[iy];
         let xw = x[ix + ldx4];
-        let yw = y[iy + ldy4];
+        let yv = y[iy + yCol];
+        let yw = y[iy + ldy4 + yCol];
+        if (WIDE) {
+          macStep2Wide(&acc, &accB, xv, xw, yv, yw, y[iy + yColB], y[iy + ldy4 + yColB]);
+        } else {
+          macStep2(&acc, xv, yv, xw, yw);
+        }
         ix += 2u * ldx4;
         iy += 2u * ldy4;
-        macStep2(&acc, xv, yv, xw, yw);
       }
       if (k < K) {
-        macStep(&acc, x[ix], y[iy]);
+        macStep(&acc, x[ix], y[iy + yCol]);
+        if (WIDE) { macStep(&accB, x[ix], y[iy + yColB]); }
       }
     }
   } else {
@@ -319,4 +342,46 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   storeRow(acc[29], m0 + 29u, base0, vecStore, biasCol, nBase, colOff);
   storeRow(acc[30], m0 + 30u, base0, vecStore, biasCol, nBase, colOff);
   storeRow(acc[31], m0 + 31u, base0, vecStore, biasCol, nBase, colOff);
+  if (WIDE) {
+    // The second half (MODE 0: no images folded into the columns).
+    let nB = nBase + 32u;
+    let colB = nB + vec4u(0u, 1u, 2u, 3u);
+    var biasB = vec4f(0.0);
+    if (p.biasMode == 1u) {
+      for (var j = 0u; j < 4u; j++) { biasB[j] = bias[p.offBias + min(nB + j, p.N - 1u)]; }
+    }
+    let vecB = nB + 3u < p.N && ((base0 + nB) & 3u) == 0u && (p.ldc & 3u) == 0u;
+    storeRow(accB[0], m0 + 0u, base0, vecB, biasB, nB, colB);
+    storeRow(accB[1], m0 + 1u, base0, vecB, biasB, nB, colB);
+    storeRow(accB[2], m0 + 2u, base0, vecB, biasB, nB, colB);
+    storeRow(accB[3], m0 + 3u, base0, vecB, biasB, nB, colB);
+    storeRow(accB[4], m0 + 4u, base0, vecB, biasB, nB, colB);
+    storeRow(accB[5], m0 + 5u, base0, vecB, biasB, nB, colB);
+    storeRow(accB[6], m0 + 6u, base0, vecB, biasB, nB, colB);
+    storeRow(accB[7], m0 + 7u, base0, vecB, biasB, nB, colB);
+    storeRow(accB[8], m0 + 8u, base0, vecB, biasB, nB, colB);
+    storeRow(accB[9], m0 + 9u, base0, vecB, biasB, nB, colB);
+    storeRow(accB[10], m0 + 10u, base0, vecB, biasB, nB, colB);
+    storeRow(accB[11], m0 + 11u, base0, vecB, biasB, nB, colB);
+    storeRow(accB[12], m0 + 12u, base0, vecB, biasB, nB, colB);
+    storeRow(accB[13], m0 + 13u, base0, vecB, biasB, nB, colB);
+    storeRow(accB[14], m0 + 14u, base0, vecB, biasB, nB, colB);
+    storeRow(accB[15], m0 + 15u, base0, vecB, biasB, nB, colB);
+    storeRow(accB[16], m0 + 16u, base0, vecB, biasB, nB, colB);
+    storeRow(accB[17], m0 + 17u, base0, vecB, biasB, nB, colB);
+    storeRow(accB[18], m0 + 18u, base0, vecB, biasB, nB, colB);
+    storeRow(accB[19], m0 + 19u, base0, vecB, biasB, nB, colB);
+    storeRow(accB[20], m0 + 20u, base0, vecB, biasB, nB, colB);
+    storeRow(accB[21], m0 + 21u, base0, vecB, biasB, nB, colB);
+    storeRow(accB[22], m0 + 22u, base0, vecB, biasB, nB, colB);
+    storeRow(accB[23], m0 + 23u, base0, vecB, biasB, nB, colB);
+    storeRow(accB[24], m0 + 24u, base0, vecB, biasB, nB, colB);
+    storeRow(accB[25], m0 + 25u, base0, vecB, biasB, nB, colB);
+    storeRow(accB[26], m0 + 26u, base0, vecB, biasB, nB, colB);
+    storeRow(accB[27], m0 + 27u, base0, vecB, biasB, nB, colB);
+    storeRow(accB[28], m0 + 28u, base0, vecB, biasB, nB, colB);
+    storeRow(accB[29], m0 + 29u, base0, vecB, biasB, nB, colB);
+    storeRow(accB[30], m0 + 30u, base0, vecB, biasB, nB, colB);
+    storeRow(accB[31], m0 + 31u, base0, vecB, biasB, nB, colB);
+  }
 }

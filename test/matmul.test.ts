@@ -3,6 +3,7 @@ import { testRuntime } from './helpers/gpu';
 import { TOL, expectClose, finiteDiff, randomArray, relError, tensor, weightedSum } from './helpers/numeric';
 import { linearBackwardRef, linearRef, matmulBackwardRef, matmulRef, transposeRef } from './reference/matmul';
 import type { GpuRuntime } from '../src/gpu/runtime';
+import { subgroupWide } from '../src/kernels/matmul_subgroup';
 import { hasSubgroupMatmul, matmul as matmulKernel, matmulVariant, type MatmulOptions, type MatmulTiles, type MatmulVariant } from '../src/kernels/matmul';
 import { linear, matmul } from '../src/autograd/ops/linear';
 import { Tensor } from '../src/autograd/tensor';
@@ -172,6 +173,27 @@ for (const variant of VARIANTS) describe.skipIf(variant === 'subgroup' && !subgr
     const c0 = fresh(M * N);
     const sum = await run(a, b, M, N, K, { batch, strideA, strideB, transA: true, reduceBatch: true, accumulate: true, c0 });
     expectClose(sum, refs[0].map((v, i) => v + refs[1][i] + refs[2][i] + c0[i]), TOL.reduction, 'batch reduction');
+  });
+
+  // The subgroup kernel takes 32 × 64 tiles where C's width fills them (subgroupWide): N = 64 (one wide tile),
+  // 124 (the second half of the last tile partly past the edge) and 250 (rows of C not on vec4 boundaries, so
+  // stored a float at a time), with odd M and K, both bias modes, accumulation and batch reduction.
+  it.each([[33, 64, 17], [5, 124, 9], [40, 250, 3]])('widths that take 32 × 64 tiles: M=%i N=%i K=%i', async (M, N, K) => {
+    expect(subgroupWide(N)).toBe(true);
+    const a = fresh(M * K);
+    const b = fresh(K * N);
+    const ref = matmulRef(a, b, M, K, N);
+    expectClose(await run(a, b, M, N, K, {}), ref, TOL.reduction, 'plain');
+    const biasN = fresh(N);
+    expectClose(await run(a, b, M, N, K, { biasData: biasN }), ref.map((v, i) => v + biasN[i % N]), TOL.reduction, 'bias per column');
+    const biasM = fresh(M);
+    expectClose(await run(a, b, M, N, K, { biasData: biasM, biasPer: 'row' }), ref.map((v, i) => v + biasM[Math.floor(i / N)]), TOL.reduction, 'bias per row');
+    const c0 = fresh(M * N);
+    expectClose(await run(transposeRef(a, M, K), b, M, N, K, { c0, accumulate: true, transA: true }), ref.map((v, i) => v + c0[i]), TOL.reduction, 'accumulate');
+    const b2 = fresh(2 * K * N);
+    const refs = [0, 1].map((z) => matmulRef(a, b2.subarray(z * K * N, (z + 1) * K * N), M, K, N));
+    expectClose(await run(a, b2, M, N, K, { batch: 2, strideA: 0 }), Float64Array.from(refs.flatMap((r) => Array.from(r))), TOL.reduction, 'batched');
+    expectClose(await run(a, b2, M, N, K, { batch: 2, strideA: 0, reduceBatch: true }), refs[0].map((v, i) => v + refs[1][i]), TOL.reduction, 'batch reduction');
   });
 });
 

@@ -125,6 +125,15 @@ export interface SubgroupKernelSpec {
   kernel?: PackedKernel;
 }
 
+/**
+ * Whether the subgroup kernel takes 32 × 64 tiles for a C of N columns: when they waste at most 10% more
+ * columns than 32-wide ones. Measured on llvmpipe, 32 × 64 tiles run the Winograd and 1024³ products
+ * 1.04-1.28× faster (fewer loads and broadcasts per multiply-add).
+ */
+export function subgroupWide(N: number): boolean {
+  return N >= 64 && Math.ceil(N / 64) * 64 <= 1.1 * Math.ceil(N / 32) * 32;
+}
+
 /** A binding's size rounded up to whole vec4s (16 bytes), which must still lie inside its buffer. */
 function vec4Window(b: Binding, op: string): number {
   const size = Math.ceil(b.size / 16) * 16;
@@ -149,15 +158,17 @@ export function runSubgroupKernel(rt: GpuRuntime, k: SubgroupKernelSpec): void {
   const wbias = k.bias ? windowBinding(rt, ref(k.bias).buffer, ref(k.bias).offset, k.biasPerRow ? M : N) : { binding: k.x.binding, shift: 0 };
   const yBinding = conv ? conv.images.binding : y!.binding;
   if (kernel === 'vec4' && conv) throw new Error(`${k.op}: the vec4 matmul kernel has no convolution gather`);
-  // C's tile per workgroup: 32 × 32 for the subgroup kernel (8 lanes); 8·wgy × 8·wgx for the vec4 kernel.
-  const [wgx, wgy] = kernel === 'vec4' ? [vec4Side(N), vec4Side(M)] : [4, 4];
+  // C's tile per workgroup: 32 × 32 for the subgroup kernel (8 lanes), 32 × 64 (WIDE) for plain operands
+  // whose C is wide enough to fill it; 8·wgy × 8·wgx for the vec4 kernel.
+  const wide = kernel === 'subgroup' && !conv && subgroupWide(N);
+  const [wgx, wgy] = kernel === 'vec4' ? [vec4Side(N), vec4Side(M)] : [wide ? 8 : 4, 4];
   const tilesN = Math.ceil(N / (8 * wgx));
   const tiles = tilesN * Math.ceil(M / (8 * wgy));
   const [gx, gy] = grid1d(rt, tiles, 1);
   rt.dispatch({
     op: k.op,
     shader: kernel === 'vec4' ? vec4Shader : shader,
-    constants: kernel === 'vec4' ? { WGX: wgx, WGY: wgy } : { MODE: conv ? conv.mode : 0 },
+    constants: kernel === 'vec4' ? { WGX: wgx, WGY: wgy } : { MODE: conv ? conv.mode : 0, WIDE: Number(wide) },
     uniforms: new Params()
       .u32(M).u32(N).u32(k.K).u32(k.batch)
       .u32(k.x.ld4).u32(y ? y.ld4 : 0).u32(k.x.stride4).u32(conv ? conv.imageStride : y!.stride4)
