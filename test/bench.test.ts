@@ -11,6 +11,7 @@ it('bench --quick runs every kernel and the model step, and writes the JSON repo
   expect(r.status, r.stderr).toBe(0);
   const report = JSON.parse(readFileSync(out, 'utf8'));
   expect(report.adapter.length).toBeGreaterThan(0);
+  for (const c of ['copy_gbps', 'kernel_gbps', 'fma_gflops']) expect(report.ceilings[c], c).toBeGreaterThan(0);
   const names = report.kernels.map((k: { name: string }) => k.name);
   for (const want of ['matmul square 512', 'conv fwd layer1 3x3', 'conv dX layer1 3x3', 'conv dW layer1 3x3', 'batchnorm+relu fwd (train)', 'batchnorm+relu bwd', 'maxpool 3x3/2 fwd', 'softmax-cross-entropy fwd+bwd', 'sgd momentum update']) {
     expect(names).toContain(want);

@@ -2,7 +2,8 @@
  * `node dist/bench.js`: kernel microbenchmarks on ResNet-34's shapes and a whole-model training step.
  * Every number is a median of timed repetitions after warm-up, measured as wall time around a GPU sync
  * (work is queued, then awaited), and reported with the adapter's name. The adapter's own ceilings are
- * measured in the same run: a large buffer copy (GB/s) and the best matmul (GFLOP/s).
+ * measured in the same run: a large buffer copy (GB/s), the best matmul (GFLOP/s), and the arithmetic ceiling
+ * (multiply-adds on registers only, GFLOP/s).
  */
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
@@ -18,6 +19,7 @@ import { maxPool2dForward, maxPool2dBackward } from '../kernels/pool';
 import { crossEntropyForward, crossEntropyBackward } from '../kernels/cross_entropy';
 import { sgdUpdate } from '../kernels/sgd';
 import { scale } from '../kernels/elementwise';
+import fmaShader from '../../shaders/fma_ceiling.wgsl';
 import { resnet } from '../nn/resnet';
 import { SGD } from '../train/sgd';
 import { RESNET34_CONVS, convFlops, convOut, matmulShapes } from '../bench/shapes';
@@ -59,7 +61,17 @@ function buf(rt: GpuRuntime, elements: number, pool: GPUBuffer[]): GPUBuffer {
   return b;
 }
 
-async function ceilings(rt: GpuRuntime, samples: number, log: (s: string) => void): Promise<{ copyGbps: number; kernelGbps: number }> {
+/** GFLOP/s of shaders/fma_ceiling.wgsl: multiply-adds on registers only (the adapter's arithmetic ceiling). */
+async function fmaCeiling(rt: GpuRuntime, samples: number): Promise<number> {
+  const threads = 64 * 512;
+  const iters = 2048;
+  const out = rt.alloc(threads * 16);
+  const ms = await timeIt(rt, () => rt.dispatch({ op: 'bench-fma', shader: fmaShader, constants: { ITERS: iters }, bindings: [out], workgroups: [threads / 8] }), samples);
+  rt.release(out);
+  return (threads * iters * 64 * 2) / (ms * 1e6);
+}
+
+async function ceilings(rt: GpuRuntime, samples: number, log: (s: string) => void): Promise<{ copyGbps: number; kernelGbps: number; fmaGflops: number }> {
   const n = 16 * 2 ** 20; // 64 MiB
   const bufs: GPUBuffer[] = [];
   const a = buf(rt, n, bufs);
@@ -70,7 +82,9 @@ async function ceilings(rt: GpuRuntime, samples: number, log: (s: string) => voi
   const copyGbps = (2 * n * 4) / (copyMs * 1e6);
   const kernelGbps = (2 * n * 4) / (kernelMs * 1e6);
   log(`ceiling: copyBufferToBuffer 64 MiB: ${copyGbps.toFixed(1)} GB/s (read+write); elementwise kernel: ${kernelGbps.toFixed(1)} GB/s`);
-  return { copyGbps, kernelGbps };
+  const fmaGflops = await fmaCeiling(rt, samples);
+  log(`ceiling: arithmetic (multiply-adds on registers, no memory traffic): ${fmaGflops.toFixed(1)} GFLOP/s`);
+  return { copyGbps, kernelGbps, fmaGflops };
 }
 
 async function benchKernels(rt: GpuRuntime, batch: number, quick: boolean, samples: number, log: (s: string) => void, convOpts: ConvOptions = {}): Promise<KernelRow[]> {
@@ -289,7 +303,7 @@ async function main(): Promise<number> {
     for (const k of kernels) k.of_peak = k.gflops !== undefined ? k.gflops / peak : k.gbps! / ceil.kernelGbps;
   }
   const model = values['no-model'] ? null : await benchModel(rt, values.arch ?? 'resnet34', modelBatch, size, Number(values.steps ?? (quick ? 2 : 3)), values['profile-shapes'] ? 'shapes' : values.profile === true, log);
-  const report = { adapter: rt.adapter.name, adapter_description: rt.adapter.description, ceilings: { copy_gbps: ceil.copyGbps, kernel_gbps: ceil.kernelGbps }, kernels, model };
+  const report = { adapter: rt.adapter.name, adapter_description: rt.adapter.description, ceilings: { copy_gbps: ceil.copyGbps, kernel_gbps: ceil.kernelGbps, fma_gflops: ceil.fmaGflops }, kernels, model };
   if (typeof values.json === 'string') {
     await writeFile(values.json, JSON.stringify(report, null, 2) + '\n');
     log(`wrote ${values.json}`);
