@@ -67,11 +67,17 @@ describe.runIf(hasTorch)('PyTorch parity: resnet34 with the recipe head', () => 
     expect([...model.stateDict().keys()]).toEqual([...weights.keys()]);
   });
 
-  it('eval-mode logits match PyTorch', async () => {
+  // Without gradients the forward takes rt.winogradInferenceTile (F(4×4, 3×3) by default): both tiles.
+  it.each([4, 2] as const)('eval-mode logits match PyTorch (inference Winograd tile %i)', async (tile) => {
     model.eval();
-    const logits = noGrad(() => model.forward(input));
-    expectClose(await logits.toArray(), fx.get('eval_logits')!.data as Float32Array, MODEL_TOL, 'eval logits');
-    logits.dispose();
+    rt.winogradInferenceTile = tile;
+    try {
+      const logits = noGrad(() => model.forward(input));
+      expectClose(await logits.toArray(), fx.get('eval_logits')!.data as Float32Array, MODEL_TOL, `eval logits (inference tile ${tile})`);
+      logits.dispose();
+    } finally {
+      rt.winogradInferenceTile = 4;
+    }
   });
 
   /** One train-mode forward (with PyTorch's dropout mask) and backward: logits, loss and every parameter's gradient. */

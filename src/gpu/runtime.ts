@@ -103,6 +103,12 @@ export class GpuRuntime {
   winogradTile: 2 | 4 = 2;
   /** The same for the data and weight gradients: 4 by default (as exact there as 2×2, measured ~5e-6). */
   winogradBackwardTile: 2 | 4 = 4;
+  /**
+   * The forward tile where no gradient will flow back (autograd off, or no input requires a gradient:
+   * evaluation, prediction): 4 by default. Without a backward pass a flipped ReLU decision only moves an
+   * output by the rounding that flipped it, and ResNet-34's eval logits stay ~3e-7 from PyTorch's.
+   */
+  winogradInferenceTile: 2 | 4 = 4;
   private querySet: GPUQuerySet | null = null;
   private queryResolve: GPUBuffer | null = null;
   private profiledOps: string[] = [];

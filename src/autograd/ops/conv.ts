@@ -1,6 +1,7 @@
 /** 2D convolution (NCHW, groups = 1) on tensors, with its backward for x, weight and bias. */
 import { Tensor } from '../tensor';
 import { record } from '../graph';
+import { isGradEnabled } from '../scope';
 import { conv2dBackwardBias, conv2dBackwardData, conv2dBackwardWeight, conv2dForward, conv2dGeometry, type ConvOptions } from '../../kernels/conv';
 
 export interface Conv2dOptions extends ConvOptions {
@@ -27,8 +28,10 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, op
   if (bias && (bias.shape.length !== 1 || bias.shape[0] !== g.O)) throw new Error(`conv2d: bias [${bias.shape.join(', ')}] must be [${g.O}]`);
   const rt = x.rt;
   const out = Tensor.empty([g.N, g.O, g.OH, g.OW], 'f32', rt);
-  conv2dForward(rt, x.buffer, weight.buffer, bias?.buffer ?? null, out.buffer, g, o);
   const inputs = bias ? [x, weight, bias] : [x, weight];
+  // Without a backward pass (evaluation, prediction), the forward takes the inference Winograd tile.
+  const inference = !isGradEnabled() || !inputs.some((t) => t.requiresGrad);
+  conv2dForward(rt, x.buffer, weight.buffer, bias?.buffer ?? null, out.buffer, g, inference ? { winogradTile: rt.winogradInferenceTile, ...o } : o);
   return record(out, 'conv2d', inputs, (dy) => {
     const grads: (Tensor | null)[] = [null, null, null];
     if (x.requiresGrad) {
