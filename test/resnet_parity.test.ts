@@ -108,8 +108,11 @@ describe.runIf(hasTorch)('PyTorch parity: resnet34 with the recipe head', () => 
     expectClose(logits, fx.get('train_logits')!.data as Float32Array, MODEL_TOL, 'train logits');
     expectClose(loss, fx.get('train_loss')!.data as Float32Array, MODEL_TOL, 'loss');
     // Gradients at the issue's 1e-3, against PyTorch's float32 gradients and against its float64 ones (the
-    // exact answer). PyTorch's own float32 error is printed beside ours: on this fixture it is ~2.3e-4 in the
-    // early layers, ours ~2.4e-4 against PyTorch float32 and ~5e-6 against float64 (deep layers: both ≤ 3e-6).
+    // exact answer), with the default Winograd tiles (F(4×4, 3×3) in every pass). PyTorch's own float32 error
+    // is printed beside ours: on this fixture ~2.4e-4 in the early layers, ours ~2.6e-4 (deep layers: both
+    // ≤ 6e-6). Most of either is ReLU decisions flipped by rounding, not accumulated error: across four
+    // fixture seeds (tools/make_resnet_fixture.py --seed 0..3) PyTorch float32 reaches 2.4e-4 … 7.9e-4, ours
+    // 2.6e-4 … 1.5e-3 with these tiles and 4e-6 … 1.0e-3 with F(2×2, 3×3) in the forward pass (below).
     for (const [k, v] of fx) {
       if (k.startsWith('grad.')) {
         const name = k.slice(5);
@@ -129,21 +132,19 @@ describe.runIf(hasTorch)('PyTorch parity: resnet34 with the recipe head', () => 
     }
   });
 
-  // The gradient passes use Winograd F(4×4, 3×3) by default (checked above). In the forward pass too
-  // (train.js --winograd-tile 4) the gradients are less exact, and are held to a looser 1e-2 against the
-  // float64 answer (measured: ~2e-3 in the early layers, 10× PyTorch float32's own error), its logits to the
-  // model tolerance.
+  // F(2×2, 3×3) in the forward pass (train.js --winograd-tile 2): the same tolerances (measured: early-layer
+  // gradients ~4e-6 from float64 on this fixture).
   // (Train mode: the earlier tests have moved the running statistics that eval mode would use.)
-  it('Winograd F(4x4, 3x3) in the forward pass: train logits within 1e-4 and gradients within 1e-2 of PyTorch float64', async () => {
-    rt.winogradTile = 4;
+  it('Winograd F(2x2, 3x3) in the forward pass: train logits within 1e-4 and gradients within 1e-3 of PyTorch float64', async () => {
+    rt.winogradTile = 2;
     try {
       const { logits, grads } = await trainStep();
-      expectClose(logits, fx.get('train_logits')!.data as Float32Array, MODEL_TOL, 'train logits (F(4x4,3x3))');
+      expectClose(logits, fx.get('train_logits')!.data as Float32Array, MODEL_TOL, 'train logits (forward F(2x2,3x3))');
       for (const [k, v] of fx) {
-        if (k.startsWith('grad.')) expectClose(grads.get(k.slice(5))!, v.data as Float32Array, 1e-2, `${k} vs float64 (F(4x4,3x3))`);
+        if (k.startsWith('grad.')) expectClose(grads.get(k.slice(5))!, v.data as Float32Array, GRAD_TOL, `${k} vs float64 (forward F(2x2,3x3))`);
       }
     } finally {
-      rt.winogradTile = 2;
+      rt.winogradTile = 4;
     }
   });
 });

@@ -290,7 +290,7 @@ async function main(): Promise<number> {
   const size = Number(values['img-size'] ?? (quick ? 112 : 224));
   const samples = Number(values.samples ?? (quick ? 3 : 5));
   const rt = await initGpu();
-  if (values['winograd-tile'] === '4') rt.winogradTile = 4;
+  if (values['winograd-tile'] === '2') rt.winogradTile = 2;
   const log = (s: string) => console.log(s);
   log(`adapter: ${rt.adapter.name} (${rt.adapter.description})`);
   log(`medians of ${samples} timed samples after warm-up; kernel batch ${batch}`);

@@ -52,7 +52,7 @@ async function main(argv: string[]): Promise<number> {
   const rt = await initGpu();
   rt.winogradTile = cli.winogradTile;
   console.log(`adapter: ${rt.adapter.name} (${rt.adapter.description})`);
-  if (cli.winogradTile === 4) console.log('3x3 convolutions: Winograd F(4x4, 3x3) in the forward pass too (--winograd-tile 4: faster, less exact gradients)');
+  if (cli.winogradTile === 2) console.log('3x3 convolutions: Winograd F(2x2, 3x3) in the forward pass (--winograd-tile 2: rounds less, slower)');
 
   const model = resnet(c.arch, { numClasses: dataset.classes.length, dropout: c.dropout, seed: c.seed });
   if (cli.weights) {

@@ -42,7 +42,7 @@ export interface ConvOptions {
   algorithm?: ConvAlgorithm;
   /** At most this many images per batch tile (every algorithm; tests, memory control). Default: as many as fit. */
   maxImagesPerTile?: number;
-  /** Winograd's output tile: 2 (F(2×2, 3×3)) or 4 (F(4×4, 3×3)). Default: rt.winogradTile (2) for the forward pass, rt.winogradBackwardTile (4) for the gradients. */
+  /** Winograd's output tile: 2 (F(2×2, 3×3)) or 4 (F(4×4, 3×3)). Default: rt.winogradTile (4) for the forward pass, rt.winogradBackwardTile (4) for the gradients. */
   winogradTile?: WinogradTile;
 }
 
@@ -202,10 +202,8 @@ function gradientColumns(rt: GpuRuntime, dy: GPUBuffer, g: Conv2dGeometry, n0: n
 }
 
 /**
- * The Winograd output tile of a pass: the call's choice, else the runtime's, which by default is 2×2 for the
- * forward pass and 4×4 for both gradients. (4×4 tiles in the forward pass move ResNet-34's early-layer
- * gradients ~2e-3 from float64, through the ReLU and max-pool decisions its larger rounding flips; in the
- * gradient passes they stay ~5e-6 from it, as with 2×2.)
+ * The Winograd output tile of a pass: the call's choice, else the runtime's (4×4 in every pass by default; see
+ * GpuRuntime.winogradTile for what 2×2 tiles in the forward pass change).
  */
 function winogradTileFor(rt: GpuRuntime, pass: 'forward' | 'data' | 'weight', opts: ConvOptions): WinogradTile {
   return opts.winogradTile ?? (pass === 'forward' ? rt.winogradTile : rt.winogradBackwardTile);
