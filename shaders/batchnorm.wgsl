@@ -180,15 +180,33 @@ fn welford_tree(lid: u32, cnt: f32, m: f32, m2: f32) {
   }
 }
 
-// Thread 0: mean, biased variance → stats_out; running estimates updated in place (unbiased variance).
-fn write_stats(c: u32, shift: f32) {
+// Channel c's mean (shift + m), biased variance (m2 / n) → stats_out; running estimates updated in place
+// (unbiased variance).
+fn write_stats(c: u32, shift: f32, m: f32, m2: f32) {
   let n = f32(params.n * params.hw);
-  let mean = shift + wg_b[0];
+  let mean = shift + m;
   stats_out[c] = mean;
-  stats_out[params.c + c] = 1.0 / sqrt(wg_c[0] / n + params.eps);
+  stats_out[params.c + c] = 1.0 / sqrt(m2 / n + params.eps);
   let mom = params.momentum;
   running_mean[c] = (1.0 - mom) * running_mean[c] + mom * mean;
-  running_var[c] = (1.0 - mom) * running_var[c] + mom * (wg_c[0] / (n - 1.0));
+  running_var[c] = (1.0 - mom) * running_var[c] + mom * (m2 / (n - 1.0));
+}
+
+// Welford's running (count, mean, M2) after one more value d, or a batch of 4 (its own mean and M2, merged
+// with Chan's formula).
+fn welford1(w: ptr<function, vec3<f32>>, d: f32) {
+  let cnt = (*w).x + 1.0;
+  let delta = d - (*w).y;
+  let m = (*w).y + delta / cnt;
+  *w = vec3<f32>(cnt, m, (*w).z + delta * (d - m));
+}
+
+fn welford4(w: ptr<function, vec3<f32>>, d: vec4<f32>) {
+  let mb = (d.x + d.y + d.z + d.w) * 0.25;
+  let e = d - vec4<f32>(mb);
+  let delta = mb - (*w).y;
+  let cnt = (*w).x + 4.0;
+  *w = vec3<f32>(cnt, (*w).y + delta * (4.0 / cnt), (*w).z + dot(e, e) + delta * delta * ((*w).x * 4.0 / cnt));
 }
 
 // Training-mode statistics of channel c = workgroup_id.x (scalar loads).
@@ -198,20 +216,14 @@ fn stats_train(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
   let hwu = params.hw;
   let count = params.n * hwu;
   let shift = x[c * hwu];
-  var cnt = 0.0;
-  var m = 0.0;
-  var m2 = 0.0;
+  var w = vec3<f32>(0.0);   // Welford's (count, mean, M2)
   var pos = chan_start(lid.x, hwu);
   for (var k = lid.x; k < count; k += WG) {
-    let d = x[chan_offset(c, pos, hwu)] - shift;
-    cnt += 1.0;
-    let delta = d - m;
-    m += delta / cnt;
-    m2 += delta * (d - m);
+    welford1(&w, x[chan_offset(c, pos, hwu)] - shift);
     pos = chan_next(pos, hwu);
   }
-  welford_tree(lid.x, cnt, m, m2);
-  if (lid.x == 0u) { write_stats(c, shift); }
+  welford_tree(lid.x, w.x, w.y, w.z);
+  if (lid.x == 0u) { write_stats(c, shift, wg_b[0], wg_c[0]); }
 }
 
 // The same with vec4 loads: each vec4 is folded in as a batch of 4 (its own mean and M2, then Chan's merge).
@@ -221,22 +233,14 @@ fn stats_train4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
   let hwu = params.hw / 4u;
   let count = params.n * hwu;
   let shift = x4[c * hwu].x;
-  var cnt = 0.0;
-  var m = 0.0;
-  var m2 = 0.0;
+  var w = vec3<f32>(0.0);   // Welford's (count, mean, M2)
   var pos = chan_start(lid.x, hwu);
   for (var k = lid.x; k < count; k += WG) {
-    let d = x4[chan_offset(c, pos, hwu)] - vec4<f32>(shift);
-    let mb = (d.x + d.y + d.z + d.w) * 0.25;
-    let e = d - vec4<f32>(mb);
-    let delta = mb - m;
-    m2 += dot(e, e) + delta * delta * (cnt * 4.0 / (cnt + 4.0));
-    cnt += 4.0;
-    m += delta * (4.0 / cnt);
+    welford4(&w, x4[chan_offset(c, pos, hwu)] - vec4<f32>(shift));
     pos = chan_next(pos, hwu);
   }
-  welford_tree(lid.x, cnt, m, m2);
-  if (lid.x == 0u) { write_stats(c, shift); }
+  welford_tree(lid.x, w.x, w.y, w.z);
+  if (lid.x == 0u) { write_stats(c, shift, wg_b[0], wg_c[0]); }
 }
 
 // Eval-mode statistics: a snapshot of the running estimates, stats_out = [running_mean | 1/sqrt(running_var + eps)].
@@ -369,4 +373,136 @@ fn backward_apply4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
       backward_value(g.w, v.w, k, sums),
     );
   }
+}
+
+// ------------------------------------------------------------------ per-channel reductions, one thread each
+
+// The launcher's choice on CPU adapters (src/kernels/batchnorm.ts): thread c streams through channel c's N
+// planes, so there is no workgroup tree and no barrier (a CPU driver runs a workgroup's barriers by switching
+// between its threads' saved states, which costs more than the sums). For accuracy the values are taken in
+// blocks of SERIAL_BLOCK units, each summed (or run through Welford) on its own; SERIAL_BLOCK blocks are merged
+// into a group, and the groups into the channel's total, so that no running value takes more than a few dozen
+// updates (the tree's threads and levels bound them likewise).
+
+const SERIAL_BLOCK = 16u;
+
+// Chan's merge of Welford triples (count, mean, M2): *w ← *w ∪ b.
+fn welford_merge(w: ptr<function, vec3<f32>>, b: vec3<f32>) {
+  if (b.x == 0.0) { return; }
+  let nt = (*w).x + b.x;
+  let delta = b.y - (*w).y;
+  *w = vec3<f32>(nt, (*w).y + delta * (b.x / nt), (*w).z + b.z + delta * delta * ((*w).x * b.x / nt));
+}
+
+// A channel's running result: the total, the current group, and the blocks in that group. `.xyz` is a Welford
+// triple for the statistics, `.xy` the sums (Σ g, Σ g·x̂) for the backward (z unused).
+struct Serial {
+  total: vec3<f32>,
+  group: vec3<f32>,
+  blocks: u32,
+}
+
+fn add_block(a: ptr<function, Serial>, blk: vec3<f32>, welford: bool) {
+  if (welford) { welford_merge(&(*a).group, blk); } else { (*a).group += blk; }
+  (*a).blocks += 1u;
+  if ((*a).blocks == SERIAL_BLOCK) {
+    if (welford) { welford_merge(&(*a).total, (*a).group); } else { (*a).total += (*a).group; }
+    (*a).group = vec3<f32>(0.0);
+    (*a).blocks = 0u;
+  }
+}
+
+fn finish(a: ptr<function, Serial>, welford: bool) -> vec3<f32> {
+  if (welford) { welford_merge(&(*a).total, (*a).group); } else { (*a).total += (*a).group; }
+  return (*a).total;
+}
+
+@compute @workgroup_size(8)
+fn stats_train_serial(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let c = gid.x;
+  if (c >= params.c) { return; }
+  let hwu = params.hw;
+  let shift = x[c * hwu];
+  var acc: Serial;
+  for (var b = 0u; b < params.n; b++) {
+    let base = (b * params.c + c) * hwu;
+    for (var s0 = 0u; s0 < hwu; s0 += SERIAL_BLOCK) {
+      var blk = vec3<f32>(0.0);
+      for (var s = s0; s < min(s0 + SERIAL_BLOCK, hwu); s++) { welford1(&blk, x[base + s] - shift); }
+      add_block(&acc, blk, true);
+    }
+  }
+  let w = finish(&acc, true);
+  write_stats(c, shift, w.y, w.z);
+}
+
+@compute @workgroup_size(8)
+fn stats_train_serial4(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let c = gid.x;
+  if (c >= params.c) { return; }
+  let hwu = params.hw / 4u;
+  let shift = x4[c * hwu].x;
+  var acc: Serial;
+  for (var b = 0u; b < params.n; b++) {
+    let base = (b * params.c + c) * hwu;
+    for (var s0 = 0u; s0 < hwu; s0 += SERIAL_BLOCK) {
+      var blk = vec3<f32>(0.0);
+      for (var s = s0; s < min(s0 + SERIAL_BLOCK, hwu); s++) { welford4(&blk, x4[base + s] - vec4<f32>(shift)); }
+      add_block(&acc, blk, true);
+    }
+  }
+  let w = finish(&acc, true);
+  write_stats(c, shift, w.y, w.z);
+}
+
+@compute @workgroup_size(8)
+fn backward_reduce_serial(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let c = gid.x;
+  if (c >= params.c) { return; }
+  let hwu = params.hw;
+  let k = coef(c);
+  var acc: Serial;
+  for (var b = 0u; b < params.n; b++) {
+    let base = (b * params.c + c) * hwu;
+    for (var s0 = 0u; s0 < hwu; s0 += SERIAL_BLOCK) {
+      var blk = vec3<f32>(0.0);
+      for (var s = s0; s < min(s0 + SERIAL_BLOCK, hwu); s++) {
+        let xh = xhat(x[base + s], k);
+        let g = upstream(dy[base + s], xh, k);
+        blk += vec3<f32>(g, g * xh, 0.0);
+      }
+      add_block(&acc, blk, false);
+    }
+  }
+  let sums = finish(&acc, false);
+  dbias_out[c] = sums.x;
+  dweight_out[c] = sums.y;
+}
+
+@compute @workgroup_size(8)
+fn backward_reduce_serial4(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let c = gid.x;
+  if (c >= params.c) { return; }
+  let hwu = params.hw / 4u;
+  let k = coef(c);
+  var acc: Serial;
+  for (var b = 0u; b < params.n; b++) {
+    let base = (b * params.c + c) * hwu;
+    for (var s0 = 0u; s0 < hwu; s0 += SERIAL_BLOCK) {
+      var pg = vec4<f32>(0.0);
+      var pgx = vec4<f32>(0.0);
+      for (var s = s0; s < min(s0 + SERIAL_BLOCK, hwu); s++) {
+        let v = x4[base + s];
+        let gy = dy4[base + s];
+        let xh = vec4<f32>(xhat(v.x, k), xhat(v.y, k), xhat(v.z, k), xhat(v.w, k));
+        let g = vec4<f32>(upstream(gy.x, xh.x, k), upstream(gy.y, xh.y, k), upstream(gy.z, xh.z, k), upstream(gy.w, xh.w, k));
+        pg += g;
+        pgx += g * xh;
+      }
+      add_block(&acc, vec3<f32>((pg.x + pg.y) + (pg.z + pg.w), (pgx.x + pgx.y) + (pgx.z + pgx.w), 0.0), false);
+    }
+  }
+  let sums = finish(&acc, false);
+  dbias_out[c] = sums.x;
+  dweight_out[c] = sums.y;
 }

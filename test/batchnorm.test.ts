@@ -1,4 +1,4 @@
-import { describe, it, expect, beforeAll } from 'vitest';
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { testRuntime } from './helpers/gpu';
 import { TOL, expectClose, finiteDiff, randomArray, relError, tensor, weightedSum } from './helpers/numeric';
 import { batchNormBackwardRef, batchNormRef, type BnRefOptions, type Nchw } from './reference/batchnorm';
@@ -104,7 +104,18 @@ async function checkOnGpu(k: Case, what: string): Promise<void> {
   expect(rt.poolStats().liveBuffers, `${what}: GPU buffers leaked`).toBe(live0);
 }
 
-describe('batchNorm on the GPU vs the reference', () => {
+// Per-channel reductions run 'serial' (one thread per channel, the default on CPU adapters) or 'tree' (one
+// workgroup per channel, the default on GPUs): every case runs both, whatever the adapter.
+for (const reduction of ['serial', 'tree'] as const) describe(`batchNorm on the GPU vs the reference (${reduction} reductions)`, () => {
+  let before: GpuRuntime['channelReduction'];
+  beforeAll(() => {
+    before = rt.channelReduction;
+    rt.channelReduction = reduction;
+  });
+  afterAll(() => {
+    rt.channelReduction = before;
+  });
+
   it.each<[string, Case]>([
     ['training [2,3,7,7]', { shape: [2, 3, 7, 7], seed: 101, training: true }],
     ['training [3,5,5,3] (odd H/W)', { shape: [3, 5, 5, 3], seed: 102, training: true }],

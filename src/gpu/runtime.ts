@@ -110,6 +110,12 @@ export class GpuRuntime {
    * output by the rounding that flipped it, and ResNet-34's eval logits stay ~3e-7 from PyTorch's.
    */
   winogradInferenceTile: 2 | 4 = 4;
+  /**
+   * How per-channel reductions (batch norm's statistics and backward sums) run: 'tree', one workgroup per
+   * channel summing through workgroup memory (GPUs), or 'serial', one thread per channel streaming through
+   * its planes, without barriers (CPU adapters, the default there).
+   */
+  channelReduction: 'tree' | 'serial';
   private querySet: GPUQuerySet | null = null;
   private queryResolve: GPUBuffer | null = null;
   private profiledOps: string[] = [];
@@ -134,6 +140,7 @@ export class GpuRuntime {
     for (const k of LIMITS_WANTED) lim[k] = Number(device.limits[k]);
     this.limits = lim;
     this.pool = new BufferPool((size) => this.createStorageBuffer(size));
+    this.channelReduction = this.isSoftware ? 'serial' : 'tree';
     this.uniformArena = device.createBuffer({
       label: 'uniform-arena',
       size: UNIFORM_SLOT * UNIFORM_SLOTS,

@@ -21,6 +21,8 @@ export interface BnAffine {
 }
 
 const WG = 256;
+/** Threads per workgroup of the serial reductions (one thread per channel; see GpuRuntime.channelReduction). */
+const SERIAL_WG = 8;
 
 /**
  * Threads per workgroup of the per-channel reductions (one workgroup per channel): enough for 8 units (values
@@ -133,15 +135,16 @@ export function bnStatsTrain(
   const op = label('stats', s);
   checkShape(op, s, rt);
   if (s.n * s.hw < 2) throw new Error(`${op}: training-mode batch norm needs more than 1 value per channel (got N·H·W = ${s.n * s.hw})`);
-  const d = dataSlots(s, 'stats_train', { x });
+  const serial = rt.channelReduction === 'serial';
+  const d = dataSlots(s, serial ? 'stats_train_serial' : 'stats_train', { x });
   rt.dispatch({
     op,
     shader: batchnorm,
     entry: d.entry,
-    constants: { WG: reduceWG(s) },
+    constants: serial ? {} : { WG: reduceWG(s) },
     uniforms: params(s, 0, momentum, eps),
     bindings: slots({ ...d.given, statsOut: f32Range(stats, 2 * s.c), runningMean: f32Range(runningMean, s.c), runningVar: f32Range(runningVar, s.c) }),
-    workgroups: [s.c],
+    workgroups: [serial ? Math.ceil(s.c / SERIAL_WG) : s.c],
   });
 }
 
@@ -194,15 +197,16 @@ export function bnBackwardReduce(
 ): void {
   const op = label('backward_reduce', s, relu);
   checkShape(op, s, rt);
-  const d = dataSlots(s, 'backward_reduce', { x, dy });
+  const serial = rt.channelReduction === 'serial';
+  const d = dataSlots(s, serial ? 'backward_reduce_serial' : 'backward_reduce', { x, dy });
   rt.dispatch({
     op,
     shader: batchnorm,
     entry: d.entry,
-    constants: { WG: reduceWG(s), RELU: relu ? 1 : 0 },
+    constants: serial ? { RELU: relu ? 1 : 0 } : { WG: reduceWG(s), RELU: relu ? 1 : 0 },
     uniforms: params(s, affineFlags(a)),
     bindings: slots({ ...d.given, ...channelSlots(stats, a, s.c), dbiasOut: f32Range(dbias, s.c), dweightOut: f32Range(dweight, s.c) }),
-    workgroups: [s.c],
+    workgroups: [serial ? Math.ceil(s.c / SERIAL_WG) : s.c],
   });
 }
 
