@@ -105,10 +105,14 @@ function dataSlots(s: BnShape, entry: string, data: { x?: GPUBuffer; dy?: GPUBuf
   return { entry: v ? `${entry}4` : entry, given };
 }
 
-/** The grid of an elementwise entry and its thread count (the grid-stride step). */
+/**
+ * The grid of an elementwise entry and its thread count (the grid-stride step): on a CPU adapter at most 64
+ * workgroups, which it runs a core's worth at a time and pays for one by one (see gridStride in util.ts).
+ */
 function elementwiseGrid(rt: GpuRuntime, s: BnShape): { workgroups: [number, number]; stride: number } {
   const units = (s.n * s.c * s.hw) / (isVec4(s) ? 4 : 1);
-  const workgroups = grid1d(rt, Math.ceil(units / UNITS_PER_THREAD), WG);
+  const threads = Math.ceil(units / UNITS_PER_THREAD);
+  const workgroups: [number, number] = rt.isSoftware ? [Math.max(1, Math.min(64, Math.ceil(threads / WG))), 1] : grid1d(rt, threads, WG);
   return { workgroups, stride: workgroups[0] * workgroups[1] * WG };
 }
 
