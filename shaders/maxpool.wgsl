@@ -4,10 +4,10 @@
 //
 // forward and scatter use a 3D grid, so a thread finds its element without an integer division:
 // x = column, y = row, z = plane (a thread loops over planes z, z + nz, ... beyond the grid's z).
-// The backward is a race-free scatter without atomics: dx is zeroed, then the outputs are split into
-// ⌈kh/sh⌉·⌈kw/sw⌉ classes by (oy mod my, ox mod mx); within a class the windows are disjoint, so no two
-// threads add into the same dx element, and the classes run as consecutive dispatches in a fixed order
-// (deterministic sums). This moves ~4× fewer values than a per-pixel gather over candidate windows.
+// The backward is a race-free scatter without atomics: dx is cleared (by the launcher, with clearBuffer), then
+// the outputs are split into ⌈kh/sh⌉·⌈kw/sw⌉ classes by (oy mod my, ox mod mx); within a class the windows are
+// disjoint, so no two threads add into the same dx element, and the classes run as consecutive dispatches in
+// a fixed order (deterministic sums). This moves ~4× fewer values than a per-pixel gather over candidate windows.
 
 struct Params {
   planes: u32,
@@ -29,11 +29,10 @@ struct Params {
 
 override WX: u32 = 8u;
 override WY: u32 = 8u;
-const ZERO_WG: u32 = 64u;
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> src: array<f32>;            // x (forward) or dy (scatter)
-@group(0) @binding(2) var<storage, read_write> dst: array<f32>;      // y (forward) or dx (zero, scatter)
+@group(0) @binding(2) var<storage, read_write> dst: array<f32>;      // y (forward) or dx (scatter)
 @group(0) @binding(3) var<storage, read_write> argmax: array<i32>;   // written by forward, read by scatter
 
 // y[p, oy, ox] = max over the clipped window, argmax its first position. One thread per output.
@@ -67,16 +66,6 @@ fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     let o = (p * params.oh + oy) * params.ow + ox;
     dst[o] = best;
     argmax[o] = i32(best_idx);
-  }
-}
-
-// dx = 0: four elements per thread on a 1D grid folded into x/y.
-@compute @workgroup_size(ZERO_WG)
-fn zero(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = ((wid.y * nwg.x + wid.x) * ZERO_WG + lid.x) * 4u;
-  let n = params.planes * params.h * params.w;
-  for (var j = 0u; j < 4u; j++) {
-    if (i + j < n) { dst[i + j] = 0.0; }
   }
 }
 

@@ -24,8 +24,6 @@ export interface MaxPoolWindow {
 }
 
 const WG = 64;
-/** Threads per workgroup of maxpool.wgsl's zero fill (its ZERO_WG). */
-const ZERO_WG = 64;
 /** Workgroup shape of the 3D-grid entries: x = column, y = row (z = plane). */
 const WX = 8;
 const WY = 8;
@@ -82,7 +80,7 @@ export function maxPool2dForward(rt: GpuRuntime, x: GPUBuffer, y: GPUBuffer, arg
 }
 
 /**
- * dx = each output's dy added at its argmax: a zero fill, then one race-free scatter pass per class of
+ * dx = each output's dy added at its argmax: a clear (clearBuffer), then one race-free scatter pass per class of
  * outputs with disjoint windows (⌈kh/sh⌉·⌈kw/sw⌉ passes, in a fixed order). No atomics.
  */
 export function maxPool2dBackward(rt: GpuRuntime, dy: GPUBuffer, argmax: GPUBuffer, dx: GPUBuffer, s: PoolShape, k: MaxPoolWindow): void {
@@ -90,14 +88,7 @@ export function maxPool2dBackward(rt: GpuRuntime, dy: GPUBuffer, argmax: GPUBuff
   checkMaxPool(op, s, k);
   const inputs = s.planes * s.h * s.w;
   const outputs = s.planes * s.oh * s.ow;
-  rt.dispatch({
-    op,
-    shader: maxpool,
-    entry: 'zero',
-    uniforms: maxPoolParams(s, k),
-    bindings: [null, f32Range(dx, inputs)],
-    workgroups: grid1d(rt, Math.ceil(inputs / 4), ZERO_WG),
-  });
+  rt.clear(dx, 0, inputs * 4, op);
   const my = Math.ceil(k.kh / k.sh);
   const mx = Math.ceil(k.kw / k.sw);
   for (let cy = 0; cy < Math.min(my, s.oh); cy++) {
