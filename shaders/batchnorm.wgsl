@@ -25,6 +25,7 @@ struct Params {
 
 override WG: u32 = 256u;     // a power of two
 override RELU: bool = false;
+override RESIDUAL: bool = false;   // apply*: add res (the residual connection) before the ReLU
 
 const HAS_WEIGHT: u32 = 1u;
 const HAS_BIAS: u32 = 2u;
@@ -47,6 +48,8 @@ const TRAINING: u32 = 4u;
 @group(0) @binding(14) var<storage, read> x4: array<vec4<f32>>;      // x, dy, out as vec4s
 @group(0) @binding(15) var<storage, read> dy4: array<vec4<f32>>;
 @group(0) @binding(16) var<storage, read_write> out4: array<vec4<f32>>;
+@group(0) @binding(17) var<storage, read> res: array<f32>;           // apply* with RESIDUAL: the residual connection
+@group(0) @binding(18) var<storage, read> res4: array<vec4<f32>>;
 
 var<workgroup> wg_a: array<f32, WG>;
 var<workgroup> wg_b: array<f32, WG>;
@@ -127,8 +130,9 @@ fn affine(xh: f32, k: vec4<f32>) -> f32 {
   return xh * k.z + k.w;
 }
 
-fn forward_value(v: f32, k: vec4<f32>) -> f32 {
-  let y = affine(xhat(v, k), k);
+// r: the residual added before the ReLU (0 without one).
+fn forward_value(v: f32, k: vec4<f32>, r: f32) -> f32 {
+  let y = affine(xhat(v, k), k) + r;
   if (RELU) { return max(y, 0.0); }
   return y;
 }
@@ -255,14 +259,16 @@ fn stats_eval(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 // ------------------------------------------------------------------ forward apply
 
-// y = affine(x̂), then max(0, ·) when RELU.
+// y = affine(x̂) (+ the residual r when RESIDUAL), then max(0, ·) when RELU.
 @compute @workgroup_size(WG)
 fn apply(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let hwu = params.hw;
   let total = params.n * params.c * hwu;
   let step = cursor_step(hwu);
   for (var cur = cursor_start(flat_index(wid, lid, nwg), hwu); cur.v < total; cur = cursor_next(cur, step, hwu)) {
-    out[cur.v] = forward_value(x[cur.v], coef(cur.c));
+    var r = 0.0;
+    if (RESIDUAL) { r = res[cur.v]; }
+    out[cur.v] = forward_value(x[cur.v], coef(cur.c), r);
   }
 }
 
@@ -274,7 +280,9 @@ fn apply4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
   for (var cur = cursor_start(flat_index(wid, lid, nwg), hwu); cur.v < total; cur = cursor_next(cur, step, hwu)) {
     let k = coef(cur.c);
     let v = x4[cur.v];
-    out4[cur.v] = vec4<f32>(forward_value(v.x, k), forward_value(v.y, k), forward_value(v.z, k), forward_value(v.w, k));
+    var r = vec4<f32>(0.0);
+    if (RESIDUAL) { r = res4[cur.v]; }
+    out4[cur.v] = vec4<f32>(forward_value(v.x, k, r.x), forward_value(v.y, k, r.y), forward_value(v.z, k, r.z), forward_value(v.w, k, r.w));
   }
 }
 

@@ -2,7 +2,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { testRuntime } from './helpers/gpu';
 import { TOL, expectClose, finiteDiff, randomArray, relError, tensor, weightedSum } from './helpers/numeric';
 import { batchNormBackwardRef, batchNormRef, type BnRefOptions, type Nchw } from './reference/batchnorm';
-import { batchNorm, batchNormRelu } from '../src/autograd/ops/batchnorm';
+import { batchNorm, batchNormAddRelu, batchNormRelu } from '../src/autograd/ops/batchnorm';
 import { noGrad } from '../src/autograd/scope';
 import type { Tensor } from '../src/autograd/tensor';
 import type { GpuRuntime } from '../src/gpu/runtime';
@@ -27,6 +27,8 @@ interface Case {
   eps?: number;
   /** Whether x requires grad (default true; false checks dweight / dbias alone). */
   xGrad?: boolean;
+  /** max(bn(x) + residual, 0) through batchNormAddRelu (a seeded residual of the input's shape). */
+  residual?: boolean;
 }
 
 function inputs(k: Case) {
@@ -39,11 +41,12 @@ function inputs(k: Case) {
     runningMean: randomArray(C, k.seed + 3, -0.5, 0.5),
     runningVar: randomArray(C, k.seed + 4, 0.5, 2),
     dy: randomArray(numel(k.shape), k.seed + 5),
+    residual: k.residual ? randomArray(numel(k.shape), k.seed + 6) : undefined,
   };
 }
 
 function refOptions(k: Case): BnRefOptions {
-  return { training: k.training, relu: k.relu, momentum: k.momentum, eps: k.eps };
+  return { training: k.training, relu: k.relu, momentum: k.momentum, eps: k.eps, residual: inputs(k).residual };
 }
 
 describe('batchNorm float64 reference', () => {
@@ -53,6 +56,8 @@ describe('batchNorm float64 reference', () => {
     { shape: [2, 3, 3, 5], seed: 13, training: false },
     { shape: [2, 3, 3, 5], seed: 14, training: true, relu: true },
     { shape: [2, 3, 3, 5], seed: 15, training: false, relu: true },
+    { shape: [2, 3, 3, 5], seed: 16, training: true, residual: true },
+    { shape: [2, 3, 3, 5], seed: 17, training: false, residual: true },
   ];
   it.each(cases)('gradient check: batchNorm reference backward vs finite differences %j', (k) => {
     const v = inputs(k);
@@ -66,6 +71,10 @@ describe('batchNorm float64 reference', () => {
     const fdB = finiteDiff((b) => loss(v.x, v.weight ?? new Float64Array(k.shape[1]).fill(1), b), Float64Array.from(v.bias ?? new Float64Array(k.shape[1])));
     expect(relError(g.dweight, fdW)).toBeLessThan(TOL.fd);
     expect(relError(g.dbias, fdB)).toBeLessThan(TOL.fd);
+    if (v.residual) {
+      const lossR = (r: Float64Array) => weightedSum(batchNormRef(v.x, k.shape, v.runningMean, v.runningVar, v.weight, v.bias, { ...o, residual: r }).y, v.dy);
+      expect(relError(g.dresidual, finiteDiff(lossR, Float64Array.from(v.residual)))).toBeLessThan(TOL.fd);
+    }
   });
 });
 
@@ -83,8 +92,10 @@ async function checkOnGpu(k: Case, what: string): Promise<void> {
   const bias = v.bias ? tensor(rt, v.bias, [C]).requireGrad() : null;
   const rm = tensor(rt, v.runningMean, [C]);
   const rv = tensor(rt, v.runningVar, [C]);
-  const op = k.relu ? batchNormRelu : batchNorm;
-  const y = op(x, rm, rv, weight, bias, k.training, k.momentum, k.eps);
+  const residual = v.residual ? tensor(rt, v.residual, k.shape).requireGrad() : null;
+  const y = residual
+    ? batchNormAddRelu(x, residual, rm, rv, weight, bias, k.training, k.momentum, k.eps)
+    : (k.relu ? batchNormRelu : batchNorm)(x, rm, rv, weight, bias, k.training, k.momentum, k.eps);
   expect(y.node!.saved.length).toBe(1);
   const saved = await y.node!.saved[0].toArray();
   const dy = tensor(rt, v.dy, k.shape);
@@ -99,8 +110,9 @@ async function checkOnGpu(k: Case, what: string): Promise<void> {
   else expect(x.grad).toBeNull();
   if (weight) expectClose(await weight.grad!.toArray(), ref.dweight, TOL.reduction, `${what}: dweight`);
   if (bias) expectClose(await bias.grad!.toArray(), ref.dbias, TOL.reduction, `${what}: dbias`);
+  if (residual) expectClose(await residual.grad!.toArray(), ref.dresidual, TOL.elementwise, `${what}: dresidual`);
 
-  for (const t of [x, weight, bias, rm, rv, y, dy] as (Tensor | null)[]) t?.dispose();
+  for (const t of [x, weight, bias, rm, rv, y, dy, residual] as (Tensor | null)[]) t?.dispose();
   expect(rt.poolStats().liveBuffers, `${what}: GPU buffers leaked`).toBe(live0);
 }
 
@@ -160,6 +172,17 @@ for (const reduction of ['serial', 'tree'] as const) describe(`batchNorm on the 
     ['eval vec4 path without weight and bias [2,3,4,4]', { shape: [2, 3, 4, 4], seed: 135, training: false, relu: true, affine: false }],
   ])('gradient check: batchNormRelu (fused) %s', async (what, k) => {
     await checkOnGpu(k, `bn+relu ${what}`);
+  });
+
+  it.each<[string, Case]>([
+    ['training [2,5,7,7]', { shape: [2, 5, 7, 7], seed: 150, training: true, residual: true }],
+    ['training vec4 path [2,5,4,8]', { shape: [2, 5, 4, 8], seed: 151, training: true, residual: true }],
+    ['training batch 1, odd sizes [1,13,3,5]', { shape: [1, 13, 3, 5], seed: 152, training: true, residual: true }],
+    ['training without weight and bias [2,3,5,5]', { shape: [2, 3, 5, 5], seed: 153, training: true, residual: true, affine: false }],
+    ['eval [2,3,7,5]', { shape: [2, 3, 7, 5], seed: 154, training: false, residual: true }],
+    ['eval vec4 path [2,3,4,4]', { shape: [2, 3, 4, 4], seed: 155, training: false, residual: true }],
+  ])('gradient check: batchNormAddRelu (bn + residual + relu fused) %s', async (what, k) => {
+    await checkOnGpu(k, `bn+add+relu ${what}`);
   });
 
   it('updates the running stats in training mode even without a graph, and leaves them alone in eval mode', async () => {

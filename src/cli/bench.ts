@@ -229,7 +229,7 @@ async function benchModel(rt: GpuRuntime, arch: string, batch: number, size: num
     const rows = [...rt.profile].sort((a, b) => b[1].ms - a[1].ms);
     const total = rows.reduce((s, [, v]) => s + v.ms, 0);
     log(`profile of one train step (GPU timestamps, ${total.toFixed(0)} ms in ${rows.reduce((s, [, v]) => s + v.count, 0)} dispatches):`);
-    for (const [op, v] of rows.slice(0, profile === 'shapes' ? 80 : 20)) log(`  ${op.padEnd(40)} ${v.ms.toFixed(1).padStart(9)} ms ${((100 * v.ms) / total).toFixed(1).padStart(5)}%  ×${v.count}`);
+    for (const [op, v] of rows.slice(0, profile === 'shapes' ? 80 : 40)) log(`  ${op.padEnd(40)} ${v.ms.toFixed(1).padStart(9)} ms ${((100 * v.ms) / total).toFixed(1).padStart(5)}%  ×${v.count}`);
     rt.profile = null;
   }
   model.eval();

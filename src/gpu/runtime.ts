@@ -97,9 +97,9 @@ export class GpuRuntime {
   /**
    * Winograd's output tile for the forward pass of 3×3 stride-1 convolutions (src/kernels/winograd.ts) when a
    * call does not choose: 4 (F(4×4, 3×3), the default) or 2 (F(2×2, 3×3): ~1.07× slower on a CPU adapter,
-   * rounds ~4× less). On the PyTorch parity fixture ResNet-34's gradients land within 2.6e-4 of float64 with 4
-   * (PyTorch float32: 2.4e-4) and 4e-6 with 2; across fixture seeds every float32 implementation, PyTorch's
-   * included, shows ~1e-3 from ReLU decisions flipped by rounding (README, "Numerics"). train.js --winograd-tile.
+   * rounds ~4× less). ResNet-34's early-layer gradients against float64, worst over four parity fixtures: 8.0e-4
+   * with 4, 5.6e-4 with 2, PyTorch float32 7.9e-4 (mostly ReLU decisions flipped by rounding; see
+   * test/resnet_parity.test.ts). train.js --winograd-tile.
    */
   winogradTile: 2 | 4 = 4;
   /** The same for the data and weight gradients: 4 by default (as exact there as 2×2: ResNet-34's gradients ~5e-6 from float64). */

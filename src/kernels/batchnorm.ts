@@ -57,6 +57,8 @@ const SLOT = {
   x4: 14,
   dy4: 15,
   out4: 16,
+  res: 17,
+  res4: 18,
 } as const;
 type Slot = keyof typeof SLOT;
 
@@ -95,13 +97,14 @@ function isVec4(s: BnShape): boolean {
 }
 
 /** The entry (scalar or vec4 variant) and the x / dy / out bindings in the matching slots. */
-function dataSlots(s: BnShape, entry: string, data: { x?: GPUBuffer; dy?: GPUBuffer; out?: GPUBuffer }) {
+function dataSlots(s: BnShape, entry: string, data: { x?: GPUBuffer; dy?: GPUBuffer; out?: GPUBuffer; res?: GPUBuffer }) {
   const total = s.n * s.c * s.hw;
   const given: Partial<Record<Slot, Binding>> = {};
   const v = isVec4(s);
   if (data.x) given[v ? 'x4' : 'x'] = f32Range(data.x, total);
   if (data.dy) given[v ? 'dy4' : 'dy'] = f32Range(data.dy, total);
   if (data.out) given[v ? 'out4' : 'out'] = f32Range(data.out, total);
+  if (data.res) given[v ? 'res4' : 'res'] = f32Range(data.res, total);
   return { entry: v ? `${entry}4` : entry, given };
 }
 
@@ -167,17 +170,21 @@ export function bnStatsEval(rt: GpuRuntime, runningMean: GPUBuffer, runningVar: 
   });
 }
 
-/** out = (x − mean)·invstd·weight + bias, then max(0, ·) when relu. A grid-stride loop over elements (or vec4s). */
-export function bnApply(rt: GpuRuntime, x: GPUBuffer, stats: GPUBuffer, a: BnAffine, out: GPUBuffer, s: BnShape, relu: boolean): void {
-  const op = label('apply', s, relu);
+/**
+ * out = (x − mean)·invstd·weight + bias (+ residual), then max(0, ·) when relu (always with a residual: the end
+ * of a residual block in one pass). A grid-stride loop over elements (or vec4s).
+ */
+export function bnApply(rt: GpuRuntime, x: GPUBuffer, stats: GPUBuffer, a: BnAffine, out: GPUBuffer, s: BnShape, relu: boolean, residual: GPUBuffer | null = null): void {
+  const op = label(residual ? 'apply_add' : 'apply', s, relu || residual !== null);
   checkShape(op, s);
-  const d = dataSlots(s, 'apply', { x, out });
+  // Without a residual x stands in for it (declared by the entry, never read).
+  const d = dataSlots(s, 'apply', { x, out, res: residual ?? x });
   const grid = elementwiseGrid(rt, s);
   rt.dispatch({
     op,
     shader: batchnorm,
     entry: d.entry,
-    constants: { WG, RELU: relu ? 1 : 0 },
+    constants: { WG, RELU: relu || residual ? 1 : 0, RESIDUAL: residual ? 1 : 0 },
     uniforms: params(s, affineFlags(a), 0, 0, grid.stride),
     bindings: slots({ ...d.given, ...channelSlots(stats, a, s.c) }),
     workgroups: grid.workgroups,

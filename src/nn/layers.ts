@@ -1,7 +1,7 @@
 /** The layers ResNet is made of, with torch.nn's names, arguments and parameter names. */
 import { Tensor } from '../autograd/tensor';
 import { conv2d } from '../autograd/ops/conv';
-import { batchNorm, batchNormRelu } from '../autograd/ops/batchnorm';
+import { batchNorm, batchNormAddRelu, batchNormRelu } from '../autograd/ops/batchnorm';
 import { maxPool2d, adaptiveAvgPool2d } from '../autograd/ops/pool';
 import { linear } from '../autograd/ops/linear';
 import { relu } from '../autograd/ops/activation';
@@ -54,6 +54,11 @@ export class BatchNorm2d extends Module {
   forwardRelu(x: Tensor): Tensor {
     if (this.training) this.numBatchesTracked.value++;
     return batchNormRelu(x, this.runningMean, this.runningVar, this.weight, this.bias, this.training, this.momentum, this.eps);
+  }
+  /** relu(bn(x) + residual) in one fused kernel (the end of a residual block). */
+  forwardAddRelu(x: Tensor, residual: Tensor): Tensor {
+    if (this.training) this.numBatchesTracked.value++;
+    return batchNormAddRelu(x, residual, this.runningMean, this.runningVar, this.weight, this.bias, this.training, this.momentum, this.eps);
   }
 }
 

@@ -3,8 +3,6 @@
  * torchvision's state_dict loads key for key. The recipe's head replaces fc by Sequential(Dropout, Linear).
  */
 import type { Tensor } from '../autograd/tensor';
-import { add } from '../autograd/ops/basic';
-import { relu } from '../autograd/ops/activation';
 import { Module } from './module';
 import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Dropout, Flatten, Linear, MaxPool2d, Sequential } from './layers';
 import { SeedSequence } from './init';
@@ -33,7 +31,7 @@ export class BasicBlock extends Module implements Block {
   forward(x: Tensor): Tensor {
     const identity = this.downsample ? this.downsample.forward(x) : x;
     const h = this.bn1.forwardRelu(this.conv1.forward(x));
-    return relu(add(this.bn2.forward(this.conv2.forward(h)), identity));
+    return this.bn2.forwardAddRelu(this.conv2.forward(h), identity);
   }
 }
 
@@ -62,7 +60,7 @@ export class Bottleneck extends Module implements Block {
     const identity = this.downsample ? this.downsample.forward(x) : x;
     const h1 = this.bn1.forwardRelu(this.conv1.forward(x));
     const h2 = this.bn2.forwardRelu(this.conv2.forward(h1));
-    return relu(add(this.bn3.forward(this.conv3.forward(h2)), identity));
+    return this.bn3.forwardAddRelu(this.conv3.forward(h2), identity);
   }
 }
 

@@ -1,4 +1,7 @@
-/** Float64 reference of batch norm over NCHW (torch.nn.functional.batch_norm), optionally followed by ReLU. */
+/**
+ * Float64 reference of batch norm over NCHW (torch.nn.functional.batch_norm), optionally followed by ReLU, or by
+ * the add of a residual and ReLU (max(bn(x) + r, 0), a residual block's end).
+ */
 
 export type Nchw = readonly [number, number, number, number];
 
@@ -7,6 +10,8 @@ export interface BnRefOptions {
   momentum?: number;
   eps?: number;
   relu?: boolean;
+  /** max(bn(x) + residual, 0) (implies the ReLU). */
+  residual?: ArrayLike<number>;
 }
 
 export interface BnRefForward {
@@ -23,6 +28,8 @@ export interface BnRefGrads {
   dx: Float64Array;
   dweight: Float64Array;
   dbias: Float64Array;
+  /** The residual's gradient (with o.residual): dy masked by y > 0. */
+  dresidual: Float64Array;
 }
 
 const at = (s: Nchw, b: number, c: number, k: number) => (b * s[1] + c) * s[2] * s[3] + k;
@@ -67,7 +74,8 @@ export function batchNormRef(
       for (let k = 0; k < hw; k++) {
         const i = at(s, b, c, k);
         let v = (x[i] - mean[c]) * invstd[c] * (weight ? weight[c] : 1) + (bias ? bias[c] : 0);
-        if (o.relu) v = Math.max(v, 0);
+        if (o.residual) v += o.residual[i];
+        if (o.relu || o.residual) v = Math.max(v, 0);
         y[i] = v;
       }
   return { y, mean, invstd, runningMean: rm, runningVar: rv };
@@ -76,7 +84,7 @@ export function batchNormRef(
 /**
  * Gradients of L = Σ dy·y. Training: through the batch statistics,
  * dx = w·invstd·(g − mean(g) − x̂·mean(g·x̂)); eval: dx = w·invstd·g. dweight = Σ g·x̂, dbias = Σ g,
- * with g = dy masked by y > 0 under ReLU.
+ * with g = dy masked by y > 0 under ReLU (and the residual's gradient is g).
  */
 export function batchNormBackwardRef(
   dy: ArrayLike<number>,
@@ -92,7 +100,8 @@ export function batchNormBackwardRef(
   const dx = new Float64Array(n * C * hw);
   const dweight = new Float64Array(C);
   const dbias = new Float64Array(C);
-  const g = (i: number) => (o.relu && !(fwd.y[i] > 0) ? 0 : dy[i]);
+  const g = (i: number) => ((o.relu || o.residual) && !(fwd.y[i] > 0) ? 0 : dy[i]);
+  const dresidual = Float64Array.from({ length: n * C * hw }, (_, i) => g(i));
   const xh = (i: number, c: number) => (x[i] - fwd.mean[c]) * fwd.invstd[c];
   for (let c = 0; c < C; c++) {
     let sg = 0;
@@ -112,5 +121,5 @@ export function batchNormBackwardRef(
         dx[i] = o.training ? scale * (g(i) - sg / cnt - (xh(i, c) * sgx) / cnt) : scale * g(i);
       }
   }
-  return { dx, dweight, dbias };
+  return { dx, dweight, dbias, dresidual };
 }

@@ -5,6 +5,7 @@
 import { Tensor, shapeStr } from '../tensor';
 import { record } from '../graph';
 import { bnApply, bnBackwardApply, bnBackwardReduce, bnStatsEval, bnStatsTrain, type BnAffine, type BnShape } from '../../kernels/batchnorm';
+import { reluBackward } from '../../kernels/activation';
 
 function bnShape(op: string, x: Tensor, runningMean: Tensor, runningVar: Tensor, weight: Tensor | null, bias: Tensor | null): BnShape {
   if (x.shape.length !== 4) throw new Error(`${op}: input must be [N, C, H, W], got ${shapeStr(x.shape)}`);
@@ -20,6 +21,38 @@ function bnShape(op: string, x: Tensor, runningMean: Tensor, runningVar: Tensor,
   return { n, c, hw: h * w };
 }
 
+/** The batch's statistics [mean | invstd] (training: also updates the running estimates), or the running ones. */
+function statistics(x: Tensor, s: BnShape, runningMean: Tensor, runningVar: Tensor, training: boolean, momentum: number, eps: number): Tensor {
+  const stats = Tensor.empty([2, s.c], 'f32', x.rt);
+  if (training) bnStatsTrain(x.rt, x.buffer, stats.buffer, runningMean.buffer, runningVar.buffer, s, momentum, eps);
+  else bnStatsEval(x.rt, runningMean.buffer, runningVar.buffer, stats.buffer, s, eps);
+  return stats;
+}
+
+/**
+ * The backward of y = bn(x) (relu: of max(bn(x), 0), its mask recomputed from x) for upstream g:
+ * [dx, dweight, dbias] for the inputs [x, weight?, bias?].
+ */
+function bnBackward(g: Tensor, x: Tensor, s: BnShape, stats: Tensor, weight: Tensor | null, bias: Tensor | null, training: boolean, relu: boolean): (Tensor | null)[] {
+  const rt = x.rt;
+  const affine: BnAffine = { weight: weight?.buffer ?? null, bias: bias?.buffer ?? null };
+  // dweight = Σ g·x̂, dbias = Σ g per channel; training-mode dx needs both even without an affine part.
+  const needSums = training || Boolean(weight?.requiresGrad) || Boolean(bias?.requiresGrad);
+  const dweight = needSums ? Tensor.empty([s.c], 'f32', rt) : null;
+  const dbias = needSums ? Tensor.empty([s.c], 'f32', rt) : null;
+  if (dweight && dbias) bnBackwardReduce(rt, g.buffer, x.buffer, stats.buffer, affine, dweight.buffer, dbias.buffer, s, relu);
+  let dx: Tensor | null = null;
+  if (x.requiresGrad) {
+    dx = Tensor.empty(x.shape, 'f32', rt);
+    const sums = training ? { dweight: dweight!.buffer, dbias: dbias!.buffer } : null;
+    bnBackwardApply(rt, g.buffer, x.buffer, stats.buffer, affine, sums, dx.buffer, s, relu);
+  }
+  const grads: (Tensor | null)[] = [dx];
+  if (weight) grads.push(dweight);
+  if (bias) grads.push(dbias);
+  return grads;
+}
+
 function batchNormImpl(
   op: string,
   relu: boolean,
@@ -33,39 +66,11 @@ function batchNormImpl(
   eps: number,
 ): Tensor {
   const s = bnShape(op, x, runningMean, runningVar, weight, bias);
-  const rt = x.rt;
-  const affine: BnAffine = { weight: weight?.buffer ?? null, bias: bias?.buffer ?? null };
-  // [mean | invstd]: the batch's in training mode, a snapshot of the running estimates in eval mode.
-  const stats = Tensor.empty([2, s.c], 'f32', rt);
-  if (training) bnStatsTrain(rt, x.buffer, stats.buffer, runningMean.buffer, runningVar.buffer, s, momentum, eps);
-  else bnStatsEval(rt, runningMean.buffer, runningVar.buffer, stats.buffer, s, eps);
-  const out = Tensor.empty(x.shape, 'f32', rt);
-  bnApply(rt, x.buffer, stats.buffer, affine, out.buffer, s, relu);
-
+  const stats = statistics(x, s, runningMean, runningVar, training, momentum, eps);
+  const out = Tensor.empty(x.shape, 'f32', x.rt);
+  bnApply(x.rt, x.buffer, stats.buffer, { weight: weight?.buffer ?? null, bias: bias?.buffer ?? null }, out.buffer, s, relu);
   const inputs = [x, weight, bias].filter((t): t is Tensor => t !== null);
-  return record(
-    out,
-    op,
-    inputs,
-    (g) => {
-      // dweight = Σ g·x̂, dbias = Σ g per channel; training-mode dx needs both even without an affine part.
-      const needSums = training || Boolean(weight?.requiresGrad) || Boolean(bias?.requiresGrad);
-      const dweight = needSums ? Tensor.empty([s.c], 'f32', rt) : null;
-      const dbias = needSums ? Tensor.empty([s.c], 'f32', rt) : null;
-      if (dweight && dbias) bnBackwardReduce(rt, g.buffer, x.buffer, stats.buffer, affine, dweight.buffer, dbias.buffer, s, relu);
-      let dx: Tensor | null = null;
-      if (x.requiresGrad) {
-        dx = Tensor.empty(x.shape, 'f32', rt);
-        const sums = training ? { dweight: dweight!.buffer, dbias: dbias!.buffer } : null;
-        bnBackwardApply(rt, g.buffer, x.buffer, stats.buffer, affine, sums, dx.buffer, s, relu);
-      }
-      const grads: (Tensor | null)[] = [dx];
-      if (weight) grads.push(dweight);
-      if (bias) grads.push(dbias);
-      return grads;
-    },
-    [stats],
-  );
+  return record(out, op, inputs, (g) => bnBackward(g, x, s, stats, weight, bias, training, relu), [stats]);
 }
 
 /**
@@ -99,4 +104,42 @@ export function batchNormRelu(
   eps = 1e-5,
 ): Tensor {
   return batchNormImpl('batchNormRelu', true, x, runningMean, runningVar, weight, bias, training, momentum, eps);
+}
+
+/**
+ * max(batchNorm(x, ...) + residual, 0): the end of a residual block (its last batch norm, the add of the
+ * shortcut and the ReLU) in one pass forward. Backward: g = dy masked by the output > 0 is the residual's
+ * gradient, and the batch norm's backward takes it as its upstream gradient.
+ */
+export function batchNormAddRelu(
+  x: Tensor,
+  residual: Tensor,
+  runningMean: Tensor,
+  runningVar: Tensor,
+  weight: Tensor | null,
+  bias: Tensor | null,
+  training: boolean,
+  momentum = 0.1,
+  eps = 1e-5,
+): Tensor {
+  const op = 'batchNormAddRelu';
+  const s = bnShape(op, x, runningMean, runningVar, weight, bias);
+  if (shapeStr(residual.shape) !== shapeStr(x.shape)) throw new Error(`${op}: residual ${shapeStr(residual.shape)} must match the input ${shapeStr(x.shape)}`);
+  const rt = x.rt;
+  const stats = statistics(x, s, runningMean, runningVar, training, momentum, eps);
+  const out = Tensor.empty(x.shape, 'f32', rt);
+  bnApply(rt, x.buffer, stats.buffer, { weight: weight?.buffer ?? null, bias: bias?.buffer ?? null }, out.buffer, s, true, residual.buffer);
+  const inputs = [x, residual, weight, bias].filter((t): t is Tensor => t !== null);
+  return record(
+    out,
+    op,
+    inputs,
+    (dy) => {
+      const g = Tensor.empty(x.shape, 'f32', rt);
+      reluBackward(rt, out.buffer, dy.buffer, g.buffer, g.size);
+      const [dx, ...affine] = bnBackward(g, x, s, stats, weight, bias, training, false);
+      return [dx, g, ...affine];
+    },
+    [stats],
+  );
 }
