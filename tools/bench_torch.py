@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""PyTorch CPU (2 threads) on the same shapes as `node dist/bench.js`, in the same JSON format.
+"""PyTorch on the same shapes as `node dist/bench.js`, in the same JSON format: on the CPU (2 threads by default)
+or, with --device cuda, on an NVIDIA GPU in fp32 with TF32 off (timed around torch.cuda.synchronize()).
 Usage: bench_torch.py [--quick] [--json FILE] [--batch N] [--model-batch N] [--img-size N] [--samples N] [--threads 2]
-                      [--shapes-from OURS.json]"""
+                      [--shapes-from OURS.json] [--device cpu|cuda]"""
 import argparse
 import json
 import statistics
@@ -39,10 +40,21 @@ def matmul_shapes(b, shapes_from=None):
             ("layer1 GEMM", 64, b * 56 * 56, 576), ("layer4 GEMM", 512, b * 7 * 7, 4608)]
 
 
+DEV = "cpu"
+
+
+def sync():
+    """Wait for queued GPU work (CUDA runs asynchronously); nothing to wait for on the CPU."""
+    if DEV == "cuda":
+        torch.cuda.synchronize()
+
+
 def time_it(fn, samples):
     fn()
+    sync()
     t0 = time.perf_counter()
     fn()
+    sync()
     once = time.perf_counter() - t0
     inner = max(1, min(50, round(0.02 / max(once, 1e-6))))
     times = []
@@ -50,6 +62,7 @@ def time_it(fn, samples):
         t = time.perf_counter()
         for _ in range(inner):
             fn()
+        sync()
         times.append((time.perf_counter() - t) / inner * 1000)
     return statistics.median(times)
 
@@ -67,8 +80,21 @@ def main():
     ap.add_argument("--no-model", action="store_true")
     ap.add_argument("--steps", type=int)
     ap.add_argument("--shapes-from", help="our bench's JSON: take the matmul shapes from it")
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     a = ap.parse_args()
+    global DEV
+    DEV = a.device
     torch.set_num_threads(a.threads)
+    if DEV == "cuda":
+        if not torch.cuda.is_available():
+            raise SystemExit("bench_torch.py --device cuda: this PyTorch sees no CUDA GPU")
+        # fp32 as ours: no TF32 in matmuls or convolutions.
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cudnn.benchmark = True
+        adapter = f"PyTorch {torch.__version__} CUDA fp32 (TF32 off), {torch.cuda.get_device_name(0)}"
+    else:
+        adapter = f"PyTorch {torch.__version__} CPU ({a.threads} threads)"
     b = a.batch or (4 if a.quick else 32)
     mb = a.model_batch or (2 if a.quick else 8)
     size = a.img_size or (112 if a.quick else 224)
@@ -84,19 +110,20 @@ def main():
         rows.append(r)
         print(f"{name:34} {shape:26} {ms:10.3f} ms " + (f"{gflops:8.2f} GFLOP/s" if gflops is not None else f"{gbps:8.2f} GB/s"))
 
-    print(f"adapter: PyTorch {torch.__version__} CPU, {a.threads} threads")
+    print(f"adapter: {adapter}")
+    dev = DEV
     with torch.no_grad():
         if not a.no_kernels:
             for name, m, n, k in matmul_shapes(b, a.shapes_from):
                 if a.quick and m * n * k > 2 ** 28:
                     continue
-                A, B = torch.randn(m, k), torch.randn(k, n)
+                A, B = torch.randn(m, k, device=dev), torch.randn(k, n, device=dev)
                 ms = time_it(lambda: A @ B, samples)
                 add(f"matmul {name}", f"{m}x{n}x{k}", ms, gflops=2 * m * n * k / (ms * 1e6))
             for name, c, o, h, k, s, p in CONVS:
                 if a.quick and name not in QUICK_CONVS:
                     continue
-                x, w = torch.randn(b, c, h, h), torch.randn(o, c, k, k)
+                x, w = torch.randn(b, c, h, h, device=dev), torch.randn(o, c, k, k, device=dev)
                 y = F.conv2d(x, w, stride=s, padding=p)
                 oh = y.shape[-1]
                 flops = 2 * b * o * oh * oh * c * k * k
@@ -110,19 +137,19 @@ def main():
                 add(f"conv dW {name}", shape, ms, gflops=flops / (ms * 1e6))
         # Batch norm + relu, max pool, cross-entropy and SGD with autograd where there is a backward.
         if not a.no_kernels:
-            x = torch.randn(b, 64, 56, 56)
-            bn = nn.BatchNorm2d(64)
+            x = torch.randn(b, 64, 56, 56, device=dev)
+            bn = nn.BatchNorm2d(64).to(dev)
             nbytes = x.numel() * 4
             ms = time_it(lambda: F.relu(bn(x)), samples)
             add("batchnorm+relu fwd (train)", f"{b}x64x56²", ms, gbps=3 * nbytes / (ms * 1e6))
     if not a.no_kernels:
-        x = torch.randn(b, 64, 56, 56, requires_grad=True)
-        bn = nn.BatchNorm2d(64)
+        x = torch.randn(b, 64, 56, 56, device=dev, requires_grad=True)
+        bn = nn.BatchNorm2d(64).to(dev)
         out = F.relu(bn(x))
         g = torch.randn_like(out)
         ms = time_it(lambda: torch.autograd.grad(out, [x, bn.weight, bn.bias], g, retain_graph=True), samples)
         add("batchnorm+relu bwd", f"{b}x64x56²", ms, gbps=5 * x.numel() * 4 / (ms * 1e6))
-        xp = torch.randn(b, 64, 112, 112, requires_grad=True)
+        xp = torch.randn(b, 64, 112, 112, device=dev, requires_grad=True)
         nbytes = xp.numel() * 4 * 1.5
         with torch.no_grad():
             ms = time_it(lambda: F.max_pool2d(xp, 3, 2, 1), samples)
@@ -131,16 +158,16 @@ def main():
         gp = torch.randn_like(yp)
         ms = time_it(lambda: torch.autograd.grad(yp, xp, gp, retain_graph=True), samples)
         add("maxpool 3x3/2 bwd", f"{b}x64x112²", ms, gbps=nbytes / (ms * 1e6))
-        logits = torch.randn(b, 1000, requires_grad=True)
-        labels = torch.zeros(b, dtype=torch.long)
+        logits = torch.randn(b, 1000, device=dev, requires_grad=True)
+        labels = torch.zeros(b, dtype=torch.long, device=dev)
         def ce():
             loss = F.cross_entropy(logits, labels)
             torch.autograd.grad(loss, logits)
         ms = time_it(ce, samples)
         add("softmax-cross-entropy fwd+bwd", f"{b}x1000", ms, gbps=3 * b * 1000 * 4 / (ms * 1e6))
         n = 21_797_672
-        p = nn.Parameter(torch.randn(n))
-        p.grad = torch.randn(n)
+        p = nn.Parameter(torch.randn(n, device=dev))
+        p.grad = torch.randn(n, device=dev)
         opt = torch.optim.SGD([p], lr=0.001, momentum=0.9)
         opt.step()
         ms = time_it(opt.step, samples)
@@ -150,13 +177,14 @@ def main():
     if a.no_model:
         if a.json:
             with open(a.json, "w") as f:
-                json.dump({"adapter": f"PyTorch {torch.__version__} CPU ({a.threads} threads)", "kernels": rows, "model": m}, f, indent=2)
+                json.dump({"adapter": adapter, "kernels": rows, "model": m}, f, indent=2)
         return
     model = torchvision.models.resnet34()
     model.fc = nn.Sequential(nn.Dropout(0.5), nn.Linear(512, 37))
+    model = model.to(dev)
     opt = torch.optim.SGD(model.parameters(), lr=0.001, momentum=0.9)
-    x = torch.randn(mb, 3, size, size)
-    y = torch.arange(mb) % 37
+    x = torch.randn(mb, 3, size, size, device=dev)
+    y = torch.arange(mb, device=dev) % 37
 
     def step():
         opt.zero_grad()
@@ -174,7 +202,7 @@ def main():
     print(f"model resnet34 batch {mb} {size}px: train step {train_ms:.0f} ms = {m['train_images_per_second']:.2f} images/s; eval {m['eval_images_per_second']:.2f} images/s")
     if a.json:
         with open(a.json, "w") as f:
-            json.dump({"adapter": f"PyTorch {torch.__version__} CPU ({a.threads} threads)", "kernels": rows, "model": m}, f, indent=2)
+            json.dump({"adapter": adapter, "kernels": rows, "model": m}, f, indent=2)
 
 
 if __name__ == "__main__":
