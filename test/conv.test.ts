@@ -50,12 +50,16 @@ const CASES: [string, ConvShape][] = [
   ['batch 1, 1x1 s1 p0 (pointwise)', { N: 1, C: 5, H: 3, W: 5, O: 6, KH: 1, KW: 1, stride: 1, pad: 0 }],
   ['1x1 spatial output (3x3 s2 p1 on 2x2)', { N: 3, C: 7, H: 2, W: 2, O: 9, KH: 3, KW: 3, stride: 2, pad: 1 }],
   ['odd kernel 2x3 s3 p2', { N: 2, C: 3, H: 8, W: 11, O: 5, KH: 2, KW: 3, stride: 3, pad: 2 }],
+  // More than one tile of the implicit GEMM's columns: 2·13·13 = 338 pixels (forward, data gradient) and
+  // 14·9 = 126 taps (weight gradient).
+  ['3x3 s1 p1, 13x13', { N: 2, C: 3, H: 13, W: 13, O: 5, KH: 3, KW: 3, stride: 1, pad: 1 }],
+  ['3x3 s2 p1, 14 input channels', { N: 2, C: 14, H: 7, W: 7, O: 4, KH: 3, KW: 3, stride: 2, pad: 1 }],
 ];
 
 // Every algorithm runs every case it computes: 'implicit' (implicit GEMM in the subgroup matmul kernel; adapters
 // with 8-lane subgroups, skipped elsewhere), 'im2col' (column matrix + matmul, any adapter) and 'winograd' (the
 // 3x3 stride-1 padding-1 cases).
-// Winograd runs with its default tiles (2×2 forward, 4×4 gradients) and with each tile size in every pass.
+// Winograd runs with its default tiles (4×4 in every pass) and with each tile size in every pass.
 const ALGORITHMS: [string, ConvOptions][] = [
   ['implicit', { algorithm: 'implicit' }],
   ['im2col', { algorithm: 'im2col' }],
