@@ -10,6 +10,10 @@ import { readSafetensors, writeSafetensors } from '../src/nn/weights/safetensors
 import { BatchNorm2d, Dropout, Linear, Sequential, Conv2d } from '../src/nn/layers';
 import { ScalarState } from '../src/nn/module';
 import { SeedSequence } from '../src/nn/init';
+import { add } from '../src/autograd/ops/basic';
+import { relu } from '../src/autograd/ops/activation';
+import { crossEntropy } from '../src/autograd/ops/loss';
+import { expectClose } from './helpers/numeric';
 
 let rt: GpuRuntime;
 beforeAll(async () => {
@@ -174,6 +178,43 @@ describe('nn: layers', () => {
   it('resnet50 uses Bottleneck blocks with conv3 and bn3', () => {
     const m = resnet50({ numClasses: 3 });
     expect([...m.stateDict().keys()]).toContain('layer1.0.conv3.weight');
+    m.dispose();
+  });
+
+  // The blocks end in one fused kernel (batch norm + shortcut add + ReLU): it must equal the three ops
+  // composed, for both block kinds, and a whole training step must give every parameter a finite gradient.
+  it.each(['resnet18', 'resnet50'])('%s blocks: the fused batch norm + add + ReLU equals the ops composed, and a train step reaches every parameter', async (arch) => {
+    const m = resnet(arch, { numClasses: 3, seed: 7 });
+    const x = Tensor.fromArray(Float32Array.from({ length: 2 * 3 * 32 * 32 }, (_, i) => Math.sin(i * 0.37)), [2, 3, 32, 32], 'f32', rt);
+    m.eval();
+    const [fused, composed] = noGrad(() => {
+      const stem = m.maxpool.forward(m.bn1.forwardRelu(m.conv1.forward(x)));
+      const block = (m.layers[0] as Sequential).layers[0] as unknown as Record<string, any>;
+      const identity = block.downsample ? block.downsample.forward(stem) : stem;
+      let h = block.bn1.forwardRelu(block.conv1.forward(stem));
+      let last = block.bn2;
+      let conv = block.conv2;
+      if (block.conv3) {
+        h = block.bn2.forwardRelu(block.conv2.forward(h));
+        last = block.bn3;
+        conv = block.conv3;
+      }
+      return [block.forward(stem) as Tensor, relu(add(last.forward(conv.forward(h)), identity))];
+    });
+    expectClose(await fused.toArray(), await composed.toArray(), 1e-6, `${arch} block`);
+    m.train();
+    const loss = tidy(() => {
+      const l = crossEntropy(m.forward(x), Tensor.fromArray(Int32Array.from([0, 2]), [2], 'i32', rt));
+      l.backward();
+      return l;
+    });
+    expect(Number.isFinite((await loss.toArray())[0])).toBe(true);
+    for (const [name, p] of m.namedParameters()) {
+      expect(p.grad, name).not.toBeNull();
+      const g = await p.grad!.toArray();
+      expect(g.every(Number.isFinite), name).toBe(true);
+    }
+    for (const t of [x, fused, composed, loss]) t.dispose();
     m.dispose();
   });
 });
