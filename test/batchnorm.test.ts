@@ -142,6 +142,9 @@ for (const reduction of ['serial', 'tree'] as const) describe(`batchNorm on the 
     ['training vec4 path batch 1 [1,3,4,4]', { shape: [1, 3, 4, 4], seed: 114, training: true }],
     ['training vec4 path, H·W/4 above the workgroup size [2,3,32,36]', { shape: [2, 3, 32, 36], seed: 115, training: true }],
     ['training vec4 path, several threads per plane step [5,13,8,8]', { shape: [5, 13, 8, 8], seed: 116, training: true }],
+    // The vec4 elementwise entries walk chunks of 8 vec4s inside a plane: 13 vec4s = a full chunk and a partial one.
+    ['training vec4 path, planes of 1⅝ chunks [3,5,4,13]', { shape: [3, 5, 4, 13], seed: 124, training: true }],
+    ['eval vec4 path, planes of 1⅝ chunks [3,5,4,13]', { shape: [3, 5, 4, 13], seed: 125, training: false }],
     // The reductions size their workgroups to the channel (32 to 256 threads): these two reach 64 and 256.
     ['training, 64-thread reduction [2,3,13,15]', { shape: [2, 3, 13, 15], seed: 117, training: true }],
     ['training, 256-thread reduction [3,2,45,47]', { shape: [3, 2, 45, 47], seed: 118, training: true, relu: true }],
@@ -181,6 +184,7 @@ for (const reduction of ['serial', 'tree'] as const) describe(`batchNorm on the 
     ['training without weight and bias [2,3,5,5]', { shape: [2, 3, 5, 5], seed: 153, training: true, residual: true, affine: false }],
     ['eval [2,3,7,5]', { shape: [2, 3, 7, 5], seed: 154, training: false, residual: true }],
     ['eval vec4 path [2,3,4,4]', { shape: [2, 3, 4, 4], seed: 155, training: false, residual: true }],
+    ['training vec4 path, planes of 1⅝ chunks [3,5,4,13]', { shape: [3, 5, 4, 13], seed: 156, training: true, residual: true }],
   ])('gradient check: batchNormAddRelu (bn + residual + relu fused) %s', async (what, k) => {
     await checkOnGpu(k, `bn+add+relu ${what}`);
   });

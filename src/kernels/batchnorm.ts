@@ -35,6 +35,8 @@ function reduceWG(s: BnShape): number {
 }
 /** Elementwise entries: units (elements or vec4s) per thread of the grid-stride loop. */
 const UNITS_PER_THREAD = 4;
+/** vec4 units per chunk of the vec4 elementwise entries (batchnorm.wgsl's CHUNK). */
+const CHUNK = 8;
 const HAS_WEIGHT = 1;
 const HAS_BIAS = 2;
 const TRAINING = 4;
@@ -113,8 +115,9 @@ function dataSlots(s: BnShape, entry: string, data: { x?: GPUBuffer; dy?: GPUBuf
  * workgroups, which it runs a core's worth at a time and pays for one by one (see gridStride in util.ts).
  */
 function elementwiseGrid(rt: GpuRuntime, s: BnShape): { workgroups: [number, number]; stride: number } {
-  const units = (s.n * s.c * s.hw) / (isVec4(s) ? 4 : 1);
-  const threads = Math.ceil(units / UNITS_PER_THREAD);
+  // Work items: elements (scalar entries), or chunks of CHUNK vec4s inside a plane (vec4 entries).
+  const items = isVec4(s) ? s.n * s.c * Math.ceil(s.hw / 4 / CHUNK) : s.n * s.c * s.hw;
+  const threads = Math.ceil(items / (isVec4(s) ? 1 : UNITS_PER_THREAD));
   const workgroups: [number, number] = rt.isSoftware ? [Math.max(1, Math.min(64, Math.ceil(threads / WG))), 1] : grid1d(rt, threads, WG);
   return { workgroups, stride: workgroups[0] * workgroups[1] * WG };
 }
