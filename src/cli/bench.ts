@@ -64,11 +64,11 @@ function buf(rt: GpuRuntime, elements: number, pool: GPUBuffer[]): GPUBuffer {
 /** GFLOP/s of shaders/fma_ceiling.wgsl: multiply-adds on registers only (the adapter's arithmetic ceiling). */
 async function fmaCeiling(rt: GpuRuntime, samples: number): Promise<number> {
   const threads = 64 * 512;
-  const iters = 2048;
+  const iters = 512;
   const out = rt.alloc(threads * 16);
   const ms = await timeIt(rt, () => rt.dispatch({ op: 'bench-fma', shader: fmaShader, constants: { ITERS: iters }, bindings: [out], workgroups: [threads / 8] }), samples);
   rt.release(out);
-  return (threads * iters * 64 * 2) / (ms * 1e6);
+  return (threads * iters * 256 * 2) / (ms * 1e6);
 }
 
 async function ceilings(rt: GpuRuntime, samples: number, log: (s: string) => void): Promise<{ copyGbps: number; kernelGbps: number; fmaGflops: number }> {
