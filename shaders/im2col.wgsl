@@ -4,6 +4,8 @@
 // as columns (one wide matrix, so that small images still fill a matmul's tiles):
 //   cols[r, n·OH·OW + q] = x[n, c, oh·S − P + ki, ow·S − P + kj]   (0 outside the image)
 // so a convolution is Y'[O, nb·OH·OW] = W[O, C·KH·KW] · cols, Y' being Y with its first two axes swapped.
+// col2im and scatter_1x1 also read one column matrix per image, cols[n][r, q] (ldCols = OH·OW, imgStride =
+// C·KH·KW·OH·OW): the data gradient of large images makes them with a matmul per image straight from NCHW dy.
 // `src`/`dst` are bound at the tile's first image and `offSrc`/`offDst` finish the alignment.
 //
 // Parallelisation: a workgroup is a BW × BH block of pixels of one channel of one image (grid x = pixel
@@ -23,7 +25,8 @@ struct Params {
   blocksX: u32,  // pixel blocks per row: ceil(OW / BW) for im2col, ceil(W / BW) for col2im
   offSrc: u32,
   offDst: u32,
-  ldCols: u32,   // the column matrix's row length: nb·OH·OW
+  ldCols: u32,   // the column matrix's row length: nb·OH·OW (images side by side), or OH·OW (one matrix per image)
+  imgStride: u32, // from one image's first column to the next's: OH·OW, or C·KH·KW·OH·OW (one matrix per image)
 }
 
 override BW: u32 = 8u;
@@ -73,8 +76,7 @@ fn col2im(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
   let w = (wid.x % p.blocksX) * BW + lid.x;
   if (w >= p.W) { return; }
   let nc = wid.z * p.C + wid.y;
-  let hw = p.OH * p.OW;
-  let base = p.offSrc + wid.y * p.KH * p.KW * p.ldCols + wid.z * hw;   // column rows of channel c, image n
+  let base = p.offSrc + wid.y * p.KH * p.KW * p.ldCols + wid.z * p.imgStride;   // column rows of channel c, image n
   let yw = w + p.pad;
   let kj0 = yw % p.stride;
   let ow0 = yw / p.stride;                       // output column of tap kj0
@@ -111,7 +113,7 @@ fn scatter_1x1(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
   let oh = (wid.x / p.blocksX) * BH + lid.y;
   if (ow >= p.OW || oh >= p.OH) { return; }
   let nc = wid.z * p.C + wid.y;
-  dst[p.offDst + (nc * p.H + oh * p.stride) * p.W + ow * p.stride] = src[p.offSrc + wid.y * p.ldCols + wid.z * p.OH * p.OW + oh * p.OW + ow];
+  dst[p.offDst + (nc * p.H + oh * p.stride) * p.W + ow * p.stride] = src[p.offSrc + wid.y * p.ldCols + wid.z * p.imgStride + oh * p.OW + ow];
 }
 
 // Swap the first two axes of a batch tile: dst[b, a, s] = src[a, b, s] for a < A (uniform `C`), b < B

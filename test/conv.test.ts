@@ -54,6 +54,9 @@ const CASES: [string, ConvShape][] = [
   // 14·9 = 126 taps (weight gradient).
   ['3x3 s1 p1, 13x13', { N: 2, C: 3, H: 13, W: 13, O: 5, KH: 3, KW: 3, stride: 1, pad: 1 }],
   ['3x3 s2 p1, 14 input channels', { N: 2, C: 14, H: 7, W: 7, O: 4, KH: 3, KW: 3, stride: 2, pad: 1 }],
+  // 144 output pixels per image: the im2col data gradient runs a matmul per image (PER_IMAGE_PIXELS).
+  ['3x3 s2 p1, 24x23 (per-image column matrices)', { N: 2, C: 3, H: 24, W: 23, O: 4, KH: 3, KW: 3, stride: 2, pad: 1 }],
+  ['1x1 s2 p0, 23x23 (per-image column matrices)', { N: 2, C: 3, H: 23, W: 23, O: 4, KH: 1, KW: 1, stride: 2, pad: 0 }],
 ];
 
 // Every algorithm runs every case it computes: 'implicit' (implicit GEMM in the subgroup matmul kernel; adapters

@@ -91,16 +91,20 @@ function forEachTile(rt: GpuRuntime, g: Conv2dGeometry, opts: ConvOptions, fn: (
   }
 }
 
+/** Output pixels per image from which the im2col data gradient runs one matmul per image (see conv2dBackwardData). */
+const PER_IMAGE_PIXELS = 128;
 const BLOCK = 8; // BW = BH in im2col.wgsl: a workgroup is an 8×8 block of pixels of one channel
 /** Rows of pixels per col2im thread (the ROWS override): 4 cut the 1×1/2 data gradient's col2im (batch 8, 56²) from 37 ms to 16 ms on lavapipe. */
 const COL2IM_ROWS = 4;
 
-function colsParams(g: Conv2dGeometry, blocksX: number, offSrc: number, offDst: number, nb: number): Uint8Array {
+/** perImage: the column matrix is one [C·KH·KW, OH·OW] matrix per image, not the images side by side. */
+function colsParams(g: Conv2dGeometry, blocksX: number, offSrc: number, offDst: number, nb: number, perImage = false): Uint8Array {
+  const hw = g.OH * g.OW;
   return new Params()
     .u32(g.C).u32(g.H).u32(g.W).u32(g.KH)
     .u32(g.KW).u32(g.stride).u32(g.pad).u32(g.OH)
     .u32(g.OW).u32(blocksX).u32(offSrc).u32(offDst)
-    .u32(nb * g.OH * g.OW)
+    .u32(perImage ? hw : nb * hw).u32(perImage ? g.C * g.KH * g.KW * hw : hw)
     .bytes();
 }
 
@@ -126,10 +130,14 @@ export function im2col(rt: GpuRuntime, x: GPUBuffer, cols: GPUBuffer, g: Conv2dG
   });
 }
 
-/** Images n0..n0+nb of dx = col2im of dcols ([C·KH·KW, nb·OH·OW], as im2col writes it; overwrites). */
-export function col2im(rt: GpuRuntime, dcols: GPUBuffer, dx: GPUBuffer, g: Conv2dGeometry, n0 = 0, nb = g.N): void {
+/**
+ * Images n0..n0+nb of dx = col2im of dcols ([C·KH·KW, nb·OH·OW], as im2col writes it, or with perImage one
+ * [C·KH·KW, OH·OW] matrix per image; overwrites).
+ */
+export function col2im(rt: GpuRuntime, dcols: GPUBuffer, dx: GPUBuffer, g: Conv2dGeometry, n0 = 0, nb = g.N, perImage = false): void {
   const imageSize = g.C * g.H * g.W;
   if (isPointwise(g)) {
+    if (perImage) throw new Error(`col2im ${geometryStr(g)}: a pointwise convolution's columns are not per image`);
     // The column matrix is the images with their first two axes swapped.
     swapAxes01(rt, dcols, 0, dx, n0 * imageSize, g.C, nb, g.H * g.W, `col2im ${geometryStr(g)}`);
     return;
@@ -144,7 +152,7 @@ export function col2im(rt: GpuRuntime, dcols: GPUBuffer, dx: GPUBuffer, g: Conv2
       op: `col2im[${geometryStr(g)} images ${n0}+${nb}]`,
       shader,
       entry: 'scatter_1x1',
-      uniforms: colsParams(g, grid.blocksX, 0, dst.shift, nb),
+      uniforms: colsParams(g, grid.blocksX, 0, dst.shift, nb, perImage),
       bindings: [src.binding, dst.binding],
       workgroups: grid.workgroups,
     });
@@ -156,7 +164,7 @@ export function col2im(rt: GpuRuntime, dcols: GPUBuffer, dx: GPUBuffer, g: Conv2
     shader,
     entry: 'col2im',
     constants: { ROWS: COL2IM_ROWS },
-    uniforms: colsParams(g, grid.blocksX, 0, dst.shift, nb),
+    uniforms: colsParams(g, grid.blocksX, 0, dst.shift, nb, perImage),
     bindings: [src.binding, dst.binding],
     workgroups: grid.workgroups,
   });
@@ -252,12 +260,22 @@ export function conv2dBackwardData(rt: GpuRuntime, dy: GPUBuffer, w: GPUBuffer, 
   if (algorithm === 'implicit') return dataImplicit(rt, dy, w, dx, g, opts);
   const taps = g.C * g.KH * g.KW;
   const hw = g.OH * g.OW;
+  // Images of at least PER_IMAGE_PIXELS outputs fill the matmul's tiles alone: one matmul per image, straight
+  // from NCHW dy, saves turning dy into [O, nb·hw] first (pointwise stride-1 convolutions excepted: their
+  // column matrix is dx with its axes swapped).
+  const perImage = hw >= PER_IMAGE_PIXELS && !isPointwise(g);
   forEachTile(rt, g, opts, (n0, nb, dcols) => {
-    // dcols[taps, nb·hw] = Wᵀ[taps, O] · dY'[O, nb·hw]; then each pixel gathers its taps' entries.
-    const dyCols = gradientColumns(rt, dy, g, n0, nb);
-    matmul(rt, w, dyCols.mat, dcols, taps, nb * hw, g.O, { transA: true });
-    if (dyCols.scratch) rt.release(dyCols.scratch);
-    col2im(rt, dcols, dx, g, n0, nb);
+    if (perImage) {
+      // dcols[n][taps, hw] = Wᵀ[taps, O] · dY_n[O, hw] for each image n of the tile.
+      matmul(rt, w, { buffer: dy, offset: n0 * g.O * hw }, dcols, taps, hw, g.O, { transA: true, batch: nb, strideA: 0, strideB: g.O * hw, strideC: taps * hw });
+    } else {
+      // dcols[taps, nb·hw] = Wᵀ[taps, O] · dY'[O, nb·hw].
+      const dyCols = gradientColumns(rt, dy, g, n0, nb);
+      matmul(rt, w, dyCols.mat, dcols, taps, nb * hw, g.O, { transA: true });
+      if (dyCols.scratch) rt.release(dyCols.scratch);
+    }
+    // Then each pixel gathers its taps' entries.
+    col2im(rt, dcols, dx, g, n0, nb, perImage);
   });
 }
 
