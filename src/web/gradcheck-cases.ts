@@ -260,12 +260,12 @@ export class GradCheckSuite {
 
   private async convolutions(): Promise<void> {
     // The configurations ResNet uses, plus a 1×1 output and a bias; 3×3 s1 p1 with each algorithm (Winograd
-    // 2×2 forward and 4×4 gradients are the default there, 4×4 everywhere the opt-in, im2col what the others
-    // use on adapters without subgroups).
+    // 4×4 in every pass is the default there, 2×2 the option, im2col what the others use on adapters without
+    // subgroups).
     const cases: [string, ConvShape, boolean, ConvOptions?][] = [
       ['7×7 s2 p3 [1,3,13,13]→4', { N: 1, C: 3, H: 13, W: 13, O: 4, KH: 7, KW: 7, stride: 2, pad: 3 }, false],
-      ['3×3 s1 p1 [2,5,7,7]→6 with bias (Winograd: 2×2 forward, 4×4 gradients)', { N: 2, C: 5, H: 7, W: 7, O: 6, KH: 3, KW: 3, stride: 1, pad: 1 }, true],
-      ['3×3 s1 p1 [2,5,7,7]→6 with bias (Winograd 4×4)', { N: 2, C: 5, H: 7, W: 7, O: 6, KH: 3, KW: 3, stride: 1, pad: 1 }, true, { winogradTile: 4 }],
+      ['3×3 s1 p1 [2,5,7,7]→6 with bias (Winograd, default 4×4 tiles)', { N: 2, C: 5, H: 7, W: 7, O: 6, KH: 3, KW: 3, stride: 1, pad: 1 }, true],
+      ['3×3 s1 p1 [2,5,7,7]→6 with bias (Winograd 2×2)', { N: 2, C: 5, H: 7, W: 7, O: 6, KH: 3, KW: 3, stride: 1, pad: 1 }, true, { winogradTile: 2 }],
       ['3×3 s1 p1 [2,5,7,7]→6 with bias (im2col)', { N: 2, C: 5, H: 7, W: 7, O: 6, KH: 3, KW: 3, stride: 1, pad: 1 }, true, { algorithm: 'im2col' }],
       ['3×3 s2 p1 [2,3,9,7]→5', { N: 2, C: 3, H: 9, W: 7, O: 5, KH: 3, KW: 3, stride: 2, pad: 1 }, false],
       ['1×1 s2 p0 [2,6,7,7]→5', { N: 2, C: 6, H: 7, W: 7, O: 5, KH: 1, KW: 1, stride: 2, pad: 0 }, false],
