@@ -5,7 +5,7 @@
  */
 import type { Binding, GpuRuntime } from '../gpu/runtime';
 import batchnorm from '../../shaders/batchnorm.wgsl';
-import { Params, f32Range, grid1d } from './util';
+import { Params, f32Range, gridStride } from './util';
 
 /** An NCHW activation seen as [n, c, hw] with hw = H·W. */
 export interface BnShape {
@@ -112,14 +112,13 @@ function dataSlots(s: BnShape, entry: string, data: { x?: GPUBuffer; dy?: GPUBuf
 
 /**
  * The grid of an elementwise entry and its thread count (the grid-stride step): on a CPU adapter at most 64
- * workgroups, which it runs a core's worth at a time and pays for one by one (see gridStride in util.ts).
+ * workgroups, which it runs a core's worth at a time and pays for one by one (gridStride in util.ts).
  */
-function elementwiseGrid(rt: GpuRuntime, s: BnShape): { workgroups: [number, number]; stride: number } {
+function elementwiseGrid(rt: GpuRuntime, s: BnShape): { workgroups: [number]; stride: number } {
   // Work items: elements (scalar entries), or chunks of CHUNK vec4s inside a plane (vec4 entries).
   const items = isVec4(s) ? s.n * s.c * Math.ceil(s.hw / 4 / CHUNK) : s.n * s.c * s.hw;
-  const threads = Math.ceil(items / (isVec4(s) ? 1 : UNITS_PER_THREAD));
-  const workgroups: [number, number] = rt.isSoftware ? [Math.max(1, Math.min(64, Math.ceil(threads / WG))), 1] : grid1d(rt, threads, WG);
-  return { workgroups, stride: workgroups[0] * workgroups[1] * WG };
+  const workgroups = gridStride(rt, Math.ceil(items / (isVec4(s) ? 1 : UNITS_PER_THREAD)), WG);
+  return { workgroups, stride: workgroups[0] * WG };
 }
 
 /** The per-channel read-only inputs; an absent weight / bias is replaced by `stats`, which is then never read. */

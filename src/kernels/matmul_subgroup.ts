@@ -134,15 +134,6 @@ export function subgroupWide(N: number): boolean {
   return N >= 64 && Math.ceil(N / 64) * 64 <= 1.1 * Math.ceil(N / 32) * 32;
 }
 
-/** A binding's size rounded up to whole vec4s (16 bytes), which must still lie inside its buffer. */
-function vec4Window(b: Binding, op: string): number {
-  const size = Math.ceil(b.size / 16) * 16;
-  if (b.offset + size > b.buffer.size) {
-    throw new Error(`${op}: the output's binding (${b.size} bytes at ${b.offset}) cannot be widened to whole vec4s inside its ${b.buffer.size}-byte buffer; allocate output buffers in multiples of 16 bytes`);
-  }
-  return size;
-}
-
 export function runSubgroupKernel(rt: GpuRuntime, k: SubgroupKernelSpec): void {
   const { M, N } = k;
   const conv = 'mode' in k.y ? k.y : null;
@@ -152,9 +143,8 @@ export function runSubgroupKernel(rt: GpuRuntime, k: SubgroupKernelSpec): void {
   const cpi = conv?.colsPerImage ?? 0;
   const [cMats, cCols] = cpi ? [Math.ceil(N / cpi), cpi] : [outputs, N];
   const kernel = k.kernel ?? 'subgroup';
-  const wc = windowBinding(rt, k.c.buffer, k.c.offset, (cMats - 1) * k.c.stride + (M - 1) * k.c.ld + cCols);
-  // The subgroup kernel binds C as vec4 (whole-vec4 stores where aligned): its window must be whole vec4s.
-  if (kernel === 'subgroup') wc.binding.size = vec4Window(wc.binding, k.op);
+  // The subgroup kernel binds C as vec4 (whole-vec4 stores where aligned): its window is whole vec4s.
+  const wc = windowBinding(rt, k.c.buffer, k.c.offset, (cMats - 1) * k.c.stride + (M - 1) * k.c.ld + cCols, kernel === 'subgroup');
   const wbias = k.bias ? windowBinding(rt, ref(k.bias).buffer, ref(k.bias).offset, k.biasPerRow ? M : N) : { binding: k.x.binding, shift: 0 };
   const yBinding = conv ? conv.images.binding : y!.binding;
   if (kernel === 'vec4' && conv) throw new Error(`${k.op}: the vec4 matmul kernel has no convolution gather`);
