@@ -22,6 +22,8 @@ struct Params {
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> src: array<f32>;
 @group(0) @binding(2) var<storage, read_write> dst: array<vec4f>;
+// The same binding as src, read as vec4 by the entry point transpose4 only.
+@group(0) @binding(1) var<storage, read> srcV: array<vec4f>;
 
 // src(z, r, c), 0 past the last column.
 fn at(base: u32, r: u32, c: u32) -> f32 {
@@ -37,4 +39,34 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let base = p.offS + wid.z * p.strideS;
   let c = 4u * c4;
   dst[wid.z * p.strideD4 + r * p.ld4 + c4] = vec4f(at(base, r, c), at(base, r, c + 1u), at(base, r, c + 2u), at(base, r, c + 3u));
+}
+
+// transpose4: the transposing case for aligned sources (rows, ldS, offS and strideS multiples of 4, so
+// that src is read as vec4), a 4 × 4 block per thread. A thread reads 4 vec4 (source rows c … c+3,
+// columns r … r+3) and writes their transpose as 4 vec4 (rows r … r+3 of dst): 8 vector accesses per 16
+// floats, where main makes 16 scalar reads, each a per-lane gather on llvmpipe (pack of a 1024 × 1024
+// matrix: 6.4 → 3.5-4.6 ms). Workgroup: 8 vec4 columns × 8 row quads (grid y: blocks of 32 rows).
+
+// Source row c's 4 floats at columns r … r+3 (base, r in floats, multiples of 4); 0 past the last row c.
+fn quad(base: u32, c: u32, r: u32) -> vec4f {
+  if (c >= p.cols) { return vec4f(0.0); }
+  return srcV[(base + c * p.ldS + r) / 4u];
+}
+
+@compute @workgroup_size(8, 8)
+fn transpose4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let c4 = wid.x * 8u + lid.x;
+  let r = p.rowBase + 4u * (wid.y * 8u + lid.y);
+  if (c4 >= p.ld4 || r >= p.rows) { return; }
+  let base = p.offS + wid.z * p.strideS;
+  let c = 4u * c4;
+  let a = quad(base, c, r);
+  let b = quad(base, c + 1u, r);
+  let e = quad(base, c + 2u, r);
+  let f = quad(base, c + 3u, r);
+  let d = wid.z * p.strideD4 + r * p.ld4 + c4;
+  dst[d] = vec4f(a.x, b.x, e.x, f.x);
+  dst[d + p.ld4] = vec4f(a.y, b.y, e.y, f.y);
+  dst[d + 2u * p.ld4] = vec4f(a.z, b.z, e.z, f.z);
+  dst[d + 3u * p.ld4] = vec4f(a.w, b.w, e.w, f.w);
 }

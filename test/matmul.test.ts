@@ -161,6 +161,19 @@ for (const variant of VARIANTS) describe.skipIf(variant === 'subgroup' && !subgr
     }
   });
 
+  // A plain A [M, K] with K, its offset and its batch stride multiples of 4 is transposed by 4 × 4 blocks
+  // (entry point transpose4 of shaders/matmul_pack.wgsl): odd M (a zero-padded last vec4), more rows and columns than one
+  // workgroup covers, and a batch.
+  it('aligned A transposed by 4 × 4 blocks: odd M, several workgroups, batched', async () => {
+    const [batch, M, N, K] = [2, 37, 21, 68];
+    const strideA = M * K + 4;
+    const a = fresh(batch * strideA);
+    const b = fresh(batch * K * N);
+    const refs = [0, 1].map((z) => matmulRef(a.subarray(z * strideA, z * strideA + M * K), b.subarray(z * K * N, (z + 1) * K * N), M, K, N));
+    const out = await run(a, b, M, N, K, { batch, strideA, strideB: K * N });
+    expectClose(out, Float64Array.from(refs.flatMap((r) => Array.from(r))), TOL.reduction, 'batched');
+  });
+
   it('batched with odd strides, shared operands and a reduction over the batch, transposed', async () => {
     const [batch, M, N, K] = [3, 18, 21, 7];
     const [strideA, strideB] = [M * K + 5, 0];

@@ -56,19 +56,23 @@ export function packOperand(rt: GpuRuntime, S: Mat, rows: number, cols: number, 
   const bytes = Math.max(16, matrices * rows * ld4 * 16);
   const scratch = rt.alloc(bytes);
   const span = (matrices - 1) * strideS + (transpose ? (cols - 1) * ldS + rows : (rows - 1) * ldS + cols);
-  const src = windowBinding(rt, s.buffer, s.offset, span);
-  const maxRows = rt.limits.maxComputeWorkgroupsPerDimension * 8;
+  // Aligned transposes read the source as vec4, a 4 × 4 block per thread (entry point transpose4).
+  const quads = transpose && rows % 4 === 0 && ldS % 4 === 0 && s.offset % 4 === 0 && (matrices === 1 || strideS % 4 === 0);
+  const src = windowBinding(rt, s.buffer, s.offset, span, quads);
+  const rowsPerGroup = quads ? 32 : 8;
+  const maxRows = rt.limits.maxComputeWorkgroupsPerDimension * rowsPerGroup;
   for (let rowBase = 0; rowBase < rows; rowBase += maxRows) {
     rt.dispatch({
       op: `matmul-pack[${name} ${matrices > 1 ? `${matrices}x` : ''}${rows}x${cols}${transpose ? ' T' : ''}]`,
       shader: packShader,
+      entry: quads ? 'transpose4' : 'main',
       uniforms: new Params()
         .u32(rows).u32(cols).u32(ld4).u32(ldS)
         .u32(strideS).u32(src.shift).u32(rows * ld4).u32(rowBase)
         .u32(Number(transpose))
         .bytes(),
       bindings: [src.binding, { buffer: scratch, offset: 0, size: bytes }],
-      workgroups: [Math.ceil(ld4 / 8), Math.ceil(Math.min(maxRows, rows - rowBase) / 8), matrices],
+      workgroups: [Math.ceil(ld4 / 8), Math.ceil(Math.min(maxRows, rows - rowBase) / rowsPerGroup), matrices],
     });
   }
   return { binding: { buffer: scratch, offset: 0, size: bytes }, off4: 0, ld4, stride4: matrices > 1 ? rows * ld4 : 0, scratch };
