@@ -1,5 +1,6 @@
 // Matrix multiply for CPU adapters whose subgroups are 8 lanes wide (llvmpipe): C[M,N] = X·Y (+ bias) (+ C),
-// for one matrix per batch index z, or for the sum over the batch (reduce == 1), where
+// for one matrix per batch index z, or for sums over runs of zPer consecutive batch indices (C_g =
+// Σ X_z·Y_z for z in [g·zPer, (g+1)·zPer), matrix g of C; zPer = batch: the sum of the whole batch), where
 //   X[k, m] = x[offX4 + z·strideX4 + k·ldx4 + m/4][m%4]   (X is stored k-major, as rows of vec4)
 //   C[m, n] = c[offC + z·strideC + m·ldc + n]              (floats, any alignment; c is bound as vec4)
 // and Y is read as MODE says:
@@ -41,7 +42,7 @@ struct Params {
   M: u32,
   N: u32,
   K: u32,
-  batch: u32,      // matrices, or terms of the sum when reduce == 1
+  batch: u32,      // matrices (terms of the sums when zPer > 1)
   ldx4: u32,
   ldy4: u32,
   strideX4: u32,
@@ -54,7 +55,7 @@ struct Params {
   offBias: u32,
   tilesN: u32,     // ceil(N / 32), or ceil(N / 64) when WIDE
   tiles: u32,      // tilesN · ceil(M / 32)
-  reduce: u32,     // 1: C = Σ_z X_z·Y_z
+  zPer: u32,       // terms per sum: C_g = Σ_{z in [g·zPer, (g+1)·zPer)} X_z·Y_z (1: C_z = X_z·Y_z)
   accumulate: u32, // 1: C += result
   biasMode: u32,   // 0: none, 1: bias[n] per column, 2: bias[m] per row
   inH: u32,        // MODE 1, 2: see above
@@ -265,8 +266,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   var accB: array<vec4f, 32>;  // WIDE only
 
   let K = p.K;
-  let zFirst = select(wid.z, 0u, p.reduce == 1u);
-  let zEnd = select(wid.z + 1u, p.batch, p.reduce == 1u);
+  let zFirst = wid.z * p.zPer;
+  let zEnd = min(zFirst + p.zPer, p.batch);
   if (MODE == 0u) {
     let ldx4 = p.ldx4;
     let ldy4 = p.ldy4;
@@ -297,7 +298,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   }
 
   // Epilogue: lane l stores columns n0 + 4l … 4l+3 of rows m0 … m0 + 31 (acc[r]: row m0 + r).
-  let zc = select(wid.z, 0u, p.reduce == 1u);
   let nBase = n0 + 4u * l;
   var colOff = nBase + vec4u(0u, 1u, 2u, 3u);   // of column n in its row of C
   if (MODE == 1u) {
@@ -308,7 +308,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   if (p.biasMode == 1u) {
     for (var j = 0u; j < 4u; j++) { biasCol[j] = bias[p.offBias + min(nBase + j, p.N - 1u)]; }
   }
-  let base0 = p.offC + zc * p.strideC;
+  let base0 = p.offC + wid.z * p.strideC;
   let vecStore = colOff.w == colOff.x + 3u && nBase + 3u < p.N && ((base0 + colOff.x) & 3u) == 0u && (p.ldc & 3u) == 0u;
   storeRow(acc[0], m0 + 0u, base0, vecStore, biasCol, nBase, colOff);
   storeRow(acc[1], m0 + 1u, base0, vecStore, biasCol, nBase, colOff);

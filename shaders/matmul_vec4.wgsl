@@ -1,5 +1,5 @@
 // Matrix multiply for adapters without 8-lane subgroups (SwiftShader, the browser's software adapter, and
-// real GPUs): C[M,N] = X·Y (+ bias) (+ C), per batch index z or summed over the batch (reduce == 1), with
+// real GPUs): C[M,N] = X·Y (+ bias) (+ C), per batch index z or summed over runs of zPer batch indices (see matmul_subgroup.wgsl), with
 //   X[k, m] = x[offX4 + z·strideX4 + k·ldx4 + m/4][m%4]   (X stored k-major, as rows of vec4)
 //   Y[k, n] = y[offY + z·strideY + k·ldy4 + n/4][n%4]     (row-major, rows of vec4)
 //   C[m, n] = c[offC + z·strideC + m·ldc + n]              (any alignment)
@@ -33,7 +33,7 @@ struct Params {
   offBias: u32,
   tilesN: u32,     // ceil(N / (8·WGX))
   tiles: u32,      // tilesN · ceil(M / (8·WGY))
-  reduce: u32,     // 1: C = Σ_z X_z·Y_z
+  zPer: u32,       // terms per sum: C_g = Σ_{z in [g·zPer, (g+1)·zPer)} X_z·Y_z (1: C_z = X_z·Y_z)
   accumulate: u32, // 1: C += result
   biasMode: u32,   // 0: none, 1: bias[n] per column, 2: bias[m] per row
 }
@@ -86,8 +86,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   var a6l = vec4f(0.0); var a6h = vec4f(0.0);
   var a7l = vec4f(0.0); var a7h = vec4f(0.0);
 
-  let zFirst = select(wid.z, 0u, p.reduce == 1u);
-  let zEnd = select(wid.z + 1u, p.batch, p.reduce == 1u);
+  let zFirst = wid.z * p.zPer;
+  let zEnd = min(zFirst + p.zPer, p.batch);
   for (var z = zFirst; z < zEnd; z++) {
     var ix = p.offX4 + z * p.strideX4;
     var iy = p.offY + z * p.strideY;
@@ -118,7 +118,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     bl = vec4f(bias[o + min(n0, lastN)], bias[o + min(n0 + 1u, lastN)], bias[o + min(n0 + 2u, lastN)], bias[o + min(n0 + 3u, lastN)]);
     bh = vec4f(bias[o + min(n0 + 4u, lastN)], bias[o + min(n0 + 5u, lastN)], bias[o + min(n0 + 6u, lastN)], bias[o + min(n0 + 7u, lastN)]);
   }
-  let zc = select(wid.z, 0u, p.reduce == 1u);
+  let zc = wid.z;
   storeRow(m0, n0, zc, a0l, a0h, bl, bh);
   storeRow(m0 + 1u, n0, zc, a1l, a1h, bl, bh);
   storeRow(m0 + 2u, n0, zc, a2l, a2h, bl, bh);

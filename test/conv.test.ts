@@ -198,7 +198,18 @@ describe('conv2d batch tiling', () => {
 
   // Implicit GEMM and Winograd in batch tiles (Winograd with both output tiles), against the reference and im2col.
   const TILED: [string, ConvOptions][] = [
-    ...(subgroupsHere ? ([['implicit GEMM', { algorithm: 'implicit', maxImagesPerTile: 1 }], ['implicit GEMM', { algorithm: 'implicit', maxImagesPerTile: 2 }]] as [string, ConvOptions][]) : []),
+    // The implicit weight gradient splits its sum over the images into partial sums (weightSumGroups; by
+    // default one per image at these sizes): unsplit, uneven groups (4 asked for 5 images: sums of 2, 2 and 1), and
+    // split batch tiles that add to the previous tiles' dW.
+    ...(subgroupsHere
+      ? ([
+          ['implicit GEMM', { algorithm: 'implicit', maxImagesPerTile: 1 }],
+          ['implicit GEMM', { algorithm: 'implicit', maxImagesPerTile: 2 }],
+          ['implicit GEMM', { algorithm: 'implicit', weightSumGroups: 1 }],
+          ['implicit GEMM', { algorithm: 'implicit', weightSumGroups: 4 }],
+          ['implicit GEMM', { algorithm: 'implicit', maxImagesPerTile: 3, weightSumGroups: 2 }],
+        ] as [string, ConvOptions][])
+      : []),
     ['Winograd', { algorithm: 'winograd', maxImagesPerTile: 1 }],
     ['Winograd', { algorithm: 'winograd', maxImagesPerTile: 2 }],
     ['Winograd 2x2', { algorithm: 'winograd', maxImagesPerTile: 2, winogradTile: 2 }],

@@ -118,6 +118,11 @@ export interface SubgroupKernelSpec {
   K: number;
   batch: number;
   reduce: boolean;
+  /**
+   * With reduce: split the sum over the batch into this many partial sums of consecutive batch indices
+   * (matrix g of C at g·c.stride), for more workgroups where C has few tiles. Default 1.
+   */
+  sumGroups?: number;
   accumulate: boolean;
   x: Operand;
   y: Operand | ConvGather;
@@ -142,7 +147,9 @@ export function runSubgroupKernel(rt: GpuRuntime, k: SubgroupKernelSpec): void {
   const { M, N } = k;
   const conv = 'mode' in k.y ? k.y : null;
   const y = 'mode' in k.y ? null : k.y;
-  const outputs = k.reduce ? 1 : k.batch;
+  // Batch terms per output matrix, and the output matrices (grid z).
+  const zPer = k.reduce ? Math.ceil(k.batch / Math.max(1, Math.min(k.batch, k.sumGroups ?? 1))) : 1;
+  const outputs = Math.ceil(k.batch / zPer);
   // C's extent: `outputs` matrices, or with the images folded into the columns, one per image.
   const cpi = conv?.colsPerImage ?? 0;
   const [cMats, cCols] = cpi ? [Math.ceil(N / cpi), cpi] : [outputs, N];
@@ -168,7 +175,7 @@ export function runSubgroupKernel(rt: GpuRuntime, k: SubgroupKernelSpec): void {
       .u32(k.x.ld4).u32(y ? y.ld4 : 0).u32(k.x.stride4).u32(conv ? conv.imageStride : y!.stride4)
       .u32(k.x.off4).u32(conv ? conv.images.offset : y!.off4).u32(k.c.ld).u32(k.c.stride)
       .u32(wc.shift).u32(wbias.shift).u32(tilesN).u32(tiles)
-      .u32(Number(k.reduce)).u32(Number(k.accumulate)).u32(!k.bias ? 0 : k.biasPerRow ? 2 : 1)
+      .u32(zPer).u32(Number(k.accumulate)).u32(!k.bias ? 0 : k.biasPerRow ? 2 : 1)
       .u32(conv?.inH ?? 0).u32(conv?.inW ?? 0).u32(conv?.KH ?? 0).u32(conv?.KW ?? 0)
       .u32(conv?.gridW ?? 0).i32(conv?.rowMul ?? 0).i32(conv?.rowAdd ?? 0).i32(conv?.kSign ?? 0)
       .u32(conv?.colsPerImage ?? 0)
