@@ -57,6 +57,11 @@ const CASES: [string, ConvShape][] = [
   // 144 output pixels per image: the im2col data gradient runs a matmul per image (PER_IMAGE_PIXELS).
   ['3x3 s2 p1, 24x23 (per-image column matrices)', { N: 2, C: 3, H: 24, W: 23, O: 4, KH: 3, KW: 3, stride: 2, pad: 1 }],
   ['1x1 s2 p0, 23x23 (per-image column matrices)', { N: 2, C: 3, H: 23, W: 23, O: 4, KH: 1, KW: 1, stride: 2, pad: 0 }],
+  // Rows of whole vec4 (W a multiple of 4): Winograd's 4×4 transforms read them as vec4 (the *_v entries),
+  // with a left and a right edge tile (7x8), one tile with both edges (6x4), and a middle one (5x12).
+  ['3x3 s1 p1, 7x8 (vec4 rows)', { N: 2, C: 3, H: 7, W: 8, O: 5, KH: 3, KW: 3, stride: 1, pad: 1 }],
+  ['3x3 s1 p1, 6x4 (vec4 rows)', { N: 2, C: 2, H: 6, W: 4, O: 3, KH: 3, KW: 3, stride: 1, pad: 1 }],
+  ['3x3 s1 p1, 5x12 (vec4 rows)', { N: 1, C: 3, H: 5, W: 12, O: 4, KH: 3, KW: 3, stride: 1, pad: 1 }],
 ];
 
 // Every algorithm runs every case it computes: 'implicit' (implicit GEMM in the subgroup matmul kernel; adapters
@@ -233,6 +238,26 @@ describe('conv2d batch tiling', () => {
     expectClose(y1, y2, agree, `forward: ${name} vs im2col`);
     expectClose(dx1, dx2, agree, `dx: ${name} vs im2col`);
     expectClose(dw1, dw2, agree, `dw: ${name} vs im2col`);
+    for (const buf of [X, W, B, DY]) rt.release(buf);
+  });
+
+  // Images read as vec4 rows (rt.winogradVectorImages, W a multiple of 4) and one float at a time give the same
+  // transforms, also in batch tiles (images at offsets past the first).
+  it('Winograd 4x4 reads vec4 image rows as the scalar path does, in batch tiles', async () => {
+    const s: ConvShape = { N: 3, C: 5, H: 9, W: 12, O: 6, KH: 3, KW: 3, stride: 1, pad: 1 };
+    const n = sizes(s);
+    const g = conv2dGeometry([s.N, s.C, s.H, s.W], [s.O, s.C, s.KH, s.KW], s.stride, s.pad);
+    const [x, w, b, dy] = [fresh(n.x), fresh(n.w), fresh(s.O), fresh(n.y)];
+    const [X, W, B, DY] = [x, w, b, dy].map((a) => rt.upload(Float32Array.from(a)));
+    const opts: ConvOptions = { algorithm: 'winograd', winogradTile: 4, maxImagesPerTile: 2 };
+    const vector = await allPasses(X, W, B, DY, g, n, opts);
+    rt.winogradVectorImages = false;
+    const scalar = await allPasses(X, W, B, DY, g, n, opts).finally(() => (rt.winogradVectorImages = true));
+    const ref = conv2dBackwardRef(x, w, dy, s);
+    expectClose(vector[0], conv2dRef(x, w, b, s), TOL.reduction, 'forward');
+    expectClose(vector[1], ref.dx, TOL.reduction, 'dx');
+    expectClose(vector[2], ref.dw, TOL.reduction, 'dw');
+    for (let i = 0; i < 3; i++) expect(Array.from(vector[i])).toEqual(Array.from(scalar[i]));
     for (const buf of [X, W, B, DY]) rt.release(buf);
   });
 

@@ -111,6 +111,11 @@ export class GpuRuntime {
    */
   winogradInferenceTile: 2 | 4 = 4;
   /**
+   * Winograd F(4×4) transforms read images whose rows are whole vec4 through vec4 views (the *_v entries of
+   * shaders/winograd4.wgsl); false: one float at a time, as for other images (tests compare both).
+   */
+  winogradVectorImages = true;
+  /**
    * How per-channel reductions (batch norm's statistics and backward sums) run: 'tree', one workgroup per
    * channel summing through workgroup memory (GPUs), or 'serial', one thread per channel streaming through
    * its planes, without barriers (CPU adapters, the default there).

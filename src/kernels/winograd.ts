@@ -97,8 +97,18 @@ interface Dispatch {
   groups: [number, number];
 }
 
+/**
+ * Whether a dispatch reads its images as vec4 (the *_v entries of shaders/winograd4.wgsl): 4×4 tiles, image
+ * rows of whole vec4 (W and the images' offset multiples of 4), and rt.winogradVectorImages.
+ */
+function vectorImages(rt: GpuRuntime, d: Dispatch): boolean {
+  const reads = d.entry === 'input_tiles' || d.entry === 'input_tiles_t' || d.entry === 'grad_tiles';
+  return rt.winogradVectorImages && reads && d.grid.XI === 36 && d.p[3] % 4 === 0 && d.src.offset % 4 === 0;
+}
+
 function run(rt: GpuRuntime, d: Dispatch): void {
-  const s = windowBinding(rt, d.src.buffer, d.src.offset, d.src.elements);
+  const vec = vectorImages(rt, d);
+  const s = windowBinding(rt, d.src.buffer, d.src.offset, d.src.elements, vec);
   const t = windowBinding(rt, d.dst.buffer, d.dst.offset, d.dst.elements);
   const b = d.bias ? windowBinding(rt, d.bias.buffer, d.bias.offset, d.bias.elements) : s;
   const params = new Params();
@@ -106,7 +116,7 @@ function run(rt: GpuRuntime, d: Dispatch): void {
   rt.dispatch({
     op: d.op,
     shader: d.grid.shader,
-    entry: d.entry,
+    entry: vec ? `${d.entry}_v` : d.entry,
     uniforms: params.u32(s.shift).u32(t.shift).u32(b.shift).bytes(),
     bindings: d.entry === 'output_tiles' ? [s.binding, t.binding, b.binding] : [s.binding, t.binding],
     workgroups: d.groups,
