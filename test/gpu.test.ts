@@ -5,6 +5,8 @@ import { GpuOpError } from '../src/gpu/errors';
 import { sizeClass } from '../src/gpu/pool';
 import { scale } from '../src/kernels/elementwise';
 import { Tensor } from '../src/autograd/tensor';
+import { matmul } from '../src/kernels/matmul';
+import { existsSync, readFileSync } from 'node:fs';
 
 let rt: GpuRuntime;
 beforeAll(async () => {
@@ -95,5 +97,57 @@ describe('gpu runtime', () => {
     expect(Array.from(await ok.toArray())).toEqual([2, 2, 2]);
     ok.dispose();
     t.dispose();
+  });
+});
+
+// dawn.node advances pending GPU promises by re-queueing a native tick with setImmediate for as long as one is
+// pending, which busy-loops the JS thread through every wait; src/gpu/node.ts runs those ticks on a timer.
+describe('waiting on the GPU (Node)', () => {
+  /** CPU time (ms) of this thread so far, from /proc (tests run in forked processes: this is the main thread). */
+  const threadCpuMs = () => {
+    const fields = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime + stime, in USER_HZ (100) ticks
+  };
+
+  it.skipIf(!existsSync(`/proc/self/task/${process.pid}/stat`))('does not busy-loop the JS thread while the GPU works', async () => {
+    const n = 256;
+    const [A, B, C] = [0, 1, 2].map(() => rt.alloc(n * n * 4));
+    matmul(rt, A, B, C, n, n, n);
+    await rt.sync();
+    // Enough work for a few hundred milliseconds on a software adapter (less on a GPU: then the check is loose).
+    let wall = 0;
+    let cpu = 0;
+    for (let round = 0; round < 12 && wall < 400; round++) {
+      for (let i = 0; i < 40; i++) matmul(rt, A, B, C, n, n, n);
+      const [t0, c0] = [performance.now(), threadCpuMs()];
+      await rt.sync();
+      wall += performance.now() - t0;
+      cpu += threadCpuMs() - c0;
+    }
+    for (const b of [A, B, C]) rt.release(b);
+    console.log(`JS thread during GPU waits: ${cpu.toFixed(0)} ms of CPU in ${wall.toFixed(0)} ms`);
+    // A busy loop would take the whole wait (measured ~100% before the fix); 10 ms ticks of /proc's clock.
+    expect(cpu).toBeLessThan(0.3 * wall + 20);
+  });
+
+  it('other immediates still run as immediates, and clearImmediate cancels both kinds', async () => {
+    const order: string[] = [];
+    await new Promise<void>((done) => {
+      setTimeout(() => order.push('timeout 5 ms'), 5);
+      setImmediate(() => order.push('immediate'));
+      const cancelled = setImmediate(() => order.push('cancelled immediate'));
+      clearImmediate(cancelled);
+      // An unnamed native function, as dawn.node's tick is (a proxy's source text reads "[native code]"):
+      // it runs on the tick timer, and clearImmediate cancels that timer.
+      const nativeLike = new Proxy(() => order.push('native-like'), {});
+      setImmediate(nativeLike);
+      const cancelledNative = setImmediate(new Proxy(() => order.push('cancelled native-like'), {}));
+      clearImmediate(cancelledNative);
+      setTimeout(done, 30);
+    });
+    expect(order[0]).toBe('immediate');
+    expect(order).toContain('native-like');
+    expect(order).not.toContain('cancelled immediate');
+    expect(order).not.toContain('cancelled native-like');
   });
 });
