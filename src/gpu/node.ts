@@ -35,6 +35,7 @@ export async function nodeGPU(opts: NodeGpuOptions = {}): Promise<GPU> {
  * as any is pending: a busy loop that holds one CPU core for the whole of every wait on the GPU. On a CPU
  * adapter that core is one the shaders run on: on 2 cores with lavapipe a 1024³ matmul took 63.7 ms with
  * the loop running and under 37.7 ms without it. A tick every millisecond adds at most that much to a wait.
+ * (Dawn's src/dawn/node/binding/AsyncRunner.cpp; reported upstream as dawn-gpu/node-webgpu issue 17.)
  */
 export const DAWN_TICK_MS = 1;
 
