@@ -126,28 +126,21 @@ describe('waiting on the GPU (Node)', () => {
     }
     for (const b of [A, B, C]) rt.release(b);
     console.log(`JS thread during GPU waits: ${cpu.toFixed(0)} ms of CPU in ${wall.toFixed(0)} ms`);
-    // A busy loop would take the whole wait (measured ~100% before the fix); 10 ms ticks of /proc's clock.
-    expect(cpu).toBeLessThan(0.3 * wall + 20);
+    // A busy loop takes the whole wait (measured 84% before the fix; 8-27% after); /proc counts in 10 ms ticks.
+    expect(cpu).toBeLessThan(0.5 * wall + 20);
   });
 
   it('other immediates still run as immediates, and clearImmediate cancels both kinds', async () => {
-    const order: string[] = [];
-    await new Promise<void>((done) => {
-      setTimeout(() => order.push('timeout 5 ms'), 5);
-      setImmediate(() => order.push('immediate'));
-      const cancelled = setImmediate(() => order.push('cancelled immediate'));
-      clearImmediate(cancelled);
-      // An unnamed native function, as dawn.node's tick is (a proxy's source text reads "[native code]"):
-      // it runs on the tick timer, and clearImmediate cancels that timer.
-      const nativeLike = new Proxy(() => order.push('native-like'), {});
-      setImmediate(nativeLike);
-      const cancelledNative = setImmediate(new Proxy(() => order.push('cancelled native-like'), {}));
-      clearImmediate(cancelledNative);
-      setTimeout(done, 30);
-    });
-    expect(order[0]).toBe('immediate');
-    expect(order).toContain('native-like');
-    expect(order).not.toContain('cancelled immediate');
-    expect(order).not.toContain('cancelled native-like');
+    const ran: string[] = [];
+    // A JavaScript callback: a real Immediate. An unnamed native function, as dawn.node's tick is (a proxy's
+    // source text reads "[native code]"): on a CPU adapter, a timer (on a GPU, an Immediate again).
+    const js = setImmediate(() => ran.push('immediate'));
+    const nativeLike = setImmediate(new Proxy(() => ran.push('native-like'), {}));
+    expect(js.constructor.name).toBe('Immediate');
+    expect(nativeLike.constructor.name).toBe(rt.isSoftware ? 'Timeout' : 'Immediate');
+    clearImmediate(setImmediate(() => ran.push('cancelled immediate')));
+    clearImmediate(setImmediate(new Proxy(() => ran.push('cancelled native-like'), {})));
+    await new Promise((done) => setTimeout(done, 30));
+    expect(ran.sort()).toEqual(['immediate', 'native-like']);
   });
 });

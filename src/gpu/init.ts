@@ -11,9 +11,11 @@ export interface InitOptions extends RuntimeOptions {
 export async function initGpu(opts: InitOptions = {}): Promise<GpuRuntime> {
   let gpu = opts.gpu ?? (globalThis.navigator as Navigator | undefined)?.gpu;
   const isNode = typeof process !== 'undefined' && !!process.versions?.node;
+  let dawn: typeof import('./node') | null = null;
   if (!gpu && isNode) {
     try {
-      gpu = await (await import('./node')).nodeGPU();
+      dawn = await import('./node');
+      gpu = await dawn.nodeGPU();
     } catch (e) {
       throw new NoAdapterError(`could not load Dawn from the npm package 'webgpu': ${(e as Error).message}`);
     }
@@ -21,6 +23,9 @@ export async function initGpu(opts: InitOptions = {}): Promise<GpuRuntime> {
   if (!gpu) throw new NoAdapterError('navigator.gpu is missing: this browser has no WebGPU');
   const adapterName = opts.adapterName ?? (isNode ? process.env.WEBGPU_ADAPTER : undefined);
   const rt = await GpuRuntime.create(gpu, { ...opts, adapterName });
+  // Dawn in Node: its promise ticks on a timer for a CPU adapter (a busy wait would take a core from the
+  // shaders), back to back for a GPU (see src/gpu/node.ts).
+  dawn?.setDawnTicks(rt.isSoftware ? 'timer' : 'immediate');
   setRuntime(rt);
   return rt;
 }

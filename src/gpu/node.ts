@@ -39,6 +39,17 @@ export async function nodeGPU(opts: NodeGpuOptions = {}): Promise<GPU> {
  */
 export const DAWN_TICK_MS = 1;
 
+/**
+ * How dawn.node's ticks run: 'timer' (every DAWN_TICK_MS; the default, and what initGpu keeps for CPU
+ * adapters, whose shaders need every core) or 'immediate' (back to back, as dawn.node does by itself: the
+ * lowest latency, for a GPU, at the cost of a busy core during each wait). initGpu sets it from the adapter.
+ */
+let tickMode: 'timer' | 'immediate' = 'timer';
+
+export function setDawnTicks(mode: 'timer' | 'immediate'): void {
+  tickMode = mode;
+}
+
 /** Timers standing in for immediates (see throttleDawnTicks): clearImmediate must clear them as timers. */
 const tickTimers = new WeakSet<object>();
 
@@ -55,7 +66,7 @@ function throttleDawnTicks(): void {
   const clearImmediateReal = g.clearImmediate;
   const isDawnTick = (fn: unknown) => typeof fn === 'function' && fn.name === '' && Function.prototype.toString.call(fn).includes('[native code]');
   const setImmediateThrottled = function (this: unknown, fn: (...a: unknown[]) => void, ...args: unknown[]) {
-    if (!isDawnTick(fn)) return setImmediateReal(fn, ...args);
+    if (tickMode === 'immediate' || !isDawnTick(fn)) return setImmediateReal(fn, ...args);
     const timer = setTimeout(fn, DAWN_TICK_MS, ...args);
     tickTimers.add(timer);
     return timer;
