@@ -109,7 +109,9 @@ describe('waiting on the GPU (Node)', () => {
     return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime + stime, in USER_HZ (100) ticks
   };
 
-  it.skipIf(!existsSync(`/proc/self/task/${process.pid}/stat`))('does not busy-loop the JS thread while the GPU works', async () => {
+  it.skipIf(!existsSync(`/proc/self/task/${process.pid}/stat`))('does not busy-loop the JS thread while a CPU adapter works', async (ctx) => {
+    // On a GPU the ticks stay back to back by design (lowest latency; see src/gpu/init.ts).
+    if (!rt.isSoftware) ctx.skip();
     const n = 256;
     const [A, B, C] = [0, 1, 2].map(() => rt.alloc(n * n * 4));
     matmul(rt, A, B, C, n, n, n);
