@@ -58,7 +58,7 @@ Without --data it trains on a built-in demo dataset (generated into .cache/ on f
   --split A,B,C         train,val,test fractions for a DIR/CLASS/* dataset (default ${RECIPE_DEFAULTS.split.join(',')})
   --seed N              seeds initialisation, shuffling, augmentation and dropout (default ${RECIPE_DEFAULTS.seed})
   --winograd-tile 2|4   output tile of the Winograd 3x3 convolutions' forward pass (the gradients always use 4):
-                        2 rounds ~4x less but trains up to ~1.1x slower on a CPU adapter (default 4)
+                        2 rounds ~4x less but trains ~1.1x slower on a CPU adapter (default 4)
   --help                this text
 
 Environment: WEBGPU_ADAPTER=<name> picks an adapter, WEBGPU_BACKEND=<vulkan|metal|d3d12> a Dawn backend.`;

@@ -96,7 +96,7 @@ export class GpuRuntime {
   profileShapes = false;
   /**
    * Winograd's output tile for the forward pass of 3×3 stride-1 convolutions (src/kernels/winograd.ts) when a
-   * call does not choose: 4 (F(4×4, 3×3), the default) or 2 (F(2×2, 3×3): up to ~1.1× slower on a CPU adapter,
+   * call does not choose: 4 (F(4×4, 3×3), the default) or 2 (F(2×2, 3×3): ~1.1× slower on a CPU adapter,
    * rounds ~4× less). ResNet-34's early-layer gradients against float64, worst over four parity fixtures: 8.0e-4
    * with 4, 5.6e-4 with 2, PyTorch float32 7.9e-4 (mostly ReLU decisions flipped by rounding; see
    * test/resnet_parity.test.ts). train.js --winograd-tile.
