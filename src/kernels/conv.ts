@@ -389,7 +389,8 @@ function weightImplicit(rt: GpuRuntime, x: GPUBuffer, dy: GPUBuffer, dw: GPUBuff
   const tiles = Math.ceil(g.O / 32) * Math.ceil(taps / 32);
   forEachImageTile(rt, g, opts, hw * Math.ceil(g.O / 4) * 16, (n0, nb) => {
     const asked = Math.max(1, Math.min(nb, opts.weightSumGroups ?? Math.ceil(WEIGHT_GRADIENT_WORKGROUPS / tiles)));
-    const groups = Math.ceil(nb / Math.ceil(nb / asked)); // the kernel's sums of ceil(nb / asked) images each
+    const termsPerSum = Math.ceil(nb / asked);
+    const groups = Math.ceil(nb / termsPerSum); // 4 asked for 5 images: sums of 2, 2 and 1
     const size = g.O * taps;
     // Split: partial sums [groups, O, taps] (and dW's old value after them, when accumulating), then summed.
     const partial = groups > 1 ? rt.alloc((groups + Number(n0 > 0)) * size * 4) : null;
@@ -402,7 +403,7 @@ function weightImplicit(rt: GpuRuntime, x: GPUBuffer, dy: GPUBuffer, dw: GPUBuff
       K: hw,
       batch: nb,
       reduce: true,
-      sumGroups: groups,
+      termsPerSum,
       accumulate: !partial && n0 > 0,
       x: X,
       y: { mode: 2, images: images(rt, x, g.C * g.H * g.W, n0, nb), imageStride: g.C * g.H * g.W, inH: g.H, inW: g.W, KH: g.KH, KW: g.KW, gridW: g.OW, rowMul: g.stride, rowAdd: -g.pad, kSign: 1 },

@@ -119,10 +119,10 @@ export interface SubgroupKernelSpec {
   batch: number;
   reduce: boolean;
   /**
-   * With reduce: split the sum over the batch into this many partial sums of consecutive batch indices
-   * (matrix g of C at g·c.stride), for more workgroups where C has few tiles. Default 1.
+   * With reduce: sum runs of this many consecutive batch indices, each into its own matrix of C (run g at
+   * g·c.stride), for more workgroups where C has few tiles. Default: the whole batch, one sum.
    */
-  sumGroups?: number;
+  termsPerSum?: number;
   accumulate: boolean;
   x: Operand;
   y: Operand | ConvGather;
@@ -148,7 +148,7 @@ export function runSubgroupKernel(rt: GpuRuntime, k: SubgroupKernelSpec): void {
   const conv = 'mode' in k.y ? k.y : null;
   const y = 'mode' in k.y ? null : k.y;
   // Batch terms per output matrix, and the output matrices (grid z).
-  const zPer = k.reduce ? Math.ceil(k.batch / Math.max(1, Math.min(k.batch, k.sumGroups ?? 1))) : 1;
+  const zPer = k.reduce ? Math.min(k.batch, k.termsPerSum ?? k.batch) : 1;
   const outputs = Math.ceil(k.batch / zPer);
   // C's extent: `outputs` matrices, or with the images folded into the columns, one per image.
   const cpi = conv?.colsPerImage ?? 0;
