@@ -36,6 +36,12 @@ export class BufferPool {
     private readonly create: (size: number) => GPUBuffer,
     /** Free buffers beyond this many bytes are destroyed instead of kept. */
     private readonly maxFreeBytes = 2 ** 31,
+    /**
+     * Destroys a buffer the pool no longer keeps. A released buffer may still be named by commands that are
+     * encoded but not yet submitted, so the runtime passes a function that defers the destroy until they
+     * are submitted (WebGPU lets submitted work finish with a destroyed buffer, never unsubmitted work).
+     */
+    private readonly retire: (buf: GPUBuffer) => void = (buf) => buf.destroy(),
   ) {}
 
   acquire(bytes: number): GPUBuffer {
@@ -61,7 +67,7 @@ export class BufferPool {
     this.stats.liveBytes -= size;
     this.stats.liveBuffers--;
     if (this.stats.freeBytes + size > this.maxFreeBytes) {
-      buf.destroy();
+      this.retire(buf);
       return;
     }
     let list = this.free.get(size);
@@ -70,9 +76,9 @@ export class BufferPool {
     this.stats.freeBytes += size;
   }
 
-  /** Destroy every free buffer (live ones are untouched). */
+  /** Destroy every free buffer (live ones are untouched), through `retire`. */
   trim(): void {
-    for (const list of this.free.values()) for (const b of list) b.destroy();
+    for (const list of this.free.values()) for (const b of list) this.retire(b);
     this.free.clear();
     this.stats.freeBytes = 0;
   }
@@ -85,8 +91,11 @@ export class BufferPool {
     return { ...this.stats };
   }
 
+  /** Destroy every buffer at once, without deferring: only when the device itself is being destroyed. */
   destroyAll(): void {
-    this.trim();
+    for (const list of this.free.values()) for (const b of list) b.destroy();
+    this.free.clear();
+    this.stats.freeBytes = 0;
     for (const b of this.live) b.destroy();
     this.live.clear();
     this.stats.liveBytes = 0;

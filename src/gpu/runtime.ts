@@ -14,6 +14,8 @@ export interface RuntimeOptions {
   /** Request these optional features when the adapter has them (default: all of FEATURES_WANTED). */
   features?: GPUFeatureName[];
   log?: (line: string) => void;
+  /** Free pooled bytes kept for reuse; buffers released beyond it are destroyed (default 2 GiB). */
+  poolMaxFreeBytes?: number;
 }
 
 export interface AdapterDescription {
@@ -144,7 +146,11 @@ export class GpuRuntime {
     const lim = {} as Record<(typeof LIMITS_WANTED)[number], number>;
     for (const k of LIMITS_WANTED) lim[k] = Number(device.limits[k]);
     this.limits = lim;
-    this.pool = new BufferPool((size) => this.createStorageBuffer(size));
+    this.pool = new BufferPool(
+      (size) => this.createStorageBuffer(size),
+      opts.poolMaxFreeBytes ?? 2 ** 31,
+      (buf) => this.retireBuffer(buf),
+    );
     this.channelReduction = this.isSoftware ? 'serial' : 'tree';
     this.uniformArena = device.createBuffer({
       label: 'uniform-arena',
@@ -216,6 +222,25 @@ export class GpuRuntime {
 
   release(buf: GPUBuffer): void {
     this.pool.release(buf);
+  }
+
+  /** Buffers to destroy once the commands encoded so far are submitted (see retireBuffer). */
+  private retired: GPUBuffer[] = [];
+
+  /**
+   * Destroy a buffer that the pool gave up. Commands still being encoded may name it (a tensor freed right
+   * after the dispatch that reads it), and a buffer destroyed before its submit fails validation ("used in
+   * submit while destroyed"); so with a batch open the destroy waits for flush(). Destroying after the
+   * submit is safe: WebGPU finishes submitted work first.
+   */
+  private retireBuffer(buf: GPUBuffer): void {
+    if (this.batch) this.retired.push(buf);
+    else buf.destroy();
+  }
+
+  /** Give every free pooled buffer back to the device (after the commands that may use them are submitted). */
+  trimPool(): void {
+    this.pool.trim();
   }
 
   poolStats(): PoolStats {
@@ -394,6 +419,10 @@ export class GpuRuntime {
     if (b.uniformSlots > 0) this.device.queue.writeBuffer(this.uniformArena, 0, this.uniformStaging, 0, b.uniformSlots * UNIFORM_SLOT);
     this.device.queue.submit([b.encoder.finish()]);
     this.counters.submits++;
+    if (this.retired.length) {
+      for (const r of this.retired) r.destroy();
+      this.retired = [];
+    }
     const validation = this.device.popErrorScope();
     const oom = this.device.popErrorScope();
     this.track(validation, b.ops);
@@ -482,6 +511,8 @@ export class GpuRuntime {
     if (this.destroyed) return;
     this.destroyed = true;
     this.batch = null;
+    for (const r of this.retired) r.destroy();
+    this.retired = [];
     this.pool.destroyAll();
     for (const b of this.readbackFree) b.destroy();
     this.uniformArena.destroy();
