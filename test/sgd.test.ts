@@ -149,8 +149,10 @@ describe('SGD state and lifetime', () => {
     expect(() => new SGD([], { lr: 0.1, weightDecay: -1 })).toThrowError(/weight_decay/);
     expect(() => new SGD([], { lr: 0.1, nesterov: true })).toThrowError(/Nesterov/);
     expect(() => new SGD([], { lr: 0.1, momentum: 0.9, dampening: 0.1, nesterov: true })).toThrowError(/Nesterov/);
-    const opt = new SGD([], { lr: 0.1 });
+    const p = Tensor.zeros([2], rt).requireGrad();
+    const opt = new SGD([p], { lr: 0.1 });
     expect(() => (opt.lr = Number.NaN)).toThrowError(/learning rate/);
+    p.dispose();
   });
 
   it('momentum buffers survive scopes and are freed by dispose() (live GPU bytes return to the start)', async () => {

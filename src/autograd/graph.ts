@@ -79,8 +79,37 @@ function copyOf(t: Tensor): Tensor {
   return c;
 }
 
+export interface BackwardOptions {
+  /**
+   * Keep the graph (and the tensors its ops saved) for another backward() through it, as PyTorch's
+   * retain_graph. The last backward() through a graph must not retain it, or call releaseGraph(), or those
+   * saved tensors stay allocated.
+   */
+  retainGraph?: boolean;
+}
+
+/** Op outputs whose graph an earlier backward() freed: a second backward through them is an error, as in PyTorch. */
+const freedGraphs = new WeakSet<Tensor>();
+
+function secondBackwardError(t: Tensor, root: boolean): Error {
+  return new Error(
+    `backward(): ${root ? 'this tensor' : `tensor ${shapeStr(t.shape)} of its graph`} (${shapeStr(t.shape)}) was already back-propagated and its graph freed. ` +
+      'To call backward() through the same graph again, pass { retainGraph: true } to every backward() but the last.',
+  );
+}
+
+/** Free a graph kept by backward(…, { retainGraph: true }) without back-propagating through it again. */
+export function releaseGraph(root: Tensor): void {
+  for (const t of topoOrder(root)) {
+    t.node?.release();
+    t.node = null;
+    freedGraphs.add(t);
+  }
+}
+
 /** Reverse-mode differentiation from `root`. Leaf gradients accumulate into `.grad`; the graph is freed. */
-export function backward(root: Tensor, grad?: Tensor): void {
+export function backward(root: Tensor, grad?: Tensor, opts: BackwardOptions = {}): void {
+  if (freedGraphs.has(root)) throw secondBackwardError(root, true);
   if (!root.requiresGrad) throw new Error(`backward(): tensor ${shapeStr(root.shape)} does not require grad (no input of its graph has requiresGrad)`);
   if (!grad && root.size !== 1) throw new Error(`backward(): give an upstream gradient for the non-scalar output ${shapeStr(root.shape)}`);
   if (grad && grad.size !== root.size) throw new Error(`backward(): gradient ${shapeStr(grad.shape)} does not match output ${shapeStr(root.shape)}`);
@@ -94,9 +123,12 @@ export function backward(root: Tensor, grad?: Tensor): void {
     const node = t.node!;
     const g = grads.get(t);
     grads.delete(t);
-    t.node = null;
+    if (!opts.retainGraph) {
+      t.node = null;
+      freedGraphs.add(t);
+    }
     if (!g) {
-      node.release();
+      if (!opts.retainGraph) node.release();
       continue;
     }
     const ins = tidy(() => node.backwardFn(g));
@@ -123,6 +155,10 @@ export function backward(root: Tensor, grad?: Tensor): void {
         gi.dispose();
         gi = v;
       }
+      if (!input.node && freedGraphs.has(input)) {
+        gi.dispose();
+        throw secondBackwardError(input, false);
+      }
       if (!input.node) accumulateLeaf(input, gi);
       else {
         const prev = grads.get(input);
@@ -135,7 +171,7 @@ export function backward(root: Tensor, grad?: Tensor): void {
     // Gradients nobody took (inputs without requiresGrad) and the upstream gradient are freed here.
     for (const raw of ins) if (raw && !consumed.has(raw)) raw.dispose();
     if (!consumed.has(g)) g.dispose();
-    node.release();
+    if (!opts.retainGraph) node.release();
   }
   for (const g of grads.values()) g.dispose();
 }

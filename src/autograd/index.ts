@@ -1,5 +1,5 @@
 export { Tensor, Storage, numel, shapeStr, type DType, type Shape } from './tensor';
 export { tidy, keep, noGrad, isGradEnabled } from './scope';
-export { backward, record, GradNode, type BackwardFn } from './graph';
+export { backward, record, releaseGraph, GradNode, type BackwardFn, type BackwardOptions } from './graph';
 export * as F from './functional';
 export * from './functional';

@@ -34,6 +34,10 @@ function collect(value: unknown, into: Set<Tensor>, depth = 0): void {
  * of them), which move to the enclosing scope. fn must be synchronous: GPU work is only encoded, not awaited.
  */
 export function tidy<T>(fn: () => T): T {
+  return scoped(fn, false);
+}
+
+function scoped<T>(fn: () => T, allowPromise: boolean): T {
   const scope = new Set<Tensor>();
   scopes.push(scope);
   let result: T;
@@ -45,7 +49,10 @@ export function tidy<T>(fn: () => T): T {
     throw e;
   }
   scopes.pop();
-  if (result instanceof Promise) throw new Error('tidy(fn): fn must be synchronous (it returned a Promise)');
+  if (result instanceof Promise && !allowPromise) {
+    for (const t of scope) t.dispose();
+    throw new Error('tidy(fn): fn must be synchronous (it returned a Promise)');
+  }
   const returned = new Set<Tensor>();
   collect(result, returned);
   const parent = scopes[scopes.length - 1];
@@ -60,12 +67,16 @@ export function isGradEnabled(): boolean {
   return gradEnabled;
 }
 
-/** Run fn without recording the graph (evaluation, optimizer updates). */
+/**
+ * Run fn without recording the graph (evaluation, optimizer updates). Like tidy(), it is a memory scope:
+ * every tensor fn creates is disposed when fn returns, except those it returns. fn may return a Promise
+ * (e.g. of `t.toArray()`): the reads are already encoded, and the tensors behind them are then freed.
+ */
 export function noGrad<T>(fn: () => T): T {
   const prev = gradEnabled;
   gradEnabled = false;
   try {
-    return fn();
+    return scoped(fn, true);
   } finally {
     gradEnabled = prev;
   }

@@ -8,7 +8,7 @@ import { fillConst, fillRandom } from '../kernels/elementwise';
 import { trackTensor } from './scope';
 import type { GradNode } from './graph';
 import * as basic from './ops/basic';
-import { backward as runBackward } from './graph';
+import { backward as runBackward, type BackwardOptions } from './graph';
 
 export type DType = 'f32' | 'i32';
 export type Shape = readonly number[];
@@ -163,6 +163,28 @@ export class Tensor {
     return new Int32Array(await st.rt.read(st.buffer, this.size * 4, 0, `toInt32Array${shapeStr(this.shape)}`));
   }
 
+  /**
+   * What String(t), template literals and console.log show. The values live on the GPU and reading them is
+   * asynchronous, so this names the shape, dtype and autograd state; `await t.format()` adds the values.
+   */
+  toString(): string {
+    const flags = [this.dtype, this.requiresGrad ? (this.node ? `grad_fn=${this.node.op}` : 'requires_grad') : '', this.isDisposed ? 'disposed' : ''].filter((f) => f);
+    return `Tensor${this.name ? ` '${this.name}'` : ''}${shapeStr(this.shape)} ${flags.join(' ')}`;
+  }
+
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return this.toString();
+  }
+
+  /** toString() with the values: all of them up to `maxValues`, else the first and last few. Reads the GPU. */
+  async format(maxValues = 12): Promise<string> {
+    const v = this.dtype === 'i32' ? await this.toInt32Array() : await this.toArray();
+    const fmt = (x: number) => (this.dtype === 'i32' ? String(x) : Number.isInteger(x) && Math.abs(x) < 1e6 ? `${x}.` : x.toPrecision(4));
+    const half = Math.max(1, Math.floor(maxValues / 2));
+    const shown = v.length <= maxValues ? Array.from(v, fmt) : [...Array.from(v.subarray(0, half), fmt), '…', ...Array.from(v.subarray(v.length - half), fmt)];
+    return `${this.toString()} [${shown.join(', ')}]`;
+  }
+
   /** The single value of a one-element tensor. */
   async item(): Promise<number> {
     if (this.size !== 1) throw new Error(`item() needs a one-element tensor, got ${shapeStr(this.shape)}`);
@@ -178,8 +200,8 @@ export class Tensor {
   }
 
   /** Back-propagate from this tensor (a scalar, or with an explicit upstream gradient of the same shape). */
-  backward(grad?: Tensor): void {
-    runBackward(this, grad);
+  backward(grad?: Tensor, opts?: BackwardOptions): void {
+    runBackward(this, grad, opts);
   }
 
   /** A tensor sharing the storage, cut from the graph. */

@@ -18,6 +18,18 @@ export class SeedSequence {
   }
 }
 
+let globalSeeds = new SeedSequence(0);
+
+/** The seeds layers draw from when none is given (as torch's global generator): reset with manualSeed(). */
+export function defaultSeeds(): SeedSequence {
+  return globalSeeds;
+}
+
+/** Reseed the sequence that layers built without explicit seeds draw their initial weights from. */
+export function manualSeed(seed: number): void {
+  globalSeeds = new SeedSequence(seed);
+}
+
 /** torch.nn.init.kaiming_normal_(w, mode='fan_out', nonlinearity='relu') for a conv weight [O, C, kh, kw]. */
 export function kaimingNormalFanOut(shape: Shape, seeds: SeedSequence, rt?: GpuRuntime): Tensor {
   const fanOut = shape[0] * shape.slice(2).reduce((p, d) => p * d, 1);

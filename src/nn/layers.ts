@@ -8,7 +8,7 @@ import { relu } from '../autograd/ops/activation';
 import { dropout } from '../autograd/ops/dropout';
 import { flatten } from '../autograd/ops/basic';
 import { Module, ScalarState } from './module';
-import { SeedSequence, kaimingNormalFanOut, linearDefault } from './init';
+import { SeedSequence, defaultSeeds, kaimingNormalFanOut, linearDefault } from './init';
 
 export class Conv2d extends Module {
   readonly weight: Tensor;
@@ -17,10 +17,10 @@ export class Conv2d extends Module {
     readonly inChannels: number,
     readonly outChannels: number,
     readonly kernelSize: number,
-    readonly opts: { stride?: number; padding?: number; bias?: boolean; seeds: SeedSequence },
+    readonly opts: { stride?: number; padding?: number; bias?: boolean; seeds?: SeedSequence } = {},
   ) {
     super();
-    this.weight = this.registerParameter('weight', kaimingNormalFanOut([outChannels, inChannels, kernelSize, kernelSize], opts.seeds));
+    this.weight = this.registerParameter('weight', kaimingNormalFanOut([outChannels, inChannels, kernelSize, kernelSize], opts.seeds ?? defaultSeeds()));
     this.bias = opts.bias ? this.registerParameter('bias', Tensor.zeros([outChannels])) : null;
   }
   forward(x: Tensor): Tensor {
@@ -89,7 +89,7 @@ export class AdaptiveAvgPool2d extends Module {
 export class Linear extends Module {
   readonly weight: Tensor;
   readonly bias: Tensor | null;
-  constructor(readonly inFeatures: number, readonly outFeatures: number, seeds: SeedSequence, bias = true) {
+  constructor(readonly inFeatures: number, readonly outFeatures: number, seeds: SeedSequence = defaultSeeds(), bias = true) {
     super();
     this.weight = this.registerParameter('weight', linearDefault([outFeatures, inFeatures], inFeatures, seeds));
     this.bias = bias ? this.registerParameter('bias', linearDefault([outFeatures], inFeatures, seeds)) : null;

@@ -41,7 +41,29 @@ export abstract class Module {
     return [...this._children];
   }
 
+  /**
+   * Throw when a module holding parameters or buffers, or a parameter, was assigned to a property (or an array property) of this module but
+   * never registered: it would be missing from parameters() and stateDict(), and so never trained or saved.
+   */
+  checkRegistered(): void {
+    const registered = new Set<unknown>([...this._params.values(), ...this._buffers.values(), ...this._children.values()]);
+    const kind = this.constructor.name;
+    for (const [prop, value] of Object.entries(this)) {
+      const items: [string, unknown][] = Array.isArray(value) ? value.map((v, i) => [`${prop}[${i}]`, v]) : [[prop, value]];
+      for (const [where, v] of items) {
+        if (registered.has(v)) continue;
+        if (v instanceof Module && v.stateDict().size > 0) {
+          throw new Error(`${kind}.${where} is a module that was never registered, so its parameters are not in parameters() or stateDict(): assign it as this.${prop} = this.registerModule('${prop}', …)`);
+        }
+        if (v instanceof Tensor && v.requiresGrad && !v.node) {
+          throw new Error(`${kind}.${where} is a parameter ${shapeStr(v.shape)} that was never registered, so it is not in parameters() or stateDict(): assign it as this.${prop} = this.registerParameter('${prop}', …)`);
+        }
+      }
+    }
+  }
+
   *namedModules(prefix = ''): Generator<[string, Module]> {
+    this.checkRegistered();
     yield [prefix, this];
     for (const [n, c] of this._children) yield* c.namedModules(prefix ? `${prefix}.${n}` : n);
   }
@@ -60,6 +82,7 @@ export abstract class Module {
   stateDict(): Map<string, StateValue> {
     const out = new Map<string, StateValue>();
     const visit = (m: Module, prefix: string) => {
+      m.checkRegistered();
       const key = (n: string) => (prefix ? `${prefix}.${n}` : n);
       for (const [n, t] of m._params) out.set(key(n), t);
       for (const [n, b] of m._buffers) out.set(key(n), b);

@@ -44,6 +44,9 @@ export class SGD {
       nesterov: opts.nesterov ?? false,
     };
     SGD.validate(h);
+    if (params.length === 0) {
+      throw new Error('SGD: the parameter list is empty. If it comes from model.parameters(), register the layers and tensors with registerModule() / registerParameter() in the module constructors.');
+    }
     if (new Set(params).size !== params.length) throw new Error('SGD: a parameter appears twice in the list');
     for (const p of params) {
       if (p.dtype !== 'f32') throw new Error(`SGD: parameter${p.name ? ` '${p.name}'` : ''} ${shapeStr(p.shape)} is not float32`);
