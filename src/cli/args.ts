@@ -110,7 +110,7 @@ export function parseCli(argv: string[]): CliOptions {
     config.split = parts as [number, number, number];
   }
   try {
-    validateConfig(config);
+    validateConfig(config, 'flags');
   } catch (e) {
     if (e instanceof ConfigError) throw new UsageError(e.message);
     throw e;

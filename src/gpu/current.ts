@@ -9,7 +9,7 @@ export function setRuntime(rt: GpuRuntime | null): void {
 }
 
 export function getRuntime(): GpuRuntime {
-  if (!current) throw new GpuError('No GPU runtime: call initGpu() (Node) or initGpu(navigator.gpu) (browser) first.');
+  if (!current) throw new GpuError('No GPU runtime: call `await initGpu()` first (Dawn in Node, navigator.gpu in a browser; or pass a GPU object: `await initGpu({ gpu })`).');
   return current;
 }
 

@@ -17,12 +17,21 @@ export async function initGpu(opts: InitOptions = {}): Promise<GpuRuntime> {
       dawn = await import('./node');
       gpu = await dawn.nodeGPU();
     } catch (e) {
+      dawn?.releaseNodeGlobals();
       throw new NoAdapterError(`could not load Dawn from the npm package 'webgpu': ${(e as Error).message}`);
     }
   }
   if (!gpu) throw new NoAdapterError('navigator.gpu is missing: this browser has no WebGPU');
   const adapterName = opts.adapterName ?? (isNode ? process.env.WEBGPU_ADAPTER : undefined);
-  const rt = await GpuRuntime.create(gpu, { ...opts, adapterName });
+  let rt: GpuRuntime;
+  try {
+    rt = await GpuRuntime.create(gpu, { ...opts, adapterName });
+  } catch (e) {
+    dawn?.releaseNodeGlobals();
+    throw e;
+  }
+  // Destroying the runtime undoes what nodeGPU() changed in the process (see src/gpu/node.ts).
+  if (dawn) rt.onDestroy(() => dawn!.releaseNodeGlobals());
   // Dawn in Node: its promise ticks on a timer for a CPU adapter (a busy wait would take a core from the
   // shaders), back to back for a GPU (see src/gpu/node.ts).
   dawn?.setDawnTicks(rt.isSoftware ? 'timer' : 'immediate');

@@ -10,15 +10,39 @@ export interface NodeGpuOptions {
   dawnFeatures?: string[];
 }
 
+/**
+ * What nodeGPU() changes in the process, so that releaseNodeGlobals() can undo it when the last runtime made
+ * through it is destroyed:
+ * - Dawn's WebGPU globals (GPUBufferUsage, GPUMapMode, …) are copied onto globalThis, as a browser has them;
+ * - setImmediate/clearImmediate are wrapped so that Dawn's promise ticks run on a timer (throttleDawnTicks);
+ * - XDG_RUNTIME_DIR is set to a private temporary folder when unset (the Vulkan loader warns without it).
+ */
+let users = 0;
+let undo: (() => void) | null = null;
+
 export async function nodeGPU(opts: NodeGpuOptions = {}): Promise<GPU> {
-  // The Vulkan loader warns when XDG_RUNTIME_DIR is missing; give it a private one.
-  if (!process.env.XDG_RUNTIME_DIR) {
-    const [{ mkdtempSync }, { tmpdir }, { join }] = await Promise.all([import('node:fs'), import('node:os'), import('node:path')]);
-    process.env.XDG_RUNTIME_DIR = mkdtempSync(join(tmpdir(), 'xdg-'));
-  }
+  const [{ mkdtempSync, rmSync }, { tmpdir }, { join }] = await Promise.all([import('node:fs'), import('node:os'), import('node:path')]);
   const { create, globals } = await import('webgpu');
-  Object.assign(globalThis, globals);
-  throttleDawnTicks();
+  if (users++ === 0) {
+    const g = globalThis as Record<string, unknown>;
+    const added = Object.keys(globals).filter((k) => !(k in g));
+    const [setImmediateReal, clearImmediateReal] = [g.setImmediate, g.clearImmediate];
+    let xdg: string | null = null;
+    // The Vulkan loader warns when XDG_RUNTIME_DIR is missing; give it a private one.
+    if (!process.env.XDG_RUNTIME_DIR) process.env.XDG_RUNTIME_DIR = xdg = mkdtempSync(join(tmpdir(), 'xdg-'));
+    Object.assign(globalThis, globals);
+    throttleDawnTicks();
+    undo = () => {
+      for (const k of added) delete g[k];
+      g.setImmediate = setImmediateReal;
+      g.clearImmediate = clearImmediateReal;
+      delete g.__dawnTicksThrottled;
+      if (xdg) {
+        delete process.env.XDG_RUNTIME_DIR;
+        rmSync(xdg, { recursive: true, force: true });
+      }
+    };
+  }
   const backend = opts.backend ?? process.env.WEBGPU_BACKEND;
   const adapter = opts.adapter ?? process.env.WEBGPU_ADAPTER;
   const features = opts.dawnFeatures ?? (process.env.WEBGPU_DAWN_FEATURES ? process.env.WEBGPU_DAWN_FEATURES.split(',') : []);
@@ -27,6 +51,15 @@ export async function nodeGPU(opts: NodeGpuOptions = {}): Promise<GPU> {
   if (adapter) args.push(`adapter=${adapter}`);
   if (features.length) args.push(`enable-dawn-features=${features.join(',')}`);
   return create(args) as unknown as GPU;
+}
+
+/** Undo nodeGPU()'s changes to the process once every runtime that used them is destroyed. */
+export function releaseNodeGlobals(): void {
+  if (users === 0) return;
+  if (--users === 0 && undo) {
+    undo();
+    undo = null;
+  }
 }
 
 /**

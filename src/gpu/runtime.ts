@@ -507,6 +507,13 @@ export class GpuRuntime {
     await this.checkErrors();
   }
 
+  private destroyHooks: (() => void)[] = [];
+
+  /** Run fn when this runtime is destroyed (after the device is). */
+  onDestroy(fn: () => void): void {
+    this.destroyHooks.push(fn);
+  }
+
   destroy(): void {
     if (this.destroyed) return;
     this.destroyed = true;
@@ -517,6 +524,7 @@ export class GpuRuntime {
     for (const b of this.readbackFree) b.destroy();
     this.uniformArena.destroy();
     this.device.destroy();
+    for (const fn of this.destroyHooks.splice(0)) fn();
   }
 }
 

@@ -63,11 +63,15 @@ const RULES: Partial<Record<keyof TrainConfig, Rule>> = {
   seed: { int: true, min: 0, max: 2 ** 32 - 1 },
 };
 
-/** Check every numeric field; throws one ConfigError naming the flag and the allowed range. */
-export function validateConfig(c: TrainConfig): TrainConfig {
+/**
+ * Check every numeric field; throws one ConfigError naming the setting and the allowed range. The setting is
+ * named as the config field (`imgSize`), or as the CLI flag (`--img-size`) for the command line.
+ */
+export function validateConfig(c: TrainConfig, names: 'fields' | 'flags' = 'fields'): TrainConfig {
+  const nameOf = (key: string) => (names === 'flags' ? `--${key.replace(/[A-Z]/g, (m) => `-${m.toLowerCase()}`)}` : key);
   for (const [key, rule] of Object.entries(RULES) as [keyof TrainConfig, Rule][]) {
     const v = c[key] as number;
-    const flag = `--${key.replace(/[A-Z]/g, (m) => `-${m.toLowerCase()}`)}`;
+    const flag = nameOf(key);
     if (typeof v !== 'number' || !Number.isFinite(v)) throw new ConfigError(`${flag} must be a number, got ${String(v)}`);
     if (rule.int && !Number.isInteger(v)) throw new ConfigError(`${flag} must be an integer, got ${v}`);
     if (rule.min !== undefined && (rule.minExclusive ? v <= rule.min : v < rule.min)) {
@@ -77,7 +81,7 @@ export function validateConfig(c: TrainConfig): TrainConfig {
   }
   const s = c.split;
   if (s.length !== 3 || s.some((f) => !(f >= 0)) || Math.abs(s[0] + s[1] + s[2] - 1) > 1e-6 || s[0] === 0) {
-    throw new ConfigError(`--split must be three fractions train,val,test that sum to 1 (train > 0), got ${s.join(',')}`);
+    throw new ConfigError(`${nameOf('split')} must be three fractions train,val,test that sum to 1 (train > 0), got ${s.join(',')}`);
   }
   return c;
 }

@@ -101,7 +101,7 @@ export class ConfigForm {
       else if (key === 'split') c.split = raw.split(',').map((s) => parseNumber('split', s)) as TrainConfig['split'];
       else values[key] = parseNumber(flagName(key), raw);
     }
-    return validateConfig(c);
+    return validateConfig(c, 'flags');
   }
 
   setDisabled(disabled: boolean): void {

@@ -80,7 +80,7 @@ export class TrainingSession {
     const info: RunInfo = resuming
       ? (JSON.parse(new TextDecoder().decode(saved)) as RunInfo)
       : { run: req.run, data: req.data.kind, config: req.config, weights: req.weights?.name ?? null, limitPerClass: req.limitPerClass };
-    const c: TrainConfig = validateConfig(info.config);
+    const c: TrainConfig = validateConfig(info.config, 'flags');
     if (req.resume && !resuming) log(`no saved checkpoint for "${req.run}": starting afresh`);
     if (!resuming) {
       await idb.clear();
