@@ -20,6 +20,8 @@ await Promise.all([
   build({ ...common, platform: 'node', entryPoints: cliEntries, outdir: 'dist', external: nodeExternal, banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" } }),
   // The package's bin: one command whose subcommands load the CLIs above (not bundled into it).
   build({ ...common, bundle: false, platform: 'node', entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js' }),
+  // The Node-only data pipeline ('webgpu-resnet/node'), beside decode-worker.js which its pool starts.
+  build({ ...common, platform: 'node', entryPoints: ['src/node.ts'], outfile: 'dist/node.js', external: nodeExternal }),
   // The library entry.
   build({ ...common, platform: 'neutral', entryPoints: ['src/index.ts'], outfile: 'dist/index.js', external: [...nodeExternal, 'node:*'], mainFields: ['module', 'main'] }),
   // The browser bundles: the page, its training worker and the in-browser gradient checks; the same modules,

@@ -10,3 +10,18 @@ export { RECIPE_DEFAULTS, validateConfig, ConfigError, type TrainConfig } from '
 export { MemoryStore, type OutputStore } from './train/io';
 export { ConfusionMatrix } from './train/metrics';
 export { smokeTest, type SmokeResult } from './smoke';
+
+// The data pipeline (platform-neutral parts; Node's file system, sharp decoding and worker threads are in
+// 'webgpu-resnet/node'): ImageFolder listing and splits, the loader, transforms and decoders.
+export { loadImageFolder, IMAGE_EXTENSIONS, isImageFileName, type FileLister, type DirEntry, type ImageFolderDataset, type ImageFolderOptions, type DatasetLayout } from './train/data/folder';
+export { DataLoader, type Batch, type DataLoaderOptions } from './train/data/loader';
+export { InProcessDecoderPool, decodeEach, type DecoderPool, type DecodeFn, type DecodeJob, type DecodedBatch, type DecodeFailure } from './train/data/decoder-pool';
+export { transformSample, sampleLength, type TransformSpec, type TransformMode } from './train/data/pipeline';
+export { stratifiedSplit, splitCounts, SPLIT_NAMES, DEFAULT_SPLIT_FRACTIONS, type Sample, type Splits, type SplitName, type SplitFractions } from './train/data/split';
+export { IMAGENET_MEAN, IMAGENET_STD, randomResizedCrop, randomResizedCropParams, randomHorizontalFlip, resizedCrop, resizeShorterSide, centerCrop, centerCropBox, type CropBox } from './train/data/transforms';
+export { createImage, cropImage, flipHorizontal, resizeBilinear, type RGBImage } from './train/data/image';
+export { Rng, type RandomSource } from './train/data/rng';
+export { DataError, ImageDecodeError } from './train/data/errors';
+export { decodeBmp, isBmp } from './train/data/bmp';
+export { decodeImageBlob, fileTreeDecoder } from './train/data/browser-decode';
+export { FileTree, type PickedFile } from './train/data/browser-files';

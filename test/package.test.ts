@@ -5,7 +5,7 @@
  */
 import { describe, it, expect, beforeAll } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
@@ -39,7 +39,9 @@ describe('the npm package', () => {
   it.each(['NodeNext', 'Node16', 'Bundler'])('its types check under %s resolution, strict, without skipLibCheck', (mode) => {
     writeFileSync(
       join(dir, 'main.ts'),
-      `import { initGpu, Tensor, tidy, resnet18, SGD, type GpuRuntime, type TrainConfig } from 'webgpu-resnet';
+      `import { initGpu, Tensor, tidy, resnet18, SGD, DataLoader, loadImageFolder, type GpuRuntime, type TrainConfig, type RGBImage } from 'webgpu-resnet';
+       import { nodeFileLister, WorkerDecoderPool } from 'webgpu-resnet/node';
+       void DataLoader; void loadImageFolder; void nodeFileLister; void WorkerDecoderPool; void (null as unknown as RGBImage);
        export async function f(): Promise<number[]> {
          const rt: GpuRuntime = await initGpu();
          const m = resnet18({ numClasses: 3 });
@@ -68,6 +70,30 @@ describe('the npm package', () => {
     const r = spawnSync(process.execPath, ['run.mjs'], { cwd: dir, encoding: 'utf8', timeout: 120_000 });
     expect(r.status).toBe(0);
     expect(r.stdout.trim().split('\n').pop()).toBe('[2.5,2.5,2.5]');
+  });
+
+  it("the data pipeline: 'webgpu-resnet/node' lists and decodes an ImageFolder, the root's DataLoader batches it", async () => {
+    const sharp = (await import('sharp')).default;
+    for (const cls of ['cat', 'dog']) {
+      for (let i = 0; i < 3; i++) {
+        mkdirSync(join(dir, 'imgs', cls), { recursive: true });
+        const px = Buffer.alloc(20 * 16 * 3, cls === 'cat' ? 40 + i : 200 - i);
+        await sharp(px, { raw: { width: 20, height: 16, channels: 3 } }).png().toFile(join(dir, 'imgs', cls, `${i}.png`));
+      }
+    }
+    writeFileSync(
+      join(dir, 'data.mjs'),
+      `import { loadImageFolder, DataLoader, InProcessDecoderPool } from 'webgpu-resnet';
+       import { nodeFileLister, decodeImageFile } from 'webgpu-resnet/node';
+       const ds = await loadImageFolder(nodeFileLister, 'imgs', { fractions: { train: 1, val: 0, test: 0 } });
+       const loader = new DataLoader({ samples: ds.train, pool: new InProcessDecoderPool(decodeImageFile), batchSize: 4, mode: 'eval', imageSize: 8 });
+       const sizes = [];
+       for await (const b of loader.epoch(0)) sizes.push([b.labels.length, b.images.length]);
+       console.log(JSON.stringify({ classes: ds.classes, n: ds.train.length, sizes }));\n`,
+    );
+    const r = spawnSync(process.execPath, ['data.mjs'], { cwd: dir, encoding: 'utf8', timeout: 60_000 });
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout.trim())).toEqual({ classes: ['cat', 'dog'], n: 6, sizes: [[4, 4 * 3 * 64], [2, 2 * 3 * 64]] });
   });
 
   it.each(['train', 'predict', 'convert', 'bench', 'serve'])('npx webgpu-resnet %s --help', (cmd) => {
