@@ -4,7 +4,7 @@
  * earlier run in --out is never overwritten by accident; the output folder is checked before any GPU
  * work; one run per folder (a lock, stale after kill -9); no partial temporary files are left behind.
  */
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { describe, it, expect, beforeAll } from 'vitest';
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
@@ -50,11 +50,26 @@ function deadPid(): number {
 
 const NO_STACK = /^\s+at /m;
 
-/** Mount a tmpfs (root only, where the container allows it); false when it cannot. */
-function mountTmpfs(dir: string, options: string): boolean {
-  mkdirSync(dir, { recursive: true });
-  if (process.getuid?.() !== 0) return false;
-  return spawnSync('mount', ['-t', 'tmpfs', '-o', options, 'tmpfs', dir], { stdio: 'ignore' }).status === 0;
+/** Whether tmpfs can be mounted here (root, where the container allows it): probed once, mounting nothing lasting. */
+const canMount = (() => {
+  if (process.platform !== 'linux' || process.getuid?.() !== 0) return false;
+  const dir = mkdtempSync(join(tmpdir(), 'outsafe-mnt-'));
+  const ok = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', dir], { stdio: 'ignore' }).status === 0;
+  if (ok) spawnSync('umount', [dir], { stdio: 'ignore' });
+  rmSync(dir, { recursive: true, force: true });
+  return ok;
+})();
+
+/** Run `body` with a tmpfs mounted (options e.g. 'size=256k' or 'size=1m,ro'), always unmounted and removed after. */
+async function withTmpfs<T>(options: string, body: (dir: string) => T | Promise<T>): Promise<T> {
+  const dir = mkdtempSync(join(tmpdir(), 'outsafe-mnt-'));
+  if (spawnSync('mount', ['-t', 'tmpfs', '-o', options, 'tmpfs', dir], { stdio: 'ignore' }).status !== 0) throw new Error(`cannot mount a tmpfs on ${dir}`);
+  try {
+    return await body(dir);
+  } finally {
+    spawnSync('umount', [dir], { stdio: 'ignore' });
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 class TinyNet extends Module {
@@ -222,6 +237,34 @@ describe('outsafe: NaN/Inf weights (item 1)', () => {
     model.dispose();
   });
 
+  it('a NaN loss while the loader waits on decoding is one TrainingDivergedError, not an unhandled rejection', async () => {
+    const slow = source(3, 4, 8);
+    const poisoned: BatchSource = {
+      ...slow,
+      async *epoch(epoch: number, start = 0) {
+        for await (const b of slow.epoch(epoch, start)) {
+          await new Promise((r) => setTimeout(r, 30)); // a decode that takes a turn of the event loop
+          if (b.indices[0] === 4) b.images.fill(NaN);
+          yield b;
+        }
+      },
+    };
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown) => unhandled.push(e);
+    process.on('unhandledRejection', onUnhandled);
+    const store = new MemoryStore();
+    const model = new TinyNet();
+    const trainer = new Trainer(rt, model, { ...data(), train: poisoned }, config, store);
+    const err = await trainer.run().then(() => null, (e: Error) => e);
+    await new Promise((r) => setTimeout(r, 50));
+    process.off('unhandledRejection', onUnhandled);
+    expect(err).toBeInstanceOf(TrainingDivergedError);
+    expect(err!.message).toMatch(/the loss is NaN at epoch 1, step 2\. No checkpoint was written before this/);
+    expect(unhandled).toEqual([]);
+    trainer.dispose();
+    model.dispose();
+  });
+
   it('--resume from a checkpoint holding NaN is refused, naming the tensor', async () => {
     const store = new MemoryStore();
     const model = new TinyNet();
@@ -353,24 +396,21 @@ describe('outsafe: the output folder is checked before any GPU work (item 4)', (
     expect(readdirSync(dir)).toEqual([]);
   });
 
-  const ro = join(tmpdir(), `outsafe-ro-${process.pid}`);
-  const full = join(tmpdir(), `outsafe-full-${process.pid}`);
-  const canMount = mountTmpfs(ro, 'size=1m,ro') && mountTmpfs(full, 'size=256k');
-  afterAll(() => {
-    for (const d of [ro, full]) spawnSync('umount', [d], { stdio: 'ignore' });
-  });
-
   it.skipIf(!canMount)('on real mounts (root only): a read-only tmpfs gives EROFS (not ENOENT), a full one ENOSPC', async () => {
-    await expect(new FolderStore(join(ro, 'run')).prepare()).rejects.toThrowError(/file system is read-only \(EROFS\)/);
-    writeFileSync(join(full, 'filler'), new Uint8Array(240 * 1024).fill(1)); // leaves less than the 64 KiB probe
-    const err = await new FolderStore(join(full, 'run')).prepare().then(() => null, (e: Error) => e);
-    expect(err?.message).toMatch(/the disk is full \(ENOSPC\)/);
-    expect(readdirSync(join(full, 'run'))).toEqual([]);
+    await withTmpfs('size=1m,ro', async (ro) => {
+      await expect(new FolderStore(join(ro, 'run')).prepare()).rejects.toThrowError(/file system is read-only \(EROFS\)/);
+    });
+    await withTmpfs('size=256k', async (full) => {
+      writeFileSync(join(full, 'filler'), new Uint8Array(240 * 1024).fill(1)); // leaves less than the 64 KiB probe
+      const err = await new FolderStore(join(full, 'run')).prepare().then(() => null, (e: Error) => e);
+      expect(err?.message).toMatch(/the disk is full \(ENOSPC\)/);
+      expect(readdirSync(join(full, 'run'))).toEqual([]);
+    });
   });
 
   it.skipIf(!canMount)('train.js on a read-only disk: one line, exit 1, before the GPU', async () => {
     const ds = await makeTinyDataset({ train: 1, val: 1, test: 1 }, 32);
-    const r = run('train.js', ['--data', ds, '--out', join(ro, 'run')]);
+    const r = await withTmpfs('size=1m,ro', (ro) => run('train.js', ['--data', ds, '--out', join(ro, 'run')]));
     expect(r.code).toBe(1);
     expect(r.err.trim()).toMatch(/^error: cannot create --out .*: the file system is read-only \(EROFS\); choose a folder on a writable disk$/);
     expect(r.out).not.toMatch(/adapter:/);
@@ -511,18 +551,14 @@ describe('outsafe: convert.js (item 10)', () => {
     expect(readdirSync(dir).sort()).toEqual(['in.pth', `other.bin.tmp-${pid}`, 'out.safetensors']);
   });
 
-  const small = join(tmpdir(), `outsafe-conv-full-${process.pid}`);
-  const canMount = mountTmpfs(small, 'size=128k');
-  afterAll(() => {
-    spawnSync('umount', [small], { stdio: 'ignore' });
-  });
-
-  it.skipIf(!canMount)('out of space (a 128 KiB tmpfs, root only): a clear error, and no partial file is left', () => {
+  it.skipIf(!canMount)('out of space (a 128 KiB tmpfs, root only): a clear error, and no partial file is left', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'conv-'));
     writeFileSync(join(dir, 'in.pth'), weights()); // 256 KiB of weights
-    const r = run('convert.js', [join(dir, 'in.pth'), join(small, 'out.safetensors')]);
-    expect(r.code).toBe(1);
-    expect(r.err.trim()).toMatch(/^error: cannot write .*out\.safetensors: the disk is full \(ENOSPC\); free some space, or choose a folder on another disk$/);
-    expect(readdirSync(small)).toEqual([]);
+    await withTmpfs('size=128k', (small) => {
+      const r = run('convert.js', [join(dir, 'in.pth'), join(small, 'out.safetensors')]);
+      expect(r.code).toBe(1);
+      expect(r.err.trim()).toMatch(/^error: cannot write .*out\.safetensors: the disk is full \(ENOSPC\); free some space, or choose a folder on another disk$/);
+      expect(readdirSync(small)).toEqual([]);
+    });
   });
 });

@@ -318,6 +318,9 @@ export class Trainer {
         p.seen += n;
         this.state.stepLosses.push([epoch - 1 + thisStep / total, v]);
       });
+      // A divergence is rethrown by the `await pending` below; until then it must not count as unhandled
+      // (the loader may wait on decoding for a whole event-loop turn, and Node would end the process).
+      pending.catch(() => undefined);
       imagesThisRun += n;
       const elapsed = (performance.now() - runStart) / 1000;
       const ips = imagesThisRun / Math.max(elapsed, 1e-9);
