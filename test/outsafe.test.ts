@@ -515,6 +515,30 @@ describe('outsafe: the CLI never loses a run (items 3, 9, 10)', () => {
   });
 });
 
+describe('outsafe: temporary files at exit (item 10)', () => {
+  it('releaseSync (the exit handler, e.g. after a second Ctrl-C) removes a checkpoint being written and the lock', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'exit-'));
+    let started!: () => void;
+    const writing = new Promise<void>((r) => (started = r));
+    const stuck: FsLayer = {
+      ...nodeFs,
+      open: async (p, flags) => {
+        const fh = await nodeFs.open(p, flags);
+        return { ...fh, writeFile: async (d) => (await fh.writeFile(typeof d === 'string' ? d : d.subarray(0, 100)), started(), new Promise<void>(() => undefined)), sync: () => fh.sync(), close: () => fh.close() };
+      },
+    };
+    const store = new FolderStore(dir, stuck);
+    const lock = new FolderStore(dir);
+    await lock.lock();
+    void store.write('checkpoint.safetensors', new Uint8Array(10_000));
+    await writing;
+    expect(readdirSync(dir).sort()).toEqual([`checkpoint.safetensors.tmp-${process.pid}`, 'train.lock']);
+    store.releaseSync();
+    lock.releaseSync();
+    expect(readdirSync(dir)).toEqual([]);
+  });
+});
+
 describe('outsafe: convert.js (item 10)', () => {
   const weights = () => pthOfTensors({ 'fc.weight': { shape: [256, 256], data: Float32Array.from({ length: 65536 }, (_, i) => i / 7) } });
 
