@@ -10,6 +10,8 @@ export interface CliOptions {
   weights: string | null;
   out: string;
   resume: boolean;
+  /** Replace an earlier run's files in --out (without it, a run into a folder holding one is refused). */
+  overwrite: boolean;
   help: boolean;
   /** Winograd output tile of the 3×3 convolutions' forward pass (see GpuRuntime.winogradTile). */
   winogradTile: 2 | 4;
@@ -42,6 +44,8 @@ Without --data it trains on a built-in demo dataset (generated into .cache/ on f
   --weights FILE        torchvision weights (.pth or .safetensors, torchvision key names)
   --out DIR             where metrics.csv, summary.json, best.safetensors and checkpoints go (default runs/<data name>)
   --resume              continue from the checkpoint in --out
+  --overwrite           replace the earlier run in --out (without --resume or --overwrite, a run into a
+                        folder that holds one is refused, so that nothing is lost)
   --arch NAME           resnet18 | resnet34 | resnet50 (default ${RECIPE_DEFAULTS.arch})
   --img-size N          crop size in pixels (default ${RECIPE_DEFAULTS.imgSize})
   --batch-size N        (default ${RECIPE_DEFAULTS.batchSize})
@@ -82,6 +86,7 @@ export function parseCli(argv: string[]): CliOptions {
     weights: { type: 'string' },
     out: { type: 'string' },
     resume: { type: 'boolean' },
+    overwrite: { type: 'boolean' },
     help: { type: 'boolean' },
     arch: { type: 'string' },
     split: { type: 'string' },
@@ -115,6 +120,9 @@ export function parseCli(argv: string[]): CliOptions {
     if (e instanceof ConfigError) throw new UsageError(e.message);
     throw e;
   }
+  if (values.resume === true && values.overwrite === true) {
+    throw new UsageError('--resume and --overwrite exclude each other: --resume continues the run in --out, --overwrite replaces it');
+  }
   const tile = values['winograd-tile'] ?? '4';
   if (tile !== '2' && tile !== '4') throw new UsageError(`--winograd-tile must be 2 or 4, got '${tile}'`);
   const data = typeof values.data === 'string' ? values.data : null;
@@ -125,6 +133,7 @@ export function parseCli(argv: string[]): CliOptions {
     weights: typeof values.weights === 'string' ? values.weights : null,
     out: typeof values.out === 'string' ? values.out : `runs/${name}`,
     resume: values.resume === true,
+    overwrite: values.overwrite === true,
     help: values.help === true,
     winogradTile: tile === '2' ? 2 : 4,
     given,

@@ -17,6 +17,7 @@ import { DataLoader } from '../train/data/loader';
 import { DataError } from '../train/data/errors';
 import { Trainer, TrainingDivergedError, type Progress } from '../train/trainer';
 import { FolderStore } from '../train/node-store';
+import { OutputError } from '../train/io';
 import { asciiPlot } from '../train/report';
 import { parseCli, UsageError, USAGE, DEMO_OVERRIDES } from './args';
 import { ProgressBar } from './progress';
@@ -48,6 +49,29 @@ async function main(argv: string[]): Promise<number> {
   }
   const dataset = await loadImageFolder(nodeFileLister, root, { fractions: { train: c.split[0], val: c.split[1], test: c.split[2] }, seed: c.seed });
   console.log(dataset.description);
+
+  // The output folder next, still before any GPU work: writable, locked for this run, no earlier run lost.
+  const store = new FolderStore(cli.out);
+  await store.prepare(bytesNeeded(c.arch));
+  process.on('exit', () => store.releaseSync());
+  const lockNote = await store.lock();
+  if (lockNote) console.log(lockNote);
+  const partial = await store.removeTemporaries();
+  if (partial.length) console.log(`removed partial files left by an interrupted run: ${partial.join(', ')}`);
+  const earlier = await store.runFiles();
+  const listed = earlier.slice(0, 4).join(', ') + (earlier.length > 4 ? ', …' : '');
+  if (cli.resume && earlier.length && !earlier.includes('checkpoint.safetensors')) {
+    throw new OutputError(`${cli.out} holds an earlier run (${listed}) but no checkpoint.safetensors to resume from. Nothing was changed. To replace that run, use --overwrite instead of --resume; to keep it, choose another --out.`);
+  }
+  if (!cli.resume && earlier.length) {
+    if (!cli.overwrite) {
+      throw new OutputError(
+        `${cli.out} already holds a training run (${listed}). Nothing was changed. ` +
+          `To continue it, add --resume; to keep it and start a new run, choose another --out; to replace it, add --overwrite.`,
+      );
+    }
+    console.log(`--overwrite: removed the earlier run's ${(await store.removeRunFiles()).join(', ')} from ${cli.out}`);
+  }
 
   const rt = await initGpu();
   rt.winogradTile = cli.winogradTile;
@@ -82,7 +106,6 @@ async function main(argv: string[]): Promise<number> {
   process.on('SIGINT', () => onSignal('SIGINT'));
   process.on('SIGTERM', () => onSignal('SIGTERM'));
 
-  const store = new FolderStore(cli.out);
   let bar: ProgressBar | null = null;
   const trainer = new Trainer(rt, model, data, c, store, {
     log: (l) => console.log(l),
@@ -120,13 +143,25 @@ async function main(argv: string[]): Promise<number> {
     await pool.close();
     model.dispose();
     rt.destroy();
+    await store.unlock();
   }
+}
+
+/** Parameters of each architecture (torchvision, 1000 classes): the disk space a run needs is estimated from them. */
+const PARAMS: Record<string, number> = { resnet18: 11.7e6, resnet34: 21.8e6, resnet50: 25.6e6 };
+
+/**
+ * Free space a run needs in --out: the checkpoint (weights and momentum, 8 bytes a parameter), its
+ * temporary copy while it is replaced (8 more) and best.safetensors (4), with room for the reports.
+ */
+function bytesNeeded(arch: string): number {
+  return (PARAMS[arch] ?? 0) * 20 + 16 * 2 ** 20;
 }
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (e) => {
-    const known = e instanceof GpuError || e instanceof DataError || e instanceof WeightsFormatError || e instanceof StateDictError || e instanceof TrainingDivergedError;
+    const known = e instanceof OutputError || e instanceof GpuError || e instanceof DataError || e instanceof WeightsFormatError || e instanceof StateDictError || e instanceof TrainingDivergedError;
     console.error(`error: ${known ? e.message : (e as Error).stack ?? e}`);
     process.exit(1);
   },

@@ -5,6 +5,7 @@
 import { Tensor, shapeStr } from '../autograd/tensor';
 import type { NamedTensor } from './weights/types';
 import { Module, ScalarState, describeShape } from './module';
+import { assertFiniteWeights } from './finite';
 
 export interface LoadReport {
   loaded: string[];
@@ -38,15 +39,20 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
 /**
  * Copy `tensors` into the module. With strict (the default), any missing, unexpected or wrongly shaped
  * key throws one StateDictError listing all of them, before anything is written. Non-strict loads what
- * matches and reports the rest.
+ * matches and reports the rest. A tensor to be loaded that holds NaN or Inf throws NonFiniteWeightsError
+ * (naming every such tensor), also before anything is written, unless `allowNonFinite`.
  */
-export function loadStateDict(module: Module, tensors: Map<string, NamedTensor>, opts: { strict?: boolean; source?: string } = {}): LoadReport {
+export function loadStateDict(module: Module, tensors: Map<string, NamedTensor>, opts: { strict?: boolean; source?: string; allowNonFinite?: boolean } = {}): LoadReport {
   const strict = opts.strict ?? true;
   const report = checkStateDict(module, tensors);
   if (strict && (report.missing.length || report.unexpected.length || report.mismatched.length)) {
     throw new StateDictError(opts.source ?? 'state_dict', report);
   }
   const bad = new Set(report.mismatched.map((m) => m.slice(0, m.indexOf(':'))));
+  if (!opts.allowNonFinite) {
+    const own = module.stateDict();
+    assertFiniteWeights(opts.source ?? 'state_dict', tensors, (k) => own.has(k) && !bad.has(k));
+  }
   for (const [key, target] of module.stateDict()) {
     const src = tensors.get(key);
     if (!src || bad.has(key)) continue;

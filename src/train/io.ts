@@ -20,3 +20,14 @@ export class MemoryStore implements OutputStore {
     return name;
   }
 }
+
+/**
+ * The output folder cannot be written (a file in the way, a read-only or full disk, no permission, another
+ * run's lock). The message names the path and what to do; the CLI prints it without a stack trace.
+ */
+export class OutputError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'OutputError';
+  }
+}

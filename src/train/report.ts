@@ -12,8 +12,14 @@ export interface EpochRow {
 
 export const METRICS_COLUMNS: (keyof EpochRow)[] = ['epoch', 'lr', 'train_loss', 'train_acc', 'val_loss', 'val_acc', 'seconds'];
 
+/**
+ * metrics.csv: one row per epoch. A non-finite value (a validation loss that overflowed) is written as nan,
+ * inf or -inf, which Python's float() and pandas read back; null (how JSON, and checkpoints written before
+ * non-finite numbers were kept, store them) is written as nan.
+ */
 export function metricsCsv(rows: EpochRow[]): string {
-  const fmt = (v: number) => (Number.isInteger(v) ? String(v) : v.toPrecision(6));
+  const fmt = (v: number | null | undefined) =>
+    typeof v !== 'number' || Number.isNaN(v) ? 'nan' : v === Infinity ? 'inf' : v === -Infinity ? '-inf' : Number.isInteger(v) ? String(v) : v.toPrecision(6);
   return [METRICS_COLUMNS.join(','), ...rows.map((r) => METRICS_COLUMNS.map((c) => fmt(r[c])).join(','))].join('\n') + '\n';
 }
 

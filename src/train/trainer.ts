@@ -13,8 +13,9 @@ import { crossEntropy } from '../autograd/ops/loss';
 import type { GpuRuntime } from '../gpu/runtime';
 import type { Module } from '../nn/module';
 import { Dropout } from '../nn/layers';
-import { exportStateDict, loadStateDict } from '../nn/state';
-import { readSafetensors, writeSafetensors } from '../nn/weights/safetensors';
+import { loadStateDict } from '../nn/state';
+import { readSafetensors, readSafetensorsMetadata, writeSafetensors } from '../nn/weights/safetensors';
+import { describeNonFinite, findNonFinite } from '../nn/finite';
 import type { NamedTensor } from '../nn/weights/types';
 import type { Batch } from './data/loader';
 import { SGD } from './sgd';
@@ -23,7 +24,7 @@ import { EarlyStopping, type EarlyStoppingState } from './early_stopping';
 import { ConfusionMatrix, argmaxRows, softmaxMax } from './metrics';
 import { accuracyChart, confusionSvg, curvesSvg, lossChart, metricsCsv, type EpochRow } from './report';
 import { reportHtml } from './html_report';
-import { decodeCheckpoint, encodeCheckpoint } from './checkpoint';
+import { checkpointTensors, decodeCheckpoint, encodeCheckpointTensors, modelPart, parseState } from './checkpoint';
 import type { OutputStore } from './io';
 import type { TrainConfig } from './config';
 
@@ -84,15 +85,20 @@ export interface Summary {
   config: TrainConfig;
 }
 
+/**
+ * The run diverged: a NaN/Inf loss, or NaN/Inf in a parameter, a batch-norm statistic or a momentum buffer
+ * (checked whenever the weights are read back for a checkpoint). `lastGood` says what the store still holds,
+ * checked after the fact: a checkpoint is called good only when it was read back and every tensor is finite.
+ */
 export class TrainingDivergedError extends Error {
-  constructor(epoch: number, step: number, loss: number, checkpoint: string) {
-    super(
-      `training diverged: the loss is ${loss} at epoch ${epoch}, step ${step}. ` +
-        `The last good checkpoint (${checkpoint}) is kept; try a lower --lr, or resume with --resume after changing it.`,
-    );
+  constructor(what: string, lastGood: string) {
+    super(`training diverged: ${what}. ${lastGood}`);
     this.name = 'TrainingDivergedError';
   }
 }
+
+/** Thrown inside the loop; run() turns it into a TrainingDivergedError once the store is checked. */
+class Divergence extends Error {}
 
 /** The trainer's resumable state (saved in the checkpoint's metadata). */
 interface TrainerState {
@@ -183,11 +189,45 @@ export class Trainer {
     return true;
   }
 
-  private async saveCheckpoint(): Promise<void> {
+  /** The model's and optimizer's tensors, read back; a NaN or Inf in any of them is a divergence (nothing is written). */
+  private async finiteCheckpointTensors(when: string): Promise<Map<string, NamedTensor>> {
+    const tensors = await checkpointTensors(this.model, this.optimizer);
+    const bad = findNonFinite(tensors);
+    if (bad.length) {
+      throw new Divergence(`${when}, ${bad.length} of ${tensors.size} tensors of the model (parameters, batch-norm statistics) and optimizer hold NaN or Inf: ${describeNonFinite(bad)}`);
+    }
+    return tensors;
+  }
+
+  private async saveCheckpoint(tensors?: Map<string, NamedTensor>): Promise<void> {
+    tensors ??= await this.finiteCheckpointTensors(`at epoch ${this.state.epoch}, step ${this.state.step}`);
     this.state.scheduler = this.scheduler.stateDict();
     this.state.early = this.early.stateDict();
     this.state.dropoutCalls = Object.fromEntries(this.dropouts().map(([n, d]) => [n, d.calls]));
-    await this.store.write(CHECKPOINT, await encodeCheckpoint(this.model, this.optimizer, this.state));
+    await this.store.write(CHECKPOINT, encodeCheckpointTensors(tensors, this.optimizer, this.state));
+  }
+
+  /** What the store's checkpoint is worth after a divergence: read back and checked, never assumed. */
+  private async lastGoodCheckpoint(): Promise<string> {
+    const name = this.store.describe(CHECKPOINT);
+    const lower = 'start again with a lower --lr (and --overwrite, or another --out)';
+    let bytes: Uint8Array | null;
+    try {
+      bytes = await this.store.read(CHECKPOINT);
+    } catch (e) {
+      return `${name} could not be read back (${(e as Error).message}): do not count on it; ${lower}.`;
+    }
+    if (!bytes) return `No checkpoint was written before this (the run diverged before the end of its first epoch): ${lower}.`;
+    try {
+      const tensors = readSafetensors(bytes, name);
+      const bad = findNonFinite(tensors);
+      if (bad.length) return `${name} is not a good checkpoint: ${bad.length} of ${tensors.size} tensors in it hold NaN or Inf (${describeNonFinite(bad, 4)}); do not resume from it: ${lower}.`;
+      const st = parseState<TrainerState>(readSafetensorsMetadata(bytes, name).trainer ?? '{}');
+      const when = st.step ? `epoch ${st.epoch} after ${st.step} batches` : `the end of epoch ${st.epoch - 1}`;
+      return `The last good checkpoint (${name}) is kept: it is from ${when}, and every tensor in it was read back and is finite; try a lower --lr, or resume with --resume after changing it.`;
+    } catch (e) {
+      return `${name} could not be read back (${(e as Error).message}): do not count on it; ${lower}.`;
+    }
   }
 
   /**
@@ -195,6 +235,15 @@ export class Trainer {
    * shouldStop() before the end: the checkpoint then holds everything needed to resume.
    */
   async run(): Promise<Summary | null> {
+    try {
+      return await this.runEpochs();
+    } catch (e) {
+      if (e instanceof Divergence) throw new TrainingDivergedError(e.message, await this.lastGoodCheckpoint());
+      throw e;
+    }
+  }
+
+  private async runEpochs(): Promise<Summary | null> {
     const c = this.config;
     while (this.state.epoch <= c.maxEpochs && !this.early.shouldStop) {
       const epoch = this.state.epoch;
@@ -211,16 +260,18 @@ export class Trainer {
         val_acc: val.matrix.accuracy,
         seconds: p.seconds,
       };
+      // The one readback of the weights per epoch, checked for NaN/Inf before anything is written from it.
+      const tensors = await this.finiteCheckpointTensors(`after epoch ${epoch}`);
       this.state.history.push(row);
       this.scheduler.step();
       if (this.early.update(epoch, val.loss)) {
-        this.bestWeights = await exportStateDict(this.model);
+        this.bestWeights = modelPart(tensors);
         await this.store.write(BEST, writeSafetensors(this.bestWeights, { arch: c.arch, epoch: String(epoch), classes: JSON.stringify(this.data.classes) }));
       }
       this.state.epoch = epoch + 1;
       this.state.step = 0;
       this.state.partial = { lossSum: 0, correct: 0, seen: 0, seconds: 0 };
-      await this.saveCheckpoint();
+      await this.saveCheckpoint(tensors);
       await this.writeReports();
       this.events.epochEnd?.(row, this.state.history);
       const more = this.state.epoch <= c.maxEpochs && !this.early.shouldStop;
@@ -259,7 +310,7 @@ export class Trainer {
       if (pending) await pending;
       pending = reads.then(([l, lg]) => {
         const v = l[0];
-        if (!Number.isFinite(v)) throw new TrainingDivergedError(epoch, thisStep, v, this.store.describe(CHECKPOINT));
+        if (!Number.isFinite(v)) throw new Divergence(`the loss is ${v} at epoch ${epoch}, step ${thisStep}`);
         lastLoss = v;
         p.lossSum += v * n;
         const pred = argmaxRows(lg, n, lg.length / n);
@@ -267,6 +318,9 @@ export class Trainer {
         p.seen += n;
         this.state.stepLosses.push([epoch - 1 + thisStep / total, v]);
       });
+      // A divergence is rethrown by the `await pending` below; until then it must not count as unhandled
+      // (the loader may wait on decoding for a whole event-loop turn, and Node would end the process).
+      pending.catch(() => undefined);
       imagesThisRun += n;
       const elapsed = (performance.now() - runStart) / 1000;
       const ips = imagesThisRun / Math.max(elapsed, 1e-9);
