@@ -10,7 +10,8 @@ import { readSafetensors, readSafetensorsMetadata, writeSafetensors } from '../n
 import type { SGD, SGDStateDict } from './sgd';
 import { Tensor } from '../autograd/tensor';
 
-export async function encodeCheckpoint(model: Module, optimizer: SGD, trainerState: unknown): Promise<Uint8Array> {
+/** `metadata`: extra __metadata__ entries (the trainer adds arch, classes, img_size, mean and std for predict.js). */
+export async function encodeCheckpoint(model: Module, optimizer: SGD, trainerState: unknown, metadata: Record<string, string> = {}): Promise<Uint8Array> {
   const tensors = new Map<string, NamedTensor>();
   for (const [k, v] of await exportStateDict(model)) tensors.set(`model.${k}`, v);
   const sd = optimizer.stateDict();
@@ -21,7 +22,7 @@ export async function encodeCheckpoint(model: Module, optimizer: SGD, trainerSta
     if (data) tensors.set(`optim.${i}`, { dtype: 'F32', shape: s.momentum_buffer instanceof Tensor ? [...s.momentum_buffer.shape] : [data.length], data });
   });
   const { state: _omit, ...groups } = sd;
-  return writeSafetensors(tensors, { format: 'webgpu-resnet-checkpoint-v1', optimizer: JSON.stringify(groups), trainer: JSON.stringify(trainerState) });
+  return writeSafetensors(tensors, { ...metadata, format: 'webgpu-resnet-checkpoint-v1', optimizer: JSON.stringify(groups), trainer: JSON.stringify(trainerState) });
 }
 
 /** Restore model and optimizer from a checkpoint; returns the trainer's state. */
