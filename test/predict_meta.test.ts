@@ -84,13 +84,16 @@ afterAll(() => {
 function parseCsv(text: string): string[][] {
   return text.trim().split('\n').map((line) => {
     const cells: string[] = [];
-    const re = /("(?:[^"]|"")*"|[^,]*)(,|$)/g;
-    let m;
-    while ((m = re.exec(line)) && m[0] !== '') {
-      cells.push(m[1].startsWith('"') ? m[1].slice(1, -1).replace(/""/g, '"') : m[1]);
-      if (m[2] === '') break;
+    const quoted = /"((?:[^"]|"")*)"/y;
+    let i = 0;
+    for (;;) {
+      quoted.lastIndex = i;
+      const q = line[i] === '"' ? quoted.exec(line) : null;
+      const end = q ? quoted.lastIndex : line.indexOf(',', i) < 0 ? line.length : line.indexOf(',', i);
+      cells.push(q ? q[1].replace(/""/g, '"') : line.slice(i, end));
+      if (line[end] !== ',') return cells;
+      i = end + 1;
     }
-    return cells;
   });
 }
 
