@@ -1,8 +1,12 @@
 /**
- * `node dist/predict.js --weights W IMAGE...`: classify images with a trained ResNet (best.safetensors,
- * a checkpoint, or any torchvision-named state_dict), printing each image's top classes and probabilities.
+ * `node dist/predict.js --weights W IMAGE|FOLDER...`: classify images with a trained ResNet (best.safetensors,
+ * a checkpoint, or any torchvision-named state_dict), printing each image's top classes and probabilities,
+ * or writing them as CSV or JSON (--output). The preprocessing (image size, normalisation), the class names
+ * and the architecture come from the weights' metadata when dist/train.js wrote them.
  */
-import { access, readFile } from 'node:fs/promises';
+import { access, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { initGpu } from '../gpu/init';
 import { GpuError } from '../gpu/errors';
@@ -14,21 +18,27 @@ import { readWeights, readSafetensorsMetadata, looksLikePth, WeightsFormatError,
 import { decodeImageFile } from '../train/data/node-fs';
 import { DataError } from '../train/data/errors';
 import { IMAGENET_MEAN, IMAGENET_STD, evalResizeSize } from '../train/data/transforms';
-import { sampleLength, transformSample, type TransformSpec } from '../train/data/pipeline';
+import type { TransformSpec } from '../train/data/pipeline';
 import { UsageError } from './args';
+import { expandImagePaths, preprocessedBatches } from './predict_input';
 
-const USAGE = `usage: node dist/predict.js --weights FILE [--arch NAME] [--labels FILE] [--top N] IMAGE...
+const USAGE = `usage: node dist/predict.js --weights FILE [--output FILE.csv|FILE.json] [options] IMAGE|FOLDER...
 
 Classifies images with a ResNet: the weights' head (fc.weight, or the recipe's fc.1.weight) gives the number of
-classes; each image is resized (shorter side 256), center-cropped to 224 and normalised as torchvision's eval
-transform does, and its top classes are printed with their softmax probabilities.
+classes; each image is resized (shorter side 256/224 of the crop), center-cropped and normalised as torchvision's
+eval transform does, and its top classes are printed with their softmax probabilities. A FOLDER stands for every
+image file under it (sorted by path). Weights written by dist/train.js carry the training image size, the
+normalisation, the class names and the architecture; they are used unless a flag overrides them (with a warning).
 
   --weights FILE        .safetensors (best.safetensors or a checkpoint from dist/train.js) or .pth state_dict
+  --output FILE         write the predictions to FILE instead of printing them: .csv (one row per image:
+                        path, class_1, probability_1, ..., error) or .json
   --arch NAME           ${ARCH_NAMES.join(' | ')} (default: from the file's metadata, else from its keys)
-  --labels FILE         class names, one per line (default: the "classes" metadata of best.safetensors, else indices)
-  --top N               how many classes to print per image (default 5)
-  --img-size N          crop size in pixels, as trained with --img-size (default 224; the resize is scaled with it)
-  --batch-size N        images per forward pass (default 16)
+  --labels FILE         class names, one per line (default: the "classes" metadata, else indices)
+  --top N               how many classes to report per image (default 5)
+  --img-size N          crop size in pixels (default: the "img_size" metadata, else 224)
+  --batch-size N        images per forward pass (default 16); memory holds one batch of crops and
+                        at most 2 decoded originals at a time
   --help                this text
 
 Environment: WEBGPU_ADAPTER=<name> picks an adapter, WEBGPU_BACKEND=<vulkan|metal|d3d12> a Dawn backend.`;
@@ -38,9 +48,18 @@ interface PredictOptions {
   arch: string | null;
   labels: string | null;
   top: number;
-  imgSize: number;
+  /** null: from the metadata, else 224. */
+  imgSize: number | null;
   batchSize: number;
+  output: string | null;
   images: string[];
+}
+
+class OutputError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'OutputError';
+  }
 }
 
 function positiveInt(flag: string, raw: string | undefined, fallback: number, min = 1): number {
@@ -64,6 +83,7 @@ function parsePredictArgs(argv: string[]): PredictOptions | null {
         top: { type: 'string' },
         'img-size': { type: 'string' },
         'batch-size': { type: 'string' },
+        output: { type: 'string', short: 'o' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -75,13 +95,15 @@ function parsePredictArgs(argv: string[]): PredictOptions | null {
   if (!v.weights) throw new UsageError('--weights FILE is required');
   if (v.arch !== undefined && !ARCH_NAMES.includes(v.arch)) throw new UsageError(`--arch must be one of ${ARCH_NAMES.join(', ')}, got '${v.arch}'`);
   if (positionals.length === 0) throw new UsageError('no images given');
+  if (v.output !== undefined && !/\.(csv|json)$/i.test(v.output)) throw new UsageError(`--output must name a .csv or .json file, got '${v.output}'`);
   return {
     weights: v.weights,
     arch: v.arch ?? null,
     labels: v.labels ?? null,
     top: positiveInt('top', v.top, 5),
-    imgSize: positiveInt('img-size', v['img-size'], 224, 32),
+    imgSize: v['img-size'] === undefined ? null : positiveInt('img-size', v['img-size'], 224, 32),
     batchSize: positiveInt('batch-size', v['batch-size'], 16),
+    output: v.output ?? null,
     images: positionals,
   };
 }
@@ -118,7 +140,10 @@ function inferModel(tensors: Map<string, NamedTensor>, metadata: Record<string, 
     throw new WeightsFormatError(source, 'has no classifier head (fc.weight or fc.1.weight [classes, features]): it is not a ResNet state_dict with torchvision key names.');
   }
   const spec = { numClasses: head.shape[0], recipeHead: tensors.has('fc.1.weight') };
-  if (archFlag) return { arch: archFlag, ...spec };
+  if (archFlag) {
+    if (metadata.arch && metadata.arch !== archFlag) console.warn(`warning: --arch ${archFlag} overrides the architecture ${metadata.arch} recorded in ${source}`);
+    return { arch: archFlag, ...spec };
+  }
   if (metadata.arch && ARCH_NAMES.includes(metadata.arch)) return { arch: metadata.arch, ...spec };
   let layer3Blocks = 0;
   for (const k of tensors.keys()) {
@@ -140,6 +165,10 @@ async function classNames(labelsPath: string | null, metadata: Record<string, st
     if (names.length !== numClasses) {
       throw new DataError(`the labels file "${labelsPath}" has ${names.length} lines but ${source} has ${numClasses} classes: give one class name per line, in the training order.`);
     }
+    const recorded = parseStringList(metadata.classes);
+    if (recorded && JSON.stringify(recorded) !== JSON.stringify(names)) {
+      console.warn(`warning: --labels ${labelsPath} overrides the class names recorded in ${source} ([${recorded.join(', ')}])`);
+    }
     return names;
   }
   if (metadata.classes) {
@@ -155,11 +184,82 @@ async function classNames(labelsPath: string | null, metadata: Record<string, st
   return Array.from({ length: numClasses }, (_, i) => String(i));
 }
 
-/** Every image must exist before any GPU work: a typo is reported at once. */
-async function checkImagesExist(paths: string[]): Promise<void> {
-  const missing: string[] = [];
-  await Promise.all(paths.map((p) => access(p).catch(() => missing.push(p))));
-  if (missing.length) throw new DataError(`image${missing.length > 1 ? 's' : ''} not found: ${paths.filter((p) => missing.includes(p)).join(', ')}`);
+function parseStringList(raw: string | undefined): string[] | null {
+  try {
+    const v: unknown = raw ? JSON.parse(raw) : null;
+    return Array.isArray(v) && v.every((n) => typeof n === 'string') ? (v as string[]) : null;
+  } catch {
+    return null;
+  }
+}
+
+function parseTriple(raw: string | undefined): number[] | null {
+  try {
+    const v: unknown = raw ? JSON.parse(raw) : null;
+    return Array.isArray(v) && v.length === 3 && v.every((n) => typeof n === 'number' && Number.isFinite(n)) ? (v as number[]) : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The eval preprocessing: the crop size from --img-size, else the "img_size" metadata, else 224; mean and std
+ * from the metadata, else ImageNet's. A flag that disagrees with the metadata is used, with a warning.
+ */
+function preprocessing(opts: PredictOptions, metadata: Record<string, string>, source: string): { size: number; mean: number[]; std: number[]; fromMetadata: boolean } {
+  const recorded = Number(metadata.img_size);
+  const hasSize = Number.isInteger(recorded) && recorded >= 1;
+  if (metadata.img_size !== undefined && !hasSize) console.warn(`warning: ${source}: the "img_size" metadata '${metadata.img_size}' is not a size; using ${opts.imgSize ?? 224}`);
+  if (opts.imgSize !== null && hasSize && opts.imgSize !== recorded) {
+    console.warn(`warning: --img-size ${opts.imgSize} overrides the ${recorded} px that ${source} was trained at (its metadata): expect worse predictions`);
+  }
+  const mean = parseTriple(metadata.mean);
+  const std = parseTriple(metadata.std);
+  if ((metadata.mean !== undefined && !mean) || (metadata.std !== undefined && !std)) console.warn(`warning: ${source}: the "mean"/"std" metadata is not three numbers; using ImageNet's`);
+  return { size: opts.imgSize ?? (hasSize ? recorded : 224), mean: mean ?? [...IMAGENET_MEAN], std: std ?? [...IMAGENET_STD], fromMetadata: hasSize || !!mean };
+}
+
+/** The output file's folder must be writable before any GPU work. */
+async function checkOutput(path: string): Promise<void> {
+  const dir = dirname(path);
+  const st = await stat(path).catch(() => null);
+  if (st?.isDirectory()) throw new OutputError(`--output ${path} is a folder; give a file name ending in .csv or .json`);
+  await access(dir, fsConstants.W_OK).catch((e: NodeJS.ErrnoException) => {
+    throw new OutputError(`cannot write --output ${path}: its folder "${dir}" ${e.code === 'ENOENT' ? 'does not exist' : 'is not writable'} (${e.code})`);
+  });
+}
+
+interface Prediction {
+  path: string;
+  top?: { class: string; probability: number }[];
+  error?: string;
+}
+
+function csvField(v: string): string {
+  return /[",\r\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v;
+}
+
+function predictionsCsv(rows: Prediction[], top: number): string {
+  const head = ['path', ...Array.from({ length: top }, (_, i) => [`class_${i + 1}`, `probability_${i + 1}`]).flat(), 'error'];
+  const lines = rows.map((r) => {
+    const cells = [r.path];
+    for (let i = 0; i < top; i++) cells.push(r.top?.[i]?.class ?? '', r.top?.[i] ? r.top[i].probability.toPrecision(6) : '');
+    cells.push(r.error ?? '');
+    return cells.map(csvField).join(',');
+  });
+  return [head.join(','), ...lines].join('\n') + '\n';
+}
+
+/** Write `text` to `path` through a temporary file in the same folder, so that a failure leaves no half file. */
+async function writeAtomically(path: string, text: string): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}`;
+  try {
+    await writeFile(tmp, text);
+    await rename(tmp, path);
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw new OutputError(`cannot write --output ${path}: ${(e as Error).message.split('\n')[0]}`);
+  }
 }
 
 /** Softmax of one row of logits, in float64. */
@@ -171,9 +271,13 @@ function softmax(logits: Float32Array): Float64Array {
   return p.map((v) => v / sum);
 }
 
-function formatTop(path: string, probs: Float64Array, names: string[], k: number): string {
+function topK(probs: Float64Array, names: string[], k: number): { class: string; probability: number }[] {
   const order = Array.from(probs.keys()).sort((a, b) => probs[b] - probs[a] || a - b).slice(0, k);
-  return [path, ...order.map((c) => `  ${probs[c].toFixed(6)}  ${names[c]}`)].join('\n');
+  return order.map((c) => ({ class: names[c], probability: probs[c] }));
+}
+
+function formatTop(p: Prediction): string {
+  return [p.path, ...(p.top ?? []).map((e) => `  ${e.probability.toFixed(6)}  ${e.class}`)].join('\n');
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -196,39 +300,55 @@ async function main(argv: string[]): Promise<number> {
   const { tensors, metadata } = await readModelFile(opts.weights);
   const spec = inferModel(tensors, metadata, opts.weights, opts.arch);
   const names = await classNames(opts.labels, metadata, spec.numClasses, opts.weights);
-  await checkImagesExist(opts.images);
+  const pre = preprocessing(opts, metadata, opts.weights);
+  const images = await expandImagePaths(opts.images, (m) => console.warn(m));
+  if (opts.output) await checkOutput(opts.output);
 
   const rt = await initGpu();
   const model = resnet(spec.arch, { numClasses: spec.numClasses, dropout: spec.recipeHead ? 0 : undefined });
   try {
     loadStateDict(model, tensors, { source: opts.weights });
     model.eval();
-    console.log(`${spec.arch}, ${spec.numClasses} classes, on ${rt.adapter.name}; resize ${evalResizeSize(opts.imgSize)}, crop ${opts.imgSize}`);
-    const transform: TransformSpec = { mode: 'eval', size: opts.imgSize, seed: 0, epoch: 0, mean: IMAGENET_MEAN, std: IMAGENET_STD };
-    const sample = sampleLength(opts.imgSize);
+    const from = pre.fromMetadata ? ` (from ${opts.weights}'s metadata${opts.imgSize !== null ? ', --img-size overriding' : ''})` : '';
+    console.log(`${spec.arch}, ${spec.numClasses} classes, on ${rt.adapter.name}; resize ${evalResizeSize(pre.size)}, crop ${pre.size}${from}`);
+    const transform: TransformSpec = { mode: 'eval', size: pre.size, seed: 0, epoch: 0, mean: pre.mean, std: pre.std };
     const top = Math.min(opts.top, spec.numClasses);
+    const rows: Prediction[] = [];
     let failed = 0;
-    for (let start = 0; start < opts.images.length; start += opts.batchSize) {
-      const paths = opts.images.slice(start, start + opts.batchSize);
+    for await (const batch of preprocessedBatches(images, { batchSize: opts.batchSize, spec: transform, decode: decodeImageFile })) {
       // An unreadable image is reported and skipped; the others are still classified.
-      const decoded = await Promise.all(paths.map((p) => decodeImageFile(p).catch((e: Error) => (console.error(`error: ${e.message}`), null))));
-      const ok = paths.flatMap((p, i) => (decoded[i] ? [{ path: p, img: decoded[i]! }] : []));
-      failed += paths.length - ok.length;
-      if (!ok.length) continue;
-      const input = new Float32Array(ok.length * sample);
-      ok.forEach(({ img }, i) => transformSample(img, transform, i, input, i * sample));
+      for (const f of batch.failed) {
+        console.error(`error: cannot decode image "${f.path}": ${f.reason}`);
+        if (opts.output) rows.push({ path: f.path, error: f.reason });
+      }
+      failed += batch.failed.length;
+      const n = batch.paths.length;
+      if (!n) continue;
       const logits = await noGrad(() => {
-        const x = Tensor.fromArray(input, [ok.length, 3, opts.imgSize, opts.imgSize], 'f32', rt);
+        const x = Tensor.fromArray(batch.input, [n, 3, pre.size, pre.size], 'f32', rt);
         const y = tidy(() => model.forward(x));
         const read = y.toArray();
         x.dispose();
         y.dispose();
         return read;
       });
-      ok.forEach(({ path }, i) => console.log(formatTop(path, softmax(logits.subarray(i * spec.numClasses, (i + 1) * spec.numClasses)), names, top)));
+      batch.paths.forEach((path, i) => {
+        const p: Prediction = { path, top: topK(softmax(logits.subarray(i * spec.numClasses, (i + 1) * spec.numClasses)), names, top) };
+        if (opts.output) rows.push(p);
+        else console.log(formatTop(p));
+      });
+    }
+    if (opts.output) {
+      const order = new Map(images.map((p, i) => [p, i]));
+      rows.sort((a, b) => order.get(a.path)! - order.get(b.path)!);
+      const text = /\.json$/i.test(opts.output)
+        ? JSON.stringify({ weights: opts.weights, arch: spec.arch, img_size: pre.size, mean: pre.mean, std: pre.std, classes: names, predictions: rows }, null, 2) + '\n'
+        : predictionsCsv(rows, top);
+      await writeAtomically(opts.output, text);
+      console.log(`wrote ${rows.length - failed} predictions${failed ? ` and ${failed} errors` : ''} to ${opts.output}`);
     }
     if (failed) {
-      console.error(`error: ${failed} of ${opts.images.length} images could not be decoded`);
+      console.error(`error: ${failed} of ${images.length} images could not be decoded`);
       return 1;
     }
     return 0;
@@ -241,7 +361,7 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (e) => {
-    const known = e instanceof GpuError || e instanceof DataError || e instanceof WeightsFormatError || e instanceof StateDictError;
+    const known = e instanceof GpuError || e instanceof DataError || e instanceof WeightsFormatError || e instanceof StateDictError || e instanceof OutputError;
     console.error(`error: ${known ? e.message : (e as Error).stack ?? e}`);
     process.exit(1);
   },

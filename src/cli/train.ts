@@ -15,7 +15,7 @@ import { DEMO_VERSION } from '../train/data/demo-images';
 import { WorkerDecoderPool } from '../train/data/worker-pool';
 import { DataLoader } from '../train/data/loader';
 import { DataError } from '../train/data/errors';
-import { Trainer, TrainingDivergedError, type Progress } from '../train/trainer';
+import { ResumeMismatchError, Trainer, TrainingDivergedError, type Progress } from '../train/trainer';
 import { FolderStore } from '../train/node-store';
 import { OutputError } from '../train/io';
 import { asciiPlot } from '../train/report';
@@ -120,7 +120,7 @@ async function main(argv: string[]): Promise<number> {
     epochEnd: (r) =>
       console.log(
         `epoch ${r.epoch}: lr ${r.lr.toExponential(2)} train loss ${r.train_loss.toFixed(4)} acc ${(100 * r.train_acc).toFixed(1)}% | ` +
-          `val loss ${r.val_loss.toFixed(4)} acc ${(100 * r.val_acc).toFixed(1)}% | ${r.seconds.toFixed(1)} s`,
+          `${r.val_loss === null || r.val_acc === null ? 'no validation split' : `val loss ${r.val_loss.toFixed(4)} acc ${(100 * r.val_acc).toFixed(1)}%`} | ${r.seconds.toFixed(1)} s`,
       ),
     shouldStop: () => stopRequested,
     renderPng: async (svg) => new Uint8Array(await sharp(Buffer.from(svg)).png().toBuffer()),
@@ -131,7 +131,9 @@ async function main(argv: string[]): Promise<number> {
   try {
     const summary = await trainer.run();
     if (!summary) return 130;
-    console.log(`\ntest accuracy: ${(100 * summary.test_accuracy).toFixed(2)}% (loss ${summary.test_loss.toFixed(4)}), best epoch ${summary.best_epoch} of ${summary.epochs_run}${summary.stopped_early ? ' (stopped early)' : ''}`);
+    const tested = summary.test_accuracy === null || summary.test_loss === null ? 'no test split: no test accuracy' : `test accuracy: ${(100 * summary.test_accuracy).toFixed(2)}% (loss ${summary.test_loss.toFixed(4)})`;
+    const kept = summary.best_val_loss === null ? `weights of the last epoch (no validation split), ${summary.best_epoch}` : `best epoch ${summary.best_epoch}`;
+    console.log(`\n${tested}, ${kept} of ${summary.epochs_run}${summary.stopped_early ? ' (stopped early)' : ''}`);
     console.log(`training speed: ${summary.train_images_per_second.toFixed(1)} images/s on ${summary.adapter}`);
     if (summary.skipped_files) console.log(`skipped ${summary.skipped_files} unreadable files`);
     const plot = asciiPlot(trainer.history().map((r) => r.train_loss));
@@ -161,7 +163,7 @@ function bytesNeeded(arch: string): number {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (e) => {
-    const known = e instanceof OutputError || e instanceof GpuError || e instanceof DataError || e instanceof WeightsFormatError || e instanceof StateDictError || e instanceof TrainingDivergedError;
+    const known = e instanceof OutputError || e instanceof GpuError || e instanceof DataError || e instanceof WeightsFormatError || e instanceof StateDictError || e instanceof TrainingDivergedError || e instanceof ResumeMismatchError;
     console.error(`error: ${known ? e.message : (e as Error).stack ?? e}`);
     process.exit(1);
   },

@@ -58,13 +58,14 @@ export function modelPart(tensors: Map<string, NamedTensor>): Map<string, NamedT
 }
 
 /** The checkpoint file's bytes from checkpointTensors, the optimizer's hyper-parameters and the trainer's state. */
-export function encodeCheckpointTensors(tensors: Map<string, NamedTensor>, optimizer: SGD, trainerState: unknown): Uint8Array {
+/** `metadata`: extra __metadata__ entries (the trainer adds arch, classes, img_size, mean and std for predict.js). */
+export function encodeCheckpointTensors(tensors: Map<string, NamedTensor>, optimizer: SGD, trainerState: unknown, metadata: Record<string, string> = {}): Uint8Array {
   const { state: _omit, ...groups } = optimizer.stateDict();
-  return writeSafetensors(tensors, { format: CHECKPOINT_FORMAT, optimizer: JSON.stringify(groups), trainer: stringifyState(trainerState) });
+  return writeSafetensors(tensors, { ...metadata, format: CHECKPOINT_FORMAT, optimizer: JSON.stringify(groups), trainer: stringifyState(trainerState) });
 }
 
-export async function encodeCheckpoint(model: Module, optimizer: SGD, trainerState: unknown): Promise<Uint8Array> {
-  return encodeCheckpointTensors(await checkpointTensors(model, optimizer), optimizer, trainerState);
+export async function encodeCheckpoint(model: Module, optimizer: SGD, trainerState: unknown, metadata: Record<string, string> = {}): Promise<Uint8Array> {
+  return encodeCheckpointTensors(await checkpointTensors(model, optimizer), optimizer, trainerState, metadata);
 }
 
 /** Restore model and optimizer from a checkpoint; returns the trainer's state. Refuses NaN/Inf weights or momentum. */

@@ -85,3 +85,14 @@ export function validateConfig(c: TrainConfig, names: 'fields' | 'flags' = 'fiel
   }
   return c;
 }
+
+/**
+ * The side of a ResNet's last feature maps for a square input (conv1 7×7 s2 p3, maxpool 3×3 s2 p1, then
+ * three 3×3 s2 p1 stages): ceil(size / 32). At 1, batch norm in training sees one value per channel
+ * per image, so a training batch needs at least 2 images.
+ */
+export function finalFeatureSide(imgSize: number): number {
+  let s = Math.floor((imgSize + 2 * 3 - 7) / 2) + 1;
+  for (let i = 0; i < 4; i++) s = Math.floor((s + 2 - 3) / 2) + 1;
+  return s;
+}

@@ -19,6 +19,8 @@ export function reportHtml(s: Summary, curvesSvg: string, confusionSvg: string, 
       return `<tr><td>${esc(c)}</td><td>${n}</td><td>${pct(s.per_class_accuracy[c])}</td></tr>`;
     })
     .join('\n');
+  const noTest = s.test_accuracy === null;
+  const headline = noTest ? 'No test split: no test accuracy was measured' : `Test accuracy ${(100 * s.test_accuracy!).toFixed(2)}%`;
   const cards = shown
     .map(
       (m) => `<figure>${m.thumbnail ? `<img src="${m.thumbnail}" alt="${esc(m.path)}">` : '<div class="noimg">no preview</div>'}
@@ -26,7 +28,7 @@ export function reportHtml(s: Summary, curvesSvg: string, confusionSvg: string, 
     )
     .join('\n');
   return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Training report: ${(100 * s.test_accuracy).toFixed(2)}% test accuracy</title>
+<html lang="en"><head><meta charset="utf-8"><title>Training report: ${noTest ? 'no test split' : `${(100 * s.test_accuracy!).toFixed(2)}% test accuracy`}</title>
 <style>
 body { font-family: system-ui, sans-serif; margin: 2rem; color: #222; }
 table { border-collapse: collapse; } td, th { border: 1px solid #ddd; padding: 2px 8px; text-align: right; } td:first-child { text-align: left; }
@@ -34,8 +36,8 @@ table { border-collapse: collapse; } td, th { border: 1px solid #ddd; padding: 2
 figure img { width: 150px; height: 150px; object-fit: cover; border: 2px solid #d62728; } .noimg { width: 150px; height: 150px; background: #eee; }
 svg { max-width: 100%; height: auto; }
 </style></head><body>
-<h1>Test accuracy ${(100 * s.test_accuracy).toFixed(2)}%</h1>
-<p>Test loss ${s.test_loss.toFixed(4)} · best epoch ${s.best_epoch} of ${s.epochs_run}${s.stopped_early ? ' (stopped early)' : ''} ·
+<h1>${headline}</h1>
+<p>${s.test_loss === null ? '' : `Test loss ${s.test_loss.toFixed(4)} · `}${s.best_val_loss === null ? `no validation split: weights of the last epoch, ${s.best_epoch}` : `best epoch ${s.best_epoch}`} of ${s.epochs_run}${s.stopped_early ? ' (stopped early)' : ''} ·
 ${s.config.arch}, ${s.config.imgSize}px, batch ${s.config.batchSize}, lr ${s.config.lr} · ${s.train_images_per_second.toFixed(2)} training images/s on ${esc(s.adapter)}
 ${s.skipped_files ? ` · ${s.skipped_files} unreadable files skipped` : ''}</p>
 <h2>Curves</h2>
@@ -48,7 +50,7 @@ ${perClass}
 ${confusionSvg}
 <h2>Most confidently misclassified test images (${shown.length} of ${s.misclassified.length})</h2>
 <div class="grid">
-${cards || '<p>None: every test image was classified correctly.</p>'}
+${noTest ? '<p>No test images.</p>' : cards || '<p>None: every test image was classified correctly.</p>'}
 </div>
 </body></html>
 `;

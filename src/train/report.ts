@@ -5,8 +5,9 @@ export interface EpochRow {
   lr: number;
   train_loss: number;
   train_acc: number;
-  val_loss: number;
-  val_acc: number;
+  /** null when there is no validation split (nothing was measured). */
+  val_loss: number | null;
+  val_acc: number | null;
   seconds: number;
 }
 
@@ -18,8 +19,9 @@ export const METRICS_COLUMNS: (keyof EpochRow)[] = ['epoch', 'lr', 'train_loss',
  * non-finite numbers were kept, store them) is written as nan.
  */
 export function metricsCsv(rows: EpochRow[]): string {
+  // An unmeasured value (null: no validation split) is an empty field, never a made-up 0; NaN and ±Inf are written as such.
   const fmt = (v: number | null | undefined) =>
-    typeof v !== 'number' || Number.isNaN(v) ? 'nan' : v === Infinity ? 'inf' : v === -Infinity ? '-inf' : Number.isInteger(v) ? String(v) : v.toPrecision(6);
+    v === null || v === undefined ? '' : Number.isNaN(v) ? 'nan' : v === Infinity ? 'inf' : v === -Infinity ? '-inf' : Number.isInteger(v) ? String(v) : v.toPrecision(6);
   return [METRICS_COLUMNS.join(','), ...rows.map((r) => METRICS_COLUMNS.map((c) => fmt(r[c])).join(','))].join('\n') + '\n';
 }
 
@@ -85,15 +87,14 @@ export function lossChart(rows: EpochRow[], stepLosses: [number, number][] = [])
   const series: Series[] = [];
   if (stepLosses.length) series.push({ name: 'train (batch)', color: '#9ecae1', points: stepLosses });
   series.push({ name: 'train', color: '#1f77b4', points: rows.map((r) => [r.epoch, r.train_loss]) });
-  series.push({ name: 'validation', color: '#d62728', points: rows.map((r) => [r.epoch, r.val_loss]) });
+  if (rows.some((r) => r.val_loss !== null)) series.push({ name: 'validation', color: '#d62728', points: rows.map((r) => [r.epoch, r.val_loss ?? NaN]) });
   return lineChartSvg('Loss', 'epoch', series);
 }
 
 export function accuracyChart(rows: EpochRow[]): string {
-  return lineChartSvg('Accuracy', 'epoch', [
-    { name: 'train', color: '#1f77b4', points: rows.map((r) => [r.epoch, r.train_acc]) },
-    { name: 'validation', color: '#d62728', points: rows.map((r) => [r.epoch, r.val_acc]) },
-  ]);
+  const series: Series[] = [{ name: 'train', color: '#1f77b4', points: rows.map((r) => [r.epoch, r.train_acc]) }];
+  if (rows.some((r) => r.val_acc !== null)) series.push({ name: 'validation', color: '#d62728', points: rows.map((r) => [r.epoch, r.val_acc ?? NaN]) });
+  return lineChartSvg('Accuracy', 'epoch', series);
 }
 
 /** A few-line terminal plot of a series (for the end of a CLI run). */

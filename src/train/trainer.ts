@@ -26,7 +26,9 @@ import { accuracyChart, confusionSvg, curvesSvg, lossChart, metricsCsv, type Epo
 import { reportHtml } from './html_report';
 import { checkpointTensors, decodeCheckpoint, encodeCheckpointTensors, modelPart, parseState } from './checkpoint';
 import type { OutputStore } from './io';
-import type { TrainConfig } from './config';
+import { finalFeatureSide, type TrainConfig } from './config';
+import { DataError } from './data/errors';
+import { IMAGENET_MEAN, IMAGENET_STD } from './data/transforms';
 
 /** What the trainer needs from a data loader (src/train/data/loader.ts provides it). */
 export interface BatchSource {
@@ -34,6 +36,13 @@ export interface BatchSource {
   readonly skippedFiles: number;
   readonly samples: readonly unknown[];
   epoch(epoch: number, startBatch?: number): AsyncIterable<Batch>;
+  /** Throw a DataError naming the folder and the skipped files when no image of the split decodes. */
+  ensureReadable?(split: string): Promise<void>;
+  /** What was skipped and why, for error messages. */
+  skippedSummary?(): string;
+  /** The normalisation the images get (default ImageNet's). */
+  readonly mean?: readonly number[];
+  readonly std?: readonly number[];
 }
 
 export interface TrainerData {
@@ -68,10 +77,15 @@ export interface TrainerEvents {
 }
 
 export interface Summary {
-  test_accuracy: number;
-  test_loss: number;
+  /** null when there is no test split (nothing was measured). */
+  test_accuracy: number | null;
+  test_loss: number | null;
+  /** Test images evaluated (0: no test split). */
+  test_images: number;
+  /** The epoch whose weights best.safetensors holds (the last one when there is no validation split). */
   best_epoch: number;
-  best_val_loss: number;
+  /** null when there is no validation split. */
+  best_val_loss: number | null;
   epochs_run: number;
   stopped_early: boolean;
   adapter: string;
@@ -99,6 +113,62 @@ export class TrainingDivergedError extends Error {
 
 /** Thrown inside the loop; run() turns it into a TrainingDivergedError once the store is checked. */
 class Divergence extends Error {}
+/** A refused --resume: the checkpoint does not belong to this run (its message names both values). */
+export class ResumeMismatchError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ResumeMismatchError';
+  }
+}
+
+/** What a checkpoint must agree with to be resumed by a run. */
+export interface RunIdentity {
+  classes: string[];
+  arch: string;
+  imgSize: number;
+  batchSize: number;
+  seed: number;
+  /** Training files (relative to their common folder, with labels): their count and a 53-bit hash. */
+  trainFiles: number;
+  trainHash: string;
+}
+
+/** cyrb53: a 53-bit string hash (platform-neutral; not cryptographic, only to tell file lists apart). */
+function hash53(s: string): string {
+  let h1 = 0xdeadbeef;
+  let h2 = 0x41c6ce57;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    h1 = Math.imul(h1 ^ c, 2654435761);
+    h2 = Math.imul(h2 ^ c, 1597334677);
+  }
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  return (4294967296 * (2097151 & h2) + (h1 >>> 0)).toString(16).padStart(14, '0');
+}
+
+/** The run's identity: config values that a checkpoint depends on, and the training file list. */
+export function runIdentity(config: TrainConfig, data: TrainerData): RunIdentity {
+  const samples = data.train.samples as { path?: string; label?: number }[];
+  const paths = samples.map((s, i) => s.path ?? String(i));
+  const dir = paths.length ? commonPrefixDir(paths) : '';
+  const list = samples.map((s, i) => `${s.label ?? ''}\t${paths[i].slice(dir.length)}`).join('\n');
+  return {
+    classes: [...data.classes],
+    arch: config.arch,
+    imgSize: config.imgSize,
+    batchSize: config.batchSize,
+    seed: config.seed,
+    trainFiles: samples.length,
+    trainHash: hash53(list),
+  };
+}
+
+function commonPrefixDir(paths: string[]): string {
+  let prefix = paths[0].slice(0, paths[0].lastIndexOf('/') + 1);
+  for (const p of paths) while (!p.startsWith(prefix)) prefix = prefix.slice(0, prefix.slice(0, -1).lastIndexOf('/') + 1);
+  return prefix;
+}
 
 /** The trainer's resumable state (saved in the checkpoint's metadata). */
 interface TrainerState {
@@ -113,6 +183,8 @@ interface TrainerState {
   dropoutCalls: Record<string, number>;
   imagesTrained: number;
   trainSeconds: number;
+  /** What the checkpoint belongs to (absent in checkpoints written before these checks). */
+  run?: RunIdentity;
 }
 
 /**
@@ -140,6 +212,9 @@ export class Trainer {
   readonly early: EarlyStopping;
   private state: TrainerState;
   private bestWeights: Map<string, NamedTensor> | null = null;
+  /** A one-image training batch cannot go through batch norm (the last feature maps are 1×1): such batches are dropped. */
+  private readonly dropOneImageBatches: boolean;
+  private droppedNoted = false;
 
   constructor(
     readonly rt: GpuRuntime,
@@ -163,7 +238,89 @@ export class Trainer {
       dropoutCalls: {},
       imagesTrained: 0,
       trainSeconds: 0,
+      run: runIdentity(config, data),
     };
+    this.dropOneImageBatches = finalFeatureSide(config.imgSize) === 1;
+  }
+
+  /** The metadata best.safetensors and the checkpoint carry, so that predict.js preprocesses as in training. */
+  private modelMetadata(): Record<string, string> {
+    return {
+      arch: this.config.arch,
+      classes: JSON.stringify(this.data.classes),
+      img_size: String(this.config.imgSize),
+      mean: JSON.stringify([...(this.data.train.mean ?? IMAGENET_MEAN)]),
+      std: JSON.stringify([...(this.data.train.std ?? IMAGENET_STD)]),
+    };
+  }
+
+  /**
+   * Refuse a checkpoint of another run: other classes, architecture, image size, seed or training files,
+   * or a batch size that cannot continue the interrupted epoch at the same image.
+   */
+  private checkResumable(saved: TrainerState, source: string): void {
+    const was = saved.run;
+    if (!was) {
+      this.log(`warning: ${source} was written before checkpoints recorded their run; its classes and data cannot be checked`);
+      return;
+    }
+    const now = runIdentity(this.config, this.data);
+    const refuse = (what: string) => {
+      throw new ResumeMismatchError(`cannot resume from ${source}: ${what}. Resume with the checkpoint's settings and data, or start a new run in another --out.`);
+    };
+    if (JSON.stringify(was.classes) !== JSON.stringify(now.classes)) {
+      refuse(`it was trained on the classes [${was.classes.join(', ')}] but this dataset has [${now.classes.join(', ')}]`);
+    }
+    if (was.arch !== now.arch) refuse(`it holds a ${was.arch} but this run asks for --arch ${now.arch}`);
+    if (was.imgSize !== now.imgSize) refuse(`it was trained at --img-size ${was.imgSize} but this run has --img-size ${now.imgSize}`);
+    if (was.seed !== now.seed) refuse(`it was trained with --seed ${was.seed} (which fixes the shuffling and augmentation) but this run has --seed ${now.seed}`);
+    if (was.trainHash !== now.trainHash) {
+      refuse(`its training split had ${was.trainFiles} files (list hash ${was.trainHash}) but this run's has ${now.trainFiles} (hash ${now.trainHash}): the data or the --split differs`);
+    }
+    if (was.batchSize !== now.batchSize) {
+      const done = saved.step * was.batchSize;
+      if (done % now.batchSize !== 0) {
+        refuse(
+          `it stopped after ${saved.step} batches of ${was.batchSize} images (${done} images) into epoch ${saved.epoch}, ` +
+            `which is not a whole number of batches of ${now.batchSize} (--batch-size ${now.batchSize}); resume with --batch-size ${was.batchSize}`,
+        );
+      }
+      if (saved.step > 0) this.log(`note: --batch-size ${now.batchSize} instead of the checkpoint's ${was.batchSize}: continuing epoch ${saved.epoch} after its first ${done} images`);
+      else this.log(`note: --batch-size ${now.batchSize} instead of the checkpoint's ${was.batchSize}, from epoch ${saved.epoch} on`);
+      saved.step = done / now.batchSize;
+    }
+    saved.run = now;
+  }
+
+  /**
+   * Before any training: every non-empty split must have a decodable image, a training batch must be
+   * able to hold 2 images where batch norm needs them, and an empty validation or test split is said
+   * out loud (no metric is then reported for it).
+   */
+  private async checkData(): Promise<void> {
+    const { train, val, test } = this.data;
+    if (train.samples.length === 0) throw new DataError('the training split is empty: give the dataset at least one training image per class.');
+    await train.ensureReadable?.('training');
+    await val.ensureReadable?.('validation');
+    await test.ensureReadable?.('test');
+    const c = this.config;
+    if (this.dropOneImageBatches) {
+      const why = `at --img-size ${c.imgSize} the last feature maps are 1×1, and batch norm in training needs at least 2 images per batch`;
+      if (c.batchSize === 1) throw new DataError(`--batch-size 1 cannot train: ${why}. Use --batch-size 2 or more, or an --img-size above 32.`);
+      const usable = train.samples.length - train.skippedFiles;
+      if (usable === 1) throw new DataError(`the training split has only 1 usable image: ${why}. Add training images (or give training a larger --split share).`);
+      if (usable % c.batchSize === 1) {
+        this.log(`note: the last batch of each epoch would hold 1 image (${usable} images, --batch-size ${c.batchSize}); ${why}, so it is dropped (as drop_last would). A --batch-size that leaves 0 or ≥ 2 images over keeps it.`);
+        this.droppedNoted = true;
+      }
+    }
+    if (val.samples.length === 0) {
+      this.log(
+        'warning: the validation split is empty: there is no validation loss and no early stopping; all --max-epochs epochs run ' +
+          'and best.safetensors holds the last epoch\'s weights. Give validation a share of --split (or a val/ folder) to select the best epoch.',
+      );
+    }
+    if (test.samples.length === 0) this.log('warning: the test split is empty: no test accuracy or loss will be reported.');
   }
 
   private log(line: string): void {
@@ -178,7 +335,18 @@ export class Trainer {
   async resume(): Promise<boolean> {
     const bytes = await this.store.read(CHECKPOINT);
     if (!bytes) return false;
-    const st = decodeCheckpoint<TrainerState>(bytes, this.store.describe(CHECKPOINT), this.model, this.optimizer);
+    const source = this.store.describe(CHECKPOINT);
+    // The run's identity is checked before the weights are loaded, so that a mismatch names its real cause.
+    const meta = readSafetensorsMetadata(bytes, source);
+    let saved: TrainerState | null = null;
+    try {
+      saved = meta.trainer ? (JSON.parse(meta.trainer) as TrainerState) : null;
+    } catch {
+      saved = null;
+    }
+    if (saved) this.checkResumable(saved, source);
+    const st = decodeCheckpoint<TrainerState>(bytes, source, this.model, this.optimizer);
+    if (saved) Object.assign(st, { step: saved.step, run: saved.run });
     this.state = st;
     this.scheduler.loadStateDict(st.scheduler);
     this.early.loadStateDict(st.early);
@@ -204,7 +372,7 @@ export class Trainer {
     this.state.scheduler = this.scheduler.stateDict();
     this.state.early = this.early.stateDict();
     this.state.dropoutCalls = Object.fromEntries(this.dropouts().map(([n, d]) => [n, d.calls]));
-    await this.store.write(CHECKPOINT, encodeCheckpointTensors(tensors, this.optimizer, this.state));
+    await this.store.write(CHECKPOINT, encodeCheckpointTensors(tensors, this.optimizer, this.state, this.modelMetadata()));
   }
 
   /** What the store's checkpoint is worth after a divergence: read back and checked, never assumed. */
@@ -245,28 +413,34 @@ export class Trainer {
 
   private async runEpochs(): Promise<Summary | null> {
     const c = this.config;
+    await this.checkData();
+    const hasVal = this.data.val.samples.length > 0;
     while (this.state.epoch <= c.maxEpochs && !this.early.shouldStop) {
       const epoch = this.state.epoch;
       this.optimizer.lr = this.scheduler.lr;
       if (!(await this.trainEpoch(epoch))) return this.stopped();
-      const val = await this.evaluate(this.data.val, 'val', epoch);
       const p = this.state.partial;
+      if (p.seen === 0) {
+        throw new DataError(`no training image could be used in epoch ${epoch}: ${this.data.train.skippedSummary?.() ?? `${this.data.train.skippedFiles} files were skipped`}.`);
+      }
+      const val = hasVal ? await this.evaluate(this.data.val, 'val', epoch) : null;
       const row: EpochRow = {
         epoch,
         lr: this.optimizer.lr,
-        train_loss: p.lossSum / Math.max(1, p.seen),
-        train_acc: p.correct / Math.max(1, p.seen),
-        val_loss: val.loss,
-        val_acc: val.matrix.accuracy,
+        train_loss: p.lossSum / p.seen,
+        train_acc: p.correct / p.seen,
+        val_loss: val ? val.loss : null,
+        val_acc: val ? val.matrix.accuracy : null,
         seconds: p.seconds,
       };
       // The one readback of the weights per epoch, checked for NaN/Inf before anything is written from it.
       const tensors = await this.finiteCheckpointTensors(`after epoch ${epoch}`);
       this.state.history.push(row);
       this.scheduler.step();
-      if (this.early.update(epoch, val.loss)) {
+      // Without a validation split every epoch is "the best so far": best.safetensors holds the last one.
+      if (val ? this.early.update(epoch, val.loss) : ((this.early.bestEpoch = epoch), true)) {
         this.bestWeights = modelPart(tensors);
-        await this.store.write(BEST, writeSafetensors(this.bestWeights, { arch: c.arch, epoch: String(epoch), classes: JSON.stringify(this.data.classes) }));
+        await this.store.write(BEST, writeSafetensors(this.bestWeights, { ...this.modelMetadata(), epoch: String(epoch), selected_by: val ? 'validation loss' : 'last epoch (no validation split)' }));
       }
       this.state.epoch = epoch + 1;
       this.state.step = 0;
@@ -301,6 +475,11 @@ export class Trainer {
     for await (const batch of loader.epoch(epoch, step)) {
       const n = batch.labels.length;
       const thisStep = ++step;
+      if (n === 1 && this.dropOneImageBatches) {
+        if (!this.droppedNoted) this.log(`note: dropped a training batch of 1 image in epoch ${epoch} (batch norm in training needs at least 2 at --img-size ${c.imgSize})`);
+        this.droppedNoted = true;
+        continue;
+      }
       const x = Tensor.fromArray(batch.images, [n, 3, c.imgSize, c.imgSize], 'f32', rt);
       const y = Tensor.fromArray(batch.labels, [n], 'i32', rt);
       const { loss, logits } = trainStep(model, optimizer, x, y, c.labelSmoothing);
@@ -384,6 +563,9 @@ export class Trainer {
     }
     this.events.phaseEnd?.(phase);
     model.train();
+    if (seen === 0 && source.samples.length > 0) {
+      throw new DataError(`no ${phase === 'val' ? 'validation' : 'test'} image could be decoded: ${source.skippedSummary?.() ?? `${source.skippedFiles} files were skipped`}.`);
+    }
     const loss = lossSum / Math.max(1, seen);
     if (!Number.isFinite(loss)) this.log(`warning: the ${phase} loss is ${loss} at epoch ${epoch}`);
     return { loss, matrix, predictions, confidence };
@@ -409,10 +591,12 @@ export class Trainer {
   }
 
   private async finish(stoppedEarly: boolean): Promise<Summary> {
-    if (this.bestWeights) {
+    const hasVal = this.data.val.samples.length > 0;
+    if (this.bestWeights && hasVal) {
       loadStateDict(this.model, this.bestWeights, { source: this.store.describe(BEST) });
       this.log(`restored the best weights (epoch ${this.early.bestEpoch}, val loss ${this.early.best.toFixed(4)})`);
     }
+    const hasTest = this.data.test.samples.length > 0;
     const test = await this.evaluate(this.data.test, 'test', this.state.epoch);
     const classes = this.data.classes;
     const perClass = test.matrix.perClassAccuracy();
@@ -426,10 +610,11 @@ export class Trainer {
     });
     misclassified.sort((a, b) => b.confidence - a.confidence);
     const summary: Summary = {
-      test_accuracy: test.matrix.accuracy,
-      test_loss: test.loss,
-      best_epoch: this.early.bestEpoch,
-      best_val_loss: this.early.best,
+      test_accuracy: hasTest ? test.matrix.accuracy : null,
+      test_loss: hasTest ? test.loss : null,
+      test_images: test.matrix.total,
+      best_epoch: hasVal ? this.early.bestEpoch : this.state.history.length,
+      best_val_loss: hasVal ? this.early.best : null,
       epochs_run: this.state.history.length,
       stopped_early: stoppedEarly,
       adapter: this.rt.adapter.name,

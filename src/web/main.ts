@@ -335,13 +335,13 @@ function showSummary(s: Summary, thumbnails: Thumbnail[]): void {
   page.summary = s;
   $('results').hidden = false;
   $('phase').textContent = 'done';
-  $('test-accuracy').textContent = `${(100 * s.test_accuracy).toFixed(1)}%`;
+  $('test-accuracy').textContent = s.test_accuracy === null ? 'no test split' : `${(100 * s.test_accuracy).toFixed(1)}%`;
   $('test-details').textContent =
     `test loss ${formatLoss(s.test_loss)} · best epoch ${s.best_epoch} of ${s.epochs_run}${s.stopped_early ? ' (stopped early)' : ''} · ` +
     `${s.train_images_per_second.toFixed(1)} training images/s on ${s.adapter}`;
   renderConfusion($('confusion'), s);
   renderMisclassified($('misclassified'), s, thumbnails);
-  log(`test accuracy ${(100 * s.test_accuracy).toFixed(2)}% (loss ${formatLoss(s.test_loss)})`);
+  log(s.test_accuracy === null ? 'no test split: no test accuracy was measured' : `test accuracy ${(100 * s.test_accuracy).toFixed(2)}% (loss ${formatLoss(s.test_loss)})`);
 }
 
 /** Offer `name` (new or rewritten) for download; the links keep the order of DOWNLOADS. */

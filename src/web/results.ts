@@ -14,7 +14,8 @@ function el<K extends keyof HTMLElementTagNameMap>(tag: K, text?: string, classN
 const pct = (x: number | null) => (x === null || !Number.isFinite(x) ? '–' : `${(100 * x).toFixed(1)}%`);
 
 /** A loss for display: fixed-point while it is sane, exponent notation when it has blown up. */
-export function formatLoss(v: number): string {
+export function formatLoss(v: number | null): string {
+  if (v === null) return '–';
   return Math.abs(v) >= 1e4 ? v.toExponential(2) : v.toFixed(4);
 }
 
@@ -54,7 +55,7 @@ export function renderConfusion(container: HTMLElement, s: Summary): void {
 export function renderMisclassified(container: HTMLElement, s: Summary, thumbnails: readonly Thumbnail[]): void {
   container.replaceChildren();
   if (s.misclassified.length === 0) {
-    container.append(el('p', 'No test image was misclassified.'));
+    container.append(el('p', s.test_images === 0 ? 'No test images: the test split is empty.' : 'No test image was misclassified.'));
     return;
   }
   const shown = thumbnails.length < s.misclassified.length ? ` (the first ${thumbnails.length} shown)` : '';

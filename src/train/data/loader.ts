@@ -6,6 +6,7 @@
  * `onWarning`, counted in `skippedFiles`, left out of its batch and of every later epoch.
  */
 import type { DecodedBatch, DecoderPool } from './decoder-pool';
+import { DataError } from './errors';
 import { sampleLength, type TransformMode, type TransformSpec } from './pipeline';
 import { RNG_STREAM, Rng } from './rng';
 import type { Sample } from './split';
@@ -43,10 +44,12 @@ export class DataLoader {
   readonly seed: number;
   private readonly pool: DecoderPool;
   private readonly prefetch: number;
-  private readonly mean: readonly number[];
-  private readonly std: readonly number[];
+  readonly mean: readonly number[];
+  readonly std: readonly number[];
   private readonly onWarning: (message: string) => void;
   private readonly bad = new Set<number>();
+  /** Why each skipped file was skipped (in the order found). */
+  private readonly reasons: { path: string; reason: string }[] = [];
 
   constructor(options: DataLoaderOptions) {
     if (!Number.isInteger(options.batchSize) || options.batchSize <= 0) {
@@ -67,6 +70,38 @@ export class DataLoader {
   /** Files that failed to decode so far. */
   get skippedFiles(): number {
     return this.bad.size;
+  }
+
+  /**
+   * Make sure the split has at least one decodable image before any training: decode its files in
+   * order until one succeeds (one file for a healthy split). Files that fail are skipped from then
+   * on, as during an epoch. Throws a DataError naming the folder, how many files were skipped and
+   * why, when none decodes. An empty split is left alone (the trainer decides what that means).
+   */
+  async ensureReadable(split: string): Promise<void> {
+    if (this.samples.length === 0) return;
+    const spec: TransformSpec = { mode: this.mode, size: this.imageSize, seed: this.seed, epoch: 0, mean: this.mean, std: this.std };
+    const order = this.samples.map((_, i) => i).filter((i) => !this.bad.has(i));
+    let start = 0;
+    let chunk = 1;
+    while (start < order.length) {
+      const batch = await this.load(order.slice(start, start + chunk), spec);
+      if (batch) return;
+      start += chunk;
+      chunk = this.batchSize;
+    }
+    throw new DataError(`the ${split} split has no image that can be decoded: ${this.skippedSummary()}. Fix or remove those files, or point --data at another folder.`);
+  }
+
+  /** "all 12 files in DIR were skipped (12 cannot be decoded: e.g. a.png: reason; ...)". */
+  skippedSummary(): string {
+    const dir = commonDir(this.samples.map((s) => s.path));
+    const byReason = new Map<string, number>();
+    for (const r of this.reasons) byReason.set(r.reason, (byReason.get(r.reason) ?? 0) + 1);
+    const why = [...byReason].slice(0, 3).map(([reason, n]) => `${n} × ${reason}`).join('; ');
+    const first = this.reasons[0]?.path;
+    const all = this.bad.size === this.samples.length ? `all ${this.samples.length}` : `${this.bad.size} of ${this.samples.length}`;
+    return `${all} files in "${dir}" were skipped as undecodable (${why}${byReason.size > 3 ? '; …' : ''}${first ? `; first: ${first}` : ''})`;
   }
 
   /** Batches in an epoch, given the files known to be unreadable. */
@@ -117,6 +152,7 @@ export class DataLoader {
       const index = indices[f.slot];
       if (this.bad.has(index)) continue;
       this.bad.add(index);
+      this.reasons.push({ path: f.path, reason: f.reason });
       this.onWarning(`warning: skipping ${f.path}: ${f.reason}`);
     }
     const kept = indices.filter((_, slot) => !failed.has(slot));
@@ -132,4 +168,17 @@ export class DataLoader {
     const labels = Int32Array.from(kept, (i) => this.samples[i].label);
     return { images, labels, indices: kept };
   }
+}
+
+/** The deepest folder that holds every path ("." when they share none). */
+export function commonDir(paths: readonly string[]): string {
+  if (paths.length === 0) return '.';
+  let parts = paths[0].split('/').slice(0, -1);
+  for (const p of paths.slice(1)) {
+    const q = p.split('/');
+    let i = 0;
+    while (i < parts.length && i < q.length - 1 && parts[i] === q[i]) i++;
+    parts = parts.slice(0, i);
+  }
+  return parts.join('/') || (paths[0].startsWith('/') ? '/' : '.');
 }
