@@ -4,9 +4,11 @@
  * Pillow (/usr/bin/python3, python3-pil, which python3-torchvision pulls in) is the reference where
  * present; without it those comparisons are skipped locally and fail under CI=true.
  */
-import { describe, it, expect, beforeAll } from 'vitest';
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32, deflateSync } from 'node:zlib';
@@ -15,6 +17,7 @@ import { loadImageFolder } from '../src/train/data/folder';
 import { decodeImageFile, fsDecodeName, fsPath, nodeFileLister } from '../src/train/data/node-fs';
 import { ImageDecodeError } from '../src/train/data/errors';
 import { PILLOW_PIXEL_LIMIT } from '../src/train/data/image';
+import { WorkerDecoderPool } from '../src/train/data/worker-pool';
 
 const PYTHON = process.env.TORCH_PYTHON ?? '/usr/bin/python3';
 
@@ -179,6 +182,34 @@ describe('file names that are not UTF-8', () => {
       const img = await decodeImageFile(s.path);
       const i = classDirs.findIndex((d) => Buffer.compare(Buffer.from(fsPath(ds.classes[s.label])), d) === 0);
       expect([...img.data.subarray(0, 3)], s.path).toEqual(pixel(i));
+    }
+  });
+});
+
+describe('through the decode workers (as training reads files)', () => {
+  let workerFile: string;
+  beforeAll(async () => {
+    // Bundle the worker as the build does; the bundle sits in the project so that it finds sharp.
+    const root = fileURLToPath(new URL('..', import.meta.url));
+    workerFile = join(root, '.cache', `decode-worker-parity-${process.pid}.mjs`);
+    await build({ entryPoints: [join(root, 'src/train/data/decode-worker.ts')], bundle: true, platform: 'node', format: 'esm', external: ['sharp'], outfile: workerFile, logLevel: 'error' });
+  });
+  afterAll(() => rmSync(workerFile, { force: true }));
+
+  it('a non-UTF-8 name decodes; a decompression bomb is skipped with its reason', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'worker-names-'));
+    const png = await sharp(Buffer.alloc(12, 200), { raw: { width: 2, height: 2, channels: 3 } }).png().toBuffer();
+    writeFileSync(Buffer.concat([Buffer.from(`${dir}/x`), Buffer.from([0xfe]), Buffer.from('.png')]), png);
+    writeFileSync(join(dir, 'bomb.png'), pngHeaderOnly(16000, 16000));
+    const pool = new WorkerDecoderPool({ workerUrl: workerFile, threads: 1 });
+    try {
+      const jobs = [{ path: `${dir}/x\udcfe.png`, index: 0 }, { path: join(dir, 'bomb.png'), index: 1 }];
+      const r = await pool.decodeBatch(jobs, { mode: 'eval', size: 2, seed: 0, epoch: 0, mean: [0, 0, 0], std: [1, 1, 1] });
+      expect(r.failures.map((f) => f.slot)).toEqual([1]);
+      expect(r.failures[0].reason).toMatch(/decompression-bomb limit/);
+      expect(Math.round(r.images[0] * 255)).toBe(200);
+    } finally {
+      await pool.close();
     }
   });
 });
