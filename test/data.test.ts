@@ -467,10 +467,12 @@ describe('decoding', () => {
     expect([...(await decodeBytes('pal.png', palette)).data]).toEqual(colours);
   });
 
-  it('scales 16-bit PNGs to 8 bits', async () => {
+  it('clips 16-bit grey PNGs at 255 and scales 16-bit RGB to 8 bits, as Pillow does', async () => {
+    // Pillow opens 16-bit grey as mode I (I;16 in Pillow ≥ 10), whose convert('RGB') clips at 255
+    // (decode_parity.test.ts checks this against Pillow itself).
     const grey16 = png16(2, 2, 0, [0, 128, 255, 7].map((v) => v * 257));
     expect((await sharp(grey16).metadata()).depth).toBe('ushort');
-    expect([...(await decodeBytes('g16.png', grey16)).data]).toEqual([0, 0, 0, 128, 128, 128, 255, 255, 255, 7, 7, 7]);
+    expect([...(await decodeBytes('g16.png', grey16)).data]).toEqual([0, 0, 0, 255, 255, 255, 255, 255, 255, 255, 255, 255]);
     // 16-bit samples keep their high byte, as Pillow's RGB;16B unpacker does.
     const words = [357, 600, 1000, 64350, 33000, 255];
     const rgb16 = png16(2, 1, 2, words);

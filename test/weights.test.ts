@@ -437,7 +437,7 @@ describe('rejects malformed .pth files', () => {
     for (const [value, pattern] of cases) {
       const err = formatError(() => readPth(withPickle(value), 'x.pth'));
       expect(err.message).toMatch(pattern);
-      expect(err.message).toContain("under 'state_dict' or 'model'");
+      expect(err.message).toContain("under 'model_state_dict', 'state_dict' or 'model'");
     }
   });
 

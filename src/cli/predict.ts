@@ -15,6 +15,7 @@ import { noGrad, tidy } from '../autograd/scope';
 import { ARCH_NAMES, resnet } from '../nn/resnet';
 import { loadStateDict, StateDictError } from '../nn/state';
 import { readWeights, readSafetensorsMetadata, looksLikePth, WeightsFormatError, type NamedTensor } from '../nn/weights/index';
+import { adaptStateDict } from '../nn/weights/compat';
 import { decodeImageFile } from '../train/data/node-fs';
 import { DataError } from '../train/data/errors';
 import { IMAGENET_MEAN, IMAGENET_STD, evalResizeSize } from '../train/data/transforms';
@@ -120,7 +121,10 @@ async function readModelFile(path: string): Promise<{ tensors: Map<string, Named
     for (const [k, t] of tensors) if (k.startsWith('model.')) model.set(k.slice('model.'.length), t);
     return { tensors: model, metadata };
   }
-  return { tensors, metadata };
+  // A DataParallel "module." prefix or missing num_batches_tracked: fixed as PyTorch accepts them, with a note.
+  const adapted = adaptStateDict(tensors, path);
+  for (const note of adapted.notes) console.error(`note: ${note}`);
+  return { tensors: adapted.tensors, metadata };
 }
 
 interface ModelSpec {

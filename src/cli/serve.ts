@@ -4,7 +4,7 @@
  * the browser test reuses `staticHandler`.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, realpath, stat } from 'node:fs/promises';
 import { realpathSync } from 'node:fs';
 import { dirname, extname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,11 +26,39 @@ const TYPES: Record<string, string> = {
   '.pth': 'application/octet-stream',
 };
 
-/** A request handler that serves the files under `root` (GET and HEAD; index.html for a folder). */
+/** Host names this server answers to; any other Host header is refused (DNS rebinding). */
+const LOCAL_HOSTS = ['localhost', '127.0.0.1', '[::1]'];
+
+/**
+ * Is `host` (the Host header) one of LOCAL_HOSTS with this server's port? A page on another site whose
+ * name has been re-pointed at 127.0.0.1 (DNS rebinding) sends its own name here, and is refused.
+ */
+export function isLocalHost(host: string | undefined, port: number): boolean {
+  if (!host) return false;
+  const h = host.toLowerCase();
+  return LOCAL_HOSTS.some((name) => h === `${name}:${port}` || (port === 80 && h === name));
+}
+
+/**
+ * A request handler that serves the files under `root` (GET and HEAD; index.html for a folder), only to
+ * requests addressed to localhost, and only files whose real path (symbolic links resolved) lies inside
+ * the real path of `root`.
+ */
 export function staticHandler(root: string): (req: IncomingMessage, res: ServerResponse) => void {
   const base = resolve(root);
+  let realBase: Promise<string> | null = null;
   return (req, res) => {
     void (async () => {
+      const port = req.socket.localPort ?? 0;
+      if (!isLocalHost(req.headers.host, port)) {
+        const shown = req.headers.host === undefined ? 'no Host header' : `Host ${JSON.stringify(req.headers.host)}`;
+        return send(
+          res,
+          421,
+          `misdirected request: ${shown}. serve.js answers only requests to http://localhost:${port}/ ` +
+            `(or 127.0.0.1, [::1]); other names are refused to block DNS rebinding. Open http://localhost:${port}/ instead.\n`,
+        );
+      }
       if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'method not allowed\n');
       let path: string;
       try {
@@ -40,9 +68,17 @@ export function staticHandler(root: string): (req: IncomingMessage, res: ServerR
       }
       let file = resolve(join(base, path));
       if (file !== base && !file.startsWith(base + sep)) return send(res, 403, 'forbidden\n');
+      let real: string;
       try {
         if ((await stat(file)).isDirectory()) file = join(file, 'index.html');
-        const body = await readFile(file);
+        real = await realpath(file);
+      } catch {
+        return send(res, 404, `not found: ${path}\n`);
+      }
+      const inside = await (realBase ??= realpath(base)).then((b) => real === b || real.startsWith(b.endsWith(sep) ? b : b + sep), () => false);
+      if (!inside) return send(res, 403, `forbidden: ${path} is a symbolic link to a file outside the served folder\n`);
+      try {
+        const body = await readFile(real);
         res.writeHead(200, { 'content-type': TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream', 'content-length': body.length, 'cache-control': 'no-cache' });
         res.end(req.method === 'HEAD' ? undefined : body);
       } catch {

@@ -8,13 +8,16 @@ import { shapeStr } from '../autograd/tensor';
 import { checkStateDict, loadStateDict, StateDictError, type LoadReport } from './state';
 import type { ResNet } from './resnet';
 import { describeShape } from './module';
+import { adaptStateDict } from './weights/compat';
 
 export interface PretrainedReport extends LoadReport {
   /** Human-readable lines to print. */
   messages: string[];
 }
 
-export function loadPretrained(model: ResNet, tensors: Map<string, NamedTensor>, source: string): PretrainedReport {
+export function loadPretrained(model: ResNet, fileTensors: Map<string, NamedTensor>, source: string): PretrainedReport {
+  // A DataParallel prefix or missing batch-norm counters are fixed first, so the head is found by its key.
+  const { tensors, notes } = adaptStateDict(fileTensors, source);
   const own = model.stateDict();
   const isHead = (k: string) => k === 'fc' || k.startsWith('fc.');
   const fileHead = [...tensors.keys()].filter(isHead);
@@ -26,7 +29,7 @@ export function loadPretrained(model: ResNet, tensors: Map<string, NamedTensor>,
   });
   if (headMatches) {
     const r = loadStateDict(model, tensors, { source });
-    return { ...r, messages: [`${source}: loaded all ${r.loaded.length} tensors`] };
+    return { ...r, notes, messages: [...notes, `${source}: loaded all ${r.loaded.length} tensors`] };
   }
   // The file's head does not fit this model: load the backbone strictly and keep our head's initialisation.
   const backbone = new Map([...tensors].filter(([k]) => !isHead(k)));
@@ -37,11 +40,14 @@ export function loadPretrained(model: ResNet, tensors: Map<string, NamedTensor>,
   }
   const r = loadStateDict(model, backbone, { strict: false, source });
   const dropped = fileHead.map((k) => `${k} ${shapeStr(tensors.get(k)!.shape)}`);
+  const fileWeight = fileHead.map((k) => tensors.get(k)!).find((t) => t.shape.length === 2);
+  const classes = fileWeight ? `${fileWeight.shape[0]} classes in the file, ${model.numClasses} in this model (from the data); ` : '';
   const messages = [
+    ...notes,
     `${source}: loaded ${r.loaded.length} backbone tensors`,
     `  the file's head (${dropped.join(', ') || 'none'}) does not fit this model's head ` +
-      `(${modelHead.map((k) => `${k} ${describeShape(own.get(k)!)}`).join(', ')}): ` +
+      `(${modelHead.map((k) => `${k} ${describeShape(own.get(k)!)}`).join(', ')}): ${classes}` +
       `it was dropped, and the new head keeps its seeded initialisation`,
   ];
-  return { ...r, messages };
+  return { ...r, notes, messages };
 }

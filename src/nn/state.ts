@@ -4,6 +4,7 @@
  */
 import { Tensor, shapeStr } from '../autograd/tensor';
 import type { NamedTensor } from './weights/types';
+import { adaptStateDict } from './weights/compat';
 import { Module, ScalarState, describeShape } from './module';
 import { assertFiniteWeights } from './finite';
 
@@ -13,10 +14,33 @@ export interface LoadReport {
   unexpected: string[];
   /** "key: file [a, b] vs model [c, d]" */
   mismatched: string[];
+  /** Changes made to the file's keys before loading (see adaptStateDict), one line each, to print. */
+  notes: string[];
+}
+
+/** When only the classifier differs in size: its class count in the file and in the model. */
+export interface ClassCountMismatch {
+  key: string;
+  fileClasses: number;
+  modelClasses: number;
 }
 
 export class StateDictError extends Error {
-  constructor(source: string, report: LoadReport) {
+  /** Set when the file fits the model except for the number of classes of its fc layer. */
+  readonly classes: ClassCountMismatch | null;
+
+  constructor(source: string, report: LoadReport, classes: ClassCountMismatch | null = null) {
+    if (classes) {
+      super(
+        `${source}: the fc layer has ${classes.fileClasses} classes in the file (${classes.key} ` +
+          `[${classes.fileClasses}, …]) but ${classes.modelClasses} in this model, which takes its classes from the data ` +
+          `(${classes.modelClasses} class folders). Every other tensor matches, so the architecture is right: ` +
+          `the file was trained on other classes. Use the data it was trained on, or, for --resume, another --out to start a new run.`,
+      );
+      this.name = 'StateDictError';
+      this.classes = classes;
+      return;
+    }
     const parts: string[] = [];
     const list = (title: string, keys: string[]) => {
       if (keys.length) parts.push(`  ${title} (${keys.length}): ${keys.slice(0, 20).join(', ')}${keys.length > 20 ? `, … ${keys.length - 20} more` : ''}`);
@@ -29,6 +53,7 @@ export class StateDictError extends Error {
         `  Check --arch and that the file holds a state_dict for it (torchvision key names such as layer1.0.conv1.weight).`,
     );
     this.name = 'StateDictError';
+    this.classes = null;
   }
 }
 
@@ -36,17 +61,40 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
 }
 
+/** The classifier's weight keys: a plain Linear (fc) or the recipe's Sequential(Dropout, Linear) (fc.1). */
+const HEAD_WEIGHTS = ['fc.weight', 'fc.1.weight'];
+
+/**
+ * When the only differences are the classifier's output size (its weight's rows and its bias),
+ * the two class counts; otherwise null.
+ */
+export function classCountMismatch(module: Module, tensors: Map<string, NamedTensor>, report: LoadReport): ClassCountMismatch | null {
+  if (report.missing.length || report.unexpected.length || report.mismatched.length === 0) return null;
+  const key = HEAD_WEIGHTS.find((k) => report.mismatched.some((m) => m.startsWith(`${k}:`)));
+  if (!key) return null;
+  const bias = key.replace(/weight$/, 'bias');
+  if (!report.mismatched.every((m) => m.startsWith(`${key}:`) || m.startsWith(`${bias}:`))) return null;
+  const file = tensors.get(key);
+  const own = module.stateDict().get(key);
+  if (!file || !(own instanceof Tensor) || file.shape.length !== 2 || own.shape.length !== 2 || file.shape[1] !== own.shape[1]) return null;
+  return { key, fileClasses: file.shape[0], modelClasses: own.shape[0] };
+}
+
 /**
  * Copy `tensors` into the module. With strict (the default), any missing, unexpected or wrongly shaped
  * key throws one StateDictError listing all of them, before anything is written. Non-strict loads what
- * matches and reports the rest. A tensor to be loaded that holds NaN or Inf throws NonFiniteWeightsError
- * (naming every such tensor), also before anything is written, unless `allowNonFinite`.
+ * matches and reports the rest. Keys are first adapted as PyTorch would accept them (adaptStateDict:
+ * a DataParallel `module.` prefix, missing num_batches_tracked); the report's notes say what changed.
+ * A tensor to be loaded that holds NaN or Inf throws NonFiniteWeightsError (naming every such tensor),
+ * also before anything is written, unless `allowNonFinite`.
  */
-export function loadStateDict(module: Module, tensors: Map<string, NamedTensor>, opts: { strict?: boolean; source?: string; allowNonFinite?: boolean } = {}): LoadReport {
+export function loadStateDict(module: Module, fileTensors: Map<string, NamedTensor>, opts: { strict?: boolean; source?: string; allowNonFinite?: boolean } = {}): LoadReport {
   const strict = opts.strict ?? true;
-  const report = checkStateDict(module, tensors);
+  const source = opts.source ?? 'state_dict';
+  const tensors = adaptStateDict(fileTensors, source).tensors;
+  const report = checkStateDict(module, fileTensors, source);
   if (strict && (report.missing.length || report.unexpected.length || report.mismatched.length)) {
-    throw new StateDictError(opts.source ?? 'state_dict', report);
+    throw new StateDictError(source, report, classCountMismatch(module, tensors, report));
   }
   const bad = new Set(report.mismatched.map((m) => m.slice(0, m.indexOf(':'))));
   if (!opts.allowNonFinite) {
@@ -66,10 +114,11 @@ export function loadStateDict(module: Module, tensors: Map<string, NamedTensor>,
   return report;
 }
 
-/** Compare a file's tensors with the module's keys and shapes, writing nothing. */
-export function checkStateDict(module: Module, tensors: Map<string, NamedTensor>): LoadReport {
+/** Compare a file's tensors (after adaptStateDict) with the module's keys and shapes, writing nothing. */
+export function checkStateDict(module: Module, fileTensors: Map<string, NamedTensor>, source = 'state_dict'): LoadReport {
+  const { tensors, notes } = adaptStateDict(fileTensors, source);
   const own = module.stateDict();
-  const report: LoadReport = { loaded: [], missing: [], unexpected: [], mismatched: [] };
+  const report: LoadReport = { loaded: [], missing: [], unexpected: [], mismatched: [], notes };
   for (const [key, target] of own) {
     const src = tensors.get(key);
     if (!src) {

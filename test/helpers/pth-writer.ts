@@ -240,26 +240,41 @@ function le(v: bigint, n: number): number[] {
 const ALIGNMENT = 64;
 
 function zipStored(records: [string, Uint8Array][]): Uint8Array {
-  const parts: number[] = [];
+  // Chunks rather than one number[] per byte, so a whole ResNet's storages (tens of MB) write in well under a second.
+  const parts: Uint8Array[] = [];
+  let length = 0;
+  const push = (bytes: Uint8Array | number[]) => {
+    const chunk = bytes instanceof Uint8Array ? bytes : Uint8Array.from(bytes);
+    parts.push(chunk);
+    length += chunk.length;
+  };
   const central: number[] = [];
   for (const [name, data] of records) {
     const nameBytes = utf8(name);
-    const offset = parts.length;
+    const offset = length;
     const start = offset + 30 + nameBytes.length + 4;
     const padding = (ALIGNMENT - (start % ALIGNMENT)) % ALIGNMENT;
     const extra = [0x46, 0x42, ...le(BigInt(padding), 2), ...new Array<number>(padding).fill(0x5a)]; // "FB", then 'Z's
     const crc = crc32(data);
     const common = [...le(20n, 2), 0, 0, 0, 0, 0, 0, 0, 0x21, ...le(BigInt(crc), 4), ...le(BigInt(data.length), 4), ...le(BigInt(data.length), 4), ...le(BigInt(nameBytes.length), 2)];
-    parts.push(...le(0x04034b50n, 4), ...common, ...le(BigInt(extra.length), 2), ...nameBytes, ...extra);
-    for (const b of data) parts.push(b);
+    push([...le(0x04034b50n, 4), ...common, ...le(BigInt(extra.length), 2), ...nameBytes, ...extra]);
+    push(data);
     central.push(...le(0x02014b50n, 4), ...le(20n, 2), ...common, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, ...le(BigInt(offset), 4), ...nameBytes);
   }
   const end = [
     ...le(0x06054b50n, 4), 0, 0, 0, 0,
     ...le(BigInt(records.length), 2), ...le(BigInt(records.length), 2),
-    ...le(BigInt(central.length), 4), ...le(BigInt(parts.length), 4), 0, 0,
+    ...le(BigInt(central.length), 4), ...le(BigInt(length), 4), 0, 0,
   ];
-  return new Uint8Array([...parts, ...central, ...end]);
+  push(central);
+  push(end);
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }
 
 const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
@@ -270,6 +285,6 @@ const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
 
 function crc32(data: Uint8Array): number {
   let c = 0xffffffff;
-  for (const b of data) c = CRC_TABLE[(c ^ b) & 0xff] ^ (c >>> 8);
+  for (let i = 0; i < data.length; i++) c = CRC_TABLE[(c ^ data[i]) & 0xff] ^ (c >>> 8);
   return (c ^ 0xffffffff) >>> 0;
 }

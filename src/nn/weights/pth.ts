@@ -84,7 +84,7 @@ export function looksLikePth(bytes: Uint8Array): boolean {
 
 /**
  * Reads the tensors of a `torch.save(model.state_dict(), path)` file. A checkpoint dict holding
- * the state_dict under 'state_dict' or 'model' is accepted too. Every tensor comes back as a
+ * the state_dict under 'model_state_dict', 'state_dict' or 'model' is accepted too. Every tensor comes back as a
  * contiguous row-major copy; `source` names the file in error messages.
  */
 export function readPth(bytes: Uint8Array, source: string): Map<string, NamedTensor> {
@@ -242,16 +242,19 @@ function isTensorDict(value: unknown): value is Map<string, TensorView> {
   return value instanceof Map && [...value].every(([key, item]) => typeof key === 'string' && item instanceof TensorView);
 }
 
+/** Where training scripts put the state_dict in a checkpoint dict (the PyTorch tutorial's is model_state_dict). */
+const CHECKPOINT_KEYS = ['model_state_dict', 'state_dict', 'model'];
+
 function findStateDict(root: unknown, source: string): Map<string, TensorView> {
   if (isTensorDict(root)) return root;
-  for (const wrapper of ['state_dict', 'model']) {
+  for (const wrapper of CHECKPOINT_KEYS) {
     const inner = root instanceof Map ? root.get(wrapper) : undefined;
     if (isTensorDict(inner)) return inner;
   }
   throw new WeightsFormatError(
     source,
     `holds ${describe(root)}, not a state_dict of tensors. Save the weights with torch.save(model.state_dict(), path) ` +
-      "(a checkpoint dict with the state_dict under 'state_dict' or 'model' is also accepted).",
+      "(a checkpoint dict with the state_dict under 'model_state_dict', 'state_dict' or 'model' is also accepted).",
   );
 }
 

@@ -3,7 +3,7 @@
  * 1/4/8-bit palettes (uncompressed, RLE8, RLE4), 16/24/32-bit with or without bit-field masks.
  * Alpha is dropped, as PIL's `convert('RGB')` does. Throws an Error whose message is the reason.
  */
-import { createImage, type RGBImage } from './image';
+import { checkPixelCount, createImage, type RGBImage } from './image';
 
 const BI_RGB = 0;
 const BI_RLE8 = 1;
@@ -31,6 +31,7 @@ export function decodeBmp(bytes: Uint8Array): RGBImage {
   const height = Math.abs(rawHeight);
   const topDown = rawHeight < 0;
   if (width <= 0 || height <= 0 || width > MAX_SIDE || height > MAX_SIDE) throw new Error(`bad BMP size ${width}x${rawHeight}`);
+  checkPixelCount(width, height);
   if (dataOffset >= bytes.length) throw new Error('truncated BMP: no pixel data');
 
   const img = createImage(width, height);

@@ -17,6 +17,11 @@ export interface DirEntry {
 /** The platform's directory listing; rejects when `path` is missing or not a folder. */
 export interface FileLister {
   listDir(path: string): Promise<DirEntry[]>;
+  /**
+   * Optional: an identity of the folder itself (device and inode on Node), the same for every path
+   * that reaches it through symbolic links; null when unknown. Used to read each folder once.
+   */
+  dirId?(path: string): Promise<string | null>;
 }
 
 export const IMAGE_EXTENSIONS: readonly string[] = ['.jpg', '.jpeg', '.png', '.webp', '.bmp', '.gif', '.tif', '.tiff'];
@@ -31,22 +36,28 @@ export function isImageFileName(name: string): boolean {
   return !isHidden(name) && dot > 0 && IMAGE_EXTENSIONS.includes(name.slice(dot).toLowerCase());
 }
 
-/** Order strings by Unicode code point, as Python's `sorted` does (JS's default sort uses UTF-16 units). */
+/**
+ * Order strings by Unicode code point, as Python's `sorted` does (JS's default sort uses UTF-16 units).
+ * A lone surrogate (an undecodable file-name byte, see node-fs.ts) is its own code point, as in Python.
+ */
 export function compareCodePoints(a: string, b: string): number {
   const n = Math.min(a.length, b.length);
   for (let i = 0; i < n; i++) {
-    const x = a.charCodeAt(i);
-    const y = b.charCodeAt(i);
-    if (x !== y) return codePointRank(x) - codePointRank(y);
+    if (a.charCodeAt(i) === b.charCodeAt(i)) continue;
+    if (i > 0 && isHigh(a.charCodeAt(i - 1))) {
+      // Both share a high surrogate at i - 1: it starts a code point ≥ U+10000 where a low one follows.
+      const pairA = isLow(a.charCodeAt(i));
+      const pairB = isLow(b.charCodeAt(i));
+      if (pairA !== pairB) return pairA ? 1 : -1;
+      if (pairA) return a.codePointAt(i - 1)! - b.codePointAt(i - 1)!;
+    }
+    return a.codePointAt(i)! - b.codePointAt(i)!;
   }
   return a.length - b.length;
 }
 
-/** Moves surrogates (code points above U+FFFF) after U+E000..U+FFFF. */
-function codePointRank(unit: number): number {
-  if (unit < 0xd800) return unit;
-  return unit >= 0xe000 ? unit - 0x800 : unit + 0x2000;
-}
+const isHigh = (u: number) => u >= 0xd800 && u <= 0xdbff;
+const isLow = (u: number) => u >= 0xdc00 && u <= 0xdfff;
 
 export function joinPath(dir: string, name: string): string {
   return dir.endsWith('/') ? dir + name : `${dir}/${name}`;
@@ -59,8 +70,10 @@ export interface ImageFolderDataset extends Splits {
   layout: DatasetLayout;
   /** Sorted class names; a sample's label indexes this list. */
   classes: string[];
-  /** A human-readable account of the classes and the split, for printing. */
+  /** A human-readable account of the classes and the split (and any warnings), for printing. */
   description: string;
+  /** Problems that did not stop the scan (a folder reached twice through symbolic links), also in `description`. */
+  warnings: string[];
 }
 
 export interface ImageFolderOptions {
@@ -86,7 +99,37 @@ export async function loadImageFolder(fs: FileLister, root: string, options: Ima
   }
   const dirs = visibleDirs(entries);
   const splitDirs = findSplitDirs(root, dirs);
-  return splitDirs ? loadSplitFolders(fs, root, splitDirs) : loadClassFolders(fs, root, entries, fractions, seed);
+  const scan = new ScanState(fs);
+  await scan.firstVisit(root);
+  return splitDirs ? loadSplitFolders(scan, root, splitDirs) : loadClassFolders(scan, root, entries, fractions, seed);
+}
+
+/**
+ * What a scan has seen: each folder's identity (FileLister.dirId) and the first path that reached it, so a
+ * folder reached again through a symbolic link (a loop, or two links to one folder) is read once, with a
+ * warning, rather than forever or twice.
+ */
+class ScanState {
+  readonly warnings: string[] = [];
+  private readonly seen = new Map<string, string>();
+  constructor(readonly fs: FileLister) {}
+
+  /** True the first time `dir` (by identity) is met; otherwise records a warning and returns false. */
+  async firstVisit(dir: string): Promise<boolean> {
+    const id = this.fs.dirId ? await this.fs.dirId(dir) : null;
+    if (id === null) return true;
+    const first = this.seen.get(id);
+    if (first === undefined) {
+      this.seen.set(id, dir);
+      return true;
+    }
+    const loop = dir.startsWith(first.endsWith('/') ? first : `${first}/`);
+    this.warnings.push(
+      `skipped folder "${dir}": it is "${first}" again, reached through a symbolic link` +
+        `${loop ? ' that loops back to a folder above it' : ''}; each folder is read once`,
+    );
+    return false;
+  }
 }
 
 function visibleDirs(entries: DirEntry[]): string[] {
@@ -123,11 +166,11 @@ interface ClassScan {
   otherFiles: number;
 }
 
-async function scanClasses(fs: FileLister, dir: string, classes: string[]): Promise<ClassScan> {
+async function scanClasses(state: ScanState, dir: string, classes: string[]): Promise<ClassScan> {
   const scan: ClassScan = { classes, files: [], otherFiles: 0 };
   for (const name of classes) {
     const found: { dir: string; name: string }[] = [];
-    scan.otherFiles += await collectImages(fs, joinPath(dir, name), found);
+    scan.otherFiles += await collectImages(state, joinPath(dir, name), found);
     // torchvision walks sorted(os.walk(class_dir)) and sorts the names in each folder.
     found.sort((a, b) => compareCodePoints(a.dir, b.dir) || compareCodePoints(a.name, b.name));
     scan.files.push(found.map((f) => joinPath(f.dir, f.name)));
@@ -135,13 +178,15 @@ async function scanClasses(fs: FileLister, dir: string, classes: string[]): Prom
   return scan;
 }
 
-/** Images under `dir` (recursively, hidden entries skipped); returns the count of other files. */
-async function collectImages(fs: FileLister, dir: string, found: { dir: string; name: string }[]): Promise<number> {
-  const entries = await listSubfolder(fs, dir);
+/** Images under `dir` (recursively, hidden entries skipped, each folder once); returns the count of other files. */
+async function collectImages(state: ScanState, dir: string, found: { dir: string; name: string }[]): Promise<number> {
+  if (!(await state.firstVisit(dir))) return 0;
+  // In name order, so which of two paths to one folder is read (the first) does not depend on the file system.
+  const entries = (await listSubfolder(state.fs, dir)).sort((a, b) => compareCodePoints(a.name, b.name));
   let other = 0;
   for (const e of entries) {
     if (isHidden(e.name)) continue;
-    if (e.isDir) other += await collectImages(fs, joinPath(dir, e.name), found);
+    if (e.isDir) other += await collectImages(state, joinPath(dir, e.name), found);
     else if (isImageFileName(e.name)) found.push({ dir, name: e.name });
     else other++;
   }
@@ -156,28 +201,29 @@ async function listSubfolder(fs: FileLister, dir: string): Promise<DirEntry[]> {
   }
 }
 
-async function loadSplitFolders(fs: FileLister, root: string, splitDirs: Record<SplitName, string>): Promise<ImageFolderDataset> {
+async function loadSplitFolders(state: ScanState, root: string, splitDirs: Record<SplitName, string>): Promise<ImageFolderDataset> {
   const listed: Record<string, string[]> = {};
   for (const split of SPLIT_NAMES) {
     const dir = joinPath(root, splitDirs[split]);
-    listed[split] = visibleDirs(await listSubfolder(fs, dir));
+    await state.firstVisit(dir);
+    listed[split] = visibleDirs(await listSubfolder(state.fs, dir));
   }
   checkSameClasses(root, splitDirs, listed);
   const classes = listed.train;
   checkClassCount(root, classes);
   const scans = {} as Record<SplitName, ClassScan>;
-  for (const split of SPLIT_NAMES) scans[split] = await scanClasses(fs, joinPath(root, splitDirs[split]), classes);
-  checkImages(root, SPLIT_NAMES.map((s) => ({ prefix: `${splitDirs[s]}/`, scan: scans[s] })));
+  for (const split of SPLIT_NAMES) scans[split] = await scanClasses(state, joinPath(root, splitDirs[split]), classes);
+  checkImages(root, SPLIT_NAMES.map((s) => ({ prefix: `${splitDirs[s]}/`, scan: scans[s] })), state.warnings);
   const splits = {} as Splits;
   for (const split of SPLIT_NAMES) splits[split] = toSamples(scans[split]);
   const source = splitDirs.val === 'val' ? 'its train/, val/ and test/ folders' : 'its train/, valid/ (as val) and test/ folders';
   const other = SPLIT_NAMES.reduce((n, s) => n + scans[s].otherFiles, 0);
-  const description = describe(root, classes, splits, `from ${source}`, other);
-  return { root, layout: 'split-folders', classes, ...splits, description };
+  const description = describe(root, classes, splits, `from ${source}`, other, state.warnings);
+  return { root, layout: 'split-folders', classes, ...splits, description, warnings: state.warnings };
 }
 
 async function loadClassFolders(
-  fs: FileLister,
+  state: ScanState,
   root: string,
   entries: DirEntry[],
   fractions: SplitFractions,
@@ -195,15 +241,15 @@ async function loadClassFolders(
     );
   }
   checkClassCount(root, classes);
-  const scan = await scanClasses(fs, root, classes);
-  checkImages(root, [{ prefix: '', scan }]);
+  const scan = await scanClasses(state, root, classes);
+  checkImages(root, [{ prefix: '', scan }], state.warnings);
   const splits = stratifiedSplit(toSamples(scan), classes, fractions, seed);
   const pct = (x: number) => `${+(x * 100).toFixed(1)}%`;
   const how =
     `no train/val/test folders, so each class was split ` +
     `${pct(fractions.train)} / ${pct(fractions.val)} / ${pct(fractions.test)} at random (seed ${seed})`;
-  const description = describe(root, classes, splits, how, scan.otherFiles);
-  return { root, layout: 'class-folders', classes, ...splits, description };
+  const description = describe(root, classes, splits, how, scan.otherFiles, state.warnings);
+  return { root, layout: 'class-folders', classes, ...splits, description, warnings: state.warnings };
 }
 
 function toSamples(scan: ClassScan): Sample[] {
@@ -232,25 +278,26 @@ function checkClassCount(root: string, classes: string[]): void {
   );
 }
 
-function checkImages(root: string, parts: { prefix: string; scan: ClassScan }[]): void {
+function checkImages(root: string, parts: { prefix: string; scan: ClassScan }[], warnings: string[]): void {
+  const notes = warnings.map((w) => `\n  (${w})`).join('');
   const total = parts.reduce((n, p) => n + p.scan.files.reduce((m, f) => m + f.length, 0), 0);
   if (total === 0) {
     const other = parts.reduce((n, p) => n + p.scan.otherFiles, 0);
     throw new DataError(
       `no images found in "${root}" (looked for ${EXTENSION_LIST} in its class folders` +
         `${other > 0 ? `; ${other} files with other extensions were ignored` : ''}). ` +
-        'Put the images in one subfolder per class.',
+        'Put the images in one subfolder per class.' + notes,
     );
   }
   const empty = parts.flatMap((p) => p.scan.classes.filter((_, i) => p.scan.files[i].length === 0).map((c) => p.prefix + c));
   if (empty.length === 0) return;
   throw new DataError(
     `class folders without images in "${root}": ${empty.join(', ')}. ` +
-      `Every class needs at least one image (${EXTENSION_LIST}) in every split; add images or remove the folder.`,
+      `Every class needs at least one image (${EXTENSION_LIST}) in every split; add images or remove the folder.` + notes,
   );
 }
 
-function describe(root: string, classes: string[], splits: Splits, how: string, otherFiles: number): string {
+function describe(root: string, classes: string[], splits: Splits, how: string, otherFiles: number, warnings: string[]): string {
   const counts = classes.map(() => [0, 0, 0]);
   SPLIT_NAMES.forEach((s, i) => splits[s].forEach((x) => counts[x.label][i]++));
   const totals = SPLIT_NAMES.map((s) => splits[s].length);
@@ -266,6 +313,7 @@ function describe(root: string, classes: string[], splits: Splits, how: string, 
   const thin = classes.filter((_, i) => counts[i].some((n, s) => n === 0 && SPLIT_NAMES[s] !== 'train' && totals[s] > 0));
   if (thin.length > 0) lines.push(`Note: too few images to appear in every split: ${thin.join(', ')}.`);
   if (otherFiles > 0) lines.push(`Ignored ${otherFiles} file${otherFiles === 1 ? '' : 's'} that are not images (accepted: ${EXTENSION_LIST}).`);
+  for (const w of warnings) lines.push(`Warning: ${w}.`);
   return lines.join('\n');
 }
 

@@ -12,6 +12,26 @@ export interface RGBImage {
   data: Uint8Array;
 }
 
+/** Pillow's Image.MAX_IMAGE_PIXELS: above it Image.open warns (DecompressionBombWarning). */
+export const PILLOW_MAX_IMAGE_PIXELS = 89_478_485;
+/** Above twice that, Image.open raises DecompressionBombError, so torchvision cannot read the image. */
+export const PILLOW_PIXEL_LIMIT = 2 * PILLOW_MAX_IMAGE_PIXELS;
+
+/**
+ * Throws, as Pillow's _decompression_bomb_check does, when width × height exceeds PILLOW_PIXEL_LIMIT.
+ * Called with the size from the file's header, before any pixel is decoded.
+ */
+export function checkPixelCount(width: number, height: number): void {
+  const pixels = width * height;
+  if (pixels <= PILLOW_PIXEL_LIMIT) return;
+  const n = (x: number) => x.toLocaleString('en');
+  throw new Error(
+    `its header declares ${width}x${height} = ${n(pixels)} pixels, above Pillow's decompression-bomb limit of ` +
+      `${n(PILLOW_PIXEL_LIMIT)} pixels (2 × Image.MAX_IMAGE_PIXELS), so torchvision would refuse it too; not decoded. ` +
+      'Downscale the image if it is genuine',
+  );
+}
+
 export function createImage(width: number, height: number): RGBImage {
   if (!Number.isInteger(width) || !Number.isInteger(height) || width <= 0 || height <= 0) {
     throw new RangeError(`image size must be positive integers, got ${width}x${height}`);
