@@ -282,7 +282,7 @@ describe('outsafe: NaN/Inf weights (item 1)', () => {
 });
 
 describe('outsafe: non-finite metrics (item 2)', () => {
-  it('NaN and ±Inf survive the checkpoint JSON; metrics.csv writes nan/inf (and null, from older checkpoints, as nan)', () => {
+  it('NaN and ±Inf survive the checkpoint JSON; metrics.csv writes nan/inf (and null, a value not measured, as an empty field)', () => {
     const st = { a: NaN, b: [Infinity, -Infinity, 1.5], c: { $number: 'x' }, name: 'NaN' };
     const back = parseState<typeof st>(stringifyState(st));
     expect(back.a).toBeNaN();
@@ -291,7 +291,7 @@ describe('outsafe: non-finite metrics (item 2)', () => {
     expect(back.name).toBe('NaN');
     const row = (v: number | null): EpochRow => ({ epoch: 1, lr: 0.01, train_loss: 0.5, train_acc: 0.25, val_loss: v as number, val_acc: 0, seconds: 2 });
     const lines = metricsCsv([row(NaN), row(Infinity), row(-Infinity), row(null)]).trim().split('\n').slice(1);
-    expect(lines.map((l) => l.split(',')[4])).toEqual(['nan', 'inf', '-inf', 'nan']);
+    expect(lines.map((l) => l.split(',')[4])).toEqual(['nan', 'inf', '-inf', '']);
   });
 
   it('resuming after an epoch whose validation loss was Infinity works, and metrics.csv keeps it', async () => {
