@@ -80,7 +80,7 @@ let resumable: RunInfo | null = null;
 /** The run whose results the page shows (run name and fingerprint), so a reload or a re-pick restores them once. */
 let shownResults: string | null = null;
 /** Stop was pressed during the run now ending, and in which phase. */
-let stopAsked: { phase: Progress['phase'] | null; epoch: number } | null = null;
+let stopAsked: { phase: Progress['phase'] | null; epoch: number; last: boolean } | null = null;
 let lastProgress: Progress | null = null;
 /** Speed is measured between two progress messages of one phase, never from the first alone. */
 let speed: { key: string; t0: number; done0: number } | null = null;
@@ -208,7 +208,7 @@ async function folderPicked(f: PickedFolder | null, how: string): Promise<void> 
     log(dataset.description);
   } catch (e) {
     info.textContent = `Folder "${f.root}" cannot be used: see the message above the buttons.`;
-    showError(`Folder "${f.root}": ${(e as Error).message}`, $('pick-folder'));
+    showError(`Folder "${f.root}": ${(e as Error).message}`);
   }
   sourceChanged();
 }
@@ -243,7 +243,7 @@ function wireData(): void {
     try {
       await folderPicked(await pickWithDirectoryPicker(), 'you chose');
     } catch (e) {
-      showError(`cannot read the folder: ${(e as Error).message}`, $('pick-folder'));
+      showError(`cannot read the folder: ${(e as Error).message}`);
     }
   });
   const drop = $('drop-zone');
@@ -260,7 +260,7 @@ function wireData(): void {
       const picked = await pickedFromDrop(ev.dataTransfer);
       await folderPicked(picked ?? { root: '(the dropped items)', files: [] }, 'dropped here');
     } catch (e) {
-      showError(`cannot read the dropped folder: ${(e as Error).message}`, $('pick-folder'));
+      showError(`cannot read the dropped folder: ${(e as Error).message}`);
     }
   });
   const w = $<HTMLInputElement>('weights-input');
@@ -333,6 +333,13 @@ async function refreshSaved(): Promise<void> {
     store.close();
   }
   if (ticket !== refreshing || busy()) return;
+  // Results shown for other data (another folder, or the demo) are cleared; this data's own come back from storage.
+  const key = `${data.run}#${data.identity.fingerprint}`;
+  if (shownResults !== null && shownResults !== key && !results) {
+    clearOutputs();
+    $('phase').textContent = 'idle';
+    note('');
+  }
   // Stopped in this page session without browser storage: the worker's memory holds the checkpoint.
   if (!hasCheckpoint && page.state === 'stopped' && stoppedRun?.run === data.run) {
     hasCheckpoint = true;
@@ -342,7 +349,7 @@ async function refreshSaved(): Promise<void> {
     page.files = files;
     restoreResults(data.run, data.identity, results, thumbs);
   }
-  if (!hasCheckpoint || !info) return set(results || page.summary ? 'finished' : 'none', '');
+  if (!hasCheckpoint || !info) return set(shownResults === key ? 'finished' : 'none', '');
   const mismatch = identityMismatch(info.identity, data.identity);
   if (mismatch) {
     return set('mismatch', `A stopped run is saved under this name, but ${mismatch}. Resume is off: its checkpoint does not belong to this data. Train starts a new run here and deletes that saved one (it asks first).`);
@@ -409,15 +416,12 @@ async function start(resume: boolean): Promise<void> {
 
 async function startChecked(resume: boolean, data: { run: string; identity: DataIdentity }): Promise<void> {
   clearError();
-  if (await lockHeld(data.run)) {
-    showError(`Another tab of this page is training "${data.identity.root}" now. Stop it there (or let it finish), then Train or Resume here.`);
-    return void refreshSaved();
-  }
   let info: RunInfo;
   let bytes: Uint8Array | null = null;
   if (resume) {
     if (!resumable) return void refreshSaved();
     info = resumable;
+    if (await refusedByLock(data)) return;
   } else {
     let config: TrainConfig;
     try {
@@ -442,6 +446,7 @@ async function startChecked(resume: boolean, data: { run: string; identity: Data
       showError(`Not started: ${weightsError}`, $('weights-input'));
       return;
     }
+    if (await refusedByLock(data)) return;
     // Train replaces the data's slot: a stopped run there is deleted, so ask first.
     if (page.saved === 'resumable' || page.saved === 'mismatch') {
       const what = page.saved === 'resumable' ? `the stopped run of "${data.identity.root}" saved in this browser (Resume would continue it)` : `the stopped run saved under the name "${data.identity.root}" (of other files)`;
@@ -455,6 +460,8 @@ async function startChecked(resume: boolean, data: { run: string; identity: Data
   }
   page.error = null;
   stopAsked = null;
+  speed = null;
+  lastProgress = null;
   note('');
   if (!resume) clearOutputs();
   currentRun = { run: data.run, info };
@@ -466,6 +473,14 @@ async function startChecked(resume: boolean, data: { run: string; identity: Data
     { type: 'start', run: data.run, identity: data.identity, data: spec, config: info.config, weights: bytes && weights ? { name: weights.name, bytes } : null, limitPerClass: info.limitPerClass, resume },
     bytes ? [bytes.buffer as ArrayBuffer] : [],
   );
+}
+
+/** Another tab's worker trains this data now (it holds the run's lock): say so instead of starting. */
+async function refusedByLock(data: { run: string; identity: DataIdentity }): Promise<boolean> {
+  if (!(await lockHeld(data.run))) return false;
+  showError(`Not started: another tab of this page is training "${data.identity.root}" now. Stop it there (or let it finish), then Train or Resume here.`);
+  void refreshSaved();
+  return true;
 }
 
 function clearOutputs(): void {
@@ -522,6 +537,7 @@ function onWorkerMessage(m: FromWorker): void {
       break;
     case 'stopped':
       stoppedRun = currentRun;
+      speed = null;
       $('phase').textContent = 'stopped';
       note('Stopped: the checkpoint is saved in this browser. Resume continues the run with its saved settings.');
       log('stopped: the checkpoint is saved in this browser; press Resume to continue');
@@ -565,7 +581,7 @@ function renderCharts(): void {
 function showProgress(p: Progress): void {
   lastProgress = p;
   $('phase').textContent =
-    page.state === 'stopping' ? 'stopping…' : p.phase === 'train' ? `epoch ${p.epoch}/${page.maxEpochs}` : p.phase === 'val' ? `validate ${p.epoch}` : 'test';
+    page.state === 'stopping' ? (stopAsked?.last ? 'finishing…' : 'stopping…') : p.phase === 'train' ? `epoch ${p.epoch}/${page.maxEpochs}` : p.phase === 'val' ? `validate ${p.epoch}` : 'test';
   const bar = $<HTMLProgressElement>('progress');
   bar.max = p.total;
   bar.value = p.done;
@@ -583,6 +599,7 @@ function showProgress(p: Progress): void {
     rate = ` · ${ips.toFixed(1)} images/s · ${Math.round(eta)} s left`;
     if (p.phase === 'train') page.imagesPerSecond = Math.max(page.imagesPerSecond, ips);
   }
+  $('progress-text').dataset.phase = key;
   $('progress-text').textContent = `batch ${p.done}/${p.total}${loss}${rate || ' · measuring speed…'}`;
   if (p.phase === 'train') {
     // The loss reported with step k is step k−1's (the trainer reads it back one step late).
@@ -638,11 +655,11 @@ function wireButtons(): void {
     if (page.state !== 'running') return;
     send({ type: 'stop' });
     const p = lastProgress;
-    stopAsked = { phase: p?.phase ?? null, epoch: p?.epoch ?? 0 };
     // The trainer stops after a training step or at an epoch's end; after the last training step there is nothing left to stop.
-    const last = p && p.epoch >= page.maxEpochs && (p.phase !== 'train' || p.done >= p.total);
+    const last = !!p && p.epoch >= page.maxEpochs && (p.phase !== 'train' || p.done >= p.total);
+    stopAsked = { phase: p?.phase ?? null, epoch: p?.epoch ?? 0, last };
     $('phase').textContent = last ? 'finishing…' : 'stopping…';
-    if (last) note(`Stop came ${p.phase === 'test' ? 'during the test' : "during the last epoch's validation"}: there is nothing left to stop, so the run finishes its validation and test and shows its results.`);
+    if (last) note(`Stop came ${p!.phase === 'test' ? 'during the test' : "during the last epoch's validation"}: there is nothing left to stop, so the run finishes its validation and test and shows its results.`);
     setState('stopping');
   });
   // Another tab may have started, stopped or finished a run meanwhile.
