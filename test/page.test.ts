@@ -367,6 +367,11 @@ describe.skipIf(!existsSync(CHROMIUM))('page as a user meets it (headless Chromi
     await pick(page, f1);
     await page.waitForFunction(() => (window as unknown as { resnetPage: { saved: string } }).resnetPage.saved === 'resumable');
 
+    // A second tab, opened now, sees the stopped run as resumable (no tab trains it).
+    const tab2 = await open();
+    await pick(tab2, f1);
+    await tab2.waitForFunction(() => (window as unknown as { resnetPage: { saved: string } }).resnetPage.saved === 'resumable');
+
     // An invalid value Resume does not use does not block it.
     await setField(page, 'lr', 'abc');
     await page.click('#resume');
@@ -380,8 +385,7 @@ describe.skipIf(!existsSync(CHROMIUM))('page as a user meets it (headless Chromi
       }).observe(phase, { childList: true, characterData: true, subtree: true });
     });
 
-    // A second tab sees the run's lock: neither Train nor Resume for it while the first tab trains.
-    const tab2 = await open();
+    // The second tab sees the run's lock: neither Train nor Resume for it while the first tab trains.
     await pick(tab2, f1);
     await tab2.waitForFunction(() => (window as unknown as { resnetPage: { saved: string } }).resnetPage.saved === 'busy', undefined, { timeout: 10_000 });
     expect(await page.evaluate(() => (window as unknown as { resnetPage: { state: string } }).resnetPage.state)).toMatch(/running|stopping/);
@@ -389,8 +393,10 @@ describe.skipIf(!existsSync(CHROMIUM))('page as a user meets it (headless Chromi
     expect(await tab2.locator('#resume').isDisabled()).toBe(true);
     expect(await tab2.locator('#resume-note').innerText()).toMatch(/Another tab of this page is training "shapes" now/);
     await tab2.close();
+    const sawLock = Date.now();
 
     await page.waitForSelector('body[data-state="done"], body[data-state="error"]', { timeout: 120_000 });
+    console.log(`[page] the second tab's check ended ${((Date.now() - sawLock) / 1000).toFixed(1)} s before the first tab's run did`);
     const r = await page.evaluate(() => {
       const p = (window as unknown as { resnetPage: { state: string; error: string | null; history: unknown[]; summary: { misclassified: unknown[] } | null } }).resnetPage;
       return {
