@@ -1,11 +1,23 @@
 /**
  * The hyper-parameter form: one field per TrainConfig key, labelled with the CLI's flag name, holding
  * the recipe's defaults (RECIPE_DEFAULTS, plus DEMO_OVERRIDES for the demo, as the CLI does). Fields the
- * user edits keep their value when the data source changes. `read()` checks with validateConfig.
+ * user edits keep their value when the data source changes. `read()` checks with validateConfig and
+ * throws a FieldError naming the field, which `markInvalid` marks (aria-invalid) and focuses.
  */
 import { ConfigError, DEMO_OVERRIDES, RECIPE_DEFAULTS, validateConfig, type TrainConfig } from '../train/config';
 
 type Key = keyof TrainConfig;
+
+/** A form value that is not valid: `key` names the field (null: a field outside the config form). */
+export class FieldError extends ConfigError {
+  constructor(
+    readonly key: Key | null,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'FieldError';
+  }
+}
 
 const HELP: Record<Key, string> = {
   arch: 'architecture',
@@ -91,17 +103,34 @@ export class ConfigForm {
     this.edited.add(key);
   }
 
-  /** The checked config; throws a ConfigError that names the field. */
+  /** The checked config; throws a FieldError that names the field (the first invalid one). */
   read(): TrainConfig {
     const c = defaults(false);
     const values = c as unknown as Record<Key, unknown>;
     for (const [key, field] of this.fields) {
       const raw = field.value.trim();
       if (key === 'arch') values.arch = raw;
-      else if (key === 'split') c.split = raw.split(',').map((s) => parseNumber('split', s)) as TrainConfig['split'];
-      else values[key] = parseNumber(flagName(key), raw);
+      else if (key === 'split') c.split = raw.split(',').map((s) => parseNumber('split', s.trim())) as TrainConfig['split'];
+      else values[key] = parseNumber(key, raw);
     }
-    return validateConfig(c, 'flags');
+    try {
+      return validateConfig(c, 'flags');
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw e;
+      // validateConfig names the CLI flag ("--lr must be > 0"): find its field and say it the page's way.
+      const m = /^--([a-z-]+)\s+(.*)$/s.exec(e.message);
+      const key = m ? ([...this.fields.keys()].find((k) => flagName(k) === m[1]) ?? null) : null;
+      throw new FieldError(key, m ? `${m[1]} ${m[2]}` : e.message);
+    }
+  }
+
+  /** Mark `key`'s field invalid (aria-invalid) and focus it; every other field valid. */
+  markInvalid(key: Key | null): void {
+    for (const [k, f] of this.fields) {
+      if (k === key) f.setAttribute('aria-invalid', 'true');
+      else f.removeAttribute('aria-invalid');
+    }
+    if (key) this.fields.get(key)!.focus();
   }
 
   setDisabled(disabled: boolean): void {
@@ -109,8 +138,20 @@ export class ConfigForm {
   }
 }
 
-function parseNumber(flag: string, raw: string): number {
-  const v = Number(raw);
-  if (raw.trim() === '' || !Number.isFinite(v)) throw new ConfigError(`--${flag} needs a number, got '${raw}'`);
+/**
+ * A plain decimal number ("32", "0.001", "1e-3", "-2"): Number() alone would also take "0x20", "0b1",
+ * "0o7", "Infinity" and "" (as 0), none of which a user means as a setting.
+ */
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
+
+export function parseDecimal(raw: string): number | null {
+  return DECIMAL.test(raw) ? Number(raw) : null;
+}
+
+function parseNumber(key: Key, raw: string): number {
+  const v = parseDecimal(raw);
+  if (v === null || !Number.isFinite(v)) {
+    throw new FieldError(key, `${flagName(key)} needs a decimal number${key === 'split' ? ' in each of its three fractions' : ''}, got '${raw}'`);
+  }
   return v;
 }

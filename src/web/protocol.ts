@@ -8,10 +8,23 @@ import type { Progress, Summary } from '../train/trainer';
 /** Where the images come from: the built-in demo (drawn in the worker) or a folder the user picked. */
 export type DataSpec = { kind: 'demo' } | { kind: 'folder'; root: string; files: PickedFile[] };
 
+/**
+ * What a run was trained on, so that a saved run is only resumed (or its results shown) for the same data:
+ * the folder's name, its classes, its image count and a hash of its image files' paths and sizes.
+ */
+export interface DataIdentity {
+  root: string;
+  classes: string[];
+  images: number;
+  fingerprint: string;
+}
+
 export interface RunRequest {
   type: 'start';
-  /** Names the run's storage (one per dataset: "demo" or the folder's name). */
+  /** Names the run's storage: one slot per data source ("demo", or "folder:" and the folder's name). */
   run: string;
+  /** The data's identity: a resume checks it against the saved run's. */
+  identity: DataIdentity;
   data: DataSpec;
   config: TrainConfig;
   weights: { name: string; bytes: Uint8Array } | null;
@@ -21,12 +34,19 @@ export interface RunRequest {
   resume: boolean;
 }
 
+/** The Web Lock a tab's worker holds while it trains run `run`, so that no other tab resumes or restarts it meanwhile. */
+export function runLockName(run: string): string {
+  return `webgpu-resnet run ${run}`;
+}
+
 export type ToWorker = RunRequest | { type: 'stop' };
 
 /** What the page keeps of a run (saved as run.json beside the checkpoint). */
 export interface RunInfo {
   run: string;
   data: 'demo' | 'folder';
+  /** Absent in runs saved before identities were kept: such a run is not resumed. */
+  identity?: DataIdentity;
   config: TrainConfig;
   weights: string | null;
   limitPerClass: number | null;
@@ -34,10 +54,27 @@ export interface RunInfo {
 
 export interface Thumbnail {
   index: number;
+  /** The file's path in the picked folder (or the demo's name for it). */
+  path: string;
   label: string;
   predicted: string;
+  /** The softmax probability of the predicted class. */
+  confidence: number;
   image: RGBImage;
 }
+
+/** A finished run's view, saved beside its outputs so that a reloaded page shows it again (RESULTS + THUMBNAILS). */
+export interface SavedResults {
+  summary: Summary;
+  history: EpochRow[];
+  /** The thumbnails without their pixels, which are concatenated in THUMBNAILS. */
+  thumbnails: Omit<Thumbnail, 'image'>[];
+  sizes: [number, number][];
+}
+export const RESULTS = 'results.json';
+export const THUMBNAILS = 'thumbnails.rgb';
+export const RUN_INFO = 'run.json';
+export const CHECKPOINT = 'checkpoint.safetensors';
 
 export type FromWorker =
   | { type: 'adapter'; name: string; description: string; fallback: boolean }

@@ -64,9 +64,14 @@ export function renderMisclassified(container: HTMLElement, s: Summary, thumbnai
   for (const t of thumbnails) {
     const fig = el('figure');
     const cap = el('figcaption');
-    cap.append(el('span', t.label, 'true'), ' → ', el('span', t.predicted, 'pred'));
-    fig.title = `test image #${t.index}: ${t.label}, predicted ${t.predicted}`;
-    fig.append(toCanvas(t.image), cap);
+    const name = t.path.slice(t.path.lastIndexOf('/') + 1);
+    const confidence = `${(100 * t.confidence).toFixed(0)}%`;
+    cap.append(el('span', name, 'file'), el('br'), el('span', t.label, 'true'), ' → ', el('span', t.predicted, 'pred'), ` ${confidence}`);
+    fig.title = `${t.path}: a ${t.label} image, predicted ${t.predicted} with ${(100 * t.confidence).toFixed(1)}% confidence`;
+    const canvas = toCanvas(t.image);
+    canvas.setAttribute('role', 'img');
+    canvas.setAttribute('aria-label', fig.title);
+    fig.append(canvas, cap);
     grid.append(fig);
   }
   container.append(grid);

@@ -6,7 +6,7 @@
 import type { GpuRuntime } from '../gpu/runtime';
 import { resnet, type ResNet } from '../nn/resnet';
 import { loadPretrained } from '../nn/pretrained';
-import { readWeights } from '../nn/weights/index';
+import { readWeights, WeightsFormatError } from '../nn/weights/index';
 import { validateConfig, type TrainConfig } from '../train/config';
 import { loadImageFolder, type FileLister } from '../train/data/folder';
 import { createDemoSource } from '../train/data/demo-images';
@@ -18,11 +18,10 @@ import { SPLIT_NAMES, type Sample } from '../train/data/split';
 import { centerCrop, resizeShorterSide } from '../train/data/transforms';
 import { Trainer, type Summary } from '../train/trainer';
 import type { OutputStore } from '../train/io';
+import { DataError } from '../train/data/errors';
 import { IdbStore } from './idb-store';
-import { DOWNLOADS, type FromWorker, type RunInfo, type RunRequest, type Thumbnail } from './protocol';
-
-const CHECKPOINT = 'checkpoint.safetensors';
-const RUN_INFO = 'run.json';
+import { BROWSER_IMAGE_EXTENSIONS, checkDecodable, identityMismatch, weightsProblem } from './checks';
+import { CHECKPOINT, DOWNLOADS, RESULTS, RUN_INFO, THUMBNAILS, type FromWorker, type RunInfo, type RunRequest, type SavedResults, type Thumbnail } from './protocol';
 /** At most this many misclassified test images are sent back as thumbnails. */
 const MAX_THUMBNAILS = 48;
 const THUMBNAIL_SIZE = 96;
@@ -74,14 +73,20 @@ export class TrainingSession {
   /** Run `req` with its outputs in `idb` (the worker keeps one store per run, so a memory fallback outlives the session). */
   async run(rt: GpuRuntime, req: RunRequest, idb: IdbStore): Promise<void> {
     const log = (line: string) => this.post({ type: 'log', line });
-    // Resuming takes the saved config, so that it matches the checkpoint.
+    // Resuming takes the saved config, so that it matches the checkpoint, and only for the same data.
     const saved = req.resume && (await idb.has(CHECKPOINT)) ? await idb.read(RUN_INFO) : null;
+    if (req.resume && saved === null) {
+      throw new DataError(`there is no saved checkpoint of "${req.identity.root}" in this browser any more (it was deleted or never saved): press Train to start a new run.`);
+    }
     const resuming = saved !== null;
     const info: RunInfo = resuming
       ? (JSON.parse(new TextDecoder().decode(saved)) as RunInfo)
-      : { run: req.run, data: req.data.kind, config: req.config, weights: req.weights?.name ?? null, limitPerClass: req.limitPerClass };
+      : { run: req.run, data: req.data.kind, identity: req.identity, config: req.config, weights: req.weights?.name ?? null, limitPerClass: req.limitPerClass };
+    if (resuming) {
+      const mismatch = identityMismatch(info.identity, req.identity);
+      if (mismatch) throw new DataError(`cannot resume: ${mismatch}. Its checkpoint does not belong to this data; press Train to start a new run (it replaces the saved one).`);
+    }
     const c: TrainConfig = validateConfig(info.config, 'flags');
-    if (req.resume && !resuming) log(`no saved checkpoint for "${req.run}": starting afresh`);
     if (!resuming) {
       await idb.clear();
       await idb.write(RUN_INFO, JSON.stringify(info, null, 2));
@@ -89,13 +94,15 @@ export class TrainingSession {
 
     // Data first: a bad folder is reported before any GPU work.
     const { root, lister, decode } = this.dataSource(req);
-    const dataset = await loadImageFolder(lister, root, { fractions: { train: c.split[0], val: c.split[1], test: c.split[2] }, seed: c.seed });
+    const dataset = await loadImageFolder(lister, root, { fractions: { train: c.split[0], val: c.split[1], test: c.split[2] }, seed: c.seed, extensions: BROWSER_IMAGE_EXTENSIONS });
     this.post({ type: 'dataset', description: dataset.description, classes: dataset.classes, trainImages: dataset.train.length });
     const limit = info.limitPerClass;
     if (limit) {
       for (const split of SPLIT_NAMES) dataset[split] = firstPerClass(dataset[split], limit);
       log(`subset: at most ${limit} images per class in each split: ${SPLIT_NAMES.map((s) => `${dataset[s].length} ${s}`).join(', ')}`);
     }
+    // A split with no decodable image would train or test on nothing: an error now, before any GPU work.
+    await checkDecodable(root, dataset, decode);
 
     const model = resnet(c.arch, { numClasses: dataset.classes.length, dropout: c.dropout, seed: c.seed });
     const pool = new InProcessDecoderPool(decode);
@@ -123,6 +130,7 @@ export class TrainingSession {
         return;
       }
       const thumbnails = await this.thumbnails(summary, dataset.test, decode);
+      await this.saveResults(idb, summary, [...trainer.history()], thumbnails);
       this.post({ type: 'done', summary, thumbnails }, thumbnails.map((t) => t.image.data.buffer as ArrayBuffer));
     } finally {
       trainer?.dispose();
@@ -143,6 +151,8 @@ export class TrainingSession {
       return;
     }
     const { name, bytes } = req.weights;
+    const problem = weightsProblem(name, bytes.subarray(0, 8), bytes.length);
+    if (problem) throw new WeightsFormatError(name, problem);
     for (const line of loadPretrained(model, readWeights(bytes, name), name).messages) log(line);
   }
 
@@ -154,13 +164,31 @@ export class TrainingSession {
     }
   }
 
+  /** The finished run's view (results.json and the thumbnails' pixels), so that a reloaded page can show it again. */
+  private async saveResults(idb: IdbStore, summary: Summary, history: SavedResults['history'], thumbnails: Thumbnail[]): Promise<void> {
+    const results: SavedResults = {
+      summary,
+      history,
+      thumbnails: thumbnails.map(({ image: _image, ...t }) => t),
+      sizes: thumbnails.map((t) => [t.image.width, t.image.height]),
+    };
+    const pixels = new Uint8Array(thumbnails.reduce((n, t) => n + t.image.data.length, 0));
+    let at = 0;
+    for (const t of thumbnails) {
+      pixels.set(t.image.data, at);
+      at += t.image.data.length;
+    }
+    await idb.write(THUMBNAILS, pixels);
+    await idb.write(RESULTS, JSON.stringify(results));
+  }
+
   /** Small RGB previews of the misclassified test images. */
   private async thumbnails(summary: Summary, test: Sample[], decode: DecodeFn): Promise<Thumbnail[]> {
     const out: Thumbnail[] = [];
     for (const m of summary.misclassified.slice(0, MAX_THUMBNAILS)) {
       try {
         const img = await decode(test[m.index].path);
-        out.push({ ...m, image: centerCrop(resizeShorterSide(img, THUMBNAIL_SIZE), THUMBNAIL_SIZE) });
+        out.push({ index: m.index, path: m.path, label: m.label, predicted: m.predicted, confidence: m.confidence, image: centerCrop(resizeShorterSide(img, THUMBNAIL_SIZE), THUMBNAIL_SIZE) });
       } catch {
         // An image that decoded for the test but not now: no thumbnail.
       }

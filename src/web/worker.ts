@@ -6,7 +6,7 @@ import { initGpu } from '../gpu/init';
 import type { GpuRuntime } from '../gpu/runtime';
 import { TrainingSession } from './session';
 import { IdbStore } from './idb-store';
-import type { FromWorker, ToWorker } from './protocol';
+import { runLockName, type FromWorker, type ToWorker } from './protocol';
 
 /** The parts of DedicatedWorkerGlobalScope used here (tsconfig's lib has DOM, not WebWorker). */
 interface WorkerScope {
@@ -45,7 +45,17 @@ async function start(msg: Extract<ToWorker, { type: 'start' }>): Promise<void> {
   }
   try {
     session = new TrainingSession(post);
-    await session.run(await gpu(), msg, await store(msg.run));
+    const s = session;
+    // The run's Web Lock, held while it trains: another tab's page sees it and offers neither Resume nor Train for it.
+    const locks = (navigator as Navigator & { locks?: LockManager }).locks;
+    const train = async () => s.run(await gpu(), msg, await store(msg.run));
+    if (!locks) await train();
+    else {
+      await locks.request(runLockName(msg.run), { ifAvailable: true }, async (lock) => {
+        if (!lock) throw busyError(msg.identity.root);
+        await train();
+      });
+    }
   } catch (e) {
     const err = e instanceof Error ? e : new Error(String(e));
     if (err.name === 'DeviceLostError') runtime = null; // the next run acquires a new device
@@ -53,6 +63,12 @@ async function start(msg: Extract<ToWorker, { type: 'start' }>): Promise<void> {
   } finally {
     session = null;
   }
+}
+
+function busyError(root: string): Error {
+  const e = new Error(`another tab of this page is training "${root}" right now, into the same browser storage. Stop it in that tab (or let it finish), then Resume or Train here.`);
+  e.name = 'RunBusyError';
+  return e;
 }
 
 scope.onmessage = (ev) => {

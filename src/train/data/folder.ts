@@ -25,15 +25,14 @@ export interface FileLister {
 }
 
 export const IMAGE_EXTENSIONS: readonly string[] = ['.jpg', '.jpeg', '.png', '.webp', '.bmp', '.gif', '.tif', '.tiff'];
-const EXTENSION_LIST = IMAGE_EXTENSIONS.join(', ');
 
 export function isHidden(name: string): boolean {
   return name.startsWith('.');
 }
 
-export function isImageFileName(name: string): boolean {
+export function isImageFileName(name: string, extensions: readonly string[] = IMAGE_EXTENSIONS): boolean {
   const dot = name.lastIndexOf('.');
-  return !isHidden(name) && dot > 0 && IMAGE_EXTENSIONS.includes(name.slice(dot).toLowerCase());
+  return !isHidden(name) && dot > 0 && extensions.includes(name.slice(dot).toLowerCase());
 }
 
 /**
@@ -81,6 +80,8 @@ export interface ImageFolderOptions {
   fractions?: SplitFractions;
   /** Seed of that split (default 0). */
   seed?: number;
+  /** The file extensions read as images (default IMAGE_EXTENSIONS; a browser lists only those it can decode). */
+  extensions?: readonly string[];
 }
 
 /** Scan `root`, validate it and return the three splits. */
@@ -99,9 +100,10 @@ export async function loadImageFolder(fs: FileLister, root: string, options: Ima
   }
   const dirs = visibleDirs(entries);
   const splitDirs = findSplitDirs(root, dirs);
+  const ext = options.extensions ?? IMAGE_EXTENSIONS;
   const scan = new ScanState(fs);
   await scan.firstVisit(root);
-  return splitDirs ? loadSplitFolders(scan, root, splitDirs) : loadClassFolders(scan, root, entries, fractions, seed);
+  return splitDirs ? loadSplitFolders(scan, root, splitDirs, ext) : loadClassFolders(scan, root, entries, fractions, seed, ext);
 }
 
 /**
@@ -166,11 +168,11 @@ interface ClassScan {
   otherFiles: number;
 }
 
-async function scanClasses(state: ScanState, dir: string, classes: string[]): Promise<ClassScan> {
+async function scanClasses(state: ScanState, dir: string, classes: string[], ext: readonly string[]): Promise<ClassScan> {
   const scan: ClassScan = { classes, files: [], otherFiles: 0 };
   for (const name of classes) {
     const found: { dir: string; name: string }[] = [];
-    scan.otherFiles += await collectImages(state, joinPath(dir, name), found);
+    scan.otherFiles += await collectImages(state, joinPath(dir, name), found, ext);
     // torchvision walks sorted(os.walk(class_dir)) and sorts the names in each folder.
     found.sort((a, b) => compareCodePoints(a.dir, b.dir) || compareCodePoints(a.name, b.name));
     scan.files.push(found.map((f) => joinPath(f.dir, f.name)));
@@ -179,15 +181,15 @@ async function scanClasses(state: ScanState, dir: string, classes: string[]): Pr
 }
 
 /** Images under `dir` (recursively, hidden entries skipped, each folder once); returns the count of other files. */
-async function collectImages(state: ScanState, dir: string, found: { dir: string; name: string }[]): Promise<number> {
+async function collectImages(state: ScanState, dir: string, found: { dir: string; name: string }[], ext: readonly string[]): Promise<number> {
   if (!(await state.firstVisit(dir))) return 0;
   // In name order, so which of two paths to one folder is read (the first) does not depend on the file system.
   const entries = (await listSubfolder(state.fs, dir)).sort((a, b) => compareCodePoints(a.name, b.name));
   let other = 0;
   for (const e of entries) {
     if (isHidden(e.name)) continue;
-    if (e.isDir) other += await collectImages(state, joinPath(dir, e.name), found);
-    else if (isImageFileName(e.name)) found.push({ dir, name: e.name });
+    if (e.isDir) other += await collectImages(state, joinPath(dir, e.name), found, ext);
+    else if (isImageFileName(e.name, ext)) found.push({ dir, name: e.name });
     else other++;
   }
   return other;
@@ -201,7 +203,7 @@ async function listSubfolder(fs: FileLister, dir: string): Promise<DirEntry[]> {
   }
 }
 
-async function loadSplitFolders(state: ScanState, root: string, splitDirs: Record<SplitName, string>): Promise<ImageFolderDataset> {
+async function loadSplitFolders(state: ScanState, root: string, splitDirs: Record<SplitName, string>, ext: readonly string[]): Promise<ImageFolderDataset> {
   const listed: Record<string, string[]> = {};
   for (const split of SPLIT_NAMES) {
     const dir = joinPath(root, splitDirs[split]);
@@ -212,13 +214,13 @@ async function loadSplitFolders(state: ScanState, root: string, splitDirs: Recor
   const classes = listed.train;
   checkClassCount(root, classes);
   const scans = {} as Record<SplitName, ClassScan>;
-  for (const split of SPLIT_NAMES) scans[split] = await scanClasses(state, joinPath(root, splitDirs[split]), classes);
-  checkImages(root, SPLIT_NAMES.map((s) => ({ prefix: `${splitDirs[s]}/`, scan: scans[s] })), state.warnings);
+  for (const split of SPLIT_NAMES) scans[split] = await scanClasses(state, joinPath(root, splitDirs[split]), classes, ext);
+  checkImages(root, SPLIT_NAMES.map((s) => ({ prefix: `${splitDirs[s]}/`, scan: scans[s] })), state.warnings, ext);
   const splits = {} as Splits;
   for (const split of SPLIT_NAMES) splits[split] = toSamples(scans[split]);
   const source = splitDirs.val === 'val' ? 'its train/, val/ and test/ folders' : 'its train/, valid/ (as val) and test/ folders';
   const other = SPLIT_NAMES.reduce((n, s) => n + scans[s].otherFiles, 0);
-  const description = describe(root, classes, splits, `from ${source}`, other, state.warnings);
+  const description = describe(root, classes, splits, `from ${source}`, other, state.warnings, ext);
   return { root, layout: 'split-folders', classes, ...splits, description, warnings: state.warnings };
 }
 
@@ -228,10 +230,11 @@ async function loadClassFolders(
   entries: DirEntry[],
   fractions: SplitFractions,
   seed: number,
+  ext: readonly string[],
 ): Promise<ImageFolderDataset> {
   const classes = visibleDirs(entries);
   if (classes.length === 0) {
-    const loose = entries.filter((e) => !e.isDir && isImageFileName(e.name)).length;
+    const loose = entries.filter((e) => !e.isDir && isImageFileName(e.name, ext)).length;
     throw new DataError(
       loose > 0
         ? `dataset folder "${root}" holds ${loose} images but no class subfolders. ` +
@@ -241,14 +244,14 @@ async function loadClassFolders(
     );
   }
   checkClassCount(root, classes);
-  const scan = await scanClasses(state, root, classes);
-  checkImages(root, [{ prefix: '', scan }], state.warnings);
+  const scan = await scanClasses(state, root, classes, ext);
+  checkImages(root, [{ prefix: '', scan }], state.warnings, ext);
   const splits = stratifiedSplit(toSamples(scan), classes, fractions, seed);
   const pct = (x: number) => `${+(x * 100).toFixed(1)}%`;
   const how =
     `no train/val/test folders, so each class was split ` +
     `${pct(fractions.train)} / ${pct(fractions.val)} / ${pct(fractions.test)} at random (seed ${seed})`;
-  const description = describe(root, classes, splits, how, scan.otherFiles, state.warnings);
+  const description = describe(root, classes, splits, how, scan.otherFiles, state.warnings, ext);
   return { root, layout: 'class-folders', classes, ...splits, description, warnings: state.warnings };
 }
 
@@ -278,13 +281,14 @@ function checkClassCount(root: string, classes: string[]): void {
   );
 }
 
-function checkImages(root: string, parts: { prefix: string; scan: ClassScan }[], warnings: string[]): void {
+function checkImages(root: string, parts: { prefix: string; scan: ClassScan }[], warnings: string[], ext: readonly string[]): void {
   const notes = warnings.map((w) => `\n  (${w})`).join('');
+  const extensionList = ext.join(', ');
   const total = parts.reduce((n, p) => n + p.scan.files.reduce((m, f) => m + f.length, 0), 0);
   if (total === 0) {
     const other = parts.reduce((n, p) => n + p.scan.otherFiles, 0);
     throw new DataError(
-      `no images found in "${root}" (looked for ${EXTENSION_LIST} in its class folders` +
+      `no images found in "${root}" (looked for ${extensionList} in its class folders` +
         `${other > 0 ? `; ${other} files with other extensions were ignored` : ''}). ` +
         'Put the images in one subfolder per class.' + notes,
     );
@@ -293,11 +297,11 @@ function checkImages(root: string, parts: { prefix: string; scan: ClassScan }[],
   if (empty.length === 0) return;
   throw new DataError(
     `class folders without images in "${root}": ${empty.join(', ')}. ` +
-      `Every class needs at least one image (${EXTENSION_LIST}) in every split; add images or remove the folder.` + notes,
+      `Every class needs at least one image (${extensionList}) in every split; add images or remove the folder.` + notes,
   );
 }
 
-function describe(root: string, classes: string[], splits: Splits, how: string, otherFiles: number, warnings: string[]): string {
+function describe(root: string, classes: string[], splits: Splits, how: string, otherFiles: number, warnings: string[], ext: readonly string[]): string {
   const counts = classes.map(() => [0, 0, 0]);
   SPLIT_NAMES.forEach((s, i) => splits[s].forEach((x) => counts[x.label][i]++));
   const totals = SPLIT_NAMES.map((s) => splits[s].length);
@@ -312,7 +316,7 @@ function describe(root: string, classes: string[], splits: Splits, how: string, 
   ];
   const thin = classes.filter((_, i) => counts[i].some((n, s) => n === 0 && SPLIT_NAMES[s] !== 'train' && totals[s] > 0));
   if (thin.length > 0) lines.push(`Note: too few images to appear in every split: ${thin.join(', ')}.`);
-  if (otherFiles > 0) lines.push(`Ignored ${otherFiles} file${otherFiles === 1 ? '' : 's'} that are not images (accepted: ${EXTENSION_LIST}).`);
+  if (otherFiles > 0) lines.push(`Ignored ${otherFiles} file${otherFiles === 1 ? '' : 's'} that are not images (accepted: ${ext.join(', ')}).`);
   for (const w of warnings) lines.push(`Warning: ${w}.`);
   return lines.join('\n');
 }
