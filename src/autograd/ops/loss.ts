@@ -1,6 +1,7 @@
 /** Loss functions: each op's forward and backward side by side. */
 import { Tensor, shapeStr } from '../tensor';
 import { record } from '../graph';
+import { requireNonEmpty } from './check';
 import { crossEntropyBackward, crossEntropyForward } from '../../kernels/cross_entropy';
 import { sumAxis } from '../../kernels/reduce';
 
@@ -24,6 +25,7 @@ export function crossEntropy(logits: Tensor, labels: Tensor, opts: CrossEntropyO
   const smoothing = opts.labelSmoothing ?? 0;
   const reduction = opts.reduction ?? 'mean';
   if (logits.shape.length !== 2) throw new Error(`crossEntropy: logits must be [N, C], got ${shapeStr(logits.shape)}`);
+  requireNonEmpty('crossEntropy', { logits, labels });
   const [n, c] = logits.shape;
   if (labels.dtype !== 'i32' || labels.shape.length !== 1 || labels.shape[0] !== n) {
     throw new Error(`crossEntropy: labels must be an int32 tensor [${n}], got ${labels.dtype} ${shapeStr(labels.shape)}`);
