@@ -133,7 +133,8 @@ fn affine(xh: f32, k: vec4<f32>) -> f32 {
 // r: the residual added before the ReLU (0 without one).
 fn forward_value(v: f32, k: vec4<f32>, r: f32) -> f32 {
   let y = affine(xhat(v, k), k) + r;
-  if (RELU) { return max(y, 0.0); }
+  // Not max(y, 0.0): WGSL's max may return 0 for a NaN. NaN stays NaN and −0 stays −0, as PyTorch's ReLU.
+  if (RELU) { return select(y, 0.0, y < 0.0); }
   return y;
 }
 
@@ -184,16 +185,45 @@ fn welford_tree(lid: u32, cnt: f32, m: f32, m2: f32) {
   }
 }
 
-// Channel c's mean (shift + m), biased variance (m2 / n) → stats_out; running estimates updated in place
-// (unbiased variance).
-fn write_stats(c: u32, shift: f32, m: f32, m2: f32) {
+// Channel c's mean, biased variance (m2 / n) → stats_out; running estimates updated in place (unbiased
+// variance). The mean is shift + m, or `plain` (Σx / n, computed only then) where that is ±∞ or NaN: an ∞ in
+// x makes Welford's updates ∞ − ∞ = NaN, where PyTorch's mean is ±∞. With var = 0 and eps = 0, invstd is 0
+// (as PyTorch's InvStd), so a constant channel gives y = bias instead of 0·∞ = NaN.
+fn write_stats(c: u32, mean: f32, m2: f32) {
   let n = f32(params.n * params.hw);
-  let mean = shift + m;
   stats_out[c] = mean;
-  stats_out[params.c + c] = 1.0 / sqrt(m2 / n + params.eps);
+  var invstd = 0.0;
+  if (m2 != 0.0 || params.eps != 0.0) { invstd = 1.0 / sqrt(m2 / n + params.eps); }
+  stats_out[params.c + c] = invstd;
   let mom = params.momentum;
   running_mean[c] = (1.0 - mom) * running_mean[c] + mom * mean;
   running_var[c] = (1.0 - mom) * running_var[c] + mom * (m2 / (n - 1.0));
+}
+
+fn non_finite(v: f32) -> bool {
+  return (bitcast<u32>(v) & 0x7f800000u) == 0x7f800000u;
+}
+
+// Channel c's mean by a plain sum (only called when Welford's is not finite).
+fn plain_mean(c: u32, shift: f32, m: f32) -> f32 {
+  if (!non_finite(shift + m)) { return shift + m; }
+  var s = 0.0;
+  for (var b = 0u; b < params.n; b++) {
+    let base = (b * params.c + c) * params.hw;
+    for (var k = 0u; k < params.hw; k++) { s += x[base + k]; }
+  }
+  return s / f32(params.n * params.hw);
+}
+
+fn plain_mean4(c: u32, shift: f32, m: f32) -> f32 {
+  if (!non_finite(shift + m)) { return shift + m; }
+  let hwu = params.hw / 4u;
+  var s = vec4<f32>(0.0);
+  for (var b = 0u; b < params.n; b++) {
+    let base = (b * params.c + c) * hwu;
+    for (var k = 0u; k < hwu; k++) { s += x4[base + k]; }
+  }
+  return ((s.x + s.y) + (s.z + s.w)) / f32(params.n * params.hw);
 }
 
 // Welford's running (count, mean, M2) after one more value d, or a batch of 4 (its own mean and M2, merged
@@ -227,7 +257,7 @@ fn stats_train(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
     pos = chan_next(pos, hwu);
   }
   welford_tree(lid.x, w.x, w.y, w.z);
-  if (lid.x == 0u) { write_stats(c, shift, wg_b[0], wg_c[0]); }
+  if (lid.x == 0u) { write_stats(c, plain_mean(c, shift, wg_b[0]), wg_c[0]); }
 }
 
 // The same with vec4 loads: each vec4 is folded in as a batch of 4 (its own mean and M2, then Chan's merge).
@@ -244,7 +274,7 @@ fn stats_train4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
     pos = chan_next(pos, hwu);
   }
   welford_tree(lid.x, w.x, w.y, w.z);
-  if (lid.x == 0u) { write_stats(c, shift, wg_b[0], wg_c[0]); }
+  if (lid.x == 0u) { write_stats(c, plain_mean4(c, shift, wg_b[0]), wg_c[0]); }
 }
 
 // Eval-mode statistics: a snapshot of the running estimates, stats_out = [running_mean | 1/sqrt(running_var + eps)].
@@ -456,7 +486,7 @@ fn stats_train_serial(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
   }
   let w = finish(&acc, true);
-  write_stats(c, shift, w.y, w.z);
+  write_stats(c, plain_mean(c, shift, w.y), w.z);
 }
 
 @compute @workgroup_size(8)
@@ -475,7 +505,7 @@ fn stats_train_serial4(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
   }
   let w = finish(&acc, true);
-  write_stats(c, shift, w.y, w.z);
+  write_stats(c, plain_mean4(c, shift, w.y), w.z);
 }
 
 @compute @workgroup_size(8)

@@ -88,8 +88,13 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
     var loss = bitcast<f32>(params.nan_bits);
     if (label_ok(label)) {
       let nll = log_s - (logits[base + u32(label)] - m);
-      let uniform_nll = log_s - red_b[0] / f32(c);
-      loss = (1.0 - eps) * nll + eps * uniform_nll;
+      loss = nll;
+      // The smoothing term only when ε > 0: with a −∞ logit it is +∞, and 0·∞ would make the loss NaN
+      // where PyTorch's is the (finite) nll.
+      if (eps != 0.0) {
+        let uniform_nll = log_s - red_b[0] / f32(c);
+        loss = (1.0 - eps) * nll + eps * uniform_nll;
+      }
     }
     stats[2u * row] = m;
     stats[2u * row + 1u] = log_s;

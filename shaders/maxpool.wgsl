@@ -1,6 +1,7 @@
 // 2D max pooling over NCHW float32 planes (planes = N·C), PyTorch semantics: padded cells never win
 // (the window is clipped to the image), ties go to the first maximum in row-major window order, and the
-// argmax is the index h·W + w inside the plane (as torch's return_indices gives).
+// argmax is the index h·W + w inside the plane (as torch's return_indices gives). A NaN wins its window, as
+// in PyTorch (`val > maxval || isnan(val)`: the last NaN in row-major order), so a NaN is never lost.
 //
 // forward and scatter use a 3D grid, so a thread finds its element without an integer division:
 // x = column, y = row, z = plane (a thread loops over planes z, z + nz, ... beyond the grid's z).
@@ -35,6 +36,11 @@ override WY: u32 = 8u;
 @group(0) @binding(2) var<storage, read_write> dst: array<f32>;      // y (forward) or dx (scatter)
 @group(0) @binding(3) var<storage, read_write> argmax: array<i32>;   // written by forward, read by scatter
 
+// NaN by its bits: a compiler may assume that `v != v` is false.
+fn is_nan(v: f32) -> bool {
+  return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u;
+}
+
 // y[p, oy, ox] = max over the clipped window, argmax its first position. One thread per output.
 @compute @workgroup_size(WX, WY, 1)
 fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -50,14 +56,14 @@ fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
   let first = y_lo * params.w + x_lo;
   for (var p = gid.z; p < params.planes; p += nwg.z) {
     let base = p * params.h * params.w;
-    // Start from the window's first cell; a later cell replaces it only when strictly greater.
+    // Start from the window's first cell; a later cell replaces it when strictly greater, or NaN.
     var best_idx = first;
     var best = src[base + first];
     for (var yy = y_lo; yy < y_hi; yy++) {
       for (var xx = x_lo; xx < x_hi; xx++) {
         let j = yy * params.w + xx;
         let v = src[base + j];
-        if (v > best) {
+        if (v > best || is_nan(v)) {
           best = v;
           best_idx = j;
         }

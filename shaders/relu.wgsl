@@ -21,34 +21,36 @@ fn index(wid: vec3<u32>, lid: vec3<u32>, nwg: vec3<u32>) -> u32 {
   return (wid.y * nwg.x + wid.x) * WG + lid.x;
 }
 
-// y = max(x, 0); a NaN input stays NaN (as PyTorch), so the trainer's NaN check still sees it.
+// y = max(x, 0) as PyTorch computes it: a NaN input stays NaN (WGSL's max() may return 0 for it, so it is not
+// used), so the trainer's NaN check still sees it; −0 stays −0.
 @compute @workgroup_size(WG)
 fn relu_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = index(wid, lid, nwg);
   if (i >= params.n) { return; }
   let x = a[i];
-  out[i] = select(x, 0.0, x <= 0.0);
+  out[i] = select(x, 0.0, x < 0.0);
 }
 
-// dx = dy · [y > 0]; y > 0 exactly where x > 0, and the gradient at x = 0 is 0 (as PyTorch).
+// dx = dy, or 0 where y ≤ 0 (PyTorch's threshold_backward): the gradient at x = 0 is 0, and at a NaN input
+// (y = NaN) the upstream gradient passes through, as in PyTorch.
 @compute @workgroup_size(WG)
 fn relu_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = index(wid, lid, nwg);
   if (i >= params.n) { return; }
-  out[i] = select(0.0, dy[i], a[i] > 0.0);
+  out[i] = select(dy[i], 0.0, a[i] <= 0.0);
 }
 
 @compute @workgroup_size(WG)
 fn relu_forward_4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   for (var i = gid.x; i < params.n; i += nwg.x * WG) {
     let x = a4[i];
-    out4[i] = select(x, vec4<f32>(0.0), x <= vec4<f32>(0.0));
+    out4[i] = select(x, vec4<f32>(0.0), x < vec4<f32>(0.0));
   }
 }
 
 @compute @workgroup_size(WG)
 fn relu_backward_4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   for (var i = gid.x; i < params.n; i += nwg.x * WG) {
-    out4[i] = select(vec4<f32>(0.0), dy4[i], a4[i] > vec4<f32>(0.0));
+    out4[i] = select(dy4[i], vec4<f32>(0.0), a4[i] <= vec4<f32>(0.0));
   }
 }

@@ -64,6 +64,35 @@ const LIMITS_WANTED = [
 ] as const;
 
 const UNIFORM_SLOT = 256;
+
+/** Bytes of one element of a WGSL storage array's element type: the minimum binding size it declares. */
+function elementBytes(type: string): number {
+  const t = type.replace(/\s+/g, '');
+  if (/^(f32|i32|u32|atomic<[iu]32>)$/.test(t)) return 4;
+  if (/^(f16)$/.test(t)) return 2;
+  const v = /^vec([234])(?:<(f32|i32|u32|f16)>|([fiuh]))$/.exec(t);
+  if (v) {
+    const n = v[1] === '3' ? 4 : Number(v[1]);
+    return n * (v[2] === 'f16' || v[3] === 'h' ? 2 : 4);
+  }
+  return 16; // anything else (not used by shaders/): a conservative guess, never below a vec4
+}
+
+/**
+ * The minimum binding size of each storage binding a shader declares (@binding(n) var<storage, …> name:
+ * array<T>): one element of T, the largest where a binding number is declared more than once (by different
+ * entry points). WebGPU rejects a smaller binding ("Binding size (4) is smaller than the minimum binding
+ * size (16)"), which a tensor of fewer than 4 floats read through a vec4 view would otherwise hit.
+ */
+export function declaredMinBindingSizes(shader: string): Map<number, number> {
+  const out = new Map<number, number>();
+  const re = /@binding\((\d+)\)\s*var<storage[^>]*>\s*\w+\s*:\s*array<\s*([\w<>\s]+?)\s*>\s*;/g;
+  for (const m of shader.matchAll(re)) {
+    const n = Number(m[1]);
+    out.set(n, Math.max(out.get(n) ?? 0, elementBytes(m[2])));
+  }
+  return out;
+}
 const UNIFORM_SLOTS = 512;
 
 interface Batch {
@@ -81,6 +110,7 @@ export class GpuRuntime {
   private readonly maxDispatchesPerSubmit: number;
   private modules = new Map<string, GPUShaderModule>();
   private pipelines = new Map<string, GPUComputePipeline>();
+  private minBindingSizes = new Map<string, Map<number, number>>();
   private batch: Batch | null = null;
   private uniformArena: GPUBuffer;
   private uniformStaging = new Uint8Array(UNIFORM_SLOT * UNIFORM_SLOTS);
@@ -387,14 +417,26 @@ export class GpuRuntime {
       entries.push({ binding: 0, resource: { buffer: this.uniformArena, offset: off, size: UNIFORM_SLOT } });
     }
     const maxBind = this.limits.maxStorageBufferBindingSize;
+    let mins = this.minBindingSizes.get(spec.shader);
+    if (!mins) this.minBindingSizes.set(spec.shader, (mins = declaredMinBindingSizes(spec.shader)));
     spec.bindings.forEach((bd, i) => {
       if (!bd) return;
       const r: Binding = 'buffer' in bd ? bd : { buffer: bd };
-      const size = r.size ?? r.buffer.size - (r.offset ?? 0);
+      const offset = r.offset ?? 0;
+      let size = r.size ?? r.buffer.size - offset;
+      // A range shorter than the shader's element (a tensor of 1-3 floats read as vec4) is widened to one
+      // element: the kernel still reads only the range's floats (pooled buffers are whole multiples of 256 bytes).
+      const min = mins.get(i + 1) ?? 4;
+      if (size < min) {
+        if (offset + min > r.buffer.size) {
+          throw new GpuOpError('limit', [spec.op], `binding ${i + 1} (${size} bytes at offset ${offset}) cannot be widened to the shader's minimum of ${min} bytes: the buffer holds ${r.buffer.size} bytes`);
+        }
+        size = min;
+      }
       if (size > maxBind) {
         throw new GpuOpError('limit', [spec.op], `binding ${i + 1} is ${size} bytes, above maxStorageBufferBindingSize ${maxBind}`);
       }
-      entries.push({ binding: i + 1, resource: { buffer: r.buffer, offset: r.offset ?? 0, size } });
+      entries.push({ binding: i + 1, resource: { buffer: r.buffer, offset, size } });
     });
     const group = this.device.createBindGroup({ label: spec.op, layout: pipeline.getBindGroupLayout(0), entries });
     b.pass!.setPipeline(pipeline);

@@ -9,7 +9,7 @@
  */
 import { Tensor } from '../autograd/tensor';
 import { noGrad, tidy } from '../autograd/scope';
-import { crossEntropy } from '../autograd/ops/loss';
+import { checkLabels, crossEntropy } from '../autograd/ops/loss';
 import type { GpuRuntime } from '../gpu/runtime';
 import type { Module } from '../nn/module';
 import { Dropout } from '../nn/layers';
@@ -480,6 +480,7 @@ export class Trainer {
         this.droppedNoted = true;
         continue;
       }
+      checkLabels(batch.labels, this.data.classes.length, `training batch ${thisStep}`); // on the CPU: no GPU sync
       const x = Tensor.fromArray(batch.images, [n, 3, c.imgSize, c.imgSize], 'f32', rt);
       const y = Tensor.fromArray(batch.labels, [n], 'i32', rt);
       const { loss, logits } = trainStep(model, optimizer, x, y, c.labelSmoothing);
@@ -537,6 +538,7 @@ export class Trainer {
     let done = 0;
     for await (const batch of source.epoch(0)) {
       const n = batch.labels.length;
+      checkLabels(batch.labels, this.data.classes.length, `evaluation batch ${done + 1}`);
       const [l, lg] = await noGrad(() => {
         const x = Tensor.fromArray(batch.images, [n, 3, c.imgSize, c.imgSize], 'f32', rt);
         const y = Tensor.fromArray(batch.labels, [n], 'i32', rt);

@@ -1,10 +1,11 @@
-/** Float64 references for the activation functions (test code only). */
+/** Float64 references for the activation functions (test code only), with PyTorch's non-finite semantics. */
 
+/** max(x, 0) as PyTorch: NaN stays NaN, −0 stays −0. */
 export function reluRef(x: ArrayLike<number>): Float64Array {
-  return Float64Array.from(x, (v) => (v > 0 ? v : 0));
+  return Float64Array.from(x, (v) => (v < 0 ? 0 : v));
 }
 
-/** dx = dy · [x > 0] (the gradient at exactly 0 is 0, as PyTorch). */
+/** dx = dy, or 0 where relu(x) ≤ 0 (PyTorch's threshold_backward): 0 at exactly 0, dy at NaN. */
 export function reluBackwardRef(x: ArrayLike<number>, dy: ArrayLike<number>): Float64Array {
-  return Float64Array.from(x, (v, i) => (v > 0 ? dy[i] : 0));
+  return Float64Array.from(x, (v, i) => (v <= 0 ? 0 : dy[i]));
 }

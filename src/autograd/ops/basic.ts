@@ -1,10 +1,12 @@
 /** Elementwise arithmetic, reductions and reshapes: each op's forward and backward side by side. */
 import { Tensor, shapeStr, type Shape } from '../tensor';
 import { record } from '../graph';
+import { requireNonEmpty } from './check';
 import { axpy, binary, scale as scaleKernel } from '../../kernels/elementwise';
 import { expandAxis, sumAxis } from '../../kernels/reduce';
 
 function sameShape(op: string, a: Tensor, b: Tensor): void {
+  requireNonEmpty(op, { a, b });
   if (a.shape.length !== b.shape.length || a.shape.some((d, i) => d !== b.shape[i])) {
     throw new Error(`${op}: shapes ${shapeStr(a.shape)} and ${shapeStr(b.shape)} differ (broadcasting is not supported)`);
   }
@@ -35,6 +37,7 @@ export function mul(a: Tensor, b: Tensor): Tensor {
 
 /** s · x */
 export function scale(x: Tensor, s: number): Tensor {
+  requireNonEmpty('scale', { x });
   const out = Tensor.empty(x.shape, 'f32', x.rt);
   scaleKernel(x.rt, x.buffer, s, out.buffer, x.size);
   return record(out, 'scale', [x], (g) => [scale(g, s)]);
@@ -58,6 +61,7 @@ function splitAt(shape: Shape, axis: number): [number, number, number, number] {
 }
 
 function reduceOp(name: string, x: Tensor, axis: number | undefined, mean: boolean): Tensor {
+  requireNonEmpty(name, { x });
   const [ax, outer, n, inner] = axis === undefined ? [-1, 1, x.size, 1] : splitAt(x.shape, axis);
   const outShape = axis === undefined ? [] : x.shape.filter((_, i) => i !== ax);
   const k = mean ? 1 / Math.max(n, 1) : 1;

@@ -4,11 +4,13 @@
  */
 import { Tensor, shapeStr } from '../tensor';
 import { record } from '../graph';
+import { requireNonEmpty } from './check';
 import { bnApply, bnBackwardApply, bnBackwardReduce, bnStatsEval, bnStatsTrain, type BnAffine, type BnShape } from '../../kernels/batchnorm';
 import { reluBackward } from '../../kernels/activation';
 
 function bnShape(op: string, x: Tensor, runningMean: Tensor, runningVar: Tensor, weight: Tensor | null, bias: Tensor | null): BnShape {
   if (x.shape.length !== 4) throw new Error(`${op}: input must be [N, C, H, W], got ${shapeStr(x.shape)}`);
+  requireNonEmpty(op, { x, runningMean, runningVar, weight, bias });
   const [n, c, h, w] = x.shape;
   for (const [name, t] of [
     ['runningMean', runningMean],
@@ -124,6 +126,7 @@ export function batchNormAddRelu(
 ): Tensor {
   const op = 'batchNormAddRelu';
   const s = bnShape(op, x, runningMean, runningVar, weight, bias);
+  requireNonEmpty(op, { residual });
   if (shapeStr(residual.shape) !== shapeStr(x.shape)) throw new Error(`${op}: residual ${shapeStr(residual.shape)} must match the input ${shapeStr(x.shape)}`);
   const rt = x.rt;
   const stats = statistics(x, s, runningMean, runningVar, training, momentum, eps);

@@ -2,6 +2,7 @@
 import { Tensor } from '../tensor';
 import { record } from '../graph';
 import { isGradEnabled } from '../scope';
+import { requireNonEmpty } from './check';
 import { conv2dBackwardBias, conv2dBackwardData, conv2dBackwardWeight, conv2dForward, conv2dGeometry, type ConvOptions } from '../../kernels/conv';
 
 export interface Conv2dOptions extends ConvOptions {
@@ -23,6 +24,7 @@ function square(name: string, v: number | readonly [number, number] | undefined,
  * Call as conv2d(x, w, b, { stride, padding }) or conv2d(x, w, b, stride, padding).
  */
 export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, opts: Conv2dOptions | number = {}, padding?: number): Tensor {
+  requireNonEmpty('conv2d', { x, weight, bias });
   const o: Conv2dOptions = typeof opts === 'number' ? { stride: opts, padding } : opts;
   const g = conv2dGeometry(x.shape, weight.shape, square('stride', o.stride, 1), square('padding', o.padding, 0));
   if (bias && (bias.shape.length !== 1 || bias.shape[0] !== g.O)) throw new Error(`conv2d: bias [${bias.shape.join(', ')}] must be [${g.O}]`);

@@ -4,6 +4,7 @@
  */
 import { Tensor, shapeStr } from '../tensor';
 import { record } from '../graph';
+import { requireNonEmpty } from './check';
 import { dropoutMasked, dropoutSeeded } from '../../kernels/dropout';
 
 /**
@@ -13,6 +14,7 @@ import { dropoutMasked, dropoutSeeded } from '../../kernels/dropout';
  * Eval mode and p = 0 return a view of x (no copy); p = 1 gives zeros.
  */
 export function dropout(x: Tensor, p: number, training: boolean, seed: number): Tensor {
+  requireNonEmpty('dropout', { x });
   if (!(p >= 0 && p <= 1)) throw new Error(`dropout: the drop probability p must be in [0, 1], got ${p}`);
   if (!training || p === 0) {
     return record(x.view(x.shape), 'dropout(identity)', [x], (g) => [g]);
@@ -32,6 +34,7 @@ export function dropout(x: Tensor, p: number, training: boolean, seed: number): 
  * alive until then.
  */
 export function dropoutWithMask(x: Tensor, mask: Tensor, p: number): Tensor {
+  requireNonEmpty('dropoutWithMask', { x, mask });
   if (mask.dtype !== 'f32' || mask.size !== x.size || mask.shape.join() !== x.shape.join()) {
     throw new Error(`dropoutWithMask: the mask (${mask.dtype} ${shapeStr(mask.shape)}) must be a float32 tensor of x's shape ${shapeStr(x.shape)}`);
   }

@@ -1,11 +1,13 @@
 /** Matrix products on tensors: matmul and linear (a fully connected layer), each with its backward. */
 import { Tensor, shapeStr } from '../tensor';
 import { record } from '../graph';
+import { requireNonEmpty } from './check';
 import { matmul as matmulKernel } from '../../kernels/matmul';
 import { sumAxis } from '../../kernels/reduce';
 
 /** a[M,K] · b[K,N] → [M,N]. */
 export function matmul(a: Tensor, b: Tensor): Tensor {
+  requireNonEmpty('matmul', { a, b });
   if (a.shape.length !== 2 || b.shape.length !== 2 || a.shape[1] !== b.shape[0]) {
     throw new Error(`matmul: shapes ${shapeStr(a.shape)} and ${shapeStr(b.shape)} do not multiply (need [M,K] and [K,N])`);
   }
@@ -31,6 +33,7 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
 
 /** torch.nn.functional.linear: x[N,in] · weight[out,in]ᵀ (+ bias[out]) → [N,out]. */
 export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
+  requireNonEmpty('linear', { x, weight, bias });
   const [N, inF] = x.shape;
   const outF = weight.shape[0];
   if (x.shape.length !== 2 || weight.shape.length !== 2 || weight.shape[1] !== inF || (bias && (bias.shape.length !== 1 || bias.shape[0] !== outF))) {

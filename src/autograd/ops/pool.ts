@@ -1,6 +1,7 @@
 /** 2D pooling over NCHW: max pooling (with argmax) and adaptive average pooling, forward and backward side by side. */
 import { Tensor, shapeStr } from '../tensor';
 import { record } from '../graph';
+import { requireNonEmpty } from './check';
 import {
   adaptiveAvgPool2dBackward,
   adaptiveAvgPool2dForward,
@@ -26,6 +27,7 @@ function pair(v: Size2): [number, number] {
 
 function dims(op: string, x: Tensor): [number, number, number, number] {
   if (x.shape.length !== 4) throw new Error(`${op}: input must be [N, C, H, W], got ${shapeStr(x.shape)}`);
+  requireNonEmpty(op, { x });
   return [x.shape[0], x.shape[1], x.shape[2], x.shape[3]];
 }
 
