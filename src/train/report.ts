@@ -84,7 +84,10 @@ export function linearAxis(lo: number, hi: number, opts: { maxTicks?: number; in
   const last = Math.ceil(hi / step - 1e-9);
   const ticks: number[] = [];
   for (let k = first; k <= last; k++) ticks.push(Number((k * step).toFixed(dec)));
-  const labels = ticks.map((t) => (Object.is(t, -0) ? 0 : t).toFixed(dec) + (opts.suffix ?? ''));
+  // Steps below 1e-4 or from 1e6 up are labelled in exponent form (2e-5), shorter than their decimals.
+  const tiny = step < 1e-4 || step >= 1e6;
+  const label = (t: number) => (t === 0 ? (tiny ? '0' : (0).toFixed(dec)) : tiny ? Number(t.toPrecision(6)).toExponential().replace('e+', 'e') : t.toFixed(dec));
+  const labels = ticks.map((t) => label(t) + (opts.suffix ?? ''));
   return { scale: 'linear', min: ticks[0], max: ticks[ticks.length - 1], ticks, labels };
 }
 
