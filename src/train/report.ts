@@ -25,6 +25,22 @@ export function metricsCsv(rows: EpochRow[]): string {
   return [METRICS_COLUMNS.join(','), ...rows.map((r) => METRICS_COLUMNS.map((c) => fmt(r[c])).join(','))].join('\n') + '\n';
 }
 
+/** One row of steps.csv: [step, epoch, loss, lr, images_per_second]. */
+export type StepRow = [number, number, number, number, number];
+
+export const STEPS_COLUMNS = ['step', 'epoch', 'loss', 'lr', 'images_per_second'] as const;
+
+/**
+ * steps.csv: one row per training batch. `step` counts the batches trained since the run began (over
+ * epochs and resumes; a dropped one-image batch is not one); `loss` is that batch's mean loss; `lr` the
+ * learning rate it was trained with; `images_per_second` its images over the time from the previous
+ * batch's loss reading to its own (the first batch of a start or resume includes the start-up).
+ */
+export function stepsCsv(rows: readonly StepRow[]): string {
+  const fmt = (v: number) => (Number.isInteger(v) ? String(v) : Number.isFinite(v) ? String(Number(v.toPrecision(6))) : Number.isNaN(v) ? 'nan' : v > 0 ? 'inf' : '-inf');
+  return [STEPS_COLUMNS.join(','), ...rows.map((r) => r.map(fmt).join(','))].join('\n') + '\n';
+}
+
 export interface Series {
   name: string;
   color: string;

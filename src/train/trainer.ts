@@ -22,7 +22,7 @@ import { SGD } from './sgd';
 import { StepLR } from './scheduler';
 import { EarlyStopping, type EarlyStoppingState } from './early_stopping';
 import { ConfusionMatrix, argmaxRows, softmaxMax } from './metrics';
-import { accuracyChart, confusionSvg, curvesSvg, lossChart, metricsCsv, type EpochRow } from './report';
+import { accuracyChart, confusionSvg, curvesSvg, lossChart, metricsCsv, stepsCsv, type EpochRow, type StepRow } from './report';
 import { reportHtml } from './html_report';
 import { checkpointTensors, decodeCheckpoint, encodeCheckpointTensors, modelPart, parseState } from './checkpoint';
 import type { OutputStore } from './io';
@@ -177,7 +177,14 @@ interface TrainerState {
   step: number;
   partial: { lossSum: number; correct: number; seen: number; seconds: number };
   history: EpochRow[];
+  /** Per trained batch: [epoch - 1 + batch / batches per epoch, loss], for the loss chart. */
   stepLosses: [number, number][];
+  /**
+   * Per trained batch, steps.csv's rows: [step, epoch, loss, lr, images/s]. Kept in the checkpoint, so that
+   * a resumed run keeps the rows of its checkpointed part and rewrites steps.csv without duplicates.
+   * Absent in checkpoints written before steps.csv.
+   */
+  steps?: StepRow[];
   scheduler: { lastEpoch: number };
   early: EarlyStoppingState;
   dropoutCalls: Record<string, number>;
@@ -233,6 +240,7 @@ export class Trainer {
       partial: { lossSum: 0, correct: 0, seen: 0, seconds: 0 },
       history: [],
       stepLosses: [],
+      steps: [],
       scheduler: this.scheduler.stateDict(),
       early: this.early.stateDict(),
       dropoutCalls: {},
@@ -347,6 +355,10 @@ export class Trainer {
     if (saved) this.checkResumable(saved, source);
     const st = decodeCheckpoint<TrainerState>(bytes, source, this.model, this.optimizer);
     if (saved) Object.assign(st, { step: saved.step, run: saved.run });
+    if (!Array.isArray(st.steps)) {
+      st.steps = [];
+      this.log(`note: ${source} was written before steps.csv existed: steps.csv starts at this run's first step (${st.stepLosses.length + 1})`);
+    }
     this.state = st;
     this.scheduler.loadStateDict(st.scheduler);
     this.early.loadStateDict(st.early);
@@ -373,6 +385,13 @@ export class Trainer {
     this.state.early = this.early.stateDict();
     this.state.dropoutCalls = Object.fromEntries(this.dropouts().map(([n, d]) => [n, d.calls]));
     await this.store.write(CHECKPOINT, encodeCheckpointTensors(tensors, this.optimizer, this.state, this.modelMetadata()));
+    // After the checkpoint, from the same state: a resumed run keeps these rows and rewrites the file from them.
+    await this.writeSteps();
+  }
+
+  /** steps.csv: one row per trained batch so far (written at each checkpoint, i.e. each epoch end or stop). */
+  private async writeSteps(): Promise<void> {
+    await this.store.write('steps.csv', stepsCsv(this.state.steps ?? []));
   }
 
   /** What the store's checkpoint is worth after a divergence: read back and checked, never assumed. */
@@ -406,7 +425,11 @@ export class Trainer {
     try {
       return await this.runEpochs();
     } catch (e) {
-      if (e instanceof Divergence) throw new TrainingDivergedError(e.message, await this.lastGoodCheckpoint());
+      if (e instanceof Divergence) {
+        // The steps up to the divergence, to see how the loss got there (a resume rewrites the file from its checkpoint).
+        await this.writeSteps().catch(() => undefined);
+        throw new TrainingDivergedError(e.message, await this.lastGoodCheckpoint());
+      }
       throw e;
     }
   }
@@ -471,6 +494,10 @@ export class Trainer {
     const runStart = performance.now();
     let pending: Promise<void> | null = null;
     let lastLoss: number | null = null;
+    // When the previous step's numbers came back: a step's images/s is its batch over the time since then.
+    let lastDone = runStart;
+    const lr = optimizer.lr;
+    const steps = (this.state.steps ??= []);
     let step = this.state.step;
     for await (const batch of loader.epoch(epoch, step)) {
       const n = batch.labels.length;
@@ -496,6 +523,11 @@ export class Trainer {
         for (let i = 0; i < n; i++) if (pred[i] === batch.labels[i]) p.correct++;
         p.seen += n;
         this.state.stepLosses.push([epoch - 1 + thisStep / total, v]);
+        const now = performance.now();
+        const ips = n / Math.max((now - lastDone) / 1000, 1e-9);
+        lastDone = now;
+        // The step's number counts trained batches over the whole run (stepLosses holds one entry per batch).
+        steps.push([this.state.stepLosses.length, epoch, Number(v.toPrecision(6)), lr, Number(ips.toPrecision(4))]);
       });
       // A divergence is rethrown by the `await pending` below; until then it must not count as unhandled
       // (the loader may wait on decoding for a whole event-loop turn, and Node would end the process).
