@@ -12,7 +12,7 @@ import { noGrad, tidy } from '../autograd/scope';
 import { crossEntropy } from '../autograd/ops/loss';
 import type { GpuRuntime } from '../gpu/runtime';
 import type { Module } from '../nn/module';
-import { Dropout } from '../nn/layers';
+import { Conv2d, Dropout } from '../nn/layers';
 import { loadStateDict } from '../nn/state';
 import { readSafetensors, readSafetensorsMetadata, writeSafetensors } from '../nn/weights/safetensors';
 import { describeNonFinite, findNonFinite } from '../nn/finite';
@@ -50,6 +50,12 @@ export interface TrainerData {
   train: BatchSource;
   val: BatchSource;
   test: BatchSource;
+  /**
+   * Channels per image in every batch (default 3, RGB; 1 for grayscale). A batch's `images` then holds
+   * N × channels × imgSize × imgSize values, and the model's first convolution must take this many channels
+   * (for a ResNet: resnet18({ inChannels: 1 })).
+   */
+  channels?: number;
 }
 
 export interface Progress {
@@ -219,6 +225,8 @@ export class Trainer {
   readonly early: EarlyStopping;
   private state: TrainerState;
   private bestWeights: Map<string, NamedTensor> | null = null;
+  /** Channels per image (TrainerData.channels, default 3). */
+  readonly channels: number;
   /** A one-image training batch cannot go through batch norm (the last feature maps are 1×1): such batches are dropped. */
   private readonly dropOneImageBatches: boolean;
   private droppedNoted = false;
@@ -231,6 +239,10 @@ export class Trainer {
     readonly store: OutputStore,
     readonly events: TrainerEvents = {},
   ) {
+    this.channels = data.channels ?? 3;
+    if (!Number.isInteger(this.channels) || this.channels < 1) {
+      throw new DataError(`TrainerData.channels must be a whole number of channels per image, at least 1 (3 for RGB, 1 for grayscale); got ${data.channels}.`);
+    }
     this.optimizer = new SGD(model.parameters(), { lr: config.lr, momentum: config.momentum, weightDecay: config.weightDecay });
     this.scheduler = new StepLR(config.lr, config.stepSize, config.gamma);
     this.early = new EarlyStopping(config.patience, config.minDelta);
@@ -253,13 +265,36 @@ export class Trainer {
 
   /** The metadata best.safetensors and the checkpoint carry, so that predict.js preprocesses as in training. */
   private modelMetadata(): Record<string, string> {
-    return {
-      arch: this.config.arch,
-      classes: JSON.stringify(this.data.classes),
-      img_size: String(this.config.imgSize),
-      mean: JSON.stringify([...(this.data.train.mean ?? IMAGENET_MEAN)]),
-      std: JSON.stringify([...(this.data.train.std ?? IMAGENET_STD)]),
-    };
+    const rgb = this.channels === 3;
+    const meta: Record<string, string> = { arch: this.config.arch, classes: JSON.stringify(this.data.classes), img_size: String(this.config.imgSize) };
+    // ImageNet's mean and std are RGB's: for other channel counts only the source's own are recorded.
+    const mean = this.data.train.mean ?? (rgb ? IMAGENET_MEAN : undefined);
+    const std = this.data.train.std ?? (rgb ? IMAGENET_STD : undefined);
+    if (mean) meta.mean = JSON.stringify([...mean]);
+    if (std) meta.std = JSON.stringify([...std]);
+    if (!rgb) meta.in_channels = String(this.channels);
+    return meta;
+  }
+
+  /** The model's first convolution (in registration order), whose input channels the images must match. */
+  private firstConv(): [string, Conv2d] | null {
+    for (const [name, m] of this.model.namedModules()) if (m instanceof Conv2d) return [name || 'the model', m];
+    return null;
+  }
+
+  /** A batch's images as an [n, channels, size, size] tensor, after checking that they hold that many values. */
+  private imagesTensor(images: Float32Array, n: number, split: string): Tensor {
+    const s = this.config.imgSize;
+    const want = n * this.channels * s * s;
+    if (images.length !== want) {
+      const perImage = images.length / (n * s * s);
+      const hint = Number.isInteger(perImage) && perImage >= 1 ? ` (${perImage} channel${perImage === 1 ? '' : 's'} per image: set TrainerData.channels to ${perImage})` : '';
+      throw new DataError(
+        `a ${split} batch of ${n} images holds ${images.length} values, but ${n} × ${this.channels} channels × ${s} × ${s} = ${want} were expected${hint}. ` +
+          `Make TrainerData.channels (now ${this.channels}) the images' channel count and config.imgSize (now ${s}) their side.`,
+      );
+    }
+    return Tensor.fromArray(images, [n, this.channels, s, s], 'f32', this.rt);
   }
 
   /**
@@ -311,6 +346,13 @@ export class Trainer {
     await train.ensureReadable?.('training');
     await val.ensureReadable?.('validation');
     await test.ensureReadable?.('test');
+    const conv = this.firstConv();
+    if (conv && conv[1].inChannels !== this.channels) {
+      throw new DataError(
+        `the model's first convolution (${conv[0]}) takes ${conv[1].inChannels} input channels, but the images have ${this.channels} (TrainerData.channels, default 3). ` +
+          `Set TrainerData.channels to the images' channel count, or build the model for it (a ResNet: resnet18({ inChannels: ${this.channels} })).`,
+      );
+    }
     const c = this.config;
     if (this.dropOneImageBatches) {
       const why = `at --img-size ${c.imgSize} the last feature maps are 1×1, and batch norm in training needs at least 2 images per batch`;
@@ -507,7 +549,7 @@ export class Trainer {
         this.droppedNoted = true;
         continue;
       }
-      const x = Tensor.fromArray(batch.images, [n, 3, c.imgSize, c.imgSize], 'f32', rt);
+      const x = this.imagesTensor(batch.images, n, 'training');
       const y = Tensor.fromArray(batch.labels, [n], 'i32', rt);
       const { loss, logits } = trainStep(model, optimizer, x, y, c.labelSmoothing);
       const reads = Promise.all([loss.toArray(), logits.toArray()]);
@@ -570,7 +612,7 @@ export class Trainer {
     for await (const batch of source.epoch(0)) {
       const n = batch.labels.length;
       const [l, lg] = await noGrad(() => {
-        const x = Tensor.fromArray(batch.images, [n, 3, c.imgSize, c.imgSize], 'f32', rt);
+        const x = this.imagesTensor(batch.images, n, phase === 'val' ? 'validation' : 'test');
         const y = Tensor.fromArray(batch.labels, [n], 'i32', rt);
         const out = tidy(() => {
           const logits = model.forward(x);
