@@ -174,6 +174,16 @@ describe('one curve dwarfing another: the log-scale rule (16.6)', () => {
     expect(chartLayout(pts(LOG_SCALE_RATIO * 1.01)).y.scale).toBe('log');
   });
 
+  it('the per-batch losses (background) do not decide the scale, but stay inside the axis', () => {
+    const r = rows(4, (e) => ({ train_loss: 2 / e, val_loss: 2.2 / e }));
+    const lucky: [number, number][] = Array.from({ length: 40 }, (_, i) => [(i + 1) / 10, i === 30 ? 0.01 : 2.5 / (1 + i / 10)]);
+    expect(lossChart(r, lucky)).not.toContain('log scale');
+    const L = chartLayout([{ name: 'b', color: '#000', points: lucky, background: true }, { name: 't', color: '#111', points: [[1, 2], [4, 0.05]] }]);
+    expect(L.y.scale).toBe('log');
+    expect(L.y.min).toBeLessThanOrEqual(0.01);
+    for (const s of L.series) for (const [, y] of s.points) expect(y).toBeGreaterThanOrEqual(L.plot.y - 1e-9), expect(y).toBeLessThanOrEqual(L.plot.y + L.plot.h + 1e-9);
+  });
+
   it('a value of 0 (or below) keeps the axis linear; accuracy is always linear', () => {
     expect(chartLayout([{ name: 's', color: '#000', points: [[1, 0], [2, 50]] }]).y.scale).toBe('linear');
     expect(accuracyChart(rows(3, (e) => ({ train_acc: e === 1 ? 0.01 : 0.9 })))).not.toContain('log scale');

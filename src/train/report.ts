@@ -47,6 +47,11 @@ export interface Series {
   points: [number, number][];
   /** Draw a marker at each point (default: when the series has fewer than 40 points). */
   markers?: boolean;
+  /**
+   * A background series (the per-batch losses): drawn, and inside the axis's range, but not counted by
+   * the log-scale rule, so that one lucky batch does not turn the axis logarithmic.
+   */
+  background?: boolean;
 }
 
 function esc(s: string): string {
@@ -114,7 +119,7 @@ function logLabel(v: number): string {
 }
 
 /**
- * A log10 axis over [lo, hi] (both > 0): ticks at 1, 2 and 5 × 10^k when the range spans at most 2 decades,
+ * A log10 axis over [lo, hi] (both > 0): ticks at 1, 2 and 5 × 10^k when the range spans at most 3 decades,
  * at the powers of ten otherwise (every other one, or sparser, past 6 decades). The range is widened to the
  * ticks around it.
  */
@@ -123,7 +128,7 @@ export function logAxis(lo: number, hi: number): Axis {
   const e1 = Math.ceil(Math.log10(hi) - 1e-9);
   const decades = Math.max(1, e1 - e0);
   const cands: number[] = [];
-  if (decades <= 2) {
+  if (decades <= 3) {
     for (let e = e0; e <= e1; e++) for (const k of [1, 2, 5]) cands.push(Number((k * 10 ** e).toPrecision(3)));
   } else {
     const every = Math.ceil(decades / 6);
@@ -140,7 +145,8 @@ export function logAxis(lo: number, hi: number): Axis {
 }
 
 /**
- * When `yScale` is 'auto', the y axis is logarithmic when every value is positive and the largest is at
+ * When `yScale` is 'auto', the y axis is logarithmic when every value drawn is positive and, among the
+ * main series (per-epoch train and validation loss; not the per-batch background), the largest is at
  * least this many times the smallest: a linear axis from 0 would then put the smallest values within
  * 1/30 (about 3%) of the plot's height above the axis, flattened into it (a validation loss of 78 over
  * train losses of 1 to 2 is an example). Values ≤ 0 keep the axis linear.
@@ -199,7 +205,9 @@ export function chartLayout(series: Series[], opts: ChartOptions = {}): ChartLay
   let y: Axis;
   const yMin = Math.min(...ys);
   const yMax = Math.max(...ys);
-  const wantLog = opts.yScale === 'log' || (opts.yScale !== 'linear' && !empty && yMin > 0 && yMax / yMin >= LOG_SCALE_RATIO);
+  const main = finite.filter((_, i) => !series[i].background).flat().map((p) => p[1]);
+  const ratio = main.length ? Math.max(...main) / Math.min(...main) : 0;
+  const wantLog = opts.yScale === 'log' || (opts.yScale !== 'linear' && !empty && yMin > 0 && ratio >= LOG_SCALE_RATIO);
   if (!empty && yMin > 0 && wantLog) {
     y = logAxis(yMin, yMax);
   } else {
@@ -308,7 +316,7 @@ export function lineChartSvg(title: string, xLabel: string, series: Series[], wi
  */
 export function lossChart(rows: EpochRow[], stepLosses: [number, number][] = []): string {
   const series: Series[] = [];
-  if (stepLosses.length) series.push({ name: 'train (batch)', color: '#9ecae1', points: stepLosses, markers: false });
+  if (stepLosses.length) series.push({ name: 'train (batch)', color: '#9ecae1', points: stepLosses, markers: false, background: true });
   series.push({ name: 'train', color: '#1f77b4', points: rows.map((r) => [r.epoch, r.train_loss]) });
   // An unmeasured value (null) is left out; a measured NaN or ±Inf is named in a note over the plot.
   const measured = (f: (r: EpochRow) => number | null): [number, number][] => rows.filter((r) => f(r) !== null).map((r) => [r.epoch, f(r)!]);
