@@ -138,7 +138,7 @@ async function main(argv: string[]): Promise<number> {
     if (summary.skipped_files) console.log(`skipped ${summary.skipped_files} unreadable files`);
     const plot = asciiPlot(trainer.history().map((r) => r.train_loss));
     if (plot.length) console.log(`\ntrain loss by epoch:\n${plot.join('\n')}`);
-    console.log(`\nwrote ${store.describe('report.html')} (open it in a browser), metrics.csv, summary.json, curves.png, confusion.png, best.safetensors`);
+    console.log(`\nwrote ${store.describe('report.html')} (open it in a browser), metrics.csv, steps.csv, summary.json, curves.png, confusion.png, best.safetensors`);
     return 0;
   } finally {
     trainer.dispose();

@@ -71,6 +71,8 @@ export interface ResNetOptions {
   /** When set, fc = Sequential(Dropout(p), Linear(features, numClasses)) as in the recipe (keys fc.1.*). */
   dropout?: number;
   seed?: number;
+  /** Channels of the input images (default 3, RGB; 1 for grayscale): conv1's in-channels. Key names are unchanged. */
+  inChannels?: number;
 }
 
 export class ResNet extends Module {
@@ -83,12 +85,15 @@ export class ResNet extends Module {
   readonly fc: Module;
   readonly numClasses: number;
   readonly featureDim: number;
+  readonly inChannels: number;
 
   constructor(readonly arch: string, block: BlockKind, counts: number[], opts: ResNetOptions = {}) {
     super();
     const seeds = new SeedSequence(opts.seed ?? 0);
     this.numClasses = opts.numClasses ?? 1000;
-    this.conv1 = this.registerModule('conv1', new Conv2d(3, 64, 7, { stride: 2, padding: 3, seeds }));
+    this.inChannels = opts.inChannels ?? 3;
+    if (!Number.isInteger(this.inChannels) || this.inChannels < 1) throw new Error(`${arch}: inChannels must be a whole number of at least 1 (3 for RGB, 1 for grayscale); got ${opts.inChannels}`);
+    this.conv1 = this.registerModule('conv1', new Conv2d(this.inChannels, 64, 7, { stride: 2, padding: 3, seeds }));
     this.bn1 = this.registerModule('bn1', new BatchNorm2d(64));
     this.maxpool = this.registerModule('maxpool', new MaxPool2d(3, 2, 1));
     let inplanes = 64;
@@ -114,7 +119,7 @@ export class ResNet extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    if (x.shape.length !== 4 || x.shape[1] !== 3) throw new Error(`${this.arch}: expected input [N, 3, H, W], got [${x.shape.join(', ')}]`);
+    if (x.shape.length !== 4 || x.shape[1] !== this.inChannels) throw new Error(`${this.arch}: expected input [N, ${this.inChannels}, H, W], got [${x.shape.join(', ')}]`);
     let h = this.maxpool.forward(this.bn1.forwardRelu(this.conv1.forward(x)));
     for (const layer of this.layers) h = layer.forward(h);
     return this.fc.forward(this.flatten.forward(this.avgpool.forward(h)));

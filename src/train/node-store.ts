@@ -46,7 +46,7 @@ export const nodeFs: FsLayer = {
 };
 
 /** The files a training run writes into its folder (a previous run is recognised by any of them). */
-export const RUN_FILES = ['checkpoint.safetensors', 'best.safetensors', 'metrics.csv', 'summary.json', 'loss.svg', 'accuracy.svg', 'curves.png', 'confusion.png', 'report.html'];
+export const RUN_FILES = ['checkpoint.safetensors', 'best.safetensors', 'metrics.csv', 'steps.csv', 'summary.json', 'loss.svg', 'accuracy.svg', 'curves.png', 'confusion.png', 'report.html'];
 
 export const LOCK_FILE = 'train.lock';
 

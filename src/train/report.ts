@@ -25,76 +25,311 @@ export function metricsCsv(rows: EpochRow[]): string {
   return [METRICS_COLUMNS.join(','), ...rows.map((r) => METRICS_COLUMNS.map((c) => fmt(r[c])).join(','))].join('\n') + '\n';
 }
 
+/** One row of steps.csv: [step, epoch, loss, lr, images_per_second]. */
+export type StepRow = [number, number, number, number, number];
+
+export const STEPS_COLUMNS = ['step', 'epoch', 'loss', 'lr', 'images_per_second'] as const;
+
+/**
+ * steps.csv: one row per training batch. `step` counts the batches trained since the run began (over
+ * epochs and resumes; a dropped one-image batch is not one); `loss` is that batch's mean loss; `lr` the
+ * learning rate it was trained with; `images_per_second` its images over the time from the previous
+ * batch's loss reading to its own (the first batch of a start or resume includes the start-up).
+ */
+export function stepsCsv(rows: readonly StepRow[]): string {
+  const fmt = (v: number) => (Number.isInteger(v) ? String(v) : Number.isFinite(v) ? String(Number(v.toPrecision(6))) : Number.isNaN(v) ? 'nan' : v > 0 ? 'inf' : '-inf');
+  return [STEPS_COLUMNS.join(','), ...rows.map((r) => r.map(fmt).join(','))].join('\n') + '\n';
+}
+
 export interface Series {
   name: string;
   color: string;
   points: [number, number][];
+  /** Draw a marker at each point (default: when the series has fewer than 40 points). */
+  markers?: boolean;
+  /**
+   * A background series (the per-batch losses): drawn, and inside the axis's range, but not counted by
+   * the log-scale rule, so that one lucky batch does not turn the axis logarithmic.
+   */
+  background?: boolean;
 }
 
 function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
 }
 
-/** A small line chart as a standalone SVG document. */
-export function lineChartSvg(title: string, xLabel: string, series: Series[], width = 640, height = 360): string {
-  const pad = { l: 56, r: 16, t: 32, b: 44 };
-  const all = series.flatMap((s) => s.points).filter(([, y]) => Number.isFinite(y));
+/** An axis: its range, where its ticks go, and how they are labelled. */
+export interface Axis {
+  scale: 'linear' | 'log';
+  min: number;
+  max: number;
+  ticks: number[];
+  labels: string[];
+}
+
+/** The 1-2-5 steps: 1, 2 or 5 times a power of ten. */
+export function isOneTwoFive(v: number): boolean {
+  if (!(v > 0) || !Number.isFinite(v)) return false;
+  const e = Math.floor(Math.log10(v));
+  const m = v / 10 ** e;
+  return [1, 2, 5, 10].some((k) => Math.abs(m - k) < 1e-9 * k);
+}
+
+/** The smallest 1-2-5 step at least `raw` (and at least `minStep`). */
+function niceStep(raw: number, minStep = 0): number {
+  const r = Math.max(raw, minStep, Number.MIN_VALUE);
+  const e = Math.floor(Math.log10(r));
+  for (const k of [1, 2, 5, 10]) {
+    const s = k * 10 ** e;
+    if (s >= r * (1 - 1e-12)) return Number(s.toPrecision(12));
+  }
+  return 10 ** (e + 1);
+}
+
+/** Decimals that show a multiple of `step` exactly (step = 1, 2 or 5 × 10^e: max(0, -e)). */
+function decimalsFor(step: number): number {
+  return Math.max(0, -Math.floor(Math.log10(step) + 1e-9));
+}
+
+/**
+ * A linear axis over [lo, hi] with round ticks: the step is 1, 2 or 5 × 10^k, chosen so that there are at
+ * most `maxTicks` intervals, and the range is widened to the ticks around it. `integer` keeps steps ≥ 1
+ * (epochs). `suffix` is appended to each label ("%").
+ */
+export function linearAxis(lo: number, hi: number, opts: { maxTicks?: number; integer?: boolean; suffix?: string } = {}): Axis {
+  const maxTicks = opts.maxTicks ?? 5;
+  if (!(hi > lo)) hi = lo + (opts.integer ? 1 : Math.abs(lo) > 0 ? Math.abs(lo) : 1);
+  const step = niceStep((hi - lo) / maxTicks, opts.integer ? 1 : 0);
+  const dec = decimalsFor(step);
+  const first = Math.floor(lo / step + 1e-9);
+  const last = Math.ceil(hi / step - 1e-9);
+  const ticks: number[] = [];
+  for (let k = first; k <= last; k++) ticks.push(Number((k * step).toFixed(dec)));
+  // Steps below 1e-4 or from 1e6 up are labelled in exponent form (2e-5), shorter than their decimals.
+  const tiny = step < 1e-4 || step >= 1e6;
+  const label = (t: number) => (t === 0 ? (tiny ? '0' : (0).toFixed(dec)) : tiny ? Number(t.toPrecision(6)).toExponential().replace('e+', 'e') : t.toFixed(dec));
+  const labels = ticks.map((t) => label(t) + (opts.suffix ?? ''));
+  return { scale: 'linear', min: ticks[0], max: ticks[ticks.length - 1], ticks, labels };
+}
+
+/** A number as a short label without float noise: 0.05, 2, 1000; 1e-5 and 2e+6 outside [0.001, 100000). */
+function logLabel(v: number): string {
+  if (v < 1e-3 || v >= 1e5) return v.toExponential(0).replace('e+', 'e');
+  return String(Number(v.toPrecision(3)));
+}
+
+/**
+ * A log10 axis over [lo, hi] (both > 0): ticks at 1, 2 and 5 × 10^k when the range spans at most 3 decades,
+ * at the powers of ten otherwise (every other one, or sparser, past 6 decades). The range is widened to the
+ * ticks around it.
+ */
+export function logAxis(lo: number, hi: number): Axis {
+  const e0 = Math.floor(Math.log10(lo) + 1e-9);
+  const e1 = Math.ceil(Math.log10(hi) - 1e-9);
+  const decades = Math.max(1, e1 - e0);
+  const cands: number[] = [];
+  if (decades <= 3) {
+    for (let e = e0; e <= e1; e++) for (const k of [1, 2, 5]) cands.push(Number((k * 10 ** e).toPrecision(3)));
+  } else {
+    const every = Math.ceil(decades / 6);
+    for (let e = e0; e <= e1; e += every) cands.push(Number((10 ** e).toPrecision(3)));
+    if (cands[cands.length - 1] < hi) cands.push(Number((10 ** (e0 + Math.ceil(decades / every) * every)).toPrecision(3)));
+  }
+  // Keep the ticks inside the data's range, plus the one just below and the one just above it.
+  const below = cands.filter((t) => t <= lo * (1 + 1e-9));
+  const above = cands.filter((t) => t >= hi * (1 - 1e-9));
+  const lowT = below.length ? below[below.length - 1] : cands[0];
+  const highT = above.length ? above[0] : cands[cands.length - 1];
+  const ticks = cands.filter((t) => t >= lowT && t <= highT);
+  return { scale: 'log', min: lowT, max: highT, ticks, labels: ticks.map(logLabel) };
+}
+
+/**
+ * When `yScale` is 'auto', the y axis is logarithmic when every value drawn is positive and, among the
+ * main series (per-epoch train and validation loss; not the per-batch background), the largest is at
+ * least this many times the smallest: a linear axis from 0 would then put the smallest values within
+ * 1/30 (about 3%) of the plot's height above the axis, flattened into it (a validation loss of 78 over
+ * train losses of 1 to 2 is an example). Values ≤ 0 keep the axis linear.
+ */
+export const LOG_SCALE_RATIO = 30;
+
+export interface ChartOptions {
+  /** The x values are epochs: integer ticks only. */
+  integerX?: boolean;
+  /** 'auto' (default): see LOG_SCALE_RATIO. */
+  yScale?: 'auto' | 'linear' | 'log';
+  /** The y axis's title ("loss", "accuracy (%)"); " (log scale)" is added on a log axis. */
+  yLabel?: string;
+  /** Appended to the y tick labels ("%"). */
+  ySuffix?: string;
+  /** Bounds the y axis never goes past (accuracy: [0, 100]). */
+  yClamp?: [number, number];
+  /** The x axis always covers [0, xMinEnd] at least (default 1). */
+  xMinEnd?: number;
+  width?: number;
+  height?: number;
+}
+
+/** Where everything goes in a chart; lineChartSvg draws it, and tests check it. */
+export interface ChartLayout {
+  width: number;
+  height: number;
+  /** The plot area (inside the axes), in SVG units. */
+  plot: { x: number; y: number; w: number; h: number };
+  /** The legend's box: a band between the title and the plot, clear of the plot area. */
+  legend: { x: number; y: number; w: number; h: number; items: { name: string; color: string; x: number; y: number }[] };
+  x: Axis;
+  y: Axis;
+  /** The finite points of each series in SVG coordinates. */
+  series: { name: string; color: string; markers: boolean; points: [number, number][] }[];
+  /** Values that could not be drawn (NaN, ±Inf), named for a note under the legend. */
+  notDrawn: string[];
+  empty: boolean;
+}
+
+/** Compute a chart's layout: axes with round ticks, the legend band above the plot, and the points mapped. */
+export function chartLayout(series: Series[], opts: ChartOptions = {}): ChartLayout {
+  const width = opts.width ?? 640;
+  const height = opts.height ?? 360;
+  const finite = series.map((s) => s.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y)));
+  const all = finite.flat();
+  const notDrawn: string[] = [];
+  for (const s of series) {
+    for (const [x, y] of s.points) if (!Number.isFinite(y)) notDrawn.push(`${s.name} ${Number.isNaN(y) ? 'nan' : y > 0 ? 'inf' : '-inf'} at ${opts.integerX ? 'epoch ' : 'x = '}${x}`);
+  }
+  const empty = all.length === 0;
   const xs = all.map((p) => p[0]);
   const ys = all.map((p) => p[1]);
-  const x0 = Math.min(...xs, 0);
-  const x1 = Math.max(...xs, 1);
-  let y0 = Math.min(...ys, 0);
-  let y1 = Math.max(...ys, 1e-9);
-  if (y1 - y0 < 1e-9) y1 = y0 + 1;
-  const span = y1 - y0;
-  if (y0 < 0) y0 -= span * 0.02; // non-negative data (losses, accuracies) keep their axis at 0
-  y1 += span * 0.05;
-  const px = (x: number) => pad.l + ((x - x0) / (x1 - x0 || 1)) * (width - pad.l - pad.r);
-  const py = (y: number) => height - pad.b - ((y - y0) / (y1 - y0)) * (height - pad.t - pad.b);
+  const x = linearAxis(Math.min(0, ...xs), Math.max(opts.xMinEnd ?? 1, ...xs), { maxTicks: 10, integer: opts.integerX });
+  const [cLo, cHi] = opts.yClamp ?? [-Infinity, Infinity];
+  let y: Axis;
+  const yMin = Math.min(...ys);
+  const yMax = Math.max(...ys);
+  const main = finite.filter((_, i) => !series[i].background).flat().map((p) => p[1]);
+  const ratio = main.length ? Math.max(...main) / Math.min(...main) : 0;
+  const wantLog = opts.yScale === 'log' || (opts.yScale !== 'linear' && !empty && yMin > 0 && ratio >= LOG_SCALE_RATIO);
+  if (!empty && yMin > 0 && wantLog) {
+    y = logAxis(yMin, yMax);
+  } else {
+    // Non-negative data (losses, accuracies) keep 0 on the axis unless clamped otherwise.
+    const lo = empty ? Math.max(0, cLo) : Math.max(cLo, Math.min(0, yMin));
+    const hi = empty ? (opts.yClamp ? cHi : 1) : Math.min(cHi, yMax);
+    y = linearAxis(lo, hi, { suffix: opts.ySuffix });
+    if (opts.yClamp && (y.min < cLo || y.max > cHi)) {
+      const keep = y.ticks.map((t, i) => [t, y.labels[i]] as const).filter(([t]) => t >= cLo - 1e-9 && t <= cHi + 1e-9);
+      y = { ...y, ticks: keep.map((k) => k[0]), labels: keep.map((k) => k[1]), min: Math.max(y.min, cLo), max: Math.min(y.max, cHi) };
+    }
+  }
+  // The legend: one row of items (wrapping when they do not fit) in a band between the title and the plot.
+  const yLabelW = 18;
+  const tickW = 8 + 7 * Math.max(...y.labels.map((l) => l.length), 1);
+  const left = yLabelW + tickW;
+  const right = 16;
+  const items: ChartLayout['legend']['items'] = [];
+  const rowH = 18;
+  let cx = left;
+  let row = 0;
+  const top0 = 30;
+  for (const s of series) {
+    const w = 12 + 6 + 7 * s.name.length + 18;
+    if (cx + w > width - right && cx > left) {
+      row++;
+      cx = left;
+    }
+    items.push({ name: s.name, color: s.color, x: cx, y: top0 + row * rowH });
+    cx += w;
+  }
+  const rows = series.length ? row + 1 : 0;
+  const noteRows = notDrawn.length ? 1 : 0;
+  const legend = { x: left, y: top0, w: width - right - left, h: (rows + noteRows) * rowH, items };
+  const top = top0 + legend.h + 8;
+  const bottom = 44;
+  const plot = { x: left, y: top, w: width - left - right, h: height - top - bottom };
+  const px = (v: number) => plot.x + ((v - x.min) / (x.max - x.min)) * plot.w;
+  const fy = y.scale === 'log' ? (v: number) => Math.log10(v) : (v: number) => v;
+  const py = (v: number) => plot.y + plot.h - ((fy(v) - fy(y.min)) / (fy(y.max) - fy(y.min) || 1)) * plot.h;
+  return {
+    width,
+    height,
+    plot,
+    legend,
+    x,
+    y,
+    series: series.map((s, i) => ({ name: s.name, color: s.color, markers: s.markers ?? finite[i].length < 40, points: finite[i].map(([a, b]) => [px(a), py(b)] as [number, number]) })),
+    notDrawn,
+    empty,
+  };
+}
+
+/** A small line chart as a standalone SVG document: round ticks, the legend in a band above the plot. */
+export function lineChartSvg(title: string, xLabel: string, series: Series[], width = 640, height = 360, opts: ChartOptions = {}): string {
+  const L = chartLayout(series, { width, height, ...opts });
+  const { plot } = L;
+  const f = (v: number) => v.toFixed(1);
+  const py = (t: number) => {
+    const fy = L.y.scale === 'log' ? Math.log10 : (v: number) => v;
+    return plot.y + plot.h - ((fy(t) - fy(L.y.min)) / (fy(L.y.max) - fy(L.y.min) || 1)) * plot.h;
+  };
+  const px = (t: number) => plot.x + ((t - L.x.min) / (L.x.max - L.x.min)) * plot.w;
+  const yTitle = (opts.yLabel ?? '') + (L.y.scale === 'log' ? ' (log scale)' : '');
   const parts: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
     `<rect width="100%" height="100%" fill="white"/>`,
     `<text x="${width / 2}" y="20" text-anchor="middle" font-size="14">${esc(title)}</text>`,
-    `<text x="${width / 2}" y="${height - 8}" text-anchor="middle">${esc(xLabel)}</text>`,
+    `<text x="${f(plot.x + plot.w / 2)}" y="${height - 8}" text-anchor="middle">${esc(xLabel)}</text>`,
   ];
-  for (let i = 0; i <= 4; i++) {
-    const y = y0 + ((y1 - y0) * i) / 4;
-    parts.push(`<line x1="${pad.l}" x2="${width - pad.r}" y1="${py(y)}" y2="${py(y)}" stroke="#ddd"/>`);
-    parts.push(`<text x="${pad.l - 6}" y="${py(y) + 4}" text-anchor="end">${y.toPrecision(3)}</text>`);
-  }
-  const xTicks = Math.min(10, Math.max(1, Math.round(x1 - x0)));
-  for (let i = 0; i <= xTicks; i++) {
-    const x = x0 + ((x1 - x0) * i) / xTicks;
-    parts.push(`<text x="${px(x)}" y="${height - pad.b + 16}" text-anchor="middle">${Number.isInteger(x) ? x : x.toFixed(1)}</text>`);
-  }
-  parts.push(`<line x1="${pad.l}" x2="${pad.l}" y1="${pad.t}" y2="${height - pad.b}" stroke="#333"/>`);
-  parts.push(`<line x1="${pad.l}" x2="${width - pad.r}" y1="${height - pad.b}" y2="${height - pad.b}" stroke="#333"/>`);
-  series.forEach((s, k) => {
-    const pts = s.points.filter(([, y]) => Number.isFinite(y));
-    if (pts.length) {
-      parts.push(`<polyline fill="none" stroke="${s.color}" stroke-width="2" points="${pts.map(([x, y]) => `${px(x).toFixed(1)},${py(y).toFixed(1)}`).join(' ')}"/>`);
-      if (pts.length < 40) for (const [x, y] of pts) parts.push(`<circle cx="${px(x).toFixed(1)}" cy="${py(y).toFixed(1)}" r="3" fill="${s.color}"/>`);
-    }
-    parts.push(`<rect x="${width - pad.r - 120}" y="${pad.t + 4 + k * 18}" width="12" height="12" fill="${s.color}"/>`);
-    parts.push(`<text x="${width - pad.r - 102}" y="${pad.t + 14 + k * 18}">${esc(s.name)}</text>`);
+  if (yTitle) parts.push(`<text transform="translate(13,${f(plot.y + plot.h / 2)}) rotate(-90)" text-anchor="middle">${esc(yTitle)}</text>`);
+  L.y.ticks.forEach((t, i) => {
+    const y = f(py(t));
+    parts.push(`<line x1="${plot.x}" x2="${plot.x + plot.w}" y1="${y}" y2="${y}" stroke="#e4e4e4"/>`);
+    parts.push(`<text class="ytick" x="${plot.x - 6}" y="${f(py(t) + 4)}" text-anchor="end">${esc(L.y.labels[i])}</text>`);
   });
+  L.x.ticks.forEach((t, i) => {
+    const x = f(px(t));
+    parts.push(`<line x1="${x}" x2="${x}" y1="${plot.y + plot.h}" y2="${plot.y + plot.h + 4}" stroke="#333"/>`);
+    parts.push(`<text class="xtick" x="${x}" y="${plot.y + plot.h + 17}" text-anchor="middle">${esc(L.x.labels[i])}</text>`);
+  });
+  parts.push(`<line x1="${plot.x}" x2="${plot.x}" y1="${plot.y}" y2="${plot.y + plot.h}" stroke="#333"/>`);
+  parts.push(`<line x1="${plot.x}" x2="${plot.x + plot.w}" y1="${plot.y + plot.h}" y2="${plot.y + plot.h}" stroke="#333"/>`);
+  if (L.empty) parts.push(`<text x="${f(plot.x + plot.w / 2)}" y="${f(plot.y + plot.h / 2)}" text-anchor="middle" fill="#888">no data yet</text>`);
+  for (const s of L.series) {
+    if (s.points.length > 1) parts.push(`<polyline class="data" fill="none" stroke="${s.color}" stroke-width="2" points="${s.points.map(([x, y]) => `${f(x)},${f(y)}`).join(' ')}"/>`);
+    if (s.markers || s.points.length === 1) for (const [x, y] of s.points) parts.push(`<circle class="data" cx="${f(x)}" cy="${f(y)}" r="3" fill="${s.color}"/>`);
+  }
+  parts.push(`<g class="legend" data-box="${[L.legend.x, L.legend.y, L.legend.w, L.legend.h].map(f).join(' ')}">`);
+  for (const it of L.legend.items) {
+    parts.push(`<rect x="${it.x}" y="${it.y + 2}" width="12" height="12" fill="${it.color}"/>`);
+    parts.push(`<text x="${it.x + 18}" y="${it.y + 12}">${esc(it.name)}</text>`);
+  }
+  if (L.notDrawn.length) {
+    const rows = new Set(L.legend.items.map((i) => i.y)).size;
+    parts.push(`<text x="${L.legend.x}" y="${L.legend.y + rows * 18 + 12}" fill="#a00">not drawn (not finite): ${esc(L.notDrawn.slice(0, 3).join(', '))}${L.notDrawn.length > 3 ? ', …' : ''}</text>`);
+  }
+  parts.push('</g>');
   parts.push('</svg>');
   return parts.join('\n');
 }
 
-/** The loss curves of a run: train loss per step (light) and per epoch, validation loss per epoch. */
+/**
+ * The loss curves of a run: train loss per step (light) and per epoch, validation loss per epoch. The y
+ * axis turns logarithmic when one curve dwarfs another (see LOG_SCALE_RATIO).
+ */
 export function lossChart(rows: EpochRow[], stepLosses: [number, number][] = []): string {
   const series: Series[] = [];
-  if (stepLosses.length) series.push({ name: 'train (batch)', color: '#9ecae1', points: stepLosses });
+  if (stepLosses.length) series.push({ name: 'train (batch)', color: '#9ecae1', points: stepLosses, markers: false, background: true });
   series.push({ name: 'train', color: '#1f77b4', points: rows.map((r) => [r.epoch, r.train_loss]) });
-  if (rows.some((r) => r.val_loss !== null)) series.push({ name: 'validation', color: '#d62728', points: rows.map((r) => [r.epoch, r.val_loss ?? NaN]) });
-  return lineChartSvg('Loss', 'epoch', series);
+  // An unmeasured value (null) is left out; a measured NaN or ±Inf is named in a note over the plot.
+  const measured = (f: (r: EpochRow) => number | null): [number, number][] => rows.filter((r) => f(r) !== null).map((r) => [r.epoch, f(r)!]);
+  if (rows.some((r) => r.val_loss !== null)) series.push({ name: 'validation', color: '#d62728', points: measured((r) => r.val_loss) });
+  return lineChartSvg('Loss', 'epoch', series, 640, 360, { integerX: true, yLabel: 'loss' });
 }
 
+/** Accuracy per epoch in percent (as the CLI's and the page's headlines give it). */
 export function accuracyChart(rows: EpochRow[]): string {
-  const series: Series[] = [{ name: 'train', color: '#1f77b4', points: rows.map((r) => [r.epoch, r.train_acc]) }];
-  if (rows.some((r) => r.val_acc !== null)) series.push({ name: 'validation', color: '#d62728', points: rows.map((r) => [r.epoch, r.val_acc ?? NaN]) });
-  return lineChartSvg('Accuracy', 'epoch', series);
+  const pct = (f: (r: EpochRow) => number | null): [number, number][] => rows.filter((r) => f(r) !== null).map((r) => [r.epoch, 100 * f(r)!]);
+  const series: Series[] = [{ name: 'train', color: '#1f77b4', points: pct((r) => r.train_acc) }];
+  if (rows.some((r) => r.val_acc !== null)) series.push({ name: 'validation', color: '#d62728', points: pct((r) => r.val_acc) });
+  return lineChartSvg('Accuracy', 'epoch', series, 640, 360, { integerX: true, yScale: 'linear', yLabel: 'accuracy (%)', ySuffix: '%', yClamp: [0, 100] });
 }
 
 /** A few-line terminal plot of a series (for the end of a CLI run). */

@@ -12,7 +12,7 @@ import { noGrad, tidy } from '../autograd/scope';
 import { checkLabels, crossEntropy } from '../autograd/ops/loss';
 import type { GpuRuntime } from '../gpu/runtime';
 import type { Module } from '../nn/module';
-import { Dropout } from '../nn/layers';
+import { Conv2d, Dropout } from '../nn/layers';
 import { loadStateDict } from '../nn/state';
 import { readSafetensors, readSafetensorsMetadata, writeSafetensors } from '../nn/weights/safetensors';
 import { describeNonFinite, findNonFinite } from '../nn/finite';
@@ -22,7 +22,7 @@ import { SGD } from './sgd';
 import { StepLR } from './scheduler';
 import { EarlyStopping, type EarlyStoppingState } from './early_stopping';
 import { ConfusionMatrix, argmaxRows, softmaxMax } from './metrics';
-import { accuracyChart, confusionSvg, curvesSvg, lossChart, metricsCsv, type EpochRow } from './report';
+import { accuracyChart, confusionSvg, curvesSvg, lossChart, metricsCsv, stepsCsv, type EpochRow, type StepRow } from './report';
 import { reportHtml } from './html_report';
 import { checkpointTensors, decodeCheckpoint, encodeCheckpointTensors, modelPart, parseState } from './checkpoint';
 import type { OutputStore } from './io';
@@ -50,6 +50,12 @@ export interface TrainerData {
   train: BatchSource;
   val: BatchSource;
   test: BatchSource;
+  /**
+   * Channels per image in every batch (default 3, RGB; 1 for grayscale). A batch's `images` then holds
+   * N × channels × imgSize × imgSize values, and the model's first convolution must take this many channels
+   * (for a ResNet: resnet18({ inChannels: 1 })).
+   */
+  channels?: number;
 }
 
 export interface Progress {
@@ -177,7 +183,14 @@ interface TrainerState {
   step: number;
   partial: { lossSum: number; correct: number; seen: number; seconds: number };
   history: EpochRow[];
+  /** Per trained batch: [epoch - 1 + batch / batches per epoch, loss], for the loss chart. */
   stepLosses: [number, number][];
+  /**
+   * Per trained batch, steps.csv's rows: [step, epoch, loss, lr, images/s]. Kept in the checkpoint, so that
+   * a resumed run keeps the rows of its checkpointed part and rewrites steps.csv without duplicates.
+   * Absent in checkpoints written before steps.csv.
+   */
+  steps?: StepRow[];
   scheduler: { lastEpoch: number };
   early: EarlyStoppingState;
   dropoutCalls: Record<string, number>;
@@ -212,6 +225,8 @@ export class Trainer {
   readonly early: EarlyStopping;
   private state: TrainerState;
   private bestWeights: Map<string, NamedTensor> | null = null;
+  /** Channels per image (TrainerData.channels, default 3). */
+  readonly channels: number;
   /** A one-image training batch cannot go through batch norm (the last feature maps are 1×1): such batches are dropped. */
   private readonly dropOneImageBatches: boolean;
   private droppedNoted = false;
@@ -224,6 +239,10 @@ export class Trainer {
     readonly store: OutputStore,
     readonly events: TrainerEvents = {},
   ) {
+    this.channels = data.channels ?? 3;
+    if (!Number.isInteger(this.channels) || this.channels < 1) {
+      throw new DataError(`TrainerData.channels must be a whole number of channels per image, at least 1 (3 for RGB, 1 for grayscale); got ${data.channels}.`);
+    }
     this.optimizer = new SGD(model.parameters(), { lr: config.lr, momentum: config.momentum, weightDecay: config.weightDecay });
     this.scheduler = new StepLR(config.lr, config.stepSize, config.gamma);
     this.early = new EarlyStopping(config.patience, config.minDelta);
@@ -233,6 +252,7 @@ export class Trainer {
       partial: { lossSum: 0, correct: 0, seen: 0, seconds: 0 },
       history: [],
       stepLosses: [],
+      steps: [],
       scheduler: this.scheduler.stateDict(),
       early: this.early.stateDict(),
       dropoutCalls: {},
@@ -245,13 +265,36 @@ export class Trainer {
 
   /** The metadata best.safetensors and the checkpoint carry, so that predict.js preprocesses as in training. */
   private modelMetadata(): Record<string, string> {
-    return {
-      arch: this.config.arch,
-      classes: JSON.stringify(this.data.classes),
-      img_size: String(this.config.imgSize),
-      mean: JSON.stringify([...(this.data.train.mean ?? IMAGENET_MEAN)]),
-      std: JSON.stringify([...(this.data.train.std ?? IMAGENET_STD)]),
-    };
+    const rgb = this.channels === 3;
+    const meta: Record<string, string> = { arch: this.config.arch, classes: JSON.stringify(this.data.classes), img_size: String(this.config.imgSize) };
+    // ImageNet's mean and std are RGB's: for other channel counts only the source's own are recorded.
+    const mean = this.data.train.mean ?? (rgb ? IMAGENET_MEAN : undefined);
+    const std = this.data.train.std ?? (rgb ? IMAGENET_STD : undefined);
+    if (mean) meta.mean = JSON.stringify([...mean]);
+    if (std) meta.std = JSON.stringify([...std]);
+    if (!rgb) meta.in_channels = String(this.channels);
+    return meta;
+  }
+
+  /** The model's first convolution (in registration order), whose input channels the images must match. */
+  private firstConv(): [string, Conv2d] | null {
+    for (const [name, m] of this.model.namedModules()) if (m instanceof Conv2d) return [name || 'the model', m];
+    return null;
+  }
+
+  /** A batch's images as an [n, channels, size, size] tensor, after checking that they hold that many values. */
+  private imagesTensor(images: Float32Array, n: number, split: string): Tensor {
+    const s = this.config.imgSize;
+    const want = n * this.channels * s * s;
+    if (images.length !== want) {
+      const perImage = images.length / (n * s * s);
+      const hint = Number.isInteger(perImage) && perImage >= 1 ? ` (${perImage} channel${perImage === 1 ? '' : 's'} per image: set TrainerData.channels to ${perImage})` : '';
+      throw new DataError(
+        `a ${split} batch of ${n} images holds ${images.length} values, but ${n} × ${this.channels} channels × ${s} × ${s} = ${want} were expected${hint}. ` +
+          `Make TrainerData.channels (now ${this.channels}) the images' channel count and config.imgSize (now ${s}) their side.`,
+      );
+    }
+    return Tensor.fromArray(images, [n, this.channels, s, s], 'f32', this.rt);
   }
 
   /**
@@ -303,6 +346,13 @@ export class Trainer {
     await train.ensureReadable?.('training');
     await val.ensureReadable?.('validation');
     await test.ensureReadable?.('test');
+    const conv = this.firstConv();
+    if (conv && conv[1].inChannels !== this.channels) {
+      throw new DataError(
+        `the model's first convolution (${conv[0]}) takes ${conv[1].inChannels} input channels, but the images have ${this.channels} (TrainerData.channels, default 3). ` +
+          `Set TrainerData.channels to the images' channel count, or build the model for it (a ResNet: resnet18({ inChannels: ${this.channels} })).`,
+      );
+    }
     const c = this.config;
     if (this.dropOneImageBatches) {
       const why = `at --img-size ${c.imgSize} the last feature maps are 1×1, and batch norm in training needs at least 2 images per batch`;
@@ -347,6 +397,10 @@ export class Trainer {
     if (saved) this.checkResumable(saved, source);
     const st = decodeCheckpoint<TrainerState>(bytes, source, this.model, this.optimizer);
     if (saved) Object.assign(st, { step: saved.step, run: saved.run });
+    if (!Array.isArray(st.steps)) {
+      st.steps = [];
+      this.log(`note: ${source} was written before steps.csv existed: steps.csv starts at this run's first step (${st.stepLosses.length + 1})`);
+    }
     this.state = st;
     this.scheduler.loadStateDict(st.scheduler);
     this.early.loadStateDict(st.early);
@@ -373,6 +427,13 @@ export class Trainer {
     this.state.early = this.early.stateDict();
     this.state.dropoutCalls = Object.fromEntries(this.dropouts().map(([n, d]) => [n, d.calls]));
     await this.store.write(CHECKPOINT, encodeCheckpointTensors(tensors, this.optimizer, this.state, this.modelMetadata()));
+    // After the checkpoint, from the same state: a resumed run keeps these rows and rewrites the file from them.
+    await this.writeSteps();
+  }
+
+  /** steps.csv: one row per trained batch so far (written at each checkpoint, i.e. each epoch end or stop). */
+  private async writeSteps(): Promise<void> {
+    await this.store.write('steps.csv', stepsCsv(this.state.steps ?? []));
   }
 
   /** What the store's checkpoint is worth after a divergence: read back and checked, never assumed. */
@@ -406,7 +467,11 @@ export class Trainer {
     try {
       return await this.runEpochs();
     } catch (e) {
-      if (e instanceof Divergence) throw new TrainingDivergedError(e.message, await this.lastGoodCheckpoint());
+      if (e instanceof Divergence) {
+        // The steps up to the divergence, to see how the loss got there (a resume rewrites the file from its checkpoint).
+        await this.writeSteps().catch(() => undefined);
+        throw new TrainingDivergedError(e.message, await this.lastGoodCheckpoint());
+      }
       throw e;
     }
   }
@@ -471,6 +536,10 @@ export class Trainer {
     const runStart = performance.now();
     let pending: Promise<void> | null = null;
     let lastLoss: number | null = null;
+    // When the previous step's numbers came back: a step's images/s is its batch over the time since then.
+    let lastDone = runStart;
+    const lr = optimizer.lr;
+    const steps = (this.state.steps ??= []);
     let step = this.state.step;
     for await (const batch of loader.epoch(epoch, step)) {
       const n = batch.labels.length;
@@ -481,7 +550,7 @@ export class Trainer {
         continue;
       }
       checkLabels(batch.labels, this.data.classes.length, `training batch ${thisStep}`); // on the CPU: no GPU sync
-      const x = Tensor.fromArray(batch.images, [n, 3, c.imgSize, c.imgSize], 'f32', rt);
+      const x = this.imagesTensor(batch.images, n, 'training');
       const y = Tensor.fromArray(batch.labels, [n], 'i32', rt);
       const { loss, logits } = trainStep(model, optimizer, x, y, c.labelSmoothing);
       const reads = Promise.all([loss.toArray(), logits.toArray()]);
@@ -497,6 +566,11 @@ export class Trainer {
         for (let i = 0; i < n; i++) if (pred[i] === batch.labels[i]) p.correct++;
         p.seen += n;
         this.state.stepLosses.push([epoch - 1 + thisStep / total, v]);
+        const now = performance.now();
+        const ips = n / Math.max((now - lastDone) / 1000, 1e-9);
+        lastDone = now;
+        // The step's number counts trained batches over the whole run (stepLosses holds one entry per batch).
+        steps.push([this.state.stepLosses.length, epoch, Number(v.toPrecision(6)), lr, Number(ips.toPrecision(4))]);
       });
       // A divergence is rethrown by the `await pending` below; until then it must not count as unhandled
       // (the loader may wait on decoding for a whole event-loop turn, and Node would end the process).
@@ -540,7 +614,7 @@ export class Trainer {
       const n = batch.labels.length;
       checkLabels(batch.labels, this.data.classes.length, `evaluation batch ${done + 1}`);
       const [l, lg] = await noGrad(() => {
-        const x = Tensor.fromArray(batch.images, [n, 3, c.imgSize, c.imgSize], 'f32', rt);
+        const x = this.imagesTensor(batch.images, n, phase === 'val' ? 'validation' : 'test');
         const y = Tensor.fromArray(batch.labels, [n], 'i32', rt);
         const out = tidy(() => {
           const logits = model.forward(x);
