@@ -21,7 +21,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { testRuntime } from './helpers/gpu';
-import { torchAvailable, torchFixture } from './helpers/torch';
+import { torchAvailable, torchFixture, FIXTURE_TIMEOUT_MS } from './helpers/torch';
 import { initGpu } from '../src/gpu/init';
 import { setRuntime } from '../src/gpu/current';
 import type { GpuRuntime } from '../src/gpu/runtime';
@@ -101,7 +101,7 @@ beforeAll(async () => {
   ownPortable.channelReduction = 'tree';
   setRuntime(rt);
   modes.push({ name: 'portable', rt: ownPortable });
-});
+}, FIXTURE_TIMEOUT_MS);
 
 afterAll(() => {
   ownPortable?.destroy();

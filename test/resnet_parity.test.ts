@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { testRuntime } from './helpers/gpu';
 import { expectClose as expectCloseQuiet, relError } from './helpers/numeric';
-import { torchAvailable, torchFixture } from './helpers/torch';
+import { torchAvailable, torchFixture, FIXTURE_TIMEOUT_MS } from './helpers/torch';
 import type { GpuRuntime } from '../src/gpu/runtime';
 import { Tensor } from '../src/autograd/tensor';
 import { tidy, noGrad } from '../src/autograd/scope';
@@ -54,7 +54,7 @@ describe.runIf(hasTorch)('PyTorch parity: resnet34 with the recipe head', () => 
     expect(report.loaded.length).toBe(weights.size);
     input = Tensor.fromArray(fx.get('input')!.data as Float32Array, [N, 3, S, S], 'f32', rt);
     labels = Tensor.fromArray(Int32Array.from(fx.get('labels')!.data as BigInt64Array, Number), [N], 'i32', rt);
-  });
+  }, FIXTURE_TIMEOUT_MS);
 
   afterAll(() => {
     model?.dispose();

@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { testRuntime } from './helpers/gpu';
 import { relError } from './helpers/numeric';
-import { torchAvailable, torchFixture } from './helpers/torch';
+import { torchAvailable, torchFixture, FIXTURE_TIMEOUT_MS } from './helpers/torch';
 import type { GpuRuntime } from '../src/gpu/runtime';
 import { Tensor } from '../src/autograd/tensor';
 import { resnet34, type ResNet } from '../src/nn/resnet';
@@ -59,7 +59,7 @@ describe.runIf(hasTorch)('PyTorch parity: training resnet34 with SGD + StepLR', 
     model = resnet34({ numClasses: CLASSES, dropout: 0, seed: 0 });
     const report = loadStateDict(model, initial, { source: 'model.pth' });
     expect(report.loaded.length).toBe(initial.size);
-  });
+  }, FIXTURE_TIMEOUT_MS);
 
   afterAll(() => {
     optimizer?.dispose();

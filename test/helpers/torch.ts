@@ -33,3 +33,9 @@ export function torchFixture(name: string, script: string, args: string[]): stri
   writeFileSync(stampFile, stamp);
   return dir;
 }
+
+/**
+ * Time allowed to a hook that generates a PyTorch fixture (the script runs synchronously): a ResNet-34
+ * training fixture takes ~1 min on 2 free cores, several when the machine is busy.
+ */
+export const FIXTURE_TIMEOUT_MS = 600_000;
