@@ -11,7 +11,7 @@ import { MemoryStore } from '../src/train/io';
 import { ResumeMismatchError } from '../src/train/trainer';
 import { readSafetensorsMetadata } from '../src/nn/weights/safetensors';
 import type { TrainConfig } from '../src/train/config';
-import { TINY_CONFIG, defaultSplits, tinyTrainer, type Splits } from './helpers/tiny-trainer';
+import { TINY_CONFIG, defaultSplits, samples, tinyTrainer, type Splits } from './helpers/tiny-trainer';
 
 let rt: GpuRuntime;
 /** A checkpoint of TINY_CONFIG (batch 4, 8 training images) stopped after 1 batch of epoch 2 (4 images). */
@@ -105,3 +105,41 @@ describe('--resume checks the checkpoint against the run (15.8)', () => {
   });
 });
 
+
+describe('a resume serves the same images when some files cannot be decoded', () => {
+  // 10 training files, 2 undecodable: blue/bad0 (the first in sample order: found before training) and
+  // red/bad0 (found while epoch 1 is served). The uninterrupted run leaves each out from the epoch after
+  // the one it was found in; a resumed run must serve exactly the same batches.
+  const splits = (): Splits => {
+    const s = defaultSplits();
+    return { ...s, train: samples('train', s.classes, 5, 1) };
+  };
+  const cfg = { ...TINY_CONFIG, maxEpochs: 3 };
+  const served = (run: ReturnType<typeof tinyTrainer>, from: number) =>
+    run.data.train.served.filter((b) => b.epoch >= from).map((b) => `${b.epoch}:${b.indices.join(',')}`);
+
+  it.each([
+    ['in epoch 1, after red/bad0 was found', 2],
+    ['at the end of epoch 1', 3],
+    ['in epoch 2', 4],
+  ])('stopped %s', async (_what, stopAfter) => {
+    const reference = tinyTrainer(rt, new MemoryStore(), cfg, splits());
+    await reference.trainer.run();
+    const all = served(reference, 1);
+    reference.dispose();
+
+    const store = new MemoryStore();
+    const first = tinyTrainer(rt, store, cfg, splits(), { stopAfter });
+    expect(await first.trainer.run()).toBeNull();
+    const before = served(first, 1);
+    expect(first.data.train.skippedFiles).toBe(2);
+    first.dispose();
+    const second = tinyTrainer(rt, store, cfg, splits());
+    expect(await second.trainer.resume()).toBe(true);
+    await second.trainer.run();
+    const after = served(second, 1);
+    second.dispose();
+    // What was served before the stop, then after the resume, is the uninterrupted run's sequence of batches.
+    expect([...before, ...after]).toEqual(all);
+  });
+});

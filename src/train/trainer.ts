@@ -34,6 +34,14 @@ import { IMAGENET_MEAN, IMAGENET_STD } from './data/transforms';
 export interface BatchSource {
   readonly batchesPerEpoch: number;
   readonly skippedFiles: number;
+  /** Indices (into samples) of the files found undecodable so far: kept in checkpoints for an exact resume. */
+  skippedIndices?(): number[];
+  /**
+   * On resume: leave out of the interrupted epoch's order the files that were known to be bad when it
+   * started (`atEpochStart`), and from the next epoch on also those found later (`later`), exactly as the
+   * uninterrupted run did.
+   */
+  restoreSkipped?(atEpochStart: readonly number[], later: readonly number[]): void;
   readonly samples: readonly unknown[];
   epoch(epoch: number, startBatch?: number): AsyncIterable<Batch>;
   /** Throw a DataError naming the folder and the skipped files when no image of the split decodes. */
@@ -198,6 +206,11 @@ interface TrainerState {
   trainSeconds: number;
   /** What the checkpoint belongs to (absent in checkpoints written before these checks). */
   run?: RunIdentity;
+  /**
+   * Undecodable training files (sample indices): known when the epoch in progress started, and known at
+   * the checkpoint. A resume leaves them out as the uninterrupted run did, so it serves the same images.
+   */
+  skipped?: { atEpochStart: number[]; now: number[] };
 }
 
 /**
@@ -402,6 +415,11 @@ export class Trainer {
       this.log(`note: ${source} was written before steps.csv existed: steps.csv starts at this run's first step (${st.stepLosses.length + 1})`);
     }
     this.state = st;
+    if (st.skipped) {
+      // At an epoch boundary (step 0) everything known is left out from the next epoch on.
+      const { atEpochStart, now } = st.skipped;
+      this.data.train.restoreSkipped?.(st.step > 0 ? atEpochStart : now, st.step > 0 ? now : []);
+    }
     this.scheduler.loadStateDict(st.scheduler);
     this.early.loadStateDict(st.early);
     for (const [name, d] of this.dropouts()) d.calls = st.dropoutCalls[name] ?? 0;
@@ -426,6 +444,7 @@ export class Trainer {
     this.state.scheduler = this.scheduler.stateDict();
     this.state.early = this.early.stateDict();
     this.state.dropoutCalls = Object.fromEntries(this.dropouts().map(([n, d]) => [n, d.calls]));
+    if (this.state.skipped) this.state.skipped.now = this.data.train.skippedIndices?.() ?? [];
     await this.store.write(CHECKPOINT, encodeCheckpointTensors(tensors, this.optimizer, this.state, this.modelMetadata()));
     // After the checkpoint, from the same state: a resumed run keeps these rows and rewrites the file from them.
     await this.writeSteps();
@@ -541,6 +560,10 @@ export class Trainer {
     const lr = optimizer.lr;
     const steps = (this.state.steps ??= []);
     let step = this.state.step;
+    if (step === 0 || !this.state.skipped) {
+      const known = loader.skippedIndices?.() ?? [];
+      this.state.skipped = { atEpochStart: known, now: known };
+    }
     for await (const batch of loader.epoch(epoch, step)) {
       const n = batch.labels.length;
       const thisStep = ++step;

@@ -72,6 +72,12 @@ export class RecordingSource implements BatchSource {
   skippedSummary() {
     return this.inner.skippedSummary();
   }
+  skippedIndices() {
+    return this.inner.skippedIndices();
+  }
+  restoreSkipped(atEpochStart: readonly number[], later: readonly number[]) {
+    this.inner.restoreSkipped(atEpochStart, later);
+  }
   async *epoch(epoch: number, startBatch = 0) {
     for await (const b of this.inner.epoch(epoch, startBatch)) {
       this.served.push({ epoch, indices: [...b.indices] });

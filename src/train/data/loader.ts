@@ -69,7 +69,7 @@ export class DataLoader {
 
   /** Files that failed to decode so far. */
   get skippedFiles(): number {
-    return this.bad.size;
+    return this.bad.size + this.deferredBad.length;
   }
 
   /**
@@ -104,6 +104,24 @@ export class DataLoader {
     return `${all} files in "${dir}" were skipped as undecodable (${why}${byReason.size > 3 ? '; …' : ''}${first ? `; first: ${first}` : ''})`;
   }
 
+  /** Indices (into samples) of the files found undecodable so far, ascending. */
+  skippedIndices(): number[] {
+    return [...this.bad, ...this.deferredBad].sort((a, b) => a - b);
+  }
+
+  /** Bad files to leave out from the next epoch() on (see restoreSkipped). */
+  private deferredBad: number[] = [];
+
+  /**
+   * Resume: `atEpochStart` are left out of the next epoch's order (the interrupted epoch, as it was served
+   * before the interruption), `later` from the epoch after it on. Indices outside samples are ignored.
+   */
+  restoreSkipped(atEpochStart: readonly number[], later: readonly number[]): void {
+    const ok = (i: number) => Number.isInteger(i) && i >= 0 && i < this.samples.length;
+    for (const i of atEpochStart) if (ok(i)) this.bad.add(i);
+    this.deferredBad = later.filter((i) => ok(i) && !this.bad.has(i));
+  }
+
   /** Batches in an epoch, given the files known to be unreadable. */
   get batchesPerEpoch(): number {
     return Math.ceil((this.samples.length - this.bad.size) / this.batchSize);
@@ -119,6 +137,7 @@ export class DataLoader {
   /** The batches of `epoch`, from batch `startBatch` on (to resume an interrupted epoch). */
   async *epoch(epoch = 0, startBatch = 0): AsyncGenerator<Batch> {
     const order = this.epochOrder(epoch);
+    for (const i of this.deferredBad.splice(0)) this.bad.add(i);
     const spec: TransformSpec = { mode: this.mode, size: this.imageSize, seed: this.seed, epoch, mean: this.mean, std: this.std };
     const pending: Promise<Batch | null>[] = [];
     let start = startBatch * this.batchSize;
