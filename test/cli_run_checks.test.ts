@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { writeSafetensors } from '../src/nn/weights/safetensors';
+import { readSafetensors, writeSafetensors } from '../src/nn/weights/safetensors';
 
 function train(args: string[]) {
   const r = spawnSync(process.execPath, ['dist/train.js', ...args], { encoding: 'utf8', timeout: 400_000 });
@@ -78,5 +78,23 @@ describe('cli: runs that must not show a number that was not measured', () => {
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/error: cannot resume from .*checkpoint\.safetensors: it was trained on the classes \[cat, dog\] but this dataset has \[blue, red\]/);
     expect(r.err).not.toMatch(/\n\s+at /);
+  });
+});
+
+describe('cli: a diverging run', () => {
+  it('--lr 1e6 stops with one message naming the step (NaN passes the fused ReLU), exit 1, no stack trace; what is kept is finite', async () => {
+    const root = await classFolders(8);
+    const out = join(root, 'out');
+    const r = train(['--data', root, '--out', out, '--arch', 'resnet18', '--img-size', '32', '--seed', '3', '--lr', '1e6', '--batch-size', '4', '--max-epochs', '3']);
+    expect(r.err).toMatch(/error: training diverged: the loss is (NaN|-?Infinity) at epoch \d+, step \d+\. /);
+    expect(r.err).not.toMatch(/\n\s+at /); // no stack trace (e.g. from a read abandoned when the runtime was destroyed)
+    expect(r.code).toBe(1);
+    for (const f of ['checkpoint.safetensors', 'best.safetensors']) {
+      const path = join(out, f);
+      if (!existsSync(path)) continue;
+      for (const [key, t] of readSafetensors(new Uint8Array(readFileSync(path)), f)) {
+        if (t.data instanceof Float32Array) expect(t.data.every(Number.isFinite), `${f}: ${key}`).toBe(true);
+      }
+    }
   });
 });

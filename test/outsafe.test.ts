@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { testRuntime } from './helpers/gpu';
 import { makeTinyDataset } from './helpers/tiny-dataset';
 import { pthOfTensors } from './helpers/pth-writer';
-import type { GpuRuntime } from '../src/gpu/runtime';
+import { GpuRuntime } from '../src/gpu/runtime';
+import { setRuntime } from '../src/gpu/current';
 import { Tensor } from '../src/autograd/tensor';
 import { Module } from '../src/nn/module';
 import { BatchNorm2d, Conv2d, Linear, Sequential, AdaptiveAvgPool2d, Flatten, ReLU } from '../src/nn/layers';
@@ -263,6 +264,38 @@ describe('outsafe: NaN/Inf weights (item 1)', () => {
     expect(unhandled).toEqual([]);
     trainer.dispose();
     model.dispose();
+  });
+
+  it('the read of the step after a divergence is abandoned: no unhandled rejection when the runtime is destroyed at once', async () => {
+    // As the CLI does: the run fails, its finally destroys the runtime while step 3's read is still in flight.
+    const own = await GpuRuntime.create(rt.gpu);
+    setRuntime(own);
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown) => unhandled.push(e);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const src = source(6, 4, 8);
+      const poisoned: BatchSource = {
+        ...src,
+        async *epoch(epoch: number, start = 0) {
+          for await (const b of src.epoch(epoch, start)) {
+            if (b.indices[0] === 4) b.images.fill(NaN); // step 2's loss is NaN; it is seen while step 3 runs
+            yield b;
+          }
+        },
+      };
+      const model = new TinyNet();
+      const trainer = new Trainer(own, model, { ...data(), train: poisoned }, config, new MemoryStore());
+      const err = await trainer.run().then(() => null, (e: Error) => e);
+      own.destroy();
+      await new Promise((r) => setTimeout(r, 200));
+      expect(err).toBeInstanceOf(TrainingDivergedError);
+      expect(err!.message).toMatch(/the loss is NaN at epoch 1, step 2\./);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+      setRuntime(rt);
+    }
+    expect(unhandled).toEqual([]);
   });
 
   it('--resume from a checkpoint holding NaN is refused, naming the tensor', async () => {

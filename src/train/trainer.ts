@@ -577,6 +577,9 @@ export class Trainer {
       const y = Tensor.fromArray(batch.labels, [n], 'i32', rt);
       const { loss, logits } = trainStep(model, optimizer, x, y, c.labelSmoothing);
       const reads = Promise.all([loss.toArray(), logits.toArray()]);
+      // When the previous step's loss diverges below, this step's read is abandoned: it must not become an
+      // unhandled rejection once the runtime is destroyed (Node would end with a stack trace, not our message).
+      reads.catch(() => undefined);
       for (const t of [x, y, loss, logits]) t.dispose();
       // Wait for the previous step's numbers while this step runs on the GPU.
       if (pending) await pending;
