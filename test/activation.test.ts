@@ -1,7 +1,7 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { testRuntime } from './helpers/gpu';
 import { TOL, expectClose, finiteDiff, randomArray, relError, tensor, weightedSum } from './helpers/numeric';
-import { reluBackwardRef, reluRef } from './reference/activation';
+import { reluBackwardRef, reluRef } from '../src/reference/activation';
 import type { GpuRuntime } from '../src/gpu/runtime';
 import { tidy } from '../src/autograd/scope';
 import { relu } from '../src/autograd/ops/activation';

@@ -1,7 +1,7 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { testRuntime } from './helpers/gpu';
 import { TOL, expectClose, finiteDiff, randomArray, relError, tensor, weightedSum } from './helpers/numeric';
-import { batchNormBackwardRef, batchNormRef, type BnRefOptions, type Nchw } from './reference/batchnorm';
+import { batchNormBackwardRef, batchNormRef, type BnRefOptions, type Nchw } from '../src/reference/batchnorm';
 import { batchNorm, batchNormAddRelu, batchNormRelu } from '../src/autograd/ops/batchnorm';
 import { noGrad } from '../src/autograd/scope';
 import type { Tensor } from '../src/autograd/tensor';

@@ -1,7 +1,7 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { testRuntime } from './helpers/gpu';
 import { TOL, expectClose, finiteDiff, randomArray, relError, tensor, weightedSum } from './helpers/numeric';
-import { conv2dBackwardRef, conv2dRef, convOutSize, type ConvShape } from './reference/conv';
+import { conv2dBackwardRef, conv2dRef, convOutSize, type ConvShape } from '../src/reference/conv';
 import type { GpuRuntime } from '../src/gpu/runtime';
 import { type Conv2dGeometry, type ConvOptions, conv2dBackwardData, conv2dBackwardWeight, conv2dForward, conv2dGeometry, convAlgorithm, imagesPerTile } from '../src/kernels/conv';
 import { hasSubgroupMatmul } from '../src/kernels/matmul';

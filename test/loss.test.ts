@@ -1,7 +1,7 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { testRuntime } from './helpers/gpu';
 import { TOL, expectClose, finiteDiff, randomArray, relError, rng, tensor, weightedSum } from './helpers/numeric';
-import { crossEntropyBackwardRef, crossEntropyRef, type Reduction } from './reference/loss';
+import { crossEntropyBackwardRef, crossEntropyRef, type Reduction } from '../src/reference/loss';
 import type { GpuRuntime } from '../src/gpu/runtime';
 import { Tensor } from '../src/autograd/tensor';
 import { noGrad, tidy } from '../src/autograd/scope';

@@ -1,7 +1,7 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { testRuntime } from './helpers/gpu';
 import { TOL, expectClose, finiteDiff, randomArray, relError, tensor, weightedSum } from './helpers/numeric';
-import { linearBackwardRef, linearRef, matmulBackwardRef, matmulRef, transposeRef } from './reference/matmul';
+import { linearBackwardRef, linearRef, matmulBackwardRef, matmulRef, transposeRef } from '../src/reference/matmul';
 import type { GpuRuntime } from '../src/gpu/runtime';
 import { subgroupWide } from '../src/kernels/matmul_subgroup';
 import { hasSubgroupMatmul, matmul as matmulKernel, matmulVariant, type MatmulOptions, type MatmulTiles, type MatmulVariant } from '../src/kernels/matmul';

@@ -8,7 +8,7 @@ import {
   maxPool2dRef,
   type MaxPoolRefWindow,
   type Nchw,
-} from './reference/pool';
+} from '../src/reference/pool';
 import { adaptiveAvgPool2d, maxPool2d } from '../src/autograd/ops/pool';
 import type { GpuRuntime } from '../src/gpu/runtime';
 

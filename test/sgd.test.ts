@@ -1,7 +1,7 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { testRuntime } from './helpers/gpu';
 import { TOL, expectClose, randomArray, tensor } from './helpers/numeric';
-import { SgdRef } from './reference/sgd';
+import { SgdRef } from '../src/reference/sgd';
 import type { GpuRuntime } from '../src/gpu/runtime';
 import { Tensor } from '../src/autograd/tensor';
 import { tidy } from '../src/autograd/scope';

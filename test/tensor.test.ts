@@ -1,7 +1,7 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { testRuntime } from './helpers/gpu';
 import { TOL, expectClose, finiteDiff, randomArray, tensor, weightedSum } from './helpers/numeric';
-import { sumAxisRef, zipRef } from './reference/basic';
+import { sumAxisRef, zipRef } from '../src/reference/basic';
 import type { GpuRuntime } from '../src/gpu/runtime';
 import { Tensor } from '../src/autograd/tensor';
 import { tidy, noGrad, keep } from '../src/autograd/scope';

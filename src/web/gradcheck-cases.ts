@@ -1,7 +1,7 @@
 /**
  * The gradient-check suite that runs inside a browser tab (gradcheck.html): every kernel's op, forward
- * and backward, on the page's WebGPU adapter against the float64 references of test/reference/, at
- * DESIGN.md's tolerances (relative L2 error ≤ 1e-5 elementwise, ≤ 1e-4 for reductions, matmul and conv);
+ * and backward, on the page's WebGPU adapter against the float64 references of src/reference/, at the
+ * tolerances of src/reference/math.ts (relative L2 error ≤ 1e-5 elementwise, ≤ 1e-4 for reductions, matmul and conv);
  * and the references' own backwards against central finite differences (≤ 1e-6). Each output buffer is
  * NaN-poisoned before it is written (rt.poison), so an unwritten element fails.
  */
@@ -18,15 +18,15 @@ import { dropout, dropoutWithMask } from '../autograd/ops/dropout';
 import { crossEntropy } from '../autograd/ops/loss';
 import { SGD } from '../train/sgd';
 import { type MatmulVariant, hasSubgroupMatmul, matmul as matmulKernel } from '../kernels/matmul';
-import { sumAxisRef, zipRef } from '../../test/reference/basic';
-import { linearBackwardRef, linearRef, matmulBackwardRef, matmulRef } from '../../test/reference/matmul';
-import { conv2dBackwardRef, conv2dRef, convOutSize, type ConvShape } from '../../test/reference/conv';
-import { batchNormBackwardRef, batchNormRef, type BnRefOptions, type Nchw } from '../../test/reference/batchnorm';
-import { adaptiveAvgPool2dBackwardRef, adaptiveAvgPool2dRef, maxPool2dBackwardRef, maxPool2dRef } from '../../test/reference/pool';
-import { reluBackwardRef, reluRef } from '../../test/reference/activation';
-import { crossEntropyBackwardRef, crossEntropyRef } from '../../test/reference/loss';
-import { SgdRef } from '../../test/reference/sgd';
-import { TOL, distinctArray, finiteDiff, randomArray, relError, rng, weightedSum } from '../../test/helpers/math';
+import { sumAxisRef, zipRef } from '../reference/basic';
+import { linearBackwardRef, linearRef, matmulBackwardRef, matmulRef } from '../reference/matmul';
+import { conv2dBackwardRef, conv2dRef, convOutSize, type ConvShape } from '../reference/conv';
+import { batchNormBackwardRef, batchNormRef, type BnRefOptions, type Nchw } from '../reference/batchnorm';
+import { adaptiveAvgPool2dBackwardRef, adaptiveAvgPool2dRef, maxPool2dBackwardRef, maxPool2dRef } from '../reference/pool';
+import { reluBackwardRef, reluRef } from '../reference/activation';
+import { crossEntropyBackwardRef, crossEntropyRef } from '../reference/loss';
+import { SgdRef } from '../reference/sgd';
+import { TOL, distinctArray, finiteDiff, randomArray, relError, rng, weightedSum } from '../reference/math';
 
 export { TOL, relError };
 
