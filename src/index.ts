@@ -9,7 +9,6 @@ export { Trainer, TrainingDivergedError, type TrainerData, type TrainerEvents, t
 export { RECIPE_DEFAULTS, validateConfig, ConfigError, type TrainConfig } from './train/config';
 export { MemoryStore, type OutputStore } from './train/io';
 export { ConfusionMatrix } from './train/metrics';
-export { smokeTest, type SmokeResult } from './smoke';
 
 // The data pipeline (platform-neutral parts; Node's file system, sharp decoding and worker threads are in
 // 'webgpu-resnet/node'): ImageFolder listing and splits, the loader, transforms and decoders.
