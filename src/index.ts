@@ -22,5 +22,5 @@ export { createImage, cropImage, flipHorizontal, resizeBilinear, type RGBImage }
 export { Rng, type RandomSource } from './train/data/rng';
 export { DataError, ImageDecodeError } from './train/data/errors';
 export { decodeBmp, isBmp } from './train/data/bmp';
-export { decodeImageBlob, fileTreeDecoder } from './train/data/browser-decode';
-export { FileTree, type PickedFile } from './train/data/browser-files';
+export { decodeImageBlob, fileTreeDecoder } from './train/data/decode.browser';
+export { FileTree, type PickedFile } from './train/data/files.browser';

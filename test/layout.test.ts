@@ -66,6 +66,26 @@ describe('layout', () => {
     expect(bad).toEqual([]);
   });
 
+  it('Node-only code is marked: static Node imports only in *.node.ts, src/cli/ and src/node.ts, and nothing else imports those statically', () => {
+    // src/train/node-store.ts is edited on another branch; it becomes a *.node.ts file after that merge.
+    const nodeSide = (rel: string) => /\.node\.ts$/.test(rel) || rel.startsWith('src/cli/') || rel === 'src/node.ts' || rel === 'src/train/node-store.ts';
+    const files = walk(join(root, 'src'), (f) => f.endsWith('.ts'));
+    const bad: string[] = [];
+    for (const f of files) {
+      const rel = relative(root, f).split(sep).join('/');
+      if (nodeSide(rel)) continue;
+      // Static imports only (a dynamic import() of Node-only code is how shared code reaches it, never run in a browser).
+      for (const m of readFileSync(f, 'utf8').matchAll(/^\s*(?:import|export)\s[^;]*?\bfrom\s+['"]([^'"]+)['"]/gm)) {
+        const s = m[1];
+        const target = s.startsWith('.') ? relative(root, resolve(dirname(f), s)).split(sep).join('/') : '';
+        if (/^node:|^(sharp|webgpu|worker_threads|fs|path|os)$/.test(s) || (target && nodeSide(`${target}.ts`) && !/^src\/cli\//.test(target))) bad.push(`${rel} imports '${s}'`);
+      }
+    }
+    expect(bad, 'Node-only code goes in a *.node.ts file (or src/cli/); shared code reaches it by a dynamic import()').toEqual([]);
+    const marked = files.map((f) => relative(root, f).split(sep).join('/')).filter((r) => /\.(node|browser)\.ts$/.test(r));
+    expect(marked.length).toBeGreaterThanOrEqual(8);
+  });
+
   it('every folder or file tsconfig.json includes exists', () => {
     const config = JSON.parse(readFileSync(join(root, 'tsconfig.json'), 'utf8')) as { include: string[] };
     const missing = config.include.filter((p) => !existsSync(join(root, p)) || (!p.includes('.') && !statSync(join(root, p)).isDirectory()));

@@ -11,7 +11,7 @@ import { noGrad, tidy } from '../src/autograd/scope';
 import { resnet, type ResNet } from '../src/nn/resnet';
 import { exportStateDict } from '../src/nn/state';
 import { writeSafetensors } from '../src/nn/weights/safetensors';
-import { decodeImageFile } from '../src/train/data/node-fs';
+import { decodeImageFile } from '../src/train/data/fs.node';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../src/train/data/transforms';
 import { sampleLength, transformSample } from '../src/train/data/pipeline';
 

@@ -15,7 +15,7 @@ import { noGrad, tidy } from '../src/autograd/scope';
 import { resnet, type ResNet } from '../src/nn/resnet';
 import { exportStateDict } from '../src/nn/state';
 import { writeSafetensors } from '../src/nn/weights/safetensors';
-import { decodeImageFile } from '../src/train/data/node-fs';
+import { decodeImageFile } from '../src/train/data/fs.node';
 import { DataError, ImageDecodeError } from '../src/train/data/errors';
 import { sampleLength, transformSample, type TransformSpec } from '../src/train/data/pipeline';
 import { expandImagePaths, preprocessedBatches } from '../src/cli/predict_input';
