@@ -86,6 +86,15 @@ describe('layout', () => {
     expect(marked.length).toBeGreaterThanOrEqual(8);
   });
 
+  it('the tests that run the build (dist/) are in test/dist/', () => {
+    // Files that still mix in-process tests with a few that run dist/: to split.
+    const mixed = ['test/outsafe.test.ts', 'test/pool_retire.test.ts', 'test/weights_compat.test.ts'];
+    const files = walk(join(root, 'test'), (f) => f.endsWith('.test.ts')).map((f) => relative(root, f).split(sep).join('/'));
+    const bad = files.filter((f) => !f.startsWith('test/dist/') && !mixed.includes(f) && /['"`](\.\/)?dist\/|join\(\s*['"]dist['"]/.test(readFileSync(join(root, f), 'utf8')));
+    expect(bad, 'a test that runs dist/ goes in test/dist/').toEqual([]);
+    expect(files.filter((f) => f.startsWith('test/dist/')).length).toBeGreaterThanOrEqual(10);
+  });
+
   it('every folder or file tsconfig.json includes exists', () => {
     const config = JSON.parse(readFileSync(join(root, 'tsconfig.json'), 'utf8')) as { include: string[] };
     const missing = config.include.filter((p) => !existsSync(join(root, p)) || (!p.includes('.') && !statSync(join(root, p)).isDirectory()));

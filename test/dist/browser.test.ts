@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import sharp from 'sharp';
-import { serveStatic } from '../src/cli/serve';
+import { serveStatic } from '../../src/cli/serve';
 
 const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_ARGS = [
