@@ -13,7 +13,7 @@ const cliDir = 'src/cli';
 // Every src/cli/*.ts becomes dist/<name>.js, beside the decoding worker the loader starts.
 const CLI = ['train', 'convert', 'bench', 'serve', 'predict'];
 const cliEntries = Object.fromEntries(CLI.filter((n) => existsSync(`${cliDir}/${n}.ts`)).map((n) => [n, `${cliDir}/${n}.ts`]));
-cliEntries['decode-worker'] = 'src/train/data/decode-worker.ts';
+cliEntries['decode-worker'] = 'src/train/data/decode-worker.node.ts';
 
 await Promise.all([
   // Node CLIs: dist/train.js, dist/bench.js, …

@@ -14,6 +14,7 @@ const wgslAsText = {
 export default defineConfig({
   plugins: [wgslAsText],
   test: {
+    // test/dist/ runs what ships (dist/: the CLIs, the page, the package): `npm test` builds it first (pretest).
     include: ['test/**/*.test.ts'],
     testTimeout: 120_000,
     hookTimeout: 120_000,

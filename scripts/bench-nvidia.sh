@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The side-by-side benchmark on an NVIDIA GPU machine (CUDA PyTorch, no Node; see ../shared/DEVICE.md):
+# The side-by-side benchmark on an NVIDIA GPU machine (CUDA PyTorch, no Node installed there):
 # ours through Dawn's Vulkan backend against PyTorch CUDA fp32 with TF32 off, same shapes, ResNet-34 step at
-# batch 32 and 224 px by default. Prepare here with `node build.mjs && bash ../shared/device/pack.sh`, carry
-# .devgpu and dist, then run this there. Not yet run on such a machine.
+# batch 32 and 224 px by default. Prepare here: build dist/ (`node build.mjs`) and put a portable Node with
+# this repository's node_modules in .devgpu/ (its setup.sh puts them on PATH); carry .devgpu and dist, then
+# run this there. Not yet run on such a machine.
 # Usage: scripts/bench-nvidia.sh [extra flags for both benches, e.g. --quick]
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -9,7 +9,6 @@ export { Trainer, TrainingDivergedError, type TrainerData, type TrainerEvents, t
 export { RECIPE_DEFAULTS, validateConfig, ConfigError, type TrainConfig } from './train/config';
 export { MemoryStore, type OutputStore } from './train/io';
 export { ConfusionMatrix } from './train/metrics';
-export { smokeTest, type SmokeResult } from './smoke';
 
 // The data pipeline (platform-neutral parts; Node's file system, sharp decoding and worker threads are in
 // 'webgpu-resnet/node'): ImageFolder listing and splits, the loader, transforms and decoders.
@@ -23,5 +22,5 @@ export { createImage, cropImage, flipHorizontal, resizeBilinear, type RGBImage }
 export { Rng, type RandomSource } from './train/data/rng';
 export { DataError, ImageDecodeError } from './train/data/errors';
 export { decodeBmp, isBmp } from './train/data/bmp';
-export { decodeImageBlob, fileTreeDecoder } from './train/data/browser-decode';
-export { FileTree, type PickedFile } from './train/data/browser-files';
+export { decodeImageBlob, fileTreeDecoder } from './train/data/decode.browser';
+export { FileTree, type PickedFile } from './train/data/files.browser';

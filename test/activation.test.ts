@@ -1,7 +1,8 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { testRuntime } from './helpers/gpu';
 import { TOL, expectClose, finiteDiff, randomArray, relError, tensor, weightedSum } from './helpers/numeric';
-import { reluBackwardRef, reluRef } from './reference/activation';
+import { reluBackwardRef, reluRef } from '../src/reference/activation';
+import { RELU_SHAPES } from '../src/reference/cases';
 import type { GpuRuntime } from '../src/gpu/runtime';
 import { tidy } from '../src/autograd/scope';
 import { relu } from '../src/autograd/ops/activation';
@@ -25,7 +26,7 @@ describe('gradient check: relu', () => {
     expect(relError(reluBackwardRef(x, w), fd)).toBeLessThanOrEqual(TOL.fd);
   });
 
-  it.each([[[7]], [[1, 1, 1, 1]], [[2, 13, 3, 3]], [[1, 33, 1, 1]], [[5, 7, 13]]] as [number[]][])(
+  it.each(RELU_SHAPES.map((s) => [s]))(
     'relu %j: GPU forward and backward match the float64 reference',
     async (shape) => {
       const n = shape.reduce((a, b) => a * b, 1);

@@ -1,7 +1,8 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { testRuntime } from './helpers/gpu';
 import { TOL, expectClose, finiteDiff, randomArray, relError, tensor, weightedSum } from './helpers/numeric';
-import { batchNormBackwardRef, batchNormRef, type BnRefOptions, type Nchw } from './reference/batchnorm';
+import { batchNormBackwardRef, batchNormRef, type Nchw } from '../src/reference/batchnorm';
+import { BATCHNORM_ADD_RELU_CASES, BATCHNORM_CASES, BATCHNORM_FD_CASES, BATCHNORM_RELU_CASES, batchNormInputs, batchNormRefOptions, type BatchNormCase } from '../src/reference/cases';
 import { batchNorm, batchNormAddRelu, batchNormRelu } from '../src/autograd/ops/batchnorm';
 import { noGrad } from '../src/autograd/scope';
 import type { Tensor } from '../src/autograd/tensor';
@@ -12,54 +13,12 @@ beforeAll(async () => {
   rt = await testRuntime();
 });
 
-const numel = (s: Nchw) => s[0] * s[1] * s[2] * s[3];
-
-interface Case {
-  shape: Nchw;
-  seed: number;
-  training: boolean;
-  relu?: boolean;
-  affine?: boolean;
-  /** Input range (default [-1, 1)). */
-  lo?: number;
-  hi?: number;
-  momentum?: number;
-  eps?: number;
-  /** Whether x requires grad (default true; false checks dweight / dbias alone). */
-  xGrad?: boolean;
-  /** max(bn(x) + residual, 0) through batchNormAddRelu (a seeded residual of the input's shape). */
-  residual?: boolean;
-}
-
-function inputs(k: Case) {
-  const C = k.shape[1];
-  const affine = k.affine ?? true;
-  return {
-    x: randomArray(numel(k.shape), k.seed, k.lo ?? -1, k.hi ?? 1),
-    weight: affine ? randomArray(C, k.seed + 1, 0.5, 1.5) : null,
-    bias: affine ? randomArray(C, k.seed + 2, -0.5, 0.5) : null,
-    runningMean: randomArray(C, k.seed + 3, -0.5, 0.5),
-    runningVar: randomArray(C, k.seed + 4, 0.5, 2),
-    dy: randomArray(numel(k.shape), k.seed + 5),
-    residual: k.residual ? randomArray(numel(k.shape), k.seed + 6) : undefined,
-  };
-}
-
-function refOptions(k: Case): BnRefOptions {
-  return { training: k.training, relu: k.relu, momentum: k.momentum, eps: k.eps, residual: inputs(k).residual };
-}
+const inputs = batchNormInputs;
+const refOptions = batchNormRefOptions;
+type Case = BatchNormCase;
 
 describe('batchNorm float64 reference', () => {
-  const cases: Case[] = [
-    { shape: [2, 3, 3, 5], seed: 11, training: true },
-    { shape: [1, 5, 3, 3], seed: 12, training: true, affine: false },
-    { shape: [2, 3, 3, 5], seed: 13, training: false },
-    { shape: [2, 3, 3, 5], seed: 14, training: true, relu: true },
-    { shape: [2, 3, 3, 5], seed: 15, training: false, relu: true },
-    { shape: [2, 3, 3, 5], seed: 16, training: true, residual: true },
-    { shape: [2, 3, 3, 5], seed: 17, training: false, residual: true },
-  ];
-  it.each(cases)('gradient check: batchNorm reference backward vs finite differences %j', (k) => {
+  it.each(BATCHNORM_FD_CASES)('gradient check: batchNorm reference backward vs finite differences %j', (k) => {
     const v = inputs(k);
     const o = refOptions(k);
     const loss = (x: Float64Array, w: ArrayLike<number> | null, b: ArrayLike<number> | null) =>
@@ -128,64 +87,15 @@ for (const reduction of ['serial', 'tree'] as const) describe(`batchNorm on the 
     rt.channelReduction = before;
   });
 
-  it.each<[string, Case]>([
-    ['training [2,3,7,7]', { shape: [2, 3, 7, 7], seed: 101, training: true }],
-    ['training [3,5,5,3] (odd H/W)', { shape: [3, 5, 5, 3], seed: 102, training: true }],
-    ['training [2,13,9,11]', { shape: [2, 13, 9, 11], seed: 103, training: true }],
-    ['training batch 1 [1,5,3,3]', { shape: [1, 5, 3, 3], seed: 104, training: true }],
-    ['training 1x1 spatial [7,3,1,1]', { shape: [7, 3, 1, 1], seed: 105, training: true }],
-    ['training more values per channel than threads [4,3,13,13]', { shape: [4, 3, 13, 13], seed: 106, training: true }],
-    ['training H·W above the workgroup size [2,3,17,19]', { shape: [2, 3, 17, 19], seed: 112, training: true }],
-    ['training without weight and bias [2,5,3,7]', { shape: [2, 5, 3, 7], seed: 107, training: true, affine: false }],
-    ['training momentum 0.3 eps 1e-3 [2,3,5,5]', { shape: [2, 3, 5, 5], seed: 108, training: true, momentum: 0.3, eps: 1e-3 }],
-    ['training vec4 path (H·W % 4 = 0) [2,5,4,6]', { shape: [2, 5, 4, 6], seed: 113, training: true }],
-    ['training vec4 path batch 1 [1,3,4,4]', { shape: [1, 3, 4, 4], seed: 114, training: true }],
-    ['training vec4 path, H·W/4 above the workgroup size [2,3,32,36]', { shape: [2, 3, 32, 36], seed: 115, training: true }],
-    ['training vec4 path, several threads per plane step [5,13,8,8]', { shape: [5, 13, 8, 8], seed: 116, training: true }],
-    // The vec4 elementwise entries walk chunks of 8 vec4s inside a plane: 13 vec4s = a full chunk and a partial one.
-    ['training vec4 path, planes of 1⅝ chunks [3,5,4,13]', { shape: [3, 5, 4, 13], seed: 124, training: true }],
-    ['eval vec4 path, planes of 1⅝ chunks [3,5,4,13]', { shape: [3, 5, 4, 13], seed: 125, training: false }],
-    // The reductions size their workgroups to the channel (32 to 256 threads): these two reach 64 and 256.
-    ['training, 64-thread reduction [2,3,13,15]', { shape: [2, 3, 13, 15], seed: 117, training: true }],
-    ['training, 256-thread reduction [3,2,45,47]', { shape: [3, 2, 45, 47], seed: 118, training: true, relu: true }],
-    ['training vec4 path without weight and bias [3,5,2,2]', { shape: [3, 5, 2, 2], seed: 117, training: true, affine: false }],
-    ['training grid-stride over several workgroups [4,13,9,11]', { shape: [4, 13, 9, 11], seed: 118, training: true }],
-    ['eval [2,5,7,7]', { shape: [2, 5, 7, 7], seed: 109, training: false }],
-    ['eval vec4 path [2,13,4,4]', { shape: [2, 13, 4, 4], seed: 119, training: false }],
-    ['eval batch 1 [1,13,3,5]', { shape: [1, 13, 3, 5], seed: 110, training: false }],
-    ['eval without weight and bias [2,3,3,3]', { shape: [2, 3, 3, 3], seed: 111, training: false, affine: false }],
-    ['training, input without grad (dweight, dbias only) [2,5,3,3]', { shape: [2, 5, 3, 3], seed: 122, training: true, xGrad: false }],
-    ['eval, input without grad (dweight, dbias only) [2,5,4,4]', { shape: [2, 5, 4, 4], seed: 123, training: false, xGrad: false }],
-  ])('gradient check: batchNorm %s', async (what, k) => {
+  it.each(BATCHNORM_CASES)('gradient check: batchNorm %s', async (what, k) => {
     await checkOnGpu(k, what);
   });
 
-  it('gradient check: batchNorm with a large mean (1000 + noise) keeps the variance accurate', async () => {
-    await checkOnGpu({ shape: [8, 3, 15, 17], seed: 120, training: true, lo: 998, hi: 1002 }, 'large mean');
-    await checkOnGpu({ shape: [8, 3, 16, 16], seed: 121, training: true, lo: 998, hi: 1002 }, 'large mean (vec4 path)');
-    // A naive E[x²] − E[x]² in float32 would be off by tens of percent here; ours must match float64.
-  });
-
-  it.each<[string, Case]>([
-    ['training [2,5,7,7]', { shape: [2, 5, 7, 7], seed: 130, training: true, relu: true }],
-    ['training batch 1 [1,13,3,5]', { shape: [1, 13, 3, 5], seed: 131, training: true, relu: true }],
-    ['training without weight and bias [2,3,5,5]', { shape: [2, 3, 5, 5], seed: 132, training: true, relu: true, affine: false }],
-    ['eval [2,3,7,5]', { shape: [2, 3, 7, 5], seed: 133, training: false, relu: true }],
-    ['training vec4 path [2,5,4,8]', { shape: [2, 5, 4, 8], seed: 134, training: true, relu: true }],
-    ['eval vec4 path without weight and bias [2,3,4,4]', { shape: [2, 3, 4, 4], seed: 135, training: false, relu: true, affine: false }],
-  ])('gradient check: batchNormRelu (fused) %s', async (what, k) => {
+  it.each(BATCHNORM_RELU_CASES)('gradient check: batchNormRelu (fused) %s', async (what, k) => {
     await checkOnGpu(k, `bn+relu ${what}`);
   });
 
-  it.each<[string, Case]>([
-    ['training [2,5,7,7]', { shape: [2, 5, 7, 7], seed: 150, training: true, residual: true }],
-    ['training vec4 path [2,5,4,8]', { shape: [2, 5, 4, 8], seed: 151, training: true, residual: true }],
-    ['training batch 1, odd sizes [1,13,3,5]', { shape: [1, 13, 3, 5], seed: 152, training: true, residual: true }],
-    ['training without weight and bias [2,3,5,5]', { shape: [2, 3, 5, 5], seed: 153, training: true, residual: true, affine: false }],
-    ['eval [2,3,7,5]', { shape: [2, 3, 7, 5], seed: 154, training: false, residual: true }],
-    ['eval vec4 path [2,3,4,4]', { shape: [2, 3, 4, 4], seed: 155, training: false, residual: true }],
-    ['training vec4 path, planes of 1⅝ chunks [3,5,4,13]', { shape: [3, 5, 4, 13], seed: 156, training: true, residual: true }],
-  ])('gradient check: batchNormAddRelu (bn + residual + relu fused) %s', async (what, k) => {
+  it.each(BATCHNORM_ADD_RELU_CASES)('gradient check: batchNormAddRelu (bn + residual + relu fused) %s', async (what, k) => {
     await checkOnGpu(k, `bn+add+relu ${what}`);
   });
 

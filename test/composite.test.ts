@@ -16,12 +16,12 @@ import { maxPool2d, adaptiveAvgPool2d } from '../src/autograd/ops/pool';
 import { add, flatten } from '../src/autograd/ops/basic';
 import { linear } from '../src/autograd/ops/linear';
 import { crossEntropy } from '../src/autograd/ops/loss';
-import { conv2dRef } from './reference/conv';
-import { batchNormRef } from './reference/batchnorm';
-import { reluRef } from './reference/activation';
-import { maxPool2dRef, adaptiveAvgPool2dRef } from './reference/pool';
-import { linearRef } from './reference/matmul';
-import { crossEntropyRef } from './reference/loss';
+import { conv2dRef } from '../src/reference/conv';
+import { batchNormRef } from '../src/reference/batchnorm';
+import { reluRef } from '../src/reference/activation';
+import { maxPool2dRef, adaptiveAvgPool2dRef } from '../src/reference/pool';
+import { linearRef } from '../src/reference/matmul';
+import { crossEntropyRef } from '../src/reference/loss';
 
 let rt: GpuRuntime;
 beforeAll(async () => {

@@ -1,7 +1,8 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { testRuntime } from './helpers/gpu';
 import { TOL, expectClose, finiteDiff, randomArray, relError, tensor, weightedSum } from './helpers/numeric';
-import { conv2dBackwardRef, conv2dRef, convOutSize, type ConvShape } from './reference/conv';
+import { conv2dBackwardRef, conv2dRef, convOutSize, type ConvShape } from '../src/reference/conv';
+import { CONV_ALGORITHMS, CONV_CASES, CONV_FD_CASES, convAlgorithmComputes } from '../src/reference/cases';
 import type { GpuRuntime } from '../src/gpu/runtime';
 import { type Conv2dGeometry, type ConvOptions, conv2dBackwardData, conv2dBackwardWeight, conv2dForward, conv2dGeometry, convAlgorithm, imagesPerTile } from '../src/kernels/conv';
 import { hasSubgroupMatmul } from '../src/kernels/matmul';
@@ -21,10 +22,7 @@ function sizes(s: ConvShape) {
 }
 
 describe('float64 reference', () => {
-  it.each([
-    { N: 2, C: 2, H: 5, W: 4, O: 3, KH: 3, KW: 3, stride: 2, pad: 1 },
-    { N: 1, C: 3, H: 4, W: 6, O: 2, KH: 2, KW: 3, stride: 1, pad: 0 },
-  ])('gradient check: conv2d reference backward vs finite differences %o', (s) => {
+  it.each(CONV_FD_CASES)('gradient check: conv2d reference backward vs finite differences %o', (s) => {
     const n = sizes(s);
     const x = fresh(n.x);
     const w = fresh(n.w);
@@ -37,50 +35,13 @@ describe('float64 reference', () => {
   });
 });
 
-// Every convolution shape of ResNet, at small sizes, plus odd ones.
-const CASES: [string, ConvShape][] = [
-  ['7x7 s2 p3 (stem)', { N: 2, C: 3, H: 13, W: 13, O: 5, KH: 7, KW: 7, stride: 2, pad: 3 }],
-  ['3x3 s1 p1', { N: 2, C: 5, H: 9, W: 9, O: 7, KH: 3, KW: 3, stride: 1, pad: 1 }],
-  ['3x3 s2 p1, non-square 9x7', { N: 2, C: 4, H: 9, W: 7, O: 6, KH: 3, KW: 3, stride: 2, pad: 1 }],
-  ['1x1 s2 p0 (downsample)', { N: 2, C: 6, H: 7, W: 7, O: 5, KH: 1, KW: 1, stride: 2, pad: 0 }],
-  ['1x1 s1 p0 (pointwise)', { N: 2, C: 5, H: 4, W: 3, O: 3, KH: 1, KW: 1, stride: 1, pad: 0 }],
-  ['batch 1, 3x3 s1 p1', { N: 1, C: 3, H: 6, W: 5, O: 4, KH: 3, KW: 3, stride: 1, pad: 1 }],
-  ['3x3 s1 p1 on a 1x1 map', { N: 3, C: 6, H: 1, W: 1, O: 5, KH: 3, KW: 3, stride: 1, pad: 1 }],
-  ['3x3 s1 p1, 2x3 map, 9 output channels', { N: 2, C: 4, H: 2, W: 3, O: 9, KH: 3, KW: 3, stride: 1, pad: 1 }],
-  ['batch 1, 1x1 s1 p0 (pointwise)', { N: 1, C: 5, H: 3, W: 5, O: 6, KH: 1, KW: 1, stride: 1, pad: 0 }],
-  ['1x1 spatial output (3x3 s2 p1 on 2x2)', { N: 3, C: 7, H: 2, W: 2, O: 9, KH: 3, KW: 3, stride: 2, pad: 1 }],
-  ['odd kernel 2x3 s3 p2', { N: 2, C: 3, H: 8, W: 11, O: 5, KH: 2, KW: 3, stride: 3, pad: 2 }],
-  // More than one tile of the implicit GEMM's columns: 2·13·13 = 338 pixels (forward, data gradient) and
-  // 14·9 = 126 taps (weight gradient).
-  ['3x3 s1 p1, 13x13', { N: 2, C: 3, H: 13, W: 13, O: 5, KH: 3, KW: 3, stride: 1, pad: 1 }],
-  ['3x3 s2 p1, 14 input channels', { N: 2, C: 14, H: 7, W: 7, O: 4, KH: 3, KW: 3, stride: 2, pad: 1 }],
-  // 144 output pixels per image: the im2col data gradient runs a matmul per image (PER_IMAGE_PIXELS).
-  ['3x3 s2 p1, 24x23 (per-image column matrices)', { N: 2, C: 3, H: 24, W: 23, O: 4, KH: 3, KW: 3, stride: 2, pad: 1 }],
-  ['1x1 s2 p0, 23x23 (per-image column matrices)', { N: 2, C: 3, H: 23, W: 23, O: 4, KH: 1, KW: 1, stride: 2, pad: 0 }],
-  // Rows of whole vec4 (W a multiple of 4): Winograd's 4×4 transforms read them as vec4 (the *_v entries),
-  // with a left and a right edge tile (7x8), one tile with both edges (6x4), and a middle one (5x12).
-  ['3x3 s1 p1, 7x8 (vec4 rows)', { N: 2, C: 3, H: 7, W: 8, O: 5, KH: 3, KW: 3, stride: 1, pad: 1 }],
-  ['3x3 s1 p1, 6x4 (vec4 rows)', { N: 2, C: 2, H: 6, W: 4, O: 3, KH: 3, KW: 3, stride: 1, pad: 1 }],
-  ['3x3 s1 p1, 5x12 (vec4 rows)', { N: 1, C: 3, H: 5, W: 12, O: 4, KH: 3, KW: 3, stride: 1, pad: 1 }],
-];
-
-// Every algorithm runs every case it computes: 'implicit' (implicit GEMM in the subgroup matmul kernel; adapters
-// with 8-lane subgroups, skipped elsewhere), 'im2col' (column matrix + matmul, any adapter) and 'winograd' (the
-// 3x3 stride-1 padding-1 cases).
-// Winograd runs with its default tiles (4×4 in every pass) and with each tile size in every pass.
-const ALGORITHMS: [string, ConvOptions][] = [
-  ['implicit', { algorithm: 'implicit' }],
-  ['im2col', { algorithm: 'im2col' }],
-  ['winograd', { algorithm: 'winograd' }],
-  ['winograd 2x2', { algorithm: 'winograd', winogradTile: 2 }],
-  ['winograd 4x4', { algorithm: 'winograd', winogradTile: 4 }],
-];
+const CASES = CONV_CASES;
+const ALGORITHMS = CONV_ALGORITHMS;
 const subgroupsHere = hasSubgroupMatmul(await testRuntime());
 
 for (const [algorithm, opts] of ALGORITHMS) describe.skipIf(algorithm === 'implicit' && !subgroupsHere)(`conv2d op (${algorithm}) vs float64 reference`, () => {
-  const winograd = opts.algorithm === 'winograd';
-  // Only the cases Winograd computes (the others fall back to the default, which runs above).
-  for (const [name, s] of CASES.filter(([, c]) => !winograd || (c.KH === 3 && c.KW === 3 && c.stride === 1 && c.pad === 1))) {
+  // Only the cases the algorithm computes (Winograd's others fall back to the default, which runs above).
+  for (const [name, s] of CASES.filter(([, c]) => convAlgorithmComputes(opts, c))) {
     it.each([false, true])(`gradient check: conv2d ${name}, bias %s: forward, dx, dw, db (${algorithm})`, async (withBias) => {
       const n = sizes(s);
       const x = fresh(n.x);

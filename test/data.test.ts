@@ -7,13 +7,13 @@ import { build } from 'esbuild';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InProcessDecoderPool, type DecodeFn, type DecoderPool } from '../src/train/data/decoder-pool';
-import { ensureDemoDataset } from '../src/train/data/demo';
+import { ensureDemoDataset } from '../src/train/data/demo.node';
 import { DEMO_CLASSES, createDemoSource, drawDemoImage, listDemoImages } from '../src/train/data/demo-images';
 import { DataError, ImageDecodeError } from '../src/train/data/errors';
 import { compareCodePoints, loadImageFolder } from '../src/train/data/folder';
 import { createImage, cropImage, flipHorizontal, resizeBilinear, type RGBImage } from '../src/train/data/image';
 import { DataLoader, type Batch } from '../src/train/data/loader';
-import { decodeImageFile, nodeFileLister } from '../src/train/data/node-fs';
+import { decodeImageFile, nodeFileLister } from '../src/train/data/fs.node';
 import { Rng, type RandomSource } from '../src/train/data/rng';
 import { splitCounts, type Sample } from '../src/train/data/split';
 import {
@@ -26,7 +26,7 @@ import {
   resizedShorterSide,
   toTensorNormalize,
 } from '../src/train/data/transforms';
-import { WorkerDecoderPool } from '../src/train/data/worker-pool';
+import { WorkerDecoderPool } from '../src/train/data/worker-pool.node';
 
 let tmp: string;
 let dirCount = 0;
@@ -662,7 +662,7 @@ describe('WorkerDecoderPool', () => {
     const root = fileURLToPath(new URL('..', import.meta.url));
     workerFile = join(root, '.cache', `decode-worker-test-${process.pid}.mjs`);
     await build({
-      entryPoints: [join(root, 'src/train/data/decode-worker.ts')],
+      entryPoints: [join(root, 'src/train/data/decode-worker.node.ts')],
       bundle: true,
       platform: 'node',
       format: 'esm',

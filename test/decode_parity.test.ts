@@ -14,10 +14,10 @@ import { join } from 'node:path';
 import { crc32, deflateSync } from 'node:zlib';
 import sharp from 'sharp';
 import { loadImageFolder } from '../src/train/data/folder';
-import { decodeImageFile, fsDecodeName, fsPath, nodeFileLister } from '../src/train/data/node-fs';
+import { decodeImageFile, fsDecodeName, fsPath, nodeFileLister } from '../src/train/data/fs.node';
 import { ImageDecodeError } from '../src/train/data/errors';
 import { PILLOW_PIXEL_LIMIT } from '../src/train/data/image';
-import { WorkerDecoderPool } from '../src/train/data/worker-pool';
+import { WorkerDecoderPool } from '../src/train/data/worker-pool.node';
 
 const PYTHON = process.env.TORCH_PYTHON ?? '/usr/bin/python3';
 
@@ -192,7 +192,7 @@ describe('through the decode workers (as training reads files)', () => {
     // Bundle the worker as the build does; the bundle sits in the project so that it finds sharp.
     const root = fileURLToPath(new URL('..', import.meta.url));
     workerFile = join(root, '.cache', `decode-worker-parity-${process.pid}.mjs`);
-    await build({ entryPoints: [join(root, 'src/train/data/decode-worker.ts')], bundle: true, platform: 'node', format: 'esm', external: ['sharp'], outfile: workerFile, logLevel: 'error' });
+    await build({ entryPoints: [join(root, 'src/train/data/decode-worker.node.ts')], bundle: true, platform: 'node', format: 'esm', external: ['sharp'], outfile: workerFile, logLevel: 'error' });
   });
   afterAll(() => rmSync(workerFile, { force: true }));
 

@@ -6,32 +6,20 @@ import { Tensor } from '../src/autograd/tensor';
 import { tidy } from '../src/autograd/scope';
 import { dropout, dropoutWithMask } from '../src/autograd/ops/dropout';
 import { dropoutScale } from '../src/kernels/dropout';
+import { dropoutMaskRef, dropoutRef, rand01Ref } from '../src/reference/dropout';
+import { DROPOUT_MASK_PS, DROPOUT_P, DROPOUT_SHAPES } from '../src/reference/cases';
 
 let rt: GpuRuntime;
 beforeAll(async () => {
   rt = await testRuntime();
 });
 
-// ---- A CPU port of the counter-based generator of shaders/fill.wgsl (and its copy in shaders/dropout.wgsl).
-function pcg(v: number): number {
-  const state = (Math.imul(v, 747796405) + 2891336453) >>> 0;
-  const word = Math.imul((state >>> ((state >>> 28) + 4)) ^ state, 277803737) >>> 0;
-  return ((word >>> 22) ^ word) >>> 0;
-}
-function rand01(seed: number, i: number, stream: number): number {
-  const h = pcg((pcg((seed ^ Math.imul(stream, 0x9e3779b9)) >>> 0) ^ pcg(i)) >>> 0);
-  return Math.fround((Math.fround(h >>> 8) + 0.5) / 16777216);
-}
-const DROPOUT_STREAM = 3;
-/** The mask dropout(x, p, true, seed) applies: element i kept when rand01(seed, i, stream 3) >= p. */
-function maskRef(n: number, p: number, seed: number): Float64Array {
-  const pf = Math.fround(p);
-  return Float64Array.from({ length: n }, (_, i) => (rand01(seed >>> 0, i, DROPOUT_STREAM) >= pf ? 1 : 0));
-}
-/** x · mask · 1/(1−p), rounded as the GPU does in float32. */
+const rand01 = rand01Ref;
+const maskRef = dropoutMaskRef;
+/** x · mask · 1/(1−p), rounded as the GPU does in float32 (the reference's scale is the kernel's). */
 function applyMaskRef(x: ArrayLike<number>, mask: ArrayLike<number>, p: number): Float64Array {
-  const s = Math.fround(dropoutScale(p));
-  return Float64Array.from(x, (v, i) => Math.fround(v * Math.fround(mask[i] * s)));
+  expect(Math.fround(dropoutScale(p))).toBe(Math.fround(p >= 1 ? 0 : 1 / (1 - p)));
+  return dropoutRef(x, mask, p);
 }
 
 /** Forward and backward (upstream w) of f on fresh inputs; returns y, dx as arrays. */
@@ -101,15 +89,15 @@ describe('dropout: the mask generator', () => {
 });
 
 describe('gradient check: dropout', () => {
-  it.each([[[7]], [[1, 1, 1, 1]], [[2, 13, 3, 3]], [[33, 5]]] as [number[]][])('dropout %j (p = 0.4): the backward uses the same mask as the forward', async (shape) => {
+  it.each(DROPOUT_SHAPES.map((s) => [s]))(`dropout %j (p = ${DROPOUT_P}): the backward uses the same mask as the forward`, async (shape) => {
     const n = shape.reduce((a, b) => a * b, 1);
     const xs = randomArray(n, n + 1);
     const w = randomArray(n, n + 2);
     const seed = 9000 + n;
-    const mask = maskRef(n, 0.4, seed);
-    const { y, dx } = await run(shape, xs, w, (x) => dropout(x, 0.4, true, seed));
-    expectClose(y, applyMaskRef(xs, mask, 0.4), TOL.elementwise, 'forward');
-    expectClose(dx, applyMaskRef(w, mask, 0.4), TOL.elementwise, 'backward');
+    const mask = maskRef(n, DROPOUT_P, seed);
+    const { y, dx } = await run(shape, xs, w, (x) => dropout(x, DROPOUT_P, true, seed));
+    expectClose(y, applyMaskRef(xs, mask, DROPOUT_P), TOL.elementwise, 'forward');
+    expectClose(dx, applyMaskRef(w, mask, DROPOUT_P), TOL.elementwise, 'backward');
     // And the same positions are zero in y and dx (w and x have no zeros of their own).
     for (let i = 0; i < n; i++) expect(y[i] === 0).toBe(dx[i] === 0);
   });
@@ -132,7 +120,7 @@ describe('gradient check: dropout', () => {
     expect(Array.from(dx).every((v) => v === 0)).toBe(true);
   });
 
-  it.each([0, 0.2, 0.5, 1])('dropoutWithMask (p = %f): forward and backward apply the explicit mask, scaled by 1/(1−p)', async (p) => {
+  it.each(DROPOUT_MASK_PS)('dropoutWithMask (p = %f): forward and backward apply the explicit mask, scaled by 1/(1−p)', async (p) => {
     const shape = [2, 13, 3];
     const n = 78;
     const xs = randomArray(n, 7);

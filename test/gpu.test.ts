@@ -101,7 +101,7 @@ describe('gpu runtime', () => {
 });
 
 // dawn.node advances pending GPU promises by re-queueing a native tick with setImmediate for as long as one is
-// pending, which busy-loops the JS thread through every wait; src/gpu/node.ts runs those ticks on a timer.
+// pending, which busy-loops the JS thread through every wait; src/gpu/dawn.node.ts runs those ticks on a timer.
 describe('waiting on the GPU (Node)', () => {
   /** CPU time (ms) of this thread so far, from /proc (tests run in forked processes: this is the main thread). */
   const threadCpuMs = () => {

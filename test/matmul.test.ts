@@ -1,7 +1,8 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { testRuntime } from './helpers/gpu';
 import { TOL, expectClose, finiteDiff, randomArray, relError, tensor, weightedSum } from './helpers/numeric';
-import { linearBackwardRef, linearRef, matmulBackwardRef, matmulRef, transposeRef } from './reference/matmul';
+import { linearBackwardRef, linearRef, matmulBackwardRef, matmulRef, transposeRef } from '../src/reference/matmul';
+import { LINEAR_CASES, LINEAR_FD_CASE, MATMUL_FD_CASE, MATMUL_OP_CASES, MATMUL_SIZES } from '../src/reference/cases';
 import type { GpuRuntime } from '../src/gpu/runtime';
 import { subgroupWide } from '../src/kernels/matmul_subgroup';
 import { hasSubgroupMatmul, matmul as matmulKernel, matmulVariant, type MatmulOptions, type MatmulTiles, type MatmulVariant } from '../src/kernels/matmul';
@@ -35,7 +36,7 @@ async function runKernel(a: Float64Array, b: Float64Array, M: number, N: number,
 
 describe('float64 references', () => {
   it('gradient check: matmul reference backward vs finite differences', () => {
-    const [M, K, N] = [3, 5, 4];
+    const { M, K, N } = MATMUL_FD_CASE;
     const a = fresh(M * K);
     const b = fresh(K * N);
     const w = fresh(M * N);
@@ -45,7 +46,7 @@ describe('float64 references', () => {
   });
 
   it('gradient check: linear reference backward vs finite differences', () => {
-    const [N, inF, outF] = [4, 6, 3];
+    const { N, inF, outF } = LINEAR_FD_CASE;
     const x = fresh(N * inF);
     const wt = fresh(outF * inF);
     const bias = fresh(outF);
@@ -57,16 +58,7 @@ describe('float64 references', () => {
   });
 });
 
-const SIZES: [number, number, number][] = [
-  [1, 1, 1],
-  [7, 13, 33],
-  [33, 7, 1],
-  [1, 17, 5],
-  [9, 1, 6],
-  [64, 65, 63],
-  [130, 3, 70],
-  [131, 133, 19],
-];
+const SIZES = MATMUL_SIZES;
 
 // Every kernel runs every case: 'portable' (any adapter), 'vec4' (any adapter; the default without 8-lane
 // subgroups) and 'subgroup' (adapters with 8-lane subgroups, such as llvmpipe; skipped elsewhere). The packed kernels' launcher packs operands that are not rows of vec4, so the odd
@@ -235,11 +227,7 @@ describe('matmul kernel choice', () => {
 });
 
 describe('matmul and linear ops', () => {
-  it.each([
-    [7, 13, 33],
-    [1, 5, 1],
-    [33, 7, 9],
-  ])('gradient check: matmul op [%i,%i]·[%i,…] forward and backward', async (M, K, N) => {
+  it.each(MATMUL_OP_CASES)('gradient check: matmul op [%i,%i]·[%i,…] forward and backward', async (M, K, N) => {
     const a = fresh(M * K);
     const b = fresh(K * N);
     const w = fresh(M * N);
@@ -256,12 +244,7 @@ describe('matmul and linear ops', () => {
     for (const t of [A, B, y, W]) t.dispose();
   });
 
-  it.each([
-    [4, 33, 7, true],
-    [1, 13, 5, true],
-    [9, 7, 1, false],
-    [13, 64, 10, true],
-  ])('gradient check: linear N=%i in=%i out=%i (bias %s) forward and backward', async (N, inF, outF, withBias) => {
+  it.each(LINEAR_CASES)('gradient check: linear N=%i in=%i out=%i (bias %s) forward and backward', async (N, inF, outF, withBias) => {
     const x = fresh(N * inF);
     const wt = fresh(outF * inF);
     const bias = withBias ? fresh(outF) : null;

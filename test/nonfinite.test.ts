@@ -6,8 +6,8 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { testRuntime } from './helpers/gpu';
 import { TOL, randomArray, tensor } from './helpers/numeric';
-import { conv2dBackwardRef, conv2dRef, convOutSize, type ConvShape } from './reference/conv';
-import { crossEntropyRowsRef } from './reference/loss';
+import { conv2dBackwardRef, conv2dRef, convOutSize, type ConvShape } from '../src/reference/conv';
+import { crossEntropyRowsRef } from '../src/reference/loss';
 import type { GpuRuntime } from '../src/gpu/runtime';
 import { Tensor } from '../src/autograd/tensor';
 import { relu } from '../src/autograd/ops/activation';

@@ -8,7 +8,8 @@ import {
   maxPool2dRef,
   type MaxPoolRefWindow,
   type Nchw,
-} from './reference/pool';
+} from '../src/reference/pool';
+import { AVGPOOL_CASES, AVGPOOL_FD_CASES, MAXPOOL_CASES, MAXPOOL_FD_CASES, poolWindow } from '../src/reference/cases';
 import { adaptiveAvgPool2d, maxPool2d } from '../src/autograd/ops/pool';
 import type { GpuRuntime } from '../src/gpu/runtime';
 
@@ -20,16 +21,10 @@ beforeAll(async () => {
 const numel = (s: Nchw) => s[0] * s[1] * s[2] * s[3];
 
 
-function win(k: number, s: number, p: number): MaxPoolRefWindow {
-  return { kh: k, kw: k, sh: s, sw: s, ph: p, pw: p };
-}
+const win = poolWindow;
 
 describe('pool float64 references', () => {
-  it.each<[Nchw, MaxPoolRefWindow]>([
-    [[2, 3, 7, 7], win(3, 2, 1)],
-    [[1, 2, 13, 9], win(3, 2, 1)],
-    [[1, 2, 6, 5], { kh: 2, kw: 3, sh: 1, sw: 2, ph: 1, pw: 0 }],
-  ])('gradient check: maxPool2d reference backward vs finite differences %j %j', (s, k) => {
+  it.each(MAXPOOL_FD_CASES)('gradient check: maxPool2d reference backward vs finite differences %j %j', (s, k) => {
     const x = distinctArray(numel(s), 1);
     const fwd = maxPool2dRef(x, s, k);
     const w = randomArray(fwd.y.length, 2);
@@ -37,11 +32,7 @@ describe('pool float64 references', () => {
     expect(relError(maxPool2dBackwardRef(w, fwd, s), fd)).toBeLessThan(TOL.fd);
   });
 
-  it.each<[Nchw, [number, number]]>([
-    [[2, 3, 5, 5], [1, 1]],
-    [[1, 2, 13, 11], [3, 4]],
-    [[1, 2, 5, 4], [7, 6]],
-  ])('gradient check: adaptiveAvgPool2d reference backward vs finite differences %j -> %j', (s, [oh, ow]) => {
+  it.each(AVGPOOL_FD_CASES)('gradient check: adaptiveAvgPool2d reference backward vs finite differences %j -> %j', (s, [oh, ow]) => {
     const x = randomArray(numel(s), 3);
     const w = randomArray(s[0] * s[1] * oh * ow, 4);
     const fd = finiteDiff((xx) => weightedSum(adaptiveAvgPool2dRef(xx, s, oh, ow), w), Float64Array.from(x));
@@ -75,15 +66,7 @@ describe('maxPool2d on the GPU vs the reference', () => {
     expect(rt.poolStats().liveBuffers, 'GPU buffers leaked').toBe(live0);
   }
 
-  it.each<[string, Nchw, MaxPoolRefWindow]>([
-    ['3x3 s2 p1 (ResNet) on [2,3,7,7]', [2, 3, 7, 7], win(3, 2, 1)],
-    ['3x3 s2 p1 on [1,5,13,9] (batch 1)', [1, 5, 13, 9], win(3, 2, 1)],
-    ['3x3 s2 p1 on [2,3,16,16]', [2, 3, 16, 16], win(3, 2, 1)],
-    ['3x3 s2 p1 to a 1x1 output [2,3,2,2]', [2, 3, 2, 2], win(3, 2, 1)],
-    ['2x2 s2 p0 to a 1x1 output [1,3,2,3]', [1, 3, 2, 3], win(2, 2, 0)],
-    ['3x3 s1 p1 (overlapping windows) [1,3,5,7]', [1, 3, 5, 7], win(3, 1, 1)],
-    ['2x3 s(1,2) p(1,0) [2,2,6,7]', [2, 2, 6, 7], { kh: 2, kw: 3, sh: 1, sw: 2, ph: 1, pw: 0 }],
-  ])('gradient check: maxPool2d %s', async (_what, s, k) => {
+  it.each(MAXPOOL_CASES)('gradient check: maxPool2d %s', async (_what, s, k) => {
     await check(s, k, 21);
   });
 
@@ -149,14 +132,7 @@ describe('pooling with more planes than one grid dimension holds', () => {
 });
 
 describe('adaptiveAvgPool2d on the GPU vs the reference', () => {
-  it.each<[string, Nchw, number | [number, number]]>([
-    ['[2,5,7,7] -> 1x1 (ResNet)', [2, 5, 7, 7], 1],
-    ['[1,3,1,1] -> 1x1', [1, 3, 1, 1], 1],
-    ['[2,3,13,11] -> 3x4 (overlapping bins)', [2, 3, 13, 11], [3, 4]],
-    ['[1,3,5,5] -> 7x7 (up-sampling bins)', [1, 3, 5, 5], 7],
-    ['[1,2,5,9] -> 7x4 (mixed)', [1, 2, 5, 9], [7, 4]],
-    ['[2,3,33,17] -> 1x1 (long bins)', [2, 3, 33, 17], [1, 1]],
-  ])('gradient check: adaptiveAvgPool2d %s', async (_what, s, size) => {
+  it.each(AVGPOOL_CASES)('gradient check: adaptiveAvgPool2d %s', async (_what, s, size) => {
     const live0 = rt.poolStats().liveBuffers;
     const [oh, ow] = typeof size === 'number' ? [size, size] : size;
     const xv = randomArray(numel(s), 31);

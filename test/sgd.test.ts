@@ -1,7 +1,8 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { testRuntime } from './helpers/gpu';
 import { TOL, expectClose, randomArray, tensor } from './helpers/numeric';
-import { SgdRef } from './reference/sgd';
+import { SgdRef } from '../src/reference/sgd';
+import { SGD_COMBOS, SGD_LRS, SGD_SHAPES, sgdParams, sgdStepGrads } from '../src/reference/cases';
 import type { GpuRuntime } from '../src/gpu/runtime';
 import { Tensor } from '../src/autograd/tensor';
 import { tidy } from '../src/autograd/scope';
@@ -12,18 +13,14 @@ beforeAll(async () => {
   rt = await testRuntime();
 });
 
-// Sizes that are and are not multiples of 4 (the vec4 and the scalar kernels).
-const SHAPES = [[7], [13, 3], [1], [33, 5], [4, 3], [2, 2, 5, 2]];
+const SHAPES = SGD_SHAPES;
 
 function makeParams(seed: number): { gpu: Tensor[]; ref: Float64Array[] } {
-  const ref = SHAPES.map((s, i) => randomArray(s.reduce((a, b) => a * b, 1), seed + i));
+  const ref = sgdParams(seed);
   return { gpu: ref.map((v, i) => tensor(rt, v, SHAPES[i])), ref: ref.map((v) => Float64Array.from(v)) };
 }
 
-/** Gradients for one step; parameter 2 has none on steps 0 and 2 (skipped, and its buffer starts on step 1). */
-function stepGrads(step: number): (Float64Array | null)[] {
-  return SHAPES.map((s, i) => (i === 2 && step % 2 === 0 ? null : randomArray(s.reduce((a, b) => a * b, 1), 1000 * step + i, -2, 2)));
-}
+const stepGrads = sgdStepGrads;
 
 function setGrads(params: Tensor[], grads: (Float64Array | null)[]): void {
   params.forEach((p, i) => {
@@ -33,13 +30,8 @@ function setGrads(params: Tensor[], grads: (Float64Array | null)[]): void {
   });
 }
 
-const LRS = [0.1, 0.1, 0.05, 0.2, 0.01];
-
-const COMBOS: SGDOptions[] = [];
-for (const momentum of [0, 0.9])
-  for (const dampening of [0, 0.25])
-    for (const weightDecay of [0, 0.01])
-      for (const nesterov of [false, true]) COMBOS.push({ lr: LRS[0], momentum, dampening, weightDecay, nesterov });
+const LRS = SGD_LRS;
+const COMBOS: SGDOptions[] = SGD_COMBOS;
 
 const name = (o: SGDOptions) => `momentum ${o.momentum}, dampening ${o.dampening}, weight decay ${o.weightDecay}, nesterov ${o.nesterov}`;
 

@@ -1,7 +1,8 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { testRuntime } from './helpers/gpu';
 import { TOL, expectClose, finiteDiff, randomArray, tensor, weightedSum } from './helpers/numeric';
-import { sumAxisRef, zipRef } from './reference/basic';
+import { sumAxisRef, zipRef } from '../src/reference/basic';
+import { ELEMENTWISE_SIZES, REDUCE_CASES } from '../src/reference/cases';
 import type { GpuRuntime } from '../src/gpu/runtime';
 import { Tensor } from '../src/autograd/tensor';
 import { tidy, noGrad, keep } from '../src/autograd/scope';
@@ -83,7 +84,7 @@ describe('gradient check: elementwise ops (add, sub, mul, scale)', () => {
     ['scale', (a) => scale(a, -0.75), (x) => -0.75 * x, () => [-0.75, 0]],
   ];
   for (const [name, op, f, df] of cases) {
-    it.each(SIZES.slice(0, 5))(`gradient check: ${name} on %i elements`, async (n) => {
+    it.each(ELEMENTWISE_SIZES)(`gradient check: ${name} on %i elements`, async (n) => {
       const av = randomArray(n, 10 + n);
       const bv = randomArray(n, 20 + n);
       const w = randomArray(n, 30 + n);
@@ -112,17 +113,7 @@ describe('gradient check: elementwise ops (add, sub, mul, scale)', () => {
 });
 
 describe('gradient check: sum and mean', () => {
-  const shapes: [number[], number | undefined][] = [
-    [[1], undefined],
-    [[7], 0],
-    [[13, 33], undefined],
-    [[13, 33], 0],
-    [[13, 33], 1],
-    [[3, 5, 7], 1],
-    [[3, 5, 7], -1],
-    [[2, 1000, 3], 1],
-    [[65_537], undefined],
-  ];
+  const shapes = REDUCE_CASES;
   for (const which of ['sum', 'mean'] as const) {
     it.each(shapes)(`gradient check: ${which} of %j over axis %s`, async (shape, axis) => {
       const n = shape.reduce((p, d) => p * d, 1);

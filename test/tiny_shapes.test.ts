@@ -8,12 +8,12 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { testRuntime } from './helpers/gpu';
 import { TOL, expectClose, randomArray, tensor } from './helpers/numeric';
-import { conv2dBackwardRef, conv2dRef, convOutSize, type ConvShape } from './reference/conv';
-import { batchNormBackwardRef, batchNormRef } from './reference/batchnorm';
-import { adaptiveAvgPool2dBackwardRef, adaptiveAvgPool2dRef, maxPool2dBackwardRef, maxPool2dRef } from './reference/pool';
-import { linearBackwardRef, linearRef, matmulBackwardRef, matmulRef } from './reference/matmul';
-import { crossEntropyBackwardRef, crossEntropyRef } from './reference/loss';
-import { reluBackwardRef, reluRef } from './reference/activation';
+import { conv2dBackwardRef, conv2dRef, convOutSize, type ConvShape } from '../src/reference/conv';
+import { batchNormBackwardRef, batchNormRef } from '../src/reference/batchnorm';
+import { adaptiveAvgPool2dBackwardRef, adaptiveAvgPool2dRef, maxPool2dBackwardRef, maxPool2dRef } from '../src/reference/pool';
+import { linearBackwardRef, linearRef, matmulBackwardRef, matmulRef } from '../src/reference/matmul';
+import { crossEntropyBackwardRef, crossEntropyRef } from '../src/reference/loss';
+import { reluBackwardRef, reluRef } from '../src/reference/activation';
 import type { GpuRuntime } from '../src/gpu/runtime';
 import { declaredMinBindingSizes } from '../src/gpu/runtime';
 import { Tensor } from '../src/autograd/tensor';

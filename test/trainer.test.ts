@@ -8,7 +8,7 @@ import { Trainer, type TrainerData } from '../src/train/trainer';
 import { MemoryStore } from '../src/train/io';
 import { RECIPE_DEFAULTS, type TrainConfig } from '../src/train/config';
 import { loadImageFolder, type ImageFolderDataset } from '../src/train/data/folder';
-import { nodeFileLister, decodeImageFile } from '../src/train/data/node-fs';
+import { nodeFileLister, decodeImageFile } from '../src/train/data/fs.node';
 import { InProcessDecoderPool } from '../src/train/data/decoder-pool';
 import { DataLoader } from '../src/train/data/loader';
 import { readSafetensors } from '../src/nn/weights/safetensors';

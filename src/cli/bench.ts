@@ -1,257 +1,11 @@
 /**
- * `node dist/bench.js`: kernel microbenchmarks on ResNet-34's shapes and a whole-model training step.
- * Every number is a median of timed repetitions after warm-up, measured as wall time around a GPU sync
- * (work is queued, then awaited), and reported with the adapter's name. The adapter's own ceilings are
- * measured in the same run: a large buffer copy (GB/s), the best matmul (GFLOP/s), and the arithmetic ceiling
- * (multiply-adds on registers only, GFLOP/s).
+ * `node dist/bench.js`: kernel microbenchmarks on ResNet-34's shapes and a whole-model training step (the
+ * engine is src/bench/engine.ts). This file parses the flags, prints each result line and writes the JSON report.
  */
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { initGpu } from '../gpu/init';
-import type { GpuRuntime } from '../gpu/runtime';
-import { Tensor } from '../autograd/tensor';
-import { noGrad, tidy } from '../autograd/scope';
-import { crossEntropy } from '../autograd/ops/loss';
-import { matmul } from '../kernels/matmul';
-import { type ConvAlgorithm, type ConvOptions, conv2dBackwardData, conv2dBackwardWeight, conv2dForward, conv2dGeometry } from '../kernels/conv';
-import { bnApply, bnBackwardApply, bnBackwardReduce, bnStatsTrain } from '../kernels/batchnorm';
-import { maxPool2dForward, maxPool2dBackward } from '../kernels/pool';
-import { crossEntropyForward, crossEntropyBackward } from '../kernels/cross_entropy';
-import { sgdUpdate } from '../kernels/sgd';
-import { scale } from '../kernels/elementwise';
-import fmaShader from '../../shaders/fma_ceiling.wgsl';
-import { resnet } from '../nn/resnet';
-import { SGD } from '../train/sgd';
-import { RESNET34_CONVS, convFlops, convOut, matmulShapes } from '../bench/shapes';
-
-interface KernelRow {
-  name: string;
-  shape: string;
-  ms: number;
-  gflops?: number;
-  gbps?: number;
-  /** Fraction of the adapter's measured ceiling (best matmul GFLOP/s, or copy GB/s). */
-  of_peak?: number;
-}
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-
-/** Median ms of `fn` (which only encodes work), after warm-up; each sample is `inner` calls then one sync. */
-async function timeIt(rt: GpuRuntime, fn: () => void, samples: number): Promise<number> {
-  fn();
-  await rt.sync(); // warm-up: pipelines compiled, buffers pooled
-  const t0 = performance.now();
-  fn();
-  await rt.sync();
-  const once = performance.now() - t0;
-  const inner = Math.max(1, Math.min(50, Math.round(20 / Math.max(once, 1e-3))));
-  const times: number[] = [];
-  for (let s = 0; s < samples; s++) {
-    const t = performance.now();
-    for (let i = 0; i < inner; i++) fn();
-    await rt.sync();
-    times.push((performance.now() - t) / inner);
-  }
-  return median(times);
-}
-
-function buf(rt: GpuRuntime, elements: number, pool: GPUBuffer[]): GPUBuffer {
-  const b = rt.alloc(elements * 4);
-  pool.push(b);
-  return b;
-}
-
-/** GFLOP/s of shaders/fma_ceiling.wgsl: multiply-adds on registers only (the adapter's arithmetic ceiling). */
-async function fmaCeiling(rt: GpuRuntime, samples: number): Promise<number> {
-  const threads = 64 * 512;
-  const iters = 512;
-  const out = rt.alloc(threads * 16);
-  const ms = await timeIt(rt, () => rt.dispatch({ op: 'bench-fma', shader: fmaShader, constants: { ITERS: iters }, bindings: [out], workgroups: [threads / 8] }), samples);
-  rt.release(out);
-  return (threads * iters * 256 * 2) / (ms * 1e6);
-}
-
-async function ceilings(rt: GpuRuntime, samples: number, log: (s: string) => void): Promise<{ copyGbps: number; kernelGbps: number; fmaGflops: number }> {
-  const n = 16 * 2 ** 20; // 64 MiB
-  const bufs: GPUBuffer[] = [];
-  const a = buf(rt, n, bufs);
-  const b = buf(rt, n, bufs);
-  const copyMs = await timeIt(rt, () => rt.copy(a, 0, b, 0, n * 4, 'bench-copy'), samples);
-  const kernelMs = await timeIt(rt, () => scale(rt, a, 1.0001, b, n), samples);
-  for (const x of bufs) rt.release(x);
-  const copyGbps = (2 * n * 4) / (copyMs * 1e6);
-  const kernelGbps = (2 * n * 4) / (kernelMs * 1e6);
-  log(`ceiling: copyBufferToBuffer 64 MiB: ${copyGbps.toFixed(1)} GB/s (read+write); elementwise kernel: ${kernelGbps.toFixed(1)} GB/s`);
-  const fmaGflops = await fmaCeiling(rt, samples);
-  log(`ceiling: arithmetic (multiply-adds on registers, no memory traffic): ${fmaGflops.toFixed(1)} GFLOP/s`);
-  return { copyGbps, kernelGbps, fmaGflops };
-}
-
-async function benchKernels(rt: GpuRuntime, batch: number, quick: boolean, samples: number, log: (s: string) => void, convOpts: ConvOptions = {}): Promise<KernelRow[]> {
-  const rows: KernelRow[] = [];
-  const add = (r: KernelRow) => {
-    rows.push(r);
-    log(`${r.name.padEnd(34)} ${r.shape.padEnd(26)} ${r.ms.toFixed(3).padStart(10)} ms ${r.gflops !== undefined ? `${r.gflops.toFixed(2).padStart(8)} GFLOP/s` : `${r.gbps!.toFixed(2).padStart(8)} GB/s   `}`);
-  };
-  // Matmuls.
-  for (const s of matmulShapes(batch, rt.limits.maxStorageBufferBindingSize).filter((s) => !quick || s.m * s.n * s.k <= 2 ** 28)) {
-    const bufs: GPUBuffer[] = [];
-    const A = buf(rt, s.m * s.k, bufs);
-    const B = buf(rt, s.k * s.n, bufs);
-    const C = buf(rt, s.m * s.n, bufs);
-    const ms = await timeIt(rt, () => matmul(rt, A, B, C, s.m, s.n, s.k), samples);
-    add({ name: `matmul ${s.name}`, shape: `${s.m}x${s.n}x${s.k}`, ms, gflops: (2 * s.m * s.n * s.k) / (ms * 1e6) });
-    for (const x of bufs) rt.release(x);
-  }
-  // Convolutions: forward, dX, dW.
-  const convs = quick ? RESNET34_CONVS.filter((c) => ['layer1 3x3', 'layer4 3x3', 'conv1 7x7/2'].includes(c.name)) : RESNET34_CONVS;
-  for (const s of convs) {
-    const g = conv2dGeometry([batch, s.c, s.h, s.h], [s.o, s.c, s.k, s.k], s.stride, s.pad);
-    const oh = convOut(s);
-    const bufs: GPUBuffer[] = [];
-    const x = buf(rt, batch * s.c * s.h * s.h, bufs);
-    const w = buf(rt, s.o * s.c * s.k * s.k, bufs);
-    const y = buf(rt, batch * s.o * oh * oh, bufs);
-    const flops = convFlops(s, batch);
-    const shape = `${batch}x${s.c}x${s.h}² → ${s.o} k${s.k}s${s.stride}`;
-    const fwd = await timeIt(rt, () => conv2dForward(rt, x, w, null, y, g, convOpts), samples);
-    add({ name: `conv fwd ${s.name}`, shape, ms: fwd, gflops: flops / (fwd * 1e6) });
-    if (s.name !== 'conv1 7x7/2') {
-      const dx = await timeIt(rt, () => conv2dBackwardData(rt, y, w, x, g, convOpts), samples);
-      add({ name: `conv dX ${s.name}`, shape, ms: dx, gflops: flops / (dx * 1e6) });
-    }
-    const dw = await timeIt(rt, () => conv2dBackwardWeight(rt, x, y, w, g, convOpts), samples);
-    add({ name: `conv dW ${s.name}`, shape, ms: dw, gflops: flops / (dw * 1e6) });
-    for (const b of bufs) rt.release(b);
-  }
-  // Batch norm (+ReLU), max pool, cross-entropy, SGD at layer1's activation size.
-  {
-    const [n, c, hw] = [batch, 64, 56 * 56];
-    const s = { n, c, hw };
-    const bufs: GPUBuffer[] = [];
-    const x = buf(rt, n * c * hw, bufs);
-    const y = buf(rt, n * c * hw, bufs);
-    const dx = buf(rt, n * c * hw, bufs);
-    const stats = buf(rt, 2 * c, bufs);
-    const rm = buf(rt, c, bufs);
-    const rv = buf(rt, c, bufs);
-    const wgt = buf(rt, c, bufs);
-    const bias = buf(rt, c, bufs);
-    const dw = buf(rt, c, bufs);
-    const db = buf(rt, c, bufs);
-    const bytes = n * c * hw * 4;
-    const affine = { weight: wgt, bias };
-    const fwd = await timeIt(rt, () => {
-      bnStatsTrain(rt, x, stats, rm, rv, s, 0.1, 1e-5);
-      bnApply(rt, x, stats, affine, y, s, true);
-    }, samples);
-    add({ name: 'batchnorm+relu fwd (train)', shape: `${n}x${c}x56²`, ms: fwd, gbps: (3 * bytes) / (fwd * 1e6) });
-    const bwd = await timeIt(rt, () => {
-      bnBackwardReduce(rt, y, x, stats, affine, dw, db, s, true);
-      bnBackwardApply(rt, y, x, stats, affine, { dweight: dw, dbias: db }, dx, s, true);
-    }, samples);
-    add({ name: 'batchnorm+relu bwd', shape: `${n}x${c}x56²`, ms: bwd, gbps: (5 * bytes) / (bwd * 1e6) });
-    for (const b of bufs) rt.release(b);
-  }
-  {
-    const ps = { planes: batch * 64, h: 112, w: 112, oh: 56, ow: 56 };
-    const win = { kh: 3, kw: 3, sh: 2, sw: 2, ph: 1, pw: 1 };
-    const bufs: GPUBuffer[] = [];
-    const x = buf(rt, ps.planes * 112 * 112, bufs);
-    const y = buf(rt, ps.planes * 56 * 56, bufs);
-    const idx = buf(rt, ps.planes * 56 * 56, bufs);
-    const fwd = await timeIt(rt, () => maxPool2dForward(rt, x, y, idx, ps, win), samples);
-    const bytes = ps.planes * (112 * 112 + 2 * 56 * 56) * 4;
-    add({ name: 'maxpool 3x3/2 fwd', shape: `${batch}x64x112²`, ms: fwd, gbps: bytes / (fwd * 1e6) });
-    const bwd = await timeIt(rt, () => maxPool2dBackward(rt, y, idx, x, ps, win), samples);
-    add({ name: 'maxpool 3x3/2 bwd', shape: `${batch}x64x112²`, ms: bwd, gbps: bytes / (bwd * 1e6) });
-    for (const b of bufs) rt.release(b);
-  }
-  {
-    const [n, c] = [batch, 1000];
-    const bufs: GPUBuffer[] = [];
-    const logits = buf(rt, n * c, bufs);
-    const labels = rt.alloc(n * 4);
-    rt.write(labels, new Int32Array(n));
-    const stats = buf(rt, 2 * n, bufs);
-    const loss = buf(rt, n, bufs);
-    const up = buf(rt, n, bufs);
-    const d = buf(rt, n * c, bufs);
-    const ms = await timeIt(rt, () => {
-      crossEntropyForward(rt, logits, labels, stats, loss, n, c, 0);
-      crossEntropyBackward(rt, logits, labels, stats, up, d, n, c, 0, 1 / n, true);
-    }, samples);
-    add({ name: 'softmax-cross-entropy fwd+bwd', shape: `${n}x${c}`, ms, gbps: (3 * n * c * 4) / (ms * 1e6) });
-    rt.release(labels);
-    for (const b of bufs) rt.release(b);
-  }
-  {
-    const n = 21_797_672; // every ResNet-34 parameter in one update
-    const bufs: GPUBuffer[] = [];
-    const p = buf(rt, n, bufs);
-    const g = buf(rt, n, bufs);
-    const m = buf(rt, n, bufs);
-    const ms = await timeIt(rt, () => sgdUpdate(rt, p, g, m, n, { lr: 0.001, momentum: 0.9, dampening: 0, weightDecay: 0, nesterov: false }, false), samples);
-    add({ name: 'sgd momentum update', shape: `${n} params`, ms, gbps: (5 * n * 4) / (ms * 1e6) });
-    for (const b of bufs) rt.release(b);
-  }
-  return rows;
-}
-
-async function benchModel(rt: GpuRuntime, arch: string, batch: number, size: number, steps: number, profile: boolean | 'shapes', log: (s: string) => void) {
-  const model = resnet(arch, { numClasses: 37, dropout: 0.5, seed: 0 });
-  const opt = new SGD(model.parameters(), { lr: 0.001, momentum: 0.9 });
-  const x = Tensor.randn([batch, 3, size, size], 1, 0, 1, rt);
-  const y = Tensor.fromArray(Int32Array.from({ length: batch }, (_, i) => i % 37), [batch], 'i32', rt);
-  const step = () => {
-    opt.zeroGrad();
-    tidy(() => crossEntropy(model.forward(x), y).backward());
-    opt.step();
-  };
-  model.train();
-  step();
-  await rt.sync();
-  rt.pool.resetPeak();
-  const trainTimes: number[] = [];
-  for (let i = 0; i < steps; i++) {
-    const t = performance.now();
-    step();
-    await rt.sync();
-    trainTimes.push(performance.now() - t);
-  }
-  const peak = rt.poolStats().peakLiveBytes;
-  if (profile) {
-    // One more step with a timestamp per dispatch: where the GPU time goes.
-    rt.profile = new Map();
-    rt.profileShapes = profile === 'shapes';
-    step();
-    await rt.sync();
-    const rows = [...rt.profile].sort((a, b) => b[1].ms - a[1].ms);
-    const total = rows.reduce((s, [, v]) => s + v.ms, 0);
-    log(`profile of one train step (GPU timestamps, ${total.toFixed(0)} ms in ${rows.reduce((s, [, v]) => s + v.count, 0)} dispatches):`);
-    for (const [op, v] of rows.slice(0, profile === 'shapes' ? 80 : 40)) log(`  ${op.padEnd(40)} ${v.ms.toFixed(1).padStart(9)} ms ${((100 * v.ms) / total).toFixed(1).padStart(5)}%  ×${v.count}`);
-    rt.profile = null;
-  }
-  model.eval();
-  const evalStep = () => noGrad(() => tidy(() => void model.forward(x)));
-  evalStep();
-  await rt.sync();
-  const evalTimes: number[] = [];
-  for (let i = 0; i < steps; i++) {
-    const t = performance.now();
-    evalStep();
-    await rt.sync();
-    evalTimes.push(performance.now() - t);
-  }
-  const train = (batch * 1000) / median(trainTimes);
-  const evalIps = (batch * 1000) / median(evalTimes);
-  log(`model ${arch} batch ${batch} ${size}px: train step ${median(trainTimes).toFixed(0)} ms = ${train.toFixed(2)} images/s; eval ${evalIps.toFixed(2)} images/s; peak GPU memory ${(peak / 2 ** 20).toFixed(0)} MiB`);
-  opt.dispose();
-  model.dispose();
-  x.dispose();
-  y.dispose();
-  return { arch, batch, img_size: size, train_images_per_second: train, eval_images_per_second: evalIps, train_step_ms: median(trainTimes), peak_bytes: peak };
-}
+import { type BenchOptions, runBench } from '../bench/engine';
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
@@ -290,20 +44,25 @@ async function main(): Promise<number> {
   const size = Number(values['img-size'] ?? (quick ? 112 : 224));
   const samples = Number(values.samples ?? (quick ? 3 : 5));
   const rt = await initGpu();
-  if (values['winograd-tile'] === '2') rt.winogradTile = 2;
   const log = (s: string) => console.log(s);
-  log(`adapter: ${rt.adapter.name} (${rt.adapter.description})`);
-  log(`medians of ${samples} timed samples after warm-up; kernel batch ${batch}`);
-  const ceil = await ceilings(rt, samples, log);
-  let kernels: KernelRow[] = [];
-  if (!values['no-kernels']) {
-    kernels = await benchKernels(rt, batch, quick, samples, log, values['conv-algorithm'] ? { algorithm: values['conv-algorithm'] as ConvAlgorithm } : {});
-    const peak = Math.max(...kernels.filter((k) => k.gflops).map((k) => k.gflops!));
-    log(`ceiling: best matmul/conv ${peak.toFixed(2)} GFLOP/s`);
-    for (const k of kernels) k.of_peak = k.gflops !== undefined ? k.gflops / peak : k.gbps! / ceil.kernelGbps;
-  }
-  const model = values['no-model'] ? null : await benchModel(rt, values.arch ?? 'resnet34', modelBatch, size, Number(values.steps ?? (quick ? 2 : 3)), values['profile-shapes'] ? 'shapes' : values.profile === true, log);
-  const report = { adapter: rt.adapter.name, adapter_description: rt.adapter.description, ceilings: { copy_gbps: ceil.copyGbps, kernel_gbps: ceil.kernelGbps, fma_gflops: ceil.fmaGflops }, kernels, model };
+  const report = await runBench(
+    rt,
+    {
+      batch,
+      modelBatch,
+      size,
+      arch: values.arch ?? 'resnet34',
+      samples,
+      steps: Number(values.steps ?? (quick ? 2 : 3)),
+      quick,
+      kernels: !values['no-kernels'],
+      model: !values['no-model'],
+      profile: values['profile-shapes'] ? 'shapes' : values.profile === true,
+      convAlgorithm: values['conv-algorithm'] as BenchOptions['convAlgorithm'],
+      winogradTile: values['winograd-tile'] === '2' ? 2 : undefined,
+    },
+    log,
+  );
   if (typeof values.json === 'string') {
     await writeFile(values.json, JSON.stringify(report, null, 2) + '\n');
     log(`wrote ${values.json}`);

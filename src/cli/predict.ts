@@ -16,7 +16,7 @@ import { ARCH_NAMES, resnet } from '../nn/resnet';
 import { loadStateDict, StateDictError } from '../nn/state';
 import { readWeights, readSafetensorsMetadata, looksLikePth, WeightsFormatError, type NamedTensor } from '../nn/weights/index';
 import { adaptStateDict } from '../nn/weights/compat';
-import { decodeImageFile } from '../train/data/node-fs';
+import { decodeImageFile } from '../train/data/fs.node';
 import { DataError } from '../train/data/errors';
 import { IMAGENET_MEAN, IMAGENET_STD, evalResizeSize } from '../train/data/transforms';
 import type { TransformSpec } from '../train/data/pipeline';

@@ -11,10 +11,10 @@ export interface InitOptions extends RuntimeOptions {
 export async function initGpu(opts: InitOptions = {}): Promise<GpuRuntime> {
   let gpu = opts.gpu ?? (globalThis.navigator as Navigator | undefined)?.gpu;
   const isNode = typeof process !== 'undefined' && !!process.versions?.node;
-  let dawn: typeof import('./node') | null = null;
+  let dawn: typeof import('./dawn.node') | null = null;
   if (!gpu && isNode) {
     try {
-      dawn = await import('./node');
+      dawn = await import('./dawn.node');
       gpu = await dawn.nodeGPU();
     } catch (e) {
       dawn?.releaseNodeGlobals();
@@ -30,10 +30,10 @@ export async function initGpu(opts: InitOptions = {}): Promise<GpuRuntime> {
     dawn?.releaseNodeGlobals();
     throw e;
   }
-  // Destroying the runtime undoes what nodeGPU() changed in the process (see src/gpu/node.ts).
+  // Destroying the runtime undoes what nodeGPU() changed in the process (see src/gpu/dawn.node.ts).
   if (dawn) rt.onDestroy(() => dawn!.releaseNodeGlobals());
   // Dawn in Node: its promise ticks on a timer for a CPU adapter (a busy wait would take a core from the
-  // shaders), back to back for a GPU (see src/gpu/node.ts).
+  // shaders), back to back for a GPU (see src/gpu/dawn.node.ts).
   dawn?.setDawnTicks(rt.isSoftware ? 'timer' : 'immediate');
   setRuntime(rt);
   return rt;

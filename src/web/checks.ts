@@ -6,7 +6,7 @@
  */
 import { DataError } from '../train/data/errors';
 import { IMAGE_EXTENSIONS, loadImageFolder, type ImageFolderDataset } from '../train/data/folder';
-import { FileTree, type PickedFile } from '../train/data/browser-files';
+import { FileTree, type PickedFile } from '../train/data/files.browser';
 import type { DecodeFn } from '../train/data/decoder-pool';
 import { SPLIT_NAMES, type Splits } from '../train/data/split';
 import type { DataIdentity } from './protocol';

@@ -1,6 +1,6 @@
 /**
  * gradcheck.html: runs the gradient-check suite (gradcheck-cases.ts) on this browser's WebGPU adapter and
- * shows a table. The result is also published as `window.gradcheck` (read by test/browser.test.ts):
+ * shows a table. The result is also published as `window.gradcheck` (read by test/dist/browser.test.ts):
  * { done, passed, adapter, checks, failed, skipped } where `skipped` lists kernels without any check.
  */
 import { initGpu } from '../gpu/init';

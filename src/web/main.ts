@@ -7,10 +7,10 @@
  * finished run's results shown again, only for the same data. The worker holds a Web Lock per run while it
  * trains, and a page offers neither Train nor Resume for a run that another tab holds.
  */
-import { browserGPU } from '../gpu/browser';
+import { browserGPU } from '../gpu/navigator.browser';
 import { ARCH_NAMES } from '../nn/resnet';
 import { DEMO_CLASSES, DEMO_IMAGES_PER_CLASS, DEMO_VERSION } from '../train/data/demo-images';
-import { decodeImageBlob } from '../train/data/browser-decode';
+import { decodeImageBlob } from '../train/data/decode.browser';
 import type { RGBImage } from '../train/data/image';
 import { accuracyChart, lossChart, type EpochRow } from '../train/report';
 import type { Progress, Summary } from '../train/trainer';

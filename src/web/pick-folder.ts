@@ -3,7 +3,7 @@
  * `<input type=file webkitdirectory>` otherwise, or a folder dropped on the page. Each gives the
  * folder's files with their paths relative to the folder's parent ("flowers/train/rose/1.jpg").
  */
-import type { PickedFile } from '../train/data/browser-files';
+import type { PickedFile } from '../train/data/files.browser';
 
 export interface PickedFolder {
   /** The folder's name: the first segment of every path. */

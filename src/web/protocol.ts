@@ -1,6 +1,6 @@
 /** The messages between the page (main.ts) and the training worker (worker.ts). */
 import type { TrainConfig } from '../train/config';
-import type { PickedFile } from '../train/data/browser-files';
+import type { PickedFile } from '../train/data/files.browser';
 import type { RGBImage } from '../train/data/image';
 import type { EpochRow } from '../train/report';
 import type { Progress, Summary } from '../train/trainer';

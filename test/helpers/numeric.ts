@@ -1,10 +1,10 @@
-/** Comparison helpers for the vitest numerics tests (DESIGN.md: "Numerics and tests"); the pure math is in math.ts. */
+/** Comparison helpers for the vitest numerics tests; the pure math is in src/reference/math.ts. */
 import { expect } from 'vitest';
 import { Tensor, type Shape } from '../../src/autograd/tensor';
 import type { GpuRuntime } from '../../src/gpu/runtime';
-import { relError } from './math';
+import { relError } from '../../src/reference/math';
 
-export { TOL, rng, randomArray, distinctArray, relError, finiteDiff, weightedSum } from './math';
+export { TOL, rng, randomArray, distinctArray, relError, finiteDiff, weightedSum } from '../../src/reference/math';
 
 export function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: number, what = ''): void {
   const e = relError(actual, expected);

@@ -1,6 +1,6 @@
 /**
  * The loader's view of decoding: a pool that turns a batch of files into normalised CHW floats.
- * `WorkerDecoderPool` (worker-pool.ts) does it in Node worker threads; `InProcessDecoderPool` here
+ * `WorkerDecoderPool` (worker-pool.node.ts) does it in Node worker threads; `InProcessDecoderPool` here
  * does it on the calling thread with any decode function (sharp in Node tests, the canvas or the
  * demo generator in a browser).
  */

@@ -1,6 +1,6 @@
 /**
  * The built-in demo dataset, drawn procedurally in pure TS so that Node (which writes it to PNG
- * files, see demo.ts) and the browser (which reads it through `createDemoSource`) see the same
+ * files, see demo.node.ts) and the browser (which reads it through `createDemoSource`) see the same
  * pixels. Four classes told apart by their colour family (blue, green, red, yellow), each image a
  * full-frame texture (stripes, checks, dots or rings, chosen at random and carrying no class
  * information) with seeded hue jitter, saturation, brightness, orientation, scale and noise. The class

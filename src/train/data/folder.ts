@@ -1,5 +1,5 @@
 /**
- * torchvision-style ImageFolder over an abstract directory lister (Node supplies one in node-fs.ts,
+ * torchvision-style ImageFolder over an abstract directory lister (Node supplies one in fs.node.ts,
  * a browser its own). Two layouts:
  *   ROOT/{train,val,test}/CLASS/...   the recipe's layout (`valid` is accepted for `val`);
  *   ROOT/CLASS/...                    split here, seeded and stratified by class.
@@ -37,7 +37,7 @@ export function isImageFileName(name: string, extensions: readonly string[] = IM
 
 /**
  * Order strings by Unicode code point, as Python's `sorted` does (JS's default sort uses UTF-16 units).
- * A lone surrogate (an undecodable file-name byte, see node-fs.ts) is its own code point, as in Python.
+ * A lone surrogate (an undecodable file-name byte, see fs.node.ts) is its own code point, as in Python.
  */
 export function compareCodePoints(a: string, b: string): number {
   const n = Math.min(a.length, b.length);

@@ -1,4 +1,4 @@
-/** Float64 CPU reference for conv2d (NCHW, groups = 1) and its backward (test code only; pure TS). */
+/** Float64 CPU reference for conv2d (NCHW, groups = 1) and its backward (pure TS). */
 
 export interface ConvShape {
   N: number;

@@ -5,9 +5,9 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { ImageDecodeError } from './errors';
-import { decodeImageFile } from './node-fs';
+import { decodeImageFile } from './fs.node';
 import { sampleLength, transformSample } from './pipeline';
-import type { WorkerReply, WorkerRequest } from './worker-pool';
+import type { WorkerReply, WorkerRequest } from './worker-pool.node';
 
 const port = parentPort;
 if (!port) throw new Error('decode-worker must be started as a worker thread');

@@ -1,4 +1,4 @@
-/** Float64 references for the basic tensor ops (test code only). */
+/** Float64 references for the basic tensor ops. */
 
 /** Sum over the middle axis of an [outer, n, inner] array. */
 export function sumAxisRef(x: ArrayLike<number>, outer: number, n: number, inner: number, scale = 1): Float64Array {

@@ -1,5 +1,5 @@
 /**
- * The browser side of the image seam (node-fs.ts is Node's): `createImageBitmap` decodes, an
+ * The browser side of the image seam (fs.node.ts is Node's): `createImageBitmap` decodes, an
  * `OffscreenCanvas` gives the pixels, and they become the 8-bit RGB `RGBImage` the transforms take.
  * Works in a page and in a worker. BMP goes through bmp.ts, as in Node, so both platforms read it alike.
  *
@@ -11,7 +11,7 @@ import { decodeBmp, isBmp } from './bmp';
 import { ImageDecodeError } from './errors';
 import { createImage, type RGBImage } from './image';
 import type { DecodeFn } from './decoder-pool';
-import type { FileTree } from './browser-files';
+import type { FileTree } from './files.browser';
 
 /** Decode an encoded image held in a Blob (a File); `path` only names it in errors. */
 export async function decodeImageBlob(blob: Blob, path: string): Promise<RGBImage> {

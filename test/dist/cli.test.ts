@@ -4,9 +4,9 @@ import { spawnSync, execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { makeTinyDataset } from './helpers/tiny-dataset';
-import { torchAvailable } from './helpers/torch';
-import { readSafetensors } from '../src/nn/weights/safetensors';
+import { makeTinyDataset } from '../helpers/tiny-dataset';
+import { torchAvailable } from '../helpers/torch';
+import { readSafetensors } from '../../src/nn/weights/safetensors';
 
 function run(script: string, args: string[], timeout = 300_000) {
   const r = spawnSync(process.execPath, [join('dist', script), ...args], { encoding: 'utf8', timeout });
@@ -102,7 +102,7 @@ describe('cli: training end to end', () => {
 
 describe('cli: convert.js', () => {
   it('converts a .pth to safetensors with the same tensors, and reports a bad file clearly', async () => {
-    const { pthOfTensors } = await import('./helpers/pth-writer');
+    const { pthOfTensors } = await import('../helpers/pth-writer');
     const dir = mkdtempSync(join(tmpdir(), 'conv-'));
     const w = Float32Array.from({ length: 12 }, (_, i) => i / 7);
     writeFileSync(join(dir, 'in.pth'), pthOfTensors({ 'fc.weight': { shape: [3, 4], data: w }, 'bn.num_batches_tracked': { shape: [], data: BigInt64Array.of(5n) } }));

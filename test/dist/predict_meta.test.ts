@@ -9,17 +9,17 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { testRuntime } from './helpers/gpu';
-import { Tensor } from '../src/autograd/tensor';
-import { noGrad, tidy } from '../src/autograd/scope';
-import { resnet, type ResNet } from '../src/nn/resnet';
-import { exportStateDict } from '../src/nn/state';
-import { writeSafetensors } from '../src/nn/weights/safetensors';
-import { decodeImageFile } from '../src/train/data/node-fs';
-import { DataError, ImageDecodeError } from '../src/train/data/errors';
-import { sampleLength, transformSample, type TransformSpec } from '../src/train/data/pipeline';
-import { expandImagePaths, preprocessedBatches } from '../src/cli/predict_input';
-import type { RGBImage } from '../src/train/data/image';
+import { testRuntime } from '../helpers/gpu';
+import { Tensor } from '../../src/autograd/tensor';
+import { noGrad, tidy } from '../../src/autograd/scope';
+import { resnet, type ResNet } from '../../src/nn/resnet';
+import { exportStateDict } from '../../src/nn/state';
+import { writeSafetensors } from '../../src/nn/weights/safetensors';
+import { decodeImageFile } from '../../src/train/data/fs.node';
+import { DataError, ImageDecodeError } from '../../src/train/data/errors';
+import { sampleLength, transformSample, type TransformSpec } from '../../src/train/data/pipeline';
+import { expandImagePaths, preprocessedBatches } from '../../src/cli/predict_input';
+import type { RGBImage } from '../../src/train/data/image';
 
 const CLASSES = ['ant', 'bee', 'cow'];
 const MEAN = [0.5, 0.4, 0.3];

@@ -1,4 +1,4 @@
-/** Float64 reference of torch.optim.SGD's update (torch/optim/sgd.py, _single_tensor_sgd) (test code only). */
+/** Float64 reference of torch.optim.SGD's update (torch/optim/sgd.py, _single_tensor_sgd). */
 
 export interface SgdRefOptions {
   lr: number;

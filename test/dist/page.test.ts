@@ -13,10 +13,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import sharp from 'sharp';
-import { serveStatic } from '../src/cli/serve';
-import { identityMismatch, pageWording, weightsProblem, BROWSER_IMAGE_EXTENSIONS } from '../src/web/checks';
-import { parseDecimal } from '../src/web/form';
-import { writeSafetensors } from '../src/nn/weights/index';
+import { serveStatic } from '../../src/cli/serve';
+import { identityMismatch, pageWording, weightsProblem, BROWSER_IMAGE_EXTENSIONS } from '../../src/web/checks';
+import { parseDecimal } from '../../src/web/form';
+import { writeSafetensors } from '../../src/nn/weights/index';
 
 describe('page helpers (Node)', () => {
   it('parseDecimal takes plain decimals only: 0x20, 0b1, Infinity and blanks are refused', () => {

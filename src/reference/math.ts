@@ -3,7 +3,11 @@
  * runs in the vitest suite and in the browser's gradient-check page (src/web/gradcheck-cases.ts).
  */
 
-/** Tolerances from DESIGN.md: relative L2 error. */
+/**
+ * Tolerances, as relative L2 error ‖gpu − ref‖ / ‖ref‖ against the float64 references: elementwise ops in
+ * float32; reductions, matmul and conv (long inner sums); and a reference's own backward against central
+ * finite differences in float64.
+ */
 export const TOL = { elementwise: 1e-5, reduction: 1e-4, fd: 1e-6 } as const;
 
 /** A seeded float64 generator for test inputs (mulberry32). */

@@ -1,4 +1,4 @@
-/** Float64 reference of the softmax cross-entropy with label smoothing, PyTorch's definition (test code only). */
+/** Float64 reference of the softmax cross-entropy with label smoothing, PyTorch's definition. */
 
 export type Reduction = 'mean' | 'sum' | 'none';
 

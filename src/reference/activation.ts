@@ -1,4 +1,4 @@
-/** Float64 references for the activation functions (test code only), with PyTorch's non-finite semantics. */
+/** Float64 references for the activation functions, with PyTorch's non-finite semantics. */
 
 /** max(x, 0) as PyTorch: NaN stays NaN, −0 stays −0. */
 export function reluRef(x: ArrayLike<number>): Float64Array {

@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { readSafetensors, writeSafetensors } from '../src/nn/weights/safetensors';
+import { readSafetensors, writeSafetensors } from '../../src/nn/weights/safetensors';
 
 function train(args: string[]) {
   const r = spawnSync(process.execPath, ['dist/train.js', ...args], { encoding: 'utf8', timeout: 400_000 });

@@ -1,4 +1,4 @@
-/** Float64 CPU references for matmul and linear (test code only; pure TS, runs in a browser too). */
+/** Float64 CPU references for matmul and linear (pure TS, no Node or GPU: runs in vitest and in the browser). */
 
 /** c[M,N] = a[M,K] · b[K,N]. */
 export function matmulRef(a: ArrayLike<number>, b: ArrayLike<number>, M: number, K: number, N: number): Float64Array {

@@ -17,10 +17,10 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
-import { testRuntime } from './helpers/gpu';
-import { pthOfTensors } from './helpers/pth-writer';
-import { resnet18 } from '../src/nn/resnet';
-import { exportStateDict } from '../src/nn/state';
+import { testRuntime } from '../helpers/gpu';
+import { pthOfTensors } from '../helpers/pth-writer';
+import { resnet18 } from '../../src/nn/resnet';
+import { exportStateDict } from '../../src/nn/state';
 
 const root = resolve('.');
 const require = createRequire(import.meta.url);

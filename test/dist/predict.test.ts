@@ -5,15 +5,15 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { testRuntime } from './helpers/gpu';
-import { Tensor } from '../src/autograd/tensor';
-import { noGrad, tidy } from '../src/autograd/scope';
-import { resnet, type ResNet } from '../src/nn/resnet';
-import { exportStateDict } from '../src/nn/state';
-import { writeSafetensors } from '../src/nn/weights/safetensors';
-import { decodeImageFile } from '../src/train/data/node-fs';
-import { IMAGENET_MEAN, IMAGENET_STD } from '../src/train/data/transforms';
-import { sampleLength, transformSample } from '../src/train/data/pipeline';
+import { testRuntime } from '../helpers/gpu';
+import { Tensor } from '../../src/autograd/tensor';
+import { noGrad, tidy } from '../../src/autograd/scope';
+import { resnet, type ResNet } from '../../src/nn/resnet';
+import { exportStateDict } from '../../src/nn/state';
+import { writeSafetensors } from '../../src/nn/weights/safetensors';
+import { decodeImageFile } from '../../src/train/data/fs.node';
+import { IMAGENET_MEAN, IMAGENET_STD } from '../../src/train/data/transforms';
+import { sampleLength, transformSample } from '../../src/train/data/pipeline';
 
 const CLASSES = ['cat', 'dog', 'bird'];
 
