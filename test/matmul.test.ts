@@ -3,7 +3,7 @@ import { testRuntime } from './helpers/gpu';
 import { TOL, expectClose, finiteDiff, randomArray, relError, tensor, weightedSum } from './helpers/numeric';
 import { linearBackwardRef, linearRef, matmulBackwardRef, matmulRef, transposeRef } from './reference/matmul';
 import type { GpuRuntime } from '../src/gpu/runtime';
-import { subgroupWide } from '../src/kernels/matmul_subgroup';
+import { subgroupWide } from '../src/kernels/matmul/subgroup';
 import { hasSubgroupMatmul, matmul as matmulKernel, matmulVariant, type MatmulOptions, type MatmulTiles, type MatmulVariant } from '../src/kernels/matmul';
 import { linear, matmul } from '../src/autograd/ops/linear';
 import { Tensor } from '../src/autograd/tensor';

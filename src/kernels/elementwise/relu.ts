@@ -1,7 +1,7 @@
 /** Launchers for shaders/relu.wgsl. */
-import type { GpuRuntime } from '../gpu/runtime';
-import relu from '../../shaders/relu.wgsl';
-import { Params, vec4Launch } from './util';
+import type { GpuRuntime } from '../../gpu/runtime';
+import relu from './relu.wgsl';
+import { Params, vec4Launch } from '../util';
 
 /** The scalar entry over n elements, or its vec4 twin when n is a multiple of 4 (slots 1–3 or 4–6). */
 function dispatchRelu(rt: GpuRuntime, entry: string, slots: (GPUBuffer | null)[], n: number): void {

@@ -7,14 +7,14 @@
  * runs it, else the vec4 kernel), a transform back. The matmuls do 16/36 (2×2) or 36/144 (4×4) of the direct
  * convolution's multiplies. Batches whose transformed tiles would not fit one binding run in tiles of images.
  */
-import type { GpuRuntime } from '../gpu/runtime';
-import common from '../../shaders/winograd.wgsl';
-import tile2 from '../../shaders/winograd2.wgsl';
-import tile4 from '../../shaders/winograd4.wgsl';
-import { Params } from './util';
-import { windowBinding } from './matmul_common';
-import { type Operand, type PackedKernel, hasSubgroupMatmul, runSubgroupKernel } from './matmul_subgroup';
-import { type Conv2dGeometry, geometryStr } from './conv';
+import type { GpuRuntime } from '../../gpu/runtime';
+import common from './winograd.wgsl';
+import tile2 from './winograd2.wgsl';
+import tile4 from './winograd4.wgsl';
+import { Params } from '../util';
+import { windowBinding } from '../matmul/common';
+import { type Operand, type PackedKernel, hasSubgroupMatmul, runSubgroupKernel } from '../matmul/subgroup';
+import { type Conv2dGeometry, geometryStr } from './index';
 
 const WG = 64;
 /** The shader of each tile size: the shared entry points, then that size's transforms. */

@@ -8,12 +8,12 @@
  * Packing is one pass over the operand (O(MK) or O(KN)), small next to the O(MNK) product.
  * conv.ts runs implicit-GEMM convolutions through runSubgroupKernel with a ConvGather.
  */
-import type { GpuRuntime } from '../gpu/runtime';
-import shader from '../../shaders/matmul_subgroup.wgsl';
-import vec4Shader from '../../shaders/matmul_vec4.wgsl';
-import packShader from '../../shaders/matmul_pack.wgsl';
-import { Params, grid1d } from './util';
-import { type MatmulCall, type Mat, matmulOpName, ref, windowBinding } from './matmul_common';
+import type { GpuRuntime } from '../../gpu/runtime';
+import shader from './matmul_subgroup.wgsl';
+import vec4Shader from './matmul_vec4.wgsl';
+import packShader from './matmul_pack.wgsl';
+import { Params, grid1d } from '../util';
+import { type MatmulCall, type Mat, matmulOpName, ref, windowBinding } from './common';
 
 /** The two kernels this launcher runs: shaders/matmul_subgroup.wgsl and shaders/matmul_vec4.wgsl (MODE 0 only). */
 export type PackedKernel = 'subgroup' | 'vec4';

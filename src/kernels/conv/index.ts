@@ -11,12 +11,12 @@
  *     the 2×2 maps of a 64-pixel ResNet filling 4 of a tile's 64 columns); the outputs and dy are moved
  *     between that layout and NCHW by an axis swap.
  */
-import type { GpuRuntime } from '../gpu/runtime';
-import shader from '../../shaders/im2col.wgsl';
-import { Params } from './util';
-import { matmul, windowBinding } from './matmul';
-import { type ConvGather, hasSubgroupMatmul, packOperand, releaseOperands, runSubgroupKernel } from './matmul_subgroup';
-import { sumAxis } from './reduce';
+import type { GpuRuntime } from '../../gpu/runtime';
+import shader from './im2col.wgsl';
+import { Params } from '../util';
+import { matmul, windowBinding } from '../matmul';
+import { type ConvGather, hasSubgroupMatmul, packOperand, releaseOperands, runSubgroupKernel } from '../matmul/subgroup';
+import { sumAxis } from '../reduce';
 import { type WinogradTile, winogradApplies, winogradBackwardData, winogradBackwardWeight, winogradFits, winogradForward, winogradPays } from './winograd';
 
 export interface Conv2dGeometry {

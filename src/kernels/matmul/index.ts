@@ -6,15 +6,15 @@
  *     is not tiny; 8 × 8 outputs per thread in named registers, ~10× the portable kernel on SwiftShader;
  *   'portable' (shaders/matmul.wgsl, below): any adapter, any shape, no packing; the fallback.
  */
-import type { GpuRuntime } from '../gpu/runtime';
-import shader from '../../shaders/matmul.wgsl';
-import { Params, grid1d } from './util';
-import { type Mat, type MatmulCall, matmulOpName, ref, windowBinding } from './matmul_common';
-import { hasSubgroupMatmul, matmulSubgroup } from './matmul_subgroup';
+import type { GpuRuntime } from '../../gpu/runtime';
+import shader from './matmul.wgsl';
+import { Params, grid1d } from '../util';
+import { type Mat, type MatmulCall, matmulOpName, ref, windowBinding } from './common';
+import { hasSubgroupMatmul, matmulSubgroup } from './subgroup';
 
-export type { Mat, MatRef } from './matmul_common';
-export { windowBinding } from './matmul_common';
-export { hasSubgroupMatmul } from './matmul_subgroup';
+export type { Mat, MatRef } from './common';
+export { windowBinding } from './common';
+export { hasSubgroupMatmul } from './subgroup';
 
 /** Which kernel runs a matmul (see the top of this file). */
 export type MatmulVariant = 'portable' | 'subgroup' | 'vec4';

@@ -1,7 +1,7 @@
 /** Launchers for shaders/cross_entropy.wgsl: fused, numerically stable softmax cross-entropy. */
-import type { GpuRuntime } from '../gpu/runtime';
-import crossEntropyShader from '../../shaders/cross_entropy.wgsl';
-import { Params, f32Range, grid1d } from './util';
+import type { GpuRuntime } from '../../gpu/runtime';
+import crossEntropyShader from './cross_entropy.wgsl';
+import { Params, f32Range, grid1d } from '../util';
 
 const NAN_BITS = 0x7fc00000;
 

@@ -1,8 +1,8 @@
 /** Launchers for shaders/maxpool.wgsl and shaders/avgpool.wgsl (NCHW float32, planes = N·C). */
-import type { GpuRuntime } from '../gpu/runtime';
-import maxpool from '../../shaders/maxpool.wgsl';
-import avgpool from '../../shaders/avgpool.wgsl';
-import { Params, f32Range, grid1d } from './util';
+import type { GpuRuntime } from '../../gpu/runtime';
+import maxpool from './maxpool.wgsl';
+import avgpool from './avgpool.wgsl';
+import { Params, f32Range, grid1d } from '../util';
 
 /** A pooling geometry: `planes` = N·C input planes of h×w pooled to oh×ow. */
 export interface PoolShape {

@@ -1,7 +1,7 @@
 /** Launcher for shaders/sgd.wgsl: one in-place torch.optim.SGD update of one parameter tensor. */
-import type { GpuRuntime } from '../gpu/runtime';
-import sgdShader from '../../shaders/sgd.wgsl';
-import { Params, vec4Launch } from './util';
+import type { GpuRuntime } from '../../gpu/runtime';
+import sgdShader from './sgd.wgsl';
+import { Params, vec4Launch } from '../util';
 
 export interface SgdHyper {
   lr: number;

@@ -1,7 +1,7 @@
 /** Launcher for shaders/reduce.wgsl: sums over the middle axis of an [outer, n, inner] view. */
-import type { GpuRuntime } from '../gpu/runtime';
-import reduce from '../../shaders/reduce.wgsl';
-import { Params, f32Range, grid1d } from './util';
+import type { GpuRuntime } from '../../gpu/runtime';
+import reduce from './reduce.wgsl';
+import { Params, f32Range, grid1d } from '../util';
 
 /** Axes of at most this many terms are summed one thread per output (sum_axis_serial), longer ones by a workgroup per output. */
 const SERIAL_MAX_TERMS = 64;

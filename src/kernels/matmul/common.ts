@@ -1,5 +1,5 @@
 /** Operand references and buffer windows shared by the matmul launchers (matmul.ts, matmul_subgroup.ts). */
-import type { GpuRuntime } from '../gpu/runtime';
+import type { GpuRuntime } from '../../gpu/runtime';
 
 /** A float32 matrix (or batch of matrices) starting `offset` elements into a buffer. */
 export interface MatRef {

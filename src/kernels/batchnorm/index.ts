@@ -3,9 +3,9 @@
  * the normalising apply (optionally fused with ReLU), and the two backward passes.
  * `stats` buffers hold [mean (C) | invstd (C)]. When H·W is a multiple of 4 the vec4 entry points are used.
  */
-import type { Binding, GpuRuntime } from '../gpu/runtime';
-import batchnorm from '../../shaders/batchnorm.wgsl';
-import { Params, f32Range, gridStride } from './util';
+import type { Binding, GpuRuntime } from '../../gpu/runtime';
+import batchnorm from './batchnorm.wgsl';
+import { Params, f32Range, gridStride } from '../util';
 
 /** An NCHW activation seen as [n, c, hw] with hw = H·W. */
 export interface BnShape {

@@ -1,9 +1,9 @@
 /** Launchers for shaders/elementwise.wgsl, shaders/unary.wgsl and shaders/fill.wgsl. */
-import type { GpuRuntime } from '../gpu/runtime';
-import elementwise from '../../shaders/elementwise.wgsl';
-import unary from '../../shaders/unary.wgsl';
-import fill from '../../shaders/fill.wgsl';
-import { Params, f32Range, grid1d, vec4Launch } from './util';
+import type { GpuRuntime } from '../../gpu/runtime';
+import elementwise from './elementwise.wgsl';
+import unary from './unary.wgsl';
+import fill from './fill.wgsl';
+import { Params, f32Range, grid1d, vec4Launch } from '../util';
 
 export type BinaryOp = 'add' | 'mul';
 

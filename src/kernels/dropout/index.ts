@@ -1,7 +1,7 @@
 /** Launchers for shaders/dropout.wgsl. */
-import type { GpuRuntime } from '../gpu/runtime';
-import dropoutShader from '../../shaders/dropout.wgsl';
-import { Params, f32Range, grid1d } from './util';
+import type { GpuRuntime } from '../../gpu/runtime';
+import dropoutShader from './dropout.wgsl';
+import { Params, f32Range, grid1d } from '../util';
 
 /** The scale of the kept elements: 1/(1−p), or 0 when everything is dropped (p = 1). */
 export function dropoutScale(p: number): number {
