@@ -73,3 +73,21 @@ export function vec4Launch(rt: GpuRuntime, n: number, slots: (GPUBuffer | null)[
     workgroups: vec4 ? gridStride(rt, n / 4) : grid1d(rt, n),
   };
 }
+
+/**
+ * Bind `elements` floats starting at element `offset` of a buffer. The binding starts at the nearest
+ * aligned byte offset below (minStorageBufferOffsetAlignment) and the shader adds the remainder, returned
+ * as `shift` (elements). wholeVec4: the binding's size is rounded up to whole vec4s (for a shader that
+ * declares it as array<vec4f>, whose last partial vec4 would otherwise be out of bounds).
+ */
+export function windowBinding(rt: GpuRuntime, buffer: GPUBuffer, offset: number, elements: number, wholeVec4 = false): { binding: { buffer: GPUBuffer; offset: number; size: number }; shift: number } {
+  const align = Number(rt.device.limits.minStorageBufferOffsetAlignment ?? 256);
+  const start = Math.floor((offset * 4) / align) * align;
+  const shift = offset - start / 4;
+  const bytes = Math.max(4, (shift + elements) * 4);
+  const size = wholeVec4 ? Math.ceil(bytes / 16) * 16 : bytes;
+  if (start + size > buffer.size) {
+    throw new Error(`binding of ${elements} floats at element ${offset} overruns a buffer of ${buffer.size} bytes`);
+  }
+  return { binding: { buffer, offset: start, size }, shift };
+}

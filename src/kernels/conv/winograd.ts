@@ -11,10 +11,11 @@ import type { GpuRuntime } from '../../gpu/runtime';
 import common from './winograd.wgsl';
 import tile2 from './winograd2.wgsl';
 import tile4 from './winograd4.wgsl';
-import { Params } from '../util';
-import { windowBinding } from '../matmul/common';
-import { type Operand, type PackedKernel, hasSubgroupMatmul, runSubgroupKernel } from '../matmul/subgroup';
-import { type Conv2dGeometry, geometryStr } from './index';
+import { Params, windowBinding } from '../util';
+import type { Operand, PackedKernel } from '../matmul/common';
+import { hasSubgroupMatmul } from '../matmul/subgroup';
+import { runPackedKernel } from '../matmul';
+import { type Conv2dGeometry, geometryStr } from './geometry';
 
 const WG = 64;
 /** The shader of each tile size: the shared entry points, then that size's transforms. */
@@ -170,7 +171,7 @@ function convolve(rt: GpuRuntime, x: GPUBuffer, U: { buf: GPUBuffer; ld: number 
       p: [nb, inCh, g.OH, g.OW, grid.TH, grid.TW, ldT, inCh, 0, 0],
       groups: [Math.ceil(T / WG), inCh],
     });
-    runSubgroupKernel(rt, {
+    runPackedKernel(rt, {
       op: `${name}[winograd ${XI}x${outCh}x${T}x${inCh}]`,
       M: outCh,
       N: T,
@@ -250,7 +251,7 @@ export function winogradBackwardWeight(rt: GpuRuntime, x: GPUBuffer, dy: GPUBuff
       groups: [Math.ceil(T / 8), Math.ceil(g.C / 8)],
     });
     // dU[ξ][o][c] (+)= Σ_t Z[ξ][t][o] · V[ξ][t][c]
-    runSubgroupKernel(rt, {
+    runPackedKernel(rt, {
       op: `conv2dDw[winograd ${XI}x${g.O}x${g.C}x${T}${n0 > 0 ? ' acc' : ''}]`,
       M: g.O,
       N: g.C,
