@@ -20,6 +20,7 @@ import { crossEntropyForward, crossEntropyBackward } from '../kernels/loss';
 import { sgdUpdate } from '../kernels/sgd';
 import { scale } from '../kernels/elementwise';
 import fmaShader from '../bench/fma_ceiling.wgsl';
+import { setKernelConfig } from '../kernels/config';
 import { resnet } from '../nn/resnet';
 import { SGD } from '../train/sgd';
 import { RESNET34_CONVS, convFlops, convOut, matmulShapes } from '../bench/shapes';
@@ -290,7 +291,7 @@ async function main(): Promise<number> {
   const size = Number(values['img-size'] ?? (quick ? 112 : 224));
   const samples = Number(values.samples ?? (quick ? 3 : 5));
   const rt = await initGpu();
-  if (values['winograd-tile'] === '2') rt.winogradTile = 2;
+  if (values['winograd-tile'] === '2') setKernelConfig(rt, { winogradTile: 2 });
   const log = (s: string) => console.log(s);
   log(`adapter: ${rt.adapter.name} (${rt.adapter.description})`);
   log(`medians of ${samples} timed samples after warm-up; kernel batch ${batch}`);

@@ -6,6 +6,7 @@
 import type { Binding, GpuRuntime } from '../../gpu/runtime';
 import batchnorm from './batchnorm.wgsl';
 import { Params, f32Range, gridStride } from '../util';
+import { choose, kernelConfig } from '../config';
 
 /** An NCHW activation seen as [n, c, hw] with hw = H·W. */
 export interface BnShape {
@@ -21,7 +22,7 @@ export interface BnAffine {
 }
 
 const WG = 256;
-/** Threads per workgroup of the serial reductions (one thread per channel; see GpuRuntime.channelReduction). */
+/** Threads per workgroup of the serial reductions (one thread per channel; see KernelConfig.channelReduction). */
 const SERIAL_WG = 8;
 
 /**
@@ -98,6 +99,12 @@ function isVec4(s: BnShape): boolean {
   return s.hw % 4 === 0;
 }
 
+/** How the per-channel sums run: the kernel configuration's channelReduction, through the chooser. */
+function channelReduction(rt: GpuRuntime, s: BnShape): 'tree' | 'serial' {
+  return choose(rt, 'batchnorm.reduce', `${s.n}x${s.c}x${s.hw}`, REDUCTIONS, kernelConfig(rt).channelReduction);
+}
+const REDUCTIONS = ['serial', 'tree'] as const;
+
 /** The entry (scalar or vec4 variant) and the x / dy / out bindings in the matching slots. */
 function dataSlots(s: BnShape, entry: string, data: { x?: GPUBuffer; dy?: GPUBuffer; out?: GPUBuffer; res?: GPUBuffer }) {
   const total = s.n * s.c * s.hw;
@@ -144,7 +151,7 @@ export function bnStatsTrain(
   const op = label('stats', s);
   checkShape(op, s, rt);
   if (s.n * s.hw < 2) throw new Error(`${op}: training-mode batch norm needs more than 1 value per channel (got N·H·W = ${s.n * s.hw})`);
-  const serial = rt.channelReduction === 'serial';
+  const serial = channelReduction(rt, s) === 'serial';
   const d = dataSlots(s, serial ? 'stats_train_serial' : 'stats_train', { x });
   rt.dispatch({
     op,
@@ -210,7 +217,7 @@ export function bnBackwardReduce(
 ): void {
   const op = label('backward_reduce', s, relu);
   checkShape(op, s, rt);
-  const serial = rt.channelReduction === 'serial';
+  const serial = channelReduction(rt, s) === 'serial';
   const d = dataSlots(s, serial ? 'backward_reduce_serial' : 'backward_reduce', { x, dy });
   rt.dispatch({
     op,

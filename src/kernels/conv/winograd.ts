@@ -12,6 +12,7 @@ import common from './winograd.wgsl';
 import tile2 from './winograd2.wgsl';
 import tile4 from './winograd4.wgsl';
 import { Params, windowBinding } from '../util';
+import { kernelConfig } from '../config';
 import type { Operand, PackedKernel } from '../matmul/common';
 import { hasSubgroupMatmul } from '../matmul/subgroup';
 import { runPackedKernel } from '../matmul';
@@ -100,11 +101,11 @@ interface Dispatch {
 
 /**
  * Whether a dispatch reads its images as vec4 (the *_v entries of shaders/winograd4.wgsl): 4×4 tiles, image
- * rows of whole vec4 (W and the images' offset multiples of 4), and rt.winogradVectorImages.
+ * rows of whole vec4 (W and the images' offset multiples of 4), and KernelConfig.winogradVectorImages.
  */
 function vectorImages(rt: GpuRuntime, d: Dispatch): boolean {
   const reads = d.entry === 'input_tiles' || d.entry === 'input_tiles_t' || d.entry === 'grad_tiles';
-  return rt.winogradVectorImages && reads && d.grid.XI === 36 && d.p[3] % 4 === 0 && d.src.offset % 4 === 0;
+  return kernelConfig(rt).winogradVectorImages && reads && d.grid.XI === 36 && d.p[3] % 4 === 0 && d.src.offset % 4 === 0;
 }
 
 function run(rt: GpuRuntime, d: Dispatch): void {

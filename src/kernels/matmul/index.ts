@@ -8,6 +8,7 @@
  * The first two take operands packed into rows of vec4 (pack.ts).
  */
 import type { GpuRuntime } from '../../gpu/runtime';
+import { choose } from '../config';
 import { type Mat, type MatmulCall, type PackedKernel, type PackedKernelSpec, matmulOpName, ref } from './common';
 import { asOperand, releaseOperands } from './pack';
 import { DEFAULT_TILES, MAX_TM, MAX_TN, type MatmulTiles, matmulPortable } from './portable';
@@ -52,9 +53,11 @@ export interface MatmulOptions {
  * SwiftShader needs (the portable kernel's loops over register arrays run from memory there).
  */
 export function matmulVariant(rt: GpuRuntime, M: number, N: number, K: number): MatmulVariant {
-  if (!hasSubgroupMatmul(rt)) return 'vec4';
-  return Math.min(M, N) < 16 || K < 16 ? 'portable' : 'subgroup';
+  if (!hasSubgroupMatmul(rt)) return choose(rt, 'matmul', `${M}x${N}x${K}`, PORTABLE_VARIANTS, 'vec4');
+  return choose(rt, 'matmul', `${M}x${N}x${K}`, ALL_VARIANTS, Math.min(M, N) < 16 || K < 16 ? 'portable' : 'subgroup');
 }
+const ALL_VARIANTS: readonly MatmulVariant[] = ['subgroup', 'vec4', 'portable'];
+const PORTABLE_VARIANTS: readonly MatmulVariant[] = ['vec4', 'portable'];
 
 /**
  * C[M,N] = op(A)·op(B) (+ bias) (+ C), for `batch` matrices (or their sum with reduceBatch).
