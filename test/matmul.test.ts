@@ -162,7 +162,7 @@ for (const variant of VARIANTS) describe.skipIf(variant === 'subgroup' && !subgr
   });
 
   // A plain A [M, K] with K, its offset and its batch stride multiples of 4 is transposed by 4 × 4 blocks
-  // (entry point transpose4 of shaders/matmul_pack.wgsl): odd M (a zero-padded last vec4), more rows and columns than one
+  // (entry point main_v4 of src/kernels/matmul/matmul_pack.wgsl): odd M (a zero-padded last vec4), more rows and columns than one
   // workgroup covers, and a batch.
   it('aligned A transposed by 4 × 4 blocks: odd M, several workgroups, batched', async () => {
     const [batch, M, N, K] = [2, 37, 21, 68];

@@ -58,7 +58,7 @@ export function gridStride(rt: GpuRuntime, n: number, wg = 256): [number] {
 }
 
 /**
- * Launch shape of a kernel with a scalar entry and a vec4 twin (`<entry>_4`, used when n is a multiple of 4):
+ * Launch shape of a kernel with a scalar entry and a vec4 twin (`<entry>_v4`, used when n is a multiple of 4):
  * the scalar entry binds `slots` at @binding(1..), the vec4 one at @binding(width + 1..), where `width` is the
  * number of scalar binding slots the shader declares (null leaves a slot unused).
  */
@@ -66,7 +66,7 @@ export function vec4Launch(rt: GpuRuntime, n: number, slots: (GPUBuffer | null)[
   const vec4 = n > 0 && n % 4 === 0;
   const ranges = slots.map((b) => (b ? f32Range(b, n) : null));
   return {
-    suffix: vec4 ? '_4' : '',
+    suffix: vec4 ? '_v4' : '',
     /** The count the shader loops over: elements, or vec4s. */
     count: vec4 ? n / 4 : n,
     bindings: vec4 ? [...new Array<null>(width).fill(null), ...ranges] : ranges,

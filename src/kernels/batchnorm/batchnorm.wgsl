@@ -4,7 +4,7 @@
 // batchnorm.ts) passes null for the slots an entry does not use. A missing weight or bias is signalled by
 // `flags` (another read-only buffer is bound in its slot and never read).
 //
-// Every data-sized entry comes twice: a scalar one, and a `…4` one that moves vec4s (4× fewer memory
+// Every data-sized entry comes twice: a scalar one, and a `…_v4` one that moves vec4s (4× fewer memory
 // instructions, which is what a CPU driver is bound by) and is used when H·W is a multiple of 4, so that a
 // vec4 never straddles two channels. Positions are tracked in "units" (one element, or one vec4).
 //
@@ -262,7 +262,7 @@ fn stats_train(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
 
 // The same with vec4 loads: each vec4 is folded in as a batch of 4 (its own mean and M2, then Chan's merge).
 @compute @workgroup_size(WG)
-fn stats_train4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+fn stats_train_v4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let c = wid.x;
   let hwu = params.hw / 4u;
   let count = params.n * hwu;
@@ -309,7 +309,7 @@ fn apply(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) li
 const CHUNK = 8u;
 
 @compute @workgroup_size(WG)
-fn apply4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+fn apply_v4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let hwu = params.hw / 4u;
   let per = (hwu + CHUNK - 1u) / CHUNK;
   let chunks = params.n * params.c * per;
@@ -368,7 +368,7 @@ fn backward_reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
 }
 
 @compute @workgroup_size(WG)
-fn backward_reduce4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+fn backward_reduce_v4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let c = wid.x;
   let hwu = params.hw / 4u;
   let count = params.n * hwu;
@@ -405,7 +405,7 @@ fn backward_apply(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
 }
 
 @compute @workgroup_size(WG)
-fn backward_apply4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+fn backward_apply_v4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let hwu = params.hw / 4u;
   let per = (hwu + CHUNK - 1u) / CHUNK;
   let chunks = params.n * params.c * per;
@@ -490,7 +490,7 @@ fn stats_train_serial(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 
 @compute @workgroup_size(8)
-fn stats_train_serial4(@builtin(global_invocation_id) gid: vec3<u32>) {
+fn stats_train_serial_v4(@builtin(global_invocation_id) gid: vec3<u32>) {
   let c = gid.x;
   if (c >= params.c) { return; }
   let hwu = params.hw / 4u;
@@ -533,7 +533,7 @@ fn backward_reduce_serial(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 
 @compute @workgroup_size(8)
-fn backward_reduce_serial4(@builtin(global_invocation_id) gid: vec3<u32>) {
+fn backward_reduce_serial_v4(@builtin(global_invocation_id) gid: vec3<u32>) {
   let c = gid.x;
   if (c >= params.c) { return; }
   let hwu = params.hw / 4u;

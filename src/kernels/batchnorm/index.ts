@@ -114,7 +114,7 @@ function dataSlots(s: BnShape, entry: string, data: { x?: GPUBuffer; dy?: GPUBuf
   if (data.dy) given[v ? 'dy4' : 'dy'] = f32Range(data.dy, total);
   if (data.out) given[v ? 'out4' : 'out'] = f32Range(data.out, total);
   if (data.res) given[v ? 'res4' : 'res'] = f32Range(data.res, total);
-  return { entry: v ? `${entry}4` : entry, given };
+  return { entry: v ? `${entry}_v4` : entry, given };
 }
 
 /**

@@ -100,7 +100,7 @@ interface Dispatch {
 }
 
 /**
- * Whether a dispatch reads its images as vec4 (the *_v entries of shaders/winograd4.wgsl): 4×4 tiles, image
+ * Whether a dispatch reads its images as vec4 (the *_v4 entries of winograd4.wgsl): 4×4 tiles, image
  * rows of whole vec4 (W and the images' offset multiples of 4), and KernelConfig.winogradVectorImages.
  */
 function vectorImages(rt: GpuRuntime, d: Dispatch): boolean {
@@ -118,7 +118,7 @@ function run(rt: GpuRuntime, d: Dispatch): void {
   rt.dispatch({
     op: d.op,
     shader: d.grid.shader,
-    entry: vec ? `${d.entry}_v` : d.entry,
+    entry: vec ? `${d.entry}_v4` : d.entry,
     uniforms: params.u32(s.shift).u32(t.shift).u32(b.shift).bytes(),
     bindings: d.entry === 'output_tiles' ? [s.binding, t.binding, b.binding] : [s.binding, t.binding],
     workgroups: d.groups,

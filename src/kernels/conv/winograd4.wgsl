@@ -222,14 +222,14 @@ fn inputTileV(c: u32, t: u32, tMajor: bool) {
 }
 
 @compute @workgroup_size(64)
-fn input_tiles_v(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+fn input_tiles_v4(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
   let t = wid.x * 64u + lid.x;
   if (t >= p.N * p.TH * p.TW) { return; }
   inputTileV(wid.y, t, false);
 }
 
 @compute @workgroup_size(8, 8)
-fn input_tiles_t_v(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+fn input_tiles_t_v4(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
   let c = wid.y * 8u + lid.x;
   let t = wid.x * 8u + lid.y;
   if (c >= p.C || t >= p.N * p.TH * p.TW) { return; }
@@ -243,7 +243,7 @@ fn gradRowV(base: u32, h: i32, tw: u32) -> A6 {
 }
 
 @compute @workgroup_size(8, 8)
-fn grad_tiles_v(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+fn grad_tiles_v4(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
   let c = wid.y * 8u + lid.x;
   let t = wid.x * 8u + lid.y;
   if (c >= p.C || t >= p.N * p.TH * p.TW) { return; }

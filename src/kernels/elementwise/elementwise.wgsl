@@ -1,7 +1,7 @@
 // Elementwise kernels over flat float32 arrays.
 // Scalar entries: one thread per element, the 1D grid folded into x/y
 //   (index = (wid.y * num_workgroups.x + wid.x) * WG + lid.x) so that large tensors fit the 65535 limit.
-// vec4 entries (*_4, used when n is a multiple of 4): a grid-stride loop over vec4s, so the launcher picks
+// vec4 entries (*_v4, used when n is a multiple of 4): a grid-stride loop over vec4s, so the launcher picks
 //   the number of workgroups for the adapter (a few per core on a CPU driver, many on a GPU).
 
 struct Params {
@@ -32,7 +32,7 @@ fn add(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid:
 }
 
 @compute @workgroup_size(WG)
-fn add_4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+fn add_v4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   for (var i = gid.x; i < params.n; i += nwg.x * WG) { out4[i] = a4[i] + b4[i]; }
 }
 
@@ -45,7 +45,7 @@ fn mul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid:
 }
 
 @compute @workgroup_size(WG)
-fn mul_4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+fn mul_v4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   for (var i = gid.x; i < params.n; i += nwg.x * WG) { out4[i] = a4[i] * b4[i]; }
 }
 
@@ -58,6 +58,6 @@ fn axpy(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 }
 
 @compute @workgroup_size(WG)
-fn axpy_4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+fn axpy_v4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   for (var i = gid.x; i < params.n; i += nwg.x * WG) { out4[i] = a4[i] + params.scalar * b4[i]; }
 }

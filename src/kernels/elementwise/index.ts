@@ -7,7 +7,7 @@ import { Params, f32Range, grid1d, vec4Launch } from '../util';
 
 export type BinaryOp = 'add' | 'mul';
 
-/** Dispatch `entry` (or its vec4 twin `entry_4` when n is a multiple of 4) over n elements. */
+/** Dispatch `entry` (or its vec4 twin `entry_v4` when n is a multiple of 4) over n elements. */
 function elementwiseDispatch(rt: GpuRuntime, shader: string, entry: string, buffers: GPUBuffer[], n: number, scalar: number): void {
   const l = vec4Launch(rt, n, buffers);
   rt.dispatch({

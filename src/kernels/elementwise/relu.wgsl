@@ -12,7 +12,7 @@ override WG: u32 = 256u;
 @group(0) @binding(1) var<storage, read> a: array<f32>;    // forward: x; backward: y, the forward's output
 @group(0) @binding(2) var<storage, read> dy: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
-// vec4 twins (entries *_4, used when n is a multiple of 4; params.n then counts vec4s): a grid-stride loop.
+// vec4 twins (entries *_v4, used when n is a multiple of 4; params.n then counts vec4s): a grid-stride loop.
 @group(0) @binding(4) var<storage, read> a4: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read> dy4: array<vec4<f32>>;
 @group(0) @binding(6) var<storage, read_write> out4: array<vec4<f32>>;
@@ -41,7 +41,7 @@ fn relu_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
 }
 
 @compute @workgroup_size(WG)
-fn relu_forward_4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+fn relu_forward_v4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   for (var i = gid.x; i < params.n; i += nwg.x * WG) {
     let x = a4[i];
     out4[i] = select(x, vec4<f32>(0.0), x < vec4<f32>(0.0));
@@ -49,7 +49,7 @@ fn relu_forward_4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
 }
 
 @compute @workgroup_size(WG)
-fn relu_backward_4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+fn relu_backward_v4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   for (var i = gid.x; i < params.n; i += nwg.x * WG) {
     out4[i] = select(dy4[i], vec4<f32>(0.0), a4[i] <= vec4<f32>(0.0));
   }

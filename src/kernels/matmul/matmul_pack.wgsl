@@ -22,7 +22,7 @@ struct Params {
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> src: array<f32>;
 @group(0) @binding(2) var<storage, read_write> dst: array<vec4f>;
-// The same binding as src, read as vec4 by the entry point transpose4 only.
+// The same binding as src, read as vec4 by the entry point main_v4 only.
 @group(0) @binding(1) var<storage, read> srcV: array<vec4f>;
 
 // src(z, r, c), 0 past the last column.
@@ -41,7 +41,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   dst[wid.z * p.strideD4 + r * p.ld4 + c4] = vec4f(at(base, r, c), at(base, r, c + 1u), at(base, r, c + 2u), at(base, r, c + 3u));
 }
 
-// transpose4: the transposing case for aligned sources (rows, ldS, offS and strideS multiples of 4, so
+// main_v4, the vec4 twin of main for transposes of aligned sources (rows, ldS, offS and strideS multiples of 4, so
 // that src is read as vec4), a 4 × 4 block per thread. A thread reads 4 vec4 (source rows c … c+3,
 // columns r … r+3) and writes their transpose as 4 vec4 (rows r … r+3 of dst): 8 vector accesses per 16
 // floats, where main makes 16 scalar reads, each a per-lane gather on llvmpipe (pack of a 1024 × 1024
@@ -54,7 +54,7 @@ fn quad(base: u32, c: u32, r: u32) -> vec4f {
 }
 
 @compute @workgroup_size(8, 8)
-fn transpose4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+fn main_v4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let c4 = wid.x * 8u + lid.x;
   let r = p.rowBase + 4u * (wid.y * 8u + lid.y);
   if (c4 >= p.ld4 || r >= p.rows) { return; }

@@ -20,7 +20,7 @@ export function packOperand(rt: GpuRuntime, S: Mat, rows: number, cols: number, 
   const bytes = Math.max(16, matrices * rows * ld4 * 16);
   const scratch = rt.alloc(bytes);
   const span = (matrices - 1) * strideS + (transpose ? (cols - 1) * ldS + rows : (rows - 1) * ldS + cols);
-  // Aligned transposes read the source as vec4, a 4 × 4 block per thread (entry point transpose4).
+  // Aligned transposes read the source as vec4, a 4 × 4 block per thread (entry point main_v4).
   const quads = transpose && rows % 4 === 0 && ldS % 4 === 0 && s.offset % 4 === 0 && (matrices === 1 || strideS % 4 === 0);
   const src = windowBinding(rt, s.buffer, s.offset, span, quads);
   const rowsPerGroup = quads ? 32 : 8;
@@ -29,7 +29,7 @@ export function packOperand(rt: GpuRuntime, S: Mat, rows: number, cols: number, 
     rt.dispatch({
       op: `matmul-pack[${name} ${matrices > 1 ? `${matrices}x` : ''}${rows}x${cols}${transpose ? ' T' : ''}]`,
       shader: packShader,
-      entry: quads ? 'transpose4' : 'main',
+      entry: quads ? 'main_v4' : 'main',
       uniforms: new Params()
         .u32(rows).u32(cols).u32(ld4).u32(ldS)
         .u32(strideS).u32(src.shift).u32(rows * ld4).u32(rowBase)

@@ -23,7 +23,7 @@ override WG: u32 = 256u;
 @group(0) @binding(1) var<storage, read_write> param: array<f32>;
 @group(0) @binding(2) var<storage, read> grad: array<f32>;
 @group(0) @binding(3) var<storage, read_write> buf: array<f32>;
-// vec4 twins (entries *_4, used when n is a multiple of 4; params.n then counts vec4s): a grid-stride loop.
+// vec4 twins (entries *_v4, used when n is a multiple of 4; params.n then counts vec4s): a grid-stride loop.
 @group(0) @binding(4) var<storage, read_write> param4: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read> grad4: array<vec4<f32>>;
 @group(0) @binding(6) var<storage, read_write> buf4: array<vec4<f32>>;
@@ -67,7 +67,7 @@ fn decayed_grad4(i: u32, p: vec4<f32>) -> vec4<f32> {
 }
 
 @compute @workgroup_size(WG)
-fn sgd_plain_4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+fn sgd_plain_v4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   for (var i = gid.x; i < params.n; i += nwg.x * WG) {
     let p = param4[i];
     param4[i] = p - params.lr * decayed_grad4(i, p);
@@ -75,7 +75,7 @@ fn sgd_plain_4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
 }
 
 @compute @workgroup_size(WG)
-fn sgd_momentum_4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+fn sgd_momentum_v4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   for (var i = gid.x; i < params.n; i += nwg.x * WG) {
     let p = param4[i];
     var g = decayed_grad4(i, p);
