@@ -38,7 +38,7 @@ export interface Binding {
 export interface DispatchSpec {
   /** The op's name and shapes, used in error messages and debug labels: `conv2d[8x64x56x56 k3 s1]`. */
   op: string;
-  /** WGSL source (imported from shaders/). */
+  /** WGSL source (a kernel family's *.wgsl, imported as text). */
   shader: string;
   entry?: string;
   /** WGSL `override` constants. Each distinct set compiles one pipeline, cached. */
@@ -75,7 +75,7 @@ function elementBytes(type: string): number {
     const n = v[1] === '3' ? 4 : Number(v[1]);
     return n * (v[2] === 'f16' || v[3] === 'h' ? 2 : 4);
   }
-  return 16; // anything else (not used by shaders/): a conservative guess, never below a vec4
+  return 16; // anything else (not used by the kernels' WGSL): a conservative guess, never below a vec4
 }
 
 /**
@@ -129,7 +129,7 @@ export class GpuRuntime {
   private querySet: GPUQuerySet | null = null;
   private queryResolve: GPUBuffer | null = null;
   private profiledOps: string[] = [];
-  /** A CPU-based driver (lavapipe, SwiftShader, a fallback adapter): the kernel layer's defaults suit it (kernels/config.ts). */
+  /** A CPU-based driver (lavapipe, SwiftShader, a fallback adapter): for choices that depend on the kind of adapter. */
   get isSoftware(): boolean {
     const d = `${this.adapter.name} ${this.adapter.description}`.toLowerCase();
     return this.adapter.isFallback || /llvmpipe|lavapipe|swiftshader|software/.test(d);

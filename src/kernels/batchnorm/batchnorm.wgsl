@@ -1,7 +1,7 @@
 // Batch normalisation of NCHW float32 tensors, per channel c over its count = N·H·W values, with an
 // optional fused ReLU (override RELU). The per-channel statistics live in one buffer `stats` = [mean (C) |
-// invstd (C)]. Entry points use different subsets of the bindings below; the launcher (src/kernels/
-// batchnorm.ts) passes null for the slots an entry does not use. A missing weight or bias is signalled by
+// invstd (C)]. Entry points use different subsets of the bindings below; the launcher (index.ts
+// beside it) passes null for the slots an entry does not use. A missing weight or bias is signalled by
 // `flags` (another read-only buffer is bound in its slot and never read).
 //
 // Every data-sized entry comes twice: a scalar one, and a `…_v4` one that moves vec4s (4× fewer memory
@@ -430,7 +430,7 @@ fn backward_apply_v4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
 
 // ------------------------------------------------------------------ per-channel reductions, one thread each
 
-// The launcher's choice on CPU adapters (src/kernels/batchnorm.ts): thread c streams through channel c's N
+// The launcher's choice on CPU adapters (index.ts beside it): thread c streams through channel c's N
 // planes, so there is no workgroup tree and no barrier (a CPU driver runs a workgroup's barriers by switching
 // between its threads' saved states, which costs more than the sums). For accuracy the values are taken in
 // blocks of SERIAL_BLOCK units, each summed (or run through Welford) on its own; SERIAL_BLOCK blocks are merged

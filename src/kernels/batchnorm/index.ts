@@ -1,5 +1,5 @@
 /**
- * Launchers for shaders/batchnorm.wgsl: per-channel batch statistics (with the running-estimate update),
+ * Launchers for batchnorm.wgsl: per-channel batch statistics (with the running-estimate update),
  * the normalising apply (optionally fused with ReLU), and the two backward passes.
  * `stats` buffers hold [mean (C) | invstd (C)]. When H·W is a multiple of 4 the vec4 entry points are used.
  */
@@ -27,8 +27,8 @@ const SERIAL_WG = 8;
 
 /**
  * Threads per workgroup of the per-channel reductions (one workgroup per channel): enough for 8 units (values
- * or vec4s) per thread, from 32 to WG. Small channels (the 2×2 maps of a 64-pixel ResNet's last stage: 32
- * values) then skip a tree of mostly idle threads and its barriers, which SwiftShader runs slowly.
+ * or vec4s) per thread, up to WG. Small channels (the tiny maps of a small-image ResNet's last stage) then
+ * skip a tree of mostly idle threads and its barriers, which SwiftShader runs slowly.
  */
 function reduceWG(s: BnShape): number {
   const units = (s.n * s.hw) / (s.hw % 4 === 0 ? 4 : 1);

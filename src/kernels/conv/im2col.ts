@@ -35,12 +35,12 @@ function forEachTile(rt: GpuRuntime, g: Conv2dGeometry, opts: ConvOptions, fn: (
   }
 }
 
-/** Output pixels per image from which the im2col data gradient runs one matmul per image (see conv2dBackwardData). */
+/** Output pixels per image from which the im2col data gradient runs one matmul per image (see dataIm2col). */
 const PER_IMAGE_PIXELS = 128;
 
 const BLOCK = 8; // BW = BH in im2col.wgsl: a workgroup is an 8×8 block of pixels of one channel
 
-/** Rows of pixels per col2im thread (the ROWS override): 4 cut the 1×1/2 data gradient's col2im (batch 8, 56²) from 37 ms to 16 ms on lavapipe. */
+/** Rows of pixels per col2im thread (the ROWS override): fewer, fuller workgroups suit a CPU driver. */
 const COL2IM_ROWS = 4;
 
 /** perImage: the column matrix is one [C·KH·KW, OH·OW] matrix per image, not the images side by side. */
@@ -60,7 +60,7 @@ function pixelGrid(rows: number, cols: number, g: Conv2dGeometry, images: number
   return { blocksX, workgroups: [blocksX * Math.ceil(rows / (BLOCK * rowsPerThread)), g.C, images] };
 }
 
-/** cols = im2col of images n0..n0+nb of x: [C·KH·KW, nb·OH·OW], the images side by side (see shaders/im2col.wgsl). */
+/** cols = im2col of images n0..n0+nb of x: [C·KH·KW, nb·OH·OW], the images side by side (see im2col.wgsl). */
 export function im2col(rt: GpuRuntime, x: GPUBuffer, cols: GPUBuffer, g: Conv2dGeometry, n0 = 0, nb = g.N): void {
   const imageSize = g.C * g.H * g.W;
   const src = windowBinding(rt, x, n0 * imageSize, nb * imageSize);

@@ -83,12 +83,8 @@ export function dataImplicit(rt: GpuRuntime, dy: GPUBuffer, w: GPUBuffer, dx: GP
 
 /**
  * The implicit weight gradient's workgroups to aim for: a dW of fewer 32 × 32 tiles splits its sum over
- * the images into partial sums, added afterwards (sumAxis). The 1×1 downsamples' dW has only 8 tiles at
- * layer2 (each summing 25,088 pixels), 32 at layer3 and 128 at layer4. Measured on llvmpipe at batch 32 (A/B
- * against the same convolution's forward, two runs): dW / forward at layer2 1.21-1.28× unsplit, 1.13-1.27× in
- * 16 sums; layer3 1.11-1.40×, 1.02-1.31× in 4 sums; layer4 best unsplit (1.15-1.24×; 4 sums 1.24-1.34×). With
- * a core busy elsewhere (the image decoders while training, or before src/gpu/node.ts stopped dawn.node's
- * busy loop) few long workgroups cannot rebalance: layer2 unsplit measured up to 2.4× then.
+ * the images into partial sums, added afterwards (sumAxis), so that a few long workgroups (ResNet's 1×1
+ * downsamples) do not leave cores idle, above all with a core busy elsewhere. (History: docs/benchmarks.md.)
  */
 const WEIGHT_GRADIENT_WORKGROUPS = 128;
 

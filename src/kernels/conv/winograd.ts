@@ -1,8 +1,8 @@
 /**
  * Winograd convolutions for 3×3, stride-1, padding-1 convolutions: the forward pass, the data gradient (the
  * same algorithm on dy with rotated filters) and the weight gradient, with 2×2 output tiles (F(2×2, 3×3),
- * shaders/winograd2.wgsl, 16 transformed planes) or 4×4 ones (F(4×4, 3×3), shaders/winograd4.wgsl, 36 planes),
- * each appended to the shared entry points of shaders/winograd.wgsl.
+ * winograd2.wgsl, 16 transformed planes) or 4×4 ones (F(4×4, 3×3), winograd4.wgsl, 36 planes),
+ * each appended to the shared entry points of winograd.wgsl.
  * Each is: transforms into the planes, one batched matmul over them (the subgroup kernel where the adapter
  * runs it, else the vec4 kernel), a transform back. The matmuls do 16/36 (2×2) or 36/144 (4×4) of the direct
  * convolution's multiplies. Batches whose transformed tiles would not fit one binding run in tiles of images.

@@ -1,7 +1,7 @@
 // Winograd convolutions for 3×3, stride-1, padding-1 convolutions (most of ResNet's), after Lavin & Gray,
 // "Fast Algorithms for Convolutional Neural Networks" (2016): the part shared by both tile sizes. The launcher
-// (src/kernels/winograd.ts) appends the transforms of one tile size, shaders/winograd2.wgsl (F(2×2, 3×3)) or
-// shaders/winograd4.wgsl (F(4×4, 3×3)), which define M (the output tile) and the five *Transform functions.
+// (winograd.ts) appends the transforms of one tile size, winograd2.wgsl (F(2×2, 3×3)) or
+// winograd4.wgsl (F(4×4, 3×3)), which define M (the output tile) and the five *Transform functions.
 // Each M × M output tile of each image is
 //   y = Aᵀ [ (G g Gᵀ) ⊙ (Bᵀ d B) ] A,
 // with d the (M+2)² input patch at (M·th − 1, M·tw − 1) (zeros outside the image) and g a 3×3 filter, so the
@@ -41,7 +41,7 @@ struct Params {
 @group(0) @binding(3) var<storage, read> bias: array<f32>;   // output_tiles with flags bit 0 only
 
 // Pixel (h, w) of plane `base` of src (H × W), 0 outside: branch-free (a load from the plane's first pixel,
-// discarded, outside), which llvmpipe runs 1.15-1.2× faster than a branch around the load.
+// discarded, outside), which llvmpipe runs faster than a branch around the load.
 fn pixel(base: u32, h: i32, w: i32) -> f32 {
   let inside = u32(h) < p.H && u32(w) < p.W;
   return select(0.0, src[select(base, base + u32(h) * p.W + u32(w), inside)], inside);

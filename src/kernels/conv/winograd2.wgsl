@@ -1,4 +1,4 @@
-// F(2×2, 3×3) for shaders/winograd.wgsl (read its top): 2×2 output tiles, 4×4 input patches, 16 transformed
+// F(2×2, 3×3) for winograd.wgsl (read its top): 2×2 output tiles, 4×4 input patches, 16 transformed
 // positions ξ = 4a + b.
 //
 //   Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1],  G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1],  Aᵀ = [1 1 1 0; 0 1 −1 −1]

@@ -1,8 +1,7 @@
-// F(4×4, 3×3) for shaders/winograd.wgsl (read its top): 4×4 output tiles, 6×6 input patches, 36 transformed
+// F(4×4, 3×3) for winograd.wgsl (read its top): 4×4 output tiles, 6×6 input patches, 36 transformed
 // positions ξ = 6a + b, so the matmuls do 36/144 of the direct convolution's multiplies (16/36 with 2×2 tiles).
-// The interpolation points are 0, 1, −1, 1/2, −2 and ∞, which round less than the common 0, ±1, ±2, ∞ (a float32
-// simulation of 64-channel tiles: 1.25e-6 relative error against 1.85e-6; F(2×2, 3×3): 0.28e-6; after Barabasz
-// et al., "Error analysis and improving the accuracy of Winograd convolution for deep neural networks", 2020).
+// The interpolation points are 0, 1, −1, 1/2, −2 and ∞, which round less than the common 0, ±1, ±2, ∞ (after
+// Barabasz et al., "Error analysis and improving the accuracy of Winograd convolution for deep neural networks").
 // The matrices (`tools/winograd_matrices.py 4 0 1 -1 1/2 -2` derives them exactly; here every row of Bᵀ but the
 // fourth is doubled, to integers, and the same rows of G halved: powers of two, so no rounding changes):
 //
@@ -188,12 +187,11 @@ fn filterGradTransform(at: u32, stride: u32, out: u32) {
 }
 
 // ---------------------------------------------------------------- images read and written as vec4
-// Entries *_v: input_tiles, input_tiles_t and grad_tiles for images whose rows are whole vec4 (W and the
+// Entries *_v4: input_tiles, input_tiles_t and grad_tiles for images whose rows are whole vec4 (W and the
 // images' offset multiples of 4; the launcher checks), reading them through a vec4 view of the same binding.
-// A 4×4 tile's row starts on a vec4, so an input patch row (6 pixels from 4·tw − 1) is 3 vec4 loads instead of
-// 6 floats, and a dy tile row (4 pixels) 1 instead of 4: on llvmpipe, where each load is one per lane, these
-// transforms ran 1.14-1.25× (input) and 1.09-1.15× (dy) faster at ResNet's layer1 and layer2 shapes. (Output
-// tiles stored as vec4 rows measured no faster: their 36 loads, not the 16 stores, dominate.)
+// A 4×4 tile's row starts on a vec4, so an input patch row (6 pixels from 4·tw − 1) takes vec4 loads instead of
+// single floats, which matters on llvmpipe, where each load is one per lane. Output tiles are stored one float
+// at a time: their loads, not their stores, dominate.
 
 @group(0) @binding(1) var<storage, read> srcV: array<vec4f>;
 

@@ -1,4 +1,4 @@
-/** Launchers for shaders/dropout.wgsl. */
+/** Launchers for dropout.wgsl. */
 import type { GpuRuntime } from '../../gpu/runtime';
 import dropoutShader from './dropout.wgsl';
 import { Params, f32Range, grid1d } from '../util';

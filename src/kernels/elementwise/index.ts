@@ -1,4 +1,4 @@
-/** Launchers for shaders/elementwise.wgsl, shaders/unary.wgsl and shaders/fill.wgsl. */
+/** Launchers for elementwise.wgsl, unary.wgsl and fill.wgsl. */
 import type { GpuRuntime } from '../../gpu/runtime';
 import elementwise from './elementwise.wgsl';
 import unary from './unary.wgsl';

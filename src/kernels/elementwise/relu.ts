@@ -1,4 +1,4 @@
-/** Launchers for shaders/relu.wgsl. */
+/** Launchers for relu.wgsl. */
 import type { GpuRuntime } from '../../gpu/runtime';
 import relu from './relu.wgsl';
 import { Params, vec4Launch } from '../util';

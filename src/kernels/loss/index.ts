@@ -1,4 +1,4 @@
-/** Launchers for shaders/cross_entropy.wgsl: fused, numerically stable softmax cross-entropy. */
+/** Launchers for cross_entropy.wgsl: fused, numerically stable softmax cross-entropy. */
 import type { GpuRuntime } from '../../gpu/runtime';
 import crossEntropyShader from './cross_entropy.wgsl';
 import { Params, f32Range, grid1d } from '../util';

@@ -1,4 +1,4 @@
-// Packs a matrix, or a batch of them, into the layout shaders/matmul_subgroup.wgsl reads: rows of 4·ld4
+// Packs a matrix, or a batch of them, into the layout matmul_subgroup.wgsl reads: rows of 4·ld4
 // floats (a whole number of vec4), zero-padded past `cols`, optionally transposing on the way.
 //   dst[z·strideD4 + r·ld4 + c/4][c%4] = c < cols ? src(z, r, c) : 0          for r < rows, c < 4·ld4
 //   src(z, r, c) = src[offS + z·strideS + (transpose ? c·ldS + r : r·ldS + c)]
@@ -44,8 +44,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 // main_v4, the vec4 twin of main for transposes of aligned sources (rows, ldS, offS and strideS multiples of 4, so
 // that src is read as vec4), a 4 × 4 block per thread. A thread reads 4 vec4 (source rows c … c+3,
 // columns r … r+3) and writes their transpose as 4 vec4 (rows r … r+3 of dst): 8 vector accesses per 16
-// floats, where main makes 16 scalar reads, each a per-lane gather on llvmpipe (pack of a 1024 × 1024
-// matrix: 6.4 → 3.5-4.6 ms). Workgroup: 8 vec4 columns × 8 row quads (grid y: blocks of 32 rows).
+// floats, where main makes 16 scalar reads, each a per-lane gather on llvmpipe. Workgroup: 8 vec4 columns ×
+// 8 row quads (grid y: blocks of 32 rows).
 
 // Source row c's 4 floats at columns r … r+3 (base, r in floats, multiples of 4); 0 past the last row c.
 fn quad(base: u32, c: u32, r: u32) -> vec4f {

@@ -16,8 +16,8 @@
 //      + row·gridW + col (the dispatch has one batch index).
 //   2: the same gather transposed, for the weight gradient: k = row·gridW + col (an output pixel),
 //      n = (c·KH + ki)·KW + kj, ih = row·rowMul + rowAdd + ki, iw = col·rowMul + rowAdd + kj (X = dyᵀ).
-// The launchers (src/kernels/matmul_subgroup.ts, conv.ts) pack operands that are not vec4 rows
-// (shaders/matmul_pack.wgsl), so any op(A)·op(B) and any convolution run here.
+// The launchers (subgroup.ts, pack.ts; ../conv/implicit.ts for MODE 1 and 2) pack operands that are not vec4 rows
+// (matmul_pack.wgsl), so any op(A)·op(B) and any convolution run here.
 //
 // Parallelisation: a workgroup is one subgroup of 8 lanes and owns a 32 × 32 tile of C. On llvmpipe every
 // load whose address is not a compile-time constant becomes 8 per-lane loads with a bounds check each, so the
@@ -25,9 +25,8 @@
 // vec4 of X (rows m0 + 4l … 4l+3) and one vec4 of Y (columns n0 + 4l … 4l+3; 4 gathered floats in MODE 1,
 // 2); subgroupBroadcast hands every lane the 32 X values of the step (a register shuffle each), and each lane
 // does 32 vec4 multiply-adds into its 32 rows × 4 columns: 2 vector loads per 1024 multiply-adds, with 128
-// accumulators per lane. Two k per loop iteration (MODE 0, see mac4x2): longer loop bodies measured slower
-// (the code outgrows the instruction cache), and so did a larger tile (more spilled accumulators, and 3-5×
-// the compile time).
+// accumulators per lane. Two k per loop iteration (MODE 0, see mac4x2): longer loop bodies run slower
+// (the code outgrows the instruction cache), and so does a larger tile (more spilled accumulators).
 // Rows and columns past the edge load clamped indices and are never stored, so any M, N ≥ 1 and K ≥ 0 work.
 // Tiles are numbered n-fastest over a 2D grid (x, y folded by grid1d); z is the batch index.
 
@@ -98,8 +97,7 @@ fn macStep(acc: ptr<function, array<vec4f, 32>>, xv: vec4f, yv: vec4f) {
 }
 
 // Two k-steps at once, each accumulator updated twice in a row: on llvmpipe the 128 accumulators live in
-// memory (spilled), so this halves their loads and stores per multiply-add (measured 1.02-1.12× faster;
-// four k-steps at once measured slower again).
+// memory (spilled), so this halves their loads and stores per multiply-add (four k-steps at once run slower).
 fn mac4x2(acc: ptr<function, array<vec4f, 32>>, i: u32, s: vec4f, yv: vec4f, t: vec4f, zv: vec4f) {
   (*acc)[4u * i] = fma(vec4f(t.x), zv, fma(vec4f(s.x), yv, (*acc)[4u * i]));
   (*acc)[4u * i + 1u] = fma(vec4f(t.y), zv, fma(vec4f(s.y), yv, (*acc)[4u * i + 1u]));
@@ -225,7 +223,7 @@ fn convLoop(acc: ptr<function, array<vec4f, 32>>, zFirst: u32, zEnd: u32, xCol: 
 // the columns are consecutive and start on a vec4 (`vecStore`: every row then does), else one float at a time
 // (a store to one component writes that float only). On llvmpipe the stores, not the multiply-adds, dominate
 // short-K products: 1 vec4 store instead of 4 float stores, with the rows' registers addressed by constants
-// (storeRow(acc[r]) per row, not a loop), measured 1.1-1.4× faster for K = 32-256 (K = 1: 2×).
+// (storeRow(acc[r]) per row, not a loop).
 fn storeRow(acc: vec4f, m: u32, base0: u32, vecStore: bool, biasCol: vec4f, nBase: u32, colOff: vec4u) {
   if (m >= p.M) { return; }
   var v = acc + biasCol;

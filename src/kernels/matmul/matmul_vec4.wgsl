@@ -3,14 +3,13 @@
 //   X[k, m] = x[offX4 + z·strideX4 + k·ldx4 + m/4][m%4]   (X stored k-major, as rows of vec4)
 //   Y[k, n] = y[offY + z·strideY + k·ldy4 + n/4][n%4]     (row-major, rows of vec4)
 //   C[m, n] = c[offC + z·strideC + m·ldc + n]              (any alignment)
-// This is MODE 0 of shaders/matmul_subgroup.wgsl, with the same Params and bindings, so one launcher
-// (src/kernels/matmul_subgroup.ts) packs the operands and runs either kernel.
+// This is MODE 0 of matmul_subgroup.wgsl, with the same Params and bindings, so the operands are
+// packed alike (pack.ts) and both launchers (vec4.ts, subgroup.ts) fill the Params one way (common.ts).
 //
 // Parallelisation: every thread computes 8 rows × 8 columns of C in 16 named vec4 accumulators; per k it
 // loads two vec4 of X and two of Y and does 16 vec4 multiply-adds. Everything is written out: no arrays and
 // no loops over registers, because SwiftShader does not unroll loops, so an array indexed by a loop
-// counter lives in memory there (the portable kernel, written with loops, measured 10× slower on
-// SwiftShader than this one). A workgroup is WGX × WGY threads (1 to 8 each; the launcher narrows a side
+// counter lives in memory there (as in the portable kernel, written with loops). A workgroup is WGX × WGY threads (1 to 8 each; the launcher narrows a side
 // for a thin C, such as the 8 columns of a batch of 1×1 feature maps, instead of computing a 64-wide tile
 // for them) and owns a 8·WGY × 8·WGX tile of C; tiles are numbered n-fastest over a 2D grid (x, y folded by
 // grid1d), z is the batch index. Rows and columns past the edge

@@ -15,9 +15,9 @@ export interface MatmulTiles {
 }
 
 /**
- * The tile shape, chosen on lavapipe (llvmpipe, 8-wide SIMD): 16×8 outputs per thread beat
- * 8×8, 12×4, 8×4, 24×8, 32×8 and 16×16 on 512³/1024³ matmuls and on ResNet's convolutions. A real GPU wants
- * smaller per-thread tiles and larger workgroups: pass `tiles` (or change this per adapter).
+ * The tile shape, chosen on lavapipe (llvmpipe, 8-wide SIMD): the fastest per-thread tile there on large
+ * matmuls and on ResNet's convolutions. A real GPU wants smaller per-thread tiles and larger workgroups: pass
+ * `tiles` (or change this per adapter).
  */
 export const DEFAULT_TILES: MatmulTiles = { tm: 16, tn: 8, wg: 8 };
 export const MAX_TM = 16;

@@ -1,4 +1,4 @@
-/** Launchers for shaders/maxpool.wgsl and shaders/avgpool.wgsl (NCHW float32, planes = N·C). */
+/** Launchers for maxpool.wgsl and avgpool.wgsl (NCHW float32, planes = N·C). */
 import type { GpuRuntime } from '../../gpu/runtime';
 import maxpool from './maxpool.wgsl';
 import avgpool from './avgpool.wgsl';

@@ -1,4 +1,4 @@
-/** Launcher for shaders/reduce.wgsl: sums over the middle axis of an [outer, n, inner] view. */
+/** Launcher for reduce.wgsl: sums over the middle axis of an [outer, n, inner] view. */
 import type { GpuRuntime } from '../../gpu/runtime';
 import reduce from './reduce.wgsl';
 import { Params, f32Range, grid1d } from '../util';

@@ -1,4 +1,4 @@
-/** Launcher for shaders/sgd.wgsl: one in-place torch.optim.SGD update of one parameter tensor. */
+/** Launcher for sgd.wgsl: one in-place torch.optim.SGD update of one parameter tensor. */
 import type { GpuRuntime } from '../../gpu/runtime';
 import sgdShader from './sgd.wgsl';
 import { Params, vec4Launch } from '../util';
