@@ -12,7 +12,7 @@ beforeAll(async () => {
   rt = await testRuntime();
 });
 
-// ---- A CPU port of the counter-based generator of shaders/fill.wgsl (and its copy in shaders/dropout.wgsl).
+// ---- A CPU port of the counter-based generator of src/kernels/elementwise/fill.wgsl (and its copy in src/kernels/dropout/dropout.wgsl).
 function pcg(v: number): number {
   const state = (Math.imul(v, 747796405) + 2891336453) >>> 0;
   const word = Math.imul((state >>> ((state >>> 28) + 4)) ^ state, 277803737) >>> 0;
@@ -49,7 +49,7 @@ async function run(shape: number[], xs: ArrayLike<number>, w: ArrayLike<number>,
 }
 
 describe('dropout: the mask generator', () => {
-  it('the CPU port of the generator reproduces Tensor.rand (shaders/fill.wgsl) bit for bit', async () => {
+  it('the CPU port of the generator reproduces Tensor.rand (elementwise/fill.wgsl) bit for bit', async () => {
     const n = 4099;
     for (const seed of [0, 12345, 0xffffffff]) {
       const t = Tensor.rand([n], seed, 0, 1, rt);

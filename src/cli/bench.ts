@@ -62,7 +62,7 @@ function buf(rt: GpuRuntime, elements: number, pool: GPUBuffer[]): GPUBuffer {
   return b;
 }
 
-/** GFLOP/s of shaders/fma_ceiling.wgsl: multiply-adds on registers only (the adapter's arithmetic ceiling). */
+/** GFLOP/s of src/bench/fma_ceiling.wgsl: multiply-adds on registers only (the adapter's arithmetic ceiling). */
 async function fmaCeiling(rt: GpuRuntime, samples: number): Promise<number> {
   const threads = 64 * 512;
   const iters = 512;

@@ -25,7 +25,7 @@ fn index(wid: vec3<u32>, lid: vec3<u32>, nwg: vec3<u32>) -> u32 {
   return (wid.y * nwg.x + wid.x) * WG + lid.x;
 }
 
-// ---- The project's counter-based generator: these two functions are copied verbatim from fill.wgsl
+// ---- The project's counter-based generator: these two functions are copied verbatim from ../elementwise/fill.wgsl
 // ---- (WGSL has no includes). test/dropout.test.ts checks both files against one CPU port of them.
 fn pcg(v: u32) -> u32 {
   let state = v * 747796405u + 2891336453u;
@@ -40,7 +40,7 @@ fn rand01(seed: u32, i: u32, stream: u32) -> f32 {
 }
 // ---- end of the copy
 
-// fill.wgsl uses streams 0 (uniform) and 1, 2 (normal); dropout draws from its own stream.
+// ../elementwise/fill.wgsl uses streams 0 (uniform) and 1, 2 (normal); dropout draws from its own stream.
 const DROPOUT_STREAM: u32 = 3u;
 
 @compute @workgroup_size(WG)
