@@ -1,7 +1,7 @@
 import { defineConfig } from 'vitest/config';
 import { readFileSync } from 'node:fs';
 
-// Import shaders/*.wgsl as text, exactly as esbuild's text loader does in build.mjs.
+// Import *.wgsl (each kernel family's shaders, beside its launcher) as text, exactly as esbuild's text loader does in build.mjs.
 const wgslAsText = {
   name: 'wgsl-as-text',
   enforce: 'pre' as const,

@@ -2,6 +2,7 @@
 export * from './gpu/index';
 export * from './autograd/index';
 export * from './nn/index';
+export { kernelConfig, setKernelConfig, withKernelConfig, setKernelChooser, defaultKernelConfig, type KernelConfig, type KernelChooser, type KernelChoice, type KernelSite } from './kernels/config';
 export { SGD, type SGDOptions, type SGDStateDict } from './train/sgd';
 export { StepLR } from './train/scheduler';
 export { EarlyStopping } from './train/early_stopping';

@@ -7,6 +7,7 @@ import { batchNorm, batchNormAddRelu, batchNormRelu } from '../src/autograd/ops/
 import { noGrad } from '../src/autograd/scope';
 import type { Tensor } from '../src/autograd/tensor';
 import type { GpuRuntime } from '../src/gpu/runtime';
+import { setKernelConfig } from '../src/kernels/config';
 
 let rt: GpuRuntime;
 beforeAll(async () => {
@@ -78,14 +79,11 @@ async function checkOnGpu(k: Case, what: string): Promise<void> {
 // Per-channel reductions run 'serial' (one thread per channel, the default on CPU adapters) or 'tree' (one
 // workgroup per channel, the default on GPUs): every case runs both, whatever the adapter.
 for (const reduction of ['serial', 'tree'] as const) describe(`batchNorm on the GPU vs the reference (${reduction} reductions)`, () => {
-  let before: GpuRuntime['channelReduction'];
+  let restore: () => void;
   beforeAll(() => {
-    before = rt.channelReduction;
-    rt.channelReduction = reduction;
+    restore = setKernelConfig(rt, { channelReduction: reduction });
   });
-  afterAll(() => {
-    rt.channelReduction = before;
-  });
+  afterAll(() => restore());
 
   it.each(BATCHNORM_CASES)('gradient check: batchNorm %s', async (what, k) => {
     await checkOnGpu(k, what);

@@ -7,6 +7,7 @@ import type { GpuRuntime } from '../src/gpu/runtime';
 import { type Conv2dGeometry, type ConvOptions, conv2dBackwardData, conv2dBackwardWeight, conv2dForward, conv2dGeometry, convAlgorithm, imagesPerTile } from '../src/kernels/conv';
 import { hasSubgroupMatmul } from '../src/kernels/matmul';
 import { conv2d } from '../src/autograd/ops/conv';
+import { withKernelConfig } from '../src/kernels/config';
 
 let rt: GpuRuntime;
 beforeAll(async () => {
@@ -202,7 +203,7 @@ describe('conv2d batch tiling', () => {
     for (const buf of [X, W, B, DY]) rt.release(buf);
   });
 
-  // Images read as vec4 rows (rt.winogradVectorImages, W a multiple of 4) and one float at a time give the same
+  // Images read as vec4 rows (KernelConfig.winogradVectorImages, W a multiple of 4) and one float at a time give the same
   // transforms, also in batch tiles (images at offsets past the first).
   it('Winograd 4x4 reads vec4 image rows as the scalar path does, in batch tiles', async () => {
     const s: ConvShape = { N: 3, C: 5, H: 9, W: 12, O: 6, KH: 3, KW: 3, stride: 1, pad: 1 };
@@ -212,8 +213,7 @@ describe('conv2d batch tiling', () => {
     const [X, W, B, DY] = [x, w, b, dy].map((a) => rt.upload(Float32Array.from(a)));
     const opts: ConvOptions = { algorithm: 'winograd', winogradTile: 4, maxImagesPerTile: 2 };
     const vector = await allPasses(X, W, B, DY, g, n, opts);
-    rt.winogradVectorImages = false;
-    const scalar = await allPasses(X, W, B, DY, g, n, opts).finally(() => (rt.winogradVectorImages = true));
+    const scalar = await withKernelConfig(rt, { winogradVectorImages: false }, () => allPasses(X, W, B, DY, g, n, opts));
     const ref = conv2dBackwardRef(x, w, dy, s);
     expectClose(vector[0], conv2dRef(x, w, b, s), TOL.reduction, 'forward');
     expectClose(vector[1], ref.dx, TOL.reduction, 'dx');

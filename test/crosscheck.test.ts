@@ -35,6 +35,7 @@ import { relu } from '../src/autograd/ops/activation';
 import { dropoutWithMask } from '../src/autograd/ops/dropout';
 import { hasSubgroupMatmul } from '../src/kernels/matmul';
 import type { ConvAlgorithm } from '../src/kernels/conv';
+import { setKernelConfig } from '../src/kernels/config';
 
 const CASES = Number(process.env.CROSSCHECK_CASES ?? 300);
 const SEED = Number(process.env.CROSSCHECK_SEED ?? 20);
@@ -98,7 +99,7 @@ beforeAll(async () => {
   modes.push({ name: 'subgroups', rt });
   ownPortable = await initGpu({ features: [] });
   ownPortable.poison = true;
-  ownPortable.channelReduction = 'tree';
+  setKernelConfig(ownPortable, { channelReduction: 'tree' });
   setRuntime(rt);
   modes.push({ name: 'portable', rt: ownPortable });
 }, FIXTURE_TIMEOUT_MS);

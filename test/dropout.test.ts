@@ -37,7 +37,7 @@ async function run(shape: number[], xs: ArrayLike<number>, w: ArrayLike<number>,
 }
 
 describe('dropout: the mask generator', () => {
-  it('the CPU port of the generator reproduces Tensor.rand (shaders/fill.wgsl) bit for bit', async () => {
+  it('the CPU port of the generator reproduces Tensor.rand (elementwise/fill.wgsl) bit for bit', async () => {
     const n = 4099;
     for (const seed of [0, 12345, 0xffffffff]) {
       const t = Tensor.rand([n], seed, 0, 1, rt);

@@ -4,7 +4,7 @@ import { TOL, expectClose, finiteDiff, randomArray, relError, tensor, weightedSu
 import { linearBackwardRef, linearRef, matmulBackwardRef, matmulRef, transposeRef } from '../src/reference/matmul';
 import { LINEAR_CASES, LINEAR_FD_CASE, MATMUL_FD_CASE, MATMUL_OP_CASES, MATMUL_SIZES } from '../src/reference/cases';
 import type { GpuRuntime } from '../src/gpu/runtime';
-import { subgroupWide } from '../src/kernels/matmul_subgroup';
+import { subgroupWide } from '../src/kernels/matmul/subgroup';
 import { hasSubgroupMatmul, matmul as matmulKernel, matmulVariant, type MatmulOptions, type MatmulTiles, type MatmulVariant } from '../src/kernels/matmul';
 import { linear, matmul } from '../src/autograd/ops/linear';
 import { Tensor } from '../src/autograd/tensor';
@@ -154,7 +154,7 @@ for (const variant of VARIANTS) describe.skipIf(variant === 'subgroup' && !subgr
   });
 
   // A plain A [M, K] with K, its offset and its batch stride multiples of 4 is transposed by 4 × 4 blocks
-  // (entry point transpose4 of shaders/matmul_pack.wgsl): odd M (a zero-padded last vec4), more rows and columns than one
+  // (entry point main_v4 of src/kernels/matmul/matmul_pack.wgsl): odd M (a zero-padded last vec4), more rows and columns than one
   // workgroup covers, and a batch.
   it('aligned A transposed by 4 × 4 blocks: odd M, several workgroups, batched', async () => {
     const [batch, M, N, K] = [2, 37, 21, 68];

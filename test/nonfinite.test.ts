@@ -16,6 +16,7 @@ import { maxPool2d } from '../src/autograd/ops/pool';
 import { checkLabels, crossEntropy } from '../src/autograd/ops/loss';
 import { conv2d } from '../src/autograd/ops/conv';
 import { hasSubgroupMatmul } from '../src/kernels/matmul';
+import { withKernelConfig } from '../src/kernels/config';
 
 let rt: GpuRuntime;
 beforeAll(async () => {
@@ -95,9 +96,7 @@ describe('fused batch norm + ReLU and batch norm + residual + ReLU propagate NaN
 describe('batch norm statistics', () => {
   it.each([3, 4])('+Inf in x makes the running mean +Inf (PyTorch), −Inf and +Inf together NaN (H·W = %i)', async (hw) => {
     for (const reduction of ['serial', 'tree'] as const) {
-      const before = rt.channelReduction;
-      rt.channelReduction = reduction;
-      try {
+      await withKernelConfig(rt, { channelReduction: reduction }, async () => {
         const x = Float32Array.from(randomArray(2 * 3 * hw, 5));
         x[1] = Infinity; // channel 0
         x[hw + 1] = Infinity; // channel 1 gets +Inf and −Inf
@@ -111,23 +110,17 @@ describe('batch norm statistics', () => {
         expect(Number.isNaN(m[1]), reduction).toBe(true);
         expect(Number.isFinite(m[2]), reduction).toBe(true);
         expect(Number.isNaN(v[0]) && Number.isNaN(v[1]) && Number.isFinite(v[2]), `${reduction} running var ${v}`).toBe(true);
-      } finally {
-        rt.channelReduction = before;
-      }
+      });
     }
   });
 
   it.each([3, 4])('a constant channel with eps = 0 gives the bias, as PyTorch (invstd 0, not ∞) (H·W = %i)', async (hw) => {
     for (const reduction of ['serial', 'tree'] as const) {
-      const before = rt.channelReduction;
-      rt.channelReduction = reduction;
-      try {
+      await withKernelConfig(rt, { channelReduction: reduction }, async () => {
         const x = new Float32Array(2 * hw).fill(0.75);
         const y = await batchNorm(tensor(rt, x, [2, 1, 1, hw]), tensor(rt, [0], [1]), tensor(rt, [1], [1]), tensor(rt, [2], [1]), tensor(rt, [0.5], [1]), true, 0.1, 0).toArray();
         expect([...y], reduction).toEqual(new Array(2 * hw).fill(0.5));
-      } finally {
-        rt.channelReduction = before;
-      }
+      });
     }
   });
 });

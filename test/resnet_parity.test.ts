@@ -22,6 +22,7 @@ import { Sequential } from '../src/nn/layers';
 import { crossEntropy } from '../src/autograd/ops/loss';
 import { dropoutWithMask } from '../src/autograd/ops/dropout';
 import { ScalarState } from '../src/nn/module';
+import { withKernelConfig } from '../src/kernels/config';
 
 const hasTorch = torchAvailable();
 // Issue tolerances (relative L2): logits and loss 1e-4, running statistics 1e-5, gradients 1e-3.
@@ -67,17 +68,14 @@ describe.runIf(hasTorch)('PyTorch parity: resnet34 with the recipe head', () => 
     expect([...model.stateDict().keys()]).toEqual([...weights.keys()]);
   });
 
-  // Without gradients the forward takes rt.winogradInferenceTile (F(4×4, 3×3) by default): both tiles.
+  // Without gradients the forward takes KernelConfig.winogradInferenceTile (F(4×4, 3×3) by default): both tiles.
   it.each([4, 2] as const)('eval-mode logits match PyTorch (inference Winograd tile %i)', async (tile) => {
     model.eval();
-    rt.winogradInferenceTile = tile;
-    try {
+    await withKernelConfig(rt, { winogradInferenceTile: tile }, async () => {
       const logits = noGrad(() => model.forward(input));
       expectClose(await logits.toArray(), fx.get('eval_logits')!.data as Float32Array, MODEL_TOL, `eval logits (inference tile ${tile})`);
       logits.dispose();
-    } finally {
-      rt.winogradInferenceTile = 4;
-    }
+    });
   });
 
   /** One train-mode forward (with PyTorch's dropout mask) and backward: logits, loss and every parameter's gradient. */
@@ -137,15 +135,12 @@ describe.runIf(hasTorch)('PyTorch parity: resnet34 with the recipe head', () => 
   // gradients ~4e-6 from float64 on this fixture).
   // (Train mode: the earlier tests have moved the running statistics that eval mode would use.)
   it('Winograd F(2x2, 3x3) in the forward pass: train logits within 1e-4 and gradients within 1e-3 of PyTorch float64', async () => {
-    rt.winogradTile = 2;
-    try {
+    await withKernelConfig(rt, { winogradTile: 2 }, async () => {
       const { logits, grads } = await trainStep();
       expectClose(logits, fx.get('train_logits')!.data as Float32Array, MODEL_TOL, 'train logits (forward F(2x2,3x3))');
       for (const [k, v] of fx) {
         if (k.startsWith('grad.')) expectClose(grads.get(k.slice(5))!, v.data as Float32Array, GRAD_TOL, `${k} vs float64 (forward F(2x2,3x3))`);
       }
-    } finally {
-      rt.winogradTile = 4;
-    }
+    });
   });
 });

@@ -4,9 +4,9 @@ check that Aᵀ[(G g) ⊙ (Bᵀ d)] is the 3-tap correlation of d, and estimate 
 64-channel 2D tiles (y = Aᵀ[Σ_c (G g_c Gᵀ) ⊙ (Bᵀ d_c B)]A against float64).
 
 Usage: winograd_matrices.py M POINT... (M + 1 finite points; ∞ is added)
-  winograd_matrices.py 4 0 1 -1 1/2 -2     the points of shaders/winograd4.wgsl
+  winograd_matrices.py 4 0 1 -1 1/2 -2     the points of src/kernels/conv/winograd4.wgsl
   winograd_matrices.py 4 0 1 -1 2 -2       the common choice (Lavin & Gray), for comparison
-  winograd_matrices.py 2 0 1 -1            shaders/winograd2.wgsl
+  winograd_matrices.py 2 0 1 -1            src/kernels/conv/winograd2.wgsl
 
 Aᵀ[i][j] = a_jⁱ and G[j][k] = a_jᵏ / Π_{l≠j}(a_j − a_l) for the finite points a_j (∞: the last row / column);
 Bᵀ is then the unique solution of the bilinear identity, solved exactly.

@@ -14,10 +14,11 @@ import { matmul } from '../kernels/matmul';
 import { type ConvAlgorithm, type ConvOptions, conv2dBackwardData, conv2dBackwardWeight, conv2dForward, conv2dGeometry } from '../kernels/conv';
 import { bnApply, bnBackwardApply, bnBackwardReduce, bnStatsTrain } from '../kernels/batchnorm';
 import { maxPool2dForward, maxPool2dBackward } from '../kernels/pool';
-import { crossEntropyForward, crossEntropyBackward } from '../kernels/cross_entropy';
+import { crossEntropyForward, crossEntropyBackward } from '../kernels/loss';
 import { sgdUpdate } from '../kernels/sgd';
 import { scale } from '../kernels/elementwise';
-import fmaShader from '../../shaders/fma_ceiling.wgsl';
+import fmaShader from './fma_ceiling.wgsl';
+import { setKernelConfig } from '../kernels/config';
 import { resnet } from '../nn/resnet';
 import { SGD } from '../train/sgd';
 import { RESNET34_CONVS, convFlops, convOut, matmulShapes } from './shapes';
@@ -59,7 +60,7 @@ function buf(rt: GpuRuntime, elements: number, pool: GPUBuffer[]): GPUBuffer {
   return b;
 }
 
-/** GFLOP/s of shaders/fma_ceiling.wgsl: multiply-adds on registers only (the adapter's arithmetic ceiling). */
+/** GFLOP/s of src/bench/fma_ceiling.wgsl: multiply-adds on registers only (the adapter's arithmetic ceiling). */
 async function fmaCeiling(rt: GpuRuntime, samples: number): Promise<number> {
   const threads = 64 * 512;
   const iters = 512;
@@ -281,7 +282,7 @@ export interface BenchReport {
 
 /** Every benchmark the options ask for, on `rt`, logging each result line as it comes; the report for --json. */
 export async function runBench(rt: GpuRuntime, o: BenchOptions, log: (s: string) => void): Promise<BenchReport> {
-  if (o.winogradTile === 2) rt.winogradTile = 2;
+  if (o.winogradTile === 2) setKernelConfig(rt, { winogradTile: 2 });
   log(`adapter: ${rt.adapter.name} (${rt.adapter.description})`);
   log(`medians of ${o.samples} timed samples after warm-up; kernel batch ${o.batch}`);
   const ceil = await ceilings(rt, o.samples, log);

@@ -13,7 +13,7 @@ export interface CliOptions {
   /** Replace an earlier run's files in --out (without it, a run into a folder holding one is refused). */
   overwrite: boolean;
   help: boolean;
-  /** Winograd output tile of the 3×3 convolutions' forward pass (see GpuRuntime.winogradTile). */
+  /** Winograd output tile of the 3×3 convolutions' forward pass (see KernelConfig.winogradTile in kernels/config.ts). */
   winogradTile: 2 | 4;
   /** Flags the user gave explicitly (the demo only overrides the others). */
   given: Set<string>;

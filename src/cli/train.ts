@@ -19,6 +19,7 @@ import { ResumeMismatchError, Trainer, TrainingDivergedError, type Progress } fr
 import { FolderStore } from '../train/node-store';
 import { OutputError } from '../train/io';
 import { asciiPlot } from '../train/report';
+import { setKernelConfig } from '../kernels/config';
 import { parseCli, UsageError, USAGE, DEMO_OVERRIDES } from './args';
 import { ProgressBar } from './progress';
 
@@ -74,7 +75,7 @@ async function main(argv: string[]): Promise<number> {
   }
 
   const rt = await initGpu();
-  rt.winogradTile = cli.winogradTile;
+  setKernelConfig(rt, { winogradTile: cli.winogradTile });
   console.log(`adapter: ${rt.adapter.name} (${rt.adapter.description})`);
   if (cli.winogradTile === 2) console.log('3x3 convolutions: Winograd F(2x2, 3x3) in the forward pass (--winograd-tile 2: rounds less, slower)');
 

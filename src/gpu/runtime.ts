@@ -38,7 +38,7 @@ export interface Binding {
 export interface DispatchSpec {
   /** The op's name and shapes, used in error messages and debug labels: `conv2d[8x64x56x56 k3 s1]`. */
   op: string;
-  /** WGSL source (imported from shaders/). */
+  /** WGSL source (a kernel family's *.wgsl, imported as text). */
   shader: string;
   entry?: string;
   /** WGSL `override` constants. Each distinct set compiles one pipeline, cached. */
@@ -75,7 +75,7 @@ function elementBytes(type: string): number {
     const n = v[1] === '3' ? 4 : Number(v[1]);
     return n * (v[2] === 'f16' || v[3] === 'h' ? 2 : 4);
   }
-  return 16; // anything else (not used by shaders/): a conservative guess, never below a vec4
+  return 16; // anything else (not used by the kernels' WGSL): a conservative guess, never below a vec4
 }
 
 /**
@@ -126,37 +126,10 @@ export class GpuRuntime {
    */
   profile: Map<string, { ms: number; count: number }> | null = null;
   profileShapes = false;
-  /**
-   * Winograd's output tile for the forward pass of 3×3 stride-1 convolutions (src/kernels/winograd.ts) when a
-   * call does not choose: 4 (F(4×4, 3×3), the default) or 2 (F(2×2, 3×3): ~1.1× slower on a CPU adapter,
-   * rounds ~4× less). ResNet-34's early-layer gradients against float64, worst over four parity fixtures: 8.0e-4
-   * with 4, 5.6e-4 with 2, PyTorch float32 7.9e-4 (mostly ReLU decisions flipped by rounding; see
-   * test/resnet_parity.test.ts). train.js --winograd-tile.
-   */
-  winogradTile: 2 | 4 = 4;
-  /** The same for the data and weight gradients: 4 by default (as exact there as 2×2: ResNet-34's gradients ~5e-6 from float64). */
-  winogradBackwardTile: 2 | 4 = 4;
-  /**
-   * The forward tile where no gradient will flow back (autograd off, or no input requires a gradient:
-   * evaluation, prediction): 4 by default. Without a backward pass a flipped ReLU decision only moves an
-   * output by the rounding that flipped it, and ResNet-34's eval logits stay ~3e-7 from PyTorch's.
-   */
-  winogradInferenceTile: 2 | 4 = 4;
-  /**
-   * Winograd F(4×4) transforms read images whose rows are whole vec4 through vec4 views (the *_v entries of
-   * shaders/winograd4.wgsl); false: one float at a time, as for other images (tests compare both).
-   */
-  winogradVectorImages = true;
-  /**
-   * How per-channel reductions (batch norm's statistics and backward sums) run: 'tree', one workgroup per
-   * channel summing through workgroup memory (GPUs), or 'serial', one thread per channel streaming through
-   * its planes, without barriers (CPU adapters, the default there).
-   */
-  channelReduction: 'tree' | 'serial';
   private querySet: GPUQuerySet | null = null;
   private queryResolve: GPUBuffer | null = null;
   private profiledOps: string[] = [];
-  /** A CPU-based driver (lavapipe, SwiftShader, a fallback adapter): kernels pick launch shapes that suit it. */
+  /** A CPU-based driver (lavapipe, SwiftShader, a fallback adapter): for choices that depend on the kind of adapter. */
   get isSoftware(): boolean {
     const d = `${this.adapter.name} ${this.adapter.description}`.toLowerCase();
     return this.adapter.isFallback || /llvmpipe|lavapipe|swiftshader|software/.test(d);
@@ -181,7 +154,6 @@ export class GpuRuntime {
       opts.poolMaxFreeBytes ?? 2 ** 31,
       (buf) => this.retireBuffer(buf),
     );
-    this.channelReduction = this.isSoftware ? 'serial' : 'tree';
     this.uniformArena = device.createBuffer({
       label: 'uniform-arena',
       size: UNIFORM_SLOT * UNIFORM_SLOTS,
@@ -238,8 +210,9 @@ export class GpuRuntime {
   }
 
   /**
-   * Test mode: every buffer handed out by alloc() is first filled with NaN, so an output element that a
-   * kernel forgets to write reads back as NaN (and NaN never passes a numerics test).
+   * Test mode of the allocator (not a kernel setting, so it stays here): every buffer handed out by alloc()
+   * is first filled with NaN, so an output element that a kernel forgets to write reads back as NaN (and NaN
+   * never passes a numerics test). Off by default; the op tests and the in-browser gradient checks turn it on.
    */
   poison = false;
 

@@ -48,8 +48,7 @@ export function f32Range(buffer: GPUBuffer, elements: number, elementOffset = 0)
 
 /**
  * Workgroups for a grid-stride loop over `n` items (the vec4 elementwise kernels). A CPU driver runs a
- * workgroup per core at a time and pays per workgroup, so a few dozen large ones are fastest there
- * (measured on lavapipe: 64 workgroups 5.1 GB/s against 1.2 GB/s for one thread per element);
+ * workgroup per core at a time and pays per workgroup, so a few dozen large ones are fastest there;
  * a GPU wants enough to fill every core.
  */
 export function gridStride(rt: GpuRuntime, n: number, wg = 256): [number] {
@@ -58,7 +57,7 @@ export function gridStride(rt: GpuRuntime, n: number, wg = 256): [number] {
 }
 
 /**
- * Launch shape of a kernel with a scalar entry and a vec4 twin (`<entry>_4`, used when n is a multiple of 4):
+ * Launch shape of a kernel with a scalar entry and a vec4 twin (`<entry>_v4`, used when n is a multiple of 4):
  * the scalar entry binds `slots` at @binding(1..), the vec4 one at @binding(width + 1..), where `width` is the
  * number of scalar binding slots the shader declares (null leaves a slot unused).
  */
@@ -66,10 +65,28 @@ export function vec4Launch(rt: GpuRuntime, n: number, slots: (GPUBuffer | null)[
   const vec4 = n > 0 && n % 4 === 0;
   const ranges = slots.map((b) => (b ? f32Range(b, n) : null));
   return {
-    suffix: vec4 ? '_4' : '',
+    suffix: vec4 ? '_v4' : '',
     /** The count the shader loops over: elements, or vec4s. */
     count: vec4 ? n / 4 : n,
     bindings: vec4 ? [...new Array<null>(width).fill(null), ...ranges] : ranges,
     workgroups: vec4 ? gridStride(rt, n / 4) : grid1d(rt, n),
   };
+}
+
+/**
+ * Bind `elements` floats starting at element `offset` of a buffer. The binding starts at the nearest
+ * aligned byte offset below (minStorageBufferOffsetAlignment) and the shader adds the remainder, returned
+ * as `shift` (elements). wholeVec4: the binding's size is rounded up to whole vec4s (for a shader that
+ * declares it as array<vec4f>, whose last partial vec4 would otherwise be out of bounds).
+ */
+export function windowBinding(rt: GpuRuntime, buffer: GPUBuffer, offset: number, elements: number, wholeVec4 = false): { binding: { buffer: GPUBuffer; offset: number; size: number }; shift: number } {
+  const align = Number(rt.device.limits.minStorageBufferOffsetAlignment ?? 256);
+  const start = Math.floor((offset * 4) / align) * align;
+  const shift = offset - start / 4;
+  const bytes = Math.max(4, (shift + elements) * 4);
+  const size = wholeVec4 ? Math.ceil(bytes / 16) * 16 : bytes;
+  if (start + size > buffer.size) {
+    throw new Error(`binding of ${elements} floats at element ${offset} overruns a buffer of ${buffer.size} bytes`);
+  }
+  return { binding: { buffer, offset: start, size }, shift };
 }

@@ -1,6 +1,6 @@
 /**
  * Float64 reference of dropout: a CPU port of the counter-based generator the GPU draws from (Tensor.rand and
- * the dropout mask, shaders/fill.wgsl and shaders/dropout.wgsl), so a seeded mask is known element by element.
+ * the dropout mask, src/kernels/elementwise/fill.wgsl and src/kernels/dropout/dropout.wgsl), so a seeded mask is known element by element.
  */
 
 /** The PCG hash of one 32-bit word. */

@@ -1,5 +1,5 @@
 /**
- * torch.optim.SGD on the GPU: one in-place update kernel per parameter (shaders/sgd.wgsl), with momentum,
+ * torch.optim.SGD on the GPU: one in-place update kernel per parameter (kernels/sgd/sgd.wgsl), with momentum,
  * dampening, weight decay and Nesterov exactly as PyTorch defines them. The learning rate and the other
  * hyperparameters travel in the kernel's uniform, so a scheduler may change `lr` between steps freely.
  */

@@ -70,7 +70,7 @@ function newest(dir: string): number {
 function buildIfStale(): void {
   const bundles = ['main.js', 'worker.js', 'index.html', 'style.css'].map((f) => join('dist/web', f));
   const built = bundles.every((f) => existsSync(f)) ? Math.min(...bundles.map((f) => statSync(f).mtimeMs)) : 0;
-  if (built < Math.max(...['src', 'shaders'].map(newest))) execFileSync(process.execPath, ['build.mjs', '--no-types'], { stdio: 'inherit' });
+  if (built < Math.max(...['src'].map(newest))) execFileSync(process.execPath, ['build.mjs', '--no-types'], { stdio: 'inherit' });
 }
 
 type RGB = [number, number, number];

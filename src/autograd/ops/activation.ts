@@ -2,7 +2,7 @@
 import { Tensor } from '../tensor';
 import { record } from '../graph';
 import { requireNonEmpty } from './check';
-import { reluBackward, reluForward } from '../../kernels/activation';
+import { reluBackward, reluForward } from '../../kernels/elementwise/relu';
 
 /** max(x, 0), elementwise. The gradient is dy·[x > 0] (0 at exactly 0, as PyTorch). */
 export function relu(x: Tensor): Tensor {

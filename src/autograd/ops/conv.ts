@@ -31,9 +31,9 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, op
   const rt = x.rt;
   const out = Tensor.empty([g.N, g.O, g.OH, g.OW], 'f32', rt);
   const inputs = bias ? [x, weight, bias] : [x, weight];
-  // Without a backward pass (evaluation, prediction), the forward takes the inference Winograd tile.
+  // Whether a backward pass will follow is the op's to tell; the kernel layer decides what it changes.
   const inference = !isGradEnabled() || !inputs.some((t) => t.requiresGrad);
-  conv2dForward(rt, x.buffer, weight.buffer, bias?.buffer ?? null, out.buffer, g, inference ? { winogradTile: rt.winogradInferenceTile, ...o } : o);
+  conv2dForward(rt, x.buffer, weight.buffer, bias?.buffer ?? null, out.buffer, g, inference ? { inference, ...o } : o);
   return record(out, 'conv2d', inputs, (dy) => {
     const grads: (Tensor | null)[] = [null, null, null];
     if (x.requiresGrad) {

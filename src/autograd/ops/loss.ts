@@ -2,7 +2,7 @@
 import { Tensor, shapeStr } from '../tensor';
 import { record } from '../graph';
 import { requireNonEmpty } from './check';
-import { crossEntropyBackward, crossEntropyForward } from '../../kernels/cross_entropy';
+import { crossEntropyBackward, crossEntropyForward } from '../../kernels/loss';
 import { sumAxis } from '../../kernels/reduce';
 
 export interface CrossEntropyOptions {

@@ -1,0 +1,267 @@
+/**
+ * Launchers for batchnorm.wgsl: per-channel batch statistics (with the running-estimate update),
+ * the normalising apply (optionally fused with ReLU), and the two backward passes.
+ * `stats` buffers hold [mean (C) | invstd (C)]. When H·W is a multiple of 4 the vec4 entry points are used.
+ */
+import type { Binding, GpuRuntime } from '../../gpu/runtime';
+import batchnorm from './batchnorm.wgsl';
+import { Params, f32Range, gridStride } from '../util';
+import { choose, kernelConfig } from '../config';
+
+/** An NCHW activation seen as [n, c, hw] with hw = H·W. */
+export interface BnShape {
+  n: number;
+  c: number;
+  hw: number;
+}
+
+/** weight / bias of the affine part; either may be absent (treated as 1 / 0). */
+export interface BnAffine {
+  weight: GPUBuffer | null;
+  bias: GPUBuffer | null;
+}
+
+const WG = 256;
+/** Threads per workgroup of the serial reductions (one thread per channel; see KernelConfig.channelReduction). */
+const SERIAL_WG = 8;
+
+/**
+ * Threads per workgroup of the per-channel reductions (one workgroup per channel): enough for 8 units (values
+ * or vec4s) per thread, up to WG. Small channels (the tiny maps of a small-image ResNet's last stage) then
+ * skip a tree of mostly idle threads and its barriers, which SwiftShader runs slowly.
+ */
+function reduceWG(s: BnShape): number {
+  const units = (s.n * s.hw) / (s.hw % 4 === 0 ? 4 : 1);
+  return Math.min(WG, Math.max(32, 2 ** Math.ceil(Math.log2(Math.max(1, units / 8)))));
+}
+/** Elementwise entries: units (elements or vec4s) per thread of the grid-stride loop. */
+const UNITS_PER_THREAD = 4;
+/** vec4 units per chunk of the vec4 elementwise entries (batchnorm.wgsl's CHUNK). */
+const CHUNK = 8;
+const HAS_WEIGHT = 1;
+const HAS_BIAS = 2;
+const TRAINING = 4;
+
+/** The shader's binding numbers (see the declarations in batchnorm.wgsl). */
+const SLOT = {
+  x: 1,
+  dy: 2,
+  stats: 3,
+  weight: 4,
+  bias: 5,
+  out: 6,
+  statsOut: 7,
+  runningMean: 8,
+  runningVar: 9,
+  dbiasOut: 10,
+  dweightOut: 11,
+  dbiasIn: 12,
+  dweightIn: 13,
+  x4: 14,
+  dy4: 15,
+  out4: 16,
+  res: 17,
+  res4: 18,
+} as const;
+type Slot = keyof typeof SLOT;
+
+/** The bindings list for rt.dispatch (index = binding number − 1), with null in the slots not given. */
+function slots(given: Partial<Record<Slot, Binding>>): (Binding | null)[] {
+  const list: (Binding | null)[] = [];
+  for (const [name, b] of Object.entries(given) as [Slot, Binding][]) {
+    while (list.length < SLOT[name]) list.push(null);
+    list[SLOT[name] - 1] = b;
+  }
+  return list;
+}
+
+function label(name: string, s: BnShape, relu = false): string {
+  return `batchnorm${relu ? '_relu' : ''}.${name}[${s.n}x${s.c}x${s.hw}]`;
+}
+
+function checkShape(op: string, s: BnShape, rt?: GpuRuntime): void {
+  for (const [k, v] of Object.entries(s)) {
+    if (!Number.isInteger(v) || v < 1) throw new Error(`${op}: ${k} = ${v} must be a positive integer`);
+  }
+  if (rt && s.c > rt.limits.maxComputeWorkgroupsPerDimension) throw new Error(`${op}: ${s.c} channels exceed the workgroup-count limit`);
+}
+
+function params(s: BnShape, flags: number, momentum = 0, eps = 0, stride = 0): Uint8Array {
+  return new Params().u32(s.n).u32(s.c).u32(s.hw).u32(flags).f32(momentum).f32(eps).u32(stride).bytes();
+}
+
+function affineFlags(a: BnAffine): number {
+  return (a.weight ? HAS_WEIGHT : 0) | (a.bias ? HAS_BIAS : 0);
+}
+
+/** vec4 entries when no vec4 straddles two channels. */
+function isVec4(s: BnShape): boolean {
+  return s.hw % 4 === 0;
+}
+
+/** How the per-channel sums run: the kernel configuration's channelReduction, through the chooser. */
+function channelReduction(rt: GpuRuntime, s: BnShape): 'tree' | 'serial' {
+  return choose(rt, 'batchnorm.reduce', `${s.n}x${s.c}x${s.hw}`, REDUCTIONS, kernelConfig(rt).channelReduction);
+}
+const REDUCTIONS = ['serial', 'tree'] as const;
+
+/** The entry (scalar or vec4 variant) and the x / dy / out bindings in the matching slots. */
+function dataSlots(s: BnShape, entry: string, data: { x?: GPUBuffer; dy?: GPUBuffer; out?: GPUBuffer; res?: GPUBuffer }) {
+  const total = s.n * s.c * s.hw;
+  const given: Partial<Record<Slot, Binding>> = {};
+  const v = isVec4(s);
+  if (data.x) given[v ? 'x4' : 'x'] = f32Range(data.x, total);
+  if (data.dy) given[v ? 'dy4' : 'dy'] = f32Range(data.dy, total);
+  if (data.out) given[v ? 'out4' : 'out'] = f32Range(data.out, total);
+  if (data.res) given[v ? 'res4' : 'res'] = f32Range(data.res, total);
+  return { entry: v ? `${entry}_v4` : entry, given };
+}
+
+/**
+ * The grid of an elementwise entry and its thread count (the grid-stride step): on a CPU adapter at most 64
+ * workgroups, which it runs a core's worth at a time and pays for one by one (gridStride in util.ts).
+ */
+function elementwiseGrid(rt: GpuRuntime, s: BnShape): { workgroups: [number]; stride: number } {
+  // Work items: elements (scalar entries), or chunks of CHUNK vec4s inside a plane (vec4 entries).
+  const items = isVec4(s) ? s.n * s.c * Math.ceil(s.hw / 4 / CHUNK) : s.n * s.c * s.hw;
+  const workgroups = gridStride(rt, Math.ceil(items / (isVec4(s) ? 1 : UNITS_PER_THREAD)), WG);
+  return { workgroups, stride: workgroups[0] * WG };
+}
+
+/** The per-channel read-only inputs; an absent weight / bias is replaced by `stats`, which is then never read. */
+function channelSlots(stats: GPUBuffer, a: BnAffine, c: number): Partial<Record<Slot, Binding>> {
+  return { stats: f32Range(stats, 2 * c), weight: f32Range(a.weight ?? stats, c), bias: f32Range(a.bias ?? stats, c) };
+}
+
+/**
+ * Training-mode statistics: stats = [batch mean | 1/sqrt(biased var + eps)], and in place
+ * runningMean = (1−m)·runningMean + m·mean, runningVar = (1−m)·runningVar + m·unbiasedVar.
+ * One workgroup per channel. Needs n·hw > 1 (the unbiased variance divides by n·hw − 1).
+ */
+export function bnStatsTrain(
+  rt: GpuRuntime,
+  x: GPUBuffer,
+  stats: GPUBuffer,
+  runningMean: GPUBuffer,
+  runningVar: GPUBuffer,
+  s: BnShape,
+  momentum: number,
+  eps: number,
+): void {
+  const op = label('stats', s);
+  checkShape(op, s, rt);
+  if (s.n * s.hw < 2) throw new Error(`${op}: training-mode batch norm needs more than 1 value per channel (got N·H·W = ${s.n * s.hw})`);
+  const serial = channelReduction(rt, s) === 'serial';
+  const d = dataSlots(s, serial ? 'stats_train_serial' : 'stats_train', { x });
+  rt.dispatch({
+    op,
+    shader: batchnorm,
+    entry: d.entry,
+    constants: serial ? {} : { WG: reduceWG(s) },
+    uniforms: params(s, 0, momentum, eps),
+    bindings: slots({ ...d.given, statsOut: f32Range(stats, 2 * s.c), runningMean: f32Range(runningMean, s.c), runningVar: f32Range(runningVar, s.c) }),
+    workgroups: [serial ? Math.ceil(s.c / SERIAL_WG) : s.c],
+  });
+}
+
+/** Eval-mode statistics: stats = [runningMean | 1/sqrt(runningVar + eps)] (a snapshot). One thread per channel. */
+export function bnStatsEval(rt: GpuRuntime, runningMean: GPUBuffer, runningVar: GPUBuffer, stats: GPUBuffer, s: BnShape, eps: number): void {
+  const op = label('stats_eval', s);
+  checkShape(op, s);
+  rt.dispatch({
+    op,
+    shader: batchnorm,
+    entry: 'stats_eval',
+    constants: { WG },
+    uniforms: params(s, 0, 0, eps),
+    bindings: slots({ statsOut: f32Range(stats, 2 * s.c), runningMean: f32Range(runningMean, s.c), runningVar: f32Range(runningVar, s.c) }),
+    workgroups: [Math.ceil(s.c / WG)],
+  });
+}
+
+/**
+ * out = (x − mean)·invstd·weight + bias (+ residual), then max(0, ·) when relu (always with a residual: the end
+ * of a residual block in one pass). A grid-stride loop over elements (or vec4s).
+ */
+export function bnApply(rt: GpuRuntime, x: GPUBuffer, stats: GPUBuffer, a: BnAffine, out: GPUBuffer, s: BnShape, relu: boolean, residual: GPUBuffer | null = null): void {
+  const op = label(residual ? 'apply_add' : 'apply', s, relu || residual !== null);
+  checkShape(op, s);
+  // Without a residual x stands in for it (declared by the entry, never read).
+  const d = dataSlots(s, 'apply', { x, out, res: residual ?? x });
+  const grid = elementwiseGrid(rt, s);
+  rt.dispatch({
+    op,
+    shader: batchnorm,
+    entry: d.entry,
+    constants: { WG, RELU: relu || residual ? 1 : 0, RESIDUAL: residual ? 1 : 0 },
+    uniforms: params(s, affineFlags(a), 0, 0, grid.stride),
+    bindings: slots({ ...d.given, ...channelSlots(stats, a, s.c) }),
+    workgroups: grid.workgroups,
+  });
+}
+
+/**
+ * Per-channel backward sums: dbias = Σ g, dweight = Σ g·x̂, where g = dy masked by the fused ReLU's
+ * output > 0 (recomputed from x). One workgroup per channel.
+ */
+export function bnBackwardReduce(
+  rt: GpuRuntime,
+  dy: GPUBuffer,
+  x: GPUBuffer,
+  stats: GPUBuffer,
+  a: BnAffine,
+  dweight: GPUBuffer,
+  dbias: GPUBuffer,
+  s: BnShape,
+  relu: boolean,
+): void {
+  const op = label('backward_reduce', s, relu);
+  checkShape(op, s, rt);
+  const serial = channelReduction(rt, s) === 'serial';
+  const d = dataSlots(s, serial ? 'backward_reduce_serial' : 'backward_reduce', { x, dy });
+  rt.dispatch({
+    op,
+    shader: batchnorm,
+    entry: d.entry,
+    constants: serial ? { RELU: relu ? 1 : 0 } : { WG: reduceWG(s), RELU: relu ? 1 : 0 },
+    uniforms: params(s, affineFlags(a)),
+    bindings: slots({ ...d.given, ...channelSlots(stats, a, s.c), dbiasOut: f32Range(dbias, s.c), dweightOut: f32Range(dweight, s.c) }),
+    workgroups: [serial ? Math.ceil(s.c / SERIAL_WG) : s.c],
+  });
+}
+
+/**
+ * dx. Training mode (`sums` from bnBackwardReduce): dx = w·invstd·(g − Σg/n − x̂·Σg·x̂/n).
+ * Eval mode (`sums` null): dx = w·invstd·g. A grid-stride loop over elements (or vec4s).
+ */
+export function bnBackwardApply(
+  rt: GpuRuntime,
+  dy: GPUBuffer,
+  x: GPUBuffer,
+  stats: GPUBuffer,
+  a: BnAffine,
+  sums: { dweight: GPUBuffer; dbias: GPUBuffer } | null,
+  dx: GPUBuffer,
+  s: BnShape,
+  relu: boolean,
+): void {
+  const op = label('backward_apply', s, relu);
+  checkShape(op, s);
+  const d = dataSlots(s, 'backward_apply', { x, dy, out: dx });
+  const grid = elementwiseGrid(rt, s);
+  rt.dispatch({
+    op,
+    shader: batchnorm,
+    entry: d.entry,
+    constants: { WG, RELU: relu ? 1 : 0 },
+    uniforms: params(s, affineFlags(a) | (sums ? TRAINING : 0), 0, 0, grid.stride),
+    bindings: slots({
+      ...d.given,
+      ...channelSlots(stats, a, s.c),
+      // Eval mode never reads the sums; stats fills their slots.
+      dbiasIn: f32Range(sums?.dbias ?? stats, s.c),
+      dweightIn: f32Range(sums?.dweight ?? stats, s.c),
+    }),
+    workgroups: grid.workgroups,
+  });
+}

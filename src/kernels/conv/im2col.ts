@@ -1,0 +1,208 @@
+/**
+ * The im2col algorithm: im2col (im2col.wgsl) + matmul, and col2im for the data gradient. Work is done a batch
+ * tile at a time, so that one tile's column matrix fits `maxColumnBytes` (default: the adapter's
+ * maxStorageBufferBindingSize); the column buffer is reused across tiles. The tile's images sit side by side
+ * in the columns, so each pass is one wide matmul however small the images (one matmul per image would leave
+ * the 2×2 maps of a 64-pixel ResNet filling 4 of a tile's 64 columns); the outputs and dy are moved
+ * between that layout and NCHW by an axis swap (swap01, in the same shader).
+ */
+import type { GpuRuntime } from '../../gpu/runtime';
+import shader from './im2col.wgsl';
+import { Params, windowBinding } from '../util';
+import { matmul } from '../matmul';
+import { type Conv2dGeometry, geometryStr, isPointwise } from './geometry';
+import type { ConvOptions } from './choose';
+
+/** Images per batch tile: the column buffer and every per-tile binding must fit their limits. */
+export function imagesPerTile(rt: GpuRuntime, g: Conv2dGeometry, opts: ConvOptions = {}): number {
+  const maxBind = rt.limits.maxStorageBufferBindingSize;
+  const maxCols = Math.min(opts.maxColumnBytes ?? maxBind, maxBind);
+  const colBytes = g.C * g.KH * g.KW * g.OH * g.OW * 4;
+  let n = Math.min(g.N, Math.floor(maxBind / (g.C * g.H * g.W * 4)), Math.floor(maxBind / (g.O * g.OH * g.OW * 4)), Math.floor(maxCols / colBytes));
+  if (opts.maxImagesPerTile) n = Math.min(n, opts.maxImagesPerTile);
+  if (n < 1) throw new Error(`conv2d ${geometryStr(g)}: one image's column matrix (${colBytes} bytes) or tensor does not fit ${maxCols} bytes (spatial tiling is not implemented)`);
+  return n;
+}
+
+/** Run fn(n0, nb, cols) over batch tiles, with a column buffer for a tile's images (reused by every tile). */
+function forEachTile(rt: GpuRuntime, g: Conv2dGeometry, opts: ConvOptions, fn: (n0: number, nb: number, cols: GPUBuffer) => void): void {
+  const tile = imagesPerTile(rt, g, opts);
+  const cols = rt.alloc(tile * g.C * g.KH * g.KW * g.OH * g.OW * 4);
+  try {
+    for (let n0 = 0; n0 < g.N; n0 += tile) fn(n0, Math.min(tile, g.N - n0), cols);
+  } finally {
+    rt.release(cols); // later users of this buffer are encoded after these dispatches
+  }
+}
+
+/** Output pixels per image from which the im2col data gradient runs one matmul per image (see dataIm2col). */
+const PER_IMAGE_PIXELS = 128;
+
+const BLOCK = 8; // BW = BH in im2col.wgsl: a workgroup is an 8×8 block of pixels of one channel
+
+/** Rows of pixels per col2im thread (the ROWS override): fewer, fuller workgroups suit a CPU driver. */
+const COL2IM_ROWS = 4;
+
+/** perImage: the column matrix is one [C·KH·KW, OH·OW] matrix per image, not the images side by side. */
+function colsParams(g: Conv2dGeometry, blocksX: number, offSrc: number, offDst: number, nb: number, perImage = false): Uint8Array {
+  const hw = g.OH * g.OW;
+  return new Params()
+    .u32(g.C).u32(g.H).u32(g.W).u32(g.KH)
+    .u32(g.KW).u32(g.stride).u32(g.pad).u32(g.OH)
+    .u32(g.OW).u32(blocksX).u32(offSrc).u32(offDst)
+    .u32(perImage ? hw : nb * hw).u32(perImage ? g.C * g.KH * g.KW * hw : hw)
+    .bytes();
+}
+
+/** Workgroups over [rows, cols] pixel blocks × channels × images. */
+function pixelGrid(rows: number, cols: number, g: Conv2dGeometry, images: number, rowsPerThread = 1): { blocksX: number; workgroups: [number, number, number] } {
+  const blocksX = Math.ceil(cols / BLOCK);
+  return { blocksX, workgroups: [blocksX * Math.ceil(rows / (BLOCK * rowsPerThread)), g.C, images] };
+}
+
+/** cols = im2col of images n0..n0+nb of x: [C·KH·KW, nb·OH·OW], the images side by side (see im2col.wgsl). */
+export function im2col(rt: GpuRuntime, x: GPUBuffer, cols: GPUBuffer, g: Conv2dGeometry, n0 = 0, nb = g.N): void {
+  const imageSize = g.C * g.H * g.W;
+  const src = windowBinding(rt, x, n0 * imageSize, nb * imageSize);
+  const dst = windowBinding(rt, cols, 0, nb * g.C * g.KH * g.KW * g.OH * g.OW);
+  const grid = pixelGrid(g.OH, g.OW, g, nb);
+  rt.dispatch({
+    op: `im2col[${geometryStr(g)} images ${n0}+${nb}]`,
+    shader,
+    entry: 'im2col',
+    uniforms: colsParams(g, grid.blocksX, src.shift, 0, nb),
+    bindings: [src.binding, dst.binding],
+    workgroups: grid.workgroups,
+  });
+}
+
+/**
+ * Images n0..n0+nb of dx = col2im of dcols ([C·KH·KW, nb·OH·OW], as im2col writes it, or with perImage one
+ * [C·KH·KW, OH·OW] matrix per image; overwrites).
+ */
+export function col2im(rt: GpuRuntime, dcols: GPUBuffer, dx: GPUBuffer, g: Conv2dGeometry, n0 = 0, nb = g.N, perImage = false): void {
+  const imageSize = g.C * g.H * g.W;
+  if (isPointwise(g)) {
+    if (perImage) throw new Error(`col2im ${geometryStr(g)}: a pointwise convolution's columns are not per image`);
+    // The column matrix is the images with their first two axes swapped.
+    swapAxes01(rt, dcols, 0, dx, n0 * imageSize, g.C, nb, g.H * g.W, `col2im ${geometryStr(g)}`);
+    return;
+  }
+  const src = windowBinding(rt, dcols, 0, nb * g.C * g.KH * g.KW * g.OH * g.OW);
+  const dst = windowBinding(rt, dx, n0 * imageSize, nb * imageSize);
+  if (g.KH === 1 && g.KW === 1 && g.pad === 0) {
+    // One tap per input pixel at most: zero this tile of dx, then scatter the taps to their pixels.
+    rt.clear(dx, n0 * imageSize * 4, nb * imageSize * 4, `col2im-clear[${geometryStr(g)}]`);
+    const grid = pixelGrid(g.OH, g.OW, g, nb);
+    rt.dispatch({
+      op: `col2im[${geometryStr(g)} images ${n0}+${nb}]`,
+      shader,
+      entry: 'scatter_1x1',
+      uniforms: colsParams(g, grid.blocksX, 0, dst.shift, nb, perImage),
+      bindings: [src.binding, dst.binding],
+      workgroups: grid.workgroups,
+    });
+    return;
+  }
+  const grid = pixelGrid(g.H, g.W, g, nb, COL2IM_ROWS);
+  rt.dispatch({
+    op: `col2im[${geometryStr(g)} images ${n0}+${nb}]`,
+    shader,
+    entry: 'col2im',
+    constants: { ROWS: COL2IM_ROWS },
+    uniforms: colsParams(g, grid.blocksX, 0, dst.shift, nb, perImage),
+    bindings: [src.binding, dst.binding],
+    workgroups: grid.workgroups,
+  });
+}
+
+/** The column matrix of images n0..n0+nb: im2col into `cols`, or for one image of a pointwise convolution, x itself. */
+function columns(rt: GpuRuntime, x: GPUBuffer, cols: GPUBuffer, g: Conv2dGeometry, n0: number, nb: number): GPUBuffer | { buffer: GPUBuffer; offset: number } {
+  if (isPointwise(g) && nb === 1) return { buffer: x, offset: n0 * g.C * g.H * g.W };
+  im2col(rt, x, cols, g, n0, nb);
+  return cols;
+}
+
+/** dst[b, a, s] = src[a, b, s] for a < A, b < B, s < S (element offsets into the buffers; no overlap). */
+function swapAxes01(rt: GpuRuntime, src: GPUBuffer, offSrc: number, dst: GPUBuffer, offDst: number, A: number, B: number, S: number, name: string): void {
+  const n = A * B * S;
+  const s = windowBinding(rt, src, offSrc, n);
+  const d = windowBinding(rt, dst, offDst, n);
+  rt.dispatch({
+    op: `swap-axes[${name} ${A}x${B}x${S}]`,
+    shader,
+    entry: 'swap01',
+    uniforms: new Params()
+      .u32(A).u32(B).u32(S).u32(0)
+      .u32(0).u32(0).u32(0).u32(0)
+      .u32(0).u32(0).u32(s.shift).u32(d.shift)
+      .u32(0)
+      .bytes(),
+    bindings: [s.binding, d.binding],
+    workgroups: [Math.ceil(S / (BLOCK * BLOCK)), A, B],
+  });
+}
+
+/**
+ * dy of images n0..n0+nb as [O, nb·OH·OW] (the layout of the column matrix's columns): a buffer to release
+ * when one was made (nb > 1), or dy itself when the tile is one image.
+ */
+function gradientColumns(rt: GpuRuntime, dy: GPUBuffer, g: Conv2dGeometry, n0: number, nb: number): { mat: { buffer: GPUBuffer; offset: number }; scratch: GPUBuffer | null } {
+  const hw = g.OH * g.OW;
+  if (nb === 1) return { mat: { buffer: dy, offset: n0 * g.O * hw }, scratch: null };
+  const scratch = rt.alloc(nb * g.O * hw * 4);
+  swapAxes01(rt, dy, n0 * g.O * hw, scratch, 0, nb, g.O, hw, `dy ${geometryStr(g)}`);
+  return { mat: { buffer: scratch, offset: 0 }, scratch };
+}
+
+/** y[N,O,OH,OW] = conv2d(x, w) (+ bias[O]) by im2col + matmul. */
+export function forwardIm2col(rt: GpuRuntime, x: GPUBuffer, w: GPUBuffer, bias: GPUBuffer | null, y: GPUBuffer, g: Conv2dGeometry, opts: ConvOptions): void {
+  const taps = g.C * g.KH * g.KW;
+  const hw = g.OH * g.OW;
+  forEachTile(rt, g, opts, (n0, nb, cols) => {
+    // Y'[O, nb·hw] = W[O, taps] · cols[taps, nb·hw]; then Y' → NCHW (a single image is already NCHW).
+    const colsMat = columns(rt, x, cols, g, n0, nb);
+    const out = nb === 1 ? null : rt.alloc(nb * g.O * hw * 4);
+    matmul(rt, w, colsMat, out ?? { buffer: y, offset: n0 * g.O * hw }, g.O, nb * hw, taps, { bias, biasPer: 'row' });
+    if (out) {
+      swapAxes01(rt, out, 0, y, n0 * g.O * hw, g.O, nb, hw, `y ${geometryStr(g)}`);
+      rt.release(out);
+    }
+  });
+}
+
+/** dx[N,C,H,W] from dy by matmul + col2im (overwrites dx). */
+export function dataIm2col(rt: GpuRuntime, dy: GPUBuffer, w: GPUBuffer, dx: GPUBuffer, g: Conv2dGeometry, opts: ConvOptions): void {
+  const taps = g.C * g.KH * g.KW;
+  const hw = g.OH * g.OW;
+  // Images of at least PER_IMAGE_PIXELS outputs fill the matmul's tiles alone: one matmul per image, straight
+  // from NCHW dy, saves turning dy into [O, nb·hw] first (pointwise stride-1 convolutions excepted: their
+  // column matrix is dx with its axes swapped).
+  const perImage = hw >= PER_IMAGE_PIXELS && !isPointwise(g);
+  forEachTile(rt, g, opts, (n0, nb, dcols) => {
+    if (perImage) {
+      // dcols[n][taps, hw] = Wᵀ[taps, O] · dY_n[O, hw] for each image n of the tile.
+      matmul(rt, w, { buffer: dy, offset: n0 * g.O * hw }, dcols, taps, hw, g.O, { transA: true, batch: nb, strideA: 0, strideB: g.O * hw, strideC: taps * hw });
+    } else {
+      // dcols[taps, nb·hw] = Wᵀ[taps, O] · dY'[O, nb·hw].
+      const dyCols = gradientColumns(rt, dy, g, n0, nb);
+      matmul(rt, w, dyCols.mat, dcols, taps, nb * hw, g.O, { transA: true });
+      if (dyCols.scratch) rt.release(dyCols.scratch);
+    }
+    // Then each pixel gathers its taps' entries.
+    col2im(rt, dcols, dx, g, n0, nb, perImage);
+  });
+}
+
+/** dw[O,C,KH,KW] = dY'[O, N·hw] · colsᵀ, a batch tile at a time (overwrites dw). */
+export function weightIm2col(rt: GpuRuntime, x: GPUBuffer, dy: GPUBuffer, dw: GPUBuffer, g: Conv2dGeometry, opts: ConvOptions): void {
+  const taps = g.C * g.KH * g.KW;
+  const hw = g.OH * g.OW;
+  forEachTile(rt, g, opts, (n0, nb, cols) => {
+    const colsMat = columns(rt, x, cols, g, n0, nb);
+    // dW[O, taps] (+)= dY'[O, nb·hw] · cols[taps, nb·hw]ᵀ: the first tile writes, later ones add.
+    const dyCols = gradientColumns(rt, dy, g, n0, nb);
+    matmul(rt, dyCols.mat, colsMat, dw, g.O, taps, nb * hw, { transB: true, accumulate: n0 > 0 });
+    if (dyCols.scratch) rt.release(dyCols.scratch);
+  });
+}

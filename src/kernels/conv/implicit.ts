@@ -1,0 +1,126 @@
+/**
+ * The implicit-GEMM algorithm (adapters with 8-lane subgroups): the subgroup matmul kernel gathers the
+ * convolution's taps itself (matmul_subgroup.wgsl, MODE 1 and 2, through a ConvGather), so no column matrix
+ * is written or read.
+ */
+import type { GpuRuntime } from '../../gpu/runtime';
+import { windowBinding } from '../util';
+import type { ConvGather } from '../matmul/common';
+import { packOperand, releaseOperands } from '../matmul/pack';
+import { runSubgroupKernel } from '../matmul/subgroup';
+import { sumAxis } from '../reduce';
+import { type Conv2dGeometry, geometryStr } from './geometry';
+import type { ConvOptions } from './choose';
+
+/**
+ * Run fn over batch tiles whose image bindings (x, y, and `scratchPerImage` bytes of packed operand per
+ * image) fit maxStorageBufferBindingSize: no column matrix, so the whole batch is usually one tile.
+ */
+function forEachImageTile(rt: GpuRuntime, g: Conv2dGeometry, opts: ConvOptions, scratchPerImage: number, fn: (n0: number, nb: number) => void): void {
+  const maxBind = rt.limits.maxStorageBufferBindingSize;
+  const perImage = Math.max(g.C * g.H * g.W * 4, g.O * g.OH * g.OW * 4, scratchPerImage);
+  const tile = Math.min(g.N, Math.floor(maxBind / perImage), opts.maxImagesPerTile ?? Infinity);
+  if (tile < 1) throw new Error(`conv2d ${geometryStr(g)}: one image (${perImage} bytes) does not fit a ${maxBind}-byte binding`);
+  for (let n0 = 0; n0 < g.N; n0 += tile) fn(n0, Math.min(tile, g.N - n0));
+}
+
+/** Images n0..n0+nb of a batch of `imageSize`-float images, as the kernel's gathered Y. */
+function images(rt: GpuRuntime, buf: GPUBuffer, imageSize: number, n0: number, nb: number): ConvGather['images'] {
+  const w = windowBinding(rt, buf, n0 * imageSize, nb * imageSize);
+  return { binding: w.binding, offset: w.shift };
+}
+
+/** Forward: Y_n[O, OH·OW] = W[O, (c, ki, kj)] · taps of x_n, with X = Wᵀ packed once; the images side by side as columns. */
+export function forwardImplicit(rt: GpuRuntime, x: GPUBuffer, w: GPUBuffer, bias: GPUBuffer | null, y: GPUBuffer, g: Conv2dGeometry, opts: ConvOptions): void {
+  const taps = g.C * g.KH * g.KW;
+  const hw = g.OH * g.OW;
+  const X = packOperand(rt, w, taps, g.O, taps, true, 1, 0, 'W');
+  forEachImageTile(rt, g, opts, 0, (n0, nb) => {
+    runSubgroupKernel(rt, {
+      op: `conv2dFwd[${geometryStr(g)} images ${n0}+${nb}]`,
+      M: g.O,
+      N: nb * hw,
+      K: taps,
+      batch: 1,
+      reduce: false,
+      accumulate: false,
+      x: X,
+      y: { mode: 1, images: images(rt, x, g.C * g.H * g.W, n0, nb), imageStride: g.C * g.H * g.W, inH: g.H, inW: g.W, KH: g.KH, KW: g.KW, gridW: g.OW, rowMul: g.stride, rowAdd: -g.pad, kSign: 1, colsPerImage: hw },
+      c: { buffer: y, offset: n0 * g.O * hw, ld: hw, stride: g.O * hw },
+      bias,
+      biasPerRow: true,
+    });
+  });
+  releaseOperands(rt, X);
+}
+
+/**
+ * Data gradient at stride 1, as the convolution of dy with the flipped kernel:
+ * dx_n[C, H·W] = Wᵀ[C, (o, ki, kj)] · taps of dy_n at (h + pad − ki, w + pad − kj), X = W packed as [(o, ki, kj), c].
+ */
+export function dataImplicit(rt: GpuRuntime, dy: GPUBuffer, w: GPUBuffer, dx: GPUBuffer, g: Conv2dGeometry, opts: ConvOptions): void {
+  const T = g.KH * g.KW;
+  const hwIn = g.H * g.W;
+  const X = { ...packOperand(rt, w, T, g.C, T, true, g.O, g.C * T, 'W'), stride4: 0 }; // one [O·T, C] matrix
+  forEachImageTile(rt, g, opts, 0, (n0, nb) => {
+    runSubgroupKernel(rt, {
+      op: `conv2dDx[${geometryStr(g)} images ${n0}+${nb}]`,
+      M: g.C,
+      N: nb * hwIn,
+      K: g.O * T,
+      batch: 1,
+      reduce: false,
+      accumulate: false,
+      x: X,
+      y: { mode: 1, images: images(rt, dy, g.O * g.OH * g.OW, n0, nb), imageStride: g.O * g.OH * g.OW, inH: g.OH, inW: g.OW, KH: g.KH, KW: g.KW, gridW: g.W, rowMul: 1, rowAdd: g.pad, kSign: -1, colsPerImage: hwIn },
+      c: { buffer: dx, offset: n0 * g.C * hwIn, ld: hwIn, stride: g.C * hwIn },
+      bias: null,
+      biasPerRow: false,
+    });
+  });
+  releaseOperands(rt, X);
+}
+
+/**
+ * The implicit weight gradient's workgroups to aim for: a dW of fewer 32 × 32 tiles splits its sum over
+ * the images into partial sums, added afterwards (sumAxis), so that a few long workgroups (ResNet's 1×1
+ * downsamples) do not leave cores idle, above all with a core busy elsewhere. (History: docs/benchmarks.md.)
+ */
+const WEIGHT_GRADIENT_WORKGROUPS = 128;
+
+/** Weight gradient: dW[O, (c, ki, kj)] = Σ_n dy_n[O, OH·OW] · (taps of x_n)ᵀ, with X = dy_nᵀ packed per tile. */
+export function weightImplicit(rt: GpuRuntime, x: GPUBuffer, dy: GPUBuffer, dw: GPUBuffer, g: Conv2dGeometry, opts: ConvOptions): void {
+  const taps = g.C * g.KH * g.KW;
+  const hw = g.OH * g.OW;
+  const tiles = Math.ceil(g.O / 32) * Math.ceil(taps / 32);
+  forEachImageTile(rt, g, opts, hw * Math.ceil(g.O / 4) * 16, (n0, nb) => {
+    const asked = Math.max(1, Math.min(nb, opts.weightSumGroups ?? Math.ceil(WEIGHT_GRADIENT_WORKGROUPS / tiles)));
+    const termsPerSum = Math.ceil(nb / asked);
+    const groups = Math.ceil(nb / termsPerSum); // 4 asked for 5 images: sums of 2, 2 and 1
+    const size = g.O * taps;
+    // Split: partial sums [groups, O, taps] (and dW's old value after them, when accumulating), then summed.
+    const partial = groups > 1 ? rt.alloc((groups + Number(n0 > 0)) * size * 4) : null;
+    if (partial && n0 > 0) rt.copy(dw, 0, partial, groups * size * 4, size * 4, 'conv2dDw-accumulate');
+    const X = packOperand(rt, { buffer: dy, offset: n0 * g.O * hw }, hw, g.O, hw, true, nb, g.O * hw, 'dY');
+    runSubgroupKernel(rt, {
+      op: `conv2dDw[${geometryStr(g)} images ${n0}+${nb}${groups > 1 ? ` in ${groups} sums` : ''}]`,
+      M: g.O,
+      N: taps,
+      K: hw,
+      batch: nb,
+      reduce: true,
+      termsPerSum,
+      accumulate: !partial && n0 > 0,
+      x: X,
+      y: { mode: 2, images: images(rt, x, g.C * g.H * g.W, n0, nb), imageStride: g.C * g.H * g.W, inH: g.H, inW: g.W, KH: g.KH, KW: g.KW, gridW: g.OW, rowMul: g.stride, rowAdd: -g.pad, kSign: 1 },
+      c: { buffer: partial ?? dw, offset: 0, ld: taps, stride: size },
+      bias: null,
+      biasPerRow: false,
+    });
+    releaseOperands(rt, X);
+    if (partial) {
+      sumAxis(rt, partial, dw, 1, groups + Number(n0 > 0), size);
+      rt.release(partial);
+    }
+  });
+}

@@ -1,0 +1,55 @@
+/**
+ * 2D convolution (NCHW, groups = 1) and its three backward passes: the public launchers. Each pass runs one of
+ * three algorithms, chosen per pass and shape by choose.ts (through the kernel configuration, ../config.ts):
+ *   'winograd' (winograd.ts): 3×3, stride 1, padding 1 convolutions, where it saves work;
+ *   'implicit' (implicit.ts; adapters with 8-lane subgroups, the default there): implicit GEMM. The data
+ *     gradient of a strided convolution, and 1×1 stride-1 convolutions (a plain matmul on the images), take
+ *     the im2col path;
+ *   'im2col' (im2col.ts): im2col + matmul, and col2im for the data gradient; any adapter.
+ * geometry.ts holds the shapes and their checks.
+ */
+import type { GpuRuntime } from '../../gpu/runtime';
+import { sumAxis } from '../reduce';
+import { type ConvOptions, convPlan } from './choose';
+import type { Conv2dGeometry } from './geometry';
+import { dataIm2col, forwardIm2col, weightIm2col } from './im2col';
+import { dataImplicit, forwardImplicit, weightImplicit } from './implicit';
+import { winogradBackwardData, winogradBackwardWeight, winogradForward } from './winograd';
+
+export { type Conv2dGeometry, conv2dGeometry, geometryStr } from './geometry';
+export { type ConvAlgorithm, type ConvOptions, type ConvPass, type ConvPlan, convAlgorithm, convPlan } from './choose';
+export { col2im, im2col, imagesPerTile } from './im2col';
+export type { WinogradTile } from './winograd';
+
+/** y[N,O,OH,OW] = conv2d(x, w) (+ bias[O]). */
+export function conv2dForward(rt: GpuRuntime, x: GPUBuffer, w: GPUBuffer, bias: GPUBuffer | null, y: GPUBuffer, g: Conv2dGeometry, opts: ConvOptions = {}): void {
+  const { algorithm, winogradTile } = convPlan(rt, g, 'forward', opts);
+  if (algorithm === 'winograd') return winogradForward(rt, x, w, bias, y, g, winogradTile, opts.maxImagesPerTile);
+  if (algorithm === 'implicit') return forwardImplicit(rt, x, w, bias, y, g, opts);
+  forwardIm2col(rt, x, w, bias, y, g, opts);
+}
+
+/** dx[N,C,H,W] = the gradient of conv2d with respect to x, given dy[N,O,OH,OW] (overwrites dx). */
+export function conv2dBackwardData(rt: GpuRuntime, dy: GPUBuffer, w: GPUBuffer, dx: GPUBuffer, g: Conv2dGeometry, opts: ConvOptions = {}): void {
+  const { algorithm, winogradTile } = convPlan(rt, g, 'data', opts);
+  if (algorithm === 'winograd') return winogradBackwardData(rt, dy, w, dx, g, winogradTile, opts.maxImagesPerTile);
+  if (algorithm === 'implicit') return dataImplicit(rt, dy, w, dx, g, opts);
+  dataIm2col(rt, dy, w, dx, g, opts);
+}
+
+/** dw[O,C,KH,KW] = the gradient of conv2d with respect to w, given x and dy (overwrites dw). */
+export function conv2dBackwardWeight(rt: GpuRuntime, x: GPUBuffer, dy: GPUBuffer, dw: GPUBuffer, g: Conv2dGeometry, opts: ConvOptions = {}): void {
+  const { algorithm, winogradTile } = convPlan(rt, g, 'weight', opts);
+  if (algorithm === 'winograd') return winogradBackwardWeight(rt, x, dy, dw, g, winogradTile, opts.maxImagesPerTile);
+  if (algorithm === 'implicit') return weightImplicit(rt, x, dy, dw, g, opts);
+  weightIm2col(rt, x, dy, dw, g, opts);
+}
+
+/** db[O] = Σ_{n, oh, ow} dy[n, o, oh, ow] (overwrites db). */
+export function conv2dBackwardBias(rt: GpuRuntime, dy: GPUBuffer, db: GPUBuffer, g: Conv2dGeometry): void {
+  const hw = g.OH * g.OW;
+  const perImage = rt.alloc(g.N * g.O * 4);
+  sumAxis(rt, dy, perImage, g.N * g.O, hw, 1);
+  sumAxis(rt, perImage, db, 1, g.N, g.O);
+  rt.release(perImage);
+}

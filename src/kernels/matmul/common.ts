@@ -1,0 +1,132 @@
+/**
+ * Types and pieces shared by the matmul launchers: operand references, the checked call, and the call and
+ * uniforms of the two packed-operand kernels (subgroup.ts, vec4.ts), which share one Params layout.
+ */
+import type { GpuRuntime } from '../../gpu/runtime';
+import { Params, windowBinding } from '../util';
+
+/** A float32 matrix (or batch of matrices) starting `offset` elements into a buffer. */
+export interface MatRef {
+  buffer: GPUBuffer;
+  offset?: number;
+}
+export type Mat = GPUBuffer | MatRef;
+
+export function ref(m: Mat): { buffer: GPUBuffer; offset: number } {
+  return 'buffer' in m ? { buffer: m.buffer, offset: m.offset ?? 0 } : { buffer: m, offset: 0 };
+}
+
+/** The checked sizes of one matmul call, with defaults filled in (see MatmulOptions in index.ts). */
+export interface MatmulCall {
+  M: number;
+  N: number;
+  K: number;
+  transA: boolean;
+  transB: boolean;
+  batch: number;
+  strideA: number;
+  strideB: number;
+  strideC: number;
+  reduceBatch: boolean;
+  accumulate: boolean;
+  bias: Mat | null;
+  biasPerRow: boolean;
+}
+
+/** A short name for error messages and profiles: matmulTN[4x64x3136x576 sum acc]. */
+export function matmulOpName(k: MatmulCall, variant = ''): string {
+  const form = `${k.transA ? 'T' : 'N'}${k.transB ? 'T' : 'N'}`;
+  return `matmul${form}${variant}[${k.batch > 1 ? `${k.batch}x` : ''}${k.M}x${k.N}x${k.K}${k.reduceBatch ? ' sum' : ''}${k.accumulate ? ' acc' : ''}]`;
+}
+
+/** The two kernels that take packed operands: matmul_subgroup.wgsl (subgroup.ts) and matmul_vec4.wgsl (vec4.ts). */
+export type PackedKernel = 'subgroup' | 'vec4';
+
+export type Binding = { buffer: GPUBuffer; offset: number; size: number };
+
+/** An operand as the packed kernels read it: a binding of vec4 rows, with offset, row and batch strides in vec4. */
+export interface Operand {
+  binding: Binding;
+  off4: number;
+  ld4: number;
+  stride4: number;
+  /** A pooled buffer to release once the product is encoded (packed operands). */
+  scratch: GPUBuffer | null;
+}
+
+/**
+ * Y gathered from a batch of images by a convolution's taps: MODE 1 and 2 of matmul_subgroup.wgsl (see its
+ * top). The subgroup kernel's interface; conv/implicit.ts fills it from a convolution's geometry.
+ */
+export interface ConvGather {
+  mode: 1 | 2;
+  /** The images (floats), image z at offset + z·imageStride. */
+  images: { binding: Binding; offset: number };
+  imageStride: number;
+  inH: number;
+  inW: number;
+  KH: number;
+  KW: number;
+  gridW: number;
+  rowMul: number;
+  rowAdd: number;
+  kSign: 1 | -1;
+  /** MODE 1: the batch is folded into the columns (N = images · colsPerImage; batch must be 1). */
+  colsPerImage?: number;
+}
+
+/** One dispatch of a packed kernel: C[M,N] (per z, or summed over z) = X·Y (+ bias) (+ C). */
+export interface PackedKernelSpec {
+  op: string;
+  M: number;
+  N: number;
+  K: number;
+  batch: number;
+  reduce: boolean;
+  /**
+   * With reduce: sum runs of this many consecutive batch indices, each into its own matrix of C (run g at
+   * g·c.stride), for more workgroups where C has few tiles. Default: the whole batch, one sum.
+   */
+  termsPerSum?: number;
+  accumulate: boolean;
+  x: Operand;
+  y: Operand | ConvGather;
+  /** C: element (z, m, n) at offset + z·stride + m·ld + n of the buffer. */
+  c: { buffer: GPUBuffer; offset: number; ld: number; stride: number };
+  bias: Mat | null;
+  biasPerRow: boolean;
+  /** Default 'subgroup'. 'vec4' takes plain operands only (no ConvGather). */
+  kernel?: PackedKernel;
+}
+
+/** The windows and batch split of a packed-kernel dispatch (wholeVec4C: C's window is whole vec4s). */
+export function packedLaunch(rt: GpuRuntime, k: PackedKernelSpec, wholeVec4C: boolean) {
+  const { M, N } = k;
+  const conv = 'mode' in k.y ? k.y : null;
+  const y = 'mode' in k.y ? null : k.y;
+  // Batch terms per output matrix, and the output matrices (grid z).
+  const zPer = k.reduce ? Math.min(k.batch, k.termsPerSum ?? k.batch) : 1;
+  const outputs = Math.ceil(k.batch / zPer);
+  // C's extent: `outputs` matrices, or with the images folded into the columns, one per image.
+  const cpi = conv?.colsPerImage ?? 0;
+  const [cMats, cCols] = cpi ? [Math.ceil(N / cpi), cpi] : [outputs, N];
+  const wc = windowBinding(rt, k.c.buffer, k.c.offset, (cMats - 1) * k.c.stride + (M - 1) * k.c.ld + cCols, wholeVec4C);
+  const wbias = k.bias ? windowBinding(rt, ref(k.bias).buffer, ref(k.bias).offset, k.biasPerRow ? M : N) : { binding: k.x.binding, shift: 0 };
+  const yBinding = conv ? conv.images.binding : y!.binding;
+  return { conv, y, zPer, outputs, wc, wbias, yBinding };
+}
+
+/** The Params struct of matmul_subgroup.wgsl, whose first 19 fields matmul_vec4.wgsl declares too. */
+export function packedUniforms(k: PackedKernelSpec, l: ReturnType<typeof packedLaunch>, tilesN: number, tiles: number): Uint8Array {
+  const { conv, y } = l;
+  return new Params()
+    .u32(k.M).u32(k.N).u32(k.K).u32(k.batch)
+    .u32(k.x.ld4).u32(y ? y.ld4 : 0).u32(k.x.stride4).u32(conv ? conv.imageStride : y!.stride4)
+    .u32(k.x.off4).u32(conv ? conv.images.offset : y!.off4).u32(k.c.ld).u32(k.c.stride)
+    .u32(l.wc.shift).u32(l.wbias.shift).u32(tilesN).u32(tiles)
+    .u32(l.zPer).u32(Number(k.accumulate)).u32(!k.bias ? 0 : k.biasPerRow ? 2 : 1)
+    .u32(conv?.inH ?? 0).u32(conv?.inW ?? 0).u32(conv?.KH ?? 0).u32(conv?.KW ?? 0)
+    .u32(conv?.gridW ?? 0).i32(conv?.rowMul ?? 0).i32(conv?.rowAdd ?? 0).i32(conv?.kSign ?? 0)
+    .u32(conv?.colsPerImage ?? 0)
+    .bytes();
+}

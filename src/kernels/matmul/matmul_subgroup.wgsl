@@ -1,0 +1,385 @@
+// Matrix multiply for CPU adapters whose subgroups are 8 lanes wide (llvmpipe): C[M,N] = X·Y (+ bias) (+ C),
+// for one matrix per batch index z, or for sums over runs of zPer consecutive batch indices (C_g =
+// Σ X_z·Y_z for z in [g·zPer, (g+1)·zPer), matrix g of C; zPer = batch: the sum of the whole batch), where
+//   X[k, m] = x[offX4 + z·strideX4 + k·ldx4 + m/4][m%4]   (X is stored k-major, as rows of vec4)
+//   C[m, n] = c[offC + z·strideC + m·ldc + n]              (floats, any alignment; c is bound as vec4)
+// and Y is read as MODE says:
+//   0: Y[k, n] = y[offY + z·strideY + k·ldy4 + n/4][n%4]  (row-major, rows of vec4; offY, strideY in vec4)
+//   1: convolution taps gathered on the fly from planes of inH × inW floats (implicit im2col):
+//        Y[k, n] = yImg[offY + z·strideY + (c·inH + ih)·inW + iw], 0 outside the plane (offsets in floats),
+//        k = (c·KH + ki)·KW + kj, n = row·gridW + col,
+//        ih = row·rowMul + rowAdd + kSign·ki, iw = col·rowMul + rowAdd + kSign·kj.
+//      A forward convolution reads x with rowMul = stride, rowAdd = -pad, kSign = 1 (X = the weights, as
+//      [(c, ki, kj), o]); its data gradient at stride 1 reads dy with rowMul = 1, rowAdd = pad, kSign = -1
+//      (X = the weights as [(o, ki, kj), c]). The images are folded into the columns, so that small images
+//      fill whole tiles: n = z·colsPerImage + row·gridW + col, and C[m, n] is at offC + z·strideC + m·ldc
+//      + row·gridW + col (the dispatch has one batch index).
+//   2: the same gather transposed, for the weight gradient: k = row·gridW + col (an output pixel),
+//      n = (c·KH + ki)·KW + kj, ih = row·rowMul + rowAdd + ki, iw = col·rowMul + rowAdd + kj (X = dyᵀ).
+// The launchers (subgroup.ts, pack.ts; ../conv/implicit.ts for MODE 1 and 2) pack operands that are not vec4 rows
+// (matmul_pack.wgsl), so any op(A)·op(B) and any convolution run here.
+//
+// Parallelisation: a workgroup is one subgroup of 8 lanes and owns a 32 × 32 tile of C. On llvmpipe every
+// load whose address is not a compile-time constant becomes 8 per-lane loads with a bounds check each, so the
+// kernel loads as little as it can and shares values through the subgroup instead. Per k, lane l loads one
+// vec4 of X (rows m0 + 4l … 4l+3) and one vec4 of Y (columns n0 + 4l … 4l+3; 4 gathered floats in MODE 1,
+// 2); subgroupBroadcast hands every lane the 32 X values of the step (a register shuffle each), and each lane
+// does 32 vec4 multiply-adds into its 32 rows × 4 columns: 2 vector loads per 1024 multiply-adds, with 128
+// accumulators per lane. Two k per loop iteration (MODE 0, see mac4x2): longer loop bodies run slower
+// (the code outgrows the instruction cache), and so does a larger tile (more spilled accumulators).
+// Rows and columns past the edge load clamped indices and are never stored, so any M, N ≥ 1 and K ≥ 0 work.
+// Tiles are numbered n-fastest over a 2D grid (x, y folded by grid1d); z is the batch index.
+
+enable subgroups;
+
+override MODE: u32 = 0u;
+// MODE 0 only: tiles of 32 × 64 (each lane also owns columns n0 + 32 + 4l … 4l+3, in a second set of
+// accumulators), chosen by the launcher where C's width fills them.
+override WIDE: bool = false;
+
+struct Params {
+  M: u32,
+  N: u32,
+  K: u32,
+  batch: u32,      // matrices (terms of the sums when zPer > 1)
+  ldx4: u32,
+  ldy4: u32,
+  strideX4: u32,
+  strideY: u32,    // vec4 in MODE 0, floats in MODE 1, 2
+  offX4: u32,
+  offY: u32,       // vec4 in MODE 0, floats in MODE 1, 2
+  ldc: u32,
+  strideC: u32,
+  offC: u32,
+  offBias: u32,
+  tilesN: u32,     // ceil(N / 32), or ceil(N / 64) when WIDE
+  tiles: u32,      // tilesN · ceil(M / 32)
+  zPer: u32,       // terms per sum: C_g = Σ_{z in [g·zPer, (g+1)·zPer)} X_z·Y_z (1: C_z = X_z·Y_z)
+  accumulate: u32, // 1: C += result
+  biasMode: u32,   // 0: none, 1: bias[n] per column, 2: bias[m] per row
+  inH: u32,        // MODE 1, 2: see above
+  inW: u32,
+  KH: u32,
+  KW: u32,
+  gridW: u32,
+  rowMul: i32,
+  rowAdd: i32,
+  kSign: i32,
+  colsPerImage: u32, // MODE 1: columns (pixels) per image, see above; 0 otherwise
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<vec4f>;
+@group(0) @binding(2) var<storage, read> y: array<vec4f>;      // MODE 0 (and yImg's buffer again in MODE 1, 2)
+@group(0) @binding(3) var<storage, read> bias: array<f32>;   // bound to x's buffer when biasMode == 0
+@group(0) @binding(4) var<storage, read_write> c: array<vec4f>;   // C's floats, as vec4 (see storeRow)
+@group(0) @binding(5) var<storage, read> yImg: array<f32>;   // MODE 1, 2 (and y's buffer again in MODE 0)
+
+// acc[4i + j] += X[row 4i + j] · yv, for the 4 rows of lane i (s = lane i's vec4 of X).
+fn mac4(acc: ptr<function, array<vec4f, 32>>, i: u32, s: vec4f, yv: vec4f) {
+  (*acc)[4u * i] = fma(vec4f(s.x), yv, (*acc)[4u * i]);
+  (*acc)[4u * i + 1u] = fma(vec4f(s.y), yv, (*acc)[4u * i + 1u]);
+  (*acc)[4u * i + 2u] = fma(vec4f(s.z), yv, (*acc)[4u * i + 2u]);
+  (*acc)[4u * i + 3u] = fma(vec4f(s.w), yv, (*acc)[4u * i + 3u]);
+}
+
+// One k-step: every lane gets the 32 X values of the step from their owners and multiplies them with its
+// vec4 of Y (acc[4i + j] += X[row 4i + j] · yv).
+fn macStep(acc: ptr<function, array<vec4f, 32>>, xv: vec4f, yv: vec4f) {
+  mac4(acc, 0u, subgroupBroadcast(xv, 0u), yv);
+  mac4(acc, 1u, subgroupBroadcast(xv, 1u), yv);
+  mac4(acc, 2u, subgroupBroadcast(xv, 2u), yv);
+  mac4(acc, 3u, subgroupBroadcast(xv, 3u), yv);
+  mac4(acc, 4u, subgroupBroadcast(xv, 4u), yv);
+  mac4(acc, 5u, subgroupBroadcast(xv, 5u), yv);
+  mac4(acc, 6u, subgroupBroadcast(xv, 6u), yv);
+  mac4(acc, 7u, subgroupBroadcast(xv, 7u), yv);
+}
+
+// Two k-steps at once, each accumulator updated twice in a row: on llvmpipe the 128 accumulators live in
+// memory (spilled), so this halves their loads and stores per multiply-add (four k-steps at once run slower).
+fn mac4x2(acc: ptr<function, array<vec4f, 32>>, i: u32, s: vec4f, yv: vec4f, t: vec4f, zv: vec4f) {
+  (*acc)[4u * i] = fma(vec4f(t.x), zv, fma(vec4f(s.x), yv, (*acc)[4u * i]));
+  (*acc)[4u * i + 1u] = fma(vec4f(t.y), zv, fma(vec4f(s.y), yv, (*acc)[4u * i + 1u]));
+  (*acc)[4u * i + 2u] = fma(vec4f(t.z), zv, fma(vec4f(s.z), yv, (*acc)[4u * i + 2u]));
+  (*acc)[4u * i + 3u] = fma(vec4f(t.w), zv, fma(vec4f(s.w), yv, (*acc)[4u * i + 3u]));
+}
+
+// macStep for k (X values xv, Y values yv), then for k + 1 (xw, yw).
+fn macStep2(acc: ptr<function, array<vec4f, 32>>, xv: vec4f, yv: vec4f, xw: vec4f, yw: vec4f) {
+  mac4x2(acc, 0u, subgroupBroadcast(xv, 0u), yv, subgroupBroadcast(xw, 0u), yw);
+  mac4x2(acc, 1u, subgroupBroadcast(xv, 1u), yv, subgroupBroadcast(xw, 1u), yw);
+  mac4x2(acc, 2u, subgroupBroadcast(xv, 2u), yv, subgroupBroadcast(xw, 2u), yw);
+  mac4x2(acc, 3u, subgroupBroadcast(xv, 3u), yv, subgroupBroadcast(xw, 3u), yw);
+  mac4x2(acc, 4u, subgroupBroadcast(xv, 4u), yv, subgroupBroadcast(xw, 4u), yw);
+  mac4x2(acc, 5u, subgroupBroadcast(xv, 5u), yv, subgroupBroadcast(xw, 5u), yw);
+  mac4x2(acc, 6u, subgroupBroadcast(xv, 6u), yv, subgroupBroadcast(xw, 6u), yw);
+  mac4x2(acc, 7u, subgroupBroadcast(xv, 7u), yv, subgroupBroadcast(xw, 7u), yw);
+}
+
+// The k-dependent part of a convolution's gather (MODE 1 and 2), stepped along with k. MODE 1: (u, v) = the
+// kernel tap (ki, kj), chanOff = the offset of channel c's plane. MODE 2: (u, v) = the output pixel (row, col).
+// base*, tapOff and img are the lane's k-independent parts (see convLoop).
+struct Gather {
+  baseH: vec4i,
+  baseW: vec4i,
+  tapOff: vec4i,
+  img: vec4u,
+  chanOff: i32,
+  u: i32,
+  v: i32,
+}
+
+// This lane's 4 Y values at the gather's k; then steps it to k + 1.
+fn gatherY(g: ptr<function, Gather>) -> vec4f {
+  let inW = i32(p.inW);
+  var ih: vec4i;
+  var iw: vec4i;
+  var at: vec4i;
+  if (MODE == 1u) {
+    ih = (*g).baseH + p.kSign * (*g).u;
+    iw = (*g).baseW + p.kSign * (*g).v;
+    at = (*g).chanOff + ih * inW + iw;
+    (*g).v += 1;
+    let nextRow = (*g).v == i32(p.KW);
+    (*g).v = select((*g).v, 0, nextRow);
+    (*g).u = select((*g).u, (*g).u + 1, nextRow);
+    let nextChan = (*g).u == i32(p.KH);
+    (*g).u = select((*g).u, 0, nextChan);
+    (*g).chanOff = select((*g).chanOff, (*g).chanOff + i32(p.inH * p.inW), nextChan);
+  } else {
+    let h0 = (*g).u * p.rowMul + p.rowAdd;
+    let w0 = (*g).v * p.rowMul + p.rowAdd;
+    ih = (*g).baseH + h0;
+    iw = (*g).baseW + w0;
+    at = (*g).tapOff + h0 * inW + w0;
+    (*g).v += 1;
+    let nextRow = (*g).v == i32(p.gridW);
+    (*g).v = select((*g).v, 0, nextRow);
+    (*g).u = select((*g).u, (*g).u + 1, nextRow);
+  }
+  let inside = (vec4u(ih) < vec4u(p.inH)) & (vec4u(iw) < vec4u(p.inW));
+  let a = vec4u(select(vec4i(0), at, inside)) + (*g).img;
+  return select(vec4f(0.0), vec4f(yImg[a.x], yImg[a.y], yImg[a.z], yImg[a.w]), inside);
+}
+
+// macStep2 for both column halves of a wide tile (acc: Y values yv, yw; accB: vv, vw), sharing the broadcasts.
+fn macStep2Wide(acc: ptr<function, array<vec4f, 32>>, accB: ptr<function, array<vec4f, 32>>, xv: vec4f, xw: vec4f, yv: vec4f, yw: vec4f, vv: vec4f, vw: vec4f) {
+  { let s = subgroupBroadcast(xv, 0u); let t = subgroupBroadcast(xw, 0u); mac4x2(acc, 0u, s, yv, t, yw); mac4x2(accB, 0u, s, vv, t, vw); }
+  { let s = subgroupBroadcast(xv, 1u); let t = subgroupBroadcast(xw, 1u); mac4x2(acc, 1u, s, yv, t, yw); mac4x2(accB, 1u, s, vv, t, vw); }
+  { let s = subgroupBroadcast(xv, 2u); let t = subgroupBroadcast(xw, 2u); mac4x2(acc, 2u, s, yv, t, yw); mac4x2(accB, 2u, s, vv, t, vw); }
+  { let s = subgroupBroadcast(xv, 3u); let t = subgroupBroadcast(xw, 3u); mac4x2(acc, 3u, s, yv, t, yw); mac4x2(accB, 3u, s, vv, t, vw); }
+  { let s = subgroupBroadcast(xv, 4u); let t = subgroupBroadcast(xw, 4u); mac4x2(acc, 4u, s, yv, t, yw); mac4x2(accB, 4u, s, vv, t, vw); }
+  { let s = subgroupBroadcast(xv, 5u); let t = subgroupBroadcast(xw, 5u); mac4x2(acc, 5u, s, yv, t, yw); mac4x2(accB, 5u, s, vv, t, vw); }
+  { let s = subgroupBroadcast(xv, 6u); let t = subgroupBroadcast(xw, 6u); mac4x2(acc, 6u, s, yv, t, yw); mac4x2(accB, 6u, s, vv, t, vw); }
+  { let s = subgroupBroadcast(xv, 7u); let t = subgroupBroadcast(xw, 7u); mac4x2(acc, 7u, s, yv, t, yw); mac4x2(accB, 7u, s, vv, t, vw); }
+}
+
+// The main loop of MODE 1 and 2: Y is gathered from the images in yImg (see the top). `col0` is the first of
+// this lane's 4 columns. Two k-steps per iteration, as in MODE 0.
+fn convLoop(acc: ptr<function, array<vec4f, 32>>, zFirst: u32, zEnd: u32, xCol: u32, col0: u32) {
+  // MODE 1: the lane's columns are 4 pixels (row, col) of the grid; base* is the tap-independent part of
+  // their input coordinates. MODE 2: its columns are 4 taps (c, ki, kj): their kernel coordinates and offsets.
+  let cols = min(vec4u(col0) + vec4u(0u, 1u, 2u, 3u), vec4u(p.N - 1u));
+  var g: Gather;
+  var imgOff = vec4u(0u);
+  if (MODE == 1u) {
+    let img = cols / p.colsPerImage;
+    let pix = cols - img * p.colsPerImage;
+    let row = pix / p.gridW;
+    g.baseH = vec4i(row) * p.rowMul + p.rowAdd;
+    g.baseW = vec4i(pix - row * p.gridW) * p.rowMul + p.rowAdd;
+    imgOff = img * p.strideY;
+  } else {
+    let taps = p.KH * p.KW;
+    let ch = cols / taps;
+    let t = cols - ch * taps;
+    g.baseH = vec4i(t / p.KW);
+    g.baseW = vec4i(t % p.KW);
+    g.tapOff = vec4i(ch) * i32(p.inH * p.inW) + g.baseH * i32(p.inW) + g.baseW;
+  }
+  for (var z = zFirst; z < zEnd; z++) {
+    var ix = p.offX4 + z * p.strideX4 + xCol;
+    g.img = p.offY + z * p.strideY + imgOff;
+    g.chanOff = 0;
+    g.u = 0;
+    g.v = 0;
+    var k = 0u;
+    for (; k + 1u < p.K; k += 2u) {
+      let xv = x[ix];
+      let xw = x[ix + p.ldx4];
+      ix += 2u * p.ldx4;
+      let yv = gatherY(&g);
+      let yw = gatherY(&g);
+      macStep2(acc, xv, yv, xw, yw);
+    }
+    if (k < p.K) {
+      macStep(acc, x[ix], gatherY(&g));
+    }
+  }
+}
+
+// Store row m of this lane's 4 columns of C (+ bias, + C's old values when accumulating): one vec4 store when
+// the columns are consecutive and start on a vec4 (`vecStore`: every row then does), else one float at a time
+// (a store to one component writes that float only). On llvmpipe the stores, not the multiply-adds, dominate
+// short-K products: 1 vec4 store instead of 4 float stores, with the rows' registers addressed by constants
+// (storeRow(acc[r]) per row, not a loop).
+fn storeRow(acc: vec4f, m: u32, base0: u32, vecStore: bool, biasCol: vec4f, nBase: u32, colOff: vec4u) {
+  if (m >= p.M) { return; }
+  var v = acc + biasCol;
+  if (p.biasMode == 2u) { v += vec4f(bias[p.offBias + m]); }
+  let rowBase = base0 + m * p.ldc;
+  if (vecStore) {
+    let at = (rowBase + colOff.x) >> 2u;
+    if (p.accumulate == 1u) { v += c[at]; }
+    c[at] = v;
+  } else {
+    for (var j = 0u; j < 4u; j++) {
+      let n = nBase + j;
+      if (n < p.N) {
+        let at = rowBase + colOff[j];
+        var o = v[j];
+        if (p.accumulate == 1u) { o += c[at >> 2u][at & 3u]; }
+        c[at >> 2u][at & 3u] = o;
+      }
+    }
+  }
+}
+
+@compute @workgroup_size(8)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let tile = wid.y * nwg.x + wid.x;
+  if (tile >= p.tiles) { return; }
+  let l = lid.x;
+  let tileN = select(32u, 64u, WIDE);
+  let m0 = (tile / p.tilesN) * 32u;
+  let n0 = (tile % p.tilesN) * tileN;
+  // This lane's vec4 of X and of Y in each row (yColB: of the wide tile's second half), clamped into the
+  // (padded) rows: out-of-range rows and columns compute values that are never stored.
+  let xCol = min(m0 / 4u + l, (p.M - 1u) / 4u);
+  let yCol = min(n0 / 4u + l, (p.N - 1u) / 4u);
+  let yColB = min(n0 / 4u + 8u + l, (p.N - 1u) / 4u);
+
+  var acc: array<vec4f, 32>;   // zero-initialised
+  var accB: array<vec4f, 32>;  // WIDE only
+
+  let K = p.K;
+  let zFirst = wid.z * p.zPer;
+  let zEnd = min(zFirst + p.zPer, p.batch);
+  if (MODE == 0u) {
+    let ldx4 = p.ldx4;
+    let ldy4 = p.ldy4;
+    for (var z = zFirst; z < zEnd; z++) {
+      var ix = p.offX4 + z * p.strideX4 + xCol;
+      var iy = p.offY + z * p.strideY;
+      var k = 0u;
+      for (; k + 1u < K; k += 2u) {
+        let xv = x[ix];
+        let xw = x[ix + ldx4];
+        let yv = y[iy + yCol];
+        let yw = y[iy + ldy4 + yCol];
+        if (WIDE) {
+          macStep2Wide(&acc, &accB, xv, xw, yv, yw, y[iy + yColB], y[iy + ldy4 + yColB]);
+        } else {
+          macStep2(&acc, xv, yv, xw, yw);
+        }
+        ix += 2u * ldx4;
+        iy += 2u * ldy4;
+      }
+      if (k < K) {
+        macStep(&acc, x[ix], y[iy + yCol]);
+        if (WIDE) { macStep(&accB, x[ix], y[iy + yColB]); }
+      }
+    }
+  } else {
+    convLoop(&acc, zFirst, zEnd, xCol, n0 + 4u * l);
+  }
+
+  // Epilogue: lane l stores columns n0 + 4l … 4l+3 of rows m0 … m0 + 31 (acc[r]: row m0 + r).
+  let nBase = n0 + 4u * l;
+  var colOff = nBase + vec4u(0u, 1u, 2u, 3u);   // of column n in its row of C
+  if (MODE == 1u) {
+    let img = colOff / p.colsPerImage;
+    colOff += img * (p.strideC - p.colsPerImage);
+  }
+  var biasCol = vec4f(0.0);
+  if (p.biasMode == 1u) {
+    for (var j = 0u; j < 4u; j++) { biasCol[j] = bias[p.offBias + min(nBase + j, p.N - 1u)]; }
+  }
+  let base0 = p.offC + wid.z * p.strideC;
+  let vecStore = colOff.w == colOff.x + 3u && nBase + 3u < p.N && ((base0 + colOff.x) & 3u) == 0u && (p.ldc & 3u) == 0u;
+  storeRow(acc[0], m0 + 0u, base0, vecStore, biasCol, nBase, colOff);
+  storeRow(acc[1], m0 + 1u, base0, vecStore, biasCol, nBase, colOff);
+  storeRow(acc[2], m0 + 2u, base0, vecStore, biasCol, nBase, colOff);
+  storeRow(acc[3], m0 + 3u, base0, vecStore, biasCol, nBase, colOff);
+  storeRow(acc[4], m0 + 4u, base0, vecStore, biasCol, nBase, colOff);
+  storeRow(acc[5], m0 + 5u, base0, vecStore, biasCol, nBase, colOff);
+  storeRow(acc[6], m0 + 6u, base0, vecStore, biasCol, nBase, colOff);
+  storeRow(acc[7], m0 + 7u, base0, vecStore, biasCol, nBase, colOff);
+  storeRow(acc[8], m0 + 8u, base0, vecStore, biasCol, nBase, colOff);
+  storeRow(acc[9], m0 + 9u, base0, vecStore, biasCol, nBase, colOff);
+  storeRow(acc[10], m0 + 10u, base0, vecStore, biasCol, nBase, colOff);
+  storeRow(acc[11], m0 + 11u, base0, vecStore, biasCol, nBase, colOff);
+  storeRow(acc[12], m0 + 12u, base0, vecStore, biasCol, nBase, colOff);
+  storeRow(acc[13], m0 + 13u, base0, vecStore, biasCol, nBase, colOff);
+  storeRow(acc[14], m0 + 14u, base0, vecStore, biasCol, nBase, colOff);
+  storeRow(acc[15], m0 + 15u, base0, vecStore, biasCol, nBase, colOff);
+  storeRow(acc[16], m0 + 16u, base0, vecStore, biasCol, nBase, colOff);
+  storeRow(acc[17], m0 + 17u, base0, vecStore, biasCol, nBase, colOff);
+  storeRow(acc[18], m0 + 18u, base0, vecStore, biasCol, nBase, colOff);
+  storeRow(acc[19], m0 + 19u, base0, vecStore, biasCol, nBase, colOff);
+  storeRow(acc[20], m0 + 20u, base0, vecStore, biasCol, nBase, colOff);
+  storeRow(acc[21], m0 + 21u, base0, vecStore, biasCol, nBase, colOff);
+  storeRow(acc[22], m0 + 22u, base0, vecStore, biasCol, nBase, colOff);
+  storeRow(acc[23], m0 + 23u, base0, vecStore, biasCol, nBase, colOff);
+  storeRow(acc[24], m0 + 24u, base0, vecStore, biasCol, nBase, colOff);
+  storeRow(acc[25], m0 + 25u, base0, vecStore, biasCol, nBase, colOff);
+  storeRow(acc[26], m0 + 26u, base0, vecStore, biasCol, nBase, colOff);
+  storeRow(acc[27], m0 + 27u, base0, vecStore, biasCol, nBase, colOff);
+  storeRow(acc[28], m0 + 28u, base0, vecStore, biasCol, nBase, colOff);
+  storeRow(acc[29], m0 + 29u, base0, vecStore, biasCol, nBase, colOff);
+  storeRow(acc[30], m0 + 30u, base0, vecStore, biasCol, nBase, colOff);
+  storeRow(acc[31], m0 + 31u, base0, vecStore, biasCol, nBase, colOff);
+  if (WIDE) {
+    // The second half (MODE 0: no images folded into the columns).
+    let nB = nBase + 32u;
+    let colB = nB + vec4u(0u, 1u, 2u, 3u);
+    var biasB = vec4f(0.0);
+    if (p.biasMode == 1u) {
+      for (var j = 0u; j < 4u; j++) { biasB[j] = bias[p.offBias + min(nB + j, p.N - 1u)]; }
+    }
+    let vecB = nB + 3u < p.N && ((base0 + nB) & 3u) == 0u && (p.ldc & 3u) == 0u;
+    storeRow(accB[0], m0 + 0u, base0, vecB, biasB, nB, colB);
+    storeRow(accB[1], m0 + 1u, base0, vecB, biasB, nB, colB);
+    storeRow(accB[2], m0 + 2u, base0, vecB, biasB, nB, colB);
+    storeRow(accB[3], m0 + 3u, base0, vecB, biasB, nB, colB);
+    storeRow(accB[4], m0 + 4u, base0, vecB, biasB, nB, colB);
+    storeRow(accB[5], m0 + 5u, base0, vecB, biasB, nB, colB);
+    storeRow(accB[6], m0 + 6u, base0, vecB, biasB, nB, colB);
+    storeRow(accB[7], m0 + 7u, base0, vecB, biasB, nB, colB);
+    storeRow(accB[8], m0 + 8u, base0, vecB, biasB, nB, colB);
+    storeRow(accB[9], m0 + 9u, base0, vecB, biasB, nB, colB);
+    storeRow(accB[10], m0 + 10u, base0, vecB, biasB, nB, colB);
+    storeRow(accB[11], m0 + 11u, base0, vecB, biasB, nB, colB);
+    storeRow(accB[12], m0 + 12u, base0, vecB, biasB, nB, colB);
+    storeRow(accB[13], m0 + 13u, base0, vecB, biasB, nB, colB);
+    storeRow(accB[14], m0 + 14u, base0, vecB, biasB, nB, colB);
+    storeRow(accB[15], m0 + 15u, base0, vecB, biasB, nB, colB);
+    storeRow(accB[16], m0 + 16u, base0, vecB, biasB, nB, colB);
+    storeRow(accB[17], m0 + 17u, base0, vecB, biasB, nB, colB);
+    storeRow(accB[18], m0 + 18u, base0, vecB, biasB, nB, colB);
+    storeRow(accB[19], m0 + 19u, base0, vecB, biasB, nB, colB);
+    storeRow(accB[20], m0 + 20u, base0, vecB, biasB, nB, colB);
+    storeRow(accB[21], m0 + 21u, base0, vecB, biasB, nB, colB);
+    storeRow(accB[22], m0 + 22u, base0, vecB, biasB, nB, colB);
+    storeRow(accB[23], m0 + 23u, base0, vecB, biasB, nB, colB);
+    storeRow(accB[24], m0 + 24u, base0, vecB, biasB, nB, colB);
+    storeRow(accB[25], m0 + 25u, base0, vecB, biasB, nB, colB);
+    storeRow(accB[26], m0 + 26u, base0, vecB, biasB, nB, colB);
+    storeRow(accB[27], m0 + 27u, base0, vecB, biasB, nB, colB);
+    storeRow(accB[28], m0 + 28u, base0, vecB, biasB, nB, colB);
+    storeRow(accB[29], m0 + 29u, base0, vecB, biasB, nB, colB);
+    storeRow(accB[30], m0 + 30u, base0, vecB, biasB, nB, colB);
+    storeRow(accB[31], m0 + 31u, base0, vecB, biasB, nB, colB);
+  }
+}
