@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import sharp from 'sharp';
 import { serveStatic } from '../src/cli/serve';
-import { identityMismatch, pageWording, weightsProblem, BROWSER_IMAGE_EXTENSIONS } from '../src/web/checks';
+import { identityMismatch, weightsProblem, BROWSER_IMAGE_EXTENSIONS } from '../src/web/checks';
 import { parseDecimal } from '../src/web/form';
 import { writeSafetensors } from '../src/nn/weights/index';
 
@@ -34,19 +34,6 @@ describe('page helpers (Node)', () => {
     expect(weightsProblem('w.safetensors', zip, 1000)).toMatch(/zip archive/);
     expect(weightsProblem('w.pth', zip, 0)).toMatch(/empty/);
     expect(weightsProblem('w.bin', st, 1000)).toMatch(/neither a \.pth nor a \.safetensors/);
-  });
-
-  it('pageWording leaves no CLI flag in the messages the trainer and loaders write', () => {
-    const cli = [
-      'stopped: browser storage folder:x/checkpoint.safetensors holds the progress; continue with --resume',
-      'training diverged: the loss is NaN at epoch 1, step 2. The last good checkpoint (x) is kept; try a lower --lr, or resume with --resume after changing it.',
-      '  Check --arch and that the file holds a state_dict for it',
-      'x: not a checkpoint written by this trainer (no checkpoint metadata); start without --resume or pick another --out',
-      '--img-size must be ≥ 32, got 8',
-    ];
-    for (const line of cli) expect(pageWording(line)).not.toMatch(/--[a-z]/);
-    expect(pageWording(cli[0])).toMatch(/press Resume to continue/);
-    expect(pageWording(cli[2])).toMatch(/Check the arch field/);
   });
 
   it('identityMismatch: same files pass; other files, or no recorded identity, are named', () => {

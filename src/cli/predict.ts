@@ -22,6 +22,7 @@ import { IMAGENET_MEAN, IMAGENET_STD, evalResizeSize } from '../train/data/trans
 import type { TransformSpec } from '../train/data/pipeline';
 import { UsageError } from './args';
 import { expandImagePaths, preprocessedBatches } from './predict_input';
+import { useWording } from '../wording';
 
 const USAGE = `usage: node dist/predict.js --weights FILE [--output FILE.csv|FILE.json] [options] IMAGE|FOLDER...
 
@@ -285,6 +286,7 @@ function formatTop(p: Prediction): string {
 }
 
 async function main(argv: string[]): Promise<number> {
+  useWording('flags'); // the library's messages name this command's flags
   let opts;
   try {
     opts = parsePredictArgs(argv);

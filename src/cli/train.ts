@@ -21,8 +21,10 @@ import { OutputError } from '../train/io';
 import { asciiPlot } from '../train/report';
 import { parseCli, UsageError, USAGE, DEMO_OVERRIDES } from './args';
 import { ProgressBar } from './progress';
+import { useWording } from '../wording';
 
 async function main(argv: string[]): Promise<number> {
+  useWording('flags'); // the library's messages name this command's flags
   let cli;
   try {
     cli = parseCli(argv);

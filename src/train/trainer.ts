@@ -28,6 +28,7 @@ import { checkpointTensors, decodeCheckpoint, encodeCheckpointTensors, modelPart
 import type { OutputStore } from './io';
 import { finalFeatureSide, type TrainConfig } from './config';
 import { DataError } from './data/errors';
+import { phrase, setting, settingIs } from '../wording';
 import { IMAGENET_MEAN, IMAGENET_STD } from './data/transforms';
 
 /** What the trainer needs from a data loader (src/train/data/loader.ts provides it). */
@@ -119,7 +120,7 @@ export class TrainingDivergedError extends Error {
 
 /** Thrown inside the loop; run() turns it into a TrainingDivergedError once the store is checked. */
 class Divergence extends Error {}
-/** A refused --resume: the checkpoint does not belong to this run (its message names both values). */
+/** A refused resume: the checkpoint does not belong to this run (its message names both values). */
 export class ResumeMismatchError extends Error {
   constructor(message: string) {
     super(message);
@@ -309,27 +310,27 @@ export class Trainer {
     }
     const now = runIdentity(this.config, this.data);
     const refuse = (what: string) => {
-      throw new ResumeMismatchError(`cannot resume from ${source}: ${what}. Resume with the checkpoint's settings and data, or start a new run in another --out.`);
+      throw new ResumeMismatchError(`cannot resume from ${source}: ${what}. Resume with the checkpoint's settings and data, or ${phrase('newRunElsewhere')}.`);
     };
     if (JSON.stringify(was.classes) !== JSON.stringify(now.classes)) {
       refuse(`it was trained on the classes [${was.classes.join(', ')}] but this dataset has [${now.classes.join(', ')}]`);
     }
-    if (was.arch !== now.arch) refuse(`it holds a ${was.arch} but this run asks for --arch ${now.arch}`);
-    if (was.imgSize !== now.imgSize) refuse(`it was trained at --img-size ${was.imgSize} but this run has --img-size ${now.imgSize}`);
-    if (was.seed !== now.seed) refuse(`it was trained with --seed ${was.seed} (which fixes the shuffling and augmentation) but this run has --seed ${now.seed}`);
+    if (was.arch !== now.arch) refuse(`it holds a ${was.arch} but this run asks for ${settingIs('arch', now.arch)}`);
+    if (was.imgSize !== now.imgSize) refuse(`it was trained at ${settingIs('imgSize', was.imgSize)} but this run has ${settingIs('imgSize', now.imgSize)}`);
+    if (was.seed !== now.seed) refuse(`it was trained with ${settingIs('seed', was.seed)} (which fixes the shuffling and augmentation) but this run has ${settingIs('seed', now.seed)}`);
     if (was.trainHash !== now.trainHash) {
-      refuse(`its training split had ${was.trainFiles} files (list hash ${was.trainHash}) but this run's has ${now.trainFiles} (hash ${now.trainHash}): the data or the --split differs`);
+      refuse(`its training split had ${was.trainFiles} files (list hash ${was.trainHash}) but this run's has ${now.trainFiles} (hash ${now.trainHash}): the data or the ${setting('split')} differs`);
     }
     if (was.batchSize !== now.batchSize) {
       const done = saved.step * was.batchSize;
       if (done % now.batchSize !== 0) {
         refuse(
           `it stopped after ${saved.step} batches of ${was.batchSize} images (${done} images) into epoch ${saved.epoch}, ` +
-            `which is not a whole number of batches of ${now.batchSize} (--batch-size ${now.batchSize}); resume with --batch-size ${was.batchSize}`,
+            `which is not a whole number of batches of ${now.batchSize} (${settingIs('batchSize', now.batchSize)}); resume with ${settingIs('batchSize', was.batchSize)}`,
         );
       }
-      if (saved.step > 0) this.log(`note: --batch-size ${now.batchSize} instead of the checkpoint's ${was.batchSize}: continuing epoch ${saved.epoch} after its first ${done} images`);
-      else this.log(`note: --batch-size ${now.batchSize} instead of the checkpoint's ${was.batchSize}, from epoch ${saved.epoch} on`);
+      if (saved.step > 0) this.log(`note: ${settingIs('batchSize', now.batchSize)} instead of the checkpoint's ${was.batchSize}: continuing epoch ${saved.epoch} after its first ${done} images`);
+      else this.log(`note: ${settingIs('batchSize', now.batchSize)} instead of the checkpoint's ${was.batchSize}, from epoch ${saved.epoch} on`);
       saved.step = done / now.batchSize;
     }
     saved.run = now;
@@ -355,19 +356,19 @@ export class Trainer {
     }
     const c = this.config;
     if (this.dropOneImageBatches) {
-      const why = `at --img-size ${c.imgSize} the last feature maps are 1×1, and batch norm in training needs at least 2 images per batch`;
-      if (c.batchSize === 1) throw new DataError(`--batch-size 1 cannot train: ${why}. Use --batch-size 2 or more, or an --img-size above 32.`);
+      const why = `at ${settingIs('imgSize', c.imgSize)} the last feature maps are 1×1, and batch norm in training needs at least 2 images per batch`;
+      if (c.batchSize === 1) throw new DataError(`${settingIs('batchSize', 1)} cannot train: ${why}. Use ${settingIs('batchSize', 2)} or more, or an ${setting('imgSize')} above 32.`);
       const usable = train.samples.length - train.skippedFiles;
-      if (usable === 1) throw new DataError(`the training split has only 1 usable image: ${why}. Add training images (or give training a larger --split share).`);
+      if (usable === 1) throw new DataError(`the training split has only 1 usable image: ${why}. Add training images (or give training a larger ${setting('split')} share).`);
       if (usable % c.batchSize === 1) {
-        this.log(`note: the last batch of each epoch would hold 1 image (${usable} images, --batch-size ${c.batchSize}); ${why}, so it is dropped (as drop_last would). A --batch-size that leaves 0 or ≥ 2 images over keeps it.`);
+        this.log(`note: the last batch of each epoch would hold 1 image (${usable} images, ${settingIs('batchSize', c.batchSize)}); ${why}, so it is dropped (as drop_last would). A ${setting('batchSize')} that leaves 0 or ≥ 2 images over keeps it.`);
         this.droppedNoted = true;
       }
     }
     if (val.samples.length === 0) {
       this.log(
-        'warning: the validation split is empty: there is no validation loss and no early stopping; all --max-epochs epochs run ' +
-          'and best.safetensors holds the last epoch\'s weights. Give validation a share of --split (or a val/ folder) to select the best epoch.',
+        `warning: the validation split is empty: there is no validation loss and no early stopping; all ${setting('maxEpochs')} epochs run ` +
+          `and best.safetensors holds the last epoch's weights. Give validation a share of ${setting('split')} (or a val/ folder) to select the best epoch.`,
       );
     }
     if (test.samples.length === 0) this.log('warning: the test split is empty: no test accuracy or loss will be reported.');
@@ -439,7 +440,7 @@ export class Trainer {
   /** What the store's checkpoint is worth after a divergence: read back and checked, never assumed. */
   private async lastGoodCheckpoint(): Promise<string> {
     const name = this.store.describe(CHECKPOINT);
-    const lower = 'start again with a lower --lr (and --overwrite, or another --out)';
+    const lower = phrase('restartLowerLr');
     let bytes: Uint8Array | null;
     try {
       bytes = await this.store.read(CHECKPOINT);
@@ -453,7 +454,7 @@ export class Trainer {
       if (bad.length) return `${name} is not a good checkpoint: ${bad.length} of ${tensors.size} tensors in it hold NaN or Inf (${describeNonFinite(bad, 4)}); do not resume from it: ${lower}.`;
       const st = parseState<TrainerState>(readSafetensorsMetadata(bytes, name).trainer ?? '{}');
       const when = st.step ? `epoch ${st.epoch} after ${st.step} batches` : `the end of epoch ${st.epoch - 1}`;
-      return `The last good checkpoint (${name}) is kept: it is from ${when}, and every tensor in it was read back and is finite; try a lower --lr, or resume with --resume after changing it.`;
+      return `The last good checkpoint (${name}) is kept: it is from ${when}, and every tensor in it was read back and is finite; ${phrase('lowerLrOrResume')}.`;
     } catch (e) {
       return `${name} could not be read back (${(e as Error).message}): do not count on it; ${lower}.`;
     }
@@ -520,7 +521,7 @@ export class Trainer {
   }
 
   private stopped(): null {
-    this.log(`stopped: ${this.store.describe(CHECKPOINT)} holds the progress; continue with --resume`);
+    this.log(`stopped: ${this.store.describe(CHECKPOINT)} holds the progress; ${phrase('continueRun')}`);
     return null;
   }
 
@@ -545,7 +546,7 @@ export class Trainer {
       const n = batch.labels.length;
       const thisStep = ++step;
       if (n === 1 && this.dropOneImageBatches) {
-        if (!this.droppedNoted) this.log(`note: dropped a training batch of 1 image in epoch ${epoch} (batch norm in training needs at least 2 at --img-size ${c.imgSize})`);
+        if (!this.droppedNoted) this.log(`note: dropped a training batch of 1 image in epoch ${epoch} (batch norm in training needs at least 2 at ${settingIs('imgSize', c.imgSize)})`);
         this.droppedNoted = true;
         continue;
       }

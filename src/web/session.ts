@@ -86,7 +86,7 @@ export class TrainingSession {
       const mismatch = identityMismatch(info.identity, req.identity);
       if (mismatch) throw new DataError(`cannot resume: ${mismatch}. Its checkpoint does not belong to this data; press Train to start a new run (it replaces the saved one).`);
     }
-    const c: TrainConfig = validateConfig(info.config, 'flags');
+    const c: TrainConfig = validateConfig(info.config);
     if (!resuming) {
       await idb.clear();
       await idb.write(RUN_INFO, JSON.stringify(info, null, 2));
