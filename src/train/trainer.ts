@@ -22,8 +22,8 @@ import { SGD } from './sgd';
 import { StepLR } from './scheduler';
 import { EarlyStopping, type EarlyStoppingState } from './early_stopping';
 import { ConfusionMatrix, argmaxRows, softmaxMax } from './metrics';
-import { accuracyChart, confusionSvg, curvesSvg, lossChart, metricsCsv, stepsCsv, type EpochRow, type StepRow } from './report';
-import { reportHtml } from './html_report';
+import type { EpochRow, StepRow } from './report';
+import { buildSummary, writeEpochReports, writeFinalReports, writeStepsCsv, type Evaluation, type Summary } from './run_report';
 import { checkpointTensors, decodeCheckpoint, encodeCheckpointTensors, modelPart, parseState } from './checkpoint';
 import type { OutputStore } from './io';
 import { finalFeatureSide, type TrainConfig } from './config';
@@ -81,29 +81,6 @@ export interface TrainerEvents {
   renderPng?(svg: string): Promise<Uint8Array>;
   /** A small data: URL image of a dataset file, for report.html's misclassified examples. */
   thumbnail?(path: string): Promise<string>;
-}
-
-export interface Summary {
-  /** null when there is no test split (nothing was measured). */
-  test_accuracy: number | null;
-  test_loss: number | null;
-  /** Test images evaluated (0: no test split). */
-  test_images: number;
-  /** The epoch whose weights best.safetensors holds (the last one when there is no validation split). */
-  best_epoch: number;
-  /** null when there is no validation split. */
-  best_val_loss: number | null;
-  epochs_run: number;
-  stopped_early: boolean;
-  adapter: string;
-  train_images_per_second: number;
-  classes: string[];
-  per_class_accuracy: Record<string, number | null>;
-  confusion_matrix: number[][];
-  skipped_files: number;
-  /** Misclassified test images, most confident first. */
-  misclassified: { index: number; path: string; label: string; predicted: string; confidence: number }[];
-  config: TrainConfig;
 }
 
 /**
@@ -434,7 +411,7 @@ export class Trainer {
 
   /** steps.csv: one row per trained batch so far (written at each checkpoint, i.e. each epoch end or stop). */
   private async writeSteps(): Promise<void> {
-    await this.store.write('steps.csv', stepsCsv(this.state.steps ?? []));
+    await writeStepsCsv(this.store, this.state.steps ?? []);
   }
 
   /** What the store's checkpoint is worth after a divergence: read back and checked, never assumed. */
@@ -600,7 +577,7 @@ export class Trainer {
   }
 
   /** Loss and confusion matrix over a whole split, in eval mode and without a graph. */
-  async evaluate(source: BatchSource, phase: 'val' | 'test', epoch: number): Promise<{ loss: number; matrix: ConfusionMatrix; predictions: Int32Array; confidence: Float32Array }> {
+  async evaluate(source: BatchSource, phase: 'val' | 'test', epoch: number): Promise<Evaluation> {
     const { model, config: c, rt } = this;
     model.eval();
     const matrix = new ConfusionMatrix(this.data.classes.length);
@@ -649,22 +626,7 @@ export class Trainer {
   }
 
   private async writeReports(): Promise<void> {
-    const h = this.state.history;
-    await this.store.write('metrics.csv', metricsCsv(h));
-    await this.store.write('loss.svg', lossChart(h, this.state.stepLosses));
-    await this.store.write('accuracy.svg', accuracyChart(h));
-    const png = this.events.renderPng;
-    if (png) await this.store.write('curves.png', await png(curvesSvg(h, this.state.stepLosses)));
-  }
-
-  /** confusion.png and report.html: per-class accuracy and the most confidently misclassified test images. */
-  private async writeErrorAnalysis(summary: Summary): Promise<void> {
-    const svg = confusionSvg(summary.classes, summary.confusion_matrix);
-    if (this.events.renderPng) await this.store.write('confusion.png', await this.events.renderPng(svg));
-    const shown = summary.misclassified.slice(0, 24);
-    const thumbs = this.events.thumbnail ? await Promise.all(shown.map((m) => this.events.thumbnail!(m.path).catch(() => null))) : shown.map(() => null);
-    const curves = curvesSvg(this.state.history, this.state.stepLosses);
-    await this.store.write('report.html', reportHtml(summary, curves, svg, shown.map((m, i) => ({ ...m, thumbnail: thumbs[i] }))));
+    await writeEpochReports(this.store, this.state, this.events);
   }
 
   private async finish(stoppedEarly: boolean): Promise<Summary> {
@@ -673,39 +635,21 @@ export class Trainer {
       loadStateDict(this.model, this.bestWeights, { source: this.store.describe(BEST) });
       this.log(`restored the best weights (epoch ${this.early.bestEpoch}, val loss ${this.early.best.toFixed(4)})`);
     }
-    const hasTest = this.data.test.samples.length > 0;
     const test = await this.evaluate(this.data.test, 'test', this.state.epoch);
-    const classes = this.data.classes;
-    const perClass = test.matrix.perClassAccuracy();
-    const misclassified: Summary['misclassified'] = [];
-    const samples = this.data.test.samples as { label?: number; path?: string }[];
-    test.predictions.forEach((pred, i) => {
-      const label = samples[i]?.label;
-      if (pred >= 0 && label !== undefined && pred !== label) {
-        misclassified.push({ index: i, path: samples[i].path ?? String(i), label: classes[label], predicted: classes[pred], confidence: test.confidence[i] });
-      }
-    });
-    misclassified.sort((a, b) => b.confidence - a.confidence);
-    const summary: Summary = {
-      test_accuracy: hasTest ? test.matrix.accuracy : null,
-      test_loss: hasTest ? test.loss : null,
-      test_images: test.matrix.total,
-      best_epoch: hasVal ? this.early.bestEpoch : this.state.history.length,
-      best_val_loss: hasVal ? this.early.best : null,
-      epochs_run: this.state.history.length,
-      stopped_early: stoppedEarly,
+    const { train, val, test: testSplit } = this.data;
+    const summary = buildSummary(test, {
+      classes: this.data.classes,
+      testSamples: testSplit.samples as { label?: number; path?: string }[],
+      hasTest: testSplit.samples.length > 0,
+      best: hasVal ? { epoch: this.early.bestEpoch, valLoss: this.early.best } : null,
+      epochsRun: this.state.history.length,
+      stoppedEarly,
       adapter: this.rt.adapter.name,
-      train_images_per_second: this.state.imagesTrained / Math.max(1e-9, this.state.trainSeconds),
-      classes,
-      per_class_accuracy: Object.fromEntries(classes.map((c, i) => [c, perClass[i]])),
-      confusion_matrix: test.matrix.counts,
-      skipped_files: this.data.train.skippedFiles + this.data.val.skippedFiles + this.data.test.skippedFiles,
-      misclassified,
+      trainImagesPerSecond: this.state.imagesTrained / Math.max(1e-9, this.state.trainSeconds),
+      skippedFiles: train.skippedFiles + val.skippedFiles + testSplit.skippedFiles,
       config: this.config,
-    };
-    await this.store.write('summary.json', JSON.stringify(summary, null, 2) + '\n');
-    await this.writeReports();
-    await this.writeErrorAnalysis(summary);
+    });
+    await writeFinalReports(this.store, summary, this.state, this.events);
     return summary;
   }
 

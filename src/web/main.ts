@@ -13,7 +13,8 @@ import { DEMO_CLASSES, DEMO_IMAGES_PER_CLASS, DEMO_VERSION } from '../train/data
 import { decodeImageBlob } from '../train/data/browser-decode';
 import type { RGBImage } from '../train/data/image';
 import { accuracyChart, lossChart, type EpochRow } from '../train/report';
-import type { Progress, Summary } from '../train/trainer';
+import type { Progress } from '../train/trainer';
+import type { Summary } from '../train/run_report';
 import type { TrainConfig } from '../train/config';
 import { checkDecodable, folderIdentity, identityMismatch, scanPicked, tiffNote, weightsProblem } from './checks';
 import { ConfigForm, FieldError, fieldName, parseDecimal } from './form';

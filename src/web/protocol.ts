@@ -3,7 +3,8 @@ import type { TrainConfig } from '../train/config';
 import type { PickedFile } from '../train/data/browser-files';
 import type { RGBImage } from '../train/data/image';
 import type { EpochRow } from '../train/report';
-import type { Progress, Summary } from '../train/trainer';
+import type { Progress } from '../train/trainer';
+import type { Summary } from '../train/run_report';
 
 /** Where the images come from: the built-in demo (drawn in the worker) or a folder the user picked. */
 export type DataSpec = { kind: 'demo' } | { kind: 'folder'; root: string; files: PickedFile[] };

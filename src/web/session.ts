@@ -16,7 +16,8 @@ import { InProcessDecoderPool, type DecodeFn } from '../train/data/decoder-pool'
 import { DataLoader } from '../train/data/loader';
 import { SPLIT_NAMES, type Sample } from '../train/data/split';
 import { centerCrop, resizeShorterSide } from '../train/data/transforms';
-import { Trainer, type Summary } from '../train/trainer';
+import { Trainer } from '../train/trainer';
+import type { Summary } from '../train/run_report';
 import type { OutputStore } from '../train/io';
 import { DataError } from '../train/data/errors';
 import { IdbStore } from './idb-store';
