@@ -423,6 +423,13 @@ describe.skipIf(!existsSync(CHROMIUM))('page as a user meets it (headless Chromi
     expect(r.lines.some((l) => /images\/s · \d+ s left$/.test(l))).toBe(true);
     // No CLI wording anywhere on the page (log included).
     expect(r.text).not.toMatch(/--(resume|arch|lr|out)\b/);
+    // steps.csv is offered with the other outputs: one row per trained batch, numbered from 1 across the stop and resume.
+    const steps = await page.evaluate(async () => (await fetch(document.querySelector<HTMLAnchorElement>('#downloads a[download="steps.csv"]')!.href)).text());
+    const stepRows = steps.trim().split('\n');
+    expect(stepRows[0]).toBe('step,epoch,loss,lr,images_per_second');
+    expect(stepRows.length).toBeGreaterThanOrEqual(3);
+    expect(stepRows.slice(1).map((l) => Number(l.split(',')[0]))).toEqual(stepRows.slice(1).map((_, i) => i + 1));
+    expect(new Set(stepRows.slice(1).map((l) => l.split(',')[1]))).toEqual(new Set(['1', '2']));
 
     await page.setViewportSize({ width: 420, height: 800 });
     const o = await noHorizontalOverflow(page);
@@ -437,6 +444,7 @@ describe.skipIf(!existsSync(CHROMIUM))('page as a user meets it (headless Chromi
     expect(await page.locator('#test-accuracy').innerText()).toBe(r.accuracy);
     expect(await page.locator('#misclassified figcaption').allInnerTexts()).toHaveLength(1);
     expect(await page.locator('#downloads a[download="best.safetensors"]').count()).toBe(1);
+    expect(await page.locator('#downloads a[download="steps.csv"]').count()).toBe(1);
     expect(await page.locator('#metrics tr').count()).toBe(2);
     expect(await page.locator('#run-note').innerText()).toMatch(/finished run of "shapes" saved in this browser/);
     // Another folder of that name does not get them.

@@ -91,4 +91,4 @@ export type FromWorker =
   | { type: 'error'; name: string; message: string };
 
 /** The outputs the page offers for download, mirrored from the worker's store as they are written. */
-export const DOWNLOADS = ['best.safetensors', 'metrics.csv', 'summary.json', 'loss.svg', 'accuracy.svg'] as const;
+export const DOWNLOADS = ['best.safetensors', 'metrics.csv', 'steps.csv', 'summary.json', 'loss.svg', 'accuracy.svg'] as const;
