@@ -6,7 +6,8 @@ export { kernelConfig, setKernelConfig, withKernelConfig, setKernelChooser, defa
 export { SGD, type SGDOptions, type SGDStateDict } from './train/sgd';
 export { StepLR } from './train/scheduler';
 export { EarlyStopping } from './train/early_stopping';
-export { Trainer, TrainingDivergedError, type TrainerData, type TrainerEvents, type Summary, type Progress, type BatchSource } from './train/trainer';
+export { Trainer, TrainingDivergedError, type TrainerData, type TrainerEvents, type Progress, type BatchSource } from './train/trainer';
+export type { Summary } from './train/run_report';
 export { RECIPE_DEFAULTS, validateConfig, ConfigError, type TrainConfig } from './train/config';
 export { MemoryStore, type OutputStore } from './train/io';
 export { ConfusionMatrix } from './train/metrics';

@@ -11,6 +11,11 @@ import { finalFeatureSide } from '../src/train/config';
 import { DataError } from '../src/train/data/errors';
 import { readSafetensorsMetadata } from '../src/nn/weights/safetensors';
 import { TINY_CONFIG, defaultSplits, samples, tinyTrainer, type Splits } from './helpers/tiny-trainer';
+import { useWording } from '../src/wording';
+
+// The messages checked here are the command line's, so this file runs in the CLI's wording (the library's own
+// wording, which names no flag, is checked in wording.test.ts).
+useWording('flags');
 
 let rt: GpuRuntime;
 beforeAll(async () => {
@@ -114,6 +119,15 @@ describe('a training batch of one image (15.6)', () => {
   it('--batch-size 1 at 32 px, or a training split of one image, is refused before training with a hint', async () => {
     const one = await expectRefused(defaultSplits(), { ...TINY_CONFIG, batchSize: 1 });
     expect(one.message).toMatch(/--batch-size 1 cannot train: at --img-size 32 the last feature maps are 1×1.*Use --batch-size 2 or more, or an --img-size above 32/);
+    // A library user is told the config fields (the CLI's wording is this file's).
+    const was = useWording('fields');
+    try {
+      const lib = await expectRefused(defaultSplits(), { ...TINY_CONFIG, batchSize: 1 });
+      expect(lib.message).toMatch(/batchSize 1 cannot train: at imgSize 32 the last feature maps are 1×1.*Use batchSize 2 or more, or an imgSize above 32/);
+      expect(lib.message).not.toMatch(/--[a-z]/);
+    } finally {
+      useWording(was);
+    }
     const s = defaultSplits();
     s.train = samples('train', ['blue'], 1);
     const single = await expectRefused(s);

@@ -137,7 +137,7 @@ describe('nn: state_dict loading', () => {
     expect(err!.message).toMatch(/^resnet18\.safetensors: the weights do not match the model/);
     expect(err!.message).toMatch(/missing from the file \(\d+\): .*layer1\.2\.conv1\.weight/);
     expect(err!.message).not.toMatch(/unexpected in the file|wrong shape/);
-    expect(err!.message).toMatch(/--arch/);
+    expect(err!.message).toMatch(/Check the model's architecture/);
     small.dispose();
     big.dispose();
   });

@@ -30,6 +30,11 @@ import { metricsCsv, type EpochRow } from '../src/train/report';
 import { parseState, stringifyState } from '../src/train/checkpoint';
 import { RECIPE_DEFAULTS } from '../src/train/config';
 import type { Batch } from '../src/train/data/loader';
+import { useWording } from '../src/wording';
+
+// The messages checked here are the command line's, so this file runs in the CLI's wording (the library's own
+// wording, which names no flag, is checked in wording.test.ts).
+useWording('flags');
 
 let rt: GpuRuntime;
 beforeAll(async () => {

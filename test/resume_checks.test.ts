@@ -12,6 +12,11 @@ import { ResumeMismatchError } from '../src/train/trainer';
 import { readSafetensorsMetadata } from '../src/nn/weights/safetensors';
 import type { TrainConfig } from '../src/train/config';
 import { TINY_CONFIG, defaultSplits, samples, tinyTrainer, type Splits } from './helpers/tiny-trainer';
+import { useWording } from '../src/wording';
+
+// The messages checked here are the command line's, so this file runs in the CLI's wording (the library's own
+// wording, which names no flag, is checked in wording.test.ts).
+useWording('flags');
 
 let rt: GpuRuntime;
 /** A checkpoint of TINY_CONFIG (batch 4, 8 training images) stopped after 1 batch of epoch 2 (4 images). */
@@ -66,6 +71,18 @@ describe('--resume checks the checkpoint against the run (15.8)', () => {
     expect(err).toBeInstanceOf(ResumeMismatchError);
     expect(err!.message).toMatch(message);
     expect(err!.message).toMatch(/^cannot resume from checkpoint\.safetensors: /);
+  });
+
+  it("a library user (the library's default wording) is told the config fields, not the CLI's flags", async () => {
+    const was = useWording('fields');
+    try {
+      const err = await tryResume({ ...TINY_CONFIG, imgSize: 48 }, defaultSplits());
+      expect(err).toBeInstanceOf(ResumeMismatchError);
+      expect(err!.message).toMatch(/trained at imgSize 32 but this run has imgSize 48\. Resume with the checkpoint's settings and data, or start a new run with another output store\.$/);
+      expect(err!.message).not.toMatch(/--[a-z]/);
+    } finally {
+      useWording(was);
+    }
   });
 
   it('the same files under another root folder resume (the hash is of paths relative to the split folder)', async () => {

@@ -119,7 +119,7 @@ describe('robustness: training faults', () => {
     expect(() => Tensor.full([3], 1, own)).toThrowError(/device was lost/);
   });
 
-  it('an out-of-memory error from WebGPU is reported with the ops and the --batch-size/--img-size hint', () => {
+  it('an out-of-memory error from WebGPU is reported with the ops and the batch/image size hint', () => {
     // A software adapter overcommits memory, so a real allocation failure cannot be provoked here; this feeds
     // WebGPU's own GPUOutOfMemoryError through the path an error scope's result takes.
     const OomError = (globalThis as unknown as { GPUOutOfMemoryError: new (m: string) => GPUError }).GPUOutOfMemoryError;
@@ -133,7 +133,7 @@ describe('robustness: training faults', () => {
     expect(err).toBeInstanceOf(GpuOpError);
     expect(err!.name).toBe('GpuOutOfMemoryError');
     expect(err!.message).toMatch(/GPU out-of-memory error in one of the ops \[conv2d\[32x64x56x56 k3 s1\], batchnorm/);
-    expect(err!.message).toMatch(/smaller --batch-size or --img-size/);
+    expect(err!.message).toMatch(/smaller batch or image size/);
     // The runtime keeps working once the error is reported.
     expect(() => Tensor.full([2], 1, rt).dispose()).not.toThrow();
   });
@@ -141,7 +141,7 @@ describe('robustness: training faults', () => {
   it('work beyond the device limits is refused with the op, the size and a hint', () => {
     const huge = Math.ceil(rt.limits.maxBufferSize / 4) + 1024;
     expect(() => Tensor.empty([huge], 'f32', rt)).toThrowError(GpuOpError);
-    expect(() => Tensor.empty([huge], 'f32', rt)).toThrowError(/exceeds maxBufferSize.*smaller --batch-size or --img-size/s);
+    expect(() => Tensor.empty([huge], 'f32', rt)).toThrowError(/exceeds maxBufferSize.*smaller batch or image size/s);
   });
 });
 

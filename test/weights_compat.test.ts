@@ -189,7 +189,7 @@ describe('weights compat: loading into a ResNet', () => {
     // Another difference on top (a missing backbone tensor) is the general message again.
     const partial = new Map(sd);
     partial.delete('layer2.0.conv1.weight');
-    expect(() => loadStateDict(target, partial, { source: 'p' })).toThrowError(/Check --arch/);
+    expect(() => loadStateDict(target, partial, { source: 'p' })).toThrowError(/Check the model's architecture/);
     target.dispose();
   });
 });

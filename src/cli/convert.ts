@@ -8,6 +8,7 @@ import { WeightsFormatError, type NamedTensor } from '../nn/weights/types';
 import { assertFiniteWeights } from '../nn/finite';
 import { OutputError } from '../train/io';
 import { describeFsError, errorCode, nodeFs, removeDeadTemporaries, writeAtomic } from '../train/node-store';
+import { useWording } from '../wording';
 
 const USAGE = 'usage: node dist/convert.js IN.pth|IN.safetensors OUT.safetensors';
 
@@ -28,6 +29,7 @@ async function checkOutput(output: string): Promise<void> {
 let inflight: Set<string> | null = null;
 
 async function main(args: string[]): Promise<number> {
+  useWording('flags'); // the library's messages name this command's flags
   if (args.includes('--help') || args.includes('-h')) {
     console.log(`${USAGE}\n\nReads a PyTorch state_dict (torch.save zip format) or safetensors file and writes safetensors with the same keys.`);
     return 0;

@@ -20,8 +20,10 @@ import { decodeImageFile } from '../train/data/fs.node';
 import { DataError } from '../train/data/errors';
 import { IMAGENET_MEAN, IMAGENET_STD, evalResizeSize } from '../train/data/transforms';
 import type { TransformSpec } from '../train/data/pipeline';
+import type { RGBImage } from '../train/data/image';
 import { UsageError } from './args';
 import { expandImagePaths, preprocessedBatches } from './predict_input';
+import { useWording } from '../wording';
 
 const USAGE = `usage: node dist/predict.js --weights FILE [--output FILE.csv|FILE.json] [options] IMAGE|FOLDER...
 
@@ -30,6 +32,8 @@ classes; each image is resized (shorter side 256/224 of the crop), center-croppe
 eval transform does, and its top classes are printed with their softmax probabilities. A FOLDER stands for every
 image file under it (sorted by path). Weights written by dist/train.js carry the training image size, the
 normalisation, the class names and the architecture; they are used unless a flag overrides them (with a warning).
+Weights for greyscale input (the "in_channels" metadata, or conv1.weight, says 1 channel) get each image's
+luma (Pillow's convert('L'), as torchvision's Grayscale) before the resize.
 
   --weights FILE        .safetensors (best.safetensors or a checkpoint from dist/train.js) or .pth state_dict
   --output FILE         write the predictions to FILE instead of printing them: .csv (one row per image:
@@ -197,30 +201,76 @@ function parseStringList(raw: string | undefined): string[] | null {
   }
 }
 
-function parseTriple(raw: string | undefined): number[] | null {
+/** A JSON list of `n` finite numbers, or null. */
+function parseNumbers(raw: string | undefined, n: number): number[] | null {
   try {
     const v: unknown = raw ? JSON.parse(raw) : null;
-    return Array.isArray(v) && v.length === 3 && v.every((n) => typeof n === 'number' && Number.isFinite(n)) ? (v as number[]) : null;
+    return Array.isArray(v) && v.length === n && v.every((x) => typeof x === 'number' && Number.isFinite(x)) ? (v as number[]) : null;
   } catch {
     return null;
   }
 }
 
 /**
+ * The channels the model's input has: the "in_channels" metadata (train.js writes it when it is not 3), else
+ * conv1.weight's [64, C, 7, 7], else 3. predict.js reads images as RGB (3) or greyscale (1) only.
+ */
+function inputChannels(tensors: Map<string, NamedTensor>, metadata: Record<string, string>, source: string): number {
+  const conv1 = tensors.get('conv1.weight');
+  const fromKeys = conv1 && conv1.shape.length === 4 ? conv1.shape[1] : null;
+  let recorded: number | null = null;
+  if (metadata.in_channels !== undefined) {
+    recorded = Number(metadata.in_channels);
+    if (!Number.isInteger(recorded) || recorded < 1) throw new WeightsFormatError(source, `the "in_channels" metadata '${metadata.in_channels}' is not a channel count; write the file again`);
+  }
+  if (recorded !== null && fromKeys !== null && recorded !== fromKeys) {
+    throw new WeightsFormatError(source, `the "in_channels" metadata says ${recorded} input channels, but conv1.weight [${conv1!.shape.join(', ')}] takes ${fromKeys}: the file contradicts itself; write it again`);
+  }
+  const channels = recorded ?? fromKeys ?? 3;
+  if (channels !== 1 && channels !== 3) {
+    throw new WeightsFormatError(
+      source,
+      `the model takes ${channels} input channels; predict.js reads images as RGB (3 channels) or greyscale (1) only. ` +
+        `Classify such inputs with the library: resnet(arch, { inChannels: ${channels} }), loadStateDict, and your own preprocessing.`,
+    );
+  }
+  return channels;
+}
+
+/** An image's luma as Pillow's convert('L') computes it (ITU-R 601-2, fixed point), in all three channels. */
+function greyscale(img: RGBImage): RGBImage {
+  const d = img.data;
+  const out = new Uint8Array(d.length);
+  for (let i = 0; i < d.length; i += 3) {
+    const l = (d[i] * 19595 + d[i + 1] * 38470 + d[i + 2] * 7471 + 0x8000) >> 16;
+    out[i] = out[i + 1] = out[i + 2] = l;
+  }
+  return { width: img.width, height: img.height, data: out };
+}
+
+/**
  * The eval preprocessing: the crop size from --img-size, else the "img_size" metadata, else 224; mean and std
  * from the metadata, else ImageNet's. A flag that disagrees with the metadata is used, with a warning.
  */
-function preprocessing(opts: PredictOptions, metadata: Record<string, string>, source: string): { size: number; mean: number[]; std: number[]; fromMetadata: boolean } {
+function preprocessing(opts: PredictOptions, metadata: Record<string, string>, source: string, channels: number): { size: number; mean: number[]; std: number[]; fromMetadata: boolean } {
   const recorded = Number(metadata.img_size);
   const hasSize = Number.isInteger(recorded) && recorded >= 1;
   if (metadata.img_size !== undefined && !hasSize) console.warn(`warning: ${source}: the "img_size" metadata '${metadata.img_size}' is not a size; using ${opts.imgSize ?? 224}`);
   if (opts.imgSize !== null && hasSize && opts.imgSize !== recorded) {
     console.warn(`warning: --img-size ${opts.imgSize} overrides the ${recorded} px that ${source} was trained at (its metadata): expect worse predictions`);
   }
-  const mean = parseTriple(metadata.mean);
-  const std = parseTriple(metadata.std);
-  if ((metadata.mean !== undefined && !mean) || (metadata.std !== undefined && !std)) console.warn(`warning: ${source}: the "mean"/"std" metadata is not three numbers; using ImageNet's`);
-  return { size: opts.imgSize ?? (hasSize ? recorded : 224), mean: mean ?? [...IMAGENET_MEAN], std: std ?? [...IMAGENET_STD], fromMetadata: hasSize || !!mean };
+  const size = opts.imgSize ?? (hasSize ? recorded : 224);
+  const mean = parseNumbers(metadata.mean, channels);
+  const std = parseNumbers(metadata.std, channels);
+  if (channels === 3) {
+    if ((metadata.mean !== undefined && !mean) || (metadata.std !== undefined && !std)) console.warn(`warning: ${source}: the "mean"/"std" metadata is not three numbers; using ImageNet's`);
+    return { size, mean: mean ?? [...IMAGENET_MEAN], std: std ?? [...IMAGENET_STD], fromMetadata: hasSize || !!mean };
+  }
+  // ImageNet's mean and std are RGB's: another channel count has only its own, recorded at training.
+  if (!mean || !std) {
+    console.warn(`warning: ${source}: no "mean"/"std" metadata of ${channels} number${channels === 1 ? '' : 's'} for its ${channels}-channel input; the images are only scaled to [0, 1], not normalised`);
+  }
+  return { size, mean: mean ?? new Array<number>(channels).fill(0), std: std ?? new Array<number>(channels).fill(1), fromMetadata: hasSize || !!mean };
 }
 
 /** The output file's folder must be writable before any GPU work. */
@@ -284,7 +334,15 @@ function formatTop(p: Prediction): string {
   return [p.path, ...(p.top ?? []).map((e) => `  ${e.probability.toFixed(6)}  ${e.class}`)].join('\n');
 }
 
+/** Channel 0 of each of `n` CHW samples of 3 planes. */
+function firstChannel(input: Float32Array, n: number, plane: number): Float32Array {
+  const out = new Float32Array(n * plane);
+  for (let i = 0; i < n; i++) out.set(input.subarray(i * 3 * plane, i * 3 * plane + plane), i * plane);
+  return out;
+}
+
 async function main(argv: string[]): Promise<number> {
+  useWording('flags'); // the library's messages name this command's flags
   let opts;
   try {
     opts = parsePredictArgs(argv);
@@ -304,22 +362,27 @@ async function main(argv: string[]): Promise<number> {
   const { tensors, metadata } = await readModelFile(opts.weights);
   const spec = inferModel(tensors, metadata, opts.weights, opts.arch);
   const names = await classNames(opts.labels, metadata, spec.numClasses, opts.weights);
-  const pre = preprocessing(opts, metadata, opts.weights);
+  const channels = inputChannels(tensors, metadata, opts.weights);
+  const pre = preprocessing(opts, metadata, opts.weights, channels);
   const images = await expandImagePaths(opts.images, (m) => console.warn(m));
   if (opts.output) await checkOutput(opts.output);
 
   const rt = await initGpu();
-  const model = resnet(spec.arch, { numClasses: spec.numClasses, dropout: spec.recipeHead ? 0 : undefined });
+  const model = resnet(spec.arch, { numClasses: spec.numClasses, dropout: spec.recipeHead ? 0 : undefined, inChannels: channels });
   try {
     loadStateDict(model, tensors, { source: opts.weights });
     model.eval();
     const from = pre.fromMetadata ? ` (from ${opts.weights}'s metadata${opts.imgSize !== null ? ', --img-size overriding' : ''})` : '';
-    console.log(`${spec.arch}, ${spec.numClasses} classes, on ${rt.adapter.name}; resize ${evalResizeSize(pre.size)}, crop ${pre.size}${from}`);
-    const transform: TransformSpec = { mode: 'eval', size: pre.size, seed: 0, epoch: 0, mean: pre.mean, std: pre.std };
+    const grey = channels === 1;
+    console.log(`${spec.arch}, ${spec.numClasses} classes${grey ? ', greyscale input' : ''}, on ${rt.adapter.name}; resize ${evalResizeSize(pre.size)}, crop ${pre.size}${from}`);
+    // Greyscale: the luma in all three channels, normalised with the one channel's mean and std; channel 0 is the input.
+    const transform: TransformSpec = { mode: 'eval', size: pre.size, seed: 0, epoch: 0, mean: grey ? [0, 1, 2].map(() => pre.mean[0]) : pre.mean, std: grey ? [0, 1, 2].map(() => pre.std[0]) : pre.std };
+    const decode = grey ? async (path: string) => greyscale(await decodeImageFile(path)) : decodeImageFile;
+    const plane = pre.size * pre.size;
     const top = Math.min(opts.top, spec.numClasses);
     const rows: Prediction[] = [];
     let failed = 0;
-    for await (const batch of preprocessedBatches(images, { batchSize: opts.batchSize, spec: transform, decode: decodeImageFile })) {
+    for await (const batch of preprocessedBatches(images, { batchSize: opts.batchSize, spec: transform, decode })) {
       // An unreadable image is reported and skipped; the others are still classified.
       for (const f of batch.failed) {
         console.error(`error: cannot decode image "${f.path}": ${f.reason}`);
@@ -329,7 +392,8 @@ async function main(argv: string[]): Promise<number> {
       const n = batch.paths.length;
       if (!n) continue;
       const logits = await noGrad(() => {
-        const x = Tensor.fromArray(batch.input, [n, 3, pre.size, pre.size], 'f32', rt);
+        const input = grey ? firstChannel(batch.input, n, plane) : batch.input;
+        const x = Tensor.fromArray(input, [n, channels, pre.size, pre.size], 'f32', rt);
         const y = tidy(() => model.forward(x));
         const read = y.toArray();
         x.dispose();
@@ -346,7 +410,7 @@ async function main(argv: string[]): Promise<number> {
       const order = new Map(images.map((p, i) => [p, i]));
       rows.sort((a, b) => order.get(a.path)! - order.get(b.path)!);
       const text = /\.json$/i.test(opts.output)
-        ? JSON.stringify({ weights: opts.weights, arch: spec.arch, img_size: pre.size, mean: pre.mean, std: pre.std, classes: names, predictions: rows }, null, 2) + '\n'
+        ? JSON.stringify({ weights: opts.weights, arch: spec.arch, img_size: pre.size, in_channels: channels, mean: pre.mean, std: pre.std, classes: names, predictions: rows }, null, 2) + '\n'
         : predictionsCsv(rows, top);
       await writeAtomically(opts.output, text);
       console.log(`wrote ${rows.length - failed} predictions${failed ? ` and ${failed} errors` : ''} to ${opts.output}`);

@@ -22,8 +22,10 @@ import { asciiPlot } from '../train/report';
 import { setKernelConfig } from '../kernels/config';
 import { parseCli, UsageError, USAGE, DEMO_OVERRIDES } from './args';
 import { ProgressBar } from './progress';
+import { useWording } from '../wording';
 
 async function main(argv: string[]): Promise<number> {
+  useWording('flags'); // the library's messages name this command's flags
   let cli;
   try {
     cli = parseCli(argv);

@@ -1,4 +1,5 @@
 /** Errors raised by the GPU runtime. Each names the op (and shapes) that caused it and says what to do. */
+import { phrase } from '../wording';
 
 export class GpuError extends Error {
   constructor(message: string) {
@@ -33,9 +34,9 @@ export class GpuOpError extends GpuError {
     const where = ops.length === 1 ? `op ${ops[0]}` : `one of the ops [${ops.slice(0, 8).join(', ')}${ops.length > 8 ? `, … ${ops.length - 8} more` : ''}]`;
     const hint =
       kind === 'out-of-memory'
-        ? '\n  The GPU ran out of memory: try a smaller --batch-size or --img-size.'
+        ? `\n  The GPU ran out of memory: ${phrase('smallerWork')}.`
         : kind === 'limit'
-          ? '\n  The work exceeds a device limit: try a smaller --batch-size or --img-size.'
+          ? `\n  The work exceeds a device limit: ${phrase('smallerWork')}.`
           : '';
     super(`GPU ${kind} error in ${where}: ${detail}${hint}`);
     this.name = kind === 'out-of-memory' ? 'GpuOutOfMemoryError' : 'GpuOpError';
@@ -47,7 +48,7 @@ export class DeviceLostError extends GpuError {
   constructor(reason: string, message: string) {
     super(
       `The GPU device was lost (${reason}${message ? `: ${message}` : ''}). ` +
-        `Nothing more can run on it; restart the process (training resumes from the last checkpoint with --resume).`,
+        `Nothing more can run on it; ${phrase('restartDevice')}.`,
     );
     this.name = 'DeviceLostError';
   }

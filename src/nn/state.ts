@@ -7,6 +7,7 @@ import type { NamedTensor } from './weights/types';
 import { adaptStateDict } from './weights/compat';
 import { Module, ScalarState, describeShape } from './module';
 import { assertFiniteWeights } from './finite';
+import { phrase } from '../wording';
 
 export interface LoadReport {
   loaded: string[];
@@ -35,7 +36,7 @@ export class StateDictError extends Error {
         `${source}: the fc layer has ${classes.fileClasses} classes in the file (${classes.key} ` +
           `[${classes.fileClasses}, …]) but ${classes.modelClasses} in this model, which takes its classes from the data ` +
           `(${classes.modelClasses} class folders). Every other tensor matches, so the architecture is right: ` +
-          `the file was trained on other classes. Use the data it was trained on, or, for --resume, another --out to start a new run.`,
+          `the file was trained on other classes. Use the data it was trained on, ${phrase('otherClassesNewRun')}.`,
       );
       this.name = 'StateDictError';
       this.classes = classes;
@@ -50,7 +51,7 @@ export class StateDictError extends Error {
     list('unexpected in the file', report.unexpected);
     super(
       `${source}: the weights do not match the model.\n${parts.join('\n')}\n` +
-        `  Check --arch and that the file holds a state_dict for it (torchvision key names such as layer1.0.conv1.weight).`,
+        `  ${phrase('checkArch')} and that the file holds a state_dict for it (torchvision key names such as layer1.0.conv1.weight).`,
     );
     this.name = 'StateDictError';
     this.classes = null;

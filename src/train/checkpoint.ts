@@ -10,6 +10,7 @@ import type { Module } from '../nn/module';
 import type { NamedTensor } from '../nn/weights/types';
 import { exportStateDict, loadStateDict } from '../nn/state';
 import { readSafetensors, readSafetensorsMetadata, writeSafetensors } from '../nn/weights/safetensors';
+import { phrase } from '../wording';
 import { assertFiniteWeights } from '../nn/finite';
 import type { SGD, SGDStateDict } from './sgd';
 import { Tensor } from '../autograd/tensor';
@@ -72,7 +73,7 @@ export async function encodeCheckpoint(model: Module, optimizer: SGD, trainerSta
 export function decodeCheckpoint<T>(bytes: Uint8Array, source: string, model: Module, optimizer: SGD): T {
   const meta = readSafetensorsMetadata(bytes, source);
   if (meta.format !== CHECKPOINT_FORMAT || !meta.trainer || !meta.optimizer) {
-    throw new Error(`${source}: not a checkpoint written by this trainer (no checkpoint metadata); start without --resume or pick another --out`);
+    throw new Error(`${source}: not a checkpoint written by this trainer (no checkpoint metadata); ${phrase('notACheckpoint')}`);
   }
   const tensors = readSafetensors(bytes, source);
   assertFiniteWeights(source, tensors);

@@ -1,3 +1,5 @@
+import { setting, wording, type Wording } from '../wording';
+
 /** The training configuration: the recipe's values are the defaults (shared by the CLI and the page). */
 export interface TrainConfig {
   arch: string;
@@ -36,11 +38,19 @@ export const RECIPE_DEFAULTS: TrainConfig = {
   split: [0.5, 0.25, 0.25],
 };
 
-/** The demo's settings (CLI without --data, and the page's built-in demo): small enough to finish in a few minutes on a software adapter. */
+/** The demo's settings (the CLI without a data folder, and the page's built-in demo): small enough to finish in a few minutes on a software adapter. */
 export const DEMO_OVERRIDES: Partial<TrainConfig> = { imgSize: 64, batchSize: 16, maxEpochs: 5 };
 
 export class ConfigError extends Error {
-  constructor(message: string) {
+  /**
+   * `key`: the setting that is wrong, and `problem` what is wrong with it ("must be > 0, got 0"); the message
+   * is the setting's name followed by the problem.
+   */
+  constructor(
+    message: string,
+    readonly key: keyof TrainConfig | null = null,
+    readonly problem: string = message,
+  ) {
     super(message);
     this.name = 'ConfigError';
   }
@@ -65,23 +75,23 @@ const RULES: Partial<Record<keyof TrainConfig, Rule>> = {
 
 /**
  * Check every numeric field; throws one ConfigError naming the setting and the allowed range. The setting is
- * named as the config field (`imgSize`), or as the CLI flag (`--img-size`) for the command line.
+ * named in the wording in use (src/train/wording.ts), or in `names`: as the config field (`imgSize`), the CLI
+ * flag (`--img-size`) or the page's field (`img-size`).
  */
-export function validateConfig(c: TrainConfig, names: 'fields' | 'flags' = 'fields'): TrainConfig {
-  const nameOf = (key: string) => (names === 'flags' ? `--${key.replace(/[A-Z]/g, (m) => `-${m.toLowerCase()}`)}` : key);
+export function validateConfig(c: TrainConfig, names: Wording = wording()): TrainConfig {
+  const fail = (key: keyof TrainConfig, problem: string) => new ConfigError(`${setting(key, names)} ${problem}`, key, problem);
   for (const [key, rule] of Object.entries(RULES) as [keyof TrainConfig, Rule][]) {
     const v = c[key] as number;
-    const flag = nameOf(key);
-    if (typeof v !== 'number' || !Number.isFinite(v)) throw new ConfigError(`${flag} must be a number, got ${String(v)}`);
-    if (rule.int && !Number.isInteger(v)) throw new ConfigError(`${flag} must be an integer, got ${v}`);
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw fail(key, `must be a number, got ${String(v)}`);
+    if (rule.int && !Number.isInteger(v)) throw fail(key, `must be an integer, got ${v}`);
     if (rule.min !== undefined && (rule.minExclusive ? v <= rule.min : v < rule.min)) {
-      throw new ConfigError(`${flag} must be ${rule.minExclusive ? '>' : '≥'} ${rule.min}, got ${v}`);
+      throw fail(key, `must be ${rule.minExclusive ? '>' : '≥'} ${rule.min}, got ${v}`);
     }
-    if (rule.max !== undefined && v > rule.max) throw new ConfigError(`${flag} must be ≤ ${rule.max}, got ${v}`);
+    if (rule.max !== undefined && v > rule.max) throw fail(key, `must be ≤ ${rule.max}, got ${v}`);
   }
   const s = c.split;
   if (s.length !== 3 || s.some((f) => !(f >= 0)) || Math.abs(s[0] + s[1] + s[2] - 1) > 1e-6 || s[0] === 0) {
-    throw new ConfigError(`${nameOf('split')} must be three fractions train,val,test that sum to 1 (train > 0), got ${s.join(',')}`);
+    throw fail('split', `must be three fractions train,val,test that sum to 1 (train > 0), got ${s.join(',')}`);
   }
   return c;
 }

@@ -14,6 +14,7 @@ import { readFileSync, unlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { OutputError, type OutputStore } from './io';
+import { outputFolder, phrase } from '../wording';
 
 export interface FileHandleLike {
   writeFile(data: Uint8Array | string): Promise<void>;
@@ -95,7 +96,7 @@ export function pidAlive(pid: number): boolean {
 /**
  * Create `dir` and its missing parents one by one, so that each failure has its true cause (Node's
  * recursive mkdir reports a read-only file system as ENOENT). Throws OutputError; `label` names the folder
- * in messages ("--out runs/x").
+ * in messages ("--out runs/x" for the CLI, "the output folder runs/x" otherwise).
  */
 export async function makeFolder(fs: FsLayer, dir: string, label: string): Promise<void> {
   const missing: string[] = [];
@@ -193,7 +194,7 @@ export class FolderStore implements OutputStore {
     readonly dir: string,
     readonly fs: FsLayer = nodeFs,
     /** How messages name the folder. */
-    readonly label = `--out ${dir}`,
+    readonly label = outputFolder(dir),
   ) {}
 
   async write(name: string, data: Uint8Array | string): Promise<void> {
@@ -257,7 +258,7 @@ export class FolderStore implements OutputStore {
     return RUN_FILES.filter((f) => names.includes(f));
   }
 
-  /** Remove an earlier run's files (--overwrite); only the files a run writes, nothing else in the folder. */
+  /** Remove an earlier run's files (the CLI's --overwrite); only the files a run writes, nothing else in the folder. */
   async removeRunFiles(): Promise<string[]> {
     const removed: string[] = [];
     for (const f of await this.runFiles()) {
@@ -265,7 +266,7 @@ export class FolderStore implements OutputStore {
         await this.fs.unlink(join(this.dir, f));
         removed.push(f);
       } catch (e) {
-        throw new OutputError(describeFsError(`cannot remove ${join(this.dir, f)} (--overwrite)`, e));
+        throw new OutputError(describeFsError(`cannot remove ${join(this.dir, f)} (${phrase('removingRunFiles')})`, e));
       }
     }
     return removed;
@@ -317,12 +318,12 @@ export class FolderStore implements OutputStore {
       const remove = `If no run is writing there, delete ${path}.`;
       if (!owner || typeof owner.pid !== 'number') {
         // Being written right now by another run, or garbage: only an old one is taken over.
-        if (age < 10_000) throw new OutputError(`${this.label} is being used by another training run (its lock file ${path} was just created); wait for it, or choose another --out. ${remove}`);
+        if (age < 10_000) throw new OutputError(`${this.label} is being used by another training run (its lock file ${path} was just created); wait for it, or ${phrase('otherOutputFolder')}. ${remove}`);
         note = `note: ${path} was unreadable; taking it over`;
       } else if (owner.host !== hostname()) {
-        throw new OutputError(`${this.label} is locked by a training run on another machine (${owner.host}, process ${owner.pid}, started ${owner.started}); wait for it, or choose another --out. ${remove}`);
+        throw new OutputError(`${this.label} is locked by a training run on another machine (${owner.host}, process ${owner.pid}, started ${owner.started}); wait for it, or ${phrase('otherOutputFolder')}. ${remove}`);
       } else if (owner.pid === process.pid || pidAlive(owner.pid)) {
-        throw new OutputError(`${this.label} is being written by another training run (process ${owner.pid}, started ${owner.started}): two runs in one folder would overwrite each other's files. Wait for it to finish, or choose another --out. ${remove}`);
+        throw new OutputError(`${this.label} is being written by another training run (process ${owner.pid}, started ${owner.started}): two runs in one folder would overwrite each other's files. Wait for it to finish, or ${phrase('otherOutputFolder')}. ${remove}`);
       } else {
         note = `note: ${path} was left by process ${owner.pid} (started ${owner.started}), which no longer runs (killed?); taking over the folder`;
       }
@@ -330,7 +331,7 @@ export class FolderStore implements OutputStore {
       const again = await this.fs.readFile(path).then((b) => new TextDecoder().decode(b), () => null);
       if (again === text) await this.fs.unlink(path).catch(() => undefined);
     }
-    throw new OutputError(`${this.label}: could not take its lock file ${join(this.dir, LOCK_FILE)} (another run keeps taking it); choose another --out`);
+    throw new OutputError(`${this.label}: could not take its lock file ${join(this.dir, LOCK_FILE)} (another run keeps taking it); ${phrase('otherOutputFolder')}`);
   }
 
   /** Release the lock (normal end). */

@@ -22,12 +22,13 @@ import { SGD } from './sgd';
 import { StepLR } from './scheduler';
 import { EarlyStopping, type EarlyStoppingState } from './early_stopping';
 import { ConfusionMatrix, argmaxRows, softmaxMax } from './metrics';
-import { accuracyChart, confusionSvg, curvesSvg, lossChart, metricsCsv, stepsCsv, type EpochRow, type StepRow } from './report';
-import { reportHtml } from './html_report';
+import type { EpochRow, StepRow } from './report';
+import { buildSummary, writeEpochReports, writeFinalReports, writeStepsCsv, type Evaluation, type Summary } from './run_report';
 import { checkpointTensors, decodeCheckpoint, encodeCheckpointTensors, modelPart, parseState } from './checkpoint';
 import type { OutputStore } from './io';
 import { finalFeatureSide, type TrainConfig } from './config';
 import { DataError } from './data/errors';
+import { phrase, setting, settingIs } from '../wording';
 import { IMAGENET_MEAN, IMAGENET_STD } from './data/transforms';
 
 /** What the trainer needs from a data loader (src/train/data/loader.ts provides it). */
@@ -90,29 +91,6 @@ export interface TrainerEvents {
   thumbnail?(path: string): Promise<string>;
 }
 
-export interface Summary {
-  /** null when there is no test split (nothing was measured). */
-  test_accuracy: number | null;
-  test_loss: number | null;
-  /** Test images evaluated (0: no test split). */
-  test_images: number;
-  /** The epoch whose weights best.safetensors holds (the last one when there is no validation split). */
-  best_epoch: number;
-  /** null when there is no validation split. */
-  best_val_loss: number | null;
-  epochs_run: number;
-  stopped_early: boolean;
-  adapter: string;
-  train_images_per_second: number;
-  classes: string[];
-  per_class_accuracy: Record<string, number | null>;
-  confusion_matrix: number[][];
-  skipped_files: number;
-  /** Misclassified test images, most confident first. */
-  misclassified: { index: number; path: string; label: string; predicted: string; confidence: number }[];
-  config: TrainConfig;
-}
-
 /**
  * The run diverged: a NaN/Inf loss, or NaN/Inf in a parameter, a batch-norm statistic or a momentum buffer
  * (checked whenever the weights are read back for a checkpoint). `lastGood` says what the store still holds,
@@ -127,7 +105,7 @@ export class TrainingDivergedError extends Error {
 
 /** Thrown inside the loop; run() turns it into a TrainingDivergedError once the store is checked. */
 class Divergence extends Error {}
-/** A refused --resume: the checkpoint does not belong to this run (its message names both values). */
+/** A refused resume: the checkpoint does not belong to this run (its message names both values). */
 export class ResumeMismatchError extends Error {
   constructor(message: string) {
     super(message);
@@ -322,27 +300,27 @@ export class Trainer {
     }
     const now = runIdentity(this.config, this.data);
     const refuse = (what: string) => {
-      throw new ResumeMismatchError(`cannot resume from ${source}: ${what}. Resume with the checkpoint's settings and data, or start a new run in another --out.`);
+      throw new ResumeMismatchError(`cannot resume from ${source}: ${what}. Resume with the checkpoint's settings and data, or ${phrase('newRunElsewhere')}.`);
     };
     if (JSON.stringify(was.classes) !== JSON.stringify(now.classes)) {
       refuse(`it was trained on the classes [${was.classes.join(', ')}] but this dataset has [${now.classes.join(', ')}]`);
     }
-    if (was.arch !== now.arch) refuse(`it holds a ${was.arch} but this run asks for --arch ${now.arch}`);
-    if (was.imgSize !== now.imgSize) refuse(`it was trained at --img-size ${was.imgSize} but this run has --img-size ${now.imgSize}`);
-    if (was.seed !== now.seed) refuse(`it was trained with --seed ${was.seed} (which fixes the shuffling and augmentation) but this run has --seed ${now.seed}`);
+    if (was.arch !== now.arch) refuse(`it holds a ${was.arch} but this run asks for ${settingIs('arch', now.arch)}`);
+    if (was.imgSize !== now.imgSize) refuse(`it was trained at ${settingIs('imgSize', was.imgSize)} but this run has ${settingIs('imgSize', now.imgSize)}`);
+    if (was.seed !== now.seed) refuse(`it was trained with ${settingIs('seed', was.seed)} (which fixes the shuffling and augmentation) but this run has ${settingIs('seed', now.seed)}`);
     if (was.trainHash !== now.trainHash) {
-      refuse(`its training split had ${was.trainFiles} files (list hash ${was.trainHash}) but this run's has ${now.trainFiles} (hash ${now.trainHash}): the data or the --split differs`);
+      refuse(`its training split had ${was.trainFiles} files (list hash ${was.trainHash}) but this run's has ${now.trainFiles} (hash ${now.trainHash}): the data or the ${setting('split')} differs`);
     }
     if (was.batchSize !== now.batchSize) {
       const done = saved.step * was.batchSize;
       if (done % now.batchSize !== 0) {
         refuse(
           `it stopped after ${saved.step} batches of ${was.batchSize} images (${done} images) into epoch ${saved.epoch}, ` +
-            `which is not a whole number of batches of ${now.batchSize} (--batch-size ${now.batchSize}); resume with --batch-size ${was.batchSize}`,
+            `which is not a whole number of batches of ${now.batchSize} (${settingIs('batchSize', now.batchSize)}); resume with ${settingIs('batchSize', was.batchSize)}`,
         );
       }
-      if (saved.step > 0) this.log(`note: --batch-size ${now.batchSize} instead of the checkpoint's ${was.batchSize}: continuing epoch ${saved.epoch} after its first ${done} images`);
-      else this.log(`note: --batch-size ${now.batchSize} instead of the checkpoint's ${was.batchSize}, from epoch ${saved.epoch} on`);
+      if (saved.step > 0) this.log(`note: ${settingIs('batchSize', now.batchSize)} instead of the checkpoint's ${was.batchSize}: continuing epoch ${saved.epoch} after its first ${done} images`);
+      else this.log(`note: ${settingIs('batchSize', now.batchSize)} instead of the checkpoint's ${was.batchSize}, from epoch ${saved.epoch} on`);
       saved.step = done / now.batchSize;
     }
     saved.run = now;
@@ -368,19 +346,19 @@ export class Trainer {
     }
     const c = this.config;
     if (this.dropOneImageBatches) {
-      const why = `at --img-size ${c.imgSize} the last feature maps are 1×1, and batch norm in training needs at least 2 images per batch`;
-      if (c.batchSize === 1) throw new DataError(`--batch-size 1 cannot train: ${why}. Use --batch-size 2 or more, or an --img-size above 32.`);
+      const why = `at ${settingIs('imgSize', c.imgSize)} the last feature maps are 1×1, and batch norm in training needs at least 2 images per batch`;
+      if (c.batchSize === 1) throw new DataError(`${settingIs('batchSize', 1)} cannot train: ${why}. Use ${settingIs('batchSize', 2)} or more, or an ${setting('imgSize')} above 32.`);
       const usable = train.samples.length - train.skippedFiles;
-      if (usable === 1) throw new DataError(`the training split has only 1 usable image: ${why}. Add training images (or give training a larger --split share).`);
+      if (usable === 1) throw new DataError(`the training split has only 1 usable image: ${why}. Add training images (or give training a larger ${setting('split')} share).`);
       if (usable % c.batchSize === 1) {
-        this.log(`note: the last batch of each epoch would hold 1 image (${usable} images, --batch-size ${c.batchSize}); ${why}, so it is dropped (as drop_last would). A --batch-size that leaves 0 or ≥ 2 images over keeps it.`);
+        this.log(`note: the last batch of each epoch would hold 1 image (${usable} images, ${settingIs('batchSize', c.batchSize)}); ${why}, so it is dropped (as drop_last would). A ${setting('batchSize')} that leaves 0 or ≥ 2 images over keeps it.`);
         this.droppedNoted = true;
       }
     }
     if (val.samples.length === 0) {
       this.log(
-        'warning: the validation split is empty: there is no validation loss and no early stopping; all --max-epochs epochs run ' +
-          'and best.safetensors holds the last epoch\'s weights. Give validation a share of --split (or a val/ folder) to select the best epoch.',
+        `warning: the validation split is empty: there is no validation loss and no early stopping; all ${setting('maxEpochs')} epochs run ` +
+          `and best.safetensors holds the last epoch's weights. Give validation a share of ${setting('split')} (or a val/ folder) to select the best epoch.`,
       );
     }
     if (test.samples.length === 0) this.log('warning: the test split is empty: no test accuracy or loss will be reported.');
@@ -452,13 +430,13 @@ export class Trainer {
 
   /** steps.csv: one row per trained batch so far (written at each checkpoint, i.e. each epoch end or stop). */
   private async writeSteps(): Promise<void> {
-    await this.store.write('steps.csv', stepsCsv(this.state.steps ?? []));
+    await writeStepsCsv(this.store, this.state.steps ?? []);
   }
 
   /** What the store's checkpoint is worth after a divergence: read back and checked, never assumed. */
   private async lastGoodCheckpoint(): Promise<string> {
     const name = this.store.describe(CHECKPOINT);
-    const lower = 'start again with a lower --lr (and --overwrite, or another --out)';
+    const lower = phrase('restartLowerLr');
     let bytes: Uint8Array | null;
     try {
       bytes = await this.store.read(CHECKPOINT);
@@ -472,7 +450,7 @@ export class Trainer {
       if (bad.length) return `${name} is not a good checkpoint: ${bad.length} of ${tensors.size} tensors in it hold NaN or Inf (${describeNonFinite(bad, 4)}); do not resume from it: ${lower}.`;
       const st = parseState<TrainerState>(readSafetensorsMetadata(bytes, name).trainer ?? '{}');
       const when = st.step ? `epoch ${st.epoch} after ${st.step} batches` : `the end of epoch ${st.epoch - 1}`;
-      return `The last good checkpoint (${name}) is kept: it is from ${when}, and every tensor in it was read back and is finite; try a lower --lr, or resume with --resume after changing it.`;
+      return `The last good checkpoint (${name}) is kept: it is from ${when}, and every tensor in it was read back and is finite; ${phrase('lowerLrOrResume')}.`;
     } catch (e) {
       return `${name} could not be read back (${(e as Error).message}): do not count on it; ${lower}.`;
     }
@@ -539,7 +517,7 @@ export class Trainer {
   }
 
   private stopped(): null {
-    this.log(`stopped: ${this.store.describe(CHECKPOINT)} holds the progress; continue with --resume`);
+    this.log(`stopped: ${this.store.describe(CHECKPOINT)} holds the progress; ${phrase('continueRun')}`);
     return null;
   }
 
@@ -568,7 +546,7 @@ export class Trainer {
       const n = batch.labels.length;
       const thisStep = ++step;
       if (n === 1 && this.dropOneImageBatches) {
-        if (!this.droppedNoted) this.log(`note: dropped a training batch of 1 image in epoch ${epoch} (batch norm in training needs at least 2 at --img-size ${c.imgSize})`);
+        if (!this.droppedNoted) this.log(`note: dropped a training batch of 1 image in epoch ${epoch} (batch norm in training needs at least 2 at ${settingIs('imgSize', c.imgSize)})`);
         this.droppedNoted = true;
         continue;
       }
@@ -625,7 +603,7 @@ export class Trainer {
   }
 
   /** Loss and confusion matrix over a whole split, in eval mode and without a graph. */
-  async evaluate(source: BatchSource, phase: 'val' | 'test', epoch: number): Promise<{ loss: number; matrix: ConfusionMatrix; predictions: Int32Array; confidence: Float32Array }> {
+  async evaluate(source: BatchSource, phase: 'val' | 'test', epoch: number): Promise<Evaluation> {
     const { model, config: c, rt } = this;
     model.eval();
     const matrix = new ConfusionMatrix(this.data.classes.length);
@@ -674,22 +652,7 @@ export class Trainer {
   }
 
   private async writeReports(): Promise<void> {
-    const h = this.state.history;
-    await this.store.write('metrics.csv', metricsCsv(h));
-    await this.store.write('loss.svg', lossChart(h, this.state.stepLosses));
-    await this.store.write('accuracy.svg', accuracyChart(h));
-    const png = this.events.renderPng;
-    if (png) await this.store.write('curves.png', await png(curvesSvg(h, this.state.stepLosses)));
-  }
-
-  /** confusion.png and report.html: per-class accuracy and the most confidently misclassified test images. */
-  private async writeErrorAnalysis(summary: Summary): Promise<void> {
-    const svg = confusionSvg(summary.classes, summary.confusion_matrix);
-    if (this.events.renderPng) await this.store.write('confusion.png', await this.events.renderPng(svg));
-    const shown = summary.misclassified.slice(0, 24);
-    const thumbs = this.events.thumbnail ? await Promise.all(shown.map((m) => this.events.thumbnail!(m.path).catch(() => null))) : shown.map(() => null);
-    const curves = curvesSvg(this.state.history, this.state.stepLosses);
-    await this.store.write('report.html', reportHtml(summary, curves, svg, shown.map((m, i) => ({ ...m, thumbnail: thumbs[i] }))));
+    await writeEpochReports(this.store, this.state, this.events);
   }
 
   private async finish(stoppedEarly: boolean): Promise<Summary> {
@@ -698,39 +661,21 @@ export class Trainer {
       loadStateDict(this.model, this.bestWeights, { source: this.store.describe(BEST) });
       this.log(`restored the best weights (epoch ${this.early.bestEpoch}, val loss ${this.early.best.toFixed(4)})`);
     }
-    const hasTest = this.data.test.samples.length > 0;
     const test = await this.evaluate(this.data.test, 'test', this.state.epoch);
-    const classes = this.data.classes;
-    const perClass = test.matrix.perClassAccuracy();
-    const misclassified: Summary['misclassified'] = [];
-    const samples = this.data.test.samples as { label?: number; path?: string }[];
-    test.predictions.forEach((pred, i) => {
-      const label = samples[i]?.label;
-      if (pred >= 0 && label !== undefined && pred !== label) {
-        misclassified.push({ index: i, path: samples[i].path ?? String(i), label: classes[label], predicted: classes[pred], confidence: test.confidence[i] });
-      }
-    });
-    misclassified.sort((a, b) => b.confidence - a.confidence);
-    const summary: Summary = {
-      test_accuracy: hasTest ? test.matrix.accuracy : null,
-      test_loss: hasTest ? test.loss : null,
-      test_images: test.matrix.total,
-      best_epoch: hasVal ? this.early.bestEpoch : this.state.history.length,
-      best_val_loss: hasVal ? this.early.best : null,
-      epochs_run: this.state.history.length,
-      stopped_early: stoppedEarly,
+    const { train, val, test: testSplit } = this.data;
+    const summary = buildSummary(test, {
+      classes: this.data.classes,
+      testSamples: testSplit.samples as { label?: number; path?: string }[],
+      hasTest: testSplit.samples.length > 0,
+      best: hasVal ? { epoch: this.early.bestEpoch, valLoss: this.early.best } : null,
+      epochsRun: this.state.history.length,
+      stoppedEarly,
       adapter: this.rt.adapter.name,
-      train_images_per_second: this.state.imagesTrained / Math.max(1e-9, this.state.trainSeconds),
-      classes,
-      per_class_accuracy: Object.fromEntries(classes.map((c, i) => [c, perClass[i]])),
-      confusion_matrix: test.matrix.counts,
-      skipped_files: this.data.train.skippedFiles + this.data.val.skippedFiles + this.data.test.skippedFiles,
-      misclassified,
+      trainImagesPerSecond: this.state.imagesTrained / Math.max(1e-9, this.state.trainSeconds),
+      skippedFiles: train.skippedFiles + val.skippedFiles + testSplit.skippedFiles,
       config: this.config,
-    };
-    await this.store.write('summary.json', JSON.stringify(summary, null, 2) + '\n');
-    await this.writeReports();
-    await this.writeErrorAnalysis(summary);
+    });
+    await writeFinalReports(this.store, summary, this.state, this.events);
     return summary;
   }
 

@@ -110,19 +110,6 @@ export function weightsProblem(name: string, head: Uint8Array, size: number): st
   return `neither a .pth nor a .safetensors file: choose torchvision's ImageNet weights (.pth) or a .safetensors file.`;
 }
 
-/** The page's words for the CLI's: the page has buttons and fields where the CLI has flags. */
-export function pageWording(text: string): string {
-  return text
-    .replace(/;?\s*continue with --resume/g, '; press Resume to continue')
-    .replace(/try a lower --lr, or resume with --resume after changing it/g, 'press Train to start again with a lower lr (Resume would keep the saved lr)')
-    .replace(/start without --resume or pick another --out/g, 'press Train to start a new run')
-    .replace(/restart the process \(training resumes from the last checkpoint with --resume\)/g, 'reload the page (Resume continues from the last checkpoint)')
-    .replace(/with --resume/g, 'with Resume')
-    .replace(/--resume/g, 'Resume')
-    .replace(/Check --arch/g, 'Check the arch field')
-    .replace(/(^|[\s(`'"])--([a-z][a-z-]*)/g, (_m, pre: string, flag: string) => `${pre}the ${flag} field`);
-}
-
 /** Why a saved run's data differs from the chosen data (null when they are the same). */
 export function identityMismatch(saved: DataIdentity | undefined, current: DataIdentity): string | null {
   if (!saved) return `the saved run of "${current.root}" was saved by an older version of this page, which did not record its files, so it cannot be checked against this folder`;

@@ -5,16 +5,14 @@
  * throws a FieldError naming the field, which `markInvalid` marks (aria-invalid) and focuses.
  */
 import { ConfigError, DEMO_OVERRIDES, RECIPE_DEFAULTS, validateConfig, type TrainConfig } from '../train/config';
+import { setting } from '../wording';
 
 type Key = keyof TrainConfig;
 
 /** A form value that is not valid: `key` names the field (null: a field outside the config form). */
 export class FieldError extends ConfigError {
-  constructor(
-    readonly key: Key | null,
-    message: string,
-  ) {
-    super(message);
+  constructor(key: Key | null, message: string) {
+    super(message, key);
     this.name = 'FieldError';
   }
 }
@@ -37,9 +35,9 @@ const HELP: Record<Key, string> = {
   split: 'train,val,test fractions for a folder without train/val/test',
 };
 
-/** The CLI flag of a config key, as validateConfig names it in its errors. */
-export function flagName(key: Key): string {
-  return key.replace(/[A-Z]/g, (m) => `-${m.toLowerCase()}`);
+/** A config key's field name on the page (the CLI flag without its dashes), as the page's wording names it in messages. */
+export function fieldName(key: Key): string {
+  return setting(key, 'page');
 }
 
 function defaults(demo: boolean): TrainConfig {
@@ -59,7 +57,7 @@ export class ConfigForm {
       const label = document.createElement('label');
       label.title = HELP[key];
       const name = document.createElement('span');
-      name.textContent = flagName(key);
+      name.textContent = fieldName(key);
       let field: HTMLInputElement | HTMLSelectElement;
       if (key === 'arch') {
         field = document.createElement('select');
@@ -70,7 +68,7 @@ export class ConfigForm {
         field.inputMode = key === 'split' ? 'text' : 'decimal';
         field.size = 8;
       }
-      field.name = flagName(key);
+      field.name = fieldName(key);
       field.addEventListener('change', () => this.edited.add(key));
       const help = document.createElement('small');
       help.textContent = HELP[key];
@@ -114,13 +112,10 @@ export class ConfigForm {
       else values[key] = parseNumber(key, raw);
     }
     try {
-      return validateConfig(c, 'flags');
+      return validateConfig(c, 'page');
     } catch (e) {
       if (!(e instanceof ConfigError)) throw e;
-      // validateConfig names the CLI flag ("--lr must be > 0"): find its field and say it the page's way.
-      const m = /^--([a-z-]+)\s+(.*)$/s.exec(e.message);
-      const key = m ? ([...this.fields.keys()].find((k) => flagName(k) === m[1]) ?? null) : null;
-      throw new FieldError(key, m ? `${m[1]} ${m[2]}` : e.message);
+      throw new FieldError(e.key, e.message);
     }
   }
 
@@ -151,7 +146,7 @@ export function parseDecimal(raw: string): number | null {
 function parseNumber(key: Key, raw: string): number {
   const v = parseDecimal(raw);
   if (v === null || !Number.isFinite(v)) {
-    throw new FieldError(key, `${flagName(key)} needs a decimal number${key === 'split' ? ' in each of its three fractions' : ''}, got '${raw}'`);
+    throw new FieldError(key, `${fieldName(key)} needs a decimal number${key === 'split' ? ' in each of its three fractions' : ''}, got '${raw}'`);
   }
   return v;
 }

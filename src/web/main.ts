@@ -13,10 +13,11 @@ import { DEMO_CLASSES, DEMO_IMAGES_PER_CLASS, DEMO_VERSION } from '../train/data
 import { decodeImageBlob } from '../train/data/decode.browser';
 import type { RGBImage } from '../train/data/image';
 import { accuracyChart, lossChart, type EpochRow } from '../train/report';
-import type { Progress, Summary } from '../train/trainer';
+import type { Progress } from '../train/trainer';
+import type { Summary } from '../train/run_report';
 import type { TrainConfig } from '../train/config';
-import { checkDecodable, folderIdentity, identityMismatch, pageWording, scanPicked, tiffNote, weightsProblem } from './checks';
-import { ConfigForm, FieldError, flagName, parseDecimal } from './form';
+import { checkDecodable, folderIdentity, identityMismatch, scanPicked, tiffNote, weightsProblem } from './checks';
+import { ConfigForm, FieldError, fieldName, parseDecimal } from './form';
 import { IdbStore } from './idb-store';
 import { hasDirectoryPicker, pickedFromDrop, pickedFromInput, pickWithDirectoryPicker, type PickedFolder } from './pick-folder';
 import {
@@ -34,6 +35,10 @@ import {
   type ToWorker,
 } from './protocol';
 import { formatLoss, renderConfusion, renderMetrics, renderMisclassified } from './results';
+import { useWording } from '../wording';
+
+// Messages name the page's fields and buttons, not the CLI's flags (the worker chooses the same).
+useWording('page');
 
 type State = 'loading' | 'no-webgpu' | 'idle' | 'running' | 'stopping' | 'stopped' | 'done' | 'error';
 
@@ -88,7 +93,7 @@ const downloadUrls = new Map<string, string>();
 
 function log(line: string): void {
   const pre = $('log');
-  pre.textContent += pageWording(line) + '\n';
+  pre.textContent += line + '\n';
   pre.scrollTop = pre.scrollHeight;
 }
 
@@ -134,7 +139,7 @@ function updateButtons(): void {
 
 function showError(message: string, focus?: HTMLElement): void {
   const box = $('run-error');
-  box.textContent = pageWording(message);
+  box.textContent = message;
   box.hidden = false;
   box.scrollIntoView({ block: 'center', behavior: 'instant' as ScrollBehavior });
   (focus ?? box).focus({ preventScroll: true });
@@ -148,7 +153,7 @@ function clearError(): void {
 }
 
 function note(text: string): void {
-  $('run-note').textContent = pageWording(text);
+  $('run-note').textContent = text;
 }
 
 // ---- WebGPU availability, checked before anything else.
@@ -288,7 +293,7 @@ function settingsText(info: RunInfo): string {
   const c = info.config;
   const rest = (Object.keys(c) as (keyof TrainConfig)[])
     .filter((k) => !['arch', 'imgSize', 'batchSize'].includes(k))
-    .map((k) => `${flagName(k)} ${k === 'split' ? c.split.join(',') : c[k]}`);
+    .map((k) => `${fieldName(k)} ${k === 'split' ? c.split.join(',') : c[k]}`);
   return `${rest.join(', ')}, subset ${info.limitPerClass ?? 0}${info.weights ? `, started from ${info.weights}` : ''}`;
 }
 
@@ -301,7 +306,7 @@ async function refreshSaved(): Promise<void> {
     if (ticket !== refreshing) return;
     page.saved = saved;
     resumable = saved === 'resumable' ? info : null;
-    resumeNote.textContent = pageWording(text);
+    resumeNote.textContent = text;
     updateButtons();
   };
   if (!data || busy()) return set('none', '');
@@ -428,7 +433,7 @@ async function startChecked(resume: boolean, data: { run: string; identity: Data
       config = form.read();
     } catch (e) {
       if (!(e instanceof FieldError)) throw e;
-      const field = e.key ? document.querySelector<HTMLElement>(`#config [name="${flagName(e.key)}"]`) : null;
+      const field = e.key ? document.querySelector<HTMLElement>(`#config [name="${fieldName(e.key)}"]`) : null;
       form.markInvalid(e.key);
       showError(`Not started: ${e.message}.`, field ?? undefined);
       return;

@@ -3,7 +3,8 @@ import type { TrainConfig } from '../train/config';
 import type { PickedFile } from '../train/data/files.browser';
 import type { RGBImage } from '../train/data/image';
 import type { EpochRow } from '../train/report';
-import type { Progress, Summary } from '../train/trainer';
+import type { Progress } from '../train/trainer';
+import type { Summary } from '../train/run_report';
 
 /** Where the images come from: the built-in demo (drawn in the worker) or a folder the user picked. */
 export type DataSpec = { kind: 'demo' } | { kind: 'folder'; root: string; files: PickedFile[] };
@@ -90,4 +91,4 @@ export type FromWorker =
   | { type: 'error'; name: string; message: string };
 
 /** The outputs the page offers for download, mirrored from the worker's store as they are written. */
-export const DOWNLOADS = ['best.safetensors', 'metrics.csv', 'summary.json', 'loss.svg', 'accuracy.svg'] as const;
+export const DOWNLOADS = ['best.safetensors', 'metrics.csv', 'steps.csv', 'summary.json', 'loss.svg', 'accuracy.svg'] as const;

@@ -1,7 +1,7 @@
 /** The end-of-run view: the metrics table, the confusion matrix and the misclassified test images. */
 import type { RGBImage } from '../train/data/image';
 import type { EpochRow } from '../train/report';
-import type { Summary } from '../train/trainer';
+import type { Summary } from '../train/run_report';
 import type { Thumbnail } from './protocol';
 
 function el<K extends keyof HTMLElementTagNameMap>(tag: K, text?: string, className?: string): HTMLElementTagNameMap[K] {

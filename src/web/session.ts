@@ -16,7 +16,8 @@ import { InProcessDecoderPool, type DecodeFn } from '../train/data/decoder-pool'
 import { DataLoader } from '../train/data/loader';
 import { SPLIT_NAMES, type Sample } from '../train/data/split';
 import { centerCrop, resizeShorterSide } from '../train/data/transforms';
-import { Trainer, type Summary } from '../train/trainer';
+import { Trainer } from '../train/trainer';
+import type { Summary } from '../train/run_report';
 import type { OutputStore } from '../train/io';
 import { DataError } from '../train/data/errors';
 import { IdbStore } from './idb-store';
@@ -86,7 +87,7 @@ export class TrainingSession {
       const mismatch = identityMismatch(info.identity, req.identity);
       if (mismatch) throw new DataError(`cannot resume: ${mismatch}. Its checkpoint does not belong to this data; press Train to start a new run (it replaces the saved one).`);
     }
-    const c: TrainConfig = validateConfig(info.config, 'flags');
+    const c: TrainConfig = validateConfig(info.config);
     if (!resuming) {
       await idb.clear();
       await idb.write(RUN_INFO, JSON.stringify(info, null, 2));

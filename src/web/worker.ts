@@ -7,6 +7,10 @@ import type { GpuRuntime } from '../gpu/runtime';
 import { TrainingSession } from './session';
 import { IdbStore } from './idb-store';
 import { runLockName, type FromWorker, type ToWorker } from './protocol';
+import { useWording } from '../wording';
+
+// Messages (the trainer's log, errors) name the page's fields and buttons, not the CLI's flags.
+useWording('page');
 
 /** The parts of DedicatedWorkerGlobalScope used here (tsconfig's lib has DOM, not WebWorker). */
 interface WorkerScope {

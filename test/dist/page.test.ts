@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import sharp from 'sharp';
 import { serveStatic } from '../../src/cli/serve';
-import { identityMismatch, pageWording, weightsProblem, BROWSER_IMAGE_EXTENSIONS } from '../../src/web/checks';
+import { identityMismatch, weightsProblem, BROWSER_IMAGE_EXTENSIONS } from '../../src/web/checks';
 import { parseDecimal } from '../../src/web/form';
 import { writeSafetensors } from '../../src/nn/weights/index';
 
@@ -34,19 +34,6 @@ describe('page helpers (Node)', () => {
     expect(weightsProblem('w.safetensors', zip, 1000)).toMatch(/zip archive/);
     expect(weightsProblem('w.pth', zip, 0)).toMatch(/empty/);
     expect(weightsProblem('w.bin', st, 1000)).toMatch(/neither a \.pth nor a \.safetensors/);
-  });
-
-  it('pageWording leaves no CLI flag in the messages the trainer and loaders write', () => {
-    const cli = [
-      'stopped: browser storage folder:x/checkpoint.safetensors holds the progress; continue with --resume',
-      'training diverged: the loss is NaN at epoch 1, step 2. The last good checkpoint (x) is kept; try a lower --lr, or resume with --resume after changing it.',
-      '  Check --arch and that the file holds a state_dict for it',
-      'x: not a checkpoint written by this trainer (no checkpoint metadata); start without --resume or pick another --out',
-      '--img-size must be ≥ 32, got 8',
-    ];
-    for (const line of cli) expect(pageWording(line)).not.toMatch(/--[a-z]/);
-    expect(pageWording(cli[0])).toMatch(/press Resume to continue/);
-    expect(pageWording(cli[2])).toMatch(/Check the arch field/);
   });
 
   it('identityMismatch: same files pass; other files, or no recorded identity, are named', () => {
@@ -436,6 +423,13 @@ describe.skipIf(!existsSync(CHROMIUM))('page as a user meets it (headless Chromi
     expect(r.lines.some((l) => /images\/s · \d+ s left$/.test(l))).toBe(true);
     // No CLI wording anywhere on the page (log included).
     expect(r.text).not.toMatch(/--(resume|arch|lr|out)\b/);
+    // steps.csv is offered with the other outputs: one row per trained batch, numbered from 1 across the stop and resume.
+    const steps = await page.evaluate(async () => (await fetch(document.querySelector<HTMLAnchorElement>('#downloads a[download="steps.csv"]')!.href)).text());
+    const stepRows = steps.trim().split('\n');
+    expect(stepRows[0]).toBe('step,epoch,loss,lr,images_per_second');
+    expect(stepRows.length).toBeGreaterThanOrEqual(3);
+    expect(stepRows.slice(1).map((l) => Number(l.split(',')[0]))).toEqual(stepRows.slice(1).map((_, i) => i + 1));
+    expect(new Set(stepRows.slice(1).map((l) => l.split(',')[1]))).toEqual(new Set(['1', '2']));
 
     await page.setViewportSize({ width: 420, height: 800 });
     const o = await noHorizontalOverflow(page);
@@ -450,6 +444,7 @@ describe.skipIf(!existsSync(CHROMIUM))('page as a user meets it (headless Chromi
     expect(await page.locator('#test-accuracy').innerText()).toBe(r.accuracy);
     expect(await page.locator('#misclassified figcaption').allInnerTexts()).toHaveLength(1);
     expect(await page.locator('#downloads a[download="best.safetensors"]').count()).toBe(1);
+    expect(await page.locator('#downloads a[download="steps.csv"]').count()).toBe(1);
     expect(await page.locator('#metrics tr').count()).toBe(2);
     expect(await page.locator('#run-note').innerText()).toMatch(/finished run of "shapes" saved in this browser/);
     // Another folder of that name does not get them.

@@ -155,6 +155,79 @@ describe('predict.js uses the training metadata (15.13)', () => {
   });
 });
 
+/** Pillow's convert('L') (libImaging/Convert.c, rgb2l: ITU-R 601-2 in 16-bit fixed point), as torchvision's Grayscale on a PIL image. */
+function pillowLuma(img: RGBImage): RGBImage {
+  const data = new Uint8Array(img.data.length);
+  for (let i = 0; i < data.length; i += 3) data[i] = data[i + 1] = data[i + 2] = (img.data[i] * 19595 + img.data[i + 1] * 38470 + img.data[i + 2] * 7471 + 0x8000) >> 16;
+  return { width: img.width, height: img.height, data };
+}
+
+describe('predict.js with greyscale weights (in_channels 1)', () => {
+  const GREY = ['dark', 'light'];
+  let grey: ResNet;
+  let greyWeights: string;
+  let greyPng: string;
+  beforeAll(async () => {
+    grey = resnet('resnet18', { numClasses: 2, inChannels: 1, seed: 9 });
+    grey.eval();
+    greyWeights = join(dir, 'grey.safetensors');
+    const meta = { arch: 'resnet18', classes: JSON.stringify(GREY), img_size: '36', in_channels: '1', mean: '[0.45]', std: '[0.2]' };
+    writeFileSync(greyWeights, writeSafetensors(await exportStateDict(grey), meta));
+    // A one-channel PNG: its luma is itself whatever the weights of R, G and B.
+    greyPng = join(dir, 'grey.png');
+    let s = 11;
+    await sharp(Uint8Array.from({ length: 52 * 44 }, () => ((s = (s * 1103515245 + 12345) >>> 0) >>> 24)), { raw: { width: 52, height: 44, channels: 1 } }).png().toFile(greyPng);
+  });
+  afterAll(() => grey?.dispose());
+
+  /** Softmax of the 1-channel model on `img` (already grey in R = G = B), at 36 px, normalised with 0.45 / 0.2. */
+  async function greyReference(img: RGBImage): Promise<number[]> {
+    const size = 36;
+    const rgb = new Float32Array(sampleLength(size));
+    transformSample(img, { mode: 'eval', size, seed: 0, epoch: 0, mean: [0.45, 0.45, 0.45], std: [0.2, 0.2, 0.2] }, 0, rgb, 0);
+    const x = Tensor.fromArray(rgb.slice(0, size * size), [1, 1, size, size]);
+    const y = noGrad(() => tidy(() => grey.forward(x)));
+    const logits = Array.from(await y.toArray());
+    x.dispose();
+    y.dispose();
+    const e = logits.map((v) => Math.exp(v - Math.max(...logits)));
+    return e.map((v) => v / e.reduce((a, b) => a + b, 0));
+  }
+
+  it("builds the model for 1 channel, feeds each image's luma, normalised with the recorded mean and std", async () => {
+    const out = join(dir, 'grey.json');
+    const r = predict(['--weights', greyWeights, '--output', out, greyPng, images[1]]);
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/resnet18, 2 classes, greyscale input, .*crop 36/);
+    expect(r.err).not.toMatch(/warning/);
+    const json = JSON.parse(readFileSync(out, 'utf8'));
+    expect(json).toMatchObject({ in_channels: 1, img_size: 36, mean: [0.45], std: [0.2], classes: GREY });
+    const wants = [await greyReference(await decodeImageFile(greyPng)), await greyReference(pillowLuma(await decodeImageFile(images[1])))];
+    json.predictions.forEach((p: { top: { class: string; probability: number }[] }, i: number) => {
+      expect(p.top.length).toBe(2);
+      for (const t of p.top) expect(Math.abs(t.probability - wants[i][GREY.indexOf(t.class)])).toBeLessThan(1e-4);
+    });
+  });
+
+  it('weights whose in_channels contradicts conv1.weight, or of 4 input channels, are refused before any GPU work', async () => {
+    const sd = await exportStateDict(grey);
+    const lying = join(dir, 'lying.safetensors');
+    writeFileSync(lying, writeSafetensors(sd, { arch: 'resnet18', in_channels: '3' }));
+    const a = predict(['--weights', lying, greyPng]);
+    expect(a.code).toBe(1);
+    expect(a.err.trim()).toMatch(/^error: .*lying\.safetensors: the "in_channels" metadata says 3 input channels, but conv1\.weight \[64, 1, 7, 7\] takes 1/);
+    expect(a.out).toBe('');
+    const four = new Map(sd);
+    four.set('conv1.weight', { dtype: 'F32', shape: [64, 4, 7, 7], data: new Float32Array(64 * 4 * 49) });
+    const fourPath = join(dir, 'four.safetensors');
+    writeFileSync(fourPath, writeSafetensors(four, { arch: 'resnet18' }));
+    const b = predict(['--weights', fourPath, greyPng]);
+    expect(b.code).toBe(1);
+    expect(b.err).toMatch(/the model takes 4 input channels; predict\.js reads images as RGB \(3 channels\) or greyscale \(1\) only.*inChannels: 4/);
+    expect(b.out).toBe('');
+  });
+});
+
 describe('predict.js inputs', () => {
   it('a folder expands to its image files, sorted, hidden and non-image files left out, a symlink loop skipped with a warning', async () => {
     const loop = join(folder, 'sub', 'loop');

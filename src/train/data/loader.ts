@@ -7,6 +7,7 @@
  */
 import type { DecodedBatch, DecoderPool } from './decoder-pool';
 import { DataError } from './errors';
+import { phrase } from '../../wording';
 import { sampleLength, type TransformMode, type TransformSpec } from './pipeline';
 import { RNG_STREAM, Rng } from './rng';
 import type { Sample } from './split';
@@ -90,7 +91,7 @@ export class DataLoader {
       start += chunk;
       chunk = this.batchSize;
     }
-    throw new DataError(`the ${split} split has no image that can be decoded: ${this.skippedSummary()}. Fix or remove those files, or point --data at another folder.`);
+    throw new DataError(`the ${split} split has no image that can be decoded: ${this.skippedSummary()}. Fix or remove those files, or ${phrase('otherDataFolder')}.`);
   }
 
   /** "all 12 files in DIR were skipped (12 cannot be decoded: e.g. a.png: reason; ...)". */
