@@ -25,7 +25,7 @@ import { readSafetensors, readSafetensorsMetadata, writeSafetensors } from '../s
 import type { NamedTensor } from '../src/nn/weights/types';
 import { Trainer, TrainingDivergedError, type BatchSource } from '../src/train/trainer';
 import { MemoryStore, OutputError } from '../src/train/io';
-import { FolderStore, nodeFs, type FsLayer } from '../src/train/node-store';
+import { FolderStore, nodeFs, type FsLayer } from '../src/train/store.node';
 import { metricsCsv, type EpochRow } from '../src/train/report';
 import { parseState, stringifyState } from '../src/train/checkpoint';
 import { RECIPE_DEFAULTS } from '../src/train/config';

@@ -14,7 +14,7 @@ import { SeedSequence } from '../src/nn/init';
 import { SGD } from '../src/train/sgd';
 import { Trainer, TrainingDivergedError, trainStep, type BatchSource } from '../src/train/trainer';
 import { MemoryStore } from '../src/train/io';
-import { FolderStore } from '../src/train/node-store';
+import { FolderStore } from '../src/train/store.node';
 import { RECIPE_DEFAULTS } from '../src/train/config';
 import type { Batch } from '../src/train/data/loader';
 import { readSafetensors, readSafetensorsMetadata } from '../src/nn/weights/safetensors';

@@ -14,7 +14,7 @@ import { DeviceLostError, GpuOpError } from '../src/gpu/errors';
 import { decodeCheckpoint } from '../src/train/checkpoint';
 import { writeSafetensors } from '../src/nn/weights/safetensors';
 import { ConfigError, RECIPE_DEFAULTS, validateConfig } from '../src/train/config';
-import { FolderStore } from '../src/train/node-store';
+import { FolderStore } from '../src/train/store.node';
 
 const FLAG = /--[a-z]/;
 

@@ -7,7 +7,7 @@ import { writeSafetensors } from '../nn/weights/safetensors';
 import { WeightsFormatError, type NamedTensor } from '../nn/weights/types';
 import { assertFiniteWeights } from '../nn/finite';
 import { OutputError } from '../train/io';
-import { describeFsError, errorCode, nodeFs, removeDeadTemporaries, writeAtomic } from '../train/node-store';
+import { describeFsError, errorCode, nodeFs, removeDeadTemporaries, writeAtomic } from '../train/store.node';
 import { useWording } from '../wording';
 
 const USAGE = 'usage: node dist/convert.js IN.pth|IN.safetensors OUT.safetensors';

@@ -16,7 +16,7 @@ import { WorkerDecoderPool } from '../train/data/worker-pool.node';
 import { DataLoader } from '../train/data/loader';
 import { DataError } from '../train/data/errors';
 import { ResumeMismatchError, Trainer, TrainingDivergedError, type Progress } from '../train/trainer';
-import { FolderStore } from '../train/node-store';
+import { FolderStore } from '../train/store.node';
 import { OutputError } from '../train/io';
 import { asciiPlot } from '../train/report';
 import { setKernelConfig } from '../kernels/config';
