@@ -3,6 +3,8 @@
  * - nothing under src/ imports from test/ (what ships must not depend on test code; the float64 references and
  *   the numerics cases that the browser's gradient-check page runs live in src/reference/);
  * - no file points at a document outside the repository (the design notes it was written from are not shipped);
+ * - Node-only code is marked: static Node imports only in *.node.ts files, src/cli/ and src/node.ts;
+ * - the tests that run the build (dist/) are in test/dist/;
  * - every folder that tsconfig.json includes exists.
  */
 import { describe, it, expect } from 'vitest';

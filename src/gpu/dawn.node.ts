@@ -1,4 +1,4 @@
-/** Node's side of the device seam: a `GPU` object from Dawn (npm `webgpu`). Only the CLI entry points import this. */
+/** Node's side of the device seam: a `GPU` object from Dawn (npm `webgpu`). Shared code reaches it only by a dynamic import (src/gpu/init.ts). */
 // Node modules are imported dynamically so that the browser bundle, which never calls nodeGPU(), loads.
 
 export interface NodeGpuOptions {

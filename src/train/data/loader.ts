@@ -14,7 +14,7 @@ import type { Sample } from './split';
 import { IMAGENET_MEAN, IMAGENET_STD } from './transforms';
 
 export interface Batch {
-  /** N × 3 × size × size, normalised. */
+  /** N × 3 × size × size, normalised (RGB images; a BatchSource of its own may serve other channel counts). */
   images: Float32Array;
   labels: Int32Array;
   /** Each sample's index in the loader's `samples`. */
