@@ -9,7 +9,7 @@ import { readWeights } from '../nn/weights/index';
 import { WeightsFormatError } from '../nn/weights/types';
 import { StateDictError } from '../nn/state';
 import { loadImageFolder } from '../train/data/folder';
-import { nodeFileLister } from '../train/data/fs.node';
+import { fsPath, nodeFileLister } from '../train/data/fs.node';
 import { ensureDemoDataset } from '../train/data/demo.node';
 import { DEMO_VERSION } from '../train/data/demo-images';
 import { WorkerDecoderPool } from '../train/data/worker-pool.node';
@@ -127,7 +127,7 @@ async function main(argv: string[]): Promise<number> {
       ),
     shouldStop: () => stopRequested,
     renderPng: async (svg) => new Uint8Array(await sharp(Buffer.from(svg)).png().toBuffer()),
-    thumbnail: async (path) => `data:image/jpeg;base64,${(await sharp(path).resize(150, 150, { fit: 'cover' }).jpeg({ quality: 80 }).toBuffer()).toString('base64')}`,
+    thumbnail: async (path) => `data:image/jpeg;base64,${(await sharp(await readFile(fsPath(path))).resize(150, 150, { fit: 'cover' }).jpeg({ quality: 80 }).toBuffer()).toString('base64')}`,
   });
   if (cli.resume && !(await trainer.resume())) console.log(`--resume: no checkpoint in ${cli.out}; starting afresh`);
   console.log(`training ${c.arch} on ${dataset.train.length} images (${dataset.classes.length} classes), batch ${c.batchSize}, ${c.imgSize}px; output in ${cli.out}`);
