@@ -4,5 +4,22 @@
  */
 import type { KernelContract } from './contract';
 import { sgdKernel } from './sgd';
+import { crossEntropyKernel } from './loss';
+import { reduceKernel } from './reduce';
+import { dropoutKernel } from './dropout';
+import { maxPoolKernel, avgPoolKernel } from './pool';
+import { elementwiseKernel, unaryKernel, fillKernelContract } from './elementwise';
+import { reluKernel } from './elementwise/relu';
 
-export const kernelContracts: readonly KernelContract[] = [sgdKernel];
+export const kernelContracts: readonly KernelContract[] = [
+  sgdKernel,
+  crossEntropyKernel,
+  reduceKernel,
+  dropoutKernel,
+  maxPoolKernel,
+  avgPoolKernel,
+  elementwiseKernel,
+  unaryKernel,
+  fillKernelContract,
+  reluKernel,
+];
