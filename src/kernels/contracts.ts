@@ -10,6 +10,7 @@ import { dropoutKernel } from './dropout';
 import { maxPoolKernel, avgPoolKernel } from './pool';
 import { elementwiseKernel, unaryKernel, fillKernelContract } from './elementwise';
 import { reluKernel } from './elementwise/relu';
+import { batchnormKernel } from './batchnorm';
 
 export const kernelContracts: readonly KernelContract[] = [
   sgdKernel,
@@ -22,4 +23,5 @@ export const kernelContracts: readonly KernelContract[] = [
   unaryKernel,
   fillKernelContract,
   reluKernel,
+  batchnormKernel,
 ];
