@@ -11,8 +11,8 @@ import { Params } from '../src/kernels/util';
 interface ParsedShader {
   /** The fields of the struct bound as var<uniform> at @binding(0), or null when there is none. */
   uniforms: [string, string][] | null;
-  /** binding number → [name, access] */
-  bindings: Map<number, [string, string]>;
+  /** binding number → [name, access] of each declaration at that number (more than one: aliases) */
+  bindings: Map<number, [string, string][]>;
   entries: string[];
 }
 
@@ -23,7 +23,7 @@ function stripComments(src: string): string {
 /** Parse the parts of a WGSL module that a kernel contract declares. Throws on what a contract cannot express. */
 export function parseWgsl(source: string): ParsedShader {
   const src = stripComments(source);
-  const bindings = new Map<number, [string, string]>();
+  const bindings = new Map<number, [string, string][]>();
   let uniformStruct: string | null = null;
   const decl = /@group\(\s*(\d+)\s*\)\s*@binding\(\s*(\d+)\s*\)\s*var\s*<\s*([\w\s,]+?)\s*>\s*(\w+)\s*:\s*([^;]+);/g;
   for (const m of src.matchAll(decl)) {
@@ -38,8 +38,7 @@ export function parseWgsl(source: string): ParsedShader {
     }
     if (parts[0] !== 'storage') throw new Error(`binding ${name}: address space ${space} is not supported`);
     if (n === 0) throw new Error(`storage binding ${name} is at @binding(0), which is the uniform's`);
-    if (bindings.has(n)) throw new Error(`@binding(${n}) is declared twice (${bindings.get(n)![0]} and ${name})`);
-    bindings.set(n, [name, parts[1] ?? 'read']);
+    bindings.set(n, [...(bindings.get(n) ?? []), [name, parts[1] ?? 'read']]);
   }
   let uniforms: [string, string][] | null = null;
   if (uniformStruct) {
@@ -80,8 +79,8 @@ export function checkContract(k: KernelContract): string[] {
   for (let n = 1; n <= Math.max(maxBinding, k.bindings.length); n++) {
     const c = k.bindings[n - 1];
     const s = p.bindings.get(n);
-    const cs = c ? `${c[0]} (${c[1]})` : '(nothing)';
-    const ss = s ? `${s[0]} (${s[1]})` : '(nothing)';
+    const cs = c ? [c[0], ...(c[2] ?? [])].map((name) => `${name} (${c[1]})`).join(', ') : '(nothing)';
+    const ss = s ? s.map(([name, access]) => `${name} (${access})`).join(', ') : '(nothing)';
     if (cs !== ss) errs.push(`${k.name}: @binding(${n}): contract has ${cs}, shader has ${ss}`);
   }
   for (const e of k.entries) if (!p.entries.includes(e)) errs.push(`${k.name}: entry ${e} is not an @compute fn of the shader`);

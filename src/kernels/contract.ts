@@ -23,16 +23,20 @@ export interface KernelContract<U extends string = string, B extends string = st
   /**
    * Every storage binding the module declares, in binding order: the first is @binding(1). WGSL declares all
    * bindings at module scope, so the list covers all entries; a launch passes null for those its entry does not use.
+   * A third element lists the other WGSL names declared at the same binding number (aliases with another element
+   * type, each used by different entries); the launch binds the one buffer under the first name.
    */
-  bindings: readonly (readonly [B, Access])[];
+  bindings: readonly BindingDecl<B>[];
 }
+
+export type BindingDecl<B extends string> = readonly [B, Access] | readonly [B, Access, readonly string[]];
 
 export function defineKernel<const U extends string, const B extends string>(k: {
   name: string;
   shader: string;
   entries: readonly string[];
   uniforms: readonly (readonly [U, UniformType])[];
-  bindings: readonly (readonly [B, Access])[];
+  bindings: readonly BindingDecl<B>[];
 }): KernelContract<U, B> {
   return k;
 }

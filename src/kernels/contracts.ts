@@ -11,6 +11,10 @@ import { maxPoolKernel, avgPoolKernel } from './pool';
 import { elementwiseKernel, unaryKernel, fillKernelContract } from './elementwise';
 import { reluKernel } from './elementwise/relu';
 import { batchnormKernel } from './batchnorm';
+import { matmulPortableKernel } from './matmul/portable';
+import { matmulPackKernel } from './matmul/pack';
+import { matmulVec4Kernel } from './matmul/vec4';
+import { matmulSubgroupKernel } from './matmul/subgroup';
 
 export const kernelContracts: readonly KernelContract[] = [
   sgdKernel,
@@ -24,4 +28,8 @@ export const kernelContracts: readonly KernelContract[] = [
   fillKernelContract,
   reluKernel,
   batchnormKernel,
+  matmulPortableKernel,
+  matmulPackKernel,
+  matmulVec4Kernel,
+  matmulSubgroupKernel,
 ];
