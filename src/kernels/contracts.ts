@@ -15,6 +15,8 @@ import { matmulPortableKernel } from './matmul/portable';
 import { matmulPackKernel } from './matmul/pack';
 import { matmulVec4Kernel } from './matmul/vec4';
 import { matmulSubgroupKernel } from './matmul/subgroup';
+import { im2colKernel } from './conv/im2col';
+import { winograd2Kernel, winograd4Kernel } from './conv/winograd';
 
 export const kernelContracts: readonly KernelContract[] = [
   sgdKernel,
@@ -32,4 +34,7 @@ export const kernelContracts: readonly KernelContract[] = [
   matmulPackKernel,
   matmulVec4Kernel,
   matmulSubgroupKernel,
+  im2colKernel,
+  winograd2Kernel,
+  winograd4Kernel,
 ];
