@@ -99,6 +99,17 @@ describe('kernel contracts agree with their WGSL', () => {
     expect(checkContract(k)).toEqual([]);
   });
 
+  it('every WGSL file under src/kernels is part of a declared kernel, and no shader copies a prelude function', () => {
+    const root = join(__dirname, '..', 'src', 'kernels');
+    const files = readdirSync(root, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.wgsl'));
+    expect(files.length).toBeGreaterThan(15);
+    const undeclared = files.filter((f) => !kernelContracts.some((k) => k.shader.includes(readFileSync(join(root, f), 'utf8'))));
+    expect(undeclared).toEqual([]);
+    // The prelude's functions are defined once, in prelude/*.wgsl (joined onto shaders by withPrelude).
+    const copies = files.filter((f) => !f.startsWith('prelude') && /\bfn\s+(index|pcg|rand01)\s*\(/.test(readFileSync(join(root, f), 'utf8')));
+    expect(copies).toEqual([]);
+  });
+
   it('a family with a contract packs no uniform by position (no `new Params(` left in its folder)', () => {
     const root = join(__dirname, '..', 'src', 'kernels');
     const families = new Set(kernelContracts.map((k) => k.name.split('/')[0]));
@@ -152,6 +163,13 @@ describe('the contract checker catches each kind of mismatch (self-test)', () =>
       'self/test.wgsl: @binding(3): contract has z (read), shader has (nothing)',
     ]);
     expect(checkContract(defineKernel({ ...good, entries: ['main', 'other'] }))).toEqual(['self/test.wgsl: entry other is not an @compute fn of the shader']);
+  });
+  it('checks aliases declared at one binding number', () => {
+    const aliased = `${shader}\n@group(0) @binding(1) var<storage, read> xv: array<vec4f>;`;
+    expect(checkContract(defineKernel({ ...good, shader: aliased, bindings: [['x', 'read', ['xv']], ['y', 'read_write']] }))).toEqual([]);
+    expect(checkContract(defineKernel({ ...good, shader: aliased }))).toEqual([
+      'self/test.wgsl: @binding(1): contract has x (read), shader has x (read), xv (read)',
+    ]);
   });
 });
 

@@ -6,6 +6,7 @@
 import type { Binding, GpuRuntime } from '../../gpu/runtime';
 import batchnorm from './batchnorm.wgsl';
 import { f32Range, gridStride } from '../util';
+import { withPrelude } from '../prelude';
 import { defineKernel, launch } from '../contract';
 import { choose, kernelConfig } from '../config';
 
@@ -45,7 +46,7 @@ const TRAINING = 4;
 
 export const batchnormKernel = defineKernel({
   name: 'batchnorm/batchnorm.wgsl',
-  shader: batchnorm,
+  shader: withPrelude(batchnorm, 'grid'),
   entries: [
     ...['stats_train', 'apply', 'backward_reduce', 'backward_apply', 'stats_train_serial', 'backward_reduce_serial'].flatMap((e) => [e, `${e}_v4`]),
     'stats_eval',

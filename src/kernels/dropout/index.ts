@@ -2,11 +2,12 @@
 import type { GpuRuntime } from '../../gpu/runtime';
 import dropoutShader from './dropout.wgsl';
 import { f32Range, grid1d } from '../util';
+import { withPrelude } from '../prelude';
 import { defineKernel, launch } from '../contract';
 
 export const dropoutKernel = defineKernel({
   name: 'dropout/dropout.wgsl',
-  shader: dropoutShader,
+  shader: withPrelude(dropoutShader, 'grid', 'rng'),
   entries: ['dropout_seeded', 'dropout_masked'],
   uniforms: [['n', 'u32'], ['seed', 'u32'], ['p', 'f32'], ['scale', 'f32']],
   bindings: [['x', 'read'], ['out', 'read_write'], ['mask', 'read']],

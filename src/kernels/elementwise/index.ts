@@ -4,13 +4,14 @@ import elementwise from './elementwise.wgsl';
 import unary from './unary.wgsl';
 import fill from './fill.wgsl';
 import { f32Range, grid1d } from '../util';
+import { withPrelude } from '../prelude';
 import { defineKernel, launch, vec4Named, type KernelContract } from '../contract';
 
 const V4 = (entries: string[]) => entries.flatMap((e) => [e, `${e}_v4`]);
 
 export const elementwiseKernel = defineKernel({
   name: 'elementwise/elementwise.wgsl',
-  shader: elementwise,
+  shader: withPrelude(elementwise, 'grid'),
   entries: V4(['add', 'mul', 'axpy']),
   uniforms: [['n', 'u32'], ['scalar', 'f32']],
   bindings: [['a', 'read'], ['b', 'read'], ['out', 'read_write'], ['a4', 'read'], ['b4', 'read'], ['out4', 'read_write']],
@@ -18,7 +19,7 @@ export const elementwiseKernel = defineKernel({
 
 export const unaryKernel = defineKernel({
   name: 'elementwise/unary.wgsl',
-  shader: unary,
+  shader: withPrelude(unary, 'grid'),
   entries: V4(['scale', 'accumulate']),
   uniforms: [['n', 'u32'], ['scalar', 'f32']],
   bindings: [['x', 'read'], ['out', 'read_write'], ['x4', 'read'], ['out4', 'read_write']],
@@ -26,7 +27,7 @@ export const unaryKernel = defineKernel({
 
 export const fillKernelContract = defineKernel({
   name: 'elementwise/fill.wgsl',
-  shader: fill,
+  shader: withPrelude(fill, 'grid', 'rng'),
   entries: ['fill', 'rand_uniform', 'rand_normal'],
   uniforms: [['n', 'u32'], ['seed', 'u32'], ['a', 'f32'], ['b', 'f32']],
   bindings: [['out', 'read_write']],

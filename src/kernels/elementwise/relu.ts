@@ -1,11 +1,12 @@
 /** Launchers for relu.wgsl. */
 import type { GpuRuntime } from '../../gpu/runtime';
 import relu from './relu.wgsl';
+import { withPrelude } from '../prelude';
 import { defineKernel, launch, vec4Named } from '../contract';
 
 export const reluKernel = defineKernel({
   name: 'elementwise/relu.wgsl',
-  shader: relu,
+  shader: withPrelude(relu, 'grid'),
   entries: ['relu_forward', 'relu_backward', 'relu_forward_v4', 'relu_backward_v4'],
   uniforms: [['n', 'u32']],
   bindings: [['a', 'read'], ['dy', 'read'], ['out', 'read_write'], ['a4', 'read'], ['dy4', 'read'], ['out4', 'read_write']],

@@ -1,11 +1,12 @@
 /** Launcher for sgd.wgsl: one in-place torch.optim.SGD update of one parameter tensor. */
 import type { GpuRuntime } from '../../gpu/runtime';
 import sgdShader from './sgd.wgsl';
+import { withPrelude } from '../prelude';
 import { defineKernel, launch, vec4Named } from '../contract';
 
 export const sgdKernel = defineKernel({
   name: 'sgd/sgd.wgsl',
-  shader: sgdShader,
+  shader: withPrelude(sgdShader, 'grid'),
   entries: ['sgd_plain', 'sgd_momentum', 'sgd_plain_v4', 'sgd_momentum_v4'],
   uniforms: [['n', 'u32'], ['lr', 'f32'], ['momentum', 'f32'], ['dampening', 'f32'], ['weight_decay', 'f32'], ['nesterov', 'u32'], ['first', 'u32']],
   bindings: [['param', 'read_write'], ['grad', 'read'], ['buf', 'read_write'], ['param4', 'read_write'], ['grad4', 'read'], ['buf4', 'read_write']],
