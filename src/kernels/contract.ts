@@ -55,6 +55,10 @@ export interface LaunchSpec<U extends string, B extends string> {
 }
 
 function checkNames(k: KernelContract, op: string, what: string, declared: readonly string[], given: object): void {
+  // Fast path (every launch): exactly the declared names.
+  let count = 0;
+  for (const _ in given) count++;
+  if (count === declared.length && declared.every((n) => n in given)) return;
   const names = new Set(declared);
   const missing = declared.filter((n) => !(n in given));
   const extra = Object.keys(given).filter((n) => !names.has(n));
