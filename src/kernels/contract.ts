@@ -104,7 +104,7 @@ export function launch<U extends string, B extends string>(rt: GpuRuntime, k: Ke
 }
 
 /**
- * `vec4Launch` by name: the scalar entry binds each `name`, its vec4 twin (`<entry>_v4`, when n is a multiple of 4)
+ * Launch shape of a kernel with a scalar entry and a vec4 twin, by name: the scalar entry binds each `name`, its vec4 twin (`<entry>_v4`, when n is a multiple of 4)
  * binds `name4` instead (the shaders' naming of vec4 twin bindings); the other set is left unused (null).
  */
 export function vec4Named<const S extends string>(rt: GpuRuntime, n: number, slots: { [K in S]: GPUBuffer | null }) {
