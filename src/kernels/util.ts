@@ -1,7 +1,10 @@
 /** Helpers shared by the kernel launchers. */
 import type { GpuRuntime } from '../gpu/runtime';
 
-/** Packs a uniform struct of 4-byte fields (u32, i32, f32) in declaration order. */
+/**
+ * Packs a uniform struct of 4-byte fields (u32, i32, f32) in declaration order. Launchers do not use it
+ * directly: `launch` (contract.ts) packs a kernel's declared fields by name with it.
+ */
 export class Params {
   private view: DataView;
   private offset = 0;
@@ -54,23 +57,6 @@ export function f32Range(buffer: GPUBuffer, elements: number, elementOffset = 0)
 export function gridStride(rt: GpuRuntime, n: number, wg = 256): [number] {
   const cap = rt.isSoftware ? 64 : rt.limits.maxComputeWorkgroupsPerDimension;
   return [Math.max(1, Math.min(cap, Math.ceil(n / wg)))];
-}
-
-/**
- * Launch shape of a kernel with a scalar entry and a vec4 twin (`<entry>_v4`, used when n is a multiple of 4):
- * the scalar entry binds `slots` at @binding(1..), the vec4 one at @binding(width + 1..), where `width` is the
- * number of scalar binding slots the shader declares (null leaves a slot unused).
- */
-export function vec4Launch(rt: GpuRuntime, n: number, slots: (GPUBuffer | null)[], width = slots.length) {
-  const vec4 = n > 0 && n % 4 === 0;
-  const ranges = slots.map((b) => (b ? f32Range(b, n) : null));
-  return {
-    suffix: vec4 ? '_v4' : '',
-    /** The count the shader loops over: elements, or vec4s. */
-    count: vec4 ? n / 4 : n,
-    bindings: vec4 ? [...new Array<null>(width).fill(null), ...ranges] : ranges,
-    workgroups: vec4 ? gridStride(rt, n / 4) : grid1d(rt, n),
-  };
 }
 
 /**

@@ -57,9 +57,7 @@ var<workgroup> wg_c: array<f32, WG>;
 
 // ------------------------------------------------------------------ positions
 
-fn flat_index(wid: vec3<u32>, lid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-  return (wid.y * nwg.x + wid.x) * WG + lid.x;
-}
+// index(wid, lid, nwg): kernels/prelude/grid.wgsl, joined on by the launcher (withPrelude).
 
 // Inside one channel: unit k of the channel is (b, s) = (k / hwu, k % hwu), at offset (b·C + c)·hwu + s.
 // A thread starts at k = lid and steps by WG units without dividing.
@@ -295,7 +293,7 @@ fn apply(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) li
   let hwu = params.hw;
   let total = params.n * params.c * hwu;
   let step = cursor_step(hwu);
-  for (var cur = cursor_start(flat_index(wid, lid, nwg), hwu); cur.v < total; cur = cursor_next(cur, step, hwu)) {
+  for (var cur = cursor_start(index(wid, lid, nwg), hwu); cur.v < total; cur = cursor_next(cur, step, hwu)) {
     var r = 0.0;
     if (RESIDUAL) { r = res[cur.v]; }
     out[cur.v] = forward_value(x[cur.v], coef(cur.c), r);
@@ -313,7 +311,7 @@ fn apply_v4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id)
   let hwu = params.hw / 4u;
   let per = (hwu + CHUNK - 1u) / CHUNK;
   let chunks = params.n * params.c * per;
-  for (var t = flat_index(wid, lid, nwg); t < chunks; t += params.stride) {
+  for (var t = index(wid, lid, nwg); t < chunks; t += params.stride) {
     let plane = t / per;
     let u0 = plane * hwu + (t - plane * per) * CHUNK;
     let k = coef(plane % params.c);
@@ -399,7 +397,7 @@ fn backward_apply(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
   let hwu = params.hw;
   let total = params.n * params.c * hwu;
   let step = cursor_step(hwu);
-  for (var cur = cursor_start(flat_index(wid, lid, nwg), hwu); cur.v < total; cur = cursor_next(cur, step, hwu)) {
+  for (var cur = cursor_start(index(wid, lid, nwg), hwu); cur.v < total; cur = cursor_next(cur, step, hwu)) {
     out[cur.v] = backward_value(dy[cur.v], x[cur.v], coef(cur.c), backward_sums(cur.c));
   }
 }
@@ -409,7 +407,7 @@ fn backward_apply_v4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
   let hwu = params.hw / 4u;
   let per = (hwu + CHUNK - 1u) / CHUNK;
   let chunks = params.n * params.c * per;
-  for (var t = flat_index(wid, lid, nwg); t < chunks; t += params.stride) {
+  for (var t = index(wid, lid, nwg); t < chunks; t += params.stride) {
     let plane = t / per;
     let u0 = plane * hwu + (t - plane * per) * CHUNK;
     let c = plane % params.c;

@@ -5,7 +5,9 @@
  */
 import type { Binding, GpuRuntime } from '../../gpu/runtime';
 import batchnorm from './batchnorm.wgsl';
-import { Params, f32Range, gridStride } from '../util';
+import { f32Range, gridStride } from '../util';
+import { withPrelude } from '../prelude';
+import { defineKernel, launch } from '../contract';
 import { choose, kernelConfig } from '../config';
 
 /** An NCHW activation seen as [n, c, hw] with hw = H·W. */
@@ -42,37 +44,41 @@ const HAS_WEIGHT = 1;
 const HAS_BIAS = 2;
 const TRAINING = 4;
 
-/** The shader's binding numbers (see the declarations in batchnorm.wgsl). */
-const SLOT = {
-  x: 1,
-  dy: 2,
-  stats: 3,
-  weight: 4,
-  bias: 5,
-  out: 6,
-  statsOut: 7,
-  runningMean: 8,
-  runningVar: 9,
-  dbiasOut: 10,
-  dweightOut: 11,
-  dbiasIn: 12,
-  dweightIn: 13,
-  x4: 14,
-  dy4: 15,
-  out4: 16,
-  res: 17,
-  res4: 18,
-} as const;
-type Slot = keyof typeof SLOT;
+export const batchnormKernel = defineKernel({
+  name: 'batchnorm/batchnorm.wgsl',
+  shader: withPrelude(batchnorm, 'grid'),
+  entries: [
+    ...['stats_train', 'apply', 'backward_reduce', 'backward_apply', 'stats_train_serial', 'backward_reduce_serial'].flatMap((e) => [e, `${e}_v4`]),
+    'stats_eval',
+  ],
+  uniforms: [['n', 'u32'], ['c', 'u32'], ['hw', 'u32'], ['flags', 'u32'], ['momentum', 'f32'], ['eps', 'f32'], ['stride', 'u32']],
+  bindings: [
+    ['x', 'read'],
+    ['dy', 'read'],
+    ['stats', 'read'],
+    ['weight', 'read'],
+    ['bias', 'read'],
+    ['out', 'read_write'],
+    ['stats_out', 'read_write'],
+    ['running_mean', 'read_write'],
+    ['running_var', 'read_write'],
+    ['dbias_out', 'read_write'],
+    ['dweight_out', 'read_write'],
+    ['dbias_in', 'read'],
+    ['dweight_in', 'read'],
+    ['x4', 'read'],
+    ['dy4', 'read'],
+    ['out4', 'read_write'],
+    ['res', 'read'],
+    ['res4', 'read'],
+  ],
+});
+type Slot = (typeof batchnormKernel.bindings)[number][0];
 
-/** The bindings list for rt.dispatch (index = binding number − 1), with null in the slots not given. */
-function slots(given: Partial<Record<Slot, Binding>>): (Binding | null)[] {
-  const list: (Binding | null)[] = [];
-  for (const [name, b] of Object.entries(given) as [Slot, Binding][]) {
-    while (list.length < SLOT[name]) list.push(null);
-    list[SLOT[name] - 1] = b;
-  }
-  return list;
+/** Every binding of the module by name: the given ones, null (unused) for the rest. */
+function slots(given: Partial<Record<Slot, Binding>>): Record<Slot, Binding | null> {
+  const all = Object.fromEntries(batchnormKernel.bindings.map(([name]) => [name, null])) as Record<Slot, Binding | null>;
+  return { ...all, ...given };
 }
 
 function label(name: string, s: BnShape, relu = false): string {
@@ -86,8 +92,8 @@ function checkShape(op: string, s: BnShape, rt?: GpuRuntime): void {
   if (rt && s.c > rt.limits.maxComputeWorkgroupsPerDimension) throw new Error(`${op}: ${s.c} channels exceed the workgroup-count limit`);
 }
 
-function params(s: BnShape, flags: number, momentum = 0, eps = 0, stride = 0): Uint8Array {
-  return new Params().u32(s.n).u32(s.c).u32(s.hw).u32(flags).f32(momentum).f32(eps).u32(stride).bytes();
+function params(s: BnShape, flags: number, momentum = 0, eps = 0, stride = 0) {
+  return { n: s.n, c: s.c, hw: s.hw, flags, momentum, eps, stride };
 }
 
 function affineFlags(a: BnAffine): number {
@@ -153,13 +159,12 @@ export function bnStatsTrain(
   if (s.n * s.hw < 2) throw new Error(`${op}: training-mode batch norm needs more than 1 value per channel (got N·H·W = ${s.n * s.hw})`);
   const serial = channelReduction(rt, s) === 'serial';
   const d = dataSlots(s, serial ? 'stats_train_serial' : 'stats_train', { x });
-  rt.dispatch({
+  launch(rt, batchnormKernel, {
     op,
-    shader: batchnorm,
     entry: d.entry,
     constants: serial ? {} : { WG: reduceWG(s) },
     uniforms: params(s, 0, momentum, eps),
-    bindings: slots({ ...d.given, statsOut: f32Range(stats, 2 * s.c), runningMean: f32Range(runningMean, s.c), runningVar: f32Range(runningVar, s.c) }),
+    bindings: slots({ ...d.given, stats_out: f32Range(stats, 2 * s.c), running_mean: f32Range(runningMean, s.c), running_var: f32Range(runningVar, s.c) }),
     workgroups: [serial ? Math.ceil(s.c / SERIAL_WG) : s.c],
   });
 }
@@ -168,13 +173,12 @@ export function bnStatsTrain(
 export function bnStatsEval(rt: GpuRuntime, runningMean: GPUBuffer, runningVar: GPUBuffer, stats: GPUBuffer, s: BnShape, eps: number): void {
   const op = label('stats_eval', s);
   checkShape(op, s);
-  rt.dispatch({
+  launch(rt, batchnormKernel, {
     op,
-    shader: batchnorm,
     entry: 'stats_eval',
     constants: { WG },
     uniforms: params(s, 0, 0, eps),
-    bindings: slots({ statsOut: f32Range(stats, 2 * s.c), runningMean: f32Range(runningMean, s.c), runningVar: f32Range(runningVar, s.c) }),
+    bindings: slots({ stats_out: f32Range(stats, 2 * s.c), running_mean: f32Range(runningMean, s.c), running_var: f32Range(runningVar, s.c) }),
     workgroups: [Math.ceil(s.c / WG)],
   });
 }
@@ -189,9 +193,8 @@ export function bnApply(rt: GpuRuntime, x: GPUBuffer, stats: GPUBuffer, a: BnAff
   // Without a residual x stands in for it (declared by the entry, never read).
   const d = dataSlots(s, 'apply', { x, out, res: residual ?? x });
   const grid = elementwiseGrid(rt, s);
-  rt.dispatch({
+  launch(rt, batchnormKernel, {
     op,
-    shader: batchnorm,
     entry: d.entry,
     constants: { WG, RELU: relu || residual ? 1 : 0, RESIDUAL: residual ? 1 : 0 },
     uniforms: params(s, affineFlags(a), 0, 0, grid.stride),
@@ -219,13 +222,12 @@ export function bnBackwardReduce(
   checkShape(op, s, rt);
   const serial = channelReduction(rt, s) === 'serial';
   const d = dataSlots(s, serial ? 'backward_reduce_serial' : 'backward_reduce', { x, dy });
-  rt.dispatch({
+  launch(rt, batchnormKernel, {
     op,
-    shader: batchnorm,
     entry: d.entry,
     constants: serial ? { RELU: relu ? 1 : 0 } : { WG: reduceWG(s), RELU: relu ? 1 : 0 },
     uniforms: params(s, affineFlags(a)),
-    bindings: slots({ ...d.given, ...channelSlots(stats, a, s.c), dbiasOut: f32Range(dbias, s.c), dweightOut: f32Range(dweight, s.c) }),
+    bindings: slots({ ...d.given, ...channelSlots(stats, a, s.c), dbias_out: f32Range(dbias, s.c), dweight_out: f32Range(dweight, s.c) }),
     workgroups: [serial ? Math.ceil(s.c / SERIAL_WG) : s.c],
   });
 }
@@ -249,9 +251,8 @@ export function bnBackwardApply(
   checkShape(op, s);
   const d = dataSlots(s, 'backward_apply', { x, dy, out: dx });
   const grid = elementwiseGrid(rt, s);
-  rt.dispatch({
+  launch(rt, batchnormKernel, {
     op,
-    shader: batchnorm,
     entry: d.entry,
     constants: { WG, RELU: relu ? 1 : 0 },
     uniforms: params(s, affineFlags(a) | (sums ? TRAINING : 0), 0, 0, grid.stride),
@@ -259,8 +260,8 @@ export function bnBackwardApply(
       ...d.given,
       ...channelSlots(stats, a, s.c),
       // Eval mode never reads the sums; stats fills their slots.
-      dbiasIn: f32Range(sums?.dbias ?? stats, s.c),
-      dweightIn: f32Range(sums?.dweight ?? stats, s.c),
+      dbias_in: f32Range(sums?.dbias ?? stats, s.c),
+      dweight_in: f32Range(sums?.dweight ?? stats, s.c),
     }),
     workgroups: grid.workgroups,
   });

@@ -8,10 +8,22 @@
  */
 import type { GpuRuntime } from '../../gpu/runtime';
 import shader from './im2col.wgsl';
-import { Params, windowBinding } from '../util';
+import { windowBinding } from '../util';
+import { defineKernel, launch } from '../contract';
 import { matmul } from '../matmul';
 import { type Conv2dGeometry, geometryStr, isPointwise } from './geometry';
 import type { ConvOptions } from './choose';
+
+export const im2colKernel = defineKernel({
+  name: 'conv/im2col.wgsl',
+  shader,
+  entries: ['im2col', 'col2im', 'scatter_1x1', 'swap01'],
+  uniforms: [
+    ['C', 'u32'], ['H', 'u32'], ['W', 'u32'], ['KH', 'u32'], ['KW', 'u32'], ['stride', 'u32'], ['pad', 'u32'],
+    ['OH', 'u32'], ['OW', 'u32'], ['blocksX', 'u32'], ['offSrc', 'u32'], ['offDst', 'u32'], ['ldCols', 'u32'], ['imgStride', 'u32'],
+  ],
+  bindings: [['src', 'read'], ['dst', 'read_write']],
+});
 
 /** Images per batch tile: the column buffer and every per-tile binding must fit their limits. */
 export function imagesPerTile(rt: GpuRuntime, g: Conv2dGeometry, opts: ConvOptions = {}): number {
@@ -44,14 +56,10 @@ const BLOCK = 8; // BW = BH in im2col.wgsl: a workgroup is an 8×8 block of pixe
 const COL2IM_ROWS = 4;
 
 /** perImage: the column matrix is one [C·KH·KW, OH·OW] matrix per image, not the images side by side. */
-function colsParams(g: Conv2dGeometry, blocksX: number, offSrc: number, offDst: number, nb: number, perImage = false): Uint8Array {
+function colsParams(g: Conv2dGeometry, blocksX: number, offSrc: number, offDst: number, nb: number, perImage = false) {
   const hw = g.OH * g.OW;
-  return new Params()
-    .u32(g.C).u32(g.H).u32(g.W).u32(g.KH)
-    .u32(g.KW).u32(g.stride).u32(g.pad).u32(g.OH)
-    .u32(g.OW).u32(blocksX).u32(offSrc).u32(offDst)
-    .u32(perImage ? hw : nb * hw).u32(perImage ? g.C * g.KH * g.KW * hw : hw)
-    .bytes();
+  const { C, H, W, KH, KW, stride, pad, OH, OW } = g;
+  return { C, H, W, KH, KW, stride, pad, OH, OW, blocksX, offSrc, offDst, ldCols: perImage ? hw : nb * hw, imgStride: perImage ? C * KH * KW * hw : hw };
 }
 
 /** Workgroups over [rows, cols] pixel blocks × channels × images. */
@@ -66,12 +74,11 @@ export function im2col(rt: GpuRuntime, x: GPUBuffer, cols: GPUBuffer, g: Conv2dG
   const src = windowBinding(rt, x, n0 * imageSize, nb * imageSize);
   const dst = windowBinding(rt, cols, 0, nb * g.C * g.KH * g.KW * g.OH * g.OW);
   const grid = pixelGrid(g.OH, g.OW, g, nb);
-  rt.dispatch({
+  launch(rt, im2colKernel, {
     op: `im2col[${geometryStr(g)} images ${n0}+${nb}]`,
-    shader,
     entry: 'im2col',
     uniforms: colsParams(g, grid.blocksX, src.shift, 0, nb),
-    bindings: [src.binding, dst.binding],
+    bindings: { src: src.binding, dst: dst.binding },
     workgroups: grid.workgroups,
   });
 }
@@ -94,24 +101,22 @@ export function col2im(rt: GpuRuntime, dcols: GPUBuffer, dx: GPUBuffer, g: Conv2
     // One tap per input pixel at most: zero this tile of dx, then scatter the taps to their pixels.
     rt.clear(dx, n0 * imageSize * 4, nb * imageSize * 4, `col2im-clear[${geometryStr(g)}]`);
     const grid = pixelGrid(g.OH, g.OW, g, nb);
-    rt.dispatch({
+    launch(rt, im2colKernel, {
       op: `col2im[${geometryStr(g)} images ${n0}+${nb}]`,
-      shader,
       entry: 'scatter_1x1',
       uniforms: colsParams(g, grid.blocksX, 0, dst.shift, nb, perImage),
-      bindings: [src.binding, dst.binding],
+      bindings: { src: src.binding, dst: dst.binding },
       workgroups: grid.workgroups,
     });
     return;
   }
   const grid = pixelGrid(g.H, g.W, g, nb, COL2IM_ROWS);
-  rt.dispatch({
+  launch(rt, im2colKernel, {
     op: `col2im[${geometryStr(g)} images ${n0}+${nb}]`,
-    shader,
     entry: 'col2im',
     constants: { ROWS: COL2IM_ROWS },
     uniforms: colsParams(g, grid.blocksX, 0, dst.shift, nb, perImage),
-    bindings: [src.binding, dst.binding],
+    bindings: { src: src.binding, dst: dst.binding },
     workgroups: grid.workgroups,
   });
 }
@@ -128,17 +133,12 @@ function swapAxes01(rt: GpuRuntime, src: GPUBuffer, offSrc: number, dst: GPUBuff
   const n = A * B * S;
   const s = windowBinding(rt, src, offSrc, n);
   const d = windowBinding(rt, dst, offDst, n);
-  rt.dispatch({
+  launch(rt, im2colKernel, {
     op: `swap-axes[${name} ${A}x${B}x${S}]`,
-    shader,
     entry: 'swap01',
-    uniforms: new Params()
-      .u32(A).u32(B).u32(S).u32(0)
-      .u32(0).u32(0).u32(0).u32(0)
-      .u32(0).u32(0).u32(s.shift).u32(d.shift)
-      .u32(0)
-      .bytes(),
-    bindings: [s.binding, d.binding],
+    // swap01 reads C, H, W as A, B, S and the two shifts; the convolution's fields are unused (0).
+    uniforms: { C: A, H: B, W: S, KH: 0, KW: 0, stride: 0, pad: 0, OH: 0, OW: 0, blocksX: 0, offSrc: s.shift, offDst: d.shift, ldCols: 0, imgStride: 0 },
+    bindings: { src: s.binding, dst: d.binding },
     workgroups: [Math.ceil(S / (BLOCK * BLOCK)), A, B],
   });
 }

@@ -11,7 +11,8 @@ import type { GpuRuntime } from '../../gpu/runtime';
 import common from './winograd.wgsl';
 import tile2 from './winograd2.wgsl';
 import tile4 from './winograd4.wgsl';
-import { Params, windowBinding } from '../util';
+import { windowBinding } from '../util';
+import { defineKernel, launch, type KernelContract } from '../contract';
 import { kernelConfig } from '../config';
 import type { Operand, PackedKernel } from '../matmul/common';
 import { hasSubgroupMatmul } from '../matmul/subgroup';
@@ -19,8 +20,30 @@ import { runPackedKernel } from '../matmul';
 import { type Conv2dGeometry, geometryStr } from './geometry';
 
 const WG = 64;
-/** The shader of each tile size: the shared entry points, then that size's transforms. */
-const SHADERS = { 2: `${common}\n${tile2}`, 4: `${common}\n${tile4}` } as const;
+const WINOGRAD_UNIFORMS = [
+  ['N', 'u32'], ['C', 'u32'], ['H', 'u32'], ['W', 'u32'], ['TH', 'u32'], ['TW', 'u32'], ['ld', 'u32'], ['rows', 'u32'], ['O', 'u32'], ['flags', 'u32'],
+  ['offSrc', 'u32'], ['offDst', 'u32'], ['offBias', 'u32'],
+] as const;
+const WINOGRAD_ENTRIES = ['input_tiles', 'input_tiles_t', 'weight_tiles', 'output_tiles', 'grad_tiles', 'filter_grad'] as const;
+
+/** The kernel of each tile size: the shared entry points (winograd.wgsl), then that size's transforms. */
+export const winograd2Kernel = defineKernel({
+  name: 'conv/winograd.wgsl+winograd2.wgsl',
+  shader: `${common}\n${tile2}`,
+  entries: WINOGRAD_ENTRIES,
+  uniforms: WINOGRAD_UNIFORMS,
+  bindings: [['src', 'read'], ['dst', 'read_write'], ['bias', 'read']],
+});
+export const winograd4Kernel = defineKernel({
+  name: 'conv/winograd.wgsl+winograd4.wgsl',
+  shader: `${common}\n${tile4}`,
+  entries: [...WINOGRAD_ENTRIES, 'input_tiles_v4', 'input_tiles_t_v4', 'grad_tiles_v4'],
+  uniforms: WINOGRAD_UNIFORMS,
+  // srcV: the images as vec4 (the *_v4 entries).
+  bindings: [['src', 'read', ['srcV']], ['dst', 'read_write'], ['bias', 'read']],
+});
+type WinogradKernel = KernelContract<(typeof WINOGRAD_UNIFORMS)[number][0], 'src' | 'dst' | 'bias'>;
+const KERNELS: Record<WinogradTile, WinogradKernel> = { 2: winograd2Kernel, 4: winograd4Kernel };
 
 /** Output tile size: 2 (F(2×2, 3×3)) or 4 (F(4×4, 3×3)). */
 export type WinogradTile = 2 | 4;
@@ -59,13 +82,13 @@ interface TileGrid {
   perImage: number;
   /** Transformed positions per tile: (m + 2)². */
   XI: number;
-  shader: string;
+  kernel: WinogradKernel;
 }
 
 function tileGrid(g: Conv2dGeometry, m: WinogradTile): TileGrid {
   const TH = Math.ceil(g.OH / m);
   const TW = Math.ceil(g.OW / m);
-  return { TH, TW, perImage: TH * TW, XI: (m + 2) ** 2, shader: SHADERS[m] };
+  return { TH, TW, perImage: TH * TW, XI: (m + 2) ** 2, kernel: KERNELS[m] };
 }
 
 /**
@@ -93,8 +116,8 @@ interface Dispatch {
   src: { buffer: GPUBuffer; offset: number; elements: number };
   dst: { buffer: GPUBuffer; offset: number; elements: number };
   bias?: { buffer: GPUBuffer; offset: number; elements: number } | null;
-  /** N, C, H, W, TH, TW, ld, rows, O, flags */
-  p: [number, number, number, number, number, number, number, number, number, number];
+  /** The uniforms but the window shifts (offSrc, offDst, offBias), which run() adds. */
+  p: { N: number; C: number; H: number; W: number; TH: number; TW: number; ld: number; rows: number; O: number; flags: number };
   /** Workgroups along x and y. */
   groups: [number, number];
 }
@@ -105,7 +128,7 @@ interface Dispatch {
  */
 function vectorImages(rt: GpuRuntime, d: Dispatch): boolean {
   const reads = d.entry === 'input_tiles' || d.entry === 'input_tiles_t' || d.entry === 'grad_tiles';
-  return kernelConfig(rt).winogradVectorImages && reads && d.grid.XI === 36 && d.p[3] % 4 === 0 && d.src.offset % 4 === 0;
+  return kernelConfig(rt).winogradVectorImages && reads && d.grid.XI === 36 && d.p.W % 4 === 0 && d.src.offset % 4 === 0;
 }
 
 function run(rt: GpuRuntime, d: Dispatch): void {
@@ -113,14 +136,11 @@ function run(rt: GpuRuntime, d: Dispatch): void {
   const s = windowBinding(rt, d.src.buffer, d.src.offset, d.src.elements, vec);
   const t = windowBinding(rt, d.dst.buffer, d.dst.offset, d.dst.elements);
   const b = d.bias ? windowBinding(rt, d.bias.buffer, d.bias.offset, d.bias.elements) : s;
-  const params = new Params();
-  for (const v of d.p) params.u32(v);
-  rt.dispatch({
+  launch(rt, d.grid.kernel, {
     op: d.op,
-    shader: d.grid.shader,
     entry: vec ? `${d.entry}_v4` : d.entry,
-    uniforms: params.u32(s.shift).u32(t.shift).u32(b.shift).bytes(),
-    bindings: d.entry === 'output_tiles' ? [s.binding, t.binding, b.binding] : [s.binding, t.binding],
+    uniforms: { ...d.p, offSrc: s.shift, offDst: t.shift, offBias: b.shift },
+    bindings: { src: s.binding, dst: t.binding, bias: d.entry === 'output_tiles' ? b.binding : null },
     workgroups: d.groups,
   });
 }
@@ -142,7 +162,7 @@ function transformFilters(rt: GpuRuntime, w: GPUBuffer, g: Conv2dGeometry, grid:
     op: `winograd-filters[${geometryStr(g)}${forData ? ' dX' : ''}]`,
     src: { buffer: w, offset: 0, elements: g.O * g.C * 9 },
     dst: { buffer: buf, offset: 0, elements: XI * rows * ld },
-    p: [0, g.C, 0, 0, 0, 0, ld, rows, g.O, Number(forData)],
+    p: { N: 0, C: g.C, H: 0, W: 0, TH: 0, TW: 0, ld, rows, O: g.O, flags: Number(forData) },
     groups: [Math.ceil(cols / WG), rows],
   });
   return { buf, rows, ld };
@@ -169,7 +189,7 @@ function convolve(rt: GpuRuntime, x: GPUBuffer, U: { buf: GPUBuffer; ld: number 
       op: `winograd-input ${tag}`,
       src: { buffer: x, offset: n0 * inCh * hw, elements: nb * inCh * hw },
       dst: { buffer: V, offset: 0, elements: XI * inCh * ldT },
-      p: [nb, inCh, g.OH, g.OW, grid.TH, grid.TW, ldT, inCh, 0, 0],
+      p: { N: nb, C: inCh, H: g.OH, W: g.OW, TH: grid.TH, TW: grid.TW, ld: ldT, rows: inCh, O: 0, flags: 0 },
       groups: [Math.ceil(T / WG), inCh],
     });
     runPackedKernel(rt, {
@@ -194,7 +214,7 @@ function convolve(rt: GpuRuntime, x: GPUBuffer, U: { buf: GPUBuffer; ld: number 
       src: { buffer: M, offset: 0, elements: XI * outCh * ldT },
       dst: { buffer: out, offset: n0 * outCh * hw, elements: nb * outCh * hw },
       bias: bias ? { buffer: bias, offset: 0, elements: outCh } : null,
-      p: [nb, 0, g.OH, g.OW, grid.TH, grid.TW, ldT, outCh, outCh, bias ? 1 : 0],
+      p: { N: nb, C: 0, H: g.OH, W: g.OW, TH: grid.TH, TW: grid.TW, ld: ldT, rows: outCh, O: outCh, flags: bias ? 1 : 0 },
       groups: [Math.ceil(T / WG), outCh],
     });
   }
@@ -239,7 +259,7 @@ export function winogradBackwardWeight(rt: GpuRuntime, x: GPUBuffer, dy: GPUBuff
       op: `winograd-grad ${tag}`,
       src: { buffer: dy, offset: n0 * g.O * hw, elements: nb * g.O * hw },
       dst: { buffer: Z, offset: 0, elements: XI * T * ldO },
-      p: [nb, g.O, g.OH, g.OW, grid.TH, grid.TW, ldO, T, 0, 0],
+      p: { N: nb, C: g.O, H: g.OH, W: g.OW, TH: grid.TH, TW: grid.TW, ld: ldO, rows: T, O: 0, flags: 0 },
       groups: [Math.ceil(T / 8), Math.ceil(g.O / 8)],
     });
     run(rt, {
@@ -248,7 +268,7 @@ export function winogradBackwardWeight(rt: GpuRuntime, x: GPUBuffer, dy: GPUBuff
       op: `winograd-input ${tag}`,
       src: { buffer: x, offset: n0 * g.C * hw, elements: nb * g.C * hw },
       dst: { buffer: V, offset: 0, elements: XI * T * ldC },
-      p: [nb, g.C, g.H, g.W, grid.TH, grid.TW, ldC, T, 0, 1],
+      p: { N: nb, C: g.C, H: g.H, W: g.W, TH: grid.TH, TW: grid.TW, ld: ldC, rows: T, O: 0, flags: 1 },
       groups: [Math.ceil(T / 8), Math.ceil(g.C / 8)],
     });
     // dU[ξ][o][c] (+)= Σ_t Z[ξ][t][o] · V[ξ][t][c]
@@ -274,7 +294,7 @@ export function winogradBackwardWeight(rt: GpuRuntime, x: GPUBuffer, dy: GPUBuff
     op: `winograd-filter-grad[${geometryStr(g)}]`,
     src: { buffer: dU, offset: 0, elements: XI * g.O * ldC },
     dst: { buffer: dw, offset: 0, elements: g.O * g.C * 9 },
-    p: [0, g.C, 0, 0, 0, 0, ldC, g.O, g.O, 0],
+    p: { N: 0, C: g.C, H: 0, W: 0, TH: 0, TW: 0, ld: ldC, rows: g.O, O: g.O, flags: 0 },
     groups: [Math.ceil(g.C / WG), g.O],
   });
   for (const b of [Z, V, dU]) rt.release(b);

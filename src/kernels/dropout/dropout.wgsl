@@ -21,24 +21,9 @@ override WG: u32 = 256u;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 @group(0) @binding(3) var<storage, read> mask: array<f32>;
 
-fn index(wid: vec3<u32>, lid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-  return (wid.y * nwg.x + wid.x) * WG + lid.x;
-}
+// index(wid, lid, nwg): kernels/prelude/grid.wgsl, joined on by the launcher (withPrelude).
 
-// ---- The project's counter-based generator: these two functions are copied verbatim from ../elementwise/fill.wgsl
-// ---- (WGSL has no includes). test/dropout.test.ts checks both files against one CPU port of them.
-fn pcg(v: u32) -> u32 {
-  let state = v * 747796405u + 2891336453u;
-  let word = ((state >> ((state >> 28u) + 4u)) ^ state) * 277803737u;
-  return (word >> 22u) ^ word;
-}
-
-// A uniform float in (0, 1): 24 random bits, offset by half a step so 0 never occurs.
-fn rand01(seed: u32, i: u32, stream: u32) -> f32 {
-  let h = pcg(pcg(seed ^ (stream * 0x9E3779B9u)) ^ pcg(i));
-  return (f32(h >> 8u) + 0.5) / 16777216.0;
-}
-// ---- end of the copy
+// pcg, rand01: the project's counter-based generator, kernels/prelude/rng.wgsl (joined on by the launcher).
 
 // ../elementwise/fill.wgsl uses streams 0 (uniform) and 1, 2 (normal); dropout draws from its own stream.
 const DROPOUT_STREAM: u32 = 3u;

@@ -1,7 +1,17 @@
 /** Launchers for dropout.wgsl. */
 import type { GpuRuntime } from '../../gpu/runtime';
 import dropoutShader from './dropout.wgsl';
-import { Params, f32Range, grid1d } from '../util';
+import { f32Range, grid1d } from '../util';
+import { withPrelude } from '../prelude';
+import { defineKernel, launch } from '../contract';
+
+export const dropoutKernel = defineKernel({
+  name: 'dropout/dropout.wgsl',
+  shader: withPrelude(dropoutShader, 'grid', 'rng'),
+  entries: ['dropout_seeded', 'dropout_masked'],
+  uniforms: [['n', 'u32'], ['seed', 'u32'], ['p', 'f32'], ['scale', 'f32']],
+  bindings: [['x', 'read'], ['out', 'read_write'], ['mask', 'read']],
+});
 
 /** The scale of the kept elements: 1/(1−p), or 0 when everything is dropped (p = 1). */
 export function dropoutScale(p: number): number {
@@ -20,12 +30,11 @@ function checkP(op: string, p: number): void {
 export function dropoutSeeded(rt: GpuRuntime, x: GPUBuffer, out: GPUBuffer, n: number, p: number, seed: number): void {
   checkP('dropout', p);
   if (!Number.isInteger(seed)) throw new Error(`dropout: the seed must be an integer, got ${seed}`);
-  rt.dispatch({
+  launch(rt, dropoutKernel, {
     op: `dropout[${n} p=${p}]`,
-    shader: dropoutShader,
     entry: 'dropout_seeded',
-    uniforms: new Params().u32(n).u32(seed >>> 0).f32(p).f32(dropoutScale(p)).bytes(),
-    bindings: [f32Range(x, n), f32Range(out, n)],
+    uniforms: { n, seed: seed >>> 0, p, scale: dropoutScale(p) },
+    bindings: { x: f32Range(x, n), out: f32Range(out, n), mask: null },
     workgroups: grid1d(rt, n),
   });
 }
@@ -33,12 +42,11 @@ export function dropoutSeeded(rt: GpuRuntime, x: GPUBuffer, out: GPUBuffer, n: n
 /** out = x · mask · 1/(1−p) with an explicit mask of 0s and 1s (n floats). */
 export function dropoutMasked(rt: GpuRuntime, x: GPUBuffer, mask: GPUBuffer, out: GPUBuffer, n: number, p: number): void {
   checkP('dropout', p);
-  rt.dispatch({
+  launch(rt, dropoutKernel, {
     op: `dropout_masked[${n} p=${p}]`,
-    shader: dropoutShader,
     entry: 'dropout_masked',
-    uniforms: new Params().u32(n).u32(0).f32(p).f32(dropoutScale(p)).bytes(),
-    bindings: [f32Range(x, n), f32Range(out, n), f32Range(mask, n)],
+    uniforms: { n, seed: 0, p, scale: dropoutScale(p) },
+    bindings: { x: f32Range(x, n), out: f32Range(out, n), mask: f32Range(mask, n) },
     workgroups: grid1d(rt, n),
   });
 }

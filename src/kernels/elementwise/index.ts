@@ -3,18 +3,52 @@ import type { GpuRuntime } from '../../gpu/runtime';
 import elementwise from './elementwise.wgsl';
 import unary from './unary.wgsl';
 import fill from './fill.wgsl';
-import { Params, f32Range, grid1d, vec4Launch } from '../util';
+import { f32Range, grid1d } from '../util';
+import { withPrelude } from '../prelude';
+import { defineKernel, launch, vec4Named, type KernelContract } from '../contract';
+
+const V4 = (entries: string[]) => entries.flatMap((e) => [e, `${e}_v4`]);
+
+export const elementwiseKernel = defineKernel({
+  name: 'elementwise/elementwise.wgsl',
+  shader: withPrelude(elementwise, 'grid'),
+  entries: V4(['add', 'mul', 'axpy']),
+  uniforms: [['n', 'u32'], ['scalar', 'f32']],
+  bindings: [['a', 'read'], ['b', 'read'], ['out', 'read_write'], ['a4', 'read'], ['b4', 'read'], ['out4', 'read_write']],
+});
+
+export const unaryKernel = defineKernel({
+  name: 'elementwise/unary.wgsl',
+  shader: withPrelude(unary, 'grid'),
+  entries: V4(['scale', 'accumulate']),
+  uniforms: [['n', 'u32'], ['scalar', 'f32']],
+  bindings: [['x', 'read'], ['out', 'read_write'], ['x4', 'read'], ['out4', 'read_write']],
+});
+
+export const fillKernelContract = defineKernel({
+  name: 'elementwise/fill.wgsl',
+  shader: withPrelude(fill, 'grid', 'rng'),
+  entries: ['fill', 'rand_uniform', 'rand_normal'],
+  uniforms: [['n', 'u32'], ['seed', 'u32'], ['a', 'f32'], ['b', 'f32']],
+  bindings: [['out', 'read_write']],
+});
 
 export type BinaryOp = 'add' | 'mul';
 
 /** Dispatch `entry` (or its vec4 twin `entry_v4` when n is a multiple of 4) over n elements. */
-function elementwiseDispatch(rt: GpuRuntime, shader: string, entry: string, buffers: GPUBuffer[], n: number, scalar: number): void {
-  const l = vec4Launch(rt, n, buffers);
-  rt.dispatch({
+function elementwiseDispatch<const S extends string>(
+  rt: GpuRuntime,
+  kernel: KernelContract<'n' | 'scalar', S | `${S}4`>,
+  entry: string,
+  buffers: { [K in S]: GPUBuffer },
+  n: number,
+  scalar: number,
+): void {
+  const l = vec4Named(rt, n, buffers);
+  launch(rt, kernel, {
     op: `${entry}[${n}]`,
-    shader,
     entry: entry + l.suffix,
-    uniforms: new Params().u32(l.count).f32(scalar).bytes(),
+    uniforms: { n: l.count, scalar },
     bindings: l.bindings,
     workgroups: l.workgroups,
   });
@@ -22,22 +56,22 @@ function elementwiseDispatch(rt: GpuRuntime, shader: string, entry: string, buff
 
 /** out = a (op) b, elementwise over n floats. */
 export function binary(rt: GpuRuntime, op: BinaryOp, a: GPUBuffer, b: GPUBuffer, out: GPUBuffer, n: number): void {
-  elementwiseDispatch(rt, elementwise, op, [a, b, out], n, 0);
+  elementwiseDispatch(rt, elementwiseKernel, op, { a, b, out }, n, 0);
 }
 
 /** out = a + s·b */
 export function axpy(rt: GpuRuntime, a: GPUBuffer, s: number, b: GPUBuffer, out: GPUBuffer, n: number): void {
-  elementwiseDispatch(rt, elementwise, 'axpy', [a, b, out], n, s);
+  elementwiseDispatch(rt, elementwiseKernel, 'axpy', { a, b, out }, n, s);
 }
 
 /** out = s·x */
 export function scale(rt: GpuRuntime, x: GPUBuffer, s: number, out: GPUBuffer, n: number): void {
-  elementwiseDispatch(rt, unary, 'scale', [x, out], n, s);
+  elementwiseDispatch(rt, unaryKernel, 'scale', { x, out }, n, s);
 }
 
 /** out += x, in place. */
 export function accumulate(rt: GpuRuntime, out: GPUBuffer, x: GPUBuffer, n: number): void {
-  elementwiseDispatch(rt, unary, 'accumulate', [x, out], n, 0);
+  elementwiseDispatch(rt, unaryKernel, 'accumulate', { x, out }, n, 0);
 }
 
 /** out[i] = value */
@@ -51,12 +85,11 @@ export function fillRandom(rt: GpuRuntime, kind: 'uniform' | 'normal', out: GPUB
 }
 
 function fillKernel(rt: GpuRuntime, entry: string, out: GPUBuffer, n: number, seed: number, a: number, b: number): void {
-  rt.dispatch({
+  launch(rt, fillKernelContract, {
     op: `${entry}[${n}]`,
-    shader: fill,
     entry,
-    uniforms: new Params().u32(n).u32(seed).f32(a).f32(b).bytes(),
-    bindings: [f32Range(out, n)],
+    uniforms: { n, seed, a, b },
+    bindings: { out: f32Range(out, n) },
     workgroups: grid1d(rt, n),
   });
 }

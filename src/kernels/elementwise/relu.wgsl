@@ -17,9 +17,7 @@ override WG: u32 = 256u;
 @group(0) @binding(5) var<storage, read> dy4: array<vec4<f32>>;
 @group(0) @binding(6) var<storage, read_write> out4: array<vec4<f32>>;
 
-fn index(wid: vec3<u32>, lid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-  return (wid.y * nwg.x + wid.x) * WG + lid.x;
-}
+// index(wid, lid, nwg): kernels/prelude/grid.wgsl, joined on by the launcher (withPrelude).
 
 // y = max(x, 0) as PyTorch computes it: a NaN input stays NaN (WGSL's max() may return 0 for it, so it is not
 // used), so the trainer's NaN check still sees it; −0 stays −0.

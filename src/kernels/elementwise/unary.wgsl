@@ -13,9 +13,7 @@ override WG: u32 = 256u;
 @group(0) @binding(3) var<storage, read> x4: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> out4: array<vec4<f32>>;
 
-fn index(wid: vec3<u32>, lid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-  return (wid.y * nwg.x + wid.x) * WG + lid.x;
-}
+// index(wid, lid, nwg): kernels/prelude/grid.wgsl, joined on by the launcher (withPrelude).
 
 // out = scalar * x
 @compute @workgroup_size(WG)

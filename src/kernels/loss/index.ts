@@ -1,7 +1,16 @@
 /** Launchers for cross_entropy.wgsl: fused, numerically stable softmax cross-entropy. */
 import type { GpuRuntime } from '../../gpu/runtime';
 import crossEntropyShader from './cross_entropy.wgsl';
-import { Params, f32Range, grid1d } from '../util';
+import { f32Range, grid1d } from '../util';
+import { defineKernel, launch } from '../contract';
+
+export const crossEntropyKernel = defineKernel({
+  name: 'loss/cross_entropy.wgsl',
+  shader: crossEntropyShader,
+  entries: ['forward', 'backward'],
+  uniforms: [['n', 'u32'], ['c', 'u32'], ['smoothing', 'f32'], ['nan_bits', 'u32'], ['gscale', 'f32'], ['gstride', 'u32']],
+  bindings: [['logits', 'read'], ['labels', 'read'], ['stats', 'read_write'], ['row_loss', 'read_write'], ['upstream', 'read'], ['dlogits', 'read_write']],
+});
 
 const NAN_BITS = 0x7fc00000;
 
@@ -33,13 +42,19 @@ export function crossEntropyForward(
   smoothing: number,
 ): void {
   checkSizes('cross_entropy', n, c, smoothing);
-  rt.dispatch({
+  launch(rt, crossEntropyKernel, {
     op: `cross_entropy[${n}x${c}]`,
-    shader: crossEntropyShader,
     entry: 'forward',
     constants: { WG: rowWorkgroup(c) },
-    uniforms: new Params().u32(n).u32(c).f32(smoothing).u32(NAN_BITS).f32(1).u32(0).bytes(),
-    bindings: [f32Range(logits, n * c), { buffer: labels, offset: 0, size: n * 4 }, f32Range(stats, 2 * n), f32Range(rowLoss, n)],
+    uniforms: { n, c, smoothing, nan_bits: NAN_BITS, gscale: 1, gstride: 0 },
+    bindings: {
+      logits: f32Range(logits, n * c),
+      labels: { buffer: labels, offset: 0, size: n * 4 },
+      stats: f32Range(stats, 2 * n),
+      row_loss: f32Range(rowLoss, n),
+      upstream: null,
+      dlogits: null,
+    },
     workgroups: grid1d(rt, n, 1),
   });
 }
@@ -62,19 +77,18 @@ export function crossEntropyBackward(
   perRowUpstream: boolean,
 ): void {
   checkSizes('cross_entropy_backward', n, c, smoothing);
-  rt.dispatch({
+  launch(rt, crossEntropyKernel, {
     op: `cross_entropy_backward[${n}x${c}]`,
-    shader: crossEntropyShader,
     entry: 'backward',
-    uniforms: new Params().u32(n).u32(c).f32(smoothing).u32(NAN_BITS).f32(gscale).u32(perRowUpstream ? 1 : 0).bytes(),
-    bindings: [
-      f32Range(logits, n * c),
-      { buffer: labels, offset: 0, size: n * 4 },
-      f32Range(stats, 2 * n),
-      null,
-      f32Range(upstream, perRowUpstream ? n : 1),
-      f32Range(dlogits, n * c),
-    ],
+    uniforms: { n, c, smoothing, nan_bits: NAN_BITS, gscale, gstride: perRowUpstream },
+    bindings: {
+      logits: f32Range(logits, n * c),
+      labels: { buffer: labels, offset: 0, size: n * 4 },
+      stats: f32Range(stats, 2 * n),
+      row_loss: null,
+      upstream: f32Range(upstream, perRowUpstream ? n : 1),
+      dlogits: f32Range(dlogits, n * c),
+    },
     workgroups: grid1d(rt, n * c),
   });
 }

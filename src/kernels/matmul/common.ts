@@ -3,7 +3,7 @@
  * uniforms of the two packed-operand kernels (subgroup.ts, vec4.ts), which share one Params layout.
  */
 import type { GpuRuntime } from '../../gpu/runtime';
-import { Params, windowBinding } from '../util';
+import { windowBinding } from '../util';
 
 /** A float32 matrix (or batch of matrices) starting `offset` elements into a buffer. */
 export interface MatRef {
@@ -116,17 +116,39 @@ export function packedLaunch(rt: GpuRuntime, k: PackedKernelSpec, wholeVec4C: bo
   return { conv, y, zPer, outputs, wc, wbias, yBinding };
 }
 
-/** The Params struct of matmul_subgroup.wgsl, whose first 19 fields matmul_vec4.wgsl declares too. */
-export function packedUniforms(k: PackedKernelSpec, l: ReturnType<typeof packedLaunch>, tilesN: number, tiles: number): Uint8Array {
+/** The uniform fields of matmul_vec4.wgsl, which are also the first 19 of matmul_subgroup.wgsl. */
+export const PACKED_UNIFORMS = [
+  ['M', 'u32'], ['N', 'u32'], ['K', 'u32'], ['batch', 'u32'],
+  ['ldx4', 'u32'], ['ldy4', 'u32'], ['strideX4', 'u32'], ['strideY', 'u32'],
+  ['offX4', 'u32'], ['offY', 'u32'], ['ldc', 'u32'], ['strideC', 'u32'],
+  ['offC', 'u32'], ['offBias', 'u32'], ['tilesN', 'u32'], ['tiles', 'u32'],
+  ['zPer', 'u32'], ['accumulate', 'u32'], ['biasMode', 'u32'],
+] as const;
+/** The convolution-gather fields that follow them in matmul_subgroup.wgsl (MODE 1 and 2; zero in MODE 0). */
+export const CONV_GATHER_UNIFORMS = [
+  ['inH', 'u32'], ['inW', 'u32'], ['KH', 'u32'], ['KW', 'u32'], ['gridW', 'u32'],
+  ['rowMul', 'i32'], ['rowAdd', 'i32'], ['kSign', 'i32'], ['colsPerImage', 'u32'],
+] as const;
+/** The bindings of both packed kernels: X, Y (vec4 rows), bias, C. */
+export const PACKED_BINDINGS = [['x', 'read'], ['y', 'read'], ['bias', 'read'], ['c', 'read_write']] as const;
+
+/** The uniforms shared by the two packed kernels (PACKED_UNIFORMS), by name. */
+export function packedUniforms(k: PackedKernelSpec, l: ReturnType<typeof packedLaunch>, tilesN: number, tiles: number) {
   const { conv, y } = l;
-  return new Params()
-    .u32(k.M).u32(k.N).u32(k.K).u32(k.batch)
-    .u32(k.x.ld4).u32(y ? y.ld4 : 0).u32(k.x.stride4).u32(conv ? conv.imageStride : y!.stride4)
-    .u32(k.x.off4).u32(conv ? conv.images.offset : y!.off4).u32(k.c.ld).u32(k.c.stride)
-    .u32(l.wc.shift).u32(l.wbias.shift).u32(tilesN).u32(tiles)
-    .u32(l.zPer).u32(Number(k.accumulate)).u32(!k.bias ? 0 : k.biasPerRow ? 2 : 1)
-    .u32(conv?.inH ?? 0).u32(conv?.inW ?? 0).u32(conv?.KH ?? 0).u32(conv?.KW ?? 0)
-    .u32(conv?.gridW ?? 0).i32(conv?.rowMul ?? 0).i32(conv?.rowAdd ?? 0).i32(conv?.kSign ?? 0)
-    .u32(conv?.colsPerImage ?? 0)
-    .bytes();
+  return {
+    M: k.M, N: k.N, K: k.K, batch: k.batch,
+    ldx4: k.x.ld4, ldy4: y ? y.ld4 : 0, strideX4: k.x.stride4, strideY: conv ? conv.imageStride : y!.stride4,
+    offX4: k.x.off4, offY: conv ? conv.images.offset : y!.off4, ldc: k.c.ld, strideC: k.c.stride,
+    offC: l.wc.shift, offBias: l.wbias.shift, tilesN, tiles,
+    zPer: l.zPer, accumulate: Number(k.accumulate), biasMode: !k.bias ? 0 : k.biasPerRow ? 2 : 1,
+  };
+}
+
+/** The convolution-gather uniforms of matmul_subgroup.wgsl (CONV_GATHER_UNIFORMS), by name. */
+export function convGatherUniforms(conv: ConvGather | null) {
+  return {
+    inH: conv?.inH ?? 0, inW: conv?.inW ?? 0, KH: conv?.KH ?? 0, KW: conv?.KW ?? 0,
+    gridW: conv?.gridW ?? 0, rowMul: conv?.rowMul ?? 0, rowAdd: conv?.rowAdd ?? 0, kSign: conv?.kSign ?? 0,
+    colsPerImage: conv?.colsPerImage ?? 0,
+  };
 }

@@ -6,7 +6,21 @@
  */
 import type { GpuRuntime } from '../../gpu/runtime';
 import packShader from './matmul_pack.wgsl';
-import { Params, windowBinding } from '../util';
+import { windowBinding } from '../util';
+import { defineKernel, launch } from '../contract';
+
+export const matmulPackKernel = defineKernel({
+  name: 'matmul/matmul_pack.wgsl',
+  shader: packShader,
+  entries: ['main', 'main_v4'],
+  uniforms: [
+    ['rows', 'u32'], ['cols', 'u32'], ['ld4', 'u32'], ['ldS', 'u32'],
+    ['strideS', 'u32'], ['offS', 'u32'], ['strideD4', 'u32'], ['rowBase', 'u32'],
+    ['transpose', 'u32'],
+  ],
+  // srcV: the source again, as vec4 (main_v4).
+  bindings: [['src', 'read', ['srcV']], ['dst', 'read_write']],
+});
 import { type ConvGather, type Mat, type Operand, ref } from './common';
 
 /**
@@ -26,16 +40,11 @@ export function packOperand(rt: GpuRuntime, S: Mat, rows: number, cols: number, 
   const rowsPerGroup = quads ? 32 : 8;
   const maxRows = rt.limits.maxComputeWorkgroupsPerDimension * rowsPerGroup;
   for (let rowBase = 0; rowBase < rows; rowBase += maxRows) {
-    rt.dispatch({
+    launch(rt, matmulPackKernel, {
       op: `matmul-pack[${name} ${matrices > 1 ? `${matrices}x` : ''}${rows}x${cols}${transpose ? ' T' : ''}]`,
-      shader: packShader,
       entry: quads ? 'main_v4' : 'main',
-      uniforms: new Params()
-        .u32(rows).u32(cols).u32(ld4).u32(ldS)
-        .u32(strideS).u32(src.shift).u32(rows * ld4).u32(rowBase)
-        .u32(Number(transpose))
-        .bytes(),
-      bindings: [src.binding, { buffer: scratch, offset: 0, size: bytes }],
+      uniforms: { rows, cols, ld4, ldS, strideS, offS: src.shift, strideD4: rows * ld4, rowBase, transpose },
+      bindings: { src: src.binding, dst: { buffer: scratch, offset: 0, size: bytes } },
       workgroups: [Math.ceil(ld4 / 8), Math.ceil(Math.min(maxRows, rows - rowBase) / rowsPerGroup), matrices],
     });
   }

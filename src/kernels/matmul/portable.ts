@@ -4,7 +4,21 @@
  */
 import type { GpuRuntime } from '../../gpu/runtime';
 import shader from './matmul.wgsl';
-import { Params, grid1d, windowBinding } from '../util';
+import { grid1d, windowBinding } from '../util';
+import { defineKernel, launch } from '../contract';
+
+export const matmulPortableKernel = defineKernel({
+  name: 'matmul/matmul.wgsl',
+  shader,
+  entries: ['main'],
+  uniforms: [
+    ['M', 'u32'], ['N', 'u32'], ['K', 'u32'], ['batch', 'u32'],
+    ['strideA', 'u32'], ['strideB', 'u32'], ['strideC', 'u32'], ['tilesN', 'u32'],
+    ['tiles', 'u32'], ['offA', 'u32'], ['offB', 'u32'], ['offC', 'u32'],
+    ['offBias', 'u32'],
+  ],
+  bindings: [['a', 'read'], ['b', 'read'], ['bias', 'read'], ['c', 'read_write']],
+});
 import { type Mat, type MatmulCall, matmulOpName, ref } from './common';
 
 /** Register-tiling shape: each thread computes tm × tn outputs, wg threads side by side along N. */
@@ -48,9 +62,9 @@ export function matmulPortable(rt: GpuRuntime, A: Mat, B: Mat, C: Mat, k: Matmul
   const tilesN = Math.ceil(Nk / (t.wg * t.tn));
   const tiles = tilesN * Math.ceil(Mk / t.tm);
   const [gx, gy] = grid1d(rt, tiles, 1);
-  rt.dispatch({
+  launch(rt, matmulPortableKernel, {
     op: matmulOpName(k),
-    shader,
+    entry: 'main',
     constants: {
       TRANS_A: Number(swap || transA),
       TRANS_B: Number(swap || transB),
@@ -62,13 +76,13 @@ export function matmulPortable(rt: GpuRuntime, A: Mat, B: Mat, C: Mat, k: Matmul
       TN: t.tn,
       WG: t.wg,
     },
-    uniforms: new Params()
-      .u32(Mk).u32(Nk).u32(K).u32(batch)
-      .u32(sx).u32(sy).u32(strideC).u32(tilesN)
-      .u32(tiles).u32(x.shift).u32(y.shift).u32(wc.shift)
-      .u32(wbias.shift)
-      .bytes(),
-    bindings: [x.binding, y.binding, wbias.binding, wc.binding],
+    uniforms: {
+      M: Mk, N: Nk, K, batch,
+      strideA: sx, strideB: sy, strideC, tilesN,
+      tiles, offA: x.shift, offB: y.shift, offC: wc.shift,
+      offBias: wbias.shift,
+    },
+    bindings: { a: x.binding, b: y.binding, bias: wbias.binding, c: wc.binding },
     workgroups: [gx, gy, reduceBatch ? 1 : batch],
   });
 }

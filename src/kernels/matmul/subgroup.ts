@@ -6,7 +6,17 @@
 import type { GpuRuntime } from '../../gpu/runtime';
 import shader from './matmul_subgroup.wgsl';
 import { grid1d } from '../util';
-import { type PackedKernelSpec, packedLaunch, packedUniforms } from './common';
+import { CONV_GATHER_UNIFORMS, PACKED_BINDINGS, PACKED_UNIFORMS, type PackedKernelSpec, convGatherUniforms, packedLaunch, packedUniforms } from './common';
+import { defineKernel, launch } from '../contract';
+
+export const matmulSubgroupKernel = defineKernel({
+  name: 'matmul/matmul_subgroup.wgsl',
+  shader,
+  entries: ['main'],
+  uniforms: [...PACKED_UNIFORMS, ...CONV_GATHER_UNIFORMS],
+  // yImg: the images again, as floats (MODE 1 and 2).
+  bindings: [...PACKED_BINDINGS, ['yImg', 'read']],
+});
 
 /** Whether this runtime can run the subgroup kernel: the feature is on and subgroups are exactly 8 lanes. */
 export function hasSubgroupMatmul(rt: GpuRuntime): boolean {
@@ -33,13 +43,13 @@ export function runSubgroupKernel(rt: GpuRuntime, k: PackedKernelSpec): void {
   const tilesN = Math.ceil(k.N / (8 * wgx));
   const tiles = tilesN * Math.ceil(k.M / 32);
   const [gx, gy] = grid1d(rt, tiles, 1);
-  rt.dispatch({
+  launch(rt, matmulSubgroupKernel, {
     op: k.op,
-    shader,
+    entry: 'main',
     constants: { MODE: l.conv ? l.conv.mode : 0, WIDE: Number(wide) },
-    uniforms: packedUniforms(k, l, tilesN, tiles),
+    uniforms: { ...packedUniforms(k, l, tilesN, tiles), ...convGatherUniforms(l.conv) },
     // The images' binding is declared twice (slots 2 and 5: vec4 rows and floats).
-    bindings: [k.x.binding, l.yBinding, l.wbias.binding, l.wc.binding, l.yBinding],
+    bindings: { x: k.x.binding, y: l.yBinding, bias: l.wbias.binding, c: l.wc.binding, yImg: l.yBinding },
     workgroups: [gx, gy, l.outputs],
   });
 }

@@ -5,7 +5,16 @@
 import type { GpuRuntime } from '../../gpu/runtime';
 import shader from './matmul_vec4.wgsl';
 import { grid1d } from '../util';
-import { type PackedKernelSpec, packedLaunch, packedUniforms } from './common';
+import { PACKED_BINDINGS, PACKED_UNIFORMS, type PackedKernelSpec, packedLaunch, packedUniforms } from './common';
+import { defineKernel, launch } from '../contract';
+
+export const matmulVec4Kernel = defineKernel({
+  name: 'matmul/matmul_vec4.wgsl',
+  shader,
+  entries: ['main'],
+  uniforms: PACKED_UNIFORMS,
+  bindings: PACKED_BINDINGS,
+});
 
 /**
  * The workgroup side along a dimension of `n`: threads of 8 outputs each, up to 8 (a 64-wide tile), fewer for
@@ -24,12 +33,12 @@ export function runVec4Kernel(rt: GpuRuntime, k: PackedKernelSpec): void {
   const tilesN = Math.ceil(k.N / (8 * wgx));
   const tiles = tilesN * Math.ceil(k.M / (8 * wgy));
   const [gx, gy] = grid1d(rt, tiles, 1);
-  rt.dispatch({
+  launch(rt, matmulVec4Kernel, {
     op: k.op,
-    shader,
+    entry: 'main',
     constants: { WGX: wgx, WGY: wgy },
     uniforms: packedUniforms(k, l, tilesN, tiles),
-    bindings: [k.x.binding, l.yBinding, l.wbias.binding, l.wc.binding],
+    bindings: { x: k.x.binding, y: l.yBinding, bias: l.wbias.binding, c: l.wc.binding },
     workgroups: [gx, gy, l.outputs],
   });
 }

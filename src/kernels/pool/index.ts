@@ -2,7 +2,26 @@
 import type { GpuRuntime } from '../../gpu/runtime';
 import maxpool from './maxpool.wgsl';
 import avgpool from './avgpool.wgsl';
-import { Params, f32Range, grid1d } from '../util';
+import { f32Range, grid1d } from '../util';
+import { defineKernel, launch } from '../contract';
+
+const SHAPE = [['planes', 'u32'], ['h', 'u32'], ['w', 'u32'], ['oh', 'u32'], ['ow', 'u32']] as const;
+
+export const maxPoolKernel = defineKernel({
+  name: 'pool/maxpool.wgsl',
+  shader: maxpool,
+  entries: ['forward', 'scatter'],
+  uniforms: [...SHAPE, ['kh', 'u32'], ['kw', 'u32'], ['sh', 'u32'], ['sw', 'u32'], ['ph', 'u32'], ['pw', 'u32'], ['cy', 'u32'], ['cx', 'u32'], ['my', 'u32'], ['mx', 'u32']],
+  bindings: [['src', 'read'], ['dst', 'read_write'], ['argmax', 'read_write']],
+});
+
+export const avgPoolKernel = defineKernel({
+  name: 'pool/avgpool.wgsl',
+  shader: avgpool,
+  entries: ['forward', 'backward'],
+  uniforms: SHAPE,
+  bindings: [['src', 'read'], ['dst', 'read_write']],
+});
 
 /** A pooling geometry: `planes` = N·C input planes of h×w pooled to oh×ow. */
 export interface PoolShape {
@@ -48,11 +67,11 @@ export function maxPoolOutSize(size: number, kernel: number, stride: number, pad
   return Math.floor((size + 2 * pad - kernel) / stride) + 1;
 }
 
-/** The max-pool uniforms; `cls` = [cy, cx, my, mx] selects a scatter pass's class of outputs. */
-function maxPoolParams(s: PoolShape, k: MaxPoolWindow, cls = [0, 0, 1, 1]): Uint8Array {
-  const p = new Params().u32(s.planes).u32(s.h).u32(s.w).u32(s.oh).u32(s.ow).u32(k.kh).u32(k.kw).u32(k.sh).u32(k.sw).u32(k.ph).u32(k.pw);
-  for (const v of cls) p.u32(v);
-  return p.bytes();
+/** The max-pool uniforms; [cy, cx, my, mx] selects a scatter pass's class of outputs. */
+function maxPoolParams(s: PoolShape, k: MaxPoolWindow, [cy, cx, my, mx] = [0, 0, 1, 1]) {
+  const { planes, h, w, oh, ow } = s;
+  const { kh, kw, sh, sw, ph, pw } = k;
+  return { planes, h, w, oh, ow, kh, kw, sh, sw, ph, pw, cy, cx, my, mx };
 }
 
 function checkMaxPool(op: string, s: PoolShape, k: MaxPoolWindow): void {
@@ -68,13 +87,12 @@ export function maxPool2dForward(rt: GpuRuntime, x: GPUBuffer, y: GPUBuffer, arg
   const op = `maxpool2d[${shapeLabel(s)} k${k.kh}x${k.kw} s${k.sh}x${k.sw} p${k.ph}x${k.pw}]`;
   checkMaxPool(op, s, k);
   const outputs = s.planes * s.oh * s.ow;
-  rt.dispatch({
+  launch(rt, maxPoolKernel, {
     op,
-    shader: maxpool,
     entry: 'forward',
     constants: { WX, WY },
     uniforms: maxPoolParams(s, k),
-    bindings: [f32Range(x, s.planes * s.h * s.w), f32Range(y, outputs), f32Range(argmax, outputs)],
+    bindings: { src: f32Range(x, s.planes * s.h * s.w), dst: f32Range(y, outputs), argmax: f32Range(argmax, outputs) },
     workgroups: planeGrid(rt, s.planes, s.oh, s.ow),
   });
 }
@@ -93,21 +111,21 @@ export function maxPool2dBackward(rt: GpuRuntime, dy: GPUBuffer, argmax: GPUBuff
   const mx = Math.ceil(k.kw / k.sw);
   for (let cy = 0; cy < Math.min(my, s.oh); cy++) {
     for (let cx = 0; cx < Math.min(mx, s.ow); cx++) {
-      rt.dispatch({
+      launch(rt, maxPoolKernel, {
         op,
-        shader: maxpool,
         entry: 'scatter',
         constants: { WX, WY },
         uniforms: maxPoolParams(s, k, [cy, cx, my, mx]),
-        bindings: [f32Range(dy, outputs), f32Range(dx, inputs), f32Range(argmax, outputs)],
+        bindings: { src: f32Range(dy, outputs), dst: f32Range(dx, inputs), argmax: f32Range(argmax, outputs) },
         workgroups: planeGrid(rt, s.planes, Math.ceil((s.oh - cy) / my), Math.ceil((s.ow - cx) / mx)),
       });
     }
   }
 }
 
-function avgPoolParams(s: PoolShape): Uint8Array {
-  return new Params().u32(s.planes).u32(s.h).u32(s.w).u32(s.oh).u32(s.ow).bytes();
+function avgPoolParams(s: PoolShape) {
+  const { planes, h, w, oh, ow } = s;
+  return { planes, h, w, oh, ow };
 }
 
 /** y = the mean of each adaptive bin (PyTorch's bin boundaries). One thread per output. */
@@ -115,13 +133,12 @@ export function adaptiveAvgPool2dForward(rt: GpuRuntime, x: GPUBuffer, y: GPUBuf
   const op = `adaptive_avgpool2d[${shapeLabel(s)}]`;
   checkPositive(op, s);
   const outputs = s.planes * s.oh * s.ow;
-  rt.dispatch({
+  launch(rt, avgPoolKernel, {
     op,
-    shader: avgpool,
     entry: 'forward',
     constants: { WG },
     uniforms: avgPoolParams(s),
-    bindings: [f32Range(x, s.planes * s.h * s.w), f32Range(y, outputs)],
+    bindings: { src: f32Range(x, s.planes * s.h * s.w), dst: f32Range(y, outputs) },
     workgroups: grid1d(rt, outputs, WG),
   });
 }
@@ -131,13 +148,12 @@ export function adaptiveAvgPool2dBackward(rt: GpuRuntime, dy: GPUBuffer, dx: GPU
   const op = `adaptive_avgpool2d.backward[${shapeLabel(s)}]`;
   checkPositive(op, s);
   const inputs = s.planes * s.h * s.w;
-  rt.dispatch({
+  launch(rt, avgPoolKernel, {
     op,
-    shader: avgpool,
     entry: 'backward',
     constants: { WX, WY },
     uniforms: avgPoolParams(s),
-    bindings: [f32Range(dy, s.planes * s.oh * s.ow), f32Range(dx, inputs)],
+    bindings: { src: f32Range(dy, s.planes * s.oh * s.ow), dst: f32Range(dx, inputs) },
     workgroups: planeGrid(rt, s.planes, s.h, s.w),
   });
 }

@@ -1,7 +1,16 @@
 /** Launcher for sgd.wgsl: one in-place torch.optim.SGD update of one parameter tensor. */
 import type { GpuRuntime } from '../../gpu/runtime';
 import sgdShader from './sgd.wgsl';
-import { Params, vec4Launch } from '../util';
+import { withPrelude } from '../prelude';
+import { defineKernel, launch, vec4Named } from '../contract';
+
+export const sgdKernel = defineKernel({
+  name: 'sgd/sgd.wgsl',
+  shader: withPrelude(sgdShader, 'grid'),
+  entries: ['sgd_plain', 'sgd_momentum', 'sgd_plain_v4', 'sgd_momentum_v4'],
+  uniforms: [['n', 'u32'], ['lr', 'f32'], ['momentum', 'f32'], ['dampening', 'f32'], ['weight_decay', 'f32'], ['nesterov', 'u32'], ['first', 'u32']],
+  bindings: [['param', 'read_write'], ['grad', 'read'], ['buf', 'read_write'], ['param4', 'read_write'], ['grad4', 'read'], ['buf4', 'read_write']],
+});
 
 export interface SgdHyper {
   lr: number;
@@ -27,21 +36,19 @@ export function sgdUpdate(
 ): void {
   const withMomentum = h.momentum !== 0;
   if (withMomentum && !buf) throw new Error('sgd: a momentum buffer is needed when momentum is not 0');
-  // sgd.wgsl declares three scalar slots (param, grad, momentum buffer) before the vec4 ones.
-  const l = vec4Launch(rt, n, withMomentum ? [param, grad, buf!] : [param, grad], 3);
-  rt.dispatch({
+  const l = vec4Named(rt, n, { param, grad, buf: withMomentum ? buf! : null });
+  launch(rt, sgdKernel, {
     op: `sgd[${n}${withMomentum ? ' momentum' : ''}]`,
-    shader: sgdShader,
     entry: (withMomentum ? 'sgd_momentum' : 'sgd_plain') + l.suffix,
-    uniforms: new Params()
-      .u32(l.count)
-      .f32(h.lr)
-      .f32(h.momentum)
-      .f32(h.dampening)
-      .f32(h.weightDecay)
-      .u32(h.nesterov ? 1 : 0)
-      .u32(first ? 1 : 0)
-      .bytes(),
+    uniforms: {
+      n: l.count,
+      lr: h.lr,
+      momentum: h.momentum,
+      dampening: h.dampening,
+      weight_decay: h.weightDecay,
+      nesterov: h.nesterov,
+      first,
+    },
     bindings: l.bindings,
     workgroups: l.workgroups,
   });

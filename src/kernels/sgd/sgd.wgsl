@@ -28,9 +28,7 @@ override WG: u32 = 256u;
 @group(0) @binding(5) var<storage, read> grad4: array<vec4<f32>>;
 @group(0) @binding(6) var<storage, read_write> buf4: array<vec4<f32>>;
 
-fn index(wid: vec3<u32>, lid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-  return (wid.y * nwg.x + wid.x) * WG + lid.x;
-}
+// index(wid, lid, nwg): kernels/prelude/grid.wgsl, joined on by the launcher (withPrelude).
 
 // g = grad + weight_decay·p (PyTorch skips the add when weight_decay is 0; so do we, so that p = ±inf stays out of g).
 fn decayed_grad(i: u32, p: f32) -> f32 {

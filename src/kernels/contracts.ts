@@ -1,0 +1,40 @@
+/**
+ * Every declared kernel contract, for test/kernel_contracts.test.ts (which checks each against its WGSL).
+ * A family converted to `launch` adds its contracts here.
+ */
+import type { KernelContract } from './contract';
+import { sgdKernel } from './sgd';
+import { crossEntropyKernel } from './loss';
+import { reduceKernel } from './reduce';
+import { dropoutKernel } from './dropout';
+import { maxPoolKernel, avgPoolKernel } from './pool';
+import { elementwiseKernel, unaryKernel, fillKernelContract } from './elementwise';
+import { reluKernel } from './elementwise/relu';
+import { batchnormKernel } from './batchnorm';
+import { matmulPortableKernel } from './matmul/portable';
+import { matmulPackKernel } from './matmul/pack';
+import { matmulVec4Kernel } from './matmul/vec4';
+import { matmulSubgroupKernel } from './matmul/subgroup';
+import { im2colKernel } from './conv/im2col';
+import { winograd2Kernel, winograd4Kernel } from './conv/winograd';
+
+export const kernelContracts: readonly KernelContract[] = [
+  sgdKernel,
+  crossEntropyKernel,
+  reduceKernel,
+  dropoutKernel,
+  maxPoolKernel,
+  avgPoolKernel,
+  elementwiseKernel,
+  unaryKernel,
+  fillKernelContract,
+  reluKernel,
+  batchnormKernel,
+  matmulPortableKernel,
+  matmulPackKernel,
+  matmulVec4Kernel,
+  matmulSubgroupKernel,
+  im2colKernel,
+  winograd2Kernel,
+  winograd4Kernel,
+];
