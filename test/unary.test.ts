@@ -48,3 +48,19 @@ describe.each(UNARY_OPS.map((s) => [s.name, s] as const))('gradient check: %s', 
     expectClose(dx, unaryBackwardRef(name, xs, w), TOL.elementwise, `${name} backward`);
   });
 });
+
+describe('sigmoid', () => {
+  it('is stable at large |x| (no NaN from exp overflow; saturates to 0 and 1), as the float64 reference', async () => {
+    const xs = [-1e4, -100, -30, -0, 0, 30, 100, 1e4, Number.NaN];
+    const w = xs.map(() => 1);
+    const { y, dx } = await runOp('sigmoid', xs, w, [xs.length]);
+    const ref = unaryRef('sigmoid', xs);
+    expect(Array.from(y.slice(0, 8)).every(Number.isFinite)).toBe(true);
+    // Saturation and the midpoint exactly (sigmoid(−100) ≈ 3.8e-44 is an f32 denormal, which a GPU may flush to 0).
+    expect([y[0], y[3], y[4], y[6], y[7]]).toEqual([0, 0.5, 0.5, 1, 1]);
+    expectClose(y.slice(0, 8), ref.slice(0, 8), TOL.elementwise, 'sigmoid forward at large |x|');
+    expectClose(dx.slice(0, 8), unaryBackwardRef('sigmoid', xs, w).slice(0, 8), TOL.elementwise, 'sigmoid backward at large |x|');
+    expect(Number.isNaN(y[8])).toBe(true);
+    expect(Array.from(dx.slice(0, 8)).every(Number.isFinite)).toBe(true);
+  });
+});

@@ -6,3 +6,6 @@ import { unaryOp } from './unary';
  * from the output (y > 0 ⇔ x > 0), as PyTorch's threshold_backward.
  */
 export const relu = unaryOp('relu');
+
+/** 1 / (1 + exp(−x)), elementwise, computed without overflow. The gradient is dy·y·(1 − y). */
+export const sigmoid = unaryOp('sigmoid');

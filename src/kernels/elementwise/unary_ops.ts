@@ -40,6 +40,15 @@ export const UNARY_OPS = [
     backward64: (_x, y, dy) => (y <= 0 ? 0 : dy),
     kinks: [0],
   }),
+  unary({
+    name: 'sigmoid',
+    // Stable: exp of a non-positive argument only (the other select() branch may overflow to inf/inf; not chosen).
+    doc: '1 / (1 + exp(−x)), elementwise, computed without overflow. The gradient is dy·y·(1 − y).',
+    forward: 'select(exp(x) / (T(1.0) + exp(x)), T(1.0) / (T(1.0) + exp(-x)), x >= T(0.0))',
+    backward: 'dy * y * (T(1.0) - y)',
+    forward64: (x) => (x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x))),
+    backward64: (_x, y, dy) => dy * y * (1 - y),
+  }),
 ] as const;
 
 export type UnaryName = (typeof UNARY_OPS)[number]['name'];
