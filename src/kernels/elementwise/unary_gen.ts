@@ -55,7 +55,7 @@ export function unaryShader(s: UnarySpec): string {
     const t = b.endsWith('4') ? 'array<vec4<f32>>' : 'array<f32>';
     return `@group(0) @binding(${k + 1}) var<storage, ${access}> ${b}: ${t};`;
   }).join('\n');
-  return `// ${s.name}: generated from kernels/elementwise/unary_ops.ts by unary_gen.ts.
+  return `// ${s.name}: generated from kernels/elementwise/unary_ops.ts by unary_gen.ts. ${s.doc}
 // y = ${s.forward}
 // dx = ${s.backward}
 
