@@ -3,7 +3,7 @@ export { conv2d } from './ops/conv';
 export { linear, matmul } from './ops/linear';
 export { batchNorm, batchNormRelu } from './ops/batchnorm';
 export { maxPool2d, adaptiveAvgPool2d } from './ops/pool';
-export { relu } from './ops/activation';
+export { relu, sigmoid } from './ops/activation';
 export { dropout, dropoutWithMask } from './ops/dropout';
 export { crossEntropy, type CrossEntropyOptions } from './ops/loss';
 export { add, sub, mul, scale, sum, mean, reshape, flatten } from './ops/basic';

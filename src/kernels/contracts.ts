@@ -9,7 +9,7 @@ import { reduceKernel } from './reduce';
 import { dropoutKernel } from './dropout';
 import { maxPoolKernel, avgPoolKernel } from './pool';
 import { elementwiseKernel, unaryKernel, fillKernelContract } from './elementwise';
-import { reluKernel } from './elementwise/relu';
+import { unaryKernelContracts } from './elementwise/unary_gen';
 import { batchnormKernel } from './batchnorm';
 import { matmulPortableKernel } from './matmul/portable';
 import { matmulPackKernel } from './matmul/pack';
@@ -28,7 +28,7 @@ export const kernelContracts: readonly KernelContract[] = [
   elementwiseKernel,
   unaryKernel,
   fillKernelContract,
-  reluKernel,
+  ...unaryKernelContracts,
   batchnormKernel,
   matmulPortableKernel,
   matmulPackKernel,

@@ -44,10 +44,23 @@ export function reduceLayout(shape: number[], axis: number | undefined): { outer
   return { outer: numel(shape.slice(0, ax)), len: shape[ax], inner: numel(shape.slice(ax + 1)), outShape: shape.filter((_, i) => i !== ax) };
 }
 
-// ---- ReLU.
+// ---- The unary ops (relu, …: kernels/elementwise/unary_ops.ts): every declared op runs every shape.
 
+/** The unary ops' shapes: odd sizes, batch 1, and multiples of 4 (the vec4 twins: [1, 1, 1, 1] and [2, 13, 3, 3]). */
+export const UNARY_SHAPES: number[][] = [[7], [1, 1, 1, 1], [2, 13, 3, 3], [1, 33, 1, 1], [5, 7, 13]];
 /** relu's shapes. */
-export const RELU_SHAPES: number[][] = [[7], [1, 1, 1, 1], [2, 13, 3, 3], [1, 33, 1, 1], [5, 7, 13]];
+export const RELU_SHAPES = UNARY_SHAPES;
+/** The references' own backwards vs finite differences: this many points per op, 0.05 away from its kinks. */
+export const UNARY_FD_SIZE = 33;
+
+/** Seeded inputs for a unary op's finite-difference check, in [−1, 1] and at least 0.05 from each kink (rounded to f32). */
+export function unaryFdInputs(n: number, seed: number, kinks: readonly number[] = []): Float64Array {
+  return randomArray(n, seed).map((v) => {
+    let x = v;
+    for (const k of kinks) if (Math.abs(x - k) < 0.05) x = x >= k ? k + 0.05 + (x - k) : k - 0.05 + (x - k);
+    return Math.fround(x);
+  });
+}
 
 // ---- Matmul and linear.
 

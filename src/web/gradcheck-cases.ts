@@ -13,7 +13,7 @@ import { linear, matmul } from '../autograd/ops/linear';
 import { conv2d } from '../autograd/ops/conv';
 import { batchNorm, batchNormAddRelu, batchNormRelu } from '../autograd/ops/batchnorm';
 import { adaptiveAvgPool2d, maxPool2d } from '../autograd/ops/pool';
-import { relu } from '../autograd/ops/activation';
+import { unaryOp } from '../autograd/ops/unary';
 import { dropout, dropoutWithMask } from '../autograd/ops/dropout';
 import { crossEntropy } from '../autograd/ops/loss';
 import { SGD } from '../train/sgd';
@@ -23,7 +23,8 @@ import { linearBackwardRef, linearRef, matmulBackwardRef, matmulRef } from '../r
 import { conv2dBackwardRef, conv2dRef, convOutSize } from '../reference/conv';
 import { batchNormBackwardRef, batchNormRef } from '../reference/batchnorm';
 import { adaptiveAvgPool2dBackwardRef, adaptiveAvgPool2dRef, maxPool2dBackwardRef, maxPool2dRef } from '../reference/pool';
-import { reluBackwardRef, reluRef } from '../reference/activation';
+import { unaryBackwardRef, unaryRef } from '../reference/unary';
+import { UNARY_OPS } from '../kernels/elementwise/unary_ops';
 import { dropoutMaskRef, dropoutRef } from '../reference/dropout';
 import { crossEntropyBackwardRef, crossEntropyRef } from '../reference/loss';
 import { SgdRef } from '../reference/sgd';
@@ -32,9 +33,9 @@ import {
   AVGPOOL_CASES, AVGPOOL_FD_CASES, BATCHNORM_ADD_RELU_CASES, BATCHNORM_CASES, BATCHNORM_FD_CASES, BATCHNORM_RELU_CASES,
   CONV_ALGORITHMS, CONV_CASES, CONV_FD_CASES, CROSS_ENTROPY_CASES, CROSS_ENTROPY_FD_CASES, DROPOUT_MASK_PS, DROPOUT_P,
   DROPOUT_SHAPES, ELEMENTWISE_SIZES, LINEAR_CASES, LINEAR_FD_CASE, MATMUL_FD_CASE, MATMUL_OP_CASES, MATMUL_SIZES,
-  MAXPOOL_CASES, MAXPOOL_FD_CASES, REDUCE_CASES, RELU_SHAPES, SGD_COMBOS, SGD_LRS, SGD_SHAPES,
+  MAXPOOL_CASES, MAXPOOL_FD_CASES, REDUCE_CASES, SGD_COMBOS, SGD_LRS, SGD_SHAPES,
   type BatchNormCase, type ConvAlgorithmCase, batchNormInputs, batchNormRefOptions, convAlgorithmComputes, numel,
-  randomLabels, reduceLayout, sgdParams, sgdStepGrads, sgdValid,
+  randomLabels, reduceLayout, sgdParams, sgdStepGrads, sgdValid, UNARY_FD_SIZE, UNARY_SHAPES, unaryFdInputs,
 } from '../reference/cases';
 
 export { TOL, relError };
@@ -42,7 +43,7 @@ export { TOL, relError };
 /** Every kernel family the suite must cover at least once; a family without a check counts as skipped. */
 export const KERNELS = [
   'add', 'mul', 'sum', 'matmul', 'conv2d forward', 'conv2d dx', 'conv2d dw', 'batchNorm train forward', 'batchNorm train backward',
-  'maxPool2d', 'adaptiveAvgPool2d', 'relu', 'dropout', 'crossEntropy', 'SGD step',
+  'maxPool2d', 'adaptiveAvgPool2d', ...UNARY_OPS.map((s) => s.name), 'dropout', 'crossEntropy', 'SGD step',
 ] as const;
 export type Kernel = (typeof KERNELS)[number] | 'batchNorm eval' | 'reference' | 'memory';
 
@@ -193,6 +194,13 @@ export class GradCheckSuite {
         this.record('reference', `crossEntropy ref ε=${eps} ${red} dlogits`, crossEntropyBackwardRef(x, labels, n, c, eps, red, red === 'none' ? w : w[0]), finiteDiff(objective, x), TOL.fd);
       });
     }
+    for (const spec of UNARY_OPS) {
+      await this.run('reference', `${spec.name} reference backward vs finite differences`, async () => {
+        const [x, w] = [unaryFdInputs(UNARY_FD_SIZE, seed++, spec.kinks), fresh(UNARY_FD_SIZE)];
+        const fd = finiteDiff((v) => weightedSum(unaryRef(spec.name, v), w), x);
+        this.record('reference', `${spec.name} ref dx`, unaryBackwardRef(spec.name, x, w), fd, TOL.fd);
+      });
+    }
   }
 
   private async elementwise(): Promise<void> {
@@ -232,16 +240,20 @@ export class GradCheckSuite {
         });
       }
     }
-    for (const shape of RELU_SHAPES) {
-      await this.run('relu', `relu [${shape}]: y, dx`, async () => {
-        const n = numel(shape);
-        const [xv, w] = [randomArray(n, seed++), randomArray(n, seed++)];
-        const x = this.t(xv, shape, true);
-        const y = this.track(relu(x));
-        y.backward(this.t(w, shape));
-        await this.compare('relu', `relu [${shape}] y`, y, reluRef(xv), TOL.elementwise);
-        await this.compare('relu', `relu [${shape}] dx`, x.grad, reluBackwardRef(xv, w), TOL.elementwise);
-      });
+    // Every unary op declared in kernels/elementwise/unary_ops.ts, over every shape.
+    for (const spec of UNARY_OPS) {
+      for (const shape of UNARY_SHAPES) {
+        const name = spec.name;
+        await this.run(name, `${name} [${shape}]: y, dx`, async () => {
+          const n = numel(shape);
+          const [xv, w] = [randomArray(n, seed++, -4, 4), randomArray(n, seed++)];
+          const x = this.t(xv, shape, true);
+          const y = this.track(unaryOp(name)(x));
+          y.backward(this.t(w, shape));
+          await this.compare(name, `${name} [${shape}] y`, y, unaryRef(name, xv), TOL.elementwise);
+          await this.compare(name, `${name} [${shape}] dx`, x.grad, unaryBackwardRef(name, xv, w), TOL.elementwise);
+        });
+      }
     }
   }
 

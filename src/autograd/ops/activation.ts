@@ -1,18 +1,11 @@
-/** Activation functions: each op's forward and backward side by side. */
-import { Tensor } from '../tensor';
-import { record } from '../graph';
-import { requireNonEmpty } from './check';
-import { reluBackward, reluForward } from '../../kernels/elementwise/relu';
+/** Activation functions: the unary ops declared in kernels/elementwise/unary_ops.ts (forward and backward there). */
+import { unaryOp } from './unary';
 
-/** max(x, 0), elementwise. The gradient is dy·[x > 0] (0 at exactly 0, as PyTorch). */
-export function relu(x: Tensor): Tensor {
-  requireNonEmpty('relu', { x });
-  const y = Tensor.empty(x.shape, 'f32', x.rt);
-  reluForward(x.rt, x.buffer, y.buffer, x.size);
-  // The backward reads the output (y > 0 ⇔ x > 0), as PyTorch's threshold_backward does.
-  return record(y, 'relu', [x], (g) => {
-    const gx = Tensor.empty(x.shape, 'f32', x.rt);
-    reluBackward(x.rt, y.buffer, g.buffer, gx.buffer, x.size);
-    return [gx];
-  });
-}
+/**
+ * max(x, 0), elementwise (NaN stays NaN, −0 stays −0). The gradient is dy·[x > 0] (0 at exactly 0, as PyTorch),
+ * from the output (y > 0 ⇔ x > 0), as PyTorch's threshold_backward.
+ */
+export const relu = unaryOp('relu');
+
+/** 1 / (1 + exp(−x)), elementwise, computed without overflow. The gradient is dy·y·(1 − y). */
+export const sigmoid = unaryOp('sigmoid');

@@ -6,7 +6,7 @@ import { Tensor, shapeStr } from '../tensor';
 import { record } from '../graph';
 import { requireNonEmpty } from './check';
 import { bnApply, bnBackwardApply, bnBackwardReduce, bnStatsEval, bnStatsTrain, type BnAffine, type BnShape } from '../../kernels/batchnorm';
-import { reluBackward } from '../../kernels/elementwise/relu';
+import { unaryBackward } from '../../kernels/elementwise/unary_gen';
 
 function bnShape(op: string, x: Tensor, runningMean: Tensor, runningVar: Tensor, weight: Tensor | null, bias: Tensor | null): BnShape {
   if (x.shape.length !== 4) throw new Error(`${op}: input must be [N, C, H, W], got ${shapeStr(x.shape)}`);
@@ -139,7 +139,7 @@ export function batchNormAddRelu(
     inputs,
     (dy) => {
       const g = Tensor.empty(x.shape, 'f32', rt);
-      reluBackward(rt, out.buffer, dy.buffer, g.buffer, g.size);
+      unaryBackward(rt, 'relu', { y: out.buffer, dy: dy.buffer }, g.buffer, g.size);
       const [dx, ...affine] = bnBackward(g, x, s, stats, weight, bias, training, false);
       return [dx, g, ...affine];
     },
