@@ -8,6 +8,7 @@ import { BINARY_OPS, type BinaryName } from '../src/kernels/elementwise/binary_o
 import { binaryBackwardRef, binaryRef } from '../src/reference/binary';
 import { BINARY_FD_SIZE, BINARY_SHAPES, binaryFdInputs, numel } from '../src/reference/cases';
 import { binaryOp } from '../src/autograd/ops/basic';
+import { maximum, F } from '../src/index';
 import type { GpuRuntime } from '../src/gpu/runtime';
 import { tidy } from '../src/autograd/scope';
 
@@ -50,5 +51,29 @@ describe.each(BINARY_OPS.map((s) => [s.name, s] as const))('gradient check: %s',
     expectClose(y, binaryRef(name, as, bs), TOL.elementwise, `${name} forward`);
     expectClose(da, rda, TOL.elementwise, `${name} da`);
     expectClose(db, rdb, TOL.elementwise, `${name} db`);
+  });
+});
+
+describe('maximum', () => {
+  it('is exported from the root and F', () => {
+    expect(F.maximum).toBe(maximum);
+  });
+
+  it('propagates NaN from either input, and splits the gradient as torch 1.13 (dy/2 each at a tie, dy to both at a NaN)', async () => {
+    // torch.maximum([1, 2, 3, nan, 1, 5, -inf], [3, 2, 1, 1, nan, inf, -inf]).backward(ones):
+    //   y = [3, 2, 3, nan, nan, inf, -inf], da = [0, .5, 1, 1, 1, 0, .5], db = [1, .5, 0, 1, 1, 1, .5]
+    // (checked with /usr/bin/python3 and torch 1.13; the float64 reference states the same rule independently).
+    const as = [1, 2, 3, Number.NaN, 1, 5, -Infinity, Number.NaN];
+    const bs = [3, 2, 1, 1, Number.NaN, Infinity, -Infinity, Number.NaN];
+    const w = as.map(() => 1); // 8 elements: the vec4 entry
+    for (const k of [7, 8]) {
+      const { y, da, db } = await runOp('maximum', as.slice(0, k), bs.slice(0, k), w.slice(0, k), [k]); // scalar, vec4
+      const ref = binaryRef('maximum', as.slice(0, k), bs.slice(0, k));
+      const [rda, rdb] = binaryBackwardRef('maximum', as.slice(0, k), bs.slice(0, k), w.slice(0, k));
+      expect(Array.from(y), `y, ${k} elements`).toEqual(Array.from(ref));
+      expect(Array.from(y.slice(0, 7))).toEqual([3, 2, 3, Number.NaN, Number.NaN, Infinity, -Infinity]);
+      expect(Array.from(da), `da, ${k} elements`).toEqual(Array.from(rda));
+      expect(Array.from(db), `db, ${k} elements`).toEqual(Array.from(rdb));
+    }
   });
 });

@@ -44,6 +44,12 @@ export const sub = binaryOp('sub');
 /** a · b, elementwise (same shapes). */
 export const mul = binaryOp('mul');
 
+/**
+ * max(a, b), elementwise (same shapes), as torch.maximum: NaN if either is NaN. The gradient goes to the larger
+ * input; at a tie, dy/2 to each.
+ */
+export const maximum = binaryOp('maximum');
+
 /** s · x */
 export function scale(x: Tensor, s: number): Tensor {
   requireNonEmpty('scale', { x });

@@ -11,7 +11,7 @@
  * `T(v)` is a constant of the element type (f32, or vec4<f32> in the vec4 twin), as in unary_ops.ts, and `U` the
  *   matching unsigned type (u32, vec4<u32>) for bit tests: a NaN test is on the bits, since a compiler may fold `a != a`.
  * - `forward64`, `da64`, `db64`: the same functions in float64 (the reference).
- * - `kinks`: where f is not differentiable, as a function of a − b (a max would have 0); the finite-difference checks keep
+ * - `kinks`: where f is not differentiable, as a function of a − b (maximum: 0); the finite-difference checks keep
  *   a − b at least 0.05 away.
  */
 export interface BinarySpec<N extends string = string> {
@@ -60,6 +60,19 @@ export const BINARY_OPS = [
     forward64: (a, b) => a * b,
     da64: (_a, b, _y, dy) => dy * b,
     db64: (a, _b, _y, dy) => dy * a,
+  }),
+  binary({
+    name: 'maximum',
+    // As torch.maximum (1.13): NaN if either is NaN (WGSL's max() may drop a NaN, so it is not used). The gradient,
+    // as torch's: dy to the larger, dy/2 to each at a tie, and dy to both where either is NaN (no comparison holds).
+    doc: 'max(a, b), elementwise (NaN if either is NaN). The gradient goes to the larger; at a tie, dy/2 to each.',
+    forward: 'select(b, a, (a > b) | ((bitcast<U>(a) & U(0x7fffffffu)) > U(0x7f800000u)))',
+    da: 'select(select(dy, dy / T(2.0), a == b), T(0.0), a < b)',
+    db: 'select(select(dy, dy / T(2.0), a == b), T(0.0), a > b)',
+    forward64: (a, b) => (Number.isNaN(a) || a > b ? a : b),
+    da64: (a, b, _y, dy) => (a < b ? 0 : a === b ? dy / 2 : dy),
+    db64: (a, b, _y, dy) => (a > b ? 0 : a === b ? dy / 2 : dy),
+    kinks: [0],
   }),
 ] as const;
 
