@@ -6,4 +6,4 @@ export { maxPool2d, adaptiveAvgPool2d } from './ops/pool';
 export { relu, sigmoid } from './ops/activation';
 export { dropout, dropoutWithMask } from './ops/dropout';
 export { crossEntropy, type CrossEntropyOptions } from './ops/loss';
-export { add, sub, mul, scale, sum, mean, reshape, flatten } from './ops/basic';
+export { add, sub, mul, maximum, scale, sum, mean, reshape, flatten } from './ops/basic';

@@ -10,6 +10,7 @@ import { dropoutKernel } from './dropout';
 import { maxPoolKernel, avgPoolKernel } from './pool';
 import { elementwiseKernel, unaryKernel, fillKernelContract } from './elementwise';
 import { unaryKernelContracts } from './elementwise/unary_gen';
+import { binaryKernelContracts } from './elementwise/binary_gen';
 import { batchnormKernel } from './batchnorm';
 import { matmulPortableKernel } from './matmul/portable';
 import { matmulPackKernel } from './matmul/pack';
@@ -29,6 +30,7 @@ export const kernelContracts: readonly KernelContract[] = [
   unaryKernel,
   fillKernelContract,
   ...unaryKernelContracts,
+  ...binaryKernelContracts,
   batchnormKernel,
   matmulPortableKernel,
   matmulPackKernel,

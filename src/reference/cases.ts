@@ -62,6 +62,27 @@ export function unaryFdInputs(n: number, seed: number, kinks: readonly number[] 
   });
 }
 
+// ---- The binary ops (add, sub, mul, maximum, …: kernels/elementwise/binary_ops.ts): every declared op runs every shape.
+
+/** The binary ops' shapes: as the unary ops' (odd sizes, batch 1, and multiples of 4 for the vec4 twins). */
+export const BINARY_SHAPES: number[][] = UNARY_SHAPES;
+/** The references' own backwards vs finite differences: this many points per op. */
+export const BINARY_FD_SIZE = 33;
+
+/**
+ * Seeded inputs a, b for a binary op's finite-difference check, in [−1, 1] (rounded to f32), with a − b at least
+ * 0.05 from each kink (b moved), so that the central differences (step 1e-6, on either input) do not cross one.
+ */
+export function binaryFdInputs(n: number, seed: number, kinks: readonly number[] = []): [Float64Array, Float64Array] {
+  const a = randomArray(n, seed).map((v) => Math.fround(v));
+  const b = randomArray(n, seed + 1000).map((v, i) => {
+    let d = a[i] - v;
+    for (const k of kinks) if (Math.abs(d - k) < 0.05) d = d >= k ? k + 0.05 + (d - k) : k - 0.05 + (d - k);
+    return Math.fround(a[i] - d);
+  });
+  return [a, b];
+}
+
 // ---- Matmul and linear.
 
 /** The references' own backwards vs finite differences: matmul [M,K]·[K,N], and linear [N,inF]→[N,outF]. */

@@ -8,7 +8,7 @@
  */
 import { Tensor, type Shape } from '../autograd/tensor';
 import type { GpuRuntime } from '../gpu/runtime';
-import { add, mean, mul, sum } from '../autograd/ops/basic';
+import { binaryOp, mean, sum } from '../autograd/ops/basic';
 import { linear, matmul } from '../autograd/ops/linear';
 import { conv2d } from '../autograd/ops/conv';
 import { batchNorm, batchNormAddRelu, batchNormRelu } from '../autograd/ops/batchnorm';
@@ -18,13 +18,15 @@ import { dropout, dropoutWithMask } from '../autograd/ops/dropout';
 import { crossEntropy } from '../autograd/ops/loss';
 import { SGD } from '../train/sgd';
 import { type MatmulVariant, hasSubgroupMatmul, matmul as matmulKernel } from '../kernels/matmul';
-import { sumAxisRef, zipRef } from '../reference/basic';
+import { sumAxisRef } from '../reference/basic';
 import { linearBackwardRef, linearRef, matmulBackwardRef, matmulRef } from '../reference/matmul';
 import { conv2dBackwardRef, conv2dRef, convOutSize } from '../reference/conv';
 import { batchNormBackwardRef, batchNormRef } from '../reference/batchnorm';
 import { adaptiveAvgPool2dBackwardRef, adaptiveAvgPool2dRef, maxPool2dBackwardRef, maxPool2dRef } from '../reference/pool';
 import { unaryBackwardRef, unaryRef } from '../reference/unary';
 import { UNARY_OPS } from '../kernels/elementwise/unary_ops';
+import { BINARY_OPS } from '../kernels/elementwise/binary_ops';
+import { binaryBackwardRef, binaryRef } from '../reference/binary';
 import { dropoutMaskRef, dropoutRef } from '../reference/dropout';
 import { crossEntropyBackwardRef, crossEntropyRef } from '../reference/loss';
 import { SgdRef } from '../reference/sgd';
@@ -35,14 +37,14 @@ import {
   DROPOUT_SHAPES, ELEMENTWISE_SIZES, LINEAR_CASES, LINEAR_FD_CASE, MATMUL_FD_CASE, MATMUL_OP_CASES, MATMUL_SIZES,
   MAXPOOL_CASES, MAXPOOL_FD_CASES, REDUCE_CASES, SGD_COMBOS, SGD_LRS, SGD_SHAPES,
   type BatchNormCase, type ConvAlgorithmCase, batchNormInputs, batchNormRefOptions, convAlgorithmComputes, numel,
-  randomLabels, reduceLayout, sgdParams, sgdStepGrads, sgdValid, UNARY_FD_SIZE, UNARY_SHAPES, unaryFdInputs,
+  randomLabels, reduceLayout, sgdParams, sgdStepGrads, sgdValid, UNARY_FD_SIZE, UNARY_SHAPES, unaryFdInputs, BINARY_FD_SIZE, binaryFdInputs,
 } from '../reference/cases';
 
 export { TOL, relError };
 
 /** Every kernel family the suite must cover at least once; a family without a check counts as skipped. */
 export const KERNELS = [
-  'add', 'mul', 'sum', 'matmul', 'conv2d forward', 'conv2d dx', 'conv2d dw', 'batchNorm train forward', 'batchNorm train backward',
+  ...BINARY_OPS.map((s) => s.name), 'sum', 'matmul', 'conv2d forward', 'conv2d dx', 'conv2d dw', 'batchNorm train forward', 'batchNorm train backward',
   'maxPool2d', 'adaptiveAvgPool2d', ...UNARY_OPS.map((s) => s.name), 'dropout', 'crossEntropy', 'SGD step',
 ] as const;
 export type Kernel = (typeof KERNELS)[number] | 'batchNorm eval' | 'reference' | 'memory';
@@ -194,6 +196,15 @@ export class GradCheckSuite {
         this.record('reference', `crossEntropy ref ε=${eps} ${red} dlogits`, crossEntropyBackwardRef(x, labels, n, c, eps, red, red === 'none' ? w : w[0]), finiteDiff(objective, x), TOL.fd);
       });
     }
+    for (const spec of BINARY_OPS) {
+      await this.run('reference', `${spec.name} reference backward vs finite differences`, async () => {
+        const [a, b] = binaryFdInputs(BINARY_FD_SIZE, seed++, spec.kinks);
+        const w = fresh(BINARY_FD_SIZE);
+        const [da, db] = binaryBackwardRef(spec.name, a, b, w);
+        this.record('reference', `${spec.name} ref da`, da, finiteDiff((v) => weightedSum(binaryRef(spec.name, v, b), w), a), TOL.fd);
+        this.record('reference', `${spec.name} ref db`, db, finiteDiff((v) => weightedSum(binaryRef(spec.name, a, v), w), b), TOL.fd);
+      });
+    }
     for (const spec of UNARY_OPS) {
       await this.run('reference', `${spec.name} reference backward vs finite differences`, async () => {
         const [x, w] = [unaryFdInputs(UNARY_FD_SIZE, seed++, spec.kinks), fresh(UNARY_FD_SIZE)];
@@ -205,21 +216,21 @@ export class GradCheckSuite {
 
   private async elementwise(): Promise<void> {
     let seed = 10;
-    const ops: ['add' | 'mul', (a: Tensor, b: Tensor) => Tensor, (p: number, q: number) => number][] = [
-      ['add', add, (p, q) => p + q],
-      ['mul', mul, (p, q) => p * q],
-    ];
-    for (const [name, op, f] of ops) {
+    // Every binary op declared in kernels/elementwise/binary_ops.ts (add, sub, mul, maximum, …), with ties.
+    for (const spec of BINARY_OPS) {
+      const name = spec.name;
       for (const n of ELEMENTWISE_SIZES) {
         await this.run(name, `${name} [${n}]: y, da, db`, async () => {
-          const [av, bv, w] = [randomArray(n, seed++), randomArray(n, seed++), randomArray(n, seed++)];
+          const [av, bv0, w] = [randomArray(n, seed++), randomArray(n, seed++), randomArray(n, seed++)];
+          const bv = bv0.map((v, i) => (i % 5 === 0 ? av[i] : v));
           const a = this.t(av, [n], true);
           const b = this.t(bv, [n], true);
-          const y = this.track(op(a, b));
+          const y = this.track(binaryOp(name)(a, b));
           y.backward(this.t(w, [n]));
-          await this.compare(name, `${name} [${n}] y`, y, zipRef(av, bv, f), TOL.elementwise);
-          await this.compare(name, `${name} [${n}] da`, a.grad, name === 'add' ? w : zipRef(w, bv, (p, q) => p * q), TOL.elementwise);
-          await this.compare(name, `${name} [${n}] db`, b.grad, name === 'add' ? w : zipRef(w, av, (p, q) => p * q), TOL.elementwise);
+          const [da, db] = binaryBackwardRef(name, av, bv, w);
+          await this.compare(name, `${name} [${n}] y`, y, binaryRef(name, av, bv), TOL.elementwise);
+          await this.compare(name, `${name} [${n}] da`, a.grad, da, TOL.elementwise);
+          await this.compare(name, `${name} [${n}] db`, b.grad, db, TOL.elementwise);
         });
       }
     }

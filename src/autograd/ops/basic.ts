@@ -2,7 +2,9 @@
 import { Tensor, shapeStr, type Shape } from '../tensor';
 import { record } from '../graph';
 import { requireNonEmpty } from './check';
-import { axpy, binary, scale as scaleKernel } from '../../kernels/elementwise';
+import { scale as scaleKernel } from '../../kernels/elementwise';
+import { binaryDispatch, isPassThrough } from '../../kernels/elementwise/binary_gen';
+import { binarySpec, type BinaryName } from '../../kernels/elementwise/binary_ops';
 import { expandAxis, sumAxis } from '../../kernels/reduce';
 
 function sameShape(op: string, a: Tensor, b: Tensor): void {
@@ -12,28 +14,41 @@ function sameShape(op: string, a: Tensor, b: Tensor): void {
   }
 }
 
-/** a + b (same shapes). Also the residual add of ResNet. */
-export function add(a: Tensor, b: Tensor): Tensor {
-  sameShape('add', a, b);
-  const out = Tensor.empty(a.shape, 'f32', a.rt);
-  binary(a.rt, 'add', a.buffer, b.buffer, out.buffer, a.size);
-  // d(a+b)/da = d(a+b)/db = 1
-  return record(out, 'add', [a, b], (g) => [g, g]);
+/**
+ * The autograd op of a binary op declared in kernels/elementwise/binary_ops.ts (same shapes): y = f(a, b); the
+ * backward computes da and db on the GPU from a, b, y and dy (a gradient that is dy itself is passed on as is).
+ */
+export function binaryOp(name: BinaryName): (a: Tensor, b: Tensor) => Tensor {
+  const spec = binarySpec(name);
+  return (a: Tensor, b: Tensor): Tensor => {
+    sameShape(name, a, b);
+    const out = Tensor.empty(a.shape, 'f32', a.rt);
+    binaryDispatch(a.rt, name, 'forward', { a: a.buffer, b: b.buffer }, out.buffer, a.size);
+    return record(out, name, [a, b], (g) =>
+      (['da', 'db'] as const).map((dir) => {
+        if (isPassThrough(spec, dir)) return g;
+        const gx = Tensor.empty(a.shape, 'f32', a.rt);
+        binaryDispatch(a.rt, name, dir, { a: a.buffer, b: b.buffer, y: out.buffer, dy: g.buffer }, gx.buffer, a.size);
+        return gx;
+      }),
+    );
+  };
 }
 
+/** a + b (same shapes). Also the residual add of ResNet. */
+export const add = binaryOp('add');
+
+/** a − b (same shapes). */
+export const sub = binaryOp('sub');
+
 /** a · b, elementwise (same shapes). */
-export function mul(a: Tensor, b: Tensor): Tensor {
-  sameShape('mul', a, b);
-  const out = Tensor.empty(a.shape, 'f32', a.rt);
-  binary(a.rt, 'mul', a.buffer, b.buffer, out.buffer, a.size);
-  return record(out, 'mul', [a, b], (g) => {
-    const ga = Tensor.empty(a.shape, 'f32', a.rt);
-    const gb = Tensor.empty(b.shape, 'f32', a.rt);
-    binary(a.rt, 'mul', g.buffer, b.buffer, ga.buffer, a.size); // dL/da = g·b
-    binary(a.rt, 'mul', g.buffer, a.buffer, gb.buffer, a.size); // dL/db = g·a
-    return [ga, gb];
-  });
-}
+export const mul = binaryOp('mul');
+
+/**
+ * max(a, b), elementwise (same shapes), as torch.maximum: NaN if either is NaN. The gradient goes to the larger
+ * input; at a tie, dy/2 to each.
+ */
+export const maximum = binaryOp('maximum');
 
 /** s · x */
 export function scale(x: Tensor, s: number): Tensor {
@@ -41,14 +56,6 @@ export function scale(x: Tensor, s: number): Tensor {
   const out = Tensor.empty(x.shape, 'f32', x.rt);
   scaleKernel(x.rt, x.buffer, s, out.buffer, x.size);
   return record(out, 'scale', [x], (g) => [scale(g, s)]);
-}
-
-/** a - b */
-export function sub(a: Tensor, b: Tensor): Tensor {
-  sameShape('sub', a, b);
-  const out = Tensor.empty(a.shape, 'f32', a.rt);
-  axpy(a.rt, a.buffer, -1, b.buffer, out.buffer, a.size);
-  return record(out, 'sub', [a, b], (g) => [g, scale(g, -1)]);
 }
 
 /** [outer, n, inner] around `axis`, with a negative axis counted from the end. */

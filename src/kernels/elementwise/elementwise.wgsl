@@ -1,4 +1,4 @@
-// Elementwise kernels over flat float32 arrays.
+// axpy over flat float32 arrays (add, sub, mul, …: the declared binary ops of binary_ops.ts, generated).
 // Scalar entries: one thread per element, the 1D grid folded into x/y
 //   (index = (wid.y * num_workgroups.x + wid.x) * WG + lid.x) so that large tensors fit the 65535 limit.
 // vec4 entries (*_v4, used when n is a multiple of 4): a grid-stride loop over vec4s, so the launcher picks
@@ -20,32 +20,6 @@ override WG: u32 = 256u;
 @group(0) @binding(6) var<storage, read_write> out4: array<vec4<f32>>;
 
 // index(wid, lid, nwg): kernels/prelude/grid.wgsl, joined on by the launcher (withPrelude).
-
-// out = a + b
-@compute @workgroup_size(WG)
-fn add(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = index(wid, lid, nwg);
-  if (i >= params.n) { return; }
-  out[i] = a[i] + b[i];
-}
-
-@compute @workgroup_size(WG)
-fn add_v4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  for (var i = gid.x; i < params.n; i += nwg.x * WG) { out4[i] = a4[i] + b4[i]; }
-}
-
-// out = a * b
-@compute @workgroup_size(WG)
-fn mul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = index(wid, lid, nwg);
-  if (i >= params.n) { return; }
-  out[i] = a[i] * b[i];
-}
-
-@compute @workgroup_size(WG)
-fn mul_v4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  for (var i = gid.x; i < params.n; i += nwg.x * WG) { out4[i] = a4[i] * b4[i]; }
-}
 
 // out = a + scalar * b
 @compute @workgroup_size(WG)

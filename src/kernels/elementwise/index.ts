@@ -12,7 +12,7 @@ const V4 = (entries: string[]) => entries.flatMap((e) => [e, `${e}_v4`]);
 export const elementwiseKernel = defineKernel({
   name: 'elementwise/elementwise.wgsl',
   shader: withPrelude(elementwise, 'grid'),
-  entries: V4(['add', 'mul', 'axpy']),
+  entries: V4(['axpy']),
   uniforms: [['n', 'u32'], ['scalar', 'f32']],
   bindings: [['a', 'read'], ['b', 'read'], ['out', 'read_write'], ['a4', 'read'], ['b4', 'read'], ['out4', 'read_write']],
 });
@@ -33,8 +33,6 @@ export const fillKernelContract = defineKernel({
   bindings: [['out', 'read_write']],
 });
 
-export type BinaryOp = 'add' | 'mul';
-
 /** Dispatch `entry` (or its vec4 twin `entry_v4` when n is a multiple of 4) over n elements. */
 function elementwiseDispatch<const S extends string>(
   rt: GpuRuntime,
@@ -52,11 +50,6 @@ function elementwiseDispatch<const S extends string>(
     bindings: l.bindings,
     workgroups: l.workgroups,
   });
-}
-
-/** out = a (op) b, elementwise over n floats. */
-export function binary(rt: GpuRuntime, op: BinaryOp, a: GPUBuffer, b: GPUBuffer, out: GPUBuffer, n: number): void {
-  elementwiseDispatch(rt, elementwiseKernel, op, { a, b, out }, n, 0);
 }
 
 /** out = a + s·b */
