@@ -29,7 +29,7 @@ await Promise.all([
   build({ ...common, platform: 'browser', minify: true, entryPoints: ['src/web/main.ts', 'src/web/worker.ts', 'src/web/gradcheck.ts'].filter((f) => existsSync(f)), outdir: 'dist/web', external: [...nodeExternal.filter((m) => m !== 'fflate'), 'node:*'] }),
 ]);
 mkdirSync('dist/web', { recursive: true });
-for (const f of readdirSync('src/web')) if (!f.endsWith('.ts')) cpSync(`src/web/${f}`, `dist/web/${f}`);
+for (const f of readdirSync('src/web', { withFileTypes: true })) if (f.isFile() && !f.name.endsWith('.ts')) cpSync(`src/web/${f.name}`, `dist/web/${f.name}`);
 
 if (!process.argv.includes('--no-types')) {
   execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' });

@@ -5,6 +5,10 @@ export * from './nn/index';
 export { kernelConfig, setKernelConfig, withKernelConfig, setKernelChooser, defaultKernelConfig, type KernelConfig, type KernelChooser, type KernelChoice, type KernelSite } from './kernels/config';
 export { SGD, type SGDOptions, type SGDStateDict } from './train/sgd';
 export { StepLR } from './train/scheduler';
+
+// ---- optimizers and schedulers
+
+// ---- nn modules beyond ResNet's
 export { EarlyStopping } from './train/early_stopping';
 export { Trainer, TrainingDivergedError, type TrainerData, type TrainerEvents, type Progress, type BatchSource } from './train/trainer';
 export type { Summary } from './train/run_report';

@@ -7,3 +7,13 @@ export { relu, sigmoid } from './ops/activation';
 export { dropout, dropoutWithMask } from './ops/dropout';
 export { crossEntropy, type CrossEntropyOptions } from './ops/loss';
 export { add, sub, mul, maximum, scale, sum, mean, reshape, flatten } from './ops/basic';
+
+// ---- unary elementwise (ops/unary.ts)
+
+// ---- broadcasting binary (ops/binary.ts)
+
+// ---- reductions (ops/reduce.ts)
+
+// ---- shape (ops/shape.ts)
+
+// ---- nn (ops/nn.ts)

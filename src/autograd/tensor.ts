@@ -215,6 +215,19 @@ export class Tensor {
   }
 
   // ------------------------------------------------------------------ ops (see ops/*.ts)
+  // Each op family keeps its methods in its own section below (torch's method names, camelCase).
+
+  // ---- unary elementwise (ops/unary.ts)
+
+  // ---- broadcasting binary (ops/binary.ts)
+
+  // ---- reductions (ops/reduce.ts)
+
+  // ---- shape (ops/shape.ts)
+
+  // ---- nn (ops/nn.ts)
+
+  // ---- basic
 
   add(other: Tensor): Tensor {
     return basic.add(this, other);

@@ -30,6 +30,8 @@ import { binaryBackwardRef, binaryRef } from '../reference/binary';
 import { dropoutMaskRef, dropoutRef } from '../reference/dropout';
 import { crossEntropyBackwardRef, crossEntropyRef } from '../reference/loss';
 import { SgdRef } from '../reference/sgd';
+import { PAGE_GROUPS } from './gradcheck/groups';
+import type { PageChecks } from './gradcheck/api';
 import { TOL, distinctArray, finiteDiff, randomArray, relError, weightedSum } from '../reference/math';
 import {
   AVGPOOL_CASES, AVGPOOL_FD_CASES, BATCHNORM_ADD_RELU_CASES, BATCHNORM_CASES, BATCHNORM_FD_CASES, BATCHNORM_RELU_CASES,
@@ -41,13 +43,16 @@ import {
 } from '../reference/cases';
 
 export { TOL, relError };
+export type { PageChecks, PageCheckGroup } from './gradcheck/api';
 
 /** Every kernel family the suite must cover at least once; a family without a check counts as skipped. */
-export const KERNELS = [
+export const KERNELS: readonly string[] = [
   ...BINARY_OPS.map((s) => s.name), 'sum', 'matmul', 'conv2d forward', 'conv2d dx', 'conv2d dw', 'batchNorm train forward', 'batchNorm train backward',
   'maxPool2d', 'adaptiveAvgPool2d', ...UNARY_OPS.map((s) => s.name), 'dropout', 'crossEntropy', 'SGD step',
-] as const;
-export type Kernel = (typeof KERNELS)[number] | 'batchNorm eval' | 'reference' | 'memory';
+  ...PAGE_GROUPS.flatMap((g) => g.kernels),
+];
+/** A kernel family's name as reported (KERNELS, a plug-in group's kernels, 'reference', 'memory', …). */
+export type Kernel = string;
 
 export interface CheckResult {
   kernel: Kernel;
@@ -63,34 +68,34 @@ export interface CheckResult {
 
 // ---- The suite.
 
-export class GradCheckSuite {
+export class GradCheckSuite implements PageChecks {
   readonly results: CheckResult[] = [];
   private live: Tensor[] = [];
 
-  constructor(private readonly rt: GpuRuntime) {}
+  constructor(readonly rt: GpuRuntime) {}
 
-  private t(data: ArrayLike<number>, shape: Shape, grad = false): Tensor {
+  t(data: ArrayLike<number>, shape: Shape, grad = false): Tensor {
     const t = Tensor.fromArray(Float32Array.from(data), shape, 'f32', this.rt);
     this.live.push(t);
     return grad ? t.requireGrad() : t;
   }
 
-  private track<T extends Tensor | null>(t: T): T {
+  track<T extends Tensor | null>(t: T): T {
     if (t) this.live.push(t);
     return t;
   }
 
-  private record(kernel: Kernel, name: string, got: ArrayLike<number>, want: ArrayLike<number>, tol: number): void {
+  record(kernel: Kernel, name: string, got: ArrayLike<number>, want: ArrayLike<number>, tol: number): void {
     const error = relError(got, want);
     this.results.push({ kernel, name, error, tol, ok: error <= tol });
   }
 
-  private async compare(kernel: Kernel, name: string, t: Tensor | null, want: ArrayLike<number>, tol: number): Promise<void> {
+  async compare(kernel: Kernel, name: string, t: Tensor | null, want: ArrayLike<number>, tol: number): Promise<void> {
     this.record(kernel, name, t ? await t.toArray() : [], want, tol);
   }
 
   /** Run one case; an exception fails it; every tensor it made is freed afterwards. */
-  private async run(kernel: Kernel, name: string, body: () => Promise<void>): Promise<void> {
+  async run(kernel: Kernel, name: string, body: () => Promise<void>): Promise<void> {
     try {
       await body();
     } catch (e) {
@@ -113,6 +118,7 @@ export class GradCheckSuite {
       () => this.dropouts(),
       () => this.crossEntropies(),
       () => this.sgd(),
+      ...PAGE_GROUPS.map((g) => () => g.run(this)),
     ];
     for (const g of groups) {
       await g();

@@ -1,0 +1,4 @@
+/** The plug-in groups of the page's gradient-check suite, one per op family (see api.ts), run after the built-in ones. */
+import type { PageCheckGroup } from './api';
+
+export const PAGE_GROUPS: readonly PageCheckGroup[] = [];
