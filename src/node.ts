@@ -4,3 +4,4 @@
  */
 export { nodeFileLister, decodeImageFile, decodeImageBytes } from './train/data/fs.node';
 export { WorkerDecoderPool, type WorkerPoolOptions } from './train/data/worker-pool.node';
+export { superviseSelf, DawnWarningFilter, DAWN_STARTUP_WARNING } from './gpu/supervise.node';

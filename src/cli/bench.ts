@@ -3,6 +3,7 @@
  * engine is src/bench/engine.ts). This file parses the flags, prints each result line and writes the JSON report.
  */
 import { writeFile } from 'node:fs/promises';
+import { superviseSelf } from '../gpu/supervise.node';
 import { parseArgs } from 'node:util';
 import { initGpu } from '../gpu/init';
 import { type BenchOptions, runBench } from '../bench/engine';
@@ -71,10 +72,13 @@ async function main(): Promise<number> {
   return 0;
 }
 
-main().then(
-  (c) => process.exit(c),
-  (e) => {
-    console.error(`error: ${(e as Error).stack ?? e}`);
-    process.exit(1);
-  },
-);
+// Dawn's native start-up warnings are filtered by running under a supervisor (gpu/supervise.node.ts).
+if (!superviseSelf()) {
+  main().then(
+    (c) => process.exit(c),
+    (e) => {
+      console.error(`error: ${(e as Error).stack ?? e}`);
+      process.exit(1);
+    },
+  );
+}

@@ -5,6 +5,7 @@
  * and the architecture come from the weights' metadata when dist/train.js wrote them.
  */
 import { access, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { superviseSelf } from '../gpu/supervise.node';
 import { constants as fsConstants } from 'node:fs';
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -426,11 +427,14 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (e) => {
-    const known = e instanceof GpuError || e instanceof DataError || e instanceof WeightsFormatError || e instanceof StateDictError || e instanceof OutputError;
-    console.error(`error: ${known ? e.message : (e as Error).stack ?? e}`);
-    process.exit(1);
-  },
-);
+// Dawn's native start-up warnings are filtered by running under a supervisor (gpu/supervise.node.ts).
+if (!superviseSelf()) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (e) => {
+      const known = e instanceof GpuError || e instanceof DataError || e instanceof WeightsFormatError || e instanceof StateDictError || e instanceof OutputError;
+      console.error(`error: ${known ? e.message : (e as Error).stack ?? e}`);
+      process.exit(1);
+    },
+  );
+}

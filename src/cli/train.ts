@@ -1,5 +1,6 @@
 /** `node dist/train.js`: fine-tune a ResNet on an ImageFolder dataset (or the built-in demo). */
 import { readFile } from 'node:fs/promises';
+import { superviseSelf } from '../gpu/supervise.node';
 import sharp from 'sharp';
 import { initGpu } from '../gpu/init';
 import { GpuError } from '../gpu/errors';
@@ -163,11 +164,14 @@ function bytesNeeded(arch: string): number {
   return (PARAMS[arch] ?? 0) * 20 + 16 * 2 ** 20;
 }
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (e) => {
-    const known = e instanceof OutputError || e instanceof GpuError || e instanceof DataError || e instanceof WeightsFormatError || e instanceof StateDictError || e instanceof TrainingDivergedError || e instanceof ResumeMismatchError;
-    console.error(`error: ${known ? e.message : (e as Error).stack ?? e}`);
-    process.exit(1);
-  },
-);
+// Dawn's native start-up warnings are filtered by running under a supervisor (gpu/supervise.node.ts).
+if (!superviseSelf()) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (e) => {
+      const known = e instanceof OutputError || e instanceof GpuError || e instanceof DataError || e instanceof WeightsFormatError || e instanceof StateDictError || e instanceof TrainingDivergedError || e instanceof ResumeMismatchError;
+      console.error(`error: ${known ? e.message : (e as Error).stack ?? e}`);
+      process.exit(1);
+    },
+  );
+}

@@ -15,6 +15,7 @@ import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { OutputError, type OutputStore } from './io';
 import { outputFolder, phrase } from '../wording';
+import { supervisorPid } from '../gpu/supervise.node';
 
 export interface FileHandleLike {
   writeFile(data: Uint8Array | string): Promise<void>;
@@ -80,6 +81,16 @@ export function describeFsError(action: string, e: unknown, hint?: string): stri
 
 function mb(bytes: number): string {
   return bytes >= 2 ** 30 ? `${(bytes / 2 ** 30).toFixed(1)} GB` : `${(bytes / 2 ** 20).toFixed(1)} MB`;
+}
+
+/**
+ * Whether the worker of a lock whose supervisor is dead still runs after a grace period: a supervised worker kills
+ * itself when its supervisor dies (gpu/supervise.node.ts), which may take a moment after a kill -9.
+ */
+async function workerOutlives(owner: LockInfo): Promise<boolean> {
+  if (typeof owner.worker !== 'number') return false;
+  for (let i = 0; i < 30 && pidAlive(owner.worker); i++) await new Promise((r) => setTimeout(r, 100));
+  return pidAlive(owner.worker);
 }
 
 /** Whether process `pid` runs on this machine (EPERM: it runs, as another user). */
@@ -181,6 +192,8 @@ export async function removeDeadTemporaries(fs: FsLayer, dir: string, keep: (nam
 
 interface LockInfo {
   pid: number;
+  /** The process that writes, when `pid` is its supervisor. */
+  worker?: number;
   host: string;
   started: string;
 }
@@ -285,7 +298,10 @@ export class FolderStore implements OutputStore {
   async lock(): Promise<string | null> {
     await makeFolder(this.fs, this.dir, this.label);
     const path = join(this.dir, LOCK_FILE);
-    const mine: LockInfo = { pid: process.pid, host: hostname(), started: new Date().toISOString() };
+    // Under the CLI's supervisor (gpu/supervise.node.ts) the lock names the supervisor, the process the user
+    // sees and may kill, and this process as `worker`.
+    const sup = supervisorPid();
+    const mine: LockInfo = { pid: sup ?? process.pid, ...(sup ? { worker: process.pid } : {}), host: hostname(), started: new Date().toISOString() };
     let note: string | null = null;
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
@@ -322,7 +338,7 @@ export class FolderStore implements OutputStore {
         note = `note: ${path} was unreadable; taking it over`;
       } else if (owner.host !== hostname()) {
         throw new OutputError(`${this.label} is locked by a training run on another machine (${owner.host}, process ${owner.pid}, started ${owner.started}); wait for it, or ${phrase('otherOutputFolder')}. ${remove}`);
-      } else if (owner.pid === process.pid || pidAlive(owner.pid)) {
+      } else if (owner.pid === mine.pid || pidAlive(owner.pid) || (await workerOutlives(owner))) {
         throw new OutputError(`${this.label} is being written by another training run (process ${owner.pid}, started ${owner.started}): two runs in one folder would overwrite each other's files. Wait for it to finish, or ${phrase('otherOutputFolder')}. ${remove}`);
       } else {
         note = `note: ${path} was left by process ${owner.pid} (started ${owner.started}), which no longer runs (killed?); taking over the folder`;
@@ -357,7 +373,7 @@ export class FolderStore implements OutputStore {
     if (!this.locked) return;
     const path = join(this.dir, LOCK_FILE);
     try {
-      if ((JSON.parse(readFileSync(path, 'utf8')) as LockInfo).pid === process.pid) unlinkSync(path);
+      if ((JSON.parse(readFileSync(path, 'utf8')) as LockInfo).pid === (supervisorPid() ?? process.pid)) unlinkSync(path);
     } catch {
       // already gone
     }
