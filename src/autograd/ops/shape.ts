@@ -8,7 +8,7 @@
 import { Tensor, shapeStr, type Shape } from '../tensor';
 import { record } from '../graph';
 import { requireNonEmpty } from './check';
-import { contiguousStrides, indexBackward, indexForward, stridedGather, stridedScatter, type IndexGeometry, type StridedView } from '../../kernels/shape';
+import { contiguousStrides, fitIndexGeometry, fitView, indexBackward, indexForward, stridedGather, stridedScatter, type IndexGeometry, type StridedView } from '../../kernels/shape';
 
 const prod = (a: readonly number[]) => a.reduce((p, d) => p * d, 1);
 
@@ -46,6 +46,7 @@ function viewOp(op: string, x: Tensor, shape: Shape): Tensor {
  * unless the view covers every element of x.
  */
 function viewCopy(op: string, x: Tensor, view: StridedView, coversX: boolean): Tensor {
+  fitView(op, view);
   const out = Tensor.empty(view.sizes, x.dtype, x.rt);
   stridedGather(x.rt, x.buffer, out.buffer, view, op);
   return record(out, op, [x], (g) => {
@@ -197,6 +198,7 @@ export function stack(tensors: readonly Tensor[], dim = 0): Tensor {
 
 /** x indexed along geometry.dim by an i32 index (gather, indexSelect); the backward index-adds into dx. */
 function indexOp(op: string, x: Tensor, index: Tensor, outShape: Shape, geometry: IndexGeometry): Tensor {
+  fitIndexGeometry(op, geometry);
   const out = Tensor.empty(outShape, x.dtype, x.rt);
   indexForward(x.rt, x.buffer, index.buffer, out.buffer, geometry, op);
   return record(out, op, [x, index], (g) => {

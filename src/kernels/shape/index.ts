@@ -91,9 +91,15 @@ function viewExtent(v: StridedView): number {
   return v.offset + v.sizes.reduce((e, n, d) => e + (n - 1) * v.strides[d], 0) + 1;
 }
 
-function stridedCopy(rt: GpuRuntime, entry: 'strided_gather' | 'strided_scatter', src: GPUBuffer, dst: GPUBuffer, view: StridedView, op: string): void {
+/** The view collapsed; throws (naming op) when it keeps more than MAX_DIMS dims. Ops call it before allocating. */
+export function fitView(op: string, view: StridedView): StridedView {
   const v = collapseView(view);
   if (v.sizes.length > MAX_DIMS) throw tooManyDims(op, `the strided view [${view.sizes.join(', ')}]`, v.sizes.length);
+  return v;
+}
+
+function stridedCopy(rt: GpuRuntime, entry: 'strided_gather' | 'strided_scatter', src: GPUBuffer, dst: GPUBuffer, view: StridedView, op: string): void {
+  const v = fitView(op, view);
   const n = prod(v.sizes);
   const extent = viewExtent(v);
   launch(rt, stridedKernel, {
@@ -155,9 +161,15 @@ export function collapseIndexGeometry(g: IndexGeometry): IndexGeometry {
   return { dim, xSizes: xs, outSizes: os, indexStrides: is };
 }
 
-function indexLaunch(rt: GpuRuntime, entry: 'gather_forward' | 'gather_backward', src: GPUBuffer, index: GPUBuffer, dst: GPUBuffer, geometry: IndexGeometry, op: string): void {
+/** The geometry collapsed; throws (naming op) when it keeps more than MAX_DIMS dims. Ops call it before allocating. */
+export function fitIndexGeometry(op: string, geometry: IndexGeometry): IndexGeometry {
   const g = collapseIndexGeometry(geometry);
   if (g.xSizes.length > MAX_DIMS) throw tooManyDims(op, `x [${geometry.xSizes.join(', ')}]`, g.xSizes.length);
+  return g;
+}
+
+function indexLaunch(rt: GpuRuntime, entry: 'gather_forward' | 'gather_backward', src: GPUBuffer, index: GPUBuffer, dst: GPUBuffer, geometry: IndexGeometry, op: string): void {
+  const g = fitIndexGeometry(op, geometry);
   const xn = prod(g.xSizes);
   const on = prod(g.outSizes);
   const indexExtent = g.outSizes.reduce((e, n, d) => e + (n - 1) * g.indexStrides[d], 0) + 1;
