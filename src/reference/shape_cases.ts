@@ -21,7 +21,7 @@ export type ShapeCase =
   | { op: 'slice'; shape: number[]; dim: number; start?: number; end?: number; step?: number }
   | { op: 'cat'; shapes: number[][]; dim: number }
   | { op: 'stack'; shape: number[]; count: number; dim: number }
-  /** outOfRange: some index entries are −1 or x.size(dim) + 2 (they read 0 and pass no gradient). */
+  /** outOfRange: some index entries are −1, x.size(dim) or x.size(dim) + 2 (they read 0 and pass no gradient). */
   | { op: 'gather'; shape: number[]; dim: number; indexShape: number[]; outOfRange?: boolean }
   | { op: 'indexSelect'; shape: number[]; dim: number; count: number; outOfRange?: boolean }
   | { op: 'squeeze'; shape: number[]; dim?: number | number[] }
@@ -42,6 +42,8 @@ export const SHAPE_CASES: readonly ShapeCase[] = [
   { op: 'permute', shape: [2, 3, 5, 7, 4], dims: [4, 2, 0, 3, 1] },
   { op: 'permute', shape: [3, 1, 5, 2, 7], dims: [-1, 0, -3, 1, 3] },
   { op: 'permute', shape: [2, 3, 4, 5], dims: [0, 1, 3, 2] },
+  // 8 dims that do not merge (every slot of the kernels in use).
+  { op: 'permute', shape: [2, 3, 2, 2, 3, 2, 2, 2], dims: [7, 6, 5, 4, 3, 2, 1, 0] },
   { op: 'transpose', shape: [5, 7], dim0: 0, dim1: 1 },
   { op: 'transpose', shape: [2, 3, 13], dim0: -1, dim1: 0 },
   { op: 'transpose', shape: [1, 7, 1, 3], dim0: 1, dim1: -1 },
@@ -81,6 +83,7 @@ export const SHAPE_CASES: readonly ShapeCase[] = [
   { op: 'gather', shape: [6, 10], dim: 1, indexShape: [6, 1] },
   { op: 'gather', shape: [2, 3, 1, 4, 5], dim: 3, indexShape: [2, 2, 1, 7, 5] },
   { op: 'gather', shape: [7, 5], dim: 0, indexShape: [9, 5], outOfRange: true },
+  { op: 'gather', shape: [3, 3, 3, 3, 3, 3, 3, 3], dim: 3, indexShape: [2, 2, 2, 5, 2, 2, 2, 2] },
   { op: 'indexSelect', shape: [7, 5], dim: 0, count: 9 },
   { op: 'indexSelect', shape: [3, 13, 2], dim: 1, count: 4 },
   { op: 'indexSelect', shape: [3, 4, 5], dim: -1, count: 7 },
@@ -133,7 +136,7 @@ export function shapeCaseIndex(c: ShapeCase, seed: number): { data: Int32Array; 
   const shape = c.op === 'gather' ? c.indexShape : [c.count];
   const r = rng(seed);
   const data = Int32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => Math.floor(r() * n));
-  if (c.outOfRange) for (let i = 0; i < data.length; i += 3) data[i] = i % 2 ? n + 2 : -1;
+  if (c.outOfRange) for (let i = 0; i < data.length; i += 3) data[i] = [-1, n, n + 2][(i / 3) % 3];
   return { data, shape };
 }
 
