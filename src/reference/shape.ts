@@ -6,6 +6,7 @@
  * keep the data as it is; their references give the output shape.
  */
 
+/** A shape, as the references take it. */
 export type RefShape = readonly number[];
 
 const prod = (a: RefShape) => a.reduce((p, d) => p * d, 1);
@@ -28,6 +29,7 @@ function ravel(c: readonly number[], shape: RefShape): number {
   return i;
 }
 
+/** A reference forward's output and its shape. */
 export interface RefOut {
   y: Float64Array;
   shape: number[];

@@ -28,6 +28,7 @@ export type ShapeCase =
   | { op: 'unsqueeze'; shape: number[]; dim: number }
   | { op: 'unflatten'; shape: number[]; dim: number; sizes: number[] };
 
+/** The name of a shape op (as the page reports it). */
 export type ShapeOpName = ShapeCase['op'];
 
 /** Every shape op, in the order the cases and the page list them. */

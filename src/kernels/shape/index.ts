@@ -28,6 +28,7 @@ function slotValues<P extends string>(prefix: P, values: readonly number[], fill
   return out;
 }
 
+/** strided.wgsl: strided_gather (view → contiguous) and strided_scatter (contiguous → view). */
 export const stridedKernel = defineKernel({
   name: 'shape/strided.wgsl',
   shader: withPrelude(strided, 'grid'),
@@ -36,6 +37,7 @@ export const stridedKernel = defineKernel({
   bindings: [['src', 'read'], ['dst', 'read_write']],
 });
 
+/** gather.wgsl: gather_forward (gather, indexSelect) and gather_backward (their index-add). */
 export const gatherKernel = defineKernel({
   name: 'shape/gather.wgsl',
   shader: withPrelude(gather, 'grid'),

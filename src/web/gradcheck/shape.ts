@@ -45,6 +45,7 @@ export function applyShapeCase(c: ShapeCase, xs: readonly Tensor[], index: Tenso
   }
 }
 
+/** What the GPU gave for a case. */
 export interface ShapeCaseResult {
   y: Float32Array;
   shape: number[];
@@ -75,6 +76,7 @@ export async function runShapeCase(rt: GpuRuntime, c: ShapeCase, d: ShapeCaseDat
 
 const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((n, i) => n === b[i]);
 
+/** The page's group of shape checks (appended to PAGE_GROUPS in groups.ts). */
 export const shapeGroup: PageCheckGroup = {
   kernels: SHAPE_OPS,
   async run(c) {
