@@ -1,6 +1,7 @@
 /**
- * Float64 references of the shape ops (src/autograd/ops/shape.ts): each forward written as plain index loops over
- * multi-indices, and its backward (the adjoint: each output's gradient added to the input element it came from).
+ * Float64 references of the shape ops (src/autograd/ops/shape.ts), each written as an index map over multi-indices
+ * (which input element each output element reads): the forward reads through it, the backward is its adjoint (each
+ * output's gradient added to the input element it came from).
  * Negative dims count from the end. Out-of-range indices in gather and indexSelect read 0 and receive no gradient,
  * as the GPU kernels do. The ops that only change the shape (squeeze, unsqueeze, unflatten, contiguous, reshape)
  * keep the data as it is; their references give the output shape.
@@ -35,32 +36,56 @@ export interface RefOut {
   shape: number[];
 }
 
-/** y = x.permute(dims). */
-export function permuteRef(x: ArrayLike<number>, shape: RefShape, dims: readonly number[]): RefOut {
+/**
+ * A shape op as an index map: its output shape, and for each output element the [input, element] it reads (null:
+ * none, the output is 0). The forward reads through the map; the backward (its adjoint) adds each output's
+ * gradient into the element it read.
+ */
+interface IndexMap {
+  shape: number[];
+  source(i: number): readonly [number, number] | null;
+}
+
+function forwardThrough(xs: readonly ArrayLike<number>[], m: IndexMap): RefOut {
+  const y = new Float64Array(prod(m.shape));
+  for (let i = 0; i < y.length; i++) {
+    const s = m.source(i);
+    if (s) y[i] = xs[s[0]][s[1]];
+  }
+  return { y, shape: m.shape };
+}
+
+function backwardThrough(g: ArrayLike<number>, inputShapes: readonly RefShape[], m: IndexMap): Float64Array[] {
+  const dxs = inputShapes.map((s) => new Float64Array(prod(s)));
+  for (let i = 0; i < g.length; i++) {
+    const s = m.source(i);
+    if (s) dxs[s[0]][s[1]] += g[i];
+  }
+  return dxs;
+}
+
+function permuteMap(shape: RefShape, dims: readonly number[]): IndexMap {
   const p = dims.map((d) => norm(d, shape.length));
   const outShape = p.map((d) => shape[d]);
-  const y = new Float64Array(x.length);
-  for (let i = 0; i < y.length; i++) {
-    const c = unravel(i, outShape);
-    const xc = new Array<number>(shape.length);
-    p.forEach((d, j) => (xc[d] = c[j]));
-    y[i] = x[ravel(xc, shape)];
-  }
-  return { y, shape: outShape };
+  return {
+    shape: outShape,
+    source(i) {
+      const c = unravel(i, outShape);
+      const xc = new Array<number>(shape.length);
+      p.forEach((d, j) => (xc[d] = c[j]));
+      return [0, ravel(xc, shape)];
+    },
+  };
+}
+
+/** y = x.permute(dims). */
+export function permuteRef(x: ArrayLike<number>, shape: RefShape, dims: readonly number[]): RefOut {
+  return forwardThrough([x], permuteMap(shape, dims));
 }
 
 /** dx of permuteRef for the upstream gradient g (of the output's shape). */
 export function permuteBackwardRef(g: ArrayLike<number>, shape: RefShape, dims: readonly number[]): Float64Array {
-  const p = dims.map((d) => norm(d, shape.length));
-  const outShape = p.map((d) => shape[d]);
-  const dx = new Float64Array(g.length);
-  for (let i = 0; i < g.length; i++) {
-    const c = unravel(i, outShape);
-    const xc = new Array<number>(shape.length);
-    p.forEach((d, j) => (xc[d] = c[j]));
-    dx[ravel(xc, shape)] += g[i];
-  }
-  return dx;
+  return backwardThrough(g, [shape], permuteMap(shape, dims))[0];
 }
 
 /** The dims of a transpose of dims a and b, as a permutation (for permuteRef). */
@@ -77,99 +102,69 @@ export function sliceIndicesRef(n: number, start: number | undefined, end: numbe
   return out;
 }
 
+/** Indexing along dim: the output has indexShape; element c reads x at c with c_dim = index[at(c)]. */
+function alongMap(shape: RefShape, dim: number, outShape: number[], index: ArrayLike<number>, at: (c: number[], i: number) => number): IndexMap {
+  const d = norm(dim, shape.length);
+  return {
+    shape: outShape,
+    source(i) {
+      const c = unravel(i, outShape);
+      const k = index[at(c, i)];
+      if (k < 0 || k >= shape[d]) return null;
+      c[d] = k;
+      return [0, ravel(c, shape)];
+    },
+  };
+}
+
+function indexSelectMap(shape: RefShape, dim: number, index: ArrayLike<number>): IndexMap {
+  const d = norm(dim, shape.length);
+  return alongMap(shape, d, shape.map((n, i) => (i === d ? index.length : n)), index, (c) => c[d]);
+}
+
 /** y = x.index_select(dim, index) (also slice and narrow, with the indices they keep). */
 export function indexSelectRef(x: ArrayLike<number>, shape: RefShape, dim: number, index: ArrayLike<number>): RefOut {
-  const d = norm(dim, shape.length);
-  const outShape = shape.map((n, i) => (i === d ? index.length : n));
-  const y = new Float64Array(prod(outShape));
-  for (let i = 0; i < y.length; i++) {
-    const c = unravel(i, outShape);
-    const k = index[c[d]];
-    if (k < 0 || k >= shape[d]) continue;
-    c[d] = k;
-    y[i] = x[ravel(c, shape)];
-  }
-  return { y, shape: outShape };
+  return forwardThrough([x], indexSelectMap(shape, dim, index));
 }
 
 /** dx of indexSelectRef: each gradient entry added to the x element it was read from (repeats add up). */
 export function indexSelectBackwardRef(g: ArrayLike<number>, shape: RefShape, dim: number, index: ArrayLike<number>): Float64Array {
-  const d = norm(dim, shape.length);
-  const outShape = shape.map((n, i) => (i === d ? index.length : n));
-  const dx = new Float64Array(prod(shape));
-  for (let i = 0; i < g.length; i++) {
-    const c = unravel(i, outShape);
-    const k = index[c[d]];
-    if (k < 0 || k >= shape[d]) continue;
-    c[d] = k;
-    dx[ravel(c, shape)] += g[i];
-  }
-  return dx;
+  return backwardThrough(g, [shape], indexSelectMap(shape, dim, index))[0];
 }
 
 /** y = torch.gather(x, dim, index), index of shape indexShape (same rank as x). */
 export function gatherRef(x: ArrayLike<number>, shape: RefShape, dim: number, index: ArrayLike<number>, indexShape: RefShape): RefOut {
-  const d = norm(dim, shape.length);
-  const y = new Float64Array(index.length);
-  for (let i = 0; i < y.length; i++) {
-    const k = index[i];
-    if (k < 0 || k >= shape[d]) continue;
-    const c = unravel(i, indexShape);
-    c[d] = k;
-    y[i] = x[ravel(c, shape)];
-  }
-  return { y, shape: [...indexShape] };
+  return forwardThrough([x], alongMap(shape, dim, [...indexShape], index, (_, i) => i));
 }
 
 /** dx of gatherRef (scatter-add of g by index). */
 export function gatherBackwardRef(g: ArrayLike<number>, shape: RefShape, dim: number, index: ArrayLike<number>, indexShape: RefShape): Float64Array {
-  const d = norm(dim, shape.length);
-  const dx = new Float64Array(prod(shape));
-  for (let i = 0; i < g.length; i++) {
-    const k = index[i];
-    if (k < 0 || k >= shape[d]) continue;
-    const c = unravel(i, indexShape);
-    c[d] = k;
-    dx[ravel(c, shape)] += g[i];
-  }
-  return dx;
+  return backwardThrough(g, [shape], alongMap(shape, dim, [...indexShape], index, (_, i) => i))[0];
 }
 
-/** The input holding coordinate `at` of the joined dim, and that coordinate inside it. */
-function partOf(at: number, sizes: readonly number[]): [number, number] {
-  let k = 0;
-  while (at >= sizes[k]) at -= sizes[k++];
-  return [k, at];
+function catMap(shapes: readonly RefShape[], dim: number): IndexMap {
+  const d = norm(dim, shapes[0].length);
+  const sizes = shapes.map((s) => s[d]);
+  const outShape = shapes[0].map((n, i) => (i === d ? sizes.reduce((a, b) => a + b, 0) : n));
+  return {
+    shape: outShape,
+    source(i) {
+      const c = unravel(i, outShape);
+      let k = 0;
+      while (c[d] >= sizes[k]) c[d] -= sizes[k++];
+      return [k, ravel(c, shapes[k])];
+    },
+  };
 }
 
 /** y = torch.cat(xs, dim). */
 export function catRef(xs: readonly ArrayLike<number>[], shapes: readonly RefShape[], dim: number): RefOut {
-  const d = norm(dim, shapes[0].length);
-  const sizes = shapes.map((s) => s[d]);
-  const outShape = shapes[0].map((n, i) => (i === d ? sizes.reduce((a, b) => a + b, 0) : n));
-  const y = new Float64Array(prod(outShape));
-  for (let i = 0; i < y.length; i++) {
-    const c = unravel(i, outShape);
-    const [k, at] = partOf(c[d], sizes);
-    c[d] = at;
-    y[i] = xs[k][ravel(c, shapes[k])];
-  }
-  return { y, shape: outShape };
+  return forwardThrough(xs, catMap(shapes, dim));
 }
 
 /** The gradients of catRef's inputs (each input's block of g). */
 export function catBackwardRef(g: ArrayLike<number>, shapes: readonly RefShape[], dim: number): Float64Array[] {
-  const d = norm(dim, shapes[0].length);
-  const sizes = shapes.map((s) => s[d]);
-  const outShape = shapes[0].map((n, i) => (i === d ? sizes.reduce((a, b) => a + b, 0) : n));
-  const dxs = shapes.map((s) => new Float64Array(prod(s)));
-  for (let i = 0; i < g.length; i++) {
-    const c = unravel(i, outShape);
-    const [k, at] = partOf(c[d], sizes);
-    c[d] = at;
-    dxs[k][ravel(c, shapes[k])] += g[i];
-  }
-  return dxs;
+  return backwardThrough(g, shapes, catMap(shapes, dim));
 }
 
 /** The shape of each input of stack(…, dim) seen as a cat input (a size-1 dim inserted at dim). */

@@ -42,14 +42,19 @@ override WG: u32 = 256u;
 
 // index(wid, lid, nwg): kernels/prelude/grid.wgsl, joined on by the launcher (withPrelude).
 
+// The slots as arrays (indexable by a runtime dim).
+fn x_sizes() -> array<u32, 8> { return array<u32, 8>(params.xsize0, params.xsize1, params.xsize2, params.xsize3, params.xsize4, params.xsize5, params.xsize6, params.xsize7); }
+fn out_sizes() -> array<u32, 8> { return array<u32, 8>(params.osize0, params.osize1, params.osize2, params.osize3, params.osize4, params.osize5, params.osize6, params.osize7); }
+fn index_strides() -> array<u32, 8> { return array<u32, 8>(params.istride0, params.istride1, params.istride2, params.istride3, params.istride4, params.istride5, params.istride6, params.istride7); }
+
 // dst = out, src = x (u32 words: f32 and i32 tensors alike).
 @compute @workgroup_size(WG)
 fn gather_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = index(wid, lid, nwg);
   if (i >= params.n) { return; }
-  var xs = array<u32, 8>(params.xsize0, params.xsize1, params.xsize2, params.xsize3, params.xsize4, params.xsize5, params.xsize6, params.xsize7);
-  var os = array<u32, 8>(params.osize0, params.osize1, params.osize2, params.osize3, params.osize4, params.osize5, params.osize6, params.osize7);
-  var ist = array<u32, 8>(params.istride0, params.istride1, params.istride2, params.istride3, params.istride4, params.istride5, params.istride6, params.istride7);
+  var xs = x_sizes();
+  var os = out_sizes();
+  var ist = index_strides();
   var c: array<u32, 8>;
   var rest = i;
   var at = 0u;
@@ -75,9 +80,9 @@ fn gather_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
 fn gather_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = index(wid, lid, nwg);
   if (i >= params.n) { return; }
-  var xs = array<u32, 8>(params.xsize0, params.xsize1, params.xsize2, params.xsize3, params.xsize4, params.xsize5, params.xsize6, params.xsize7);
-  var os = array<u32, 8>(params.osize0, params.osize1, params.osize2, params.osize3, params.osize4, params.osize5, params.osize6, params.osize7);
-  var ist = array<u32, 8>(params.istride0, params.istride1, params.istride2, params.istride3, params.istride4, params.istride5, params.istride6, params.istride7);
+  var xs = x_sizes();
+  var os = out_sizes();
+  var ist = index_strides();
   var c: array<u32, 8>;
   var rest = i;
   for (var d = 7; d >= 0; d--) {
