@@ -15,5 +15,6 @@ export { add, sub, mul, maximum, scale, sum, mean, reshape, flatten } from './op
 // ---- reductions (ops/reduce.ts)
 
 // ---- shape (ops/shape.ts)
+export { transpose, permute, contiguous, narrow, slice, cat, stack, gather, indexSelect, squeeze, unsqueeze, unflatten } from './ops/shape';
 
 // ---- nn (ops/nn.ts)

@@ -8,6 +8,7 @@ import { fillConst, fillRandom } from '../kernels/elementwise';
 import { trackTensor } from './scope';
 import type { GradNode } from './graph';
 import * as basic from './ops/basic';
+import * as shapeOps from './ops/shape';
 import { backward as runBackward, type BackwardOptions } from './graph';
 
 export type DType = 'f32' | 'i32';
@@ -224,6 +225,53 @@ export class Tensor {
   // ---- reductions (ops/reduce.ts)
 
   // ---- shape (ops/shape.ts)
+
+  /** Dims dim0 and dim1 swapped (a copy), as torch's x.transpose(dim0, dim1). */
+  transpose(dim0: number, dim1: number): Tensor {
+    return shapeOps.transpose(this, dim0, dim1);
+  }
+  /** A 2-D tensor transposed (a copy); 0-D and 1-D tensors come back as a view, as torch's x.t(). */
+  t(): Tensor {
+    return shapeOps.t(this);
+  }
+  /** The dims reordered (a copy): x.permute(2, 0, 1) or x.permute([2, 0, 1]), as torch's. */
+  permute(dims: readonly number[]): Tensor;
+  permute(...dims: number[]): Tensor;
+  permute(...dims: (number | readonly number[])[]): Tensor {
+    return shapeOps.permute(this, typeof dims[0] === 'object' ? dims[0] : (dims as number[]));
+  }
+  /** This tensor as a view sharing its storage (tensors are always contiguous here), tracked by autograd. */
+  contiguous(): Tensor {
+    return shapeOps.contiguous(this);
+  }
+  /** Elements start … start + length − 1 along dim (a copy), as torch's x.narrow. */
+  narrow(dim: number, start: number, length: number): Tensor {
+    return shapeOps.narrow(this, dim, start, length);
+  }
+  /** x[..., start:end:step, ...] along dim with Python's bounds (a copy); see slice in ops/shape.ts. */
+  slice(dim: number, start?: number, end?: number, step = 1): Tensor {
+    return shapeOps.slice(this, dim, start, end, step);
+  }
+  /** torch's x.gather(dim, index), index an 'i32' tensor. */
+  gather(dim: number, index: Tensor): Tensor {
+    return shapeOps.gather(this, dim, index);
+  }
+  /** torch's x.index_select(dim, index), index a 1-D 'i32' tensor. */
+  indexSelect(dim: number, index: Tensor): Tensor {
+    return shapeOps.indexSelect(this, dim, index);
+  }
+  /** Size-1 dims removed (all, or those among dim); a view sharing the storage. */
+  squeeze(dim?: number | readonly number[]): Tensor {
+    return shapeOps.squeeze(this, dim);
+  }
+  /** A size-1 dim inserted at dim; a view sharing the storage. */
+  unsqueeze(dim: number): Tensor {
+    return shapeOps.unsqueeze(this, dim);
+  }
+  /** dim split into sizes (one may be −1); a view sharing the storage. */
+  unflatten(dim: number, sizes: readonly number[]): Tensor {
+    return shapeOps.unflatten(this, dim, sizes);
+  }
 
   // ---- nn (ops/nn.ts)
 
