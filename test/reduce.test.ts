@@ -9,6 +9,8 @@ import { Tensor } from '../src/autograd/tensor';
 import { tidy } from '../src/autograd/scope';
 import { argmax, argmin, logsumexp, max, mean, min, std, sum, topk, variance, type ValuesIndices } from '../src/autograd/ops/reduce';
 import * as F from '../src/autograd/functional';
+import { GradCheckSuite } from '../src/web/gradcheck-cases';
+import { reduceGroup } from '../src/web/gradcheck/reduce';
 import {
   SELECT_ORDERS, reduceBackwardRef, reduceRef, reducedShapeRef, selectBackwardRef, selectRef, selectRows, type ReduceRefName, type RefDims, type SelectRefOrder,
 } from '../src/reference/reduce';
@@ -377,5 +379,16 @@ describe('memory', () => {
     expect(x.grad).not.toBeNull();
     r.values.dispose();
     x.dispose();
+  });
+});
+
+describe("the page's reduce group (src/web/gradcheck/reduce.ts)", () => {
+  it('passes on this adapter, covers every kernel it names, and frees every buffer', async () => {
+    const suite = new GradCheckSuite(rt);
+    const live = rt.poolStats().liveBuffers;
+    await reduceGroup.run(suite);
+    expect(suite.results.filter((r) => !r.ok)).toEqual([]);
+    for (const k of reduceGroup.kernels) expect(suite.results.some((r) => r.kernel === k), k).toBe(true);
+    expect(rt.poolStats().liveBuffers).toBe(live);
   });
 });
