@@ -326,6 +326,10 @@ describe('Tensor methods and the functional API', () => {
       topk: x.topk(2),
     }));
     expect(out.sum.shape).toEqual([1, 3, 1]);
+    const all = sum(x, []);
+    expect(all.shape).toEqual([]);
+    expectClose(await all.toArray(), reduceRef('sum', xs, shape, undefined), TOL.reduction, 'sum(x, []) reduces every dim, as torch');
+    all.dispose();
     expectClose(await out.sum.toArray(), reduceRef('sum', xs, shape, [0, 2]), TOL.reduction, 'x.sum');
     expectClose(await out.mean.toArray(), reduceRef('mean', xs, shape, -1), TOL.reduction, 'x.mean');
     expect(out.max.shape).toEqual([]);

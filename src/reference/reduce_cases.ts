@@ -57,6 +57,7 @@ export const SELECT_CASES: SelectCase[] = [
   { shape: [1, 13], dim: 0, keepdim: true }, // batch 1 along the reduced dim (n = 1)
   { shape: [2, 100, 3], dim: 1, keepdim: false }, // a workgroup per row
   { shape: [13, 33], keepdim: false }, // flattened, a workgroup
+  { shape: [3, 5], keepdim: true }, // flattened, kept: [1, 1]
 ];
 
 /** topk: shape, dim, k. */

@@ -19,7 +19,7 @@ export const reduceDimsKernel = defineKernel({
   bindings: [['x', 'read'], ['y', 'read'], ['stat', 'read'], ['dy', 'read'], ['out', 'read_write'], ['aux', 'read_write']],
 });
 
-/** Reductions of at most this many terms run one thread per output (in order), longer ones a workgroup per output. */
+/** Reductions of at most this many terms run one thread per output (in order), longer ones a workgroup per output (here and in sumAxis). */
 export const SERIAL_MAX_TERMS = 64;
 
 /** A power-of-two workgroup size for reductions of n terms: 128 up to 128 terms, else 256. */

@@ -6,6 +6,7 @@ import type { GpuRuntime } from '../../gpu/runtime';
 import reduce from './reduce.wgsl';
 import { f32Range, grid1d } from '../util';
 import { defineKernel, launch } from '../contract';
+import { SERIAL_MAX_TERMS } from './dims';
 
 export const reduceKernel = defineKernel({
   name: 'reduce/reduce.wgsl',
@@ -14,9 +15,6 @@ export const reduceKernel = defineKernel({
   uniforms: [['outer', 'u32'], ['n', 'u32'], ['inner', 'u32'], ['scale', 'f32']],
   bindings: [['x', 'read'], ['out', 'read_write']],
 });
-
-/** Axes of at most this many terms are summed one thread per output (sum_axis_serial), longer ones by a workgroup per output. */
-const SERIAL_MAX_TERMS = 64;
 
 /** out[o, i] = scale · Σ_k x[o, k, i] */
 export function sumAxis(rt: GpuRuntime, x: GPUBuffer, out: GPUBuffer, outer: number, n: number, inner: number, scale = 1): void {
