@@ -10,7 +10,7 @@ import { tidy } from '../src/autograd/scope';
 import { argmax, argmin, logsumexp, max, mean, min, std, sum, topk, variance, type ValuesIndices } from '../src/autograd/ops/reduce';
 import * as F from '../src/autograd/functional';
 import { GradCheckSuite } from '../src/web/gradcheck-cases';
-import { reduceGroup } from '../src/web/gradcheck/reduce';
+import { reduceGroup, reduceOp } from '../src/web/gradcheck/reduce';
 import {
   SELECT_ORDERS, reduceBackwardRef, reduceRef, reducedShapeRef, selectBackwardRef, selectRef, selectRows, type ReduceRefName, type RefDims, type SelectRefOrder,
 } from '../src/reference/reduce';
@@ -25,27 +25,6 @@ beforeAll(async () => {
 
 const numel = (s: readonly number[]) => s.reduce((p, d) => p * d, 1);
 const nOf = (shape: number[], dims: RefDims) => numel(shape) / numel(reducedShapeRef(shape, dims, false));
-
-/** The reduction ops by their reference names, with var/std at a given correction. */
-function reduceOp(name: ReduceRefName, dims: RefDims, keepdim: boolean, correction = 1): (x: Tensor) => Tensor {
-  const d = dims as number | number[] | undefined;
-  switch (name) {
-    case 'sum':
-      return (x) => sum(x, d, keepdim);
-    case 'mean':
-      return (x) => mean(x, d, keepdim);
-    case 'var':
-      return (x) => variance(x, d, { correction, keepdim });
-    case 'std':
-      return (x) => std(x, d, { correction, keepdim });
-    case 'logsumexp':
-      return (x) => logsumexp(x, d ?? [], keepdim);
-    case 'max':
-      return (x) => max(x);
-    case 'min':
-      return (x) => min(x);
-  }
-}
 
 /** Run a differentiable op on the GPU: y, its shape, and dx for upstream w. */
 async function gpu(op: (x: Tensor) => Tensor, xs: ArrayLike<number>, shape: number[], w: ArrayLike<number>) {

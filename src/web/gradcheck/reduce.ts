@@ -19,7 +19,8 @@ const numel = (s: readonly number[]) => s.reduce((p, d) => p * d, 1);
 /** The page's name of each op ('sum dims'/'mean dims': the built-in 'sum' checks cover one axis). */
 const KERNEL: Record<ReduceRefName, string> = { sum: 'sum dims', mean: 'mean dims', var: 'var', std: 'std', logsumexp: 'logsumexp', max: 'max', min: 'min' };
 
-function reduceOp(name: ReduceRefName, dims: RefDims, keepdim: boolean, correction: number): (x: Tensor) => Tensor {
+/** The op of a reference name over dims (max/min: without dim), var/std at `correction`; test/reduce.test.ts uses it too. */
+export function reduceOp(name: ReduceRefName, dims: RefDims, keepdim: boolean, correction = 1): (x: Tensor) => Tensor {
   const d = dims as number | number[] | undefined;
   const ops: Record<ReduceRefName, (x: Tensor) => Tensor> = {
     sum: (x) => sum(x, d, keepdim),
