@@ -15,7 +15,8 @@ import { linear, matmul } from '../src/autograd/ops/linear';
 import { crossEntropy } from '../src/autograd/ops/loss';
 import { relu } from '../src/autograd/ops/activation';
 import { dropout, dropoutWithMask } from '../src/autograd/ops/dropout';
-import { add, mean, mul, scale, sub, sum } from '../src/autograd/ops/basic';
+import { add, mul, scale, sub } from '../src/autograd/ops/basic';
+import { mean, sum } from '../src/autograd/ops/reduce';
 
 let rt: GpuRuntime;
 beforeAll(async () => {

@@ -6,7 +6,8 @@ import { ELEMENTWISE_SIZES, REDUCE_CASES } from '../src/reference/cases';
 import type { GpuRuntime } from '../src/gpu/runtime';
 import { Tensor } from '../src/autograd/tensor';
 import { tidy, noGrad, keep } from '../src/autograd/scope';
-import { add, mul, scale, sub, sum, mean, reshape, flatten } from '../src/autograd/ops/basic';
+import { add, mul, scale, sub, reshape, flatten } from '../src/autograd/ops/basic';
+import { sum, mean } from '../src/autograd/ops/reduce';
 
 let rt: GpuRuntime;
 beforeAll(async () => {

@@ -6,13 +6,14 @@ export { maxPool2d, adaptiveAvgPool2d } from './ops/pool';
 export { relu, sigmoid } from './ops/activation';
 export { dropout, dropoutWithMask } from './ops/dropout';
 export { crossEntropy, type CrossEntropyOptions } from './ops/loss';
-export { add, sub, mul, maximum, scale, sum, mean, reshape, flatten } from './ops/basic';
+export { add, sub, mul, maximum, scale, reshape, flatten } from './ops/basic';
 
 // ---- unary elementwise (ops/unary.ts)
 
 // ---- broadcasting binary (ops/binary.ts)
 
 // ---- reductions (ops/reduce.ts)
+export { sum, mean, max, min, argmax, argmin, variance, variance as var, std, logsumexp, topk, type Dims, type ValuesIndices, type VarOptions } from './ops/reduce';
 
 // ---- shape (ops/shape.ts)
 export { transpose, permute, contiguous, narrow, slice, cat, stack, gather, indexSelect, squeeze, unsqueeze, unflatten } from './ops/shape';

@@ -9,6 +9,7 @@ import { trackTensor } from './scope';
 import type { GradNode } from './graph';
 import * as basic from './ops/basic';
 import * as shapeOps from './ops/shape';
+import * as reduce from './ops/reduce';
 import { backward as runBackward, type BackwardOptions } from './graph';
 
 export type DType = 'f32' | 'i32';
@@ -224,6 +225,51 @@ export class Tensor {
 
   // ---- reductions (ops/reduce.ts)
 
+  /** Sum over dim (a dim or a list; all when omitted), as torch's x.sum(dim, keepdim). */
+  sum(dim?: reduce.Dims, keepdim = false): Tensor {
+    return reduce.sum(this, dim, keepdim);
+  }
+  /** Mean over dim (a dim or a list; all when omitted). */
+  mean(dim?: reduce.Dims, keepdim = false): Tensor {
+    return reduce.mean(this, dim, keepdim);
+  }
+  /** max(): the largest element; max(dim, keepdim): { values, indices } along dim. */
+  max(): Tensor;
+  max(dim: number, keepdim?: boolean): reduce.ValuesIndices;
+  max(dim?: number, keepdim = false): Tensor | reduce.ValuesIndices {
+    return dim === undefined ? reduce.max(this) : reduce.max(this, dim, keepdim);
+  }
+  /** min(): the smallest element; min(dim, keepdim): { values, indices } along dim. */
+  min(): Tensor;
+  min(dim: number, keepdim?: boolean): reduce.ValuesIndices;
+  min(dim?: number, keepdim = false): Tensor | reduce.ValuesIndices {
+    return dim === undefined ? reduce.min(this) : reduce.min(this, dim, keepdim);
+  }
+  /** Index (i32) of the largest element along dim, or into the flattened tensor. */
+  argmax(dim?: number, keepdim = false): Tensor {
+    return reduce.argmax(this, dim, keepdim);
+  }
+  /** Index (i32) of the smallest element along dim, or into the flattened tensor. */
+  argmin(dim?: number, keepdim = false): Tensor {
+    return reduce.argmin(this, dim, keepdim);
+  }
+  /** Variance over dim (all when omitted), with torch's correction (default 1) or unbiased. */
+  var(dim?: reduce.Dims, opts?: reduce.VarOptions): Tensor {
+    return reduce.variance(this, dim, opts);
+  }
+  /** Standard deviation over dim (all when omitted). */
+  std(dim?: reduce.Dims, opts?: reduce.VarOptions): Tensor {
+    return reduce.std(this, dim, opts);
+  }
+  /** log Σ exp over dim, max-shifted. */
+  logsumexp(dim: reduce.Dims, keepdim = false): Tensor {
+    return reduce.logsumexp(this, dim, keepdim);
+  }
+  /** The k largest (or smallest) along dim: { values, indices }. */
+  topk(k: number, dim = -1, largest = true, sorted = true): reduce.ValuesIndices {
+    return reduce.topk(this, k, dim, largest, sorted);
+  }
+
   // ---- shape (ops/shape.ts)
 
   /** Dims dim0 and dim1 swapped (a copy), as torch's x.transpose(dim0, dim1). */
@@ -285,12 +331,6 @@ export class Tensor {
   }
   scale(s: number): Tensor {
     return basic.scale(this, s);
-  }
-  sum(axis?: number): Tensor {
-    return basic.sum(this, axis);
-  }
-  mean(axis?: number): Tensor {
-    return basic.mean(this, axis);
   }
   reshape(shape: Shape): Tensor {
     return basic.reshape(this, shape);

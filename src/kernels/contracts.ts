@@ -5,7 +5,7 @@
 import type { KernelContract } from './contract';
 import { sgdKernel } from './sgd';
 import { crossEntropyKernel } from './loss';
-import { reduceKernel } from './reduce';
+import { reduceKernel, reduceDimsKernel, selectKernel } from './reduce';
 import { dropoutKernel } from './dropout';
 import { maxPoolKernel, avgPoolKernel } from './pool';
 import { elementwiseKernel, unaryKernel, fillKernelContract } from './elementwise';
@@ -41,4 +41,6 @@ export const kernelContracts: readonly KernelContract[] = [
   winograd2Kernel,
   winograd4Kernel,
   stridedKernel, gatherKernel,
+  reduceDimsKernel,
+  selectKernel,
 ];

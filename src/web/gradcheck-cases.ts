@@ -8,7 +8,8 @@
  */
 import { Tensor, type Shape } from '../autograd/tensor';
 import type { GpuRuntime } from '../gpu/runtime';
-import { binaryOp, mean, sum } from '../autograd/ops/basic';
+import { binaryOp } from '../autograd/ops/basic';
+import { mean, sum } from '../autograd/ops/reduce';
 import { linear, matmul } from '../autograd/ops/linear';
 import { conv2d } from '../autograd/ops/conv';
 import { batchNorm, batchNormAddRelu, batchNormRelu } from '../autograd/ops/batchnorm';

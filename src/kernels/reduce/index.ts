@@ -1,19 +1,20 @@
-/** Launcher for reduce.wgsl: sums over the middle axis of an [outer, n, inner] view. */
+/**
+ * The reduce family: reduce.wgsl sums over the middle axis of an [outer, n, inner] view (the internal fast path of
+ * conv, linear and loss); dims.ts and select.ts (re-exported here) serve the reduction ops over any dims.
+ */
 import type { GpuRuntime } from '../../gpu/runtime';
 import reduce from './reduce.wgsl';
 import { f32Range, grid1d } from '../util';
 import { defineKernel, launch } from '../contract';
+import { SERIAL_MAX_TERMS } from './dims';
 
 export const reduceKernel = defineKernel({
   name: 'reduce/reduce.wgsl',
   shader: reduce,
-  entries: ['sum_axis', 'sum_axis_serial', 'expand_axis'],
+  entries: ['sum_axis', 'sum_axis_serial'],
   uniforms: [['outer', 'u32'], ['n', 'u32'], ['inner', 'u32'], ['scale', 'f32']],
   bindings: [['x', 'read'], ['out', 'read_write']],
 });
-
-/** Axes of at most this many terms are summed one thread per output (sum_axis_serial), longer ones by a workgroup per output. */
-const SERIAL_MAX_TERMS = 64;
 
 /** out[o, i] = scale · Σ_k x[o, k, i] */
 export function sumAxis(rt: GpuRuntime, x: GPUBuffer, out: GPUBuffer, outer: number, n: number, inner: number, scale = 1): void {
@@ -28,14 +29,6 @@ export function sumAxis(rt: GpuRuntime, x: GPUBuffer, out: GPUBuffer, outer: num
   });
 }
 
-/** out[o, k, i] = scale · x[o, i]: the backward of sumAxis. */
-export function expandAxis(rt: GpuRuntime, x: GPUBuffer, out: GPUBuffer, outer: number, n: number, inner: number, scale = 1): void {
-  const total = outer * n * inner;
-  launch(rt, reduceKernel, {
-    op: `expand[${outer}x${n}x${inner}]`,
-    entry: 'expand_axis',
-    uniforms: { outer, n, inner, scale },
-    bindings: { x: f32Range(x, outer * inner), out: f32Range(out, total) },
-    workgroups: grid1d(rt, total),
-  });
-}
+export * from './layout';
+export * from './dims';
+export * from './select';

@@ -57,13 +57,3 @@ fn sum_axis_serial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
   }
   out[o] = acc * params.scale;
 }
-
-// The backward of sum_axis: out[o, k, i] = scale · x[o, i], one thread per output element.
-@compute @workgroup_size(WG)
-fn expand_axis(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let j = (wid.y * nwg.x + wid.x) * WG + lid.x;
-  if (j >= params.outer * params.n * params.inner) { return; }
-  let ii = j % params.inner;
-  let oi = j / (params.n * params.inner);
-  out[j] = x[oi * params.inner + ii] * params.scale;
-}
