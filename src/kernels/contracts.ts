@@ -18,6 +18,9 @@ import { matmulVec4Kernel } from './matmul/vec4';
 import { matmulSubgroupKernel } from './matmul/subgroup';
 import { im2colKernel } from './conv/im2col';
 import { winograd2Kernel, winograd4Kernel } from './conv/winograd';
+import { softmaxKernel } from './softmax';
+import { layerNormKernel } from './layernorm';
+import { lossesKernel } from './loss/losses';
 
 export const kernelContracts: readonly KernelContract[] = [
   sgdKernel,
@@ -39,4 +42,5 @@ export const kernelContracts: readonly KernelContract[] = [
   im2colKernel,
   winograd2Kernel,
   winograd4Kernel,
+  softmaxKernel, layerNormKernel, lossesKernel,
 ];

@@ -1,0 +1,128 @@
+/** Launchers for layernorm.wgsl: layer normalisation over the last d elements of each row, forward and backward. */
+import type { GpuRuntime } from '../../gpu/runtime';
+import layernormShader from './layernorm.wgsl';
+import { f32Range, grid1d, rowWorkgroup } from '../util';
+import { withPrelude } from '../prelude';
+import { defineKernel, launch } from '../contract';
+
+export const layerNormKernel = defineKernel({
+  name: 'layernorm/layernorm.wgsl',
+  shader: withPrelude(layernormShader, 'grid'),
+  entries: ['forward', 'forward_serial', 'backward_dx', 'backward_dx_serial', 'backward_params', 'backward_params_serial'],
+  uniforms: [['rows', 'u32'], ['d', 'u32'], ['eps', 'f32'], ['has_weight', 'u32'], ['has_bias', 'u32']],
+  bindings: [
+    ['x', 'read'],
+    ['weight', 'read'],
+    ['bias', 'read'],
+    ['y', 'read_write'],
+    ['stats', 'read_write'],
+    ['dy', 'read'],
+    ['dx', 'read_write'],
+    ['dweight', 'read_write'],
+    ['dbias', 'read_write'],
+  ],
+});
+
+/** Rows (columns, for the weight gradients) of at most this many terms run one thread each; longer ones a workgroup each. */
+export const LAYERNORM_SERIAL_MAX = 64;
+
+/** rows × d: each row of d elements is normalised on its own. */
+export interface LayerNormLayout {
+  rows: number;
+  d: number;
+}
+
+/** One thread per item when its `terms` are few, else one workgroup per item. */
+function plan(rt: GpuRuntime, entry: string, items: number, terms: number) {
+  const serial = terms <= LAYERNORM_SERIAL_MAX;
+  return {
+    entry: serial ? `${entry}_serial` : entry,
+    constants: { WG: serial ? 64 : rowWorkgroup(terms) },
+    workgroups: serial ? grid1d(rt, items, 64) : grid1d(rt, items, 1),
+  };
+}
+
+function uniforms(l: LayerNormLayout, eps: number, weight: GPUBuffer | null, bias: GPUBuffer | null) {
+  return { rows: l.rows, d: l.d, eps, has_weight: weight !== null, has_bias: bias !== null };
+}
+
+/** y = (x − mean) · rstd · weight + bias per row, and stats [rows, 2] = (mean, rstd) for the backward. */
+export function layerNormForward(
+  rt: GpuRuntime,
+  x: GPUBuffer,
+  weight: GPUBuffer | null,
+  bias: GPUBuffer | null,
+  y: GPUBuffer,
+  stats: GPUBuffer,
+  l: LayerNormLayout,
+  eps: number,
+): void {
+  const total = l.rows * l.d;
+  const p = plan(rt, 'forward', l.rows, l.d);
+  launch(rt, layerNormKernel, {
+    op: `layer_norm[${l.rows}x${l.d}]`,
+    entry: p.entry,
+    constants: p.constants,
+    uniforms: uniforms(l, eps, weight, bias),
+    bindings: {
+      x: f32Range(x, total),
+      weight: f32Range(weight ?? x, l.d),
+      bias: f32Range(bias ?? x, l.d),
+      y: f32Range(y, total),
+      stats: f32Range(stats, 2 * l.rows),
+      dy: null,
+      dx: null,
+      dweight: null,
+      dbias: null,
+    },
+    workgroups: p.workgroups,
+  });
+}
+
+/** dx from x, the saved stats, the weight (null: none) and the upstream gradient dy. */
+export function layerNormBackwardData(rt: GpuRuntime, x: GPUBuffer, weight: GPUBuffer | null, stats: GPUBuffer, dy: GPUBuffer, dx: GPUBuffer, l: LayerNormLayout): void {
+  const total = l.rows * l.d;
+  const p = plan(rt, 'backward_dx', l.rows, l.d);
+  launch(rt, layerNormKernel, {
+    op: `layer_norm_dx[${l.rows}x${l.d}]`,
+    entry: p.entry,
+    constants: p.constants,
+    uniforms: uniforms(l, 0, weight, null),
+    bindings: {
+      x: f32Range(x, total),
+      weight: f32Range(weight ?? x, l.d),
+      bias: null,
+      y: null,
+      stats: f32Range(stats, 2 * l.rows),
+      dy: f32Range(dy, total),
+      dx: f32Range(dx, total),
+      dweight: null,
+      dbias: null,
+    },
+    workgroups: p.workgroups,
+  });
+}
+
+/** dweight = Σ_rows dy·xhat and dbias = Σ_rows dy, both [d]. */
+export function layerNormBackwardParams(rt: GpuRuntime, x: GPUBuffer, stats: GPUBuffer, dy: GPUBuffer, dweight: GPUBuffer, dbias: GPUBuffer, l: LayerNormLayout): void {
+  const total = l.rows * l.d;
+  const p = plan(rt, 'backward_params', l.d, l.rows);
+  launch(rt, layerNormKernel, {
+    op: `layer_norm_dparams[${l.rows}x${l.d}]`,
+    entry: p.entry,
+    constants: p.constants,
+    uniforms: uniforms(l, 0, null, null),
+    bindings: {
+      x: f32Range(x, total),
+      weight: null,
+      bias: null,
+      y: null,
+      stats: f32Range(stats, 2 * l.rows),
+      dy: f32Range(dy, total),
+      dx: null,
+      dweight: f32Range(dweight, l.d),
+      dbias: f32Range(dbias, l.d),
+    },
+    workgroups: p.workgroups,
+  });
+}
