@@ -17,3 +17,4 @@ export { add, sub, mul, maximum, scale, sum, mean, reshape, flatten } from './op
 // ---- shape (ops/shape.ts)
 
 // ---- nn (ops/nn.ts)
+export { softmax, logSoftmax, layerNorm, mseLoss, binaryCrossEntropyWithLogits, nllLoss, type LossOptions, type LossReduction, type BceWithLogitsOptions, type NllLossOptions } from './ops/nn';

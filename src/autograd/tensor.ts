@@ -8,6 +8,7 @@ import { fillConst, fillRandom } from '../kernels/elementwise';
 import { trackTensor } from './scope';
 import type { GradNode } from './graph';
 import * as basic from './ops/basic';
+import * as nnOps from './ops/nn';
 import { backward as runBackward, type BackwardOptions } from './graph';
 
 export type DType = 'f32' | 'i32';
@@ -226,6 +227,15 @@ export class Tensor {
   // ---- shape (ops/shape.ts)
 
   // ---- nn (ops/nn.ts)
+
+  /** softmax along `dim` (torch's x.softmax(dim)). */
+  softmax(dim: number): Tensor {
+    return nnOps.softmax(this, dim);
+  }
+  /** log-softmax along `dim` (torch's x.log_softmax(dim)). */
+  logSoftmax(dim: number): Tensor {
+    return nnOps.logSoftmax(this, dim);
+  }
 
   // ---- basic
 
