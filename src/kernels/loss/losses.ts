@@ -27,7 +27,7 @@ export const lossesKernel = defineKernel({
   bindings: [
     ['a', 'read'],
     ['b', 'read'],
-    ['target', 'read'],
+    ['targets', 'read'],
     ['weight', 'read'],
     ['pos_weight', 'read'],
     ['upstream', 'read'],
@@ -53,7 +53,7 @@ function run(rt: GpuRuntime, op: string, entry: string, threads: number, u: Part
     op,
     entry,
     uniforms: { count: 0, classes: 0, inner: 1, wsize: 0, psize: 0, ignore_index: -100, mode: 0, gstride: 0, gscale: 1, nan_bits: NAN_BITS, ...u },
-    bindings: { a: null, b: null, target: null, weight: null, pos_weight: null, upstream: null, sums: null, out: null, ...b },
+    bindings: { a: null, b: null, targets: null, weight: null, pos_weight: null, upstream: null, sums: null, out: null, ...b },
     workgroups: grid1d(rt, threads),
   });
 }
@@ -104,7 +104,8 @@ export function bceWithLogitsForward(rt: GpuRuntime, x: GPUBuffer, y: GPUBuffer,
 export function bceWithLogitsBackward(rt: GpuRuntime, of: 'input' | 'target', x: GPUBuffer, y: GPUBuffer, w: BceWeights, g: LossGrad, out: GPUBuffer, n: number): void {
   const i = bceInputs(x, y, w, n);
   const gb = gradBindings(g, n);
-  run(rt, `bce_with_logits_backward_${of}[${n}]`, `bce_backward_${of}`, n, { ...i.u, ...gb.u }, { ...i.b, ...gb.b, out: f32Range(out, n) });
+  // The targets' gradient does not depend on the targets: that entry leaves b unbound.
+  run(rt, `bce_with_logits_backward_${of}[${n}]`, `bce_backward_${of}`, n, { ...i.u, ...gb.u }, { ...i.b, ...(of === 'target' ? { b: null } : {}), ...gb.b, out: f32Range(out, n) });
 }
 
 /** logp viewed as [N, C, S] with targets [N, S] (int32), each target m = n·S + s. */
@@ -121,7 +122,7 @@ function nllInputs(l: NllLayout, target: GPUBuffer, anyF32: GPUBuffer) {
   const m = l.n * l.inner;
   return {
     u: { classes: l.classes, inner: l.inner, wsize: l.weight ? l.classes : 0, ignore_index: l.ignoreIndex },
-    b: { target: { buffer: target, offset: 0, size: m * 4 }, weight: f32Range(l.weight ?? anyF32, l.weight ? l.classes : 1) },
+    b: { targets: { buffer: target, offset: 0, size: m * 4 }, weight: f32Range(l.weight ?? anyF32, l.weight ? l.classes : 1) },
   };
 }
 

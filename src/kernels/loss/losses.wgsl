@@ -11,9 +11,9 @@
 //         outside [0, C) gives NaN (the launcher cannot check GPU targets without a CPU sync).
 //         'mean' divides Σ l by Σ w[t] (nll_mean), as PyTorch; dlogp[n, c, s] = −w[t]·g (/Σ w) where c = t.
 // g is the upstream gradient: upstream[i·gstride] · gscale (one scalar, or one value per element).
-// Bindings: mse/bce use (1 a, 2 b, 4 weight, 5 pos_weight, 6 upstream, 8 out); nll_forward (1 a = logp, 3 target,
-// 4 weight, 8 out); nll_mean (7 sums, 8 out); nll_backward (3, 4, 6, 7, 8). An absent weight, pos_weight or sums
-// is bound to another read-only input and not read.
+// Bindings: mse/bce use (1 a, 2 b, 4 weight, 5 pos_weight, 6 upstream, 8 out; bce_backward_target not 2);
+// nll_forward (1 a = logp, 3 targets, 4 weight, 8 out); nll_mean (7 sums, 8 out); nll_backward (3, 4, 6, 7, 8).
+// An absent weight, pos_weight or sums is bound to another read-only input and not read.
 
 struct Params {
   count: u32,          // elements of the loss (mse, bce), of the target (nll_forward: N·S) or of dlogp (nll_backward)
@@ -33,7 +33,7 @@ override WG: u32 = 256u;
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
-@group(0) @binding(3) var<storage, read> target: array<i32>;
+@group(0) @binding(3) var<storage, read> targets: array<i32>;
 @group(0) @binding(4) var<storage, read> weight: array<f32>;
 @group(0) @binding(5) var<storage, read> pos_weight: array<f32>;
 @group(0) @binding(6) var<storage, read> upstream: array<f32>;
@@ -133,7 +133,7 @@ fn nll_weight(t: i32) -> f32 {
 fn nll_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let m = index(wid, lid, nwg);
   if (m >= params.count) { return; }
-  let t = target[m];
+  let t = targets[m];
   let w = nll_weight(t);
   var l = w;   // 0 (ignored) or NaN (out of range)
   if (t != params.ignore_index && t >= 0 && t < i32(params.classes)) {
@@ -158,7 +158,7 @@ fn nll_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
   let c = (j / params.inner) % params.classes;
   let n = j / (params.inner * params.classes);
   let m = n * params.inner + s;
-  let t = target[m];
+  let t = targets[m];
   var d = 0.0;
   if (t == params.ignore_index) {
     d = 0.0;
