@@ -19,6 +19,9 @@ import {
   nllLossBackwardRef, nllLossRef, softmaxBackwardRef, softmaxRef,
 } from '../src/reference/nn';
 import { linearBackwardRef, linearRef } from '../src/reference/matmul';
+import { GradCheckSuite } from '../src/web/gradcheck-cases';
+import { nnPageChecks } from '../src/web/gradcheck/nn';
+import { PAGE_GROUPS } from '../src/web/gradcheck/groups';
 import type { Reduction } from '../src/reference/loss';
 import {
   BCE_CASES, BCE_FD_CASES, LAYERNORM_CASES, LAYERNORM_EPS, LAYERNORM_FD_CASES, LINEAR_ND_CASES, MSE_CASES, NLL_CASES, NLL_FD_CASES,
@@ -340,4 +343,18 @@ describe('errors and memory', () => {
     await rt.sync();
     expect(rt.poolStats().liveBuffers).toBe(before);
   });
+});
+
+describe("the gradient-check page's nn group", () => {
+  it('is registered, passes every check on this adapter, covers each of its kernels and leaks no buffer', async () => {
+    expect(PAGE_GROUPS).toContain(nnPageChecks);
+    await rt.sync();
+    const before = rt.poolStats().liveBuffers;
+    const suite = new GradCheckSuite(rt);
+    await nnPageChecks.run(suite);
+    await rt.sync();
+    expect(suite.results.filter((r) => !r.ok).map((r) => `${r.name}: ${r.error} > ${r.tol} ${r.message ?? ''}`)).toEqual([]);
+    for (const k of nnPageChecks.kernels) expect(suite.results.filter((r) => r.kernel === k).length, k).toBeGreaterThan(0);
+    expect(rt.poolStats().liveBuffers).toBe(before);
+  }, 120_000);
 });
