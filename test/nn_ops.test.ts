@@ -8,7 +8,7 @@ import { TOL, expectClose, finiteDiff, randomArray, relError, tensor, weightedSu
 import type { GpuRuntime } from '../src/gpu/runtime';
 import { Tensor } from '../src/autograd/tensor';
 import { noGrad, tidy } from '../src/autograd/scope';
-import { F } from '../src/autograd/index';
+import { F, LayerNorm as RootLayerNorm } from '../src/index';
 import { binaryCrossEntropyWithLogits, layerNorm, logSoftmax, mseLoss, nllLoss, softmax } from '../src/autograd/ops/nn';
 import { linear } from '../src/autograd/ops/linear';
 import { Linear } from '../src/nn/layers';
@@ -22,10 +22,10 @@ import { linearBackwardRef, linearRef } from '../src/reference/matmul';
 import { GradCheckSuite } from '../src/web/gradcheck-cases';
 import { nnPageChecks } from '../src/web/gradcheck/nn';
 import { PAGE_GROUPS } from '../src/web/gradcheck/groups';
-import type { Reduction } from '../src/reference/loss';
+import { numel } from '../src/reference/cases';
 import {
   BCE_CASES, BCE_FD_CASES, LAYERNORM_CASES, LAYERNORM_EPS, LAYERNORM_FD_CASES, LINEAR_ND_CASES, MSE_CASES, NLL_CASES, NLL_FD_CASES,
-  SOFTMAX_CASES, SOFTMAX_FD_CASES, bceInputs, layerNormInputs, nllInputs, softmaxInputs,
+  SOFTMAX_CASES, SOFTMAX_FD_CASES, bceInputs, layerNormInputs, lossObjective, lossUpstream, lossValues, nllInputs, softmaxInputs,
 } from '../src/reference/nn_cases';
 
 let rt: GpuRuntime;
@@ -33,11 +33,6 @@ beforeAll(async () => {
   rt = await testRuntime();
 });
 
-const numel = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
-const asArray = (v: number | Float64Array) => (typeof v === 'number' ? [v] : v);
-/** Σ w·loss for 'none', w·loss for a reduced loss: a scalar objective for the finite differences. */
-const objective = (v: number | Float64Array, w: ArrayLike<number>) => (typeof v === 'number' ? w[0] * v : weightedSum(v, w));
-const upstreamOf = (red: Reduction, w: ArrayLike<number>) => (red === 'none' ? w : w[0]);
 
 /** Run make() (the op on leaves), back-propagate `upstream`, read the output and the leaves' gradients; frees everything. */
 async function forwardBackward(make: () => Tensor, leaves: Tensor[], upstream: ArrayLike<number>) {
@@ -75,24 +70,24 @@ describe('nn references vs central finite differences', () => {
     const n = numel(shape);
     const [a, b] = [randomArray(n, 1), randomArray(n, 2)];
     const w = randomArray(red === 'none' ? n : 1, 3);
-    const g = mseLossBackwardRef(a, b, red, upstreamOf(red, w));
-    expect(relError(g.da, finiteDiff((v) => objective(mseLossRef(v, b, red), w), a))).toBeLessThanOrEqual(TOL.fd);
-    expect(relError(g.db, finiteDiff((v) => objective(mseLossRef(a, v, red), w), b))).toBeLessThanOrEqual(TOL.fd);
+    const g = mseLossBackwardRef(a, b, red, lossUpstream(red, w));
+    expect(relError(g.da, finiteDiff((v) => lossObjective(mseLossRef(v, b, red), w), a))).toBeLessThanOrEqual(TOL.fd);
+    expect(relError(g.db, finiteDiff((v) => lossObjective(mseLossRef(a, v, red), w), b))).toBeLessThanOrEqual(TOL.fd);
   });
 
   it.each(BCE_FD_CASES)('binaryCrossEntropyWithLogits %j', (c) => {
     const { x, y, weight, posWeight, upstream } = bceInputs(c, 11);
     const o = { weight, posWeight };
-    const g = bceWithLogitsBackwardRef(x, y, o, c.reduction, upstreamOf(c.reduction, upstream));
-    expect(relError(g.dx, finiteDiff((v) => objective(bceWithLogitsRef(v, y, o, c.reduction), upstream), x))).toBeLessThanOrEqual(TOL.fd);
-    expect(relError(g.dt, finiteDiff((v) => objective(bceWithLogitsRef(x, v, o, c.reduction), upstream), y))).toBeLessThanOrEqual(TOL.fd);
+    const g = bceWithLogitsBackwardRef(x, y, o, c.reduction, lossUpstream(c.reduction, upstream));
+    expect(relError(g.dx, finiteDiff((v) => lossObjective(bceWithLogitsRef(v, y, o, c.reduction), upstream), x))).toBeLessThanOrEqual(TOL.fd);
+    expect(relError(g.dt, finiteDiff((v) => lossObjective(bceWithLogitsRef(x, v, o, c.reduction), upstream), y))).toBeLessThanOrEqual(TOL.fd);
   });
 
   it.each(NLL_FD_CASES)('nllLoss %j', (c) => {
     const { layout, logp, target, weight, upstream } = nllInputs(c, 13);
     const o = { ignoreIndex: c.ignoreIndex, weight };
-    const g = nllLossBackwardRef(logp, target, layout, o, c.reduction, upstreamOf(c.reduction, upstream));
-    expect(relError(g, finiteDiff((v) => objective(nllLossRef(v, target, layout, o, c.reduction), upstream), logp))).toBeLessThanOrEqual(TOL.fd);
+    const g = nllLossBackwardRef(logp, target, layout, o, c.reduction, lossUpstream(c.reduction, upstream));
+    expect(relError(g, finiteDiff((v) => lossObjective(nllLossRef(v, target, layout, o, c.reduction), upstream), logp))).toBeLessThanOrEqual(TOL.fd);
   });
 
   it("the losses' references follow PyTorch's definitions at known points", () => {
@@ -207,8 +202,8 @@ describe('losses on the GPU', () => {
     const [A, B] = [leaf(a, shape), leaf(b, shape)];
     const r = await forwardBackward(() => mseLoss(A, B, { reduction: red }), [A, B], w);
     expect(r.shape).toEqual(red === 'none' ? shape : []);
-    expectClose(r.y, asArray(mseLossRef(a, b, red)), TOL.reduction, 'loss');
-    const g = mseLossBackwardRef(a, b, red, upstreamOf(red, w));
+    expectClose(r.y, lossValues(mseLossRef(a, b, red)), TOL.reduction, 'loss');
+    const g = mseLossBackwardRef(a, b, red, lossUpstream(red, w));
     expectClose(r.grads[0]!, g.da, TOL.reduction, 'da');
     expectClose(r.grads[1]!, g.db, TOL.reduction, 'db');
   });
@@ -222,8 +217,8 @@ describe('losses on the GPU', () => {
     W?.dispose();
     P?.dispose();
     const o = { weight, posWeight };
-    expectClose(r.y, asArray(bceWithLogitsRef(x, y, o, c.reduction)), TOL.reduction, 'loss');
-    const g = bceWithLogitsBackwardRef(x, y, o, c.reduction, upstreamOf(c.reduction, upstream));
+    expectClose(r.y, lossValues(bceWithLogitsRef(x, y, o, c.reduction)), TOL.reduction, 'loss');
+    const g = bceWithLogitsBackwardRef(x, y, o, c.reduction, lossUpstream(c.reduction, upstream));
     expectClose(r.grads[0]!, g.dx, TOL.reduction, 'dx');
     expectClose(r.grads[1]!, g.dt, TOL.reduction, 'dy');
   });
@@ -251,8 +246,8 @@ describe('losses on the GPU', () => {
     W?.dispose();
     expect(r.shape).toEqual(c.reduction === 'none' ? layout.targetShape : []);
     const o = { ignoreIndex: c.ignoreIndex, weight };
-    expectClose(r.y, asArray(nllLossRef(logp, target, layout, o, c.reduction)), TOL.reduction, 'loss');
-    expectClose(r.grads[0]!, nllLossBackwardRef(logp, target, layout, o, c.reduction, upstreamOf(c.reduction, upstream)), TOL.reduction, 'dlogp');
+    expectClose(r.y, lossValues(nllLossRef(logp, target, layout, o, c.reduction)), TOL.reduction, 'loss');
+    expectClose(r.grads[0]!, nllLossBackwardRef(logp, target, layout, o, c.reduction, lossUpstream(c.reduction, upstream)), TOL.reduction, 'dlogp');
   });
 
   it('nllLoss: targets as a CPU array are checked (ignoreIndex allowed); all targets ignored gives NaN for the mean, as PyTorch', async () => {
@@ -299,6 +294,33 @@ describe('linear on [*, in]', () => {
     expectClose(await y.toArray(), linearRef(xs, await m.weight.toArray(), await m.bias!.toArray(), 30, 7, 4), TOL.reduction, 'Linear');
     x.dispose();
     y.dispose();
+    m.dispose();
+  });
+});
+
+describe("the issue's call forms, from the package root", () => {
+  it('F.layerNorm(x, normalizedShape, weight, bias, eps), F.mseLoss(a, b), F.binaryCrossEntropyWithLogits(x, y), F.nllLoss(logp, y), new LayerNorm(…)', async () => {
+    const xs = randomArray(12, 41);
+    const ys = randomArray(12, 42, 0, 1);
+    const [x, y, w, b] = [tensor(rt, xs, [3, 4]), tensor(rt, ys, [3, 4]), Tensor.ones([4], rt), Tensor.zeros([4], rt)];
+    const labels = Tensor.fromArray([0, 3, 1], [3], 'i32', rt);
+    const m = new RootLayerNorm(4);
+    const outs = noGrad(() => [
+      F.layerNorm(x, [4], w, b, 1e-5),
+      F.mseLoss(x, y),
+      F.binaryCrossEntropyWithLogits(x, y),
+      F.nllLoss(F.logSoftmax(x, 1), labels),
+      m.forward(x),
+    ].map((t) => t.toArray()));
+    const [ln, mse, bce, nll, mod] = await Promise.all(outs);
+    const lnRef = layerNormRef(xs, 3, 4, null, null, 1e-5);
+    expectClose(ln, lnRef, TOL.reduction, 'layerNorm');
+    expectClose(mod, lnRef, TOL.reduction, 'LayerNorm module');
+    expectClose(mse, [mseLossRef(xs, ys, 'mean') as number], TOL.reduction, 'mseLoss');
+    expectClose(bce, [bceWithLogitsRef(xs, ys, {}, 'mean') as number], TOL.reduction, 'bce');
+    const logp = softmaxRef(xs, { outer: 3, n: 4, inner: 1 }, true);
+    expectClose(nll, [nllLossRef(logp, [0, 3, 1], { n: 3, classes: 4, inner: 1 }, {}, 'mean') as number], TOL.reduction, 'nllLoss');
+    for (const t of [x, y, w, b, labels]) t.dispose();
     m.dispose();
   });
 });

@@ -8,11 +8,17 @@
  * without affine (and over more than 64 rows: the tree kernel of the weight gradients), every reduction of every
  * loss, ignoreIndex (−100 and a class index), class weights, weight and posWeight, and logits of ±80.
  */
-import { randomArray, rng } from './math';
+import { randomArray, rng, weightedSum } from './math';
 import { softmaxRef, axisLayout, type NllRefLayout } from './nn';
+import { numel } from './cases';
 import type { Reduction } from './loss';
 
-const numel = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
+/** A reference loss as an array: [loss] for a reduced loss, the losses for 'none'. */
+export const lossValues = (v: number | Float64Array): ArrayLike<number> => (typeof v === 'number' ? [v] : v);
+/** A scalar objective of a loss for the finite differences: w[0]·loss for a reduced loss, Σ w·loss for 'none'. */
+export const lossObjective = (v: number | Float64Array, w: ArrayLike<number>): number => (typeof v === 'number' ? w[0] * v : weightedSum(v, w));
+/** The upstream gradient as the references take it: a number for a reduced loss, one per element for 'none'. */
+export const lossUpstream = (red: Reduction, w: ArrayLike<number>): number | ArrayLike<number> => (red === 'none' ? w : w[0]);
 
 /** softmax / logSoftmax: shape, dim, and the scale of the inputs (uniform in ±scale; 80: large logits). */
 export interface SoftmaxCase {

@@ -30,21 +30,11 @@ override WG: u32 = 256u;   // a power of two
 @group(0) @binding(8) var<storage, read_write> dweight: array<f32>;
 @group(0) @binding(9) var<storage, read_write> dbias: array<f32>;
 
-var<workgroup> red: array<vec2<f32>, WG>;
+// index(wid, lid, nwg) and wg_sum: kernels/prelude (grid.wgsl, wgreduce.wgsl), joined on by the launcher.
 
-// index(wid, lid, nwg): kernels/prelude/grid.wgsl, joined on by the launcher (withPrelude).
-
-// A tree sum of two values over the workgroup (called in uniform control flow); every thread gets the result.
+// wg_sum of both parts.
 fn wg_sum2(lid: u32, v: vec2<f32>) -> vec2<f32> {
-  red[lid] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s = s >> 1u) {
-    if (lid < s) { red[lid] += red[lid + s]; }
-    workgroupBarrier();
-  }
-  let r = red[0];
-  workgroupBarrier();   // everyone has read red[0] before it is reused
-  return r;
+  return vec2<f32>(wg_sum(lid, v.x), wg_sum(lid, v.y));
 }
 
 fn w_at(c: u32) -> f32 {
@@ -123,8 +113,8 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
   let row = wid.y * nwg.x + wid.x;
   if (row >= params.rows) { return; }   // uniform: the whole workgroup leaves
   let base = row * params.d;
-  let mean = wg_sum2(lid.x, vec2<f32>(part_sum(base, lid.x, WG), 0.0)).x / f32(params.d);
-  let sq = wg_sum2(lid.x, vec2<f32>(part_sq(base, mean, lid.x, WG), 0.0)).x;
+  let mean = wg_sum(lid.x, part_sum(base, lid.x, WG)) / f32(params.d);
+  let sq = wg_sum(lid.x, part_sq(base, mean, lid.x, WG));
   write_y(row, mean, sq, lid.x, WG);
 }
 

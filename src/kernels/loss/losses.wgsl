@@ -88,28 +88,37 @@ fn mse_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
   out[i] = 2.0 * (a[i] - b[i]) * grad_at(i);
 }
 
+// One element of the binary cross-entropy: the logit, the target, pos_weight, lw = 1 + (p − 1)·t and the weight.
+struct Bce {
+  x: f32,
+  t: f32,
+  p: f32,
+  lw: f32,
+  w: f32,
+}
+
+fn bce_at(i: u32) -> Bce {
+  let t = b[i];
+  let p = bce_pos_weight(i);
+  return Bce(a[i], t, p, 1.0 + (p - 1.0) * t, bce_weight(i));
+}
+
 @compute @workgroup_size(WG)
 fn bce_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = index(wid, lid, nwg);
   if (i >= params.count) { return; }
-  let x = a[i];
-  let t = b[i];
-  let p = bce_pos_weight(i);
-  let lw = 1.0 + (p - 1.0) * t;
-  let lin = select(-p * t * x, (1.0 - t) * x, x >= 0.0);
-  out[i] = bce_weight(i) * (lin + lw * log1p_small(exp(-abs(x))));
+  let e = bce_at(i);
+  let lin = select(-e.p * e.t * e.x, (1.0 - e.t) * e.x, e.x >= 0.0);
+  out[i] = e.w * (lin + e.lw * log1p_small(exp(-abs(e.x))));
 }
 
 @compute @workgroup_size(WG)
 fn bce_backward_input(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = index(wid, lid, nwg);
   if (i >= params.count) { return; }
-  let x = a[i];
-  let t = b[i];
-  let p = bce_pos_weight(i);
-  let lw = 1.0 + (p - 1.0) * t;
-  let d = select(lw * sigmoid(x) - p * t, (1.0 - t) - lw * sigmoid(-x), x >= 0.0);
-  out[i] = bce_weight(i) * d * grad_at(i);
+  let e = bce_at(i);
+  let d = select(e.lw * sigmoid(e.x) - e.p * e.t, (1.0 - e.t) - e.lw * sigmoid(-e.x), e.x >= 0.0);
+  out[i] = e.w * d * grad_at(i);
 }
 
 @compute @workgroup_size(WG)

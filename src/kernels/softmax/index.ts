@@ -7,7 +7,7 @@ import { defineKernel, launch } from '../contract';
 
 export const softmaxKernel = defineKernel({
   name: 'softmax/softmax.wgsl',
-  shader: withPrelude(softmaxShader, 'grid'),
+  shader: withPrelude(softmaxShader, 'grid', 'wgreduce'),
   entries: ['forward', 'forward_serial', 'backward', 'backward_serial'],
   uniforms: [['rows', 'u32'], ['n', 'u32'], ['inner', 'u32'], ['log_out', 'u32'], ['nan_bits', 'u32']],
   bindings: [['x', 'read'], ['y', 'read_write'], ['dy', 'read'], ['dx', 'read_write']],

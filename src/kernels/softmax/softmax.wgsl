@@ -26,37 +26,10 @@ override WG: u32 = 256u;   // a power of two
 @group(0) @binding(3) var<storage, read> dy: array<f32>;
 @group(0) @binding(4) var<storage, read_write> dx: array<f32>;
 
-var<workgroup> red: array<f32, WG>;
-
-// index(wid, lid, nwg): kernels/prelude/grid.wgsl, joined on by the launcher (withPrelude).
+// index(wid, lid, nwg), wg_sum and wg_max: kernels/prelude (grid.wgsl, wgreduce.wgsl), joined on by the launcher.
 
 fn row_base(row: u32) -> u32 {
   return (row / params.inner) * params.n * params.inner + row % params.inner;
-}
-
-// Tree reductions over the workgroup (called in uniform control flow); every thread gets the result.
-fn wg_max(lid: u32, v: f32) -> f32 {
-  red[lid] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s = s >> 1u) {
-    if (lid < s) { red[lid] = max(red[lid], red[lid + s]); }
-    workgroupBarrier();
-  }
-  let r = red[0];
-  workgroupBarrier();   // everyone has read red[0] before it is reused
-  return r;
-}
-
-fn wg_sum(lid: u32, v: f32) -> f32 {
-  red[lid] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s = s >> 1u) {
-    if (lid < s) { red[lid] += red[lid + s]; }
-    workgroupBarrier();
-  }
-  let r = red[0];
-  workgroupBarrier();
-  return r;
 }
 
 // The per-thread parts of a row, over k = first, first + step, …: shared by the tree and serial entries.

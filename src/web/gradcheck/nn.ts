@@ -13,16 +13,12 @@ import {
 } from '../../reference/nn';
 import { linearBackwardRef, linearRef } from '../../reference/matmul';
 import { TOL, finiteDiff, randomArray, weightedSum } from '../../reference/math';
-import type { Reduction } from '../../reference/loss';
+import { numel } from '../../reference/cases';
 import {
   BCE_CASES, BCE_FD_CASES, LAYERNORM_CASES, LAYERNORM_EPS, LAYERNORM_FD_CASES, LINEAR_ND_CASES, MSE_CASES, NLL_CASES, NLL_FD_CASES,
-  SOFTMAX_CASES, SOFTMAX_FD_CASES, bceInputs, layerNormInputs, nllInputs, softmaxInputs,
+  SOFTMAX_CASES, SOFTMAX_FD_CASES, bceInputs, layerNormInputs, lossObjective, lossUpstream, lossValues, nllInputs, softmaxInputs,
 } from '../../reference/nn_cases';
 
-const numel = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
-const asArray = (v: number | Float64Array) => (typeof v === 'number' ? [v] : v);
-const objective = (v: number | Float64Array, w: ArrayLike<number>) => (typeof v === 'number' ? w[0] * v : weightedSum(v, w));
-const upstreamOf = (red: Reduction, w: ArrayLike<number>) => (red === 'none' ? w : w[0]);
 
 /** y = make(), back-propagated with `upstream` (y is freed after the case). */
 function runBackward(c: PageChecks, make: () => Tensor, upstream: ArrayLike<number>): Tensor {
@@ -91,15 +87,15 @@ async function lossChecks(c: PageChecks): Promise<void> {
     const [a, b] = [randomArray(n, n + 1, -2, 2), randomArray(n, n + 2, -2, 2)];
     const w = randomArray(red === 'none' ? n : 1, n + 3, 0.5, 2);
     await c.run('mseLoss', `${name}: reference backward vs finite differences`, async () => {
-      const g = mseLossBackwardRef(a, b, red, upstreamOf(red, w));
-      c.record('mseLoss', `${name}: ref da`, g.da, finiteDiff((v) => objective(mseLossRef(v, b, red), w), a), TOL.fd);
-      c.record('mseLoss', `${name}: ref db`, g.db, finiteDiff((v) => objective(mseLossRef(a, v, red), w), b), TOL.fd);
+      const g = mseLossBackwardRef(a, b, red, lossUpstream(red, w));
+      c.record('mseLoss', `${name}: ref da`, g.da, finiteDiff((v) => lossObjective(mseLossRef(v, b, red), w), a), TOL.fd);
+      c.record('mseLoss', `${name}: ref db`, g.db, finiteDiff((v) => lossObjective(mseLossRef(a, v, red), w), b), TOL.fd);
     });
     await c.run('mseLoss', name, async () => {
       const [A, B] = [c.t(a, shape, true), c.t(b, shape, true)];
       const y = runBackward(c, () => mseLoss(A, B, { reduction: red }), w);
-      const g = mseLossBackwardRef(a, b, red, upstreamOf(red, w));
-      await c.compare('mseLoss', `${name}: loss`, y, asArray(mseLossRef(a, b, red)), TOL.reduction);
+      const g = mseLossBackwardRef(a, b, red, lossUpstream(red, w));
+      await c.compare('mseLoss', `${name}: loss`, y, lossValues(mseLossRef(a, b, red)), TOL.reduction);
       await c.compare('mseLoss', `${name}: da`, A.grad, g.da, TOL.reduction);
       await c.compare('mseLoss', `${name}: db`, B.grad, g.db, TOL.reduction);
     });
@@ -110,9 +106,9 @@ async function lossChecks(c: PageChecks): Promise<void> {
     await c.run(k, `${k} reference backward vs finite differences ${JSON.stringify(s)}`, async () => {
       const { x, y, weight, posWeight, upstream } = bceInputs(s, 11);
       const o = { weight, posWeight };
-      const g = bceWithLogitsBackwardRef(x, y, o, s.reduction, upstreamOf(s.reduction, upstream));
-      c.record(k, `${k} ref dx ${JSON.stringify(s)}`, g.dx, finiteDiff((v) => objective(bceWithLogitsRef(v, y, o, s.reduction), upstream), x), TOL.fd);
-      c.record(k, `${k} ref dy ${JSON.stringify(s)}`, g.dt, finiteDiff((v) => objective(bceWithLogitsRef(x, v, o, s.reduction), upstream), y), TOL.fd);
+      const g = bceWithLogitsBackwardRef(x, y, o, s.reduction, lossUpstream(s.reduction, upstream));
+      c.record(k, `${k} ref dx ${JSON.stringify(s)}`, g.dx, finiteDiff((v) => lossObjective(bceWithLogitsRef(v, y, o, s.reduction), upstream), x), TOL.fd);
+      c.record(k, `${k} ref dy ${JSON.stringify(s)}`, g.dt, finiteDiff((v) => lossObjective(bceWithLogitsRef(x, v, o, s.reduction), upstream), y), TOL.fd);
     });
   }
   for (const s of BCE_CASES) {
@@ -124,8 +120,8 @@ async function lossChecks(c: PageChecks): Promise<void> {
       const P = posWeight ? c.t(posWeight, s.posWeight!) : null;
       const out = runBackward(c, () => binaryCrossEntropyWithLogits(X, Y, { reduction: s.reduction, weight: W, posWeight: P }), upstream);
       const o = { weight, posWeight };
-      const g = bceWithLogitsBackwardRef(x, y, o, s.reduction, upstreamOf(s.reduction, upstream));
-      await c.compare(k, `${name}: loss`, out, asArray(bceWithLogitsRef(x, y, o, s.reduction)), TOL.reduction);
+      const g = bceWithLogitsBackwardRef(x, y, o, s.reduction, lossUpstream(s.reduction, upstream));
+      await c.compare(k, `${name}: loss`, out, lossValues(bceWithLogitsRef(x, y, o, s.reduction)), TOL.reduction);
       await c.compare(k, `${name}: dx`, X.grad, g.dx, TOL.reduction);
       await c.compare(k, `${name}: dy`, Y.grad, g.dt, TOL.reduction);
     });
@@ -135,8 +131,8 @@ async function lossChecks(c: PageChecks): Promise<void> {
     await c.run('nllLoss', `nllLoss reference backward vs finite differences ${JSON.stringify(s)}`, async () => {
       const { layout, logp, target, weight, upstream } = nllInputs(s, 13);
       const o = { ignoreIndex: s.ignoreIndex, weight };
-      const g = nllLossBackwardRef(logp, target, layout, o, s.reduction, upstreamOf(s.reduction, upstream));
-      c.record('nllLoss', `nllLoss ref dlogp ${JSON.stringify(s)}`, g, finiteDiff((v) => objective(nllLossRef(v, target, layout, o, s.reduction), upstream), logp), TOL.fd);
+      const g = nllLossBackwardRef(logp, target, layout, o, s.reduction, lossUpstream(s.reduction, upstream));
+      c.record('nllLoss', `nllLoss ref dlogp ${JSON.stringify(s)}`, g, finiteDiff((v) => lossObjective(nllLossRef(v, target, layout, o, s.reduction), upstream), logp), TOL.fd);
     });
   }
   for (const s of NLL_CASES) {
@@ -148,8 +144,8 @@ async function lossChecks(c: PageChecks): Promise<void> {
       const W = weight ? c.t(weight, [layout.classes]) : null;
       const y = runBackward(c, () => nllLoss(L, tgt, { reduction: s.reduction, ignoreIndex: s.ignoreIndex, weight: W }), upstream);
       const o = { ignoreIndex: s.ignoreIndex, weight };
-      await c.compare('nllLoss', `${name}: loss`, y, asArray(nllLossRef(logp, target, layout, o, s.reduction)), TOL.reduction);
-      await c.compare('nllLoss', `${name}: dlogp`, L.grad, nllLossBackwardRef(logp, target, layout, o, s.reduction, upstreamOf(s.reduction, upstream)), TOL.reduction);
+      await c.compare('nllLoss', `${name}: loss`, y, lossValues(nllLossRef(logp, target, layout, o, s.reduction)), TOL.reduction);
+      await c.compare('nllLoss', `${name}: dlogp`, L.grad, nllLossBackwardRef(logp, target, layout, o, s.reduction, lossUpstream(s.reduction, upstream)), TOL.reduction);
     });
   }
 }
