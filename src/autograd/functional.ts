@@ -19,3 +19,4 @@ export { sum, mean, max, min, argmax, argmin, variance, variance as var, std, lo
 export { transpose, permute, contiguous, narrow, slice, cat, stack, gather, indexSelect, squeeze, unsqueeze, unflatten } from './ops/shape';
 
 // ---- nn (ops/nn.ts)
+export { softmax, logSoftmax, layerNorm, mseLoss, binaryCrossEntropyWithLogits, nllLoss, type LossOptions, type LossReduction, type BceWithLogitsOptions, type NllLossOptions } from './ops/nn';

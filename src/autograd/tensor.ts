@@ -10,6 +10,7 @@ import type { GradNode } from './graph';
 import * as basic from './ops/basic';
 import * as shapeOps from './ops/shape';
 import * as reduce from './ops/reduce';
+import * as nnOps from './ops/nn';
 import { backward as runBackward, type BackwardOptions } from './graph';
 
 export type DType = 'f32' | 'i32';
@@ -320,6 +321,15 @@ export class Tensor {
   }
 
   // ---- nn (ops/nn.ts)
+
+  /** softmax along `dim` (torch's x.softmax(dim)). */
+  softmax(dim: number): Tensor {
+    return nnOps.softmax(this, dim);
+  }
+  /** log-softmax along `dim` (torch's x.log_softmax(dim)). */
+  logSoftmax(dim: number): Tensor {
+    return nnOps.logSoftmax(this, dim);
+  }
 
   // ---- basic
 

@@ -19,6 +19,9 @@ import { matmulSubgroupKernel } from './matmul/subgroup';
 import { im2colKernel } from './conv/im2col';
 import { winograd2Kernel, winograd4Kernel } from './conv/winograd';
 import { stridedKernel, gatherKernel } from './shape';
+import { softmaxKernel } from './softmax';
+import { layerNormKernel } from './layernorm';
+import { lossesKernel } from './loss/losses';
 
 export const kernelContracts: readonly KernelContract[] = [
   sgdKernel,
@@ -43,4 +46,5 @@ export const kernelContracts: readonly KernelContract[] = [
   stridedKernel, gatherKernel,
   reduceDimsKernel,
   selectKernel,
+  softmaxKernel, layerNormKernel, lossesKernel,
 ];

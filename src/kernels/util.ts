@@ -76,3 +76,10 @@ export function windowBinding(rt: GpuRuntime, buffer: GPUBuffer, offset: number,
   }
   return { binding: { buffer, offset: start, size }, shift };
 }
+
+/** The workgroup size for a kernel with one workgroup per row of `n` terms: a power of two in [32, 256], near n. */
+export function rowWorkgroup(n: number): number {
+  let wg = 32;
+  while (wg < n && wg < 256) wg *= 2;
+  return wg;
+}

@@ -31,22 +31,27 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   });
 }
 
-/** torch.nn.functional.linear: x[N,in] · weight[out,in]ᵀ (+ bias[out]) → [N,out]. */
+/**
+ * torch.nn.functional.linear: x[*, in] · weight[out,in]ᵀ (+ bias[out]) → [*, out]. Any leading dims (none: x is
+ * [in]) are flattened into the rows of one matmul and restored; the storage is contiguous, so that is a view.
+ */
 export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
   requireNonEmpty('linear', { x, weight, bias });
-  const [N, inF] = x.shape;
+  const inF = x.shape[x.shape.length - 1];
   const outF = weight.shape[0];
-  if (x.shape.length !== 2 || weight.shape.length !== 2 || weight.shape[1] !== inF || (bias && (bias.shape.length !== 1 || bias.shape[0] !== outF))) {
-    throw new Error(`linear: x ${shapeStr(x.shape)}, weight ${shapeStr(weight.shape)}${bias ? `, bias ${shapeStr(bias.shape)}` : ''} do not match (need [N,in], [out,in], [out])`);
+  if (x.shape.length < 1 || weight.shape.length !== 2 || weight.shape[1] !== inF || (bias && (bias.shape.length !== 1 || bias.shape[0] !== outF))) {
+    throw new Error(`linear: x ${shapeStr(x.shape)}, weight ${shapeStr(weight.shape)}${bias ? `, bias ${shapeStr(bias.shape)}` : ''} do not match (need [*,in], [out,in], [out])`);
   }
+  const lead = x.shape.slice(0, -1);
+  const N = x.size / inF; // the rows: the product of the leading dims
   const rt = x.rt;
-  const out = Tensor.empty([N, outF], 'f32', rt);
+  const out = Tensor.empty([...lead, outF], 'f32', rt);
   matmulKernel(rt, x.buffer, weight.buffer, out.buffer, N, outF, inF, { transB: true, bias: bias?.buffer ?? null });
   const inputs = bias ? [x, weight, bias] : [x, weight];
   return record(out, 'linear', inputs, (g) => {
     const grads: (Tensor | null)[] = [null, null, null];
     if (x.requiresGrad) {
-      grads[0] = Tensor.empty([N, inF], 'f32', rt);
+      grads[0] = Tensor.empty(x.shape, 'f32', rt);
       matmulKernel(rt, g.buffer, weight.buffer, grads[0].buffer, N, inF, outF); // dL/dx = g · W
     }
     if (weight.requiresGrad) {

@@ -1,7 +1,7 @@
 /** Launchers for cross_entropy.wgsl: fused, numerically stable softmax cross-entropy. */
 import type { GpuRuntime } from '../../gpu/runtime';
 import crossEntropyShader from './cross_entropy.wgsl';
-import { f32Range, grid1d } from '../util';
+import { f32Range, grid1d, rowWorkgroup } from '../util';
 import { defineKernel, launch } from '../contract';
 
 export const crossEntropyKernel = defineKernel({
@@ -13,13 +13,6 @@ export const crossEntropyKernel = defineKernel({
 });
 
 const NAN_BITS = 0x7fc00000;
-
-/** The workgroup size for rows of c classes: a power of two in [32, 256], near c. */
-function rowWorkgroup(c: number): number {
-  let wg = 32;
-  while (wg < c && wg < 256) wg *= 2;
-  return wg;
-}
 
 function checkSizes(op: string, n: number, c: number, smoothing: number): void {
   if (!(n >= 1 && c >= 1)) throw new Error(`${op}: needs at least one row and one class, got N=${n}, C=${c}`);
@@ -92,3 +85,4 @@ export function crossEntropyBackward(
     workgroups: grid1d(rt, n * c),
   });
 }
+export * from './losses';

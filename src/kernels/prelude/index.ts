@@ -1,13 +1,15 @@
 /**
  * Shared WGSL, joined onto a kernel's shader when its launcher is imported (WGSL has no includes):
- * `grid` (the folded 1D grid's `index()`) and `rng` (the counter-based generator `pcg` / `rand01`).
+ * `grid` (the folded 1D grid's `index()`), `rng` (the counter-based generator `pcg` / `rand01`) and `wgreduce`
+ * (the workgroup tree reductions `wg_sum` / `wg_max`).
  * The parts go after the shader's own code, so the line numbers in a compiler message about the shader's
  * own code are those of its file.
  */
 import grid from './grid.wgsl';
 import rng from './rng.wgsl';
+import wgreduce from './wgreduce.wgsl';
 
-const PARTS = { grid, rng } as const;
+const PARTS = { grid, rng, wgreduce } as const;
 export type PreludePart = keyof typeof PARTS;
 
 export function withPrelude(shader: string, ...parts: PreludePart[]): string {
