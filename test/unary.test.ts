@@ -14,6 +14,7 @@ import {
 } from '../src/reference/unary_cases';
 import { unaryOp } from '../src/autograd/ops/unary';
 import * as F from '../src/autograd/functional';
+import * as root from '../src/index';
 import { Tensor } from '../src/autograd/tensor';
 import type { GpuRuntime } from '../src/gpu/runtime';
 import { tidy } from '../src/autograd/scope';
@@ -247,5 +248,35 @@ describe('functional API and Tensor methods', () => {
     expect(rt.poolStats().liveBuffers).toBe(live);
     x.dispose();
     w.dispose();
+  });
+});
+
+describe('package root and nn modules', () => {
+  it('F.*, the root and the nn modules export the unary ops and activations', () => {
+    for (const name of ['exp', 'log', 'sqrt', 'rsqrt', 'abs', 'neg', 'tanh', 'sigmoid', 'relu', 'gelu', 'silu', 'leakyRelu', 'clamp'] as const) {
+      expect(typeof root.F[name], `F.${name}`).toBe('function');
+      expect(root[name], name).toBe(root.F[name]);
+    }
+    for (const M of [root.GELU, root.SiLU, root.Tanh, root.Sigmoid, root.LeakyReLU]) expect(new M().parameters()).toEqual([]);
+  });
+
+  it('GELU, SiLU, Tanh, Sigmoid and LeakyReLU run their ops (with their options), forward and backward', async () => {
+    const xs = randomArray(33, 91, -3, 3);
+    const cases: [root.Module, UnaryName, UnaryParams?][] = [
+      [new root.GELU(), 'gelu'],
+      [new root.GELU({ approximate: 'tanh' }), 'geluTanh'],
+      [new root.SiLU(), 'silu'],
+      [new root.Tanh(), 'tanh'],
+      [new root.Sigmoid(), 'sigmoid'],
+      [new root.LeakyReLU(), 'leakyRelu'],
+      [new root.LeakyReLU(0.2), 'leakyRelu', { negativeSlope: 0.2 }],
+      [new root.LeakyReLU({ negativeSlope: 0.3 }), 'leakyRelu', { negativeSlope: 0.3 }],
+    ];
+    for (const [m, name, p] of cases) {
+      const { y, dx } = await runOp((x) => m.forward(x), xs, xs, [3, 11]);
+      expectClose(y, unaryRef(name, xs, p), TOL.elementwise, `${m.constructor.name} ${name}`);
+      expectClose(dx, unaryBackwardRef(name, xs, xs, p), TOL.elementwise, `${m.constructor.name} ${name} dx`);
+    }
+    expect(() => new root.GELU({ approximate: 'fast' as never })).toThrow(/GELU: approximate must be 'none' or 'tanh', got "fast"/);
   });
 });
