@@ -7,6 +7,7 @@
  */
 import type { UnaryName, UnaryParams, UnarySpec } from '../kernels/elementwise/unary_ops';
 import { randomArray } from './math';
+import { unaryFdInputs } from './cases';
 
 /** The parameters a declared op's table-driven checks use. */
 export const unaryCheckParams = (spec: UnarySpec): UnaryParams => spec.checkParams ?? {};
@@ -23,11 +24,7 @@ export function unaryInputs(spec: UnarySpec, n: number, seed: number): Float64Ar
  */
 export function unaryFdInputsOf(spec: UnarySpec, n: number, seed: number, kinks: readonly number[] = spec.kinks ?? []): Float64Array {
   const [lo, hi] = spec.domain ? [Math.max(-1, spec.domain[0]), Math.min(1, spec.domain[1])] : [-1, 1];
-  return randomArray(n, seed, lo, hi).map((v) => {
-    let x = v;
-    for (const k of kinks) if (Math.abs(x - k) < 0.05) x = x >= k ? k + 0.05 + (x - k) : k - 0.05 + (x - k);
-    return Math.fround(x);
-  });
+  return unaryFdInputs(n, seed, kinks, lo, hi);
 }
 
 /** A parameter case: the op, its parameters, and its kinks under them (for the finite differences). */
