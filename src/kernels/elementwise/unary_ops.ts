@@ -73,7 +73,8 @@ const TANH = `fn tanh_T(x: T) -> T {
 /**
  * erf in float32 (WGSL has none): x·(1 + P(x²)) for |x| ≤ 0.921875 and ±(1 − exp(Q(|x|))) above, with P of
  * degree 5 and Q of degree 7 fitted to erf and log(erfc) (weighted minimax). Absolute error ≤ 6e-8 for every x
- * (Q → −∞ as |x| grows, so erf is exactly ±1 from |x| ≈ 3.9 on, with no overflow to NaN). NaN stays NaN.
+ * in float32 with an exact exp (the GPU's exp adds its own); Q → −∞ as |x| grows, so erf is exactly ±1 from
+ * |x| = 4 on, with no overflow to NaN. NaN stays NaN.
  */
 const ERF = `fn erf_T(x: T) -> T {
   let t = abs(x);
