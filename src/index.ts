@@ -10,6 +10,7 @@ export { StepLR } from './train/scheduler';
 
 // ---- nn modules beyond ResNet's
 export { LayerNorm, type LayerNormOptions } from './nn/norm';
+export { GELU, SiLU, Tanh, Sigmoid, LeakyReLU } from './nn/activations';
 export { EarlyStopping } from './train/early_stopping';
 export { Trainer, TrainingDivergedError, type TrainerData, type TrainerEvents, type Progress, type BatchSource } from './train/trainer';
 export type { Summary } from './train/run_report';

@@ -9,6 +9,8 @@ export { crossEntropy, type CrossEntropyOptions } from './ops/loss';
 export { add, sub, mul, maximum, scale, reshape, flatten } from './ops/basic';
 
 // ---- unary elementwise (ops/unary.ts)
+export { exp, log, sqrt, rsqrt, abs, neg, clamp, type ClampOptions } from './ops/unary';
+export { tanh, gelu, silu, leakyRelu, type GeluOptions, type LeakyReluOptions } from './ops/activation';
 
 // ---- broadcasting binary (ops/binary.ts)
 

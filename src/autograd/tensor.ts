@@ -11,6 +11,7 @@ import * as basic from './ops/basic';
 import * as shapeOps from './ops/shape';
 import * as reduce from './ops/reduce';
 import * as nnOps from './ops/nn';
+import * as unary from './ops/unary';
 import { backward as runBackward, type BackwardOptions } from './graph';
 
 export type DType = 'f32' | 'i32';
@@ -221,6 +222,47 @@ export class Tensor {
   // Each op family keeps its methods in its own section below (torch's method names, camelCase).
 
   // ---- unary elementwise (ops/unary.ts)
+
+  /** e^x, elementwise (F.exp). */
+  exp(): Tensor {
+    return unary.exp(this);
+  }
+  /** The natural logarithm, elementwise (F.log). */
+  log(): Tensor {
+    return unary.log(this);
+  }
+  /** The square root, elementwise (F.sqrt). */
+  sqrt(): Tensor {
+    return unary.sqrt(this);
+  }
+  /** 1 / √x, elementwise (F.rsqrt). */
+  rsqrt(): Tensor {
+    return unary.rsqrt(this);
+  }
+  /** |x|, elementwise (F.abs). */
+  abs(): Tensor {
+    return unary.abs(this);
+  }
+  /** −x, elementwise (F.neg). */
+  neg(): Tensor {
+    return unary.neg(this);
+  }
+  /** tanh, elementwise (F.tanh). */
+  tanh(): Tensor {
+    return unary.unaryOp('tanh')(this);
+  }
+  /** The logistic sigmoid, elementwise (F.sigmoid). */
+  sigmoid(): Tensor {
+    return unary.unaryOp('sigmoid')(this);
+  }
+  /** max(x, 0), elementwise (F.relu). */
+  relu(): Tensor {
+    return unary.unaryOp('relu')(this);
+  }
+  /** torch's x.clamp(min, max): either bound may be omitted (undefined or null), or given as `{ min, max }` (F.clamp). */
+  clamp(min?: number | null | unary.ClampOptions, max?: number | null): Tensor {
+    return unary.clamp(this, min, max);
+  }
 
   // ---- broadcasting binary (ops/binary.ts)
 

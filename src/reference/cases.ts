@@ -53,9 +53,9 @@ export const RELU_SHAPES = UNARY_SHAPES;
 /** The references' own backwards vs finite differences: this many points per op, 0.05 away from its kinks. */
 export const UNARY_FD_SIZE = 33;
 
-/** Seeded inputs for a unary op's finite-difference check, in [−1, 1] and at least 0.05 from each kink (rounded to f32). */
-export function unaryFdInputs(n: number, seed: number, kinks: readonly number[] = []): Float64Array {
-  return randomArray(n, seed).map((v) => {
+/** Seeded inputs for a unary op's finite-difference check, in [lo, hi] and at least 0.05 from each kink (rounded to f32). */
+export function unaryFdInputs(n: number, seed: number, kinks: readonly number[] = [], lo = -1, hi = 1): Float64Array {
+  return randomArray(n, seed, lo, hi).map((v) => {
     let x = v;
     for (const k of kinks) if (Math.abs(x - k) < 0.05) x = x >= k ? k + 0.05 + (x - k) : k - 0.05 + (x - k);
     return Math.fround(x);

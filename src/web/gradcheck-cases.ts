@@ -26,6 +26,7 @@ import { batchNormBackwardRef, batchNormRef } from '../reference/batchnorm';
 import { adaptiveAvgPool2dBackwardRef, adaptiveAvgPool2dRef, maxPool2dBackwardRef, maxPool2dRef } from '../reference/pool';
 import { unaryBackwardRef, unaryRef } from '../reference/unary';
 import { UNARY_OPS } from '../kernels/elementwise/unary_ops';
+import { unaryCheckParams, unaryFdInputsOf, unaryInputs } from '../reference/unary_cases';
 import { BINARY_OPS } from '../kernels/elementwise/binary_ops';
 import { binaryBackwardRef, binaryRef } from '../reference/binary';
 import { dropoutMaskRef, dropoutRef } from '../reference/dropout';
@@ -40,7 +41,7 @@ import {
   DROPOUT_SHAPES, ELEMENTWISE_SIZES, LINEAR_CASES, LINEAR_FD_CASE, MATMUL_FD_CASE, MATMUL_OP_CASES, MATMUL_SIZES,
   MAXPOOL_CASES, MAXPOOL_FD_CASES, REDUCE_CASES, SGD_COMBOS, SGD_LRS, SGD_SHAPES,
   type BatchNormCase, type ConvAlgorithmCase, batchNormInputs, batchNormRefOptions, convAlgorithmComputes, numel,
-  randomLabels, reduceLayout, sgdParams, sgdStepGrads, sgdValid, UNARY_FD_SIZE, UNARY_SHAPES, unaryFdInputs, BINARY_FD_SIZE, binaryFdInputs,
+  randomLabels, reduceLayout, sgdParams, sgdStepGrads, sgdValid, UNARY_FD_SIZE, UNARY_SHAPES, BINARY_FD_SIZE, binaryFdInputs,
 } from '../reference/cases';
 
 export { TOL, relError };
@@ -214,9 +215,9 @@ export class GradCheckSuite implements PageChecks {
     }
     for (const spec of UNARY_OPS) {
       await this.run('reference', `${spec.name} reference backward vs finite differences`, async () => {
-        const [x, w] = [unaryFdInputs(UNARY_FD_SIZE, seed++, spec.kinks), fresh(UNARY_FD_SIZE)];
-        const fd = finiteDiff((v) => weightedSum(unaryRef(spec.name, v), w), x);
-        this.record('reference', `${spec.name} ref dx`, unaryBackwardRef(spec.name, x, w), fd, TOL.fd);
+        const [x, w, p] = [unaryFdInputsOf(spec, UNARY_FD_SIZE, seed++), fresh(UNARY_FD_SIZE), unaryCheckParams(spec)];
+        const fd = finiteDiff((v) => weightedSum(unaryRef(spec.name, v, p), w), x);
+        this.record('reference', `${spec.name} ref dx`, unaryBackwardRef(spec.name, x, w, p), fd, TOL.fd);
       });
     }
   }
@@ -258,18 +259,18 @@ export class GradCheckSuite implements PageChecks {
         });
       }
     }
-    // Every unary op declared in kernels/elementwise/unary_ops.ts, over every shape.
+    // Every unary op declared in kernels/elementwise/unary_ops.ts, over every shape (in its domain, with its check parameters).
     for (const spec of UNARY_OPS) {
       for (const shape of UNARY_SHAPES) {
         const name = spec.name;
         await this.run(name, `${name} [${shape}]: y, dx`, async () => {
           const n = numel(shape);
-          const [xv, w] = [randomArray(n, seed++, -4, 4), randomArray(n, seed++)];
+          const [xv, w, p] = [unaryInputs(spec, n, seed++), randomArray(n, seed++), unaryCheckParams(spec)];
           const x = this.t(xv, shape, true);
-          const y = this.track(unaryOp(name)(x));
+          const y = this.track(unaryOp(name, p)(x));
           y.backward(this.t(w, shape));
-          await this.compare(name, `${name} [${shape}] y`, y, unaryRef(name, xv), TOL.elementwise);
-          await this.compare(name, `${name} [${shape}] dx`, x.grad, unaryBackwardRef(name, xv, w), TOL.elementwise);
+          await this.compare(name, `${name} [${shape}] y`, y, unaryRef(name, xv, p), TOL.elementwise);
+          await this.compare(name, `${name} [${shape}] dx`, x.grad, unaryBackwardRef(name, xv, w, p), TOL.elementwise);
         });
       }
     }

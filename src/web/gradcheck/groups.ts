@@ -3,9 +3,11 @@ import type { PageCheckGroup } from './api';
 import { shapeGroup } from './shape';
 import { reduceGroup } from './reduce';
 import { nnPageChecks } from './nn';
+import { unaryPageGroup } from './unary';
 
 export const PAGE_GROUPS: readonly PageCheckGroup[] = [
   shapeGroup,
   reduceGroup,
   nnPageChecks,
+  unaryPageGroup,
 ];
