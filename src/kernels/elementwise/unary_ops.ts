@@ -51,6 +51,17 @@ const SPECIAL = `fn nan_T(x: T) -> T { return bitcast<T>(bitcast<U>(x) | U(0x7fc
 fn inf_T(x: T) -> T { return bitcast<T>(bitcast<U>(x) | U(0x7f800000u)); }
 fn neg_inf_T(x: T) -> T { return bitcast<T>(bitcast<U>(x) | U(0xff800000u)); }`;
 
+/**
+ * exp with its special values selected explicitly (WGSL leaves exp() undefined at ±inf and where it overflows, and
+ * SwiftShader does not give torch's values there): +inf above ln(FLT_MAX), 0 below the smallest denormal's log,
+ * NaN stays NaN.
+ */
+const EXP = `fn exp_T(x: T) -> T {
+  let inf = bitcast<T>((bitcast<U>(x) & U(0u)) | U(0x7f800000u)); // a runtime value: a constant inf is not valid WGSL
+  let e = select(select(exp(x), inf, x > T(88.72283)), T(0.0), x < T(-103.97208));
+  return select(e, x, (bitcast<U>(x) & U(0x7fffffffu)) > U(0x7f800000u));
+}`;
+
 /** 1 / (1 + exp(−x)) from exp(−|x|) only, which never overflows; NaN stays NaN. */
 const SIGMOID = `fn sigmoid_T(x: T) -> T {
   let e = exp(-abs(x));
@@ -193,16 +204,17 @@ export const UNARY_OPS = [
   unary({
     name: 'exp',
     doc: 'exp(x), elementwise (inf where it overflows, as PyTorch). The gradient is dy·y.',
-    forward: 'exp(x)',
+    forward: 'exp_T(x)',
     backward: 'dy * y',
+    wgsl: [EXP],
     forward64: (x) => Math.exp(x),
     backward64: (_x, y, dy) => dy * y,
   }),
   unary({
     name: 'log',
-    // WGSL leaves log() of x ≤ 0 undefined: the special values are selected explicitly.
-    doc: 'The natural logarithm, elementwise: −inf at ±0 and NaN below 0, as PyTorch. The gradient is dy / x.',
-    forward: 'select(select(log(x), neg_inf_T(x), x == T(0.0)), nan_T(x), x < T(0.0))',
+    // WGSL leaves log() of x ≤ 0 and of +inf undefined: the special values are selected explicitly.
+    doc: 'The natural logarithm, elementwise: −inf at ±0, NaN below 0, +inf at +inf, as PyTorch. The gradient is dy / x.',
+    forward: 'select(select(select(log(x), neg_inf_T(x), x == T(0.0)), nan_T(x), x < T(0.0)), x, bitcast<U>(x) == U(0x7f800000u))',
     backward: 'dy / x',
     wgsl: [SPECIAL],
     forward64: (x) => Math.log(x),
