@@ -18,6 +18,7 @@ import { matmulVec4Kernel } from './matmul/vec4';
 import { matmulSubgroupKernel } from './matmul/subgroup';
 import { im2colKernel } from './conv/im2col';
 import { winograd2Kernel, winograd4Kernel } from './conv/winograd';
+import { broadcastKernelContracts } from './broadcast';
 
 export const kernelContracts: readonly KernelContract[] = [
   sgdKernel,
@@ -39,4 +40,5 @@ export const kernelContracts: readonly KernelContract[] = [
   im2colKernel,
   winograd2Kernel,
   winograd4Kernel,
+  ...broadcastKernelContracts,
 ];
