@@ -6,11 +6,12 @@ export { maxPool2d, adaptiveAvgPool2d } from './ops/pool';
 export { relu, sigmoid } from './ops/activation';
 export { dropout, dropoutWithMask } from './ops/dropout';
 export { crossEntropy, type CrossEntropyOptions } from './ops/loss';
-export { add, sub, mul, maximum, scale, sum, mean, reshape, flatten } from './ops/basic';
+export { scale, sum, mean, reshape, flatten } from './ops/basic';
 
 // ---- unary elementwise (ops/unary.ts)
 
 // ---- broadcasting binary (ops/binary.ts)
+export { add, sub, mul, div, pow, maximum, minimum, where, expand, broadcastTo, type Operand } from './ops/binary';
 
 // ---- reductions (ops/reduce.ts)
 
