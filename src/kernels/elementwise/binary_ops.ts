@@ -39,16 +39,21 @@ const isNan = (x: string) => `((bitcast<U>(${x}) & U(0x7fffffffu)) > U(0x7f80000
 
 /**
  * WGSL for base^e with C's pow special cases, as torch.pow: exp2(e·log2|base|), negated for a negative base and an
- * odd integer e; NaN for a negative finite base and a non-integer e (log2 of a negative); 1 where e is 0, base is 1, or
- * |base| is 1 and e is ±inf. WGSL's pow() is undefined for base ≤ 0 (llvmpipe gives 0^0 = 0, 0^−1 = 0), so it is
- * not used. The sign is the sign bit, so that (−0)^(−1) is −inf as in C.
+ * odd integer e; NaN for a negative base and a non-integer e (log2 of a negative); 0 or inf for a base of ±0 or ±inf,
+ * by the sign of e; 1 where e is 0, base is 1, or |base| is 1 and e is ±inf. WGSL's pow() is undefined for base ≤ 0,
+ * and llvmpipe folds exp2(e·log2(0)) to 0 for e < 0, so zero and infinite bases are selected apart. The sign is the
+ * sign bit, so that (−0)^(−1) is −inf as in C.
  */
 function powWgsl(base: string, e: string): string {
+  const m = `abs(${base})`;
   const neg = `(bitcast<U>(${base}) >= U(0x80000000u))`;
   const int = `(floor(${e}) == ${e})`;
   const odd = `(fract(${e} * T(0.5)) == T(0.5))`;
-  const mag = `exp2(${e} * log2(select(${base}, abs(${base}), ${int} | abs(${base}) > T(3.4e38))))`;
-  const one = `(${e} == T(0.0) | ${base} == T(1.0) | (abs(${base}) == T(1.0) & abs(${e}) > T(3.4e38)))`;
+  // |base| is 0 or inf (and e is not NaN): inf (m + 1/m) where e < 0 for 0, e > 0 for inf; else 0.
+  const edge = `(((${m} == T(0.0)) | (${m} > T(3.4e38))) & !${isNan(e)})`;
+  const edgeValue = `select(T(0.0), ${m} + T(1.0) / ${m}, (${e} < T(0.0)) == (${m} == T(0.0)))`;
+  const mag = `select(exp2(${e} * log2(select(${base}, ${m}, ${int}))), ${edgeValue}, ${edge})`;
+  const one = `((${e} == T(0.0)) | (${base} == T(1.0)) | ((${m} == T(1.0)) & (abs(${e}) > T(3.4e38))))`;
   return `select(select(${mag}, -${mag}, ${neg} & ${odd}), T(1.0), ${one})`;
 }
 
@@ -132,7 +137,7 @@ export const BINARY_OPS = [
     doc: 'a^b, elementwise, with C\'s special cases (0^0 = 1, a negative base needs an integer exponent). The gradients are dy·b·a^(b−1) and dy·y·log(a).',
     forward: powWgsl('a', 'b'),
     da: `select(dy * (b * ${powWgsl('a', '(b - T(1.0))')}), T(0.0), b == T(0.0))`,
-    db: 'select(dy * (y * log(a)), T(0.0), a == T(0.0) & b >= T(0.0))',
+    db: 'select(dy * (y * log(a)), T(0.0), (a == T(0.0)) & (b >= T(0.0)))',
     forward64: pow64,
     da64: (a, b, _y, dy) => (b === 0 ? 0 : dy * (b * pow64(a, b - 1))),
     db64: (a, b, y, dy) => (a === 0 && b >= 0 ? 0 : dy * (y * Math.log(a))),
