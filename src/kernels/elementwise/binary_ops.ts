@@ -42,7 +42,7 @@ const isNan = (x: string) => `((bitcast<U>(${x}) & U(0x7fffffffu)) > U(0x7f80000
  * odd integer e; NaN for a negative base and a non-integer e (log2 of a negative); 0 or inf for a base of ±0 or ±inf,
  * by the sign of e; 1 where e is 0, base is 1, or |base| is 1 and e is ±inf. WGSL's pow() is undefined for base ≤ 0,
  * and llvmpipe folds exp2(e·log2(0)) to 0 for e < 0, so zero and infinite bases are selected apart. The sign is the
- * sign bit, so that (−0)^(−1) is −inf as in C.
+ * sign bit, so that (−0)^(−1) is −inf as in C. e = 1, 2 and 3 multiply.
  */
 function powWgsl(base: string, e: string): string {
   const m = `abs(${base})`;
@@ -54,7 +54,10 @@ function powWgsl(base: string, e: string): string {
   const edgeValue = `select(T(0.0), ${m} + T(1.0) / ${m}, (${e} < T(0.0)) == (${m} == T(0.0)))`;
   const mag = `select(exp2(${e} * log2(select(${base}, ${m}, ${int}))), ${edgeValue}, ${edge})`;
   const one = `((${e} == T(0.0)) | (${base} == T(1.0)) | ((${m} == T(1.0)) & (abs(${e}) > T(3.4e38))))`;
-  return `select(select(${mag}, -${mag}, ${neg} & ${odd}), T(1.0), ${one})`;
+  const general = `select(${mag}, -${mag}, ${neg} & ${odd})`;
+  // e = 1, 2, 3 by multiplication (x.pow(2) of an integer is exact, as torch's).
+  const small = `select(select(select(${general}, ${base}, ${e} == T(1.0)), ${base} * ${base}, ${e} == T(2.0)), ${base} * ${base} * ${base}, ${e} == T(3.0))`;
+  return `select(${small}, T(1.0), ${one})`;
 }
 
 /** base^e in float64 with the same special cases (JS's Math.pow gives NaN for 1^NaN and (±1)^±inf; C gives 1). */
