@@ -20,6 +20,9 @@ import { binaryOp, sumToShape } from '../src/autograd/ops/binary';
 import { F, Tensor, add, broadcastTo, expand, mul, pow, sub, where } from '../src/index';
 import { tidy } from '../src/autograd/scope';
 import type { GpuRuntime } from '../src/gpu/runtime';
+import { GradCheckSuite } from '../src/web/gradcheck-cases';
+import { broadcastGroup } from '../src/web/gradcheck/broadcast';
+import { PAGE_GROUPS } from '../src/web/gradcheck/groups';
 
 let rt: GpuRuntime;
 beforeAll(async () => {
@@ -309,4 +312,14 @@ describe('the API', () => {
     expect(entriesOf(() => add(a, bias))).toEqual(['add_forward']);
     for (const t of [a, b, bias]) t.dispose();
   });
+});
+
+describe("the page's group (src/web/gradcheck/broadcast.ts)", () => {
+  it('passes on this adapter, with a check of every kernel it names and no buffer leaked', async () => {
+    const suite = new GradCheckSuite(rt);
+    await noLeak(() => broadcastGroup.run(suite));
+    expect(suite.results.filter((r) => !r.ok).map((r) => `${r.kernel} ${r.name}: ${r.message ?? r.error}`)).toEqual([]);
+    expect(broadcastGroup.kernels.filter((k) => !suite.results.some((r) => r.kernel === k))).toEqual([]);
+    expect(PAGE_GROUPS).toContain(broadcastGroup);
+  }, 120_000);
 });
