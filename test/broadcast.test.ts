@@ -13,7 +13,7 @@ import {
 } from '../src/reference/binary';
 import {
   BROADCAST_CASES, BROADCAST_ERRORS, BROADCAST_FD_CASES, EXPAND_CASES, EXPAND_ERRORS, SCALAR_CASES, SUM_TO_SHAPE_CASES, WHERE_CASES, WHERE_ERRORS,
-  broadcastFdPair, drawOperand,
+  broadcastFdPair, drawOperand, scalarCaseInput,
 } from '../src/reference/binary_cases';
 import { numel } from '../src/reference/cases';
 import { binaryOp, sumToShape } from '../src/autograd/ops/binary';
@@ -131,7 +131,7 @@ describe.each(BINARY_OPS.map((s) => [s.name, s] as const))('GPU vs reference: %s
     'a number operand: %s',
     async (_, c) => {
       const tv = c.side === 'a' ? 'b' : 'a';
-      const xs = drawOperand(spec, tv, numel(c.shape), numel(c.shape) + 5, c.range ?? [-2, 2]);
+      const xs = scalarCaseInput(spec, c);
       const w = randomArray(xs.length, 3);
       const got = await noLeak(async () => {
         const x = tensor(rt, xs, c.shape).requireGrad();

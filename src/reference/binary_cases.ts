@@ -73,6 +73,8 @@ export const SCALAR_CASES: ScalarCase[] = [
   { op: 'pow', side: 'b', value: 2, shape: [7], range: [-2, 2] },
   { op: 'pow', side: 'b', value: 3, shape: [2, 4], range: [-2, 2] },
   { op: 'pow', side: 'b', value: -2, shape: [13], range: [0.25, 2] },
+  { op: 'pow', side: 'b', value: -3, shape: [7], range: [-2, -0.25] },
+  { op: 'pow', side: 'b', value: 5, shape: [8], range: [-1.5, 1.5] },
   { op: 'pow', side: 'b', value: 0.5, shape: [8], range: [0.25, 2] },
   { op: 'pow', side: 'b', value: 0, shape: [7], range: [-2, 2] },
   { op: 'pow', side: 'a', value: 2, shape: [7], range: [-2, 2] },
@@ -133,6 +135,12 @@ export function drawOperand(spec: BinarySpec, which: 'a' | 'b', n: number, seed:
   const v = randomArray(n, seed, lo, hi);
   const m = which === 'b' ? (spec.domain?.bMinAbs ?? 0) : 0;
   return m ? v.map((x) => Math.fround(x < 0 ? x - m : x + m)) : v;
+}
+
+/** The tensor operand of a scalar case: in the case's range, else the op's domain for that operand (else [−2, 2]). */
+export function scalarCaseInput(spec: BinarySpec, c: ScalarCase): Float64Array {
+  const n = numel(c.shape);
+  return c.range ? randomArray(n, n + 5, c.range[0], c.range[1]) : drawOperand(spec, c.side === 'a' ? 'b' : 'a', n, n + 5, [-2, 2]);
 }
 
 /**

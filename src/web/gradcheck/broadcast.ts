@@ -10,7 +10,7 @@ import { binaryOp, expand, sumToShape, where } from '../../autograd/ops/binary';
 import { BINARY_OPS, type BinaryName } from '../../kernels/elementwise/binary_ops';
 import { binaryBroadcastBackwardRef, binaryBroadcastRef, broadcastRef, sumToShapeRef, whereBackwardRef, whereRef } from '../../reference/binary';
 import {
-  BROADCAST_CASES, BROADCAST_FD_CASES, EXPAND_CASES, SCALAR_CASES, SUM_TO_SHAPE_CASES, WHERE_CASES, broadcastFdPair, drawOperand,
+  BROADCAST_CASES, BROADCAST_FD_CASES, EXPAND_CASES, SCALAR_CASES, SUM_TO_SHAPE_CASES, WHERE_CASES, broadcastFdPair, drawOperand, scalarCaseInput,
 } from '../../reference/binary_cases';
 import { numel } from '../../reference/cases';
 import { TOL, finiteDiff, randomArray, weightedSum } from '../../reference/math';
@@ -76,8 +76,7 @@ async function gpu(c: PageChecks): Promise<void> {
       await c.run(kernel, what, () => binaryCase(c, kernel, spec.name, what, [as, k.a], [bs, k.b]));
     }
     for (const k of SCALAR_CASES.filter((s) => s.op === spec.name)) {
-      const tv = k.side === 'a' ? 'b' : 'a';
-      const xs = drawOperand(spec, tv, numel(k.shape), numel(k.shape) + 5, k.range ?? [-2, 2]);
+      const xs = scalarCaseInput(spec, k);
       const what = k.side === 'a' ? `${spec.name}(${k.value}, ${str(k.shape)})` : `${spec.name}(${str(k.shape)}, ${k.value})`;
       const [x, v]: [[ArrayLike<number>, Shape], [number[], null]] = [[xs, k.shape], [[k.value], null]];
       await c.run(`${spec.name} scalar`, what, () => binaryCase(c, `${spec.name} scalar`, spec.name, what, k.side === 'a' ? v : x, k.side === 'a' ? x : v));
