@@ -295,6 +295,7 @@ describe('the API', () => {
     expect(() => add(1, 2)).toThrow('add: a (1) and b (2) are both numbers; give at least one tensor');
     expect(() => mul(i, 2)).toThrow('mul: a [2] is an i32 tensor; mul takes float32 tensors');
     expect(() => pow(x, e)).toThrow('pow: b [0, 3] is empty');
+    expect(() => expand(i, [3, 2])).toThrow('expand: x [2] is an i32 tensor; expand takes float32 tensors');
     for (const t of [i, e, x]) t.dispose();
   });
 

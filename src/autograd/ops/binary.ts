@@ -62,7 +62,8 @@ export function binaryOp(name: BinaryName): (a: Operand, b: Operand) => Tensor {
     if (typeof b === 'number') return scalarOp(name, spec, 'b', b, a);
     requireNonEmpty(name, { a, b });
     requireF32(name, { a, b });
-    const shape = broadcastShapes(name, { a: a.shape, b: b.shape });
+    const same = a.shape.length === b.shape.length && a.shape.every((d, i) => d === b.shape[i]);
+    const shape = same ? a.shape : broadcastShapes(name, { a: a.shape, b: b.shape });
     const n = numel(shape);
     const rt = a.rt;
     if (a.size === n && b.size === n) {
@@ -160,10 +161,11 @@ export function where(cond: Tensor, a: Operand, b: Operand): Tensor {
 
 function expandOp(op: string, x: Tensor, shape: Shape): Tensor {
   requireNonEmpty(op, { x });
+  requireF32(op, { x }); // the kernel moves f32 values; an int32 bit pattern could be a NaN that a GPU canonicalises
   const target = expandShape(op, x.shape, shape);
   if (numel(target) === 0) throw new Error(`${op}: cannot expand ${shapeStr(x.shape)} to ${shapeStr(shape)}: the result would be empty (0 elements)`);
   if (numel(target) === x.size) return record(x.view(target), op, [x], (g) => [g]);
-  const out = Tensor.empty(target, x.dtype, x.rt);
+  const out = Tensor.empty(target, 'f32', x.rt);
   expandTo(x.rt, x, stridedLayout(op, target, [x.shape]), out.buffer);
   return record(out, op, [x], (g) => [reduceTo(g, x.shape)]);
 }

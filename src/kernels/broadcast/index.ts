@@ -58,6 +58,7 @@ const binaryKernels = new Map(
   }),
 );
 
+/** Every contract of the family (for kernels/contracts.ts). */
 export const broadcastKernelContracts: readonly KernelContract[] = [broadcastCopyKernel, ...binaryKernels.values()];
 
 /** A tensor's storage as the launchers see it (a Tensor is one). */

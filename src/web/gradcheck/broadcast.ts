@@ -122,6 +122,7 @@ async function gpu(c: PageChecks): Promise<void> {
   }
 }
 
+/** The group, appended to PAGE_GROUPS (groups.ts): a kernel per op and form (broadcast, scalar), and where, expand, sumToShape. */
 export const broadcastGroup: PageCheckGroup = {
   kernels: [...BINARY_OPS.flatMap((s) => [`${s.name} broadcast`, `${s.name} scalar`]), 'where', 'expand', 'sumToShape'],
   async run(c) {
