@@ -6,13 +6,14 @@ export { maxPool2d, adaptiveAvgPool2d } from './ops/pool';
 export { relu, sigmoid } from './ops/activation';
 export { dropout, dropoutWithMask } from './ops/dropout';
 export { crossEntropy, type CrossEntropyOptions } from './ops/loss';
-export { add, sub, mul, maximum, scale, reshape, flatten } from './ops/basic';
+export { scale, reshape, flatten } from './ops/basic';
 
 // ---- unary elementwise (ops/unary.ts)
 export { exp, log, sqrt, rsqrt, abs, neg, clamp, type ClampOptions } from './ops/unary';
 export { tanh, gelu, silu, leakyRelu, type GeluOptions, type LeakyReluOptions } from './ops/activation';
 
 // ---- broadcasting binary (ops/binary.ts)
+export { add, sub, mul, div, pow, maximum, minimum, where, expand, broadcastTo, type Operand } from './ops/binary';
 
 // ---- reductions (ops/reduce.ts)
 export { sum, mean, max, min, argmax, argmin, variance, variance as var, std, logsumexp, topk, type Dims, type ValuesIndices, type VarOptions } from './ops/reduce';

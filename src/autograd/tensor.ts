@@ -12,6 +12,7 @@ import * as shapeOps from './ops/shape';
 import * as reduce from './ops/reduce';
 import * as nnOps from './ops/nn';
 import * as unary from './ops/unary';
+import * as binary from './ops/binary';
 import { backward as runBackward, type BackwardOptions } from './graph';
 
 export type DType = 'f32' | 'i32';
@@ -266,6 +267,39 @@ export class Tensor {
 
   // ---- broadcasting binary (ops/binary.ts)
 
+  /** this + other, broadcasting (other may be a number). */
+  add(other: Tensor | number): Tensor {
+    return binary.add(this, other);
+  }
+  /** this − other, broadcasting. */
+  sub(other: Tensor | number): Tensor {
+    return binary.sub(this, other);
+  }
+  /** this · other, elementwise, broadcasting. */
+  mul(other: Tensor | number): Tensor {
+    return binary.mul(this, other);
+  }
+  /** this / other, elementwise, broadcasting. */
+  div(other: Tensor | number): Tensor {
+    return binary.div(this, other);
+  }
+  /** this^exponent, elementwise, broadcasting (torch.pow's special cases and gradients). */
+  pow(exponent: Tensor | number): Tensor {
+    return binary.pow(this, exponent);
+  }
+  /** max(this, other), elementwise, broadcasting (NaN if either is NaN). */
+  maximum(other: Tensor | number): Tensor {
+    return binary.maximum(this, other);
+  }
+  /** min(this, other), elementwise, broadcasting (NaN if either is NaN). */
+  minimum(other: Tensor | number): Tensor {
+    return binary.minimum(this, other);
+  }
+  /** This tensor broadcast to a shape, copied (torch's x.expand(2, 3) or x.expand([2, 3]); −1 keeps a dim). */
+  expand(...shape: number[] | [Shape]): Tensor {
+    return binary.expand(this, typeof shape[0] === 'number' || shape.length === 0 ? (shape as number[]) : (shape[0] as Shape));
+  }
+
   // ---- reductions (ops/reduce.ts)
 
   /** Sum over dim (a dim or a list; all when omitted), as torch's x.sum(dim, keepdim). */
@@ -375,12 +409,6 @@ export class Tensor {
 
   // ---- basic
 
-  add(other: Tensor): Tensor {
-    return basic.add(this, other);
-  }
-  mul(other: Tensor | number): Tensor {
-    return typeof other === 'number' ? basic.scale(this, other) : basic.mul(this, other);
-  }
   scale(s: number): Tensor {
     return basic.scale(this, s);
   }

@@ -22,6 +22,7 @@ import { stridedKernel, gatherKernel } from './shape';
 import { softmaxKernel } from './softmax';
 import { layerNormKernel } from './layernorm';
 import { lossesKernel } from './loss/losses';
+import { broadcastKernelContracts } from './broadcast';
 
 export const kernelContracts: readonly KernelContract[] = [
   sgdKernel,
@@ -47,4 +48,5 @@ export const kernelContracts: readonly KernelContract[] = [
   reduceDimsKernel,
   selectKernel,
   softmaxKernel, layerNormKernel, lossesKernel,
+  ...broadcastKernelContracts,
 ];

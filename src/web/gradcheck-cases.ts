@@ -8,7 +8,7 @@
  */
 import { Tensor, type Shape } from '../autograd/tensor';
 import type { GpuRuntime } from '../gpu/runtime';
-import { binaryOp } from '../autograd/ops/basic';
+import { binaryOp } from '../autograd/ops/binary';
 import { mean, sum } from '../autograd/ops/reduce';
 import { linear, matmul } from '../autograd/ops/linear';
 import { conv2d } from '../autograd/ops/conv';
@@ -29,6 +29,7 @@ import { UNARY_OPS } from '../kernels/elementwise/unary_ops';
 import { unaryCheckParams, unaryFdInputsOf, unaryInputs } from '../reference/unary_cases';
 import { BINARY_OPS } from '../kernels/elementwise/binary_ops';
 import { binaryBackwardRef, binaryRef } from '../reference/binary';
+import { binaryFdPair, binaryGpuPair } from '../reference/binary_cases';
 import { dropoutMaskRef, dropoutRef } from '../reference/dropout';
 import { crossEntropyBackwardRef, crossEntropyRef } from '../reference/loss';
 import { SgdRef } from '../reference/sgd';
@@ -41,7 +42,7 @@ import {
   DROPOUT_SHAPES, ELEMENTWISE_SIZES, LINEAR_CASES, LINEAR_FD_CASE, MATMUL_FD_CASE, MATMUL_OP_CASES, MATMUL_SIZES,
   MAXPOOL_CASES, MAXPOOL_FD_CASES, REDUCE_CASES, SGD_COMBOS, SGD_LRS, SGD_SHAPES,
   type BatchNormCase, type ConvAlgorithmCase, batchNormInputs, batchNormRefOptions, convAlgorithmComputes, numel,
-  randomLabels, reduceLayout, sgdParams, sgdStepGrads, sgdValid, UNARY_FD_SIZE, UNARY_SHAPES, BINARY_FD_SIZE, binaryFdInputs,
+  randomLabels, reduceLayout, sgdParams, sgdStepGrads, sgdValid, UNARY_FD_SIZE, UNARY_SHAPES, unaryFdInputs, BINARY_FD_SIZE, binaryFdInputs,
 } from '../reference/cases';
 
 export { TOL, relError };
@@ -206,7 +207,7 @@ export class GradCheckSuite implements PageChecks {
     }
     for (const spec of BINARY_OPS) {
       await this.run('reference', `${spec.name} reference backward vs finite differences`, async () => {
-        const [a, b] = binaryFdInputs(BINARY_FD_SIZE, seed++, spec.kinks);
+        const [a, b] = binaryFdPair(spec, BINARY_FD_SIZE, seed++);
         const w = fresh(BINARY_FD_SIZE);
         const [da, db] = binaryBackwardRef(spec.name, a, b, w);
         this.record('reference', `${spec.name} ref da`, da, finiteDiff((v) => weightedSum(binaryRef(spec.name, v, b), w), a), TOL.fd);
@@ -224,13 +225,13 @@ export class GradCheckSuite implements PageChecks {
 
   private async elementwise(): Promise<void> {
     let seed = 10;
-    // Every binary op declared in kernels/elementwise/binary_ops.ts (add, sub, mul, maximum, …), with ties.
+    // Every binary op declared in kernels/elementwise/binary_ops.ts (add, sub, mul, div, pow, maximum, minimum), same shapes.
     for (const spec of BINARY_OPS) {
       const name = spec.name;
       for (const n of ELEMENTWISE_SIZES) {
         await this.run(name, `${name} [${n}]: y, da, db`, async () => {
-          const [av, bv0, w] = [randomArray(n, seed++), randomArray(n, seed++), randomArray(n, seed++)];
-          const bv = bv0.map((v, i) => (i % 5 === 0 ? av[i] : v));
+          const [av, bv] = binaryGpuPair(spec, n, seed++); // in the op's domain, with ties
+          const w = randomArray(n, seed++);
           const a = this.t(av, [n], true);
           const b = this.t(bv, [n], true);
           const y = this.track(binaryOp(name)(a, b));

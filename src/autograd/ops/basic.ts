@@ -1,53 +1,11 @@
-/** Elementwise arithmetic and reshapes (the reductions are in reduce.ts): each op's forward and backward side by side. */
+/** scale and reshapes: each op's forward and backward side by side (binary ops are in ops/binary.ts, reductions in ops/reduce.ts). */
 import { Tensor, shapeStr, type Shape } from '../tensor';
 import { record } from '../graph';
 import { requireNonEmpty } from './check';
 import { scale as scaleKernel } from '../../kernels/elementwise';
-import { binaryDispatch, isPassThrough } from '../../kernels/elementwise/binary_gen';
-import { binarySpec, type BinaryName } from '../../kernels/elementwise/binary_ops';
 
-function sameShape(op: string, a: Tensor, b: Tensor): void {
-  requireNonEmpty(op, { a, b });
-  if (a.shape.length !== b.shape.length || a.shape.some((d, i) => d !== b.shape[i])) {
-    throw new Error(`${op}: shapes ${shapeStr(a.shape)} and ${shapeStr(b.shape)} differ (broadcasting is not supported)`);
-  }
-}
-
-/**
- * The autograd op of a binary op declared in kernels/elementwise/binary_ops.ts (same shapes): y = f(a, b); the
- * backward computes da and db on the GPU from a, b, y and dy (a gradient that is dy itself is passed on as is).
- */
-export function binaryOp(name: BinaryName): (a: Tensor, b: Tensor) => Tensor {
-  const spec = binarySpec(name);
-  return (a: Tensor, b: Tensor): Tensor => {
-    sameShape(name, a, b);
-    const out = Tensor.empty(a.shape, 'f32', a.rt);
-    binaryDispatch(a.rt, name, 'forward', { a: a.buffer, b: b.buffer }, out.buffer, a.size);
-    return record(out, name, [a, b], (g) =>
-      (['da', 'db'] as const).map((dir) => {
-        if (isPassThrough(spec, dir)) return g;
-        const gx = Tensor.empty(a.shape, 'f32', a.rt);
-        binaryDispatch(a.rt, name, dir, { a: a.buffer, b: b.buffer, y: out.buffer, dy: g.buffer }, gx.buffer, a.size);
-        return gx;
-      }),
-    );
-  };
-}
-
-/** a + b (same shapes). Also the residual add of ResNet. */
-export const add = binaryOp('add');
-
-/** a − b (same shapes). */
-export const sub = binaryOp('sub');
-
-/** a · b, elementwise (same shapes). */
-export const mul = binaryOp('mul');
-
-/**
- * max(a, b), elementwise (same shapes), as torch.maximum: NaN if either is NaN. The gradient goes to the larger
- * input; at a tie, dy/2 to each.
- */
-export const maximum = binaryOp('maximum');
+// The binary ops moved to ops/binary.ts (broadcasting); re-exported for the files that import them from here.
+export { binaryOp, add, sub, mul, maximum } from './binary';
 
 /** s · x */
 export function scale(x: Tensor, s: number): Tensor {

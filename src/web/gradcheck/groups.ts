@@ -4,10 +4,12 @@ import { shapeGroup } from './shape';
 import { reduceGroup } from './reduce';
 import { nnPageChecks } from './nn';
 import { unaryPageGroup } from './unary';
+import { broadcastGroup } from './broadcast';
 
 export const PAGE_GROUPS: readonly PageCheckGroup[] = [
   shapeGroup,
   reduceGroup,
   nnPageChecks,
   unaryPageGroup,
+  broadcastGroup,
 ];
