@@ -18,6 +18,8 @@ import { matmulVec4Kernel } from './matmul/vec4';
 import { matmulSubgroupKernel } from './matmul/subgroup';
 import { im2colKernel } from './conv/im2col';
 import { winograd2Kernel, winograd4Kernel } from './conv/winograd';
+import { adamKernel } from './adam';
+import { clipKernel } from './clip';
 
 export const kernelContracts: readonly KernelContract[] = [
   sgdKernel,
@@ -39,4 +41,5 @@ export const kernelContracts: readonly KernelContract[] = [
   im2colKernel,
   winograd2Kernel,
   winograd4Kernel,
+  adamKernel, clipKernel,
 ];
