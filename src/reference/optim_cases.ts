@@ -155,9 +155,9 @@ export interface ParityOptimizer {
 }
 
 export const PARITY_OPTIMIZERS: ParityOptimizer[] = [
-  { name: 'sgd', kind: 'sgd', options: { lr: 0.1, momentum: 0.9, weightDecay: 1e-3 }, group0: { lr: 0.05, weightDecay: 0 }, clip: { maxNorm: 1, normType: 2 } },
+  { name: 'sgd', kind: 'sgd', options: { lr: 0.1, momentum: 0.9, weightDecay: 1e-3 }, group0: { lr: 0.05, weightDecay: 0 }, clip: { maxNorm: 0.4, normType: 2 } },
   { name: 'adam', kind: 'adam', options: { lr: 0.01, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 1e-3 }, group0: { lr: 0.005, amsgrad: true }, clip: null },
-  { name: 'adamw', kind: 'adamw', options: { lr: 0.01, weightDecay: 0.05 }, group0: { weightDecay: 0.2 }, clip: { value: 0.2 } },
+  { name: 'adamw', kind: 'adamw', options: { lr: 0.01, weightDecay: 0.05 }, group0: { weightDecay: 0.2 }, clip: { value: 0.1 } },
 ];
 
 /** The schedules of the parity runs, stepped once per training step; `lrs` are the groups' initial lrs. */
