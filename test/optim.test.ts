@@ -25,6 +25,8 @@ import {
 import { Linear } from '../src/nn/layers';
 import { decodeCheckpoint, encodeCheckpoint } from '../src/train/checkpoint';
 import { readSafetensors, readSafetensorsMetadata } from '../src/nn/weights/safetensors';
+import { GradCheckSuite } from '../src/web/gradcheck-cases';
+import { optimPageChecks } from '../src/web/gradcheck/optim';
 
 let rt: GpuRuntime;
 beforeAll(async () => {
@@ -481,5 +483,19 @@ describe('schedulers match torch.optim.lr_scheduler (float64 closed forms)', () 
     expect(oc.getLastLr()).toEqual(lrs);
     opt.dispose();
     other.dispose();
+  });
+});
+
+describe("the gradient-check page's optimizer checks (src/web/gradcheck/optim.ts)", () => {
+  it('cover every kernel they name, pass here, and leak no GPU buffer', async () => {
+    await rt.sync();
+    const live = rt.poolStats().liveBuffers;
+    const suite = new GradCheckSuite(rt);
+    await optimPageChecks.run(suite);
+    const failed = suite.results.filter((r) => !r.ok);
+    expect(failed, failed.map((r) => `${r.name}: ${r.error} > ${r.tol} ${r.message ?? ''}`).join('\n')).toEqual([]);
+    for (const k of optimPageChecks.kernels) expect(suite.results.some((r) => r.kernel === k), k).toBe(true);
+    await rt.sync();
+    expect(rt.poolStats().liveBuffers).toBe(live);
   });
 });

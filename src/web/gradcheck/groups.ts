@@ -1,4 +1,7 @@
 /** The plug-in groups of the page's gradient-check suite, one per op family (see api.ts), run after the built-in ones. */
 import type { PageCheckGroup } from './api';
+import { optimPageChecks } from './optim';
 
-export const PAGE_GROUPS: readonly PageCheckGroup[] = [];
+export const PAGE_GROUPS: readonly PageCheckGroup[] = [
+  optimPageChecks,
+];
