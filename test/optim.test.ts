@@ -304,6 +304,30 @@ describe('optimizer state dicts', () => {
   });
 });
 
+describe('checkpoints written before optimizers had groups and schedulers were bound', () => {
+  it('load: SGD buffers as "optim.<i>", param groups without initial_lr, and the scheduler\'s { lastEpoch } sets the closed-form lr', async () => {
+    const model = new Linear(4, 3);
+    const sgd = new SGD(model.parameters(), { lr: 0.2, momentum: 0.9 });
+    model.parameters().forEach((p) => (p.grad = Tensor.ones(p.shape, rt)));
+    sgd.step();
+    const bytes = await encodeCheckpoint(model, sgd, { scheduler: { lastEpoch: 4 } });
+    // The old metadata: exactly { param_groups: [{ lr, momentum, dampening, weight_decay, nesterov, params }] }.
+    const meta = readSafetensorsMetadata(bytes, 'old');
+    expect(JSON.parse(meta.optimizer)).toEqual({ param_groups: [{ lr: 0.2, momentum: 0.9, dampening: 0, weight_decay: 0, nesterov: false, params: [0, 1] }] });
+    const copy = new Linear(4, 3);
+    const opt = new SGD(copy.parameters(), { lr: 0.2, momentum: 0.9 });
+    const sched = new StepLR(opt, { stepSize: 3, gamma: 0.5 });
+    const st = decodeCheckpoint<{ scheduler: { lastEpoch: number } }>(bytes, 'old', copy, opt);
+    sched.loadStateDict(st.scheduler);
+    expect(opt.paramGroups[0].initialLr).toBe(0.2);
+    expect(opt.lr).toBe(0.1);
+    expect(Array.from(await (opt.stateDict().state[0].momentum_buffer as Tensor).toArray())).toEqual(new Array(12).fill(1));
+    for (const o of [sgd, opt]) o.dispose();
+    model.dispose();
+    copy.dispose();
+  });
+});
+
 describe('clipGradNorm and clipGradValue match torch.nn.utils (float64 reference)', () => {
   it.each(CLIP_NORM_CASES)('clipGradNorm maxNorm %s, normType %s: the total norm (0-d tensor) and the scaled gradients', async (maxNorm, normType) => {
     const { gpu } = makeParams(9);
