@@ -4,6 +4,7 @@
  */
 import { refGroups, type RefGroupSpec } from './sgd';
 
+/** The reference's options (as Adam's and AdamW's). */
 export interface AdamRefOptions {
   lr?: number;
   betas?: readonly [number, number];
@@ -20,6 +21,7 @@ export interface AdamRefState {
   maxExpAvgSq: Float64Array | null;
 }
 
+/** Adam / AdamW in float64, step by step, with torch's order of operations. */
 export class AdamRef {
   readonly groups: ({ params: Float64Array[] } & Required<AdamRefOptions>)[];
   /** Every parameter, group after group. */

@@ -21,6 +21,7 @@ export function refGroups<O extends object>(params: Float64Array[] | RefGroupSpe
   });
 }
 
+/** SGD in float64, step by step, with torch's order of operations. */
 export class SgdRef {
   readonly groups: ({ params: Float64Array[] } & Required<SgdRefOptions>)[];
   /** Every parameter, group after group. */

@@ -9,6 +9,7 @@ import type { Tensor } from '../autograd/tensor';
 import { adamUpdate } from '../kernels/adam';
 import { Optimizer, type ParamGroup, type ParamsArg } from './optimizer';
 
+/** Adam's and AdamW's options. */
 export interface AdamOptions {
   /** Default 1e-3. */
   lr?: number;

@@ -5,11 +5,13 @@
 import { Tensor } from '../autograd/tensor';
 import { clampValue, normPartial, normTotal, partialCount, scaleByNorm } from '../kernels/clip';
 
-function gradsOf(what: string, params: Tensor | Iterable<Tensor>): Tensor[] {
+function paramList(what: string, params: Tensor | Iterable<Tensor>): Tensor[] {
   const list = params instanceof Tensor ? [params] : [...params];
   for (const p of list) if (!(p instanceof Tensor)) throw new Error(`${what}: the parameters must be Tensors`);
-  return list.flatMap((p) => (p.grad ? [p.grad] : []));
+  return list;
 }
+
+const gradsOf = (list: Tensor[]) => list.flatMap((p) => (p.grad ? [p.grad] : []));
 
 /**
  * Scale the gradients of `params` in place so that their total norm (the norm of all of them as one vector) is
@@ -22,8 +24,9 @@ export function clipGradNorm(params: Tensor | Iterable<Tensor>, maxNorm: number,
   const p = normType === 'inf' ? Infinity : normType;
   if (typeof p !== 'number' || !(p > 0)) throw new Error(`clipGradNorm: normType must be a number > 0 or 'inf', got ${String(normType)}`);
   if (typeof maxNorm !== 'number' || !(maxNorm >= 0)) throw new Error(`clipGradNorm: maxNorm must be a number ≥ 0, got ${String(maxNorm)}`);
-  const grads = gradsOf('clipGradNorm', params);
-  if (grads.length === 0) return Tensor.zeros([]);
+  const list = paramList('clipGradNorm', params);
+  const grads = gradsOf(list);
+  if (grads.length === 0) return Tensor.zeros([], list[0]?.rt);
   const rt = grads[0].rt;
   const counts = grads.map((g) => partialCount(rt, g.size));
   const partials = Tensor.empty([counts.reduce((a, b) => a + b, 0)], 'f32', rt);
@@ -42,5 +45,5 @@ export function clipGradNorm(params: Tensor | Iterable<Tensor>, maxNorm: number,
 /** Clamp every gradient of `params` to [−clipValue, clipValue] in place, as torch.nn.utils.clip_grad_value_ (NaN stays NaN). */
 export function clipGradValue(params: Tensor | Iterable<Tensor>, clipValue: number): void {
   if (typeof clipValue !== 'number' || !(clipValue >= 0)) throw new Error(`clipGradValue: clipValue must be a number ≥ 0, got ${String(clipValue)}`);
-  for (const g of gradsOf('clipGradValue', params)) clampValue(g.rt, g.buffer, g.size, clipValue);
+  for (const g of gradsOf(paramList('clipGradValue', params))) clampValue(g.rt, g.buffer, g.size, clipValue);
 }

@@ -59,15 +59,20 @@ const TORCH_FLAGS: Record<string, unknown[]> = {
   fused: [null, false],
 };
 
-const toSnake = (k: string) => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+/** camelCase → torch's snake_case (weightDecay → weight_decay), for state dict keys. */
+export const toSnake = (k: string) => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 const toCamel = (k: string) => k.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
 const copyValue = (v: unknown): unknown => (Array.isArray(v) ? [...v] : v);
 
 /** The message for an empty parameter list (the usual cause: a module that did not register its layers). */
-export function emptyParamsMessage(name: string): string {
+function emptyParamsMessage(name: string): string {
   return `${name}: the parameter list is empty. If it comes from model.parameters(), register the layers and tensors with registerModule() / registerParameter() in the module constructors.`;
 }
 
+/**
+ * torch.optim.Optimizer: subclasses give the hyperparameter checks and the per-parameter update; this class keeps
+ * the groups, the state and the state dicts.
+ */
 export abstract class Optimizer<G extends ParamGroup = ParamGroup> {
   /** The parameter groups (torch's param_groups): a scheduler or the caller may change their hyperparameters between steps. */
   readonly paramGroups: G[] = [];
@@ -110,7 +115,7 @@ export abstract class Optimizer<G extends ParamGroup = ParamGroup> {
       if (this.paramGroups.some((g) => g.params.includes(p))) throw new Error(`${this.name}: a parameter appears in more than one parameter group${p.name ? ` ('${p.name}')` : ''}`);
       if (p.dtype !== 'f32') throw new Error(`${this.name}: parameter${p.name ? ` '${p.name}'` : ''} ${shapeStr(p.shape)} is not float32`);
     }
-    const group = { ...structuredCopy(this.defaults), ...structuredCopy(spec), params } as G;
+    const group = { ...copyOptions(this.defaults), ...copyOptions(spec), params } as G;
     this.validateGroup(group);
     this.paramGroups.push(group);
   }
@@ -282,7 +287,7 @@ function disposeRecord(s: StateRecord): void {
 }
 
 /** A shallow copy of an options or group object, with its arrays (betas) copied so that groups never share one. */
-function structuredCopy<T extends object>(o: T): T {
+function copyOptions<T extends object>(o: T): T {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(o)) if (k !== 'params' && v !== undefined) out[k] = copyValue(v);
   return out as T;

@@ -4,7 +4,7 @@
  * float64 and in torch's order of operations, so the values match torch's; step(epoch) uses torch's closed
  * forms where torch has one. Construction performs torch's initial step (lastEpoch 0).
  */
-import { Optimizer, type ParamGroup } from './optimizer';
+import { Optimizer, toSnake, type ParamGroup } from './optimizer';
 
 /** A scheduler's state in torch's layout (snake_case): its settings, last_epoch, base_lrs, _last_lr and _step_count. */
 export interface SchedulerStateDict {
@@ -19,8 +19,6 @@ export interface SchedulerStateDict {
 export interface LegacySchedulerState {
   lastEpoch: number;
 }
-
-const toSnake = (k: string) => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
 /** torch.optim.lr_scheduler.LRScheduler: binds to an optimizer, sets each group's initialLr (if unset) and steps. */
 export abstract class LRScheduler {
@@ -152,6 +150,7 @@ function countAtMost(sorted: readonly number[], x: number): number {
   return n;
 }
 
+/** StepLR's options. */
 export interface StepLROptions {
   /** Decay every stepSize epochs. */
   stepSize: number;
@@ -179,6 +178,7 @@ export class StepLR extends LRScheduler {
   }
 }
 
+/** MultiStepLR's options. */
 export interface MultiStepLROptions {
   /** Epochs at which the lr is multiplied by gamma (increasing; a milestone listed twice multiplies twice). */
   milestones: readonly number[];
@@ -209,6 +209,7 @@ export class MultiStepLR extends LRScheduler {
   }
 }
 
+/** ExponentialLR's options. */
 export interface ExponentialLROptions {
   /** The factor per epoch. */
   gamma: number;
@@ -231,6 +232,7 @@ export class ExponentialLR extends LRScheduler {
   }
 }
 
+/** CosineAnnealingLR's options. */
 export interface CosineAnnealingLROptions {
   /** Epochs of a half cosine period. */
   tMax: number;
@@ -262,6 +264,7 @@ export class CosineAnnealingLR extends LRScheduler {
   }
 }
 
+/** LinearLR's options. */
 export interface LinearLROptions {
   /** The factor of the first epoch; default 1/3. */
   startFactor?: number;
@@ -296,6 +299,7 @@ export class LinearLR extends LRScheduler {
   }
 }
 
+/** OneCycleLR's options. */
 export interface OneCycleLROptions {
   /** The peak lr: one for all groups or one per group. */
   maxLr: number | readonly number[];
@@ -426,6 +430,7 @@ export class OneCycleLR extends LRScheduler {
   }
 }
 
+/** SequentialLR's options. */
 export interface SequentialLROptions {
   /** The schedulers, all bound to the same optimizer, in the order they run. */
   schedulers: readonly LRScheduler[];

@@ -7,6 +7,7 @@ import type { Tensor } from '../autograd/tensor';
 import { sgdUpdate } from '../kernels/sgd';
 import { Optimizer, type OptimizerStateDict, type ParamGroup, type ParamsArg, type StateValue } from './optimizer';
 
+/** SGD's options (torch's defaults; `lr` is required, as in torch). */
 export interface SGDOptions {
   lr: number;
   momentum?: number;
@@ -28,6 +29,7 @@ export interface SGDStateDict extends OptimizerStateDict {
   state: Record<number, { momentum_buffer: StateValue } & Record<string, StateValue>>;
 }
 
+/** torch.optim.SGD: `new SGD(params, { lr, momentum = 0, dampening = 0, weightDecay = 0, nesterov = false })`. */
 export class SGD extends Optimizer<SGDParamGroup> {
   /** `params`: tensors (one group) or groups `{ params, lr?, momentum?, … }` whose missing hyperparameters come from `opts`. */
   constructor(params: ParamsArg<SGDParamGroup>, opts: SGDOptions) {

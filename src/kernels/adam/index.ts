@@ -4,6 +4,7 @@ import adamShader from './adam.wgsl';
 import { withPrelude } from '../prelude';
 import { defineKernel, launch, vec4Named } from '../contract';
 
+/** The contract of adam.wgsl. */
 export const adamKernel = defineKernel({
   name: 'adam/adam.wgsl',
   shader: withPrelude(adamShader, 'grid'),

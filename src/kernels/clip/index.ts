@@ -5,6 +5,7 @@ import { withPrelude } from '../prelude';
 import { defineKernel, launch, vec4Named } from '../contract';
 import { f32Range } from '../util';
 
+/** The contract of clip.wgsl. */
 export const clipKernel = defineKernel({
   name: 'clip/clip.wgsl',
   shader: withPrelude(clipShader, 'grid'),

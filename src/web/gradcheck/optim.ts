@@ -75,6 +75,7 @@ async function clipping(c: PageChecks): Promise<void> {
   }
 }
 
+/** The optimizer family's page checks (appended to PAGE_GROUPS). */
 export const optimPageChecks: PageCheckGroup = {
   kernels: ['Adam step', 'AdamW step', 'clipGradNorm', 'clipGradValue'],
   async run(c) {
