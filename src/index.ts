@@ -7,6 +7,11 @@ export { SGD, type SGDOptions, type SGDStateDict } from './train/sgd';
 export { StepLR } from './train/scheduler';
 
 // ---- optimizers and schedulers
+export { Optimizer, type ParamGroup, type ParamGroupSpec, type ParamsArg, type OptimizerStateDict, type StateValue } from './train/optimizer';
+export type { SGDParamGroup } from './train/sgd';
+export { Adam, AdamW, type AdamOptions, type AdamParamGroup } from './train/adam';
+export { clipGradNorm, clipGradValue } from './train/clip';
+export { LRScheduler, MultiStepLR, ExponentialLR, CosineAnnealingLR, OneCycleLR, LinearLR, SequentialLR, type SchedulerStateDict, type StepLROptions, type MultiStepLROptions, type ExponentialLROptions, type CosineAnnealingLROptions, type OneCycleLROptions, type LinearLROptions, type SequentialLROptions } from './train/scheduler';
 
 // ---- nn modules beyond ResNet's
 export { LayerNorm, type LayerNormOptions } from './nn/norm';

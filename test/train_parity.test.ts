@@ -69,11 +69,15 @@ describe.runIf(hasTorch)('PyTorch parity: training resnet34 with SGD + StepLR', 
   it('StepLR gives PyTorch\'s learning rate in each of 30 epochs', () => {
     const torchLrs = JSON.parse(meta.steplr_30) as number[];
     expect(torchLrs).toHaveLength(30);
-    const scheduler = new StepLR(0.001, 3, 0.9);
+    const p = Tensor.zeros([1], rt);
+    const opt = new SGD([p], { lr: 0.001 });
+    const scheduler = new StepLR(opt, { stepSize: 3, gamma: 0.9 });
     torchLrs.forEach((lr, epoch) => {
-      expect(scheduler.lr, `epoch ${epoch}`).toBeCloseTo(lr, 12);
+      expect(opt.lr, `epoch ${epoch}`).toBeCloseTo(lr, 12);
       scheduler.step();
     });
+    opt.dispose();
+    p.dispose();
   });
 
   it(`${STEPS} training steps give PyTorch's loss at every step and its final weights`, async () => {
@@ -86,12 +90,11 @@ describe.runIf(hasTorch)('PyTorch parity: training resnet34 with SGD + StepLR', 
 
     model.train();
     optimizer = new SGD(model.parameters(), { lr: LR, momentum: MOMENTUM });
-    const scheduler = new StepLR(LR, STEP_SIZE, GAMMA);
+    const scheduler = new StepLR(optimizer, { stepSize: STEP_SIZE, gamma: GAMMA });
     const losses: number[] = [];
     const lrs: number[] = [];
     for (let step = 0; step < STEPS; step++) {
       if (step > 0 && step % STEPS_PER_EPOCH === 0) scheduler.step(); // the end of an "epoch"
-      optimizer.lr = scheduler.lr;
       const b = step % BATCHES;
       const x = Tensor.fromArray(inputs.subarray(b * imageSize, (b + 1) * imageSize), [N, 3, S, S], 'f32', rt);
       const y = Tensor.fromArray(Int32Array.from(labels.subarray(b * N, (b + 1) * N), Number), [N], 'i32', rt);

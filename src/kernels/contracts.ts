@@ -23,6 +23,8 @@ import { softmaxKernel } from './softmax';
 import { layerNormKernel } from './layernorm';
 import { lossesKernel } from './loss/losses';
 import { broadcastKernelContracts } from './broadcast';
+import { adamKernel } from './adam';
+import { clipKernel } from './clip';
 
 export const kernelContracts: readonly KernelContract[] = [
   sgdKernel,
@@ -49,4 +51,5 @@ export const kernelContracts: readonly KernelContract[] = [
   selectKernel,
   softmaxKernel, layerNormKernel, lossesKernel,
   ...broadcastKernelContracts,
+  adamKernel, clipKernel,
 ];

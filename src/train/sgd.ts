@@ -1,12 +1,13 @@
 /**
  * torch.optim.SGD on the GPU: one in-place update kernel per parameter (kernels/sgd/sgd.wgsl), with momentum,
- * dampening, weight decay and Nesterov exactly as PyTorch defines them. The learning rate and the other
- * hyperparameters travel in the kernel's uniform, so a scheduler may change `lr` between steps freely.
+ * dampening, weight decay and Nesterov exactly as PyTorch defines them, per parameter group. The learning rate
+ * and the other hyperparameters travel in the kernel's uniform, so a scheduler may change them between steps.
  */
-import { Tensor, shapeStr } from '../autograd/tensor';
-import { keep } from '../autograd/scope';
-import { sgdUpdate, type SgdHyper } from '../kernels/sgd';
+import type { Tensor } from '../autograd/tensor';
+import { sgdUpdate } from '../kernels/sgd';
+import { Optimizer, type OptimizerStateDict, type ParamGroup, type ParamsArg, type StateValue } from './optimizer';
 
+/** SGD's options (torch's defaults; `lr` is required, as in torch). */
 export interface SGDOptions {
   lr: number;
   momentum?: number;
@@ -15,49 +16,29 @@ export interface SGDOptions {
   nesterov?: boolean;
 }
 
-/** The layout of PyTorch's optimizer.state_dict() (one param group), with our tensors. */
-export interface SGDStateDict {
-  /** Keyed by the parameter's index in the constructor's list; only parameters that have taken a momentum step. */
-  state: Record<number, { momentum_buffer: Tensor | Float32Array | null }>;
-  param_groups: {
-    lr: number;
-    momentum: number;
-    dampening: number;
-    weight_decay: number;
-    nesterov: boolean;
-    params: number[];
-  }[];
+/** An SGD parameter group. */
+export interface SGDParamGroup extends ParamGroup {
+  momentum: number;
+  dampening: number;
+  nesterov: boolean;
 }
 
-export class SGD {
-  readonly params: readonly Tensor[];
-  private hyper: SgdHyper;
-  /** Momentum buffers by parameter index; created (kept, outside any scope) on a parameter's first step. */
-  private buffers: (Tensor | null)[];
+/** The layout of PyTorch's SGD.state_dict(), with our tensors. */
+export interface SGDStateDict extends OptimizerStateDict {
+  /** Keyed by the parameter's index across groups; only parameters that have taken a momentum step. */
+  state: Record<number, { momentum_buffer: StateValue } & Record<string, StateValue>>;
+}
 
-  constructor(params: Tensor[], opts: SGDOptions) {
-    const h: SgdHyper = {
-      lr: opts.lr,
-      momentum: opts.momentum ?? 0,
-      dampening: opts.dampening ?? 0,
-      weightDecay: opts.weightDecay ?? 0,
-      nesterov: opts.nesterov ?? false,
-    };
-    SGD.validate(h);
-    if (params.length === 0) {
-      throw new Error('SGD: the parameter list is empty. If it comes from model.parameters(), register the layers and tensors with registerModule() / registerParameter() in the module constructors.');
-    }
-    if (new Set(params).size !== params.length) throw new Error('SGD: a parameter appears twice in the list');
-    for (const p of params) {
-      if (p.dtype !== 'f32') throw new Error(`SGD: parameter${p.name ? ` '${p.name}'` : ''} ${shapeStr(p.shape)} is not float32`);
-    }
-    this.params = [...params];
-    this.hyper = h;
-    this.buffers = params.map(() => null);
+/** torch.optim.SGD: `new SGD(params, { lr, momentum = 0, dampening = 0, weightDecay = 0, nesterov = false })`. */
+export class SGD extends Optimizer<SGDParamGroup> {
+  /** `params`: tensors (one group) or groups `{ params, lr?, momentum?, … }` whose missing hyperparameters come from `opts`. */
+  constructor(params: ParamsArg<SGDParamGroup>, opts: SGDOptions) {
+    const defaults = { lr: opts.lr, momentum: opts.momentum ?? 0, dampening: opts.dampening ?? 0, weightDecay: opts.weightDecay ?? 0, nesterov: opts.nesterov ?? false };
+    super('SGD', params, defaults, { tensors: ['momentum_buffer'], scalars: [] });
   }
 
   /** The checks of torch.optim.SGD's constructor. */
-  private static validate(h: SgdHyper): void {
+  protected validateGroup(h: Omit<SGDParamGroup, 'params'>): void {
     if (!(h.lr >= 0)) throw new Error(`SGD: invalid learning rate ${h.lr}`);
     if (!(h.momentum >= 0)) throw new Error(`SGD: invalid momentum value ${h.momentum}`);
     if (!(h.weightDecay >= 0)) throw new Error(`SGD: invalid weight_decay value ${h.weightDecay}`);
@@ -65,94 +46,19 @@ export class SGD {
     if (h.nesterov && (h.momentum <= 0 || h.dampening !== 0)) throw new Error('SGD: Nesterov momentum requires a momentum and zero dampening');
   }
 
-  get lr(): number {
-    return this.hyper.lr;
-  }
-
-  set lr(value: number) {
-    if (!(value >= 0)) throw new Error(`SGD: invalid learning rate ${value}`);
-    this.hyper.lr = value;
-  }
-
+  /** The first group's momentum. */
   get momentum(): number {
-    return this.hyper.momentum;
+    return this.paramGroups[0].momentum;
   }
 
-  /** Update every parameter that has a gradient (the others are skipped, as in PyTorch). Only encodes GPU work. */
-  step(): void {
-    this.params.forEach((p, i) => {
-      const g = p.grad;
-      if (!g) return;
-      if (g.size !== p.size) throw new Error(`SGD: the gradient ${shapeStr(g.shape)} of parameter ${i}${p.name ? ` '${p.name}'` : ''} does not match ${shapeStr(p.shape)}`);
-      let buf = this.buffers[i];
-      const first = this.hyper.momentum !== 0 && !buf;
-      if (first) buf = this.buffers[i] = keep(Tensor.empty(p.shape, 'f32', p.rt));
-      sgdUpdate(p.rt, p.buffer, g.buffer, buf?.buffer ?? null, p.size, this.hyper, first);
-    });
+  protected update(g: SGDParamGroup, p: Tensor, grad: Tensor, s: Record<string, Tensor | number>): void {
+    let buf = s.momentum_buffer as Tensor | undefined;
+    const first = g.momentum !== 0 && !buf;
+    if (first) buf = s.momentum_buffer = this.stateTensor(p, false); // set to g by the kernel's first step
+    sgdUpdate(p.rt, p.buffer, grad.buffer, g.momentum !== 0 ? buf!.buffer : null, p.size, g, first);
   }
 
-  /** Drop every gradient (PyTorch's zero_grad(set_to_none=True)): the next backward() allocates fresh ones. */
-  zeroGrad(): void {
-    for (const p of this.params) p.zeroGrad();
-  }
-
-  /**
-   * The momentum buffers and hyperparameters, laid out like PyTorch's optimizer.state_dict(). The tensors are
-   * the optimizer's own (not copies): read them, do not dispose them.
-   */
-  stateDict(): SGDStateDict {
-    const state: SGDStateDict['state'] = {};
-    this.buffers.forEach((b, i) => {
-      if (b) state[i] = { momentum_buffer: b };
-    });
-    const h = this.hyper;
-    return {
-      state,
-      param_groups: [
-        { lr: h.lr, momentum: h.momentum, dampening: h.dampening, weight_decay: h.weightDecay, nesterov: h.nesterov, params: this.params.map((_, i) => i) },
-      ],
-    };
-  }
-
-  /**
-   * Restore the hyperparameters (lr included, as PyTorch does) and copy the momentum buffers, given as
-   * tensors or float32 arrays, into the optimizer's own buffers. A parameter without a buffer in `sd`
-   * starts afresh (its next step initialises its buffer).
-   */
-  loadStateDict(sd: SGDStateDict): void {
-    const group = sd.param_groups?.[0];
-    if (!group || sd.param_groups.length !== 1) throw new Error('SGD.loadStateDict: expected exactly one param group');
-    if (group.params.length !== this.params.length) {
-      throw new Error(`SGD.loadStateDict: the state has ${group.params.length} parameters, this optimizer ${this.params.length}`);
-    }
-    const h: SgdHyper = { lr: group.lr, momentum: group.momentum, dampening: group.dampening, weightDecay: group.weight_decay, nesterov: group.nesterov };
-    SGD.validate(h);
-    const incoming = this.params.map((p, i) => {
-      const b = sd.state[group.params[i]]?.momentum_buffer ?? null;
-      const n = b instanceof Tensor ? b.size : b?.length;
-      if (b && n !== p.size) throw new Error(`SGD.loadStateDict: momentum buffer ${i} has ${n} values, the parameter ${shapeStr(p.shape)} ${p.size}`);
-      return b;
-    });
-    const fresh = incoming.map((b, i) => {
-      if (!b) return null;
-      const p = this.params[i];
-      const t = keep(Tensor.empty(p.shape, 'f32', p.rt));
-      if (b instanceof Tensor) p.rt.copy(b.buffer, 0, t.buffer, 0, p.size * 4, 'sgd.loadStateDict');
-      else p.rt.write(t.buffer, b);
-      return t;
-    });
-    this.disposeBuffers();
-    this.buffers = fresh;
-    this.hyper = h;
-  }
-
-  private disposeBuffers(): void {
-    for (const b of this.buffers) b?.dispose();
-    this.buffers = this.params.map(() => null);
-  }
-
-  /** Free the momentum buffers. */
-  dispose(): void {
-    this.disposeBuffers();
+  override stateDict(): SGDStateDict {
+    return super.stateDict() as SGDStateDict;
   }
 }

@@ -19,7 +19,8 @@ import { describeNonFinite, findNonFinite } from '../nn/finite';
 import type { NamedTensor } from '../nn/weights/types';
 import type { Batch } from './data/loader';
 import { SGD } from './sgd';
-import { StepLR } from './scheduler';
+import { StepLR, type LegacySchedulerState, type SchedulerStateDict } from './scheduler';
+import type { Optimizer } from './optimizer';
 import { EarlyStopping, type EarlyStoppingState } from './early_stopping';
 import { ConfusionMatrix, argmaxRows, softmaxMax } from './metrics';
 import type { EpochRow, StepRow } from './report';
@@ -177,7 +178,8 @@ interface TrainerState {
    * Absent in checkpoints written before steps.csv.
    */
   steps?: StepRow[];
-  scheduler: { lastEpoch: number };
+  /** The scheduler's state dict; { lastEpoch } in checkpoints written before schedulers were bound to the optimizer. */
+  scheduler: SchedulerStateDict | LegacySchedulerState;
   early: EarlyStoppingState;
   dropoutCalls: Record<string, number>;
   imagesTrained: number;
@@ -192,10 +194,10 @@ interface TrainerState {
 }
 
 /**
- * One SGD step: forward, cross-entropy, backward and the update, all encoded without waiting for the GPU.
+ * One training step: forward, cross-entropy, backward and the update, all encoded without waiting for the GPU.
  * Every temporary is freed; the caller owns (and disposes) the returned loss and logits.
  */
-export function trainStep(model: Module, optimizer: SGD, x: Tensor, y: Tensor, labelSmoothing = 0): { loss: Tensor; logits: Tensor } {
+export function trainStep(model: Module, optimizer: Optimizer, x: Tensor, y: Tensor, labelSmoothing = 0): { loss: Tensor; logits: Tensor } {
   optimizer.zeroGrad();
   const out = tidy(() => {
     const logits = model.forward(x);
@@ -235,7 +237,7 @@ export class Trainer {
       throw new DataError(`TrainerData.channels must be a whole number of channels per image, at least 1 (3 for RGB, 1 for grayscale); got ${data.channels}.`);
     }
     this.optimizer = new SGD(model.parameters(), { lr: config.lr, momentum: config.momentum, weightDecay: config.weightDecay });
-    this.scheduler = new StepLR(config.lr, config.stepSize, config.gamma);
+    this.scheduler = new StepLR(this.optimizer, { stepSize: config.stepSize, gamma: config.gamma });
     this.early = new EarlyStopping(config.patience, config.minDelta);
     this.state = {
       epoch: 1,
@@ -479,7 +481,6 @@ export class Trainer {
     const hasVal = this.data.val.samples.length > 0;
     while (this.state.epoch <= c.maxEpochs && !this.early.shouldStop) {
       const epoch = this.state.epoch;
-      this.optimizer.lr = this.scheduler.lr;
       if (!(await this.trainEpoch(epoch))) return this.stopped();
       const p = this.state.partial;
       if (p.seen === 0) {

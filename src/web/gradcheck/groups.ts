@@ -5,6 +5,7 @@ import { reduceGroup } from './reduce';
 import { nnPageChecks } from './nn';
 import { unaryPageGroup } from './unary';
 import { broadcastGroup } from './broadcast';
+import { optimPageChecks } from './optim';
 
 export const PAGE_GROUPS: readonly PageCheckGroup[] = [
   shapeGroup,
@@ -12,4 +13,5 @@ export const PAGE_GROUPS: readonly PageCheckGroup[] = [
   nnPageChecks,
   unaryPageGroup,
   broadcastGroup,
+  optimPageChecks,
 ];
