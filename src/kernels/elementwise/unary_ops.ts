@@ -212,9 +212,10 @@ export const UNARY_OPS = [
   }),
   unary({
     name: 'log',
-    // WGSL leaves log() of x ≤ 0 and of +inf undefined: the special values are selected explicitly.
+    // WGSL leaves log() of x ≤ 0, +inf and NaN undefined (SwiftShader's log(NaN) is not NaN): the special values
+    // are selected explicitly; +inf and NaN pass through as they are.
     doc: 'The natural logarithm, elementwise: −inf at ±0, NaN below 0, +inf at +inf, as PyTorch. The gradient is dy / x.',
-    forward: 'select(select(select(log(x), neg_inf_T(x), x == T(0.0)), nan_T(x), x < T(0.0)), x, bitcast<U>(x) == U(0x7f800000u))',
+    forward: 'select(select(select(log(x), neg_inf_T(x), x == T(0.0)), nan_T(x), x < T(0.0)), x, ((bitcast<U>(x) & U(0x7fffffffu)) > U(0x7f800000u)) | (bitcast<U>(x) == U(0x7f800000u)))',
     backward: 'dy / x',
     wgsl: [SPECIAL],
     forward64: (x) => Math.log(x),
