@@ -6,3 +6,4 @@ export { loadStateDict, checkStateDict, exportStateDict, StateDictError, type Lo
 export { loadPretrained, type PretrainedReport } from './pretrained';
 export { SeedSequence, manualSeed } from './init';
 export { readWeights, readPth, readSafetensors, readSafetensorsMetadata, writeSafetensors, WeightsFormatError, type NamedTensor, type DType as WeightsDType } from './weights/index';
+export { freeze, setBatchNormEval, layerNames, type FreezeOptions, type FreezeReport } from './freeze';
