@@ -39,12 +39,12 @@ const leaf = (data: ArrayLike<number>, shape: number[], grad: boolean) => tensor
 
 describe('frozen inputs skip their gradient kernels', () => {
   // Odd sizes; 3×3 stride 1 padding 1 (Winograd where it pays) and a strided 1×1.
-  it.each([
+  it.each<[string, number[], number[], number, number]>([
     ['3x3 s1 p1 [2,5,7,9] -> 6', [2, 5, 7, 9], [6, 5, 3, 3], 1, 1],
     ['1x1 s2 [1,3,9,7] -> 7', [1, 3, 9, 7], [7, 3, 1, 1], 2, 0],
-  ] as const)('conv2d %s: each combination launches only its gradients, and they equal the unfrozen ones', async (_, xs, ws, stride, padding) => {
-    const xd = randomArray(xs.reduce((a, b) => a * b), 1);
-    const wd = randomArray(ws.reduce((a, b) => a * b), 2);
+  ])('conv2d %s: each combination launches only its gradients, and they equal the unfrozen ones', async (_, xs, ws, stride, padding) => {
+    const xd = randomArray(xs.reduce((a, b) => a * b, 1), 1);
+    const wd = randomArray(ws.reduce((a, b) => a * b, 1), 2);
     const bd = randomArray(ws[0], 3);
     const g = conv2dGeometry(xs, ws, stride, padding);
     const dyd = randomArray(g.N * g.O * g.OH * g.OW, 4);
