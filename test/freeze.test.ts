@@ -21,7 +21,7 @@ import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Flatten, Linear, ReLU, Sequenti
 import { SeedSequence } from '../src/nn/init';
 import type { Module } from '../src/nn/module';
 import { freeze, layerNames, setBatchNormEval } from '../src/nn/freeze';
-import { resnet18 } from '../src/nn/resnet';
+import { RESNET_LAYERS, resnet18 } from '../src/nn/resnet';
 
 let rt: GpuRuntime;
 beforeAll(async () => {
@@ -240,10 +240,10 @@ describe('Module.requiresGrad_, freeze and setBatchNormEval', () => {
 
   it('refuses unknown or empty layer lists, naming trainLayers and the layers', () => {
     const m = resnet18({ numClasses: 2, dropout: 0.5 });
-    expect(layerNames(m)).toEqual(['conv1', 'bn1', 'layer1', 'layer2', 'layer3', 'layer4', 'fc']);
-    expect(() => freeze(m, { trainLayers: ['layer5'] })).toThrowError("trainLayers: 'layer5' is not a top-level layer with parameters of this model; its layers are conv1, bn1, layer1, layer2, layer3, layer4, fc");
-    expect(() => freeze(m, { trainLayers: ['maxpool'] })).toThrowError(/'maxpool' is not a top-level layer with parameters/);
-    expect(() => freeze(m, { trainLayers: [] })).toThrowError(/trainLayers: name at least one layer to train/);
+    expect(layerNames(m)).toEqual([...RESNET_LAYERS]);
+    expect(() => freeze(m, { trainLayers: ['layer5'] })).toThrowError("trainLayers names 'layer5', which is not a top-level layer with parameters of this model; its layers are conv1, bn1, layer1, layer2, layer3, layer4, fc");
+    expect(() => freeze(m, { trainLayers: ['maxpool'] })).toThrowError(/'maxpool', which is not a top-level layer with parameters/);
+    expect(() => freeze(m, { trainLayers: [] })).toThrowError(/trainLayers must name at least one layer to train/);
     expect(m.parameters().every((p) => p.requiresGrad)).toBe(true); // nothing changed
     const r = freeze(m, { trainLayers: ['layer4', 'fc'] });
     expect(r.trainable.every((k) => k.startsWith('layer4.') || k.startsWith('fc.'))).toBe(true);

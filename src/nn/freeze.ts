@@ -31,6 +31,16 @@ export function layerNames(model: Module): string[] {
   return [...new Set(model.namedParameters().map(([key]) => key.split('.')[0]))];
 }
 
+/** What is wrong with `trainLayers` for `model` ("names 'layer5', which is not …"), or null. */
+export function trainLayersProblem(model: Module, trainLayers: FreezeOptions['trainLayers']): string | null {
+  if (trainLayers === 'all') return null;
+  const names = layerNames(model);
+  if (trainLayers.length === 0) return `must name at least one layer to train (of ${names.join(', ')}), or be 'all'`;
+  const unknown = trainLayers.find((n) => !names.includes(n));
+  if (unknown !== undefined) return `names '${unknown}', which is not a top-level layer with parameters of this model; its layers are ${names.join(', ')}`;
+  return null;
+}
+
 /**
  * Freeze every parameter outside `trainLayers` (requiresGrad false) and unfreeze those inside, as a torch user
  * writes `for p in model.parameters(): p.requires_grad = False` then `for p in model.fc.parameters(): p.requires_grad = True`.
@@ -40,17 +50,9 @@ export function layerNames(model: Module): string[] {
  * setBatchNormEval() fixes it. Throws naming `trainLayers` for a name that is not a top-level child with parameters.
  */
 export function freeze(model: Module, opts: FreezeOptions): FreezeReport {
-  const names = layerNames(model);
-  const all = opts.trainLayers === 'all';
-  const wanted = new Set(all ? names : opts.trainLayers);
-  if (!all) {
-    if (wanted.size === 0) throw new Error(`${setting('trainLayers')}: name at least one layer to train (one of ${names.join(', ')}), or 'all'`);
-    for (const n of wanted) {
-      if (!names.includes(n)) {
-        throw new Error(`${setting('trainLayers')}: '${n}' is not a top-level layer with parameters of this model; its layers are ${names.join(', ')}`);
-      }
-    }
-  }
+  const problem = trainLayersProblem(model, opts.trainLayers);
+  if (problem) throw new Error(`${setting('trainLayers')} ${problem}`);
+  const wanted = new Set(opts.trainLayers === 'all' ? layerNames(model) : opts.trainLayers);
   const report: FreezeReport = { trainable: [], frozen: [], trainableValues: 0, frozenValues: 0 };
   for (const [key, p] of model.namedParameters()) {
     const on = wanted.has(key.split('.')[0]);

@@ -4,7 +4,8 @@
  * user edits keep their value when the data source changes. `read()` checks with validateConfig and
  * throws a FieldError naming the field, which `markInvalid` marks (aria-invalid) and focuses.
  */
-import { ConfigError, DEMO_OVERRIDES, RECIPE_DEFAULTS, validateConfig, type TrainConfig } from '../train/config';
+import { ConfigError, DEMO_OVERRIDES, RECIPE_DEFAULTS, formatSetting, validateConfig, type TrainConfig } from '../train/config';
+import { RESNET_LAYERS } from '../nn/resnet';
 import { setting } from '../wording';
 
 type Key = keyof TrainConfig;
@@ -33,7 +34,25 @@ const HELP: Record<Key, string> = {
   labelSmoothing: 'label smoothing ε',
   seed: 'seeds initialisation, shuffling, augmentation and dropout',
   split: 'train,val,test fractions for a folder without train/val/test',
+  augment: 'training augmentation: standard (random resized crop and flip) or none (resize and center crop, as evaluation)',
+  cropScale: "random resized crop: area range min,max as fractions of the image's",
+  cropRatio: 'random resized crop: aspect-ratio range min,max (width/height; a/b fractions allowed)',
+  flip: 'random horizontal flip in training',
+  trainLayers: `layers that train, such as layer4,fc or fc (head only; the rest frozen), or all (of ${RESNET_LAYERS.join(', ')})`,
+  freezeBn: 'batch norm in eval mode while training: running statistics fixed',
 };
+
+/** Fields that are a choice (a select) rather than typed text, with their options. */
+const CHOICES: Partial<Record<Key, readonly string[]>> = { augment: ['standard', 'none'], flip: ['on', 'off'], freezeBn: ['on', 'off'] };
+
+/** A number as a short fraction when it is one exactly (3/4, 4/3), else as itself. */
+function fraction(v: number): string {
+  for (let q = 2; q <= 12; q++) {
+    const p = Math.round(v * q);
+    if (p / q === v && p % q !== 0) return `${p}/${q}`;
+  }
+  return String(v);
+}
 
 /** A config key's field name on the page (the CLI flag without its dashes), as the page's wording names it in messages. */
 export function fieldName(key: Key): string {
@@ -45,7 +64,10 @@ function defaults(demo: boolean): TrainConfig {
 }
 
 function format(key: Key, c: TrainConfig): string {
-  return key === 'split' ? c.split.join(',') : String(c[key]);
+  const v = c[key];
+  if (typeof v === 'boolean') return v ? 'on' : 'off';
+  if (key === 'cropRatio') return c.cropRatio.map(fraction).join(',');
+  return formatSetting(v);
 }
 
 export class ConfigForm {
@@ -59,13 +81,14 @@ export class ConfigForm {
       const name = document.createElement('span');
       name.textContent = fieldName(key);
       let field: HTMLInputElement | HTMLSelectElement;
-      if (key === 'arch') {
+      const choices = key === 'arch' ? archNames : CHOICES[key];
+      if (choices) {
         field = document.createElement('select');
-        for (const a of archNames) field.append(new Option(a, a));
+        for (const a of choices) field.append(new Option(a, a));
       } else {
         field = document.createElement('input');
         field.type = 'text';
-        field.inputMode = key === 'split' ? 'text' : 'decimal';
+        field.inputMode = typeof RECIPE_DEFAULTS[key] === 'number' ? 'decimal' : 'text';
         field.size = 8;
       }
       field.name = fieldName(key);
@@ -90,9 +113,10 @@ export class ConfigForm {
     this.applyDefaults(demo);
   }
 
-  /** Show a given config (a resumed run's). */
+  /** Show a given config (a resumed run's; settings it predates show the recipe's value). */
   show(c: TrainConfig): void {
-    for (const [key, field] of this.fields) field.value = format(key, c);
+    const full = { ...RECIPE_DEFAULTS, ...c };
+    for (const [key, field] of this.fields) field.value = format(key, full);
   }
 
   /** Set one field as if the user typed it (tests and presets). */
@@ -107,8 +131,11 @@ export class ConfigForm {
     const values = c as unknown as Record<Key, unknown>;
     for (const [key, field] of this.fields) {
       const raw = field.value.trim();
-      if (key === 'arch') values.arch = raw;
+      if (key === 'arch' || key === 'augment') values[key] = raw;
+      else if (key === 'flip' || key === 'freezeBn') values[key] = raw === 'on';
       else if (key === 'split') c.split = raw.split(',').map((s) => parseNumber('split', s.trim())) as TrainConfig['split'];
+      else if (key === 'cropScale' || key === 'cropRatio') values[key] = parsePair(key, raw);
+      else if (key === 'trainLayers') c.trainLayers = parseLayers(raw);
       else values[key] = parseNumber(key, raw);
     }
     try {
@@ -143,10 +170,32 @@ export function parseDecimal(raw: string): number | null {
   return DECIMAL.test(raw) ? Number(raw) : null;
 }
 
+/** `min,max`, each a decimal number or (for cropRatio) a fraction a/b. */
+function parsePair(key: 'cropScale' | 'cropRatio', raw: string): [number, number] {
+  const parts = raw.split(',').map((p) => {
+    const f = key === 'cropRatio' ? /^([^/]+)\/([^/]+)$/.exec(p.trim()) : null;
+    return f ? parseNumber(key, f[1].trim()) / parseNumber(key, f[2].trim()) : parseNumber(key, p.trim());
+  });
+  if (parts.length !== 2) throw new FieldError(key, `${fieldName(key)} needs two numbers min,max, got '${raw}'`);
+  return parts as [number, number];
+}
+
+/** 'all', or ResNet layer names separated by commas. */
+function parseLayers(raw: string): TrainConfig['trainLayers'] {
+  if (raw === 'all') return 'all';
+  const names = raw.split(',').map((n) => n.trim());
+  const unknown = names.find((n) => !(RESNET_LAYERS as readonly string[]).includes(n));
+  if (unknown !== undefined) {
+    throw new FieldError('trainLayers', `${fieldName('trainLayers')}: '${unknown}' is not a layer of a ResNet with parameters; name some of ${RESNET_LAYERS.join(', ')}, or all`);
+  }
+  return names;
+}
+
 function parseNumber(key: Key, raw: string): number {
   const v = parseDecimal(raw);
   if (v === null || !Number.isFinite(v)) {
-    throw new FieldError(key, `${fieldName(key)} needs a decimal number${key === 'split' ? ' in each of its three fractions' : ''}, got '${raw}'`);
+    const where = key === 'split' ? ' in each of its three fractions' : key === 'cropScale' || key === 'cropRatio' ? ' in each of min,max' : '';
+    throw new FieldError(key, `${fieldName(key)} needs a decimal number${where}, got '${raw}'`);
   }
   return v;
 }
