@@ -65,7 +65,7 @@ Without --data it trains on a built-in demo dataset (generated into .cache/ on f
   --augment standard|none  training augmentation: standard = RandomResizedCrop + horizontal flip as below;
                         none = the evaluation transform (resize + center crop) (default ${RECIPE_DEFAULTS.augment})
   --crop-scale A,B      RandomResizedCrop's area range, fractions of the image (default ${formatSetting(RECIPE_DEFAULTS.cropScale)})
-  --crop-ratio A,B      RandomResizedCrop's aspect-ratio range, width/height; a/b fractions allowed (default 3/4,4/3)
+  --crop-ratio A,B      RandomResizedCrop's aspect-ratio range, width/height; a/b fractions allowed (default ${formatSetting(RECIPE_DEFAULTS.cropRatio, 'cropRatio')})
   --no-flip             no random horizontal flip in training (--flip: flip, the default)
   --freeze-backbone     train the fc head only: the same as --train-layers fc
   --train-layers LIST   the top-level layers that train, such as layer4,fc (of ${RESNET_LAYERS.join(', ')});

@@ -66,9 +66,22 @@ export function augmentationOf(c: TrainConfig): Augmentation {
   return { kind: c.augment, scale: c.cropScale, ratio: c.cropRatio, flip: c.flip };
 }
 
-/** A setting's value as messages, the CLI and the page write it: lists joined by commas (0.08,1; layer4,fc). */
-export function formatSetting(value: TrainConfig[keyof TrainConfig]): string {
-  return Array.isArray(value) ? value.join(',') : String(value);
+/**
+ * A setting's value as messages, the CLI and the page write it: lists joined by commas (0.08,1; layer4,fc);
+ * cropRatio as fractions where exact (3/4,4/3).
+ */
+export function formatSetting(value: TrainConfig[keyof TrainConfig], key?: keyof TrainConfig): string {
+  if (!Array.isArray(value)) return String(value);
+  return value.map((v) => (key === 'cropRatio' && typeof v === 'number' ? fraction(v) : v)).join(',');
+}
+
+/** A number as a fraction p/q with q ≤ 12 when it is one exactly (3/4, 4/3), else as itself (0.08). */
+function fraction(v: number): string {
+  for (let q = 2; q <= 12; q++) {
+    const p = Math.round(v * q);
+    if (p / q === v && p % q !== 0) return `${p}/${q}`;
+  }
+  return String(v);
 }
 
 /** The demo's settings (the CLI without a data folder, and the page's built-in demo): small enough to finish in a few minutes on a software adapter. */

@@ -353,8 +353,8 @@ export class Trainer {
     if (was.imgSize !== now.imgSize) refuse(`it was trained at ${settingIs('imgSize', was.imgSize)} but this run has ${settingIs('imgSize', now.imgSize)}`);
     if (was.seed !== now.seed) refuse(`it was trained with ${settingIs('seed', was.seed)} (which fixes the shuffling and augmentation) but this run has ${settingIs('seed', now.seed)}`);
     for (const key of FINE_TUNING_KEYS) {
-      const before = formatSetting(was[key] ?? RECIPE_DEFAULTS[key]);
-      const after = formatSetting(now[key] ?? RECIPE_DEFAULTS[key]);
+      const before = formatSetting(was[key] ?? RECIPE_DEFAULTS[key], key);
+      const after = formatSetting(now[key] ?? RECIPE_DEFAULTS[key], key);
       const show = (v: string) => (typeof RECIPE_DEFAULTS[key] === 'boolean' ? settingIs(key, v === 'true') : settingIs(key, v));
       if (before !== after) refuse(`it was trained with ${show(before)} but this run has ${show(after)}`);
     }

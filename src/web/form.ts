@@ -45,15 +45,6 @@ const HELP: Record<Key, string> = {
 /** Fields that are a choice (a select) rather than typed text, with their options. */
 const CHOICES: Partial<Record<Key, readonly string[]>> = { augment: ['standard', 'none'], flip: ['on', 'off'], freezeBn: ['on', 'off'] };
 
-/** A number as a short fraction when it is one exactly (3/4, 4/3), else as itself. */
-function fraction(v: number): string {
-  for (let q = 2; q <= 12; q++) {
-    const p = Math.round(v * q);
-    if (p / q === v && p % q !== 0) return `${p}/${q}`;
-  }
-  return String(v);
-}
-
 /** A config key's field name on the page (the CLI flag without its dashes), as the page's wording names it in messages. */
 export function fieldName(key: Key): string {
   return setting(key, 'page');
@@ -66,8 +57,7 @@ function defaults(demo: boolean): TrainConfig {
 function format(key: Key, c: TrainConfig): string {
   const v = c[key];
   if (typeof v === 'boolean') return v ? 'on' : 'off';
-  if (key === 'cropRatio') return c.cropRatio.map(fraction).join(',');
-  return formatSetting(v);
+  return formatSetting(v, key);
 }
 
 export class ConfigForm {
