@@ -62,14 +62,14 @@ Without --data it trains on a built-in demo dataset (generated into .cache/ on f
   --label-smoothing E   (default ${RECIPE_DEFAULTS.labelSmoothing})
   --split A,B,C         train,val,test fractions for a DIR/CLASS/* dataset (default ${RECIPE_DEFAULTS.split.join(',')})
   --seed N              seeds initialisation, shuffling, augmentation and dropout (default ${RECIPE_DEFAULTS.seed})
-  --augment standard|none  training augmentation: standard = RandomResizedCrop + horizontal flip as below;
-                        none = the evaluation transform (resize + center crop) (default ${RECIPE_DEFAULTS.augment})
+  --augment MODE        training augmentation: standard (RandomResizedCrop + horizontal flip, as below) or
+                        none (the evaluation transform: resize + center crop) (default ${RECIPE_DEFAULTS.augment})
   --crop-scale A,B      RandomResizedCrop's area range, fractions of the image (default ${formatSetting(RECIPE_DEFAULTS.cropScale)})
-  --crop-ratio A,B      RandomResizedCrop's aspect-ratio range, width/height; a/b fractions allowed (default ${formatSetting(RECIPE_DEFAULTS.cropRatio, 'cropRatio')})
+  --crop-ratio A,B      RandomResizedCrop's aspect-ratio range, width/height, a/b allowed (default ${formatSetting(RECIPE_DEFAULTS.cropRatio, 'cropRatio')})
   --no-flip             no random horizontal flip in training (--flip: flip, the default)
   --freeze-backbone     train the fc head only: the same as --train-layers fc
-  --train-layers LIST   the top-level layers that train, such as layer4,fc (of ${RESNET_LAYERS.join(', ')});
-                        the others are frozen (default ${RECIPE_DEFAULTS.trainLayers})
+  --train-layers LIST   the top-level layers that train, such as layer4,fc; the others are frozen
+                        (of ${RESNET_LAYERS.join(', ')}; default ${RECIPE_DEFAULTS.trainLayers})
   --freeze-bn           every batch norm in eval mode while training: running statistics fixed, weight and bias
                         still trained where their layer is (without it, frozen layers' batch norm keeps
                         updating its running statistics, as in PyTorch with requires_grad=False)
