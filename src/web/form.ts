@@ -4,7 +4,7 @@
  * user edits keep their value when the data source changes. `read()` checks with validateConfig and
  * throws a FieldError naming the field, which `markInvalid` marks (aria-invalid) and focuses.
  */
-import { ConfigError, DEMO_OVERRIDES, RECIPE_DEFAULTS, formatSetting, validateConfig, type TrainConfig } from '../train/config';
+import { ConfigError, DEMO_OVERRIDES, FINE_TUNING_KEYS, RECIPE_DEFAULTS, formatSetting, validateConfig, type TrainConfig } from '../train/config';
 import { RESNET_LAYERS } from '../nn/resnet';
 import { setting } from '../wording';
 
@@ -60,11 +60,21 @@ function format(key: Key, c: TrainConfig): string {
   return formatSetting(v, key);
 }
 
+const isTuning = (key: Key) => (FINE_TUNING_KEYS as readonly Key[]).includes(key);
+
 export class ConfigForm {
   private readonly fields = new Map<Key, HTMLInputElement | HTMLSelectElement>();
   private readonly edited = new Set<Key>();
+  /** The fine-tuning fields (augmentation, frozen layers), folded away while they hold the recipe's values. */
+  private readonly tuning: HTMLDetailsElement;
 
   constructor(container: HTMLElement, archNames: readonly string[]) {
+    this.tuning = document.createElement('details');
+    const summary = document.createElement('summary');
+    summary.textContent = 'Fine-tuning: augmentation and frozen layers';
+    const tuningFields = document.createElement('div');
+    tuningFields.className = 'config';
+    this.tuning.append(summary, tuningFields);
     for (const key of Object.keys(RECIPE_DEFAULTS) as Key[]) {
       const label = document.createElement('label');
       label.title = HELP[key];
@@ -86,9 +96,10 @@ export class ConfigForm {
       const help = document.createElement('small');
       help.textContent = HELP[key];
       label.append(name, field, help);
-      container.append(label);
+      (isTuning(key) ? tuningFields : container).append(label);
       this.fields.set(key, field);
     }
+    container.append(this.tuning);
   }
 
   /** The defaults for the data source, in every field the user has not edited. */
@@ -107,6 +118,7 @@ export class ConfigForm {
   show(c: TrainConfig): void {
     const full = { ...RECIPE_DEFAULTS, ...c };
     for (const [key, field] of this.fields) field.value = format(key, full);
+    if (FINE_TUNING_KEYS.some((k) => format(k, full) !== format(k, RECIPE_DEFAULTS))) this.tuning.open = true;
   }
 
   /** Set one field as if the user typed it (tests and presets). */
@@ -142,6 +154,7 @@ export class ConfigForm {
       if (k === key) f.setAttribute('aria-invalid', 'true');
       else f.removeAttribute('aria-invalid');
     }
+    if (key && isTuning(key)) this.tuning.open = true;
     if (key) this.fields.get(key)!.focus();
   }
 
