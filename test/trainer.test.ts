@@ -108,7 +108,7 @@ describe('trainer: fine-tuning controls (trainLayers, freezeBn)', () => {
     const params = changed.filter((k) => !/running_|num_batches/.test(k));
     expect(params).toEqual(['fc.1.weight', 'fc.1.bias']);
     expect(changed).toContain('layer1.0.bn1.running_mean');
-    expect(logs.join('\n')).toMatch(/fine-tuning: training fc \(0\.00 M of 11\.18 M parameters\); the other layers are frozen/);
+    expect(logs.join('\n')).toMatch(/fine-tuning: training fc \(1026 of 11\.18 M parameters\); the other layers are frozen/);
   });
 
   it("trainLayers ['layer4', 'fc'] with freezeBn: layer4 and fc train (layer4's batch norm weights too, through eval-mode batch norm), no running statistic moves", async () => {

@@ -293,7 +293,7 @@ export class Trainer {
     const problem = trainLayersProblem(this.model, c.trainLayers);
     if (problem) throw new ConfigError(`${setting('trainLayers')} ${problem}`, 'trainLayers', problem);
     const r = freeze(this.model, { trainLayers: c.trainLayers });
-    const m = (n: number) => `${(n / 1e6).toFixed(2)} M`;
+    const m = (n: number) => (n < 1e6 ? String(n) : `${(n / 1e6).toFixed(2)} M`);
     this.log(`fine-tuning: training ${c.trainLayers.join(', ')} (${m(r.trainableValues)} of ${m(r.trainableValues + r.frozenValues)} parameters); the other layers are frozen`);
     return r;
   }

@@ -115,7 +115,7 @@ describe('cli: fine-tuning flags end to end', () => {
     const args = ['--data', data, '--out', out, '--arch', 'resnet18', '--img-size', '32', '--batch-size', '4', '--seed', '3', '--max-epochs', '1'];
     const r = run('train.js', [...args, '--freeze-backbone', '--freeze-bn', '--no-flip', '--crop-scale', '0.5,1']);
     expect(r.code, r.err).toBe(0);
-    expect(r.out).toMatch(/fine-tuning: training fc \(0\.00 M of 11\.18 M parameters\); the other layers are frozen/);
+    expect(r.out).toMatch(/fine-tuning: training fc \(1026 of 11\.18 M parameters\); the other layers are frozen/);
     const config = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')).config;
     expect(config).toMatchObject({ augment: 'standard', cropScale: [0.5, 1], flip: false, trainLayers: ['fc'], freezeBn: true });
     const best = readSafetensors(new Uint8Array(readFileSync(join(out, 'best.safetensors'))), 'best');
