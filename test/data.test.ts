@@ -30,7 +30,7 @@ import { WorkerDecoderPool } from '../src/train/data/worker-pool.node';
 import { STANDARD_AUGMENTATION, sampleLength, transformSample, type Augmentation, type TransformSpec } from '../src/train/data/pipeline';
 import { RNG_STREAM } from '../src/train/data/rng';
 import { evalResizeCenterCrop, resizedCrop } from '../src/train/data/transforms';
-import { ConfigError, RECIPE_DEFAULTS, augmentationOf, validateConfig, type TrainConfig } from '../src/train/config';
+import { ConfigError, RECIPE_DEFAULTS, augmentationOf, formatSetting, parseRange, parseTrainLayers, validateConfig, type TrainConfig } from '../src/train/config';
 
 let tmp: string;
 let dirCount = 0;
@@ -410,6 +410,18 @@ describe('augmentation controls (pipeline)', () => {
     const flag = key.replace(/[A-Z]/g, (m) => `-${m.toLowerCase()}`);
     expect(() => validateConfig(bad, 'flags')).toThrowError(`--${flag} ${problem}`);
     expect(() => validateConfig(bad, 'page')).toThrowError(`${flag} ${problem}`);
+  });
+
+  it('crop ranges and layer lists as typed (the CLI and the page), and as written back', () => {
+    expect(parseRange('cropRatio', '3/4, 4/3', Number)).toEqual([0.75, 4 / 3]);
+    expect(parseRange('cropScale', '0.5,1', Number)).toEqual([0.5, 1]);
+    expect(parseRange('cropScale', '0.5', Number)).toBeNull();
+    expect(parseRange('cropScale', '1/2,1', Number)).toEqual([NaN, 1]); // fractions are the ratio's only
+    expect(formatSetting([3 / 4, 4 / 3], 'cropRatio')).toBe('3/4,4/3');
+    expect(formatSetting([0.5, 1], 'cropScale')).toBe('0.5,1');
+    expect(parseTrainLayers(' all ')).toEqual({ layers: 'all', problem: null });
+    expect(parseTrainLayers('layer4, fc')).toEqual({ layers: ['layer4', 'fc'], problem: null });
+    expect(parseTrainLayers('layer4,head').problem).toBe("'head' is not a layer of a ResNet with parameters; name some of conv1, bn1, layer1, layer2, layer3, layer4, fc, or all");
   });
 
   it('validateConfig takes the fine-tuning settings a user may give', () => {

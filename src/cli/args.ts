@@ -1,6 +1,6 @@
 /** Command-line flags of dist/train.js: parsed with node:util's parseArgs, checked, with clear errors (exit code 2). */
 import { parseArgs } from 'node:util';
-import { ConfigError, DEMO_OVERRIDES, RECIPE_DEFAULTS, formatSetting, validateConfig, type TrainConfig } from '../train/config';
+import { ConfigError, DEMO_OVERRIDES, RECIPE_DEFAULTS, formatSetting, parseRange, parseTrainLayers, validateConfig, type TrainConfig } from '../train/config';
 import { RESNET_LAYERS } from '../nn/resnet';
 
 export { DEMO_OVERRIDES };
@@ -95,14 +95,11 @@ function parseNumber(flag: string, raw: string): number {
 /** Boolean settings, each with a switch and its negation: --flip / --no-flip. */
 const SWITCHES = ['flip', 'freeze-bn'] as const;
 
-/** `A,B` with each a number or a fraction a/b (3/4). */
-function parsePair(flag: string, raw: string, fractions: boolean): [number, number] {
-  const parts = raw.split(',').map((p) => {
-    const f = fractions ? /^\s*([^/]+)\/([^/]+)\s*$/.exec(p) : null;
-    return f ? parseNumber(flag, f[1]) / parseNumber(flag, f[2]) : parseNumber(flag, p);
-  });
-  if (parts.length !== 2) throw new UsageError(`--${flag} needs two numbers min,max, got '${raw}'`);
-  return parts as [number, number];
+/** --crop-scale / --crop-ratio: two numbers (fractions a/b for the ratio). */
+function parseCropRange(key: 'cropScale' | 'cropRatio', flag: string, raw: string): [number, number] {
+  const range = parseRange(key, raw, (p) => parseNumber(flag, p));
+  if (!range) throw new UsageError(`--${flag} needs two numbers min,max, got '${raw}'`);
+  return range;
 }
 
 /** The fine-tuning flags into `config` (their ranges are checked by validateConfig); contradictions are usage errors. */
@@ -118,19 +115,15 @@ function parseFineTuning(values: Record<string, string | boolean | undefined>, c
     const moot = ['crop-scale', 'crop-ratio', 'flip', 'no-flip'].filter((f) => values[f] !== undefined);
     if (moot.length) throw new UsageError(`--${moot[0]} has no effect with --augment none (no random crop, no flip)`);
   }
-  if (typeof values['crop-scale'] === 'string') config.cropScale = parsePair('crop-scale', values['crop-scale'], false);
-  if (typeof values['crop-ratio'] === 'string') config.cropRatio = parsePair('crop-ratio', values['crop-ratio'], true);
+  if (typeof values['crop-scale'] === 'string') config.cropScale = parseCropRange('cropScale', 'crop-scale', values['crop-scale']);
+  if (typeof values['crop-ratio'] === 'string') config.cropRatio = parseCropRange('cropRatio', 'crop-ratio', values['crop-ratio']);
   if (values['no-flip']) config.flip = false;
   if (values['freeze-bn']) config.freezeBn = true;
   const layers = values['train-layers'];
   if (typeof layers === 'string') {
-    const names = layers.split(',').map((n) => n.trim());
-    if (layers.trim() === 'all') config.trainLayers = 'all';
-    else {
-      const unknown = names.find((n) => !(RESNET_LAYERS as readonly string[]).includes(n));
-      if (unknown !== undefined) throw new UsageError(`--train-layers: '${unknown}' is not a layer of a ResNet with parameters; name some of ${RESNET_LAYERS.join(', ')}, or all`);
-      config.trainLayers = names;
-    }
+    const parsed = parseTrainLayers(layers);
+    if (parsed.problem) throw new UsageError(`--train-layers: ${parsed.problem}`);
+    config.trainLayers = parsed.layers;
   }
   if (values['freeze-backbone']) {
     if (typeof layers === 'string' && layers.trim() !== 'fc') throw new UsageError(`--freeze-backbone trains fc alone, which contradicts --train-layers ${layers}: give one of them`);

@@ -1,5 +1,6 @@
 import { setting, wording, type Wording } from '../wording';
 import { augmentationProblem, type Augmentation } from './data/pipeline';
+import { RESNET_LAYERS } from '../nn/resnet';
 
 /** The training configuration: the recipe's values are the defaults (shared by the CLI and the page). */
 export interface TrainConfig {
@@ -73,6 +74,27 @@ export function augmentationOf(c: TrainConfig): Augmentation {
 export function formatSetting(value: TrainConfig[keyof TrainConfig], key?: keyof TrainConfig): string {
   if (!Array.isArray(value)) return String(value);
   return value.map((v) => (key === 'cropRatio' && typeof v === 'number' ? fraction(v) : v)).join(',');
+}
+
+/**
+ * A cropScale or cropRatio as typed, `min,max` (cropRatio also takes fractions: 3/4,4/3), each number read by
+ * `num` (the CLI's and the page's parsers); null when it is not two parts.
+ */
+export function parseRange(key: 'cropScale' | 'cropRatio', raw: string, num: (part: string) => number): [number, number] | null {
+  const parts = raw.split(',').map((p) => {
+    const f = key === 'cropRatio' ? /^([^/]+)\/([^/]+)$/.exec(p.trim()) : null;
+    return f ? num(f[1].trim()) / num(f[2].trim()) : num(p.trim());
+  });
+  return parts.length === 2 ? [parts[0], parts[1]] : null;
+}
+
+/** trainLayers as typed for a ResNet: 'all', or layer names separated by commas; `problem` names the first unknown one. */
+export function parseTrainLayers(raw: string): { layers: TrainConfig['trainLayers']; problem: string | null } {
+  if (raw.trim() === 'all') return { layers: 'all', problem: null };
+  const layers = raw.split(',').map((n) => n.trim());
+  const unknown = layers.find((n) => !(RESNET_LAYERS as readonly string[]).includes(n));
+  const problem = unknown === undefined ? null : `'${unknown}' is not a layer of a ResNet with parameters; name some of ${RESNET_LAYERS.join(', ')}, or all`;
+  return { layers, problem };
 }
 
 /** A number as a fraction p/q with q ≤ 12 when it is one exactly (3/4, 4/3), else as itself (0.08). */

@@ -4,7 +4,7 @@
  * user edits keep their value when the data source changes. `read()` checks with validateConfig and
  * throws a FieldError naming the field, which `markInvalid` marks (aria-invalid) and focuses.
  */
-import { ConfigError, DEMO_OVERRIDES, FINE_TUNING_KEYS, RECIPE_DEFAULTS, formatSetting, validateConfig, type TrainConfig } from '../train/config';
+import { ConfigError, DEMO_OVERRIDES, FINE_TUNING_KEYS, RECIPE_DEFAULTS, formatSetting, parseRange, parseTrainLayers, validateConfig, type TrainConfig } from '../train/config';
 import { RESNET_LAYERS } from '../nn/resnet';
 import { setting } from '../wording';
 
@@ -136,8 +136,12 @@ export class ConfigForm {
       if (key === 'arch' || key === 'augment') values[key] = raw;
       else if (key === 'flip' || key === 'freezeBn') values[key] = raw === 'on';
       else if (key === 'split') c.split = raw.split(',').map((s) => parseNumber('split', s.trim())) as TrainConfig['split'];
-      else if (key === 'cropScale' || key === 'cropRatio') values[key] = parsePair(key, raw);
-      else if (key === 'trainLayers') c.trainLayers = parseLayers(raw);
+      else if (key === 'cropScale' || key === 'cropRatio') values[key] = parseCropRange(key, raw);
+      else if (key === 'trainLayers') {
+        const parsed = parseTrainLayers(raw);
+        if (parsed.problem) throw new FieldError(key, `${fieldName(key)}: ${parsed.problem}`);
+        c.trainLayers = parsed.layers;
+      }
       else values[key] = parseNumber(key, raw);
     }
     try {
@@ -173,25 +177,11 @@ export function parseDecimal(raw: string): number | null {
   return DECIMAL.test(raw) ? Number(raw) : null;
 }
 
-/** `min,max`, each a decimal number or (for cropRatio) a fraction a/b. */
-function parsePair(key: 'cropScale' | 'cropRatio', raw: string): [number, number] {
-  const parts = raw.split(',').map((p) => {
-    const f = key === 'cropRatio' ? /^([^/]+)\/([^/]+)$/.exec(p.trim()) : null;
-    return f ? parseNumber(key, f[1].trim()) / parseNumber(key, f[2].trim()) : parseNumber(key, p.trim());
-  });
-  if (parts.length !== 2) throw new FieldError(key, `${fieldName(key)} needs two numbers min,max, got '${raw}'`);
-  return parts as [number, number];
-}
-
-/** 'all', or ResNet layer names separated by commas. */
-function parseLayers(raw: string): TrainConfig['trainLayers'] {
-  if (raw === 'all') return 'all';
-  const names = raw.split(',').map((n) => n.trim());
-  const unknown = names.find((n) => !(RESNET_LAYERS as readonly string[]).includes(n));
-  if (unknown !== undefined) {
-    throw new FieldError('trainLayers', `${fieldName('trainLayers')}: '${unknown}' is not a layer of a ResNet with parameters; name some of ${RESNET_LAYERS.join(', ')}, or all`);
-  }
-  return names;
+/** crop-scale / crop-ratio: two numbers (fractions a/b for the ratio). */
+function parseCropRange(key: 'cropScale' | 'cropRatio', raw: string): [number, number] {
+  const range = parseRange(key, raw, (p) => parseNumber(key, p));
+  if (!range) throw new FieldError(key, `${fieldName(key)} needs two numbers min,max, got '${raw}'`);
+  return range;
 }
 
 function parseNumber(key: Key, raw: string): number {
