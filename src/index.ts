@@ -19,7 +19,7 @@ export { GELU, SiLU, Tanh, Sigmoid, LeakyReLU } from './nn/activations';
 export { EarlyStopping } from './train/early_stopping';
 export { Trainer, TrainingDivergedError, type TrainerData, type TrainerEvents, type Progress, type BatchSource } from './train/trainer';
 export type { Summary } from './train/run_report';
-export { RECIPE_DEFAULTS, validateConfig, ConfigError, type TrainConfig } from './train/config';
+export { RECIPE_DEFAULTS, validateConfig, augmentationOf, ConfigError, type TrainConfig } from './train/config';
 export { MemoryStore, type OutputStore } from './train/io';
 export { ConfusionMatrix } from './train/metrics';
 
@@ -28,7 +28,7 @@ export { ConfusionMatrix } from './train/metrics';
 export { loadImageFolder, IMAGE_EXTENSIONS, isImageFileName, type FileLister, type DirEntry, type ImageFolderDataset, type ImageFolderOptions, type DatasetLayout } from './train/data/folder';
 export { DataLoader, type Batch, type DataLoaderOptions } from './train/data/loader';
 export { InProcessDecoderPool, decodeEach, type DecoderPool, type DecodeFn, type DecodeJob, type DecodedBatch, type DecodeFailure } from './train/data/decoder-pool';
-export { transformSample, sampleLength, type TransformSpec, type TransformMode } from './train/data/pipeline';
+export { transformSample, sampleLength, STANDARD_AUGMENTATION, type Augmentation, type TransformSpec, type TransformMode } from './train/data/pipeline';
 export { stratifiedSplit, splitCounts, SPLIT_NAMES, DEFAULT_SPLIT_FRACTIONS, type Sample, type Splits, type SplitName, type SplitFractions } from './train/data/split';
 export { IMAGENET_MEAN, IMAGENET_STD, randomResizedCrop, randomResizedCropParams, randomHorizontalFlip, resizedCrop, resizeShorterSide, centerCrop, centerCropBox, type CropBox } from './train/data/transforms';
 export { createImage, cropImage, flipHorizontal, resizeBilinear, type RGBImage } from './train/data/image';

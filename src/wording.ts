@@ -32,8 +32,15 @@ export function setting(key: string, w: Wording = current): string {
   return w === 'flags' ? `--${kebab(key)}` : w === 'page' ? kebab(key) : key;
 }
 
-/** A setting with its value: `imgSize 32`, `--img-size 32`, `img-size 32`. */
-export function settingIs(key: string, value: string | number, w: Wording = current): string {
+/**
+ * A setting with its value: `imgSize 32`, `--img-size 32`, `img-size 32`. A boolean setting is on or off:
+ * `flip false`, `--no-flip` (the CLI's switches `--x` / `--no-x`), `flip off`.
+ */
+export function settingIs(key: string, value: string | number | boolean, w: Wording = current): string {
+  if (typeof value === 'boolean') {
+    if (w === 'flags') return `--${value ? '' : 'no-'}${kebab(key)}`;
+    if (w === 'page') return `${kebab(key)} ${value ? 'on' : 'off'}`;
+  }
   return `${setting(key, w)} ${value}`;
 }
 

@@ -8,6 +8,7 @@ import { noGrad } from '../src/autograd/scope';
 import type { Tensor } from '../src/autograd/tensor';
 import type { GpuRuntime } from '../src/gpu/runtime';
 import { setKernelConfig } from '../src/kernels/config';
+import { BatchNorm2d } from '../src/nn/layers';
 
 let rt: GpuRuntime;
 beforeAll(async () => {
@@ -48,8 +49,9 @@ async function checkOnGpu(k: Case, what: string): Promise<void> {
 
   const C = k.shape[1];
   const x = tensor(rt, v.x, k.shape).requireGrad(k.xGrad ?? true);
-  const weight = v.weight ? tensor(rt, v.weight, [C]).requireGrad() : null;
-  const bias = v.bias ? tensor(rt, v.bias, [C]).requireGrad() : null;
+  const affineGrad = k.affineGrad ?? true;
+  const weight = v.weight ? tensor(rt, v.weight, [C]).requireGrad(affineGrad) : null;
+  const bias = v.bias ? tensor(rt, v.bias, [C]).requireGrad(affineGrad) : null;
   const rm = tensor(rt, v.runningMean, [C]);
   const rv = tensor(rt, v.runningVar, [C]);
   const residual = v.residual ? tensor(rt, v.residual, k.shape).requireGrad() : null;
@@ -68,8 +70,9 @@ async function checkOnGpu(k: Case, what: string): Promise<void> {
   expectClose(await rv.toArray(), fwd.runningVar, TOL.reduction, `${what}: running var`);
   if (k.xGrad ?? true) expectClose(await x.grad!.toArray(), ref.dx, TOL.reduction, `${what}: dx`);
   else expect(x.grad).toBeNull();
-  if (weight) expectClose(await weight.grad!.toArray(), ref.dweight, TOL.reduction, `${what}: dweight`);
-  if (bias) expectClose(await bias.grad!.toArray(), ref.dbias, TOL.reduction, `${what}: dbias`);
+  if (weight && affineGrad) expectClose(await weight.grad!.toArray(), ref.dweight, TOL.reduction, `${what}: dweight`);
+  if (bias && affineGrad) expectClose(await bias.grad!.toArray(), ref.dbias, TOL.reduction, `${what}: dbias`);
+  if (!affineGrad) expect([weight?.grad ?? null, bias?.grad ?? null], `${what}: frozen weight and bias get no gradient`).toEqual([null, null]);
   if (residual) expectClose(await residual.grad!.toArray(), ref.dresidual, TOL.elementwise, `${what}: dresidual`);
 
   for (const t of [x, weight, bias, rm, rv, y, dy, residual] as (Tensor | null)[]) t?.dispose();
@@ -124,5 +127,37 @@ for (const reduction of ['serial', 'tree'] as const) describe(`batchNorm on the 
     const r2 = tensor(rt, [0, 0], [2]);
     expect(() => batchNorm(x, r2, r2, null, null, false)).toThrowError(/runningMean has shape \[2\]/);
     for (const t of [x, r, r2]) t.dispose();
+  });
+});
+
+describe('frozen batch norm: a BatchNorm2d in eval() is differentiable', () => {
+  it.each(['forward', 'forwardRelu', 'forwardAddRelu'] as const)('%s in eval(): x, weight and bias gradients are the eval reference\'s; the running statistics and the batch count stay', async (method) => {
+    const shape: Nchw = [2, 5, 3, 7];
+    const C = shape[1];
+    const k: Case = { shape, seed: 160, training: false, relu: method === 'forwardRelu', residual: method === 'forwardAddRelu' };
+    const v = inputs(k);
+    const o = refOptions(k);
+    const bn = new BatchNorm2d(C).eval();
+    rt.write(bn.weight.buffer, Float32Array.from(v.weight!));
+    rt.write(bn.bias.buffer, Float32Array.from(v.bias!));
+    rt.write(bn.runningMean.buffer, Float32Array.from(v.runningMean));
+    rt.write(bn.runningVar.buffer, Float32Array.from(v.runningVar));
+    const x = tensor(rt, v.x, shape).requireGrad();
+    const r = v.residual ? tensor(rt, v.residual, shape).requireGrad() : null;
+    const y = r ? bn.forwardAddRelu(x, r) : method === 'forwardRelu' ? bn.forwardRelu(x) : bn.forward(x);
+    const dy = tensor(rt, v.dy, shape);
+    y.backward(dy);
+    const fwd = batchNormRef(v.x, shape, v.runningMean, v.runningVar, v.weight, v.bias, o);
+    const ref = batchNormBackwardRef(v.dy, v.x, shape, fwd, v.weight, o);
+    expectClose(await y.toArray(), fwd.y, TOL.reduction, 'y');
+    expectClose(await x.grad!.toArray(), ref.dx, TOL.reduction, 'dx');
+    expectClose(await bn.weight.grad!.toArray(), ref.dweight, TOL.reduction, 'dweight');
+    expectClose(await bn.bias.grad!.toArray(), ref.dbias, TOL.reduction, 'dbias');
+    if (r) expectClose(await r.grad!.toArray(), ref.dresidual, TOL.elementwise, 'dresidual');
+    expect(Array.from(await bn.runningMean.toArray())).toEqual(Array.from(Float32Array.from(v.runningMean)));
+    expect(Array.from(await bn.runningVar.toArray())).toEqual(Array.from(Float32Array.from(v.runningVar)));
+    expect(bn.numBatchesTracked.value).toBe(0);
+    for (const t of [x, r, y, dy] as (Tensor | null)[]) t?.dispose();
+    bn.dispose();
   });
 });

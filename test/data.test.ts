@@ -27,6 +27,10 @@ import {
   toTensorNormalize,
 } from '../src/train/data/transforms';
 import { WorkerDecoderPool } from '../src/train/data/worker-pool.node';
+import { STANDARD_AUGMENTATION, sampleLength, transformSample, type Augmentation, type TransformSpec } from '../src/train/data/pipeline';
+import { RNG_STREAM } from '../src/train/data/rng';
+import { evalResizeCenterCrop, resizedCrop } from '../src/train/data/transforms';
+import { ConfigError, RECIPE_DEFAULTS, augmentationOf, formatSetting, parseRange, parseTrainLayers, validateConfig, type TrainConfig } from '../src/train/config';
 
 let tmp: string;
 let dirCount = 0;
@@ -303,6 +307,127 @@ describe('transforms', () => {
       (128 / 255 - 0.406) / 0.225, (64 / 255 - 0.406) / 0.225,
     ];
     expected.forEach((v, i) => expect(out[2 + i]).toBeCloseTo(v, 5));
+  });
+});
+
+describe('augmentation controls (pipeline)', () => {
+  // A 40×30 image with distinct pixels, so that every crop, resize and flip shows.
+  const img = createImage(40, 30);
+  for (let i = 0; i < img.data.length; i++) img.data[i] = (i * 37 + Math.floor(i / 7)) % 256;
+  const size = 12;
+  const spec = (augment: Augmentation | undefined, mode: 'train' | 'eval' = 'train'): TransformSpec => ({ mode, size, seed: 7, epoch: 2, mean: [0.5, 0.4, 0.3], std: [0.2, 0.25, 0.3], augment });
+  const run = (s: TransformSpec, index: number) => {
+    const out = new Float32Array(sampleLength(size));
+    transformSample(img, s, index, out, 0);
+    return out;
+  };
+  const tensorOf = (x: RGBImage) => {
+    const out = new Float32Array(sampleLength(size));
+    toTensorNormalize(x, out, 0, [0.5, 0.4, 0.3], [0.2, 0.25, 0.3]);
+    return out;
+  };
+  /** A CHW sample mirrored left to right. */
+  const mirror = (t: Float32Array) => {
+    const out = new Float32Array(t.length);
+    for (let row = 0; row < t.length / size; row++) for (let x = 0; x < size; x++) out[row * size + x] = t[row * size + size - 1 - x];
+    return out;
+  };
+  /** What transformSample must give for sample `index`: the crop drawn from its stream with `a`'s ranges, then the flip draw. */
+  const expected = (a: Augmentation, index: number) => {
+    const rng = Rng.derive(7, RNG_STREAM.augment, 2, index);
+    let x = resizedCrop(img, randomResizedCropParams(img.width, img.height, rng, a.scale, a.ratio), size);
+    if (a.flip && rng.next() < 0.5) x = flipHorizontal(x);
+    return tensorOf(x);
+  };
+
+  it('the default is the recipe: scale 0.08–1, ratio 3/4–4/3, flip on', () => {
+    expect(STANDARD_AUGMENTATION).toEqual({ kind: 'standard', scale: [0.08, 1], ratio: [3 / 4, 4 / 3], flip: true });
+    expect(augmentationOf(RECIPE_DEFAULTS)).toEqual(STANDARD_AUGMENTATION);
+    for (let i = 0; i < 6; i++) expect(run(spec(undefined), i)).toEqual(expected(STANDARD_AUGMENTATION, i));
+  });
+
+  it('the crop scale and ratio ranges, and flip off, reach the crop of every sample (seeded per sample)', () => {
+    const narrow: Augmentation = { kind: 'standard', scale: [0.5, 0.6], ratio: [1, 1], flip: true };
+    const noFlip: Augmentation = { ...STANDARD_AUGMENTATION, flip: false };
+    let flipped = 0;
+    for (let i = 0; i < 12; i++) {
+      expect(run(spec(narrow), i)).toEqual(expected(narrow, i));
+      expect(run(spec(noFlip), i)).toEqual(expected(noFlip, i));
+      // The crop is drawn first: without the flip the same crop comes out, mirrored or not.
+      const a = run(spec(noFlip), i);
+      const b = run(spec(STANDARD_AUGMENTATION), i);
+      if (a.some((v, k) => v !== b[k])) {
+        flipped++;
+        expect(b).toEqual(mirror(a));
+      }
+    }
+    expect(flipped, 'about half of the samples are flipped with flip on').toBeGreaterThan(2);
+    expect(flipped).toBeLessThan(10);
+    // scale 1 and ratio of the image: the whole image, only resized.
+    const whole: Augmentation = { kind: 'standard', scale: [1, 1], ratio: [40 / 30, 40 / 30], flip: false };
+    expect(run(spec(whole), 3)).toEqual(tensorOf(resizeBilinear(img, size, size)));
+  });
+
+  it("augment none trains on the eval transform (resize + center crop), the same for every sample and epoch", () => {
+    const none: Augmentation = { ...STANDARD_AUGMENTATION, kind: 'none' };
+    const evalOut = tensorOf(evalResizeCenterCrop(img, size));
+    expect(run(spec(undefined, 'eval'), 0)).toEqual(evalOut);
+    for (let i = 0; i < 4; i++) expect(run(spec(none), i)).toEqual(evalOut);
+  });
+
+  it('a DataLoader refuses a bad augmentation, naming the field', () => {
+    const pool = new InProcessDecoderPool(async () => img);
+    const mk = (augment: Augmentation) => new DataLoader({ samples: [], pool, batchSize: 2, mode: 'train', augment });
+    expect(() => mk({ ...STANDARD_AUGMENTATION, scale: [0, 1] })).toThrowError("augment.scale must be two fractions of the image's area with 0 < min ≤ max ≤ 1, got 0,1");
+    expect(() => mk({ ...STANDARD_AUGMENTATION, ratio: [2, 1] })).toThrowError(/augment\.ratio must be two aspect ratios \(width \/ height\) with 0 < min ≤ max, got 2,1/);
+    expect(() => mk({ ...STANDARD_AUGMENTATION, kind: 'heavy' as 'none' })).toThrowError(/augment\.kind must be 'standard' or 'none', got 'heavy'/);
+    expect(mk({ ...STANDARD_AUGMENTATION, flip: false }).augment.flip).toBe(false);
+  });
+
+  it.each<[string, Partial<TrainConfig>, string, string]>([
+    ['scale 0', { cropScale: [0, 1] }, 'cropScale', "must be two fractions of the image's area with 0 < min ≤ max ≤ 1, got 0,1"],
+    ['scale above 1', { cropScale: [0.5, 1.5] }, 'cropScale', "must be two fractions of the image's area with 0 < min ≤ max ≤ 1, got 0.5,1.5"],
+    ['scale reversed', { cropScale: [0.9, 0.1] }, 'cropScale', "must be two fractions of the image's area with 0 < min ≤ max ≤ 1, got 0.9,0.1"],
+    ['scale of 3 numbers', { cropScale: [0.1, 0.5, 1] as never }, 'cropScale', 'must be two numbers min,max, got 0.1,0.5,1'],
+    ['ratio NaN', { cropRatio: [NaN, 1] }, 'cropRatio', 'must be two numbers min,max, got NaN,1'],
+    ['ratio negative', { cropRatio: [-1, 1] }, 'cropRatio', 'must be two aspect ratios (width / height) with 0 < min ≤ max, got -1,1'],
+    ['augment', { augment: 'heavy' as 'none' }, 'augment', "must be 'standard' or 'none', got 'heavy'"],
+    ['flip', { flip: 'yes' as unknown as boolean }, 'flip', 'must be true or false, got yes'],
+    ['no layers', { trainLayers: [] }, 'trainLayers', "must be 'all' or top-level layer names separated by commas (such as layer4,fc), got "],
+    ['a nested layer', { trainLayers: ['layer4.1'] }, 'trainLayers', "must be 'all' or top-level layer names separated by commas (such as layer4,fc), got layer4.1"],
+    ['a layer twice', { trainLayers: ['fc', 'layer4', 'fc'] }, 'trainLayers', 'names fc twice'],
+    ['freezeBn', { freezeBn: 1 as unknown as boolean }, 'freezeBn', 'must be true or false, got 1'],
+  ])('validateConfig refuses %s, naming the setting in each wording', (_, change, key, problem) => {
+    const bad = { ...RECIPE_DEFAULTS, ...change };
+    let err: ConfigError | null = null;
+    try {
+      validateConfig(bad);
+    } catch (e) {
+      err = e as ConfigError;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    expect([err!.key, err!.problem, err!.message]).toEqual([key, problem, `${key} ${problem}`]);
+    const flag = key.replace(/[A-Z]/g, (m) => `-${m.toLowerCase()}`);
+    expect(() => validateConfig(bad, 'flags')).toThrowError(`--${flag} ${problem}`);
+    expect(() => validateConfig(bad, 'page')).toThrowError(`${flag} ${problem}`);
+  });
+
+  it('crop ranges and layer lists as typed (the CLI and the page), and as written back', () => {
+    expect(parseRange('cropRatio', '3/4, 4/3', Number)).toEqual([0.75, 4 / 3]);
+    expect(parseRange('cropScale', '0.5,1', Number)).toEqual([0.5, 1]);
+    expect(parseRange('cropScale', '0.5', Number)).toBeNull();
+    expect(parseRange('cropScale', '1/2,1', Number)).toEqual([NaN, 1]); // fractions are the ratio's only
+    expect(formatSetting([3 / 4, 4 / 3], 'cropRatio')).toBe('3/4,4/3');
+    expect(formatSetting([0.5, 1], 'cropScale')).toBe('0.5,1');
+    expect(parseTrainLayers(' all ')).toEqual({ layers: 'all', problem: null });
+    expect(parseTrainLayers('layer4, fc')).toEqual({ layers: ['layer4', 'fc'], problem: null });
+    expect(parseTrainLayers('layer4,head').problem).toBe("'head' is not a layer of a ResNet with parameters; name some of conv1, bn1, layer1, layer2, layer3, layer4, fc, or all");
+  });
+
+  it('validateConfig takes the fine-tuning settings a user may give', () => {
+    for (const change of [{ augment: 'none' }, { cropScale: [1, 1] }, { cropRatio: [1, 1] }, { flip: false }, { trainLayers: ['fc'] }, { trainLayers: ['layer4', 'fc'] }, { freezeBn: true }] as Partial<TrainConfig>[]) {
+      expect(() => validateConfig({ ...RECIPE_DEFAULTS, ...change })).not.toThrow();
+    }
   });
 });
 

@@ -9,7 +9,7 @@ import { testRuntime } from './helpers/gpu';
 import type { GpuRuntime } from '../src/gpu/runtime';
 import { MemoryStore } from '../src/train/io';
 import { ResumeMismatchError } from '../src/train/trainer';
-import { readSafetensorsMetadata } from '../src/nn/weights/safetensors';
+import { readSafetensors, readSafetensorsMetadata, writeSafetensors } from '../src/nn/weights/safetensors';
 import type { TrainConfig } from '../src/train/config';
 import { TINY_CONFIG, defaultSplits, samples, tinyTrainer, type Splits } from './helpers/tiny-trainer';
 import { useWording } from '../src/wording';
@@ -64,6 +64,12 @@ describe('--resume checks the checkpoint against the run (15.8)', () => {
     ['other training files', {}, (s) => (s.train = s.train.slice(1)), /its training split had 8 files \(list hash [0-9a-f]+\) but this run's has 7 \(hash [0-9a-f]+\)/],
     ['renamed training files, same count', {}, (s) => (s.train = s.train.map((x) => ({ ...x, path: x.path.replace('/0.png', '/9.png') }))), /had 8 files .* but this run's has 8/],
     ['a batch size that splits the images done', { batchSize: 3 }, () => {}, /stopped after 1 batches of 4 images \(4 images\) into epoch 2, which is not a whole number of batches of 3 \(--batch-size 3\); resume with --batch-size 4/],
+    ['another --crop-scale', { cropScale: [0.5, 1] }, () => {}, /it was trained with --crop-scale 0\.08,1 but this run has --crop-scale 0\.5,1/],
+    ['another --crop-ratio', { cropRatio: [1, 1] }, () => {}, /it was trained with --crop-ratio 3\/4,4\/3 but this run has --crop-ratio 1,1/],
+    ['--no-flip', { flip: false }, () => {}, /it was trained with --flip but this run has --no-flip/],
+    ['--augment none', { augment: 'none' }, () => {}, /it was trained with --augment standard but this run has --augment none/],
+    ['other --train-layers', { trainLayers: ['4'] }, () => {}, /it was trained with --train-layers all but this run has --train-layers 4/],
+    ['--freeze-bn', { freezeBn: true }, () => {}, /it was trained with --no-freeze-bn but this run has --freeze-bn/],
   ])('%s: refused, naming both values, before any weight is loaded', async (_, change, edit, message) => {
     const splits = defaultSplits();
     edit(splits);
@@ -83,6 +89,31 @@ describe('--resume checks the checkpoint against the run (15.8)', () => {
     } finally {
       useWording(was);
     }
+  });
+
+  it("a checkpoint written before the fine-tuning settings resumes as the recipe's (augment standard, flip, all layers), and is refused otherwise", async () => {
+    const old = copy(stopped);
+    const bytes = old.files.get('checkpoint.safetensors')!;
+    const meta = readSafetensorsMetadata(bytes, 'checkpoint');
+    const state = JSON.parse(meta.trainer);
+    for (const k of ['augment', 'cropScale', 'cropRatio', 'flip', 'trainLayers', 'freezeBn']) {
+      expect(state.run).toHaveProperty(k);
+      delete state.run[k];
+    }
+    old.files.set('checkpoint.safetensors', writeSafetensors(readSafetensors(bytes, 'checkpoint'), { ...meta, trainer: JSON.stringify(state) }));
+    const resume = async (cfg: TrainConfig) => {
+      const run = tinyTrainer(rt, copy(old), cfg, defaultSplits());
+      try {
+        await run.trainer.resume();
+        return null;
+      } catch (e) {
+        return (e as Error).message;
+      } finally {
+        run.dispose();
+      }
+    };
+    expect(await resume(TINY_CONFIG)).toBeNull();
+    expect(await resume({ ...TINY_CONFIG, flip: false })).toMatch(/it was trained with --flip but this run has --no-flip/);
   });
 
   it('the same files under another root folder resume (the hash is of paths relative to the split folder)', async () => {

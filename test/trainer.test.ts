@@ -12,6 +12,11 @@ import { nodeFileLister, decodeImageFile } from '../src/train/data/fs.node';
 import { InProcessDecoderPool } from '../src/train/data/decoder-pool';
 import { DataLoader } from '../src/train/data/loader';
 import { readSafetensors } from '../src/nn/weights/safetensors';
+import { Tensor } from '../src/autograd/tensor';
+import { ConfigError } from '../src/train/config';
+import { TINY_CONFIG, defaultSplits, makeData as syntheticData } from './helpers/tiny-trainer';
+import { DataLoader as Loader } from '../src/train/data/loader';
+import { STANDARD_AUGMENTATION } from '../src/train/data/pipeline';
 
 let rt: GpuRuntime;
 let ds: ImageFolderDataset;
@@ -72,5 +77,55 @@ describe('trainer: interrupt and resume', () => {
     const csv = (s: MemoryStore) => new TextDecoder().decode(s.files.get('metrics.csv')!).split('\n').map((l) => l.split(',').slice(0, 6).join(','));
     expect(csv(split)).toEqual(csv(full));
     expect(s2!.test_loss).toBe(s1!.test_loss);
+  });
+});
+
+describe('trainer: fine-tuning controls (trainLayers, freezeBn)', () => {
+  /** Every state_dict value of a model as numbers. */
+  async function values(m: ReturnType<typeof resnet>): Promise<Map<string, number[]>> {
+    const out = new Map<string, number[]>();
+    for (const [k, v] of m.stateDict()) out.set(k, v instanceof Tensor ? Array.from(await v.toArray()) : [v.value]);
+    return out;
+  }
+
+  /** One epoch of a resnet18 at 32 px on synthetic images with `change`: the keys whose values changed. */
+  async function changedKeys(change: Partial<TrainConfig>): Promise<{ changed: string[]; logs: string[]; all: string[] }> {
+    const cfg: TrainConfig = { ...TINY_CONFIG, maxEpochs: 1, ...change };
+    const model = resnet(cfg.arch, { numClasses: 2, dropout: cfg.dropout, seed: cfg.seed });
+    const before = await values(model);
+    const logs: string[] = [];
+    const trainer = new Trainer(rt, model, syntheticData(defaultSplits(), cfg), cfg, new MemoryStore(), { log: (l) => logs.push(l) });
+    await trainer.run();
+    const after = await values(model);
+    trainer.dispose();
+    model.dispose();
+    const changed = [...before].filter(([k, v]) => after.get(k)!.some((x, i) => x !== v[i])).map(([k]) => k);
+    return { changed, logs, all: [...before.keys()] };
+  }
+
+  it("trainLayers ['fc'] (a frozen backbone) changes fc alone; the backbone's batch norm, in train mode, still updates its running statistics", async () => {
+    const { changed, logs } = await changedKeys({ trainLayers: ['fc'] });
+    const params = changed.filter((k) => !/running_|num_batches/.test(k));
+    expect(params).toEqual(['fc.1.weight', 'fc.1.bias']);
+    expect(changed).toContain('layer1.0.bn1.running_mean');
+    expect(logs.join('\n')).toMatch(/fine-tuning: training fc \(1026 of 11\.18 M parameters\); the other layers are frozen/);
+  });
+
+  it("trainLayers ['layer4', 'fc'] with freezeBn: layer4 and fc train (layer4's batch norm weights too, through eval-mode batch norm), no running statistic moves", async () => {
+    const { changed, all } = await changedKeys({ trainLayers: ['layer4', 'fc'], freezeBn: true });
+    const trained = all.filter((k) => (k.startsWith('layer4.') || k.startsWith('fc.')) && !/running_|num_batches/.test(k));
+    expect(changed.sort()).toEqual(trained.sort());
+    expect(changed).toContain('layer4.1.bn2.weight');
+  });
+
+  it('a layer the model does not have is a ConfigError naming trainLayers; a loader that augments otherwise than the config is refused', async () => {
+    const model = resnet('resnet18', { numClasses: 2, seed: 3 });
+    const data = syntheticData(defaultSplits(), TINY_CONFIG);
+    expect(() => new Trainer(rt, model, data, { ...TINY_CONFIG, trainLayers: ['layer5'] }, new MemoryStore())).toThrowError(ConfigError);
+    expect(() => new Trainer(rt, model, data, { ...TINY_CONFIG, trainLayers: ['layer5'] }, new MemoryStore())).toThrowError(/^trainLayers names 'layer5', which is not a top-level layer with parameters of this model; its layers are conv1, bn1, layer1, layer2, layer3, layer4, fc$/);
+    expect(() => new Trainer(rt, model, data, { ...TINY_CONFIG, flip: false }, new MemoryStore())).toThrowError(/the training loader augments with \(standard, .*flip true\) but the config asks for \(standard, .*flip false, from augment, cropScale, cropRatio, flip\): build the training DataLoader with augment: augmentationOf\(config\)/);
+    const plain = new Loader({ samples: [], pool: new InProcessDecoderPool(decodeImageFile), batchSize: 2, mode: 'train' });
+    expect(plain.augment).toEqual(STANDARD_AUGMENTATION);
+    model.dispose();
   });
 });

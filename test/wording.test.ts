@@ -8,7 +8,7 @@ import { describe, it, expect, afterEach } from 'vitest';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import ts from 'typescript';
-import { PHRASE_NAMES, outputFolder, phrase, setting, useWording, wording, type Wording } from '../src/wording';
+import { PHRASE_NAMES, outputFolder, phrase, setting, settingIs, useWording, wording, type Wording } from '../src/wording';
 import { StateDictError } from '../src/nn/state';
 import { DeviceLostError, GpuOpError } from '../src/gpu/errors';
 import { decodeCheckpoint } from '../src/train/checkpoint';
@@ -104,6 +104,13 @@ describe('wording: library errors do not name CLI flags', () => {
     }
     expect([setting('maxEpochs', 'fields'), setting('maxEpochs', 'flags'), setting('maxEpochs', 'page')]).toEqual(['maxEpochs', '--max-epochs', 'max-epochs']);
     expect(outputFolder('d', 'page')).not.toMatch(FLAG);
+  });
+
+  it("a boolean setting reads as the CLI's switch under flags (--flip / --no-flip), true/false or on/off elsewhere", () => {
+    expect([settingIs('flip', false, 'flags'), settingIs('freezeBn', true, 'flags')]).toEqual(['--no-flip', '--freeze-bn']);
+    expect([settingIs('flip', false, 'fields'), settingIs('freezeBn', true, 'fields')]).toEqual(['flip false', 'freezeBn true']);
+    expect([settingIs('flip', false, 'page'), settingIs('freezeBn', true, 'page')]).toEqual(['flip off', 'freeze-bn on']);
+    expect([settingIs('cropScale', '0.5,1', 'flags'), settingIs('trainLayers', 'layer4,fc', 'page')]).toEqual(['--crop-scale 0.5,1', 'train-layers layer4,fc']);
   });
 
   it('a ConfigError carries the key and the problem (the page marks the field from them)', () => {

@@ -20,6 +20,7 @@ import { scale } from '../kernels/elementwise';
 import fmaShader from './fma_ceiling.wgsl';
 import { setKernelConfig } from '../kernels/config';
 import { resnet } from '../nn/resnet';
+import { freeze, setBatchNormEval } from '../nn/freeze';
 import { SGD } from '../train/sgd';
 import { RESNET34_CONVS, convFlops, convOut, matmulShapes } from './shapes';
 
@@ -197,8 +198,15 @@ export async function benchKernels(rt: GpuRuntime, batch: number, quick: boolean
   return rows;
 }
 
-export async function benchModel(rt: GpuRuntime, arch: string, batch: number, size: number, steps: number, profile: boolean | 'shapes', log: (s: string) => void) {
+/** Fine-tuning settings of the model step: the layers that train (default all) and frozen batch norm. */
+export interface BenchTuning {
+  trainLayers?: string[];
+  freezeBn?: boolean;
+}
+
+export async function benchModel(rt: GpuRuntime, arch: string, batch: number, size: number, steps: number, profile: boolean | 'shapes', log: (s: string) => void, tuning: BenchTuning = {}) {
   const model = resnet(arch, { numClasses: 37, dropout: 0.5, seed: 0 });
+  if (tuning.trainLayers) freeze(model, { trainLayers: tuning.trainLayers });
   const opt = new SGD(model.parameters(), { lr: 0.001, momentum: 0.9 });
   const x = Tensor.randn([batch, 3, size, size], 1, 0, 1, rt);
   const y = Tensor.fromArray(Int32Array.from({ length: batch }, (_, i) => i % 37), [batch], 'i32', rt);
@@ -208,6 +216,7 @@ export async function benchModel(rt: GpuRuntime, arch: string, batch: number, si
     opt.step();
   };
   model.train();
+  if (tuning.freezeBn) setBatchNormEval(model);
   step();
   await rt.sync();
   rt.pool.resetPeak();
@@ -244,12 +253,13 @@ export async function benchModel(rt: GpuRuntime, arch: string, batch: number, si
   }
   const train = (batch * 1000) / median(trainTimes);
   const evalIps = (batch * 1000) / median(evalTimes);
-  log(`model ${arch} batch ${batch} ${size}px: train step ${median(trainTimes).toFixed(0)} ms = ${train.toFixed(2)} images/s; eval ${evalIps.toFixed(2)} images/s; peak GPU memory ${(peak / 2 ** 20).toFixed(0)} MiB`);
+  const tuned = `${tuning.trainLayers ? ` (training ${tuning.trainLayers.join(',')})` : ''}${tuning.freezeBn ? ' (frozen batch norm)' : ''}`;
+  log(`model ${arch} batch ${batch} ${size}px${tuned}: train step ${median(trainTimes).toFixed(0)} ms = ${train.toFixed(2)} images/s; eval ${evalIps.toFixed(2)} images/s; peak GPU memory ${(peak / 2 ** 20).toFixed(0)} MiB`);
   opt.dispose();
   model.dispose();
   x.dispose();
   y.dispose();
-  return { arch, batch, img_size: size, train_images_per_second: train, eval_images_per_second: evalIps, train_step_ms: median(trainTimes), peak_bytes: peak };
+  return { arch, batch, img_size: size, train_layers: tuning.trainLayers ?? 'all', freeze_bn: tuning.freezeBn ?? false, train_images_per_second: train, eval_images_per_second: evalIps, train_step_ms: median(trainTimes), peak_bytes: peak };
 }
 
 export interface BenchOptions {
@@ -270,6 +280,8 @@ export interface BenchOptions {
   convAlgorithm?: ConvAlgorithm;
   /** Winograd's forward output tile. */
   winogradTile?: 2 | 4;
+  /** The model step's fine-tuning settings (default: every layer trains). */
+  tuning?: BenchTuning;
 }
 
 export interface BenchReport {
@@ -293,6 +305,6 @@ export async function runBench(rt: GpuRuntime, o: BenchOptions, log: (s: string)
     log(`ceiling: best matmul/conv ${peak.toFixed(2)} GFLOP/s`);
     for (const k of kernels) k.of_peak = k.gflops !== undefined ? k.gflops / peak : k.gbps! / ceil.kernelGbps;
   }
-  const model = o.model ? await benchModel(rt, o.arch, o.modelBatch, o.size, o.steps, o.profile, log) : null;
+  const model = o.model ? await benchModel(rt, o.arch, o.modelBatch, o.size, o.steps, o.profile, log, o.tuning) : null;
   return { adapter: rt.adapter.name, adapter_description: rt.adapter.description, ceilings: { copy_gbps: ceil.copyGbps, kernel_gbps: ceil.kernelGbps, fma_gflops: ceil.fmaGflops }, kernels, model };
 }

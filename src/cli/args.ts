@@ -1,6 +1,7 @@
 /** Command-line flags of dist/train.js: parsed with node:util's parseArgs, checked, with clear errors (exit code 2). */
 import { parseArgs } from 'node:util';
-import { ConfigError, DEMO_OVERRIDES, RECIPE_DEFAULTS, validateConfig, type TrainConfig } from '../train/config';
+import { ConfigError, DEMO_OVERRIDES, RECIPE_DEFAULTS, formatSetting, parseRange, parseTrainLayers, validateConfig, type TrainConfig } from '../train/config';
+import { RESNET_LAYERS } from '../nn/resnet';
 
 export { DEMO_OVERRIDES };
 
@@ -61,6 +62,17 @@ Without --data it trains on a built-in demo dataset (generated into .cache/ on f
   --label-smoothing E   (default ${RECIPE_DEFAULTS.labelSmoothing})
   --split A,B,C         train,val,test fractions for a DIR/CLASS/* dataset (default ${RECIPE_DEFAULTS.split.join(',')})
   --seed N              seeds initialisation, shuffling, augmentation and dropout (default ${RECIPE_DEFAULTS.seed})
+  --augment MODE        training augmentation: standard (RandomResizedCrop + horizontal flip, as below) or
+                        none (the evaluation transform: resize + center crop) (default ${RECIPE_DEFAULTS.augment})
+  --crop-scale A,B      RandomResizedCrop's area range, fractions of the image (default ${formatSetting(RECIPE_DEFAULTS.cropScale)})
+  --crop-ratio A,B      RandomResizedCrop's aspect-ratio range, width/height, a/b allowed (default ${formatSetting(RECIPE_DEFAULTS.cropRatio, 'cropRatio')})
+  --no-flip             no random horizontal flip in training (--flip: flip, the default)
+  --freeze-backbone     train the fc head only: the same as --train-layers fc
+  --train-layers LIST   the top-level layers that train, such as layer4,fc; the others are frozen
+                        (of ${RESNET_LAYERS.join(', ')}; default ${RECIPE_DEFAULTS.trainLayers})
+  --freeze-bn           every batch norm in eval mode while training: running statistics fixed, weight and bias
+                        still trained where their layer is (without it, frozen layers' batch norm keeps
+                        updating its running statistics, as in PyTorch with requires_grad=False)
   --winograd-tile 2|4   output tile of the Winograd 3x3 convolutions' forward pass (the gradients always use 4):
                         2 rounds ~4x less but trains ~1.1x slower on a CPU adapter (default 4)
   --help                this text
@@ -80,6 +92,45 @@ function parseNumber(flag: string, raw: string): number {
   return v;
 }
 
+/** Boolean settings, each with a switch and its negation: --flip / --no-flip. */
+const SWITCHES = ['flip', 'freeze-bn'] as const;
+
+/** --crop-scale / --crop-ratio: two numbers (fractions a/b for the ratio). */
+function parseCropRange(key: 'cropScale' | 'cropRatio', flag: string, raw: string): [number, number] {
+  const range = parseRange(key, raw, (p) => parseNumber(flag, p));
+  if (!range) throw new UsageError(`--${flag} needs two numbers min,max, got '${raw}'`);
+  return range;
+}
+
+/** The fine-tuning flags into `config` (their ranges are checked by validateConfig); contradictions are usage errors. */
+function parseFineTuning(values: Record<string, string | boolean | undefined>, config: TrainConfig): void {
+  for (const flag of SWITCHES) {
+    if (values[flag] && values[`no-${flag}`]) throw new UsageError(`--${flag} and --no-${flag} exclude each other`);
+  }
+  if (typeof values.augment === 'string') {
+    if (values.augment !== 'standard' && values.augment !== 'none') throw new UsageError(`--augment must be standard or none, got '${values.augment}'`);
+    config.augment = values.augment;
+  }
+  if (config.augment === 'none') {
+    const moot = ['crop-scale', 'crop-ratio', 'flip', 'no-flip'].filter((f) => values[f] !== undefined);
+    if (moot.length) throw new UsageError(`--${moot[0]} has no effect with --augment none (no random crop, no flip)`);
+  }
+  if (typeof values['crop-scale'] === 'string') config.cropScale = parseCropRange('cropScale', 'crop-scale', values['crop-scale']);
+  if (typeof values['crop-ratio'] === 'string') config.cropRatio = parseCropRange('cropRatio', 'crop-ratio', values['crop-ratio']);
+  if (values['no-flip']) config.flip = false;
+  if (values['freeze-bn']) config.freezeBn = true;
+  const layers = values['train-layers'];
+  if (typeof layers === 'string') {
+    const parsed = parseTrainLayers(layers);
+    if (parsed.problem) throw new UsageError(`--train-layers: ${parsed.problem}`);
+    config.trainLayers = parsed.layers;
+  }
+  if (values['freeze-backbone']) {
+    if (typeof layers === 'string' && layers.trim() !== 'fc') throw new UsageError(`--freeze-backbone trains fc alone, which contradicts --train-layers ${layers}: give one of them`);
+    config.trainLayers = ['fc'];
+  }
+}
+
 export function parseCli(argv: string[]): CliOptions {
   const options: Record<string, { type: 'string' | 'boolean' }> = {
     data: { type: 'string' },
@@ -91,7 +142,13 @@ export function parseCli(argv: string[]): CliOptions {
     arch: { type: 'string' },
     split: { type: 'string' },
     'winograd-tile': { type: 'string' },
+    augment: { type: 'string' },
+    'crop-scale': { type: 'string' },
+    'crop-ratio': { type: 'string' },
+    'train-layers': { type: 'string' },
+    'freeze-backbone': { type: 'boolean' },
   };
+  for (const flag of SWITCHES) options[flag] = options[`no-${flag}`] = { type: 'boolean' };
   for (const [flag] of NUMERIC) options[flag] = { type: 'string' };
   let values: Record<string, string | boolean | undefined>;
   try {
@@ -114,6 +171,7 @@ export function parseCli(argv: string[]): CliOptions {
     if (parts.length !== 3) throw new UsageError(`--split needs three fractions train,val,test, got '${values.split}'`);
     config.split = parts as [number, number, number];
   }
+  parseFineTuning(values, config);
   try {
     validateConfig(config, 'flags');
   } catch (e) {

@@ -26,10 +26,12 @@ async function main(): Promise<number> {
       'conv-algorithm': { type: 'string' },
       'winograd-tile': { type: 'string' },
       steps: { type: 'string' },
+      'train-layers': { type: 'string' },
+      'freeze-bn': { type: 'boolean' },
     },
   });
   if (values.help) {
-    console.log('usage: node dist/bench.js [--quick] [--json FILE] [--batch N (kernels, default 32)] [--model-batch N (default 8)] [--img-size N (default 224)] [--arch resnet34] [--samples N] [--steps N] [--no-kernels] [--no-model] [--profile | --profile-shapes (GPU time per op, or per op and shape, of one train step)] [--conv-algorithm winograd|implicit|im2col (kernel rows; default: the adapter\'s choice per shape)] [--winograd-tile 2|4]');
+    console.log('usage: node dist/bench.js [--quick] [--json FILE] [--batch N (kernels, default 32)] [--model-batch N (default 8)] [--img-size N (default 224)] [--arch resnet34] [--samples N] [--steps N] [--no-kernels] [--no-model] [--profile | --profile-shapes (GPU time per op, or per op and shape, of one train step)] [--conv-algorithm winograd|implicit|im2col (kernel rows; default: the adapter\'s choice per shape)] [--winograd-tile 2|4] [--train-layers LIST (the model step trains only these top-level layers, such as fc or layer4,fc)] [--freeze-bn (the model step\'s batch norm in eval mode)]');
     return 0;
   }
   const quick = values.quick === true;
@@ -61,6 +63,7 @@ async function main(): Promise<number> {
       profile: values['profile-shapes'] ? 'shapes' : values.profile === true,
       convAlgorithm: values['conv-algorithm'] as BenchOptions['convAlgorithm'],
       winogradTile: values['winograd-tile'] === '2' ? 2 : undefined,
+      tuning: { trainLayers: values['train-layers'] ? values['train-layers'].split(',') : undefined, freezeBn: values['freeze-bn'] === true },
     },
     log,
   );

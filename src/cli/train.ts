@@ -16,6 +16,7 @@ import { DEMO_VERSION } from '../train/data/demo-images';
 import { WorkerDecoderPool } from '../train/data/worker-pool.node';
 import { DataLoader } from '../train/data/loader';
 import { DataError } from '../train/data/errors';
+import { augmentationOf } from '../train/config';
 import { ResumeMismatchError, Trainer, TrainingDivergedError, type Progress } from '../train/trainer';
 import { FolderStore } from '../train/store.node';
 import { OutputError } from '../train/io';
@@ -95,7 +96,7 @@ async function main(argv: string[]): Promise<number> {
   const pool = new WorkerDecoderPool();
   const warn = (m: string) => process.stderr.write(`${m}\n`);
   const loader = (samples: typeof dataset.train, mode: 'train' | 'eval') =>
-    new DataLoader({ samples, pool, batchSize: c.batchSize, mode, imageSize: c.imgSize, seed: c.seed, onWarning: warn });
+    new DataLoader({ samples, pool, batchSize: c.batchSize, mode, imageSize: c.imgSize, seed: c.seed, augment: augmentationOf(c), onWarning: warn });
   const data = { classes: dataset.classes, train: loader(dataset.train, 'train'), val: loader(dataset.val, 'eval'), test: loader(dataset.test, 'eval') };
 
   let stopRequested = false;

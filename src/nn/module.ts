@@ -105,6 +105,16 @@ export abstract class Module {
     for (const p of this.parameters()) p.zeroGrad();
   }
 
+  /**
+   * torch's requires_grad_(): set requiresGrad on every parameter of this module and its children. A frozen
+   * parameter (false) gets no gradient: its ops skip their weight-gradient kernels, and optimizers skip it
+   * (its grad stays null). Buffers are not touched.
+   */
+  requiresGrad_(flag = true): this {
+    for (const p of this.parameters()) p.requiresGrad = flag;
+    return this;
+  }
+
   /** Free every parameter and buffer on the GPU. */
   dispose(): void {
     for (const v of this.stateDict().values()) if (v instanceof Tensor) v.dispose();

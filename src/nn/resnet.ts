@@ -134,6 +134,9 @@ const ARCHS: Record<string, [BlockKind, number[]]> = {
 
 export const ARCH_NAMES = Object.keys(ARCHS);
 
+/** The top-level layers of every ResNet here that hold parameters, in order (the names TrainConfig.trainLayers takes). */
+export const RESNET_LAYERS = ['conv1', 'bn1', 'layer1', 'layer2', 'layer3', 'layer4', 'fc'] as const;
+
 export function resnet(arch: string, opts: ResNetOptions = {}): ResNet {
   const a = ARCHS[arch];
   if (!a) throw new Error(`unknown architecture '${arch}': choose one of ${ARCH_NAMES.join(', ')}`);

@@ -190,6 +190,8 @@ export interface BatchNormCase {
   eps?: number;
   /** Whether x requires grad (default true; false checks dweight / dbias alone). */
   xGrad?: boolean;
+  /** Whether weight and bias require grad (default true; false: frozen, dx alone). */
+  affineGrad?: boolean;
   /** max(bn(x) + residual, 0) through batchNormAddRelu (a seeded residual of the input's shape). */
   residual?: boolean;
 }
@@ -254,6 +256,10 @@ export const BATCHNORM_CASES: [string, BatchNormCase][] = [
   ['eval without weight and bias [2,3,3,3]', { shape: [2, 3, 3, 3], seed: 111, training: false, affine: false }],
   ['training, input without grad (dweight, dbias only) [2,5,3,3]', { shape: [2, 5, 3, 3], seed: 122, training: true, xGrad: false }],
   ['eval, input without grad (dweight, dbias only) [2,5,4,4]', { shape: [2, 5, 4, 4], seed: 123, training: false, xGrad: false }],
+  // Frozen batch norm (fine-tuning with weight and bias frozen): dx alone.
+  ['eval, weight and bias frozen (dx only) [2,5,3,7]', { shape: [2, 5, 3, 7], seed: 126, training: false, affineGrad: false }],
+  ['eval vec4 path, weight and bias frozen, batch 1 [1,3,4,4]', { shape: [1, 3, 4, 4], seed: 127, training: false, affineGrad: false }],
+  ['training, weight and bias frozen (dx only) [2,5,3,3]', { shape: [2, 5, 3, 3], seed: 128, training: true, affineGrad: false }],
   // A large mean (1000 + noise): a naive E[x²] − E[x]² in float32 would be off by tens of percent here.
   ['training, large mean [8,3,15,17]', { shape: [8, 3, 15, 17], seed: 120, training: true, lo: 998, hi: 1002 }],
   ['training, large mean, vec4 path [8,3,16,16]', { shape: [8, 3, 16, 16], seed: 121, training: true, lo: 998, hi: 1002 }],
@@ -267,6 +273,7 @@ export const BATCHNORM_RELU_CASES: [string, BatchNormCase][] = [
   ['eval [2,3,7,5]', { shape: [2, 3, 7, 5], seed: 133, training: false, relu: true }],
   ['training vec4 path [2,5,4,8]', { shape: [2, 5, 4, 8], seed: 134, training: true, relu: true }],
   ['eval vec4 path without weight and bias [2,3,4,4]', { shape: [2, 3, 4, 4], seed: 135, training: false, relu: true, affine: false }],
+  ['eval, weight and bias frozen [2,13,3,5]', { shape: [2, 13, 3, 5], seed: 136, training: false, relu: true, affineGrad: false }],
 ];
 
 /** batchNormAddRelu (bn + residual + relu, fused). */
@@ -277,6 +284,7 @@ export const BATCHNORM_ADD_RELU_CASES: [string, BatchNormCase][] = [
   ['training without weight and bias [2,3,5,5]', { shape: [2, 3, 5, 5], seed: 153, training: true, residual: true, affine: false }],
   ['eval [2,3,7,5]', { shape: [2, 3, 7, 5], seed: 154, training: false, residual: true }],
   ['eval vec4 path [2,3,4,4]', { shape: [2, 3, 4, 4], seed: 155, training: false, residual: true }],
+  ['eval, weight and bias frozen [1,5,3,7]', { shape: [1, 5, 3, 7], seed: 156, training: false, residual: true, affineGrad: false }],
   ['training vec4 path, planes of 1⅝ chunks [3,5,4,13]', { shape: [3, 5, 4, 13], seed: 156, training: true, residual: true }],
 ];
 

@@ -1,4 +1,6 @@
 import { setting, wording, type Wording } from '../wording';
+import { augmentationProblem, type Augmentation } from './data/pipeline';
+import { RESNET_LAYERS } from '../nn/resnet';
 
 /** The training configuration: the recipe's values are the defaults (shared by the CLI and the page). */
 export interface TrainConfig {
@@ -18,6 +20,19 @@ export interface TrainConfig {
   seed: number;
   /** Fractions for a DIR/CLASS/* dataset without train/val/test folders. */
   split: [number, number, number];
+  // ---- fine-tuning controls: augmentation and frozen layers
+  /** The training augmentation: 'standard' (RandomResizedCrop with cropScale and cropRatio, then flip), or 'none' (the eval transform: Resize + CenterCrop). */
+  augment: 'standard' | 'none';
+  /** RandomResizedCrop's area range, as fractions of the image (0 < min ≤ max ≤ 1). */
+  cropScale: [number, number];
+  /** RandomResizedCrop's aspect-ratio range, width / height (0 < min ≤ max). */
+  cropRatio: [number, number];
+  /** RandomHorizontalFlip (p = 0.5) in training. */
+  flip: boolean;
+  /** The model's top-level layers that train ('all', or e.g. ['layer4', 'fc']; ['fc'] trains the head alone): the others are frozen. */
+  trainLayers: 'all' | string[];
+  /** Every batch norm runs in eval mode while training: running statistics fixed, weight and bias still trained where their layer is. */
+  freezeBn: boolean;
 }
 
 export const RECIPE_DEFAULTS: TrainConfig = {
@@ -36,7 +51,60 @@ export const RECIPE_DEFAULTS: TrainConfig = {
   labelSmoothing: 0,
   seed: 0,
   split: [0.5, 0.25, 0.25],
+  augment: 'standard',
+  cropScale: [0.08, 1],
+  cropRatio: [3 / 4, 4 / 3],
+  flip: true,
+  trainLayers: 'all',
+  freezeBn: false,
 };
+
+/** The settings that the training data and the trained parameters depend on beyond the recipe's numbers (a resume must keep them). */
+export const FINE_TUNING_KEYS = ['augment', 'cropScale', 'cropRatio', 'flip', 'trainLayers', 'freezeBn'] as const satisfies readonly (keyof TrainConfig)[];
+
+/** The training loader's augmentation for a config: DataLoader({ …, augment: augmentationOf(config) }). */
+export function augmentationOf(c: TrainConfig): Augmentation {
+  return { kind: c.augment, scale: c.cropScale, ratio: c.cropRatio, flip: c.flip };
+}
+
+/**
+ * A setting's value as messages, the CLI and the page write it: lists joined by commas (0.08,1; layer4,fc);
+ * cropRatio as fractions where exact (3/4,4/3).
+ */
+export function formatSetting(value: TrainConfig[keyof TrainConfig], key?: keyof TrainConfig): string {
+  if (!Array.isArray(value)) return String(value);
+  return value.map((v) => (key === 'cropRatio' && typeof v === 'number' ? fraction(v) : v)).join(',');
+}
+
+/**
+ * A cropScale or cropRatio as typed, `min,max` (cropRatio also takes fractions: 3/4,4/3), each number read by
+ * `num` (the CLI's and the page's parsers); null when it is not two parts.
+ */
+export function parseRange(key: 'cropScale' | 'cropRatio', raw: string, num: (part: string) => number): [number, number] | null {
+  const parts = raw.split(',').map((p) => {
+    const f = key === 'cropRatio' ? /^([^/]+)\/([^/]+)$/.exec(p.trim()) : null;
+    return f ? num(f[1].trim()) / num(f[2].trim()) : num(p.trim());
+  });
+  return parts.length === 2 ? [parts[0], parts[1]] : null;
+}
+
+/** trainLayers as typed for a ResNet: 'all', or layer names separated by commas; `problem` names the first unknown one. */
+export function parseTrainLayers(raw: string): { layers: TrainConfig['trainLayers']; problem: string | null } {
+  if (raw.trim() === 'all') return { layers: 'all', problem: null };
+  const layers = raw.split(',').map((n) => n.trim());
+  const unknown = layers.find((n) => !(RESNET_LAYERS as readonly string[]).includes(n));
+  const problem = unknown === undefined ? null : `'${unknown}' is not a layer of a ResNet with parameters; name some of ${RESNET_LAYERS.join(', ')}, or all`;
+  return { layers, problem };
+}
+
+/** A number as a fraction p/q with q ≤ 12 when it is one exactly (3/4, 4/3), else as itself (0.08). */
+function fraction(v: number): string {
+  for (let q = 2; q <= 12; q++) {
+    const p = Math.round(v * q);
+    if (p / q === v && p % q !== 0) return `${p}/${q}`;
+  }
+  return String(v);
+}
 
 /** The demo's settings (the CLI without a data folder, and the page's built-in demo): small enough to finish in a few minutes on a software adapter. */
 export const DEMO_OVERRIDES: Partial<TrainConfig> = { imgSize: 64, batchSize: 16, maxEpochs: 5 };
@@ -93,7 +161,25 @@ export function validateConfig(c: TrainConfig, names: Wording = wording()): Trai
   if (s.length !== 3 || s.some((f) => !(f >= 0)) || Math.abs(s[0] + s[1] + s[2] - 1) > 1e-6 || s[0] === 0) {
     throw fail('split', `must be three fractions train,val,test that sum to 1 (train > 0), got ${s.join(',')}`);
   }
+  validateFineTuning(c, fail);
   return c;
+}
+
+const AUGMENTATION_KEYS: Record<keyof Augmentation, keyof TrainConfig> = { kind: 'augment', scale: 'cropScale', ratio: 'cropRatio', flip: 'flip' };
+
+function validateFineTuning(c: TrainConfig, fail: (key: keyof TrainConfig, problem: string) => ConfigError): void {
+  const bad = augmentationProblem(augmentationOf(c));
+  if (bad) throw fail(AUGMENTATION_KEYS[bad.field], bad.problem);
+  const layers = c.trainLayers;
+  if (layers !== 'all') {
+    const names = Array.isArray(layers) ? layers : [];
+    if (!Array.isArray(layers) || names.length === 0 || names.some((n) => typeof n !== 'string' || !/^[A-Za-z0-9_]+$/.test(n))) {
+      throw fail('trainLayers', `must be 'all' or top-level layer names separated by commas (such as layer4,fc), got ${formatSetting(layers)}`);
+    }
+    const twice = names.find((n, i) => names.indexOf(n) !== i);
+    if (twice) throw fail('trainLayers', `names ${twice} twice`);
+  }
+  if (typeof c.freezeBn !== 'boolean') throw fail('freezeBn', `must be true or false, got ${String(c.freezeBn)}`);
 }
 
 /**

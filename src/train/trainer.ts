@@ -27,7 +27,9 @@ import type { EpochRow, StepRow } from './report';
 import { buildSummary, writeEpochReports, writeFinalReports, writeStepsCsv, type Evaluation, type Summary } from './run_report';
 import { checkpointTensors, decodeCheckpoint, encodeCheckpointTensors, modelPart, parseState } from './checkpoint';
 import type { OutputStore } from './io';
-import { finalFeatureSide, type TrainConfig } from './config';
+import { ConfigError, FINE_TUNING_KEYS, RECIPE_DEFAULTS, augmentationOf, finalFeatureSide, formatSetting, type TrainConfig } from './config';
+import { freeze, setBatchNormEval, trainLayersProblem, type FreezeReport } from '../nn/freeze';
+import type { Augmentation } from './data/pipeline';
 import { DataError } from './data/errors';
 import { phrase, setting, settingIs } from '../wording';
 import { IMAGENET_MEAN, IMAGENET_STD } from './data/transforms';
@@ -53,6 +55,8 @@ export interface BatchSource {
   /** The normalisation the images get (default ImageNet's). */
   readonly mean?: readonly number[];
   readonly std?: readonly number[];
+  /** The augmentation of its training batches (DataLoader's); when given, it must be the config's. */
+  readonly augment?: Augmentation;
 }
 
 export interface TrainerData {
@@ -124,6 +128,13 @@ export interface RunIdentity {
   /** Training files (relative to their common folder, with labels): their count and a 53-bit hash. */
   trainFiles: number;
   trainHash: string;
+  // Fine-tuning controls (absent in checkpoints written before them: the recipe's values).
+  augment?: TrainConfig['augment'];
+  cropScale?: TrainConfig['cropScale'];
+  cropRatio?: TrainConfig['cropRatio'];
+  flip?: boolean;
+  trainLayers?: TrainConfig['trainLayers'];
+  freezeBn?: boolean;
 }
 
 /** cyrb53: a 53-bit string hash (platform-neutral; not cryptographic, only to tell file lists apart). */
@@ -154,6 +165,12 @@ export function runIdentity(config: TrainConfig, data: TrainerData): RunIdentity
     seed: config.seed,
     trainFiles: samples.length,
     trainHash: hash53(list),
+    augment: config.augment,
+    cropScale: config.cropScale,
+    cropRatio: config.cropRatio,
+    flip: config.flip,
+    trainLayers: config.trainLayers,
+    freezeBn: config.freezeBn,
   };
 }
 
@@ -223,6 +240,8 @@ export class Trainer {
   /** A one-image training batch cannot go through batch norm (the last feature maps are 1×1): such batches are dropped. */
   private readonly dropOneImageBatches: boolean;
   private droppedNoted = false;
+  /** The parameters config.trainLayers trains and freezes (null: 'all', the model's own requiresGrad is kept). */
+  readonly frozen: FreezeReport | null = null;
 
   constructor(
     readonly rt: GpuRuntime,
@@ -236,6 +255,7 @@ export class Trainer {
     if (!Number.isInteger(this.channels) || this.channels < 1) {
       throw new DataError(`TrainerData.channels must be a whole number of channels per image, at least 1 (3 for RGB, 1 for grayscale); got ${data.channels}.`);
     }
+    this.frozen = this.applyFineTuning();
     this.optimizer = new SGD(model.parameters(), { lr: config.lr, momentum: config.momentum, weightDecay: config.weightDecay });
     this.scheduler = new StepLR(this.optimizer, { stepSize: config.stepSize, gamma: config.gamma });
     this.early = new EarlyStopping(config.patience, config.minDelta);
@@ -254,6 +274,30 @@ export class Trainer {
       run: runIdentity(config, data),
     };
     this.dropOneImageBatches = finalFeatureSide(config.imgSize) === 1;
+  }
+
+  /**
+   * config.trainLayers: freeze every parameter outside those layers (before the optimizer is built); and the
+   * training loader's augmentation must be the config's, so that the checkpoint records what was trained with.
+   */
+  private applyFineTuning(): FreezeReport | null {
+    const c = this.config;
+    const given = this.data.train.augment;
+    const want = augmentationOf(c);
+    if (given && JSON.stringify(given) !== JSON.stringify(want)) {
+      const show = (a: Augmentation) => `${a.kind}, scale ${a.scale.join(',')}, ratio ${a.ratio.join(',')}, flip ${a.flip}`;
+      throw new ConfigError(
+        `the training loader augments with (${show(given)}) but the config asks for (${show(want)}, from ${(['augment', 'cropScale', 'cropRatio', 'flip'] as const).map((k) => setting(k)).join(', ')}): ` +
+          'build the training DataLoader with augment: augmentationOf(config)',
+      );
+    }
+    if (c.trainLayers === 'all') return null;
+    const problem = trainLayersProblem(this.model, c.trainLayers);
+    if (problem) throw new ConfigError(`${setting('trainLayers')} ${problem}`, 'trainLayers', problem);
+    const r = freeze(this.model, { trainLayers: c.trainLayers });
+    const m = (n: number) => (n < 1e6 ? String(n) : `${(n / 1e6).toFixed(2)} M`);
+    this.log(`fine-tuning: training ${c.trainLayers.join(', ')} (${m(r.trainableValues)} of ${m(r.trainableValues + r.frozenValues)} parameters); the other layers are frozen`);
+    return r;
   }
 
   /** The metadata best.safetensors and the checkpoint carry, so that predict.js preprocesses as in training. */
@@ -310,6 +354,12 @@ export class Trainer {
     if (was.arch !== now.arch) refuse(`it holds a ${was.arch} but this run asks for ${settingIs('arch', now.arch)}`);
     if (was.imgSize !== now.imgSize) refuse(`it was trained at ${settingIs('imgSize', was.imgSize)} but this run has ${settingIs('imgSize', now.imgSize)}`);
     if (was.seed !== now.seed) refuse(`it was trained with ${settingIs('seed', was.seed)} (which fixes the shuffling and augmentation) but this run has ${settingIs('seed', now.seed)}`);
+    for (const key of FINE_TUNING_KEYS) {
+      const before = formatSetting(was[key] ?? RECIPE_DEFAULTS[key], key);
+      const after = formatSetting(now[key] ?? RECIPE_DEFAULTS[key], key);
+      const show = (v: string) => (typeof RECIPE_DEFAULTS[key] === 'boolean' ? settingIs(key, v === 'true') : settingIs(key, v));
+      if (before !== after) refuse(`it was trained with ${show(before)} but this run has ${show(after)}`);
+    }
     if (was.trainHash !== now.trainHash) {
       refuse(`its training split had ${was.trainFiles} files (list hash ${was.trainHash}) but this run's has ${now.trainFiles} (hash ${now.trainHash}): the data or the ${setting('split')} differs`);
     }
@@ -529,6 +579,7 @@ export class Trainer {
     const total = loader.batchesPerEpoch;
     const p = this.state.partial;
     model.train();
+    if (c.freezeBn) setBatchNormEval(model);
     const t0 = performance.now() - p.seconds * 1000;
     let imagesThisRun = 0;
     const runStart = performance.now();

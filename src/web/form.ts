@@ -4,7 +4,8 @@
  * user edits keep their value when the data source changes. `read()` checks with validateConfig and
  * throws a FieldError naming the field, which `markInvalid` marks (aria-invalid) and focuses.
  */
-import { ConfigError, DEMO_OVERRIDES, RECIPE_DEFAULTS, validateConfig, type TrainConfig } from '../train/config';
+import { ConfigError, DEMO_OVERRIDES, FINE_TUNING_KEYS, RECIPE_DEFAULTS, formatSetting, parseRange, parseTrainLayers, validateConfig, type TrainConfig } from '../train/config';
+import { RESNET_LAYERS } from '../nn/resnet';
 import { setting } from '../wording';
 
 type Key = keyof TrainConfig;
@@ -33,7 +34,16 @@ const HELP: Record<Key, string> = {
   labelSmoothing: 'label smoothing ε',
   seed: 'seeds initialisation, shuffling, augmentation and dropout',
   split: 'train,val,test fractions for a folder without train/val/test',
+  augment: 'training augmentation: standard (random resized crop and flip) or none (resize and center crop, as evaluation)',
+  cropScale: "random resized crop: area range min,max as fractions of the image's",
+  cropRatio: 'random resized crop: aspect-ratio range min,max (width/height; a/b fractions allowed)',
+  flip: 'random horizontal flip in training',
+  trainLayers: `layers that train, such as layer4,fc or fc (head only; the rest frozen), or all (of ${RESNET_LAYERS.join(', ')})`,
+  freezeBn: 'batch norm in eval mode while training: running statistics fixed',
 };
+
+/** Fields that are a choice (a select) rather than typed text, with their options. */
+const CHOICES: Partial<Record<Key, readonly string[]>> = { augment: ['standard', 'none'], flip: ['on', 'off'], freezeBn: ['on', 'off'] };
 
 /** A config key's field name on the page (the CLI flag without its dashes), as the page's wording names it in messages. */
 export function fieldName(key: Key): string {
@@ -45,27 +55,40 @@ function defaults(demo: boolean): TrainConfig {
 }
 
 function format(key: Key, c: TrainConfig): string {
-  return key === 'split' ? c.split.join(',') : String(c[key]);
+  const v = c[key];
+  if (typeof v === 'boolean') return v ? 'on' : 'off';
+  return formatSetting(v, key);
 }
+
+const isTuning = (key: Key) => (FINE_TUNING_KEYS as readonly Key[]).includes(key);
 
 export class ConfigForm {
   private readonly fields = new Map<Key, HTMLInputElement | HTMLSelectElement>();
   private readonly edited = new Set<Key>();
+  /** The fine-tuning fields (augmentation, frozen layers), folded away while they hold the recipe's values. */
+  private readonly tuning: HTMLDetailsElement;
 
   constructor(container: HTMLElement, archNames: readonly string[]) {
+    this.tuning = document.createElement('details');
+    const summary = document.createElement('summary');
+    summary.textContent = 'Fine-tuning: augmentation and frozen layers';
+    const tuningFields = document.createElement('div');
+    tuningFields.className = 'config';
+    this.tuning.append(summary, tuningFields);
     for (const key of Object.keys(RECIPE_DEFAULTS) as Key[]) {
       const label = document.createElement('label');
       label.title = HELP[key];
       const name = document.createElement('span');
       name.textContent = fieldName(key);
       let field: HTMLInputElement | HTMLSelectElement;
-      if (key === 'arch') {
+      const choices = key === 'arch' ? archNames : CHOICES[key];
+      if (choices) {
         field = document.createElement('select');
-        for (const a of archNames) field.append(new Option(a, a));
+        for (const a of choices) field.append(new Option(a, a));
       } else {
         field = document.createElement('input');
         field.type = 'text';
-        field.inputMode = key === 'split' ? 'text' : 'decimal';
+        field.inputMode = typeof RECIPE_DEFAULTS[key] === 'number' ? 'decimal' : 'text';
         field.size = 8;
       }
       field.name = fieldName(key);
@@ -73,9 +96,10 @@ export class ConfigForm {
       const help = document.createElement('small');
       help.textContent = HELP[key];
       label.append(name, field, help);
-      container.append(label);
+      (isTuning(key) ? tuningFields : container).append(label);
       this.fields.set(key, field);
     }
+    container.append(this.tuning);
   }
 
   /** The defaults for the data source, in every field the user has not edited. */
@@ -90,9 +114,11 @@ export class ConfigForm {
     this.applyDefaults(demo);
   }
 
-  /** Show a given config (a resumed run's). */
+  /** Show a given config (a resumed run's; settings it predates show the recipe's value). */
   show(c: TrainConfig): void {
-    for (const [key, field] of this.fields) field.value = format(key, c);
+    const full = { ...RECIPE_DEFAULTS, ...c };
+    for (const [key, field] of this.fields) field.value = format(key, full);
+    if (FINE_TUNING_KEYS.some((k) => format(k, full) !== format(k, RECIPE_DEFAULTS))) this.tuning.open = true;
   }
 
   /** Set one field as if the user typed it (tests and presets). */
@@ -107,8 +133,15 @@ export class ConfigForm {
     const values = c as unknown as Record<Key, unknown>;
     for (const [key, field] of this.fields) {
       const raw = field.value.trim();
-      if (key === 'arch') values.arch = raw;
+      if (key === 'arch' || key === 'augment') values[key] = raw;
+      else if (key === 'flip' || key === 'freezeBn') values[key] = raw === 'on';
       else if (key === 'split') c.split = raw.split(',').map((s) => parseNumber('split', s.trim())) as TrainConfig['split'];
+      else if (key === 'cropScale' || key === 'cropRatio') values[key] = parseCropRange(key, raw);
+      else if (key === 'trainLayers') {
+        const parsed = parseTrainLayers(raw);
+        if (parsed.problem) throw new FieldError(key, `${fieldName(key)}: ${parsed.problem}`);
+        c.trainLayers = parsed.layers;
+      }
       else values[key] = parseNumber(key, raw);
     }
     try {
@@ -125,6 +158,7 @@ export class ConfigForm {
       if (k === key) f.setAttribute('aria-invalid', 'true');
       else f.removeAttribute('aria-invalid');
     }
+    if (key && isTuning(key)) this.tuning.open = true;
     if (key) this.fields.get(key)!.focus();
   }
 
@@ -143,10 +177,18 @@ export function parseDecimal(raw: string): number | null {
   return DECIMAL.test(raw) ? Number(raw) : null;
 }
 
+/** crop-scale / crop-ratio: two numbers (fractions a/b for the ratio). */
+function parseCropRange(key: 'cropScale' | 'cropRatio', raw: string): [number, number] {
+  const range = parseRange(key, raw, (p) => parseNumber(key, p));
+  if (!range) throw new FieldError(key, `${fieldName(key)} needs two numbers min,max, got '${raw}'`);
+  return range;
+}
+
 function parseNumber(key: Key, raw: string): number {
   const v = parseDecimal(raw);
   if (v === null || !Number.isFinite(v)) {
-    throw new FieldError(key, `${fieldName(key)} needs a decimal number${key === 'split' ? ' in each of its three fractions' : ''}, got '${raw}'`);
+    const where = key === 'split' ? ' in each of its three fractions' : key === 'cropScale' || key === 'cropRatio' ? ' in each of min,max' : '';
+    throw new FieldError(key, `${fieldName(key)} needs a decimal number${where}, got '${raw}'`);
   }
   return v;
 }

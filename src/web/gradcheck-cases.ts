@@ -383,8 +383,9 @@ export class GradCheckSuite implements PageChecks {
           const C = k.shape[1];
           const xGrad = k.xGrad ?? true;
           const x = this.t(v.x, k.shape, xGrad);
-          const w = v.weight ? this.t(v.weight, [C], true) : null;
-          const b = v.bias ? this.t(v.bias, [C], true) : null;
+          const affineGrad = k.affineGrad ?? true;
+          const w = v.weight ? this.t(v.weight, [C], affineGrad) : null;
+          const b = v.bias ? this.t(v.bias, [C], affineGrad) : null;
           const rm = this.t(v.runningMean, [C]);
           const rv = this.t(v.runningVar, [C]);
           const r = v.residual ? this.t(v.residual, k.shape, true) : null;
@@ -396,8 +397,8 @@ export class GradCheckSuite implements PageChecks {
           await this.compare(fwdKernel, `${what}: running mean`, rm, fwd.runningMean, TOL.reduction);
           await this.compare(fwdKernel, `${what}: running var`, rv, fwd.runningVar, TOL.reduction);
           if (xGrad) await this.compare(bwdKernel, `${what}: dx`, x.grad, ref.dx, TOL.reduction);
-          if (w) await this.compare(bwdKernel, `${what}: dweight`, w.grad, ref.dweight, TOL.reduction);
-          if (b) await this.compare(bwdKernel, `${what}: dbias`, b.grad, ref.dbias, TOL.reduction);
+          if (w && affineGrad) await this.compare(bwdKernel, `${what}: dweight`, w.grad, ref.dweight, TOL.reduction);
+          if (b && affineGrad) await this.compare(bwdKernel, `${what}: dbias`, b.grad, ref.dbias, TOL.reduction);
           if (r) await this.compare(bwdKernel, `${what}: dresidual`, r.grad, ref.dresidual, TOL.elementwise);
         });
       }

@@ -141,9 +141,16 @@ function showError(message: string, focus?: HTMLElement): void {
   const box = $('run-error');
   box.textContent = message;
   box.hidden = false;
-  box.scrollIntoView({ block: 'center', behavior: 'instant' as ScrollBehavior });
   (focus ?? box).focus({ preventScroll: true });
-  if (focus) focus.scrollIntoView({ block: 'nearest', behavior: 'instant' as ScrollBehavior });
+  const instant = 'instant' as ScrollBehavior;
+  if (!focus) return box.scrollIntoView({ block: 'center', behavior: instant });
+  // The field and the message both in view where they fit together; else the message, as near the field as it goes.
+  const f = focus.getBoundingClientRect();
+  const b = box.getBoundingClientRect();
+  const top = Math.min(f.top, b.top);
+  const bottom = Math.max(f.bottom, b.bottom);
+  if (bottom - top <= window.innerHeight - 16) window.scrollBy({ top: (top + bottom - window.innerHeight) / 2, behavior: instant });
+  else window.scrollBy({ top: f.top < b.top ? b.bottom - window.innerHeight + 8 : b.top - 8, behavior: instant });
 }
 
 function clearError(): void {

@@ -7,7 +7,7 @@ import type { GpuRuntime } from '../gpu/runtime';
 import { resnet, type ResNet } from '../nn/resnet';
 import { loadPretrained } from '../nn/pretrained';
 import { readWeights, WeightsFormatError } from '../nn/weights/index';
-import { validateConfig, type TrainConfig } from '../train/config';
+import { RECIPE_DEFAULTS, augmentationOf, validateConfig, type TrainConfig } from '../train/config';
 import { loadImageFolder, type FileLister } from '../train/data/folder';
 import { createDemoSource } from '../train/data/demo-images';
 import { FileTree } from '../train/data/files.browser';
@@ -87,7 +87,8 @@ export class TrainingSession {
       const mismatch = identityMismatch(info.identity, req.identity);
       if (mismatch) throw new DataError(`cannot resume: ${mismatch}. Its checkpoint does not belong to this data; press Train to start a new run (it replaces the saved one).`);
     }
-    const c: TrainConfig = validateConfig(info.config);
+    // A run saved before a setting existed trained with the recipe's value of it.
+    const c: TrainConfig = validateConfig({ ...RECIPE_DEFAULTS, ...info.config });
     if (!resuming) {
       await idb.clear();
       await idb.write(RUN_INFO, JSON.stringify(info, null, 2));
@@ -111,7 +112,7 @@ export class TrainingSession {
     try {
       if (!resuming) this.loadWeights(model, req, c, log);
       const loader = (samples: Sample[], mode: 'train' | 'eval') =>
-        new DataLoader({ samples, pool, batchSize: c.batchSize, mode, imageSize: c.imgSize, seed: c.seed, onWarning: log });
+        new DataLoader({ samples, pool, batchSize: c.batchSize, mode, imageSize: c.imgSize, seed: c.seed, augment: augmentationOf(c), onWarning: log });
       const data = { classes: dataset.classes, train: loader(dataset.train, 'train'), val: loader(dataset.val, 'eval'), test: loader(dataset.test, 'eval') };
       const store = new MirroredStore(idb, this.post);
       trainer = new Trainer(rt, model, data, c, store, {

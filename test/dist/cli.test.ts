@@ -27,6 +27,14 @@ describe('cli: train.js arguments', () => {
     [['--arch', 'vgg16'], /--arch must be resnet18, resnet34 or resnet50/],
     [['--split', '0.5,0.5'], /--split needs three fractions/],
     [['--winograd-tile', '3'], /--winograd-tile must be 2 or 4, got '3'/],
+    [['--crop-scale', '0,1'], /--crop-scale must be two fractions of the image's area with 0 < min ≤ max ≤ 1, got 0,1/],
+    [['--crop-scale', '0.5'], /--crop-scale needs two numbers min,max, got '0\.5'/],
+    [['--crop-ratio', '2,1'], /--crop-ratio must be two aspect ratios \(width \/ height\) with 0 < min ≤ max, got 2,1/],
+    [['--augment', 'heavy'], /--augment must be standard or none, got 'heavy'/],
+    [['--augment', 'none', '--no-flip'], /--no-flip has no effect with --augment none/],
+    [['--flip', '--no-flip'], /--flip and --no-flip exclude each other/],
+    [['--train-layers', 'layer5'], /--train-layers: 'layer5' is not a layer of a ResNet with parameters; name some of conv1, bn1, layer1, layer2, layer3, layer4, fc, or all/],
+    [['--freeze-backbone', '--train-layers', 'layer4,fc'], /--freeze-backbone trains fc alone, which contradicts --train-layers layer4,fc/],
   ])('%j is rejected with a clear error and the usage line (exit 2)', (args, message) => {
     const r = run('train.js', args as string[]);
     expect(r.code).toBe(2);
@@ -37,7 +45,7 @@ describe('cli: train.js arguments', () => {
   it('--help prints every flag', () => {
     const r = run('train.js', ['--help']);
     expect(r.code).toBe(0);
-    for (const f of ['--data', '--weights', '--out', '--resume', '--arch', '--img-size', '--batch-size', '--lr', '--momentum', '--weight-decay', '--step-size', '--gamma', '--patience', '--max-epochs', '--dropout', '--seed', '--winograd-tile']) {
+    for (const f of ['--data', '--weights', '--out', '--resume', '--arch', '--img-size', '--batch-size', '--lr', '--momentum', '--weight-decay', '--step-size', '--gamma', '--patience', '--max-epochs', '--dropout', '--seed', '--winograd-tile', '--augment', '--crop-scale', '--crop-ratio', '--no-flip', '--freeze-backbone', '--train-layers', '--freeze-bn']) {
       expect(r.out).toContain(f);
     }
   });
@@ -97,6 +105,25 @@ describe('cli: training end to end', () => {
       const out = execFileSync('/usr/bin/python3', ['tools/check_torch_load.py', join(full, 'best.safetensors'), 'resnet18', '2', '0.5'], { encoding: 'utf8' });
       expect(out).toMatch(/All keys matched successfully/);
     }
+  });
+});
+
+describe('cli: fine-tuning flags end to end', () => {
+  it('--freeze-backbone --freeze-bn --no-flip --crop-scale train the head alone and go in summary.json; --resume with another --crop-scale is refused', async () => {
+    const data = await makeTinyDataset({ train: 4, val: 2, test: 2 }, 40);
+    const out = mkdtempSync(join(tmpdir(), 'run-tune-'));
+    const args = ['--data', data, '--out', out, '--arch', 'resnet18', '--img-size', '32', '--batch-size', '4', '--seed', '3', '--max-epochs', '1'];
+    const r = run('train.js', [...args, '--freeze-backbone', '--freeze-bn', '--no-flip', '--crop-scale', '0.5,1']);
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/fine-tuning: training fc \(1026 of 11\.18 M parameters\); the other layers are frozen/);
+    const config = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')).config;
+    expect(config).toMatchObject({ augment: 'standard', cropScale: [0.5, 1], flip: false, trainLayers: ['fc'], freezeBn: true });
+    const best = readSafetensors(new Uint8Array(readFileSync(join(out, 'best.safetensors'))), 'best');
+    // Frozen batch norm: no running statistic moved from its initial value.
+    expect(Array.from(best.get('layer4.1.bn2.running_var')!.data as Float32Array).every((v) => v === 1)).toBe(true);
+    const again = run('train.js', [...args, '--resume', '--max-epochs', '2', '--freeze-backbone', '--freeze-bn', '--no-flip']);
+    expect(again.code).toBe(1);
+    expect(again.err).toMatch(/cannot resume from .*checkpoint\.safetensors: it was trained with --crop-scale 0\.5,1 but this run has --crop-scale 0\.08,1/);
   });
 });
 

@@ -208,6 +208,27 @@ describe.skipIf(!existsSync(CHROMIUM))('page as a user meets it (headless Chromi
     expect(await page.locator('#config [name="batch-size"]').getAttribute('aria-invalid')).toBeNull();
     await setField(page, 'lr', '0.001');
 
+    // The fine-tuning fields hold the recipe's values, folded away; a bad crop scale or an unknown layer is refused,
+    // named as on the page, and the fold opens on the field.
+    expect(await page.locator('#config details').getAttribute('open')).toBeNull();
+    await page.click('#config details summary');
+    const value = (name: string) => page.locator(`#config [name="${name}"]`).inputValue();
+    expect([await value('augment'), await value('crop-scale'), await value('crop-ratio'), await value('flip'), await value('train-layers'), await value('freeze-bn')]).toEqual(['standard', '0.08,1', '3/4,4/3', 'on', 'all', 'off']);
+    await setField(page, 'crop-scale', '0,1');
+    s = await trainExpectingError(page);
+    expect(s.box.text).toMatch(/crop-scale must be two fractions of the image's area with 0 < min ≤ max ≤ 1, got 0,1/);
+    expect(s.active).toBe('crop-scale');
+    await setField(page, 'crop-scale', '0.5,1');
+    await setField(page, 'train-layers', 'layer4,head');
+    await page.click('#config details summary'); // folded again: the error unfolds it
+    s = await trainExpectingError(page);
+    expect(s.box.text).toMatch(/train-layers: 'head' is not a layer of a ResNet with parameters/);
+    expect(s.active).toBe('train-layers');
+    expect(await page.locator('#config details').getAttribute('open')).toBe('');
+    expect(s.starts).toBe(0);
+    await setField(page, 'train-layers', 'all');
+    await setField(page, 'crop-scale', '0.08,1');
+
     // A .pth that is not one is named as a bad .pth at pick time; the weights input is marked and focused.
     const dir = mkdtempSync(join(tmpdir(), 'page-weights-'));
     temp.push(dir);

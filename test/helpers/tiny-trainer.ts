@@ -9,7 +9,7 @@ import { SeedSequence } from '../../src/nn/init';
 import type { Module } from '../../src/nn/module';
 import { Trainer, type BatchSource, type TrainerData, type TrainerEvents } from '../../src/train/trainer';
 import { MemoryStore } from '../../src/train/io';
-import { RECIPE_DEFAULTS, type TrainConfig } from '../../src/train/config';
+import { RECIPE_DEFAULTS, augmentationOf, type TrainConfig } from '../../src/train/config';
 import { InProcessDecoderPool } from '../../src/train/data/decoder-pool';
 import { DataLoader } from '../../src/train/data/loader';
 import { ImageDecodeError } from '../../src/train/data/errors';
@@ -66,6 +66,9 @@ export class RecordingSource implements BatchSource {
   get std() {
     return this.inner.std;
   }
+  get augment() {
+    return this.inner.augment;
+  }
   ensureReadable(split: string) {
     return this.inner.ensureReadable(split);
   }
@@ -101,7 +104,7 @@ export function defaultSplits(): Splits {
 export function makeData(s: Splits, cfg: TrainConfig, logs: string[] = []): TrainerData & { train: RecordingSource } {
   const pool = new InProcessDecoderPool(decodeSynthetic);
   const mk = (list: Sample[], mode: 'train' | 'eval') =>
-    new DataLoader({ samples: list, pool, batchSize: cfg.batchSize, mode, imageSize: cfg.imgSize, seed: cfg.seed, onWarning: (m) => logs.push(m) });
+    new DataLoader({ samples: list, pool, batchSize: cfg.batchSize, mode, imageSize: cfg.imgSize, seed: cfg.seed, augment: augmentationOf(cfg), onWarning: (m) => logs.push(m) });
   return { classes: s.classes, train: new RecordingSource(mk(s.train, 'train')), val: mk(s.val, 'eval'), test: mk(s.test, 'eval') };
 }
 

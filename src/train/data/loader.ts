@@ -8,7 +8,7 @@
 import type { DecodedBatch, DecoderPool } from './decoder-pool';
 import { DataError } from './errors';
 import { phrase } from '../../wording';
-import { sampleLength, type TransformMode, type TransformSpec } from './pipeline';
+import { STANDARD_AUGMENTATION, augmentationProblem, sampleLength, type Augmentation, type TransformMode, type TransformSpec } from './pipeline';
 import { RNG_STREAM, Rng } from './rng';
 import type { Sample } from './split';
 import { IMAGENET_MEAN, IMAGENET_STD } from './transforms';
@@ -25,8 +25,10 @@ export interface DataLoaderOptions {
   samples: readonly Sample[];
   pool: DecoderPool;
   batchSize: number;
-  /** 'train': shuffle + RandomResizedCrop + flip; 'eval': fixed order + Resize + CenterCrop. */
+  /** 'train': shuffle + RandomResizedCrop + flip (as `augment` sets them); 'eval': fixed order + Resize + CenterCrop. */
   mode: TransformMode;
+  /** The training augmentation (default the recipe's, STANDARD_AUGMENTATION; a TrainConfig's: augmentationOf(config)). */
+  augment?: Augmentation;
   /** Side of the square output (default 224). */
   imageSize?: number;
   seed?: number;
@@ -43,6 +45,8 @@ export class DataLoader {
   readonly mode: TransformMode;
   readonly imageSize: number;
   readonly seed: number;
+  /** The augmentation of training-mode batches. */
+  readonly augment: Augmentation;
   private readonly pool: DecoderPool;
   private readonly prefetch: number;
   readonly mean: readonly number[];
@@ -62,6 +66,9 @@ export class DataLoader {
     this.mode = options.mode;
     this.imageSize = options.imageSize ?? 224;
     this.seed = options.seed ?? 0;
+    this.augment = options.augment ?? STANDARD_AUGMENTATION;
+    const bad = augmentationProblem(this.augment);
+    if (bad) throw new RangeError(`augment.${bad.field} ${bad.problem}`);
     this.prefetch = Math.max(0, options.prefetch ?? 2);
     this.mean = options.mean ?? IMAGENET_MEAN;
     this.std = options.std ?? IMAGENET_STD;
@@ -81,7 +88,7 @@ export class DataLoader {
    */
   async ensureReadable(split: string): Promise<void> {
     if (this.samples.length === 0) return;
-    const spec: TransformSpec = { mode: this.mode, size: this.imageSize, seed: this.seed, epoch: 0, mean: this.mean, std: this.std };
+    const spec = this.spec(0);
     const order = this.samples.map((_, i) => i).filter((i) => !this.bad.has(i));
     let start = 0;
     let chunk = 1;
@@ -139,7 +146,7 @@ export class DataLoader {
   async *epoch(epoch = 0, startBatch = 0): AsyncGenerator<Batch> {
     const order = this.epochOrder(epoch);
     for (const i of this.deferredBad.splice(0)) this.bad.add(i);
-    const spec: TransformSpec = { mode: this.mode, size: this.imageSize, seed: this.seed, epoch, mean: this.mean, std: this.std };
+    const spec = this.spec(epoch);
     const pending: Promise<Batch | null>[] = [];
     let start = startBatch * this.batchSize;
     const fill = () => {
@@ -156,6 +163,10 @@ export class DataLoader {
       if (batch) yield batch;
       fill();
     }
+  }
+
+  private spec(epoch: number): TransformSpec {
+    return { mode: this.mode, size: this.imageSize, seed: this.seed, epoch, mean: this.mean, std: this.std, augment: this.augment };
   }
 
   private async load(indices: number[], spec: TransformSpec): Promise<Batch | null> {
