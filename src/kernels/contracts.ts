@@ -19,6 +19,7 @@ import { matmulSubgroupKernel } from './matmul/subgroup';
 import { im2colKernel } from './conv/im2col';
 import { winograd2Kernel, winograd4Kernel } from './conv/winograd';
 import { stridedKernel, gatherKernel } from './shape';
+import { matmulTiledKernels } from './matmul/tiled';
 
 export const kernelContracts: readonly KernelContract[] = [
   sgdKernel,
@@ -43,4 +44,5 @@ export const kernelContracts: readonly KernelContract[] = [
   stridedKernel, gatherKernel,
   reduceDimsKernel,
   selectKernel,
+  ...matmulTiledKernels,
 ];
