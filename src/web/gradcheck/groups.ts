@@ -2,8 +2,10 @@
 import type { PageCheckGroup } from './api';
 import { shapeGroup } from './shape';
 import { reduceGroup } from './reduce';
+import { matmulTiledGroup } from './matmul_tiled';
 
 export const PAGE_GROUPS: readonly PageCheckGroup[] = [
   shapeGroup,
   reduceGroup,
+  matmulTiledGroup,
 ];
