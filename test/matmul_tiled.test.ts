@@ -12,7 +12,8 @@ import { sharedBytesOf, threadsOf } from '../src/kernels/matmul/tiled';
 import { convPlan, conv2dGeometry } from '../src/kernels/conv';
 import { matmulRef } from '../src/reference/matmul';
 import { TILED_CONV_CASES, TILED_EPILOGUE_CASES, TILED_SHAPES } from '../src/reference/matmul_tiled_cases';
-import { type Comparison, tiledBatchCase, tiledConvCase, tiledEpilogueCase, tiledOpCase, tiledProductCase } from '../src/web/gradcheck/matmul_tiled';
+import { GradCheckSuite } from '../src/web/gradcheck-cases';
+import { type Comparison, matmulTiledGroup, tiledBatchCase, tiledConvCase, tiledEpilogueCase, tiledOpCase, tiledProductCase } from '../src/web/gradcheck/matmul_tiled';
 
 let rt: GpuRuntime;
 beforeAll(async () => {
@@ -145,4 +146,16 @@ describe('the kernel choice', () => {
     expect(convPlan(fakeRuntime(false), g, 'weight').algorithm).toBe('implicit');
     expect(convPlan(fakeRuntime(true), g, 'forward').algorithm).toBe('im2col');
   });
+});
+
+describe("the page's tiled-matmul group (src/web/gradcheck/matmul_tiled.ts)", () => {
+  it('passes on this adapter, covers every configuration it names, and frees every buffer', async () => {
+    const suite = new GradCheckSuite(rt);
+    const live = rt.poolStats().liveBuffers;
+    await matmulTiledGroup.run(suite);
+    expect(suite.results.filter((r) => !r.ok)).toEqual([]);
+    for (const k of matmulTiledGroup.kernels) expect(suite.results.some((r) => r.kernel === k), k).toBe(true);
+    expect(suite.results.filter((r) => r.name.includes('dispatched')).length).toBeGreaterThan(0);
+    expect(rt.poolStats().liveBuffers).toBe(live);
+  }, SLOW);
 });
