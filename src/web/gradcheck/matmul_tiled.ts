@@ -77,6 +77,21 @@ class Bufs {
   }
 }
 
+/** Tensors made for one case, disposed together. */
+class Tensors {
+  private all: Tensor[] = [];
+  constructor(private readonly rt: GpuRuntime) {}
+  t = (data: ArrayLike<number>, shape: number[]): Tensor => this.track(Tensor.fromArray(Float32Array.from(data), shape, 'f32', this.rt));
+  track(x: Tensor): Tensor {
+    this.all.push(x);
+    return x;
+  }
+  dispose(): void {
+    for (const x of this.all) if (!x.isDisposed) x.dispose();
+    this.all = [];
+  }
+}
+
 /** op(A)·op(B) + bias (per row, per column, or none) with configuration `name`, in transpose form (tA, tB). */
 export async function tiledProductCase(rt: GpuRuntime, name: TiledName, [M, N, K]: [number, number, number], tA: boolean, tB: boolean, biasPer: 'row' | 'col' | null, seed: number): Promise<Comparison[]> {
   const a = randomArray(M * K, seed);
@@ -171,18 +186,13 @@ export async function tiledOpCase(rt: GpuRuntime, name: TiledName, [M, K, N]: [n
   const b = randomArray(K * N, seed + 1);
   const g = randomArray(M * N, seed + 2);
   const r = matmulBackwardRef(a, b, g, M, K, N);
-  const made: Tensor[] = [];
-  const t = (d: ArrayLike<number>, shape: number[]) => {
-    const x = Tensor.fromArray(Float32Array.from(d), shape, 'f32', rt);
-    made.push(x);
-    return x;
-  };
+  const made = new Tensors(rt);
+  const t = made.t;
   try {
     const { result, ran } = await withTiled(rt, name, async () => {
       const A = t(a, [M, K]).requireGrad();
       const B = t(b, [K, N]).requireGrad();
-      const y = matmulOp(A, B);
-      made.push(y);
+      const y = made.track(matmulOp(A, B));
       y.backward(t(g, [M, N]));
       return [await y.toArray(), await A.grad!.toArray(), await B.grad!.toArray()];
     });
@@ -194,7 +204,7 @@ export async function tiledOpCase(rt: GpuRuntime, name: TiledName, [M, K, N]: [n
       ran,
     ];
   } finally {
-    for (const x of made) if (!x.isDisposed) x.dispose();
+    made.dispose();
   }
 }
 
@@ -205,19 +215,14 @@ export async function tiledConvCase(rt: GpuRuntime, name: TiledName, s: ConvShap
   const w = randomArray(s.O * s.C * s.KH * s.KW, seed + 1);
   const bias = randomArray(s.O, seed + 2);
   const dy = randomArray(s.N * s.O * OH * OW, seed + 3);
-  const made: Tensor[] = [];
-  const t = (d: ArrayLike<number>, shape: number[]) => {
-    const v = Tensor.fromArray(Float32Array.from(d), shape, 'f32', rt);
-    made.push(v);
-    return v;
-  };
+  const made = new Tensors(rt);
+  const t = made.t;
   try {
     const { result, ran } = await withTiled(rt, name, async () => {
       const X = t(x, [s.N, s.C, s.H, s.W]).requireGrad();
       const W = t(w, [s.O, s.C, s.KH, s.KW]).requireGrad();
       const Bb = t(bias, [s.O]).requireGrad();
-      const y = conv2d(X, W, Bb, { stride: s.stride, padding: s.pad, ...alg });
-      made.push(y);
+      const y = made.track(conv2d(X, W, Bb, { stride: s.stride, padding: s.pad, ...alg }));
       y.backward(t(dy, [s.N, s.O, OH, OW]));
       return [await y.toArray(), await X.grad!.toArray(), await W.grad!.toArray()];
     });
@@ -229,7 +234,7 @@ export async function tiledConvCase(rt: GpuRuntime, name: TiledName, s: ConvShap
       ran,
     ];
   } finally {
-    for (const v of made) if (!v.isDisposed) v.dispose();
+    made.dispose();
   }
 }
 
