@@ -90,9 +90,10 @@ export function dataImplicit(rt: GpuRuntime, dy: GPUBuffer, w: GPUBuffer, dx: GP
 }
 
 /**
- * The implicit weight gradient's workgroups to aim for: a dW of fewer tiles (32 × 32 for the subgroup kernel) splits its sum over
- * the images into partial sums, added afterwards (sumAxis), so that a few long workgroups (ResNet's 1×1
- * downsamples) do not leave cores idle, above all with a core busy elsewhere. (History: docs/benchmarks.md.)
+ * The implicit weight gradient's workgroups to aim for: a dW of fewer tiles (the kernel's: 32 × 32 for the
+ * subgroup one) splits its sum over the images into partial sums, added afterwards (sumAxis), so that a few
+ * long workgroups (ResNet's 1×1 downsamples) do not leave cores idle, above all with a core busy elsewhere.
+ * (History: docs/benchmarks.md.)
  */
 const WEIGHT_GRADIENT_WORKGROUPS = 128;
 
