@@ -4,6 +4,10 @@
  * convolution's taps: MODE 0, 1 and 2, see matmul_subgroup.wgsl) and adds an epilogue (scale, residual, ReLU).
  * Each configuration of TILED_CONFIGS is one shader (the WGSL with its tile sizes prepended as constants) and
  * one kernel contract; a configuration compiles at most three pipelines (its MODEs).
+ * The epilogue is reachable through matmul() and PackedKernelSpec; no model path uses it yet: training's batch
+ * norm needs the batch statistics of the convolution's output, and eval does not fold batch norm into the
+ * convolutions (where it would, most of ResNet's 3×3 convolutions run Winograd, whose output transform, not
+ * a GEMM, writes the output).
  */
 import type { GpuRuntime } from '../../gpu/runtime';
 import shader from './matmul_tiled.wgsl';
