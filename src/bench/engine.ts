@@ -10,7 +10,7 @@ import type { GpuRuntime } from '../gpu/runtime';
 import { Tensor } from '../autograd/tensor';
 import { noGrad, tidy } from '../autograd/scope';
 import { crossEntropy } from '../autograd/ops/loss';
-import { matmul } from '../kernels/matmul';
+import { type MatmulVariant, hasSubgroupMatmul, matmul, tiledNames } from '../kernels/matmul';
 import { type ConvAlgorithm, type ConvOptions, conv2dBackwardData, conv2dBackwardWeight, conv2dForward, conv2dGeometry } from '../kernels/conv';
 import { bnApply, bnBackwardApply, bnBackwardReduce, bnStatsTrain } from '../kernels/batchnorm';
 import { maxPool2dForward, maxPool2dBackward } from '../kernels/pool';
@@ -123,6 +123,19 @@ export async function benchKernels(rt: GpuRuntime, batch: number, quick: boolean
     const dw = await timeIt(rt, () => conv2dBackwardWeight(rt, x, y, w, g, convOpts), samples);
     add({ name: `conv dW ${s.name}`, shape, ms: dw, gflops: flops / (dw * 1e6) });
     for (const b of bufs) rt.release(b);
+  }
+  // Each matmul kernel on one square product, the tiled configurations included: 4096³ on a hardware
+  // adapter, 1024³ on a software one (512³ with --quick).
+  {
+    const n = !rt.isSoftware && !quick ? 4096 : quick ? 512 : 1024;
+    const variants: MatmulVariant[] = [...(hasSubgroupMatmul(rt) ? ['subgroup' as const] : []), 'vec4', ...tiledNames(rt)];
+    const bufs: GPUBuffer[] = [];
+    const [A, B, C] = [buf(rt, n * n, bufs), buf(rt, n * n, bufs), buf(rt, n * n, bufs)];
+    for (const variant of variants) {
+      const ms = await timeIt(rt, () => matmul(rt, A, B, C, n, n, n, { variant }), samples);
+      add({ name: `matmul ${variant}`, shape: `${n}x${n}x${n}`, ms, gflops: (2 * n ** 3) / (ms * 1e6) });
+    }
+    for (const x of bufs) rt.release(x);
   }
   // Batch norm (+ReLU), max pool, cross-entropy, SGD at layer1's activation size.
   {

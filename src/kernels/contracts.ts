@@ -25,6 +25,7 @@ import { lossesKernel } from './loss/losses';
 import { broadcastKernelContracts } from './broadcast';
 import { adamKernel } from './adam';
 import { clipKernel } from './clip';
+import { matmulTiledKernels } from './matmul/tiled';
 
 export const kernelContracts: readonly KernelContract[] = [
   sgdKernel,
@@ -52,4 +53,5 @@ export const kernelContracts: readonly KernelContract[] = [
   softmaxKernel, layerNormKernel, lossesKernel,
   ...broadcastKernelContracts,
   adamKernel, clipKernel,
+  ...matmulTiledKernels,
 ];

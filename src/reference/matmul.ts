@@ -44,3 +44,31 @@ export function linearBackwardRef(x: ArrayLike<number>, w: ArrayLike<number>, g:
     db,
   };
 }
+
+/** The elementwise work fused after a GEMM (the tiled kernels' epilogue): see gemmEpilogueRef. */
+export interface GemmEpilogueRef {
+  /** Per row (length M) or per column (length N), as `perRow` says; so is the bias. */
+  scale?: ArrayLike<number> | null;
+  bias?: ArrayLike<number> | null;
+  perRow?: boolean;
+  /** [M, N], added after the bias. */
+  residual?: ArrayLike<number> | null;
+  /** C's old value [M, N], added when accumulating. */
+  c0?: ArrayLike<number> | null;
+  relu?: boolean;
+}
+
+/** out[m, n] = max?(prod[m, n]·scale + bias + residual[m, n] + c0[m, n], 0) over a [M, N] product. */
+export function gemmEpilogueRef(prod: ArrayLike<number>, M: number, N: number, e: GemmEpilogueRef): Float64Array {
+  const out = new Float64Array(M * N);
+  for (let m = 0; m < M; m++) {
+    for (let n = 0; n < N; n++) {
+      const i = m * N + n;
+      const a = e.perRow ? m : n;
+      let v = prod[i] * (e.scale ? e.scale[a] : 1) + (e.bias ? e.bias[a] : 0) + (e.residual ? e.residual[i] : 0) + (e.c0 ? e.c0[i] : 0);
+      if (e.relu) v = Math.max(v, 0);
+      out[i] = v;
+    }
+  }
+  return out;
+}

@@ -4,6 +4,7 @@
 import type { GpuRuntime } from '../../gpu/runtime';
 import { choose, kernelConfig } from '../config';
 import { hasSubgroupMatmul } from '../matmul/subgroup';
+import { tiledNames } from '../matmul/tiled';
 import { type Conv2dGeometry, geometryStr, isPointwise } from './geometry';
 import { type WinogradTile, winogradApplies, winogradFits, winogradPays } from './winograd';
 
@@ -45,17 +46,31 @@ function winogradTileFor(rt: GpuRuntime, pass: ConvPass, opts: ConvOptions): Win
   return opts.winogradTile ?? (pass !== 'forward' ? c.winogradBackwardTile : opts.inference ? c.winogradInferenceTile : c.winogradTile);
 }
 
+/** Whether the implicit algorithm runs here: a packed kernel that gathers (subgroup, 8 lanes; or a tiled configuration). */
+function implicitAvailable(rt: GpuRuntime): boolean {
+  return hasSubgroupMatmul(rt) || tiledNames(rt).length > 0;
+}
+
+/**
+ * Whether the heuristic prefers the implicit algorithm to im2col: with the subgroup kernel (llvmpipe), and on
+ * hardware adapters (the tiled kernel); software adapters without 8-lane subgroups (SwiftShader) keep im2col.
+ */
+function implicitPreferred(rt: GpuRuntime): boolean {
+  return hasSubgroupMatmul(rt) || (!rt.isSoftware && tiledNames(rt).length > 0);
+}
+
 /** The algorithm the heuristic runs a pass with, for Winograd tile `tile` (see index.ts). */
 function heuristicAlgorithm(rt: GpuRuntime, g: Conv2dGeometry, pass: ConvPass, opts: ConvOptions, tile: WinogradTile): ConvAlgorithm {
-  const available = hasSubgroupMatmul(rt);
+  const available = implicitAvailable(rt);
+  const preferred = implicitPreferred(rt);
   // Winograd where it computes the shape and one image's transformed tiles fit a binding; by default only
   // where it also saves work (not on the tiniest maps).
   const winograd = winogradApplies(g) && winogradFits(rt, g, tile);
-  const chosen = opts.algorithm ?? (winograd && winogradPays(g, tile) ? 'winograd' : available ? 'implicit' : 'im2col');
-  if (chosen === 'implicit' && !available) throw new Error(`conv2d ${geometryStr(g)}: the implicit algorithm needs the subgroups feature with 8-lane subgroups`);
+  const chosen = opts.algorithm ?? (winograd && winogradPays(g, tile) ? 'winograd' : preferred ? 'implicit' : 'im2col');
+  if (chosen === 'implicit' && !available) throw new Error(`conv2d ${geometryStr(g)}: the implicit algorithm needs the subgroups feature with 8-lane subgroups, or a tiled matmul configuration within the adapter's limits`);
   if (chosen === 'winograd') {
     if (winograd) return 'winograd';
-    return heuristicAlgorithm(rt, g, pass, { ...opts, algorithm: available ? 'implicit' : 'im2col' }, tile);
+    return heuristicAlgorithm(rt, g, pass, { ...opts, algorithm: preferred ? 'implicit' : 'im2col' }, tile);
   }
   if (chosen === 'im2col' || !implicitRuns(g, pass)) return 'im2col';
   return 'implicit';
@@ -79,7 +94,7 @@ export function convPlan(rt: GpuRuntime, g: Conv2dGeometry, pass: ConvPass, opts
   if (opts.algorithm !== undefined || opts.winogradTile !== undefined) return { algorithm, winogradTile: tile };
   const candidates: PlanName[] = [];
   if (winogradApplies(g)) for (const m of [4, 2] as const) if (winogradFits(rt, g, m)) candidates.push(`winograd${m}`);
-  if (hasSubgroupMatmul(rt) && implicitRuns(g, pass)) candidates.push('implicit');
+  if (implicitAvailable(rt) && implicitRuns(g, pass)) candidates.push('implicit');
   candidates.push('im2col');
   const heuristic: PlanName = algorithm === 'winograd' ? `winograd${tile}` : algorithm;
   const pick = choose(rt, `conv2d.${pass}`, geometryStr(g), candidates, heuristic);

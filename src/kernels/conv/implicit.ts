@@ -1,13 +1,14 @@
 /**
- * The implicit-GEMM algorithm (adapters with 8-lane subgroups): the subgroup matmul kernel gathers the
- * convolution's taps itself (matmul_subgroup.wgsl, MODE 1 and 2, through a ConvGather), so no column matrix
- * is written or read.
+ * The implicit-GEMM algorithm: a packed matmul kernel gathers the convolution's taps itself (MODE 1 and 2 of
+ * matmul_subgroup.wgsl and matmul_tiled.wgsl, through a ConvGather), so no column matrix is written or read.
+ * The kernel is a choice of the 'matmul' site (packedKernel: the subgroup kernel on adapters with 8-lane
+ * subgroups, else a tiled configuration), at shape 'MxNxK implicit.<pass> <geometry>'.
  */
 import type { GpuRuntime } from '../../gpu/runtime';
 import { windowBinding } from '../util';
-import type { ConvGather } from '../matmul/common';
+import type { ConvGather, PackedKernel } from '../matmul/common';
 import { packOperand, releaseOperands } from '../matmul/pack';
-import { runSubgroupKernel } from '../matmul/subgroup';
+import { packedKernel, packedShape, packedTile, runPackedKernel } from '../matmul';
 import { sumAxis } from '../reduce';
 import { type Conv2dGeometry, geometryStr } from './geometry';
 import type { ConvOptions } from './choose';
@@ -24,6 +25,11 @@ function forEachImageTile(rt: GpuRuntime, g: Conv2dGeometry, opts: ConvOptions, 
   for (let n0 = 0; n0 < g.N; n0 += tile) fn(n0, Math.min(tile, g.N - n0));
 }
 
+/** The packed kernel of an implicit GEMM of M × N × K (`pass`: forward, data, weight). */
+function gatherKernel(rt: GpuRuntime, g: Conv2dGeometry, pass: string, M: number, N: number, K: number): PackedKernel {
+  return packedKernel(rt, packedShape(M, N, K, `implicit.${pass} ${geometryStr(g)}`), M, N, 1, true);
+}
+
 /** Images n0..n0+nb of a batch of `imageSize`-float images, as the kernel's gathered Y. */
 function images(rt: GpuRuntime, buf: GPUBuffer, imageSize: number, n0: number, nb: number): ConvGather['images'] {
   const w = windowBinding(rt, buf, n0 * imageSize, nb * imageSize);
@@ -36,7 +42,8 @@ export function forwardImplicit(rt: GpuRuntime, x: GPUBuffer, w: GPUBuffer, bias
   const hw = g.OH * g.OW;
   const X = packOperand(rt, w, taps, g.O, taps, true, 1, 0, 'W');
   forEachImageTile(rt, g, opts, 0, (n0, nb) => {
-    runSubgroupKernel(rt, {
+    runPackedKernel(rt, {
+      kernel: gatherKernel(rt, g, 'forward', g.O, nb * hw, taps),
       op: `conv2dFwd[${geometryStr(g)} images ${n0}+${nb}]`,
       M: g.O,
       N: nb * hw,
@@ -63,7 +70,8 @@ export function dataImplicit(rt: GpuRuntime, dy: GPUBuffer, w: GPUBuffer, dx: GP
   const hwIn = g.H * g.W;
   const X = { ...packOperand(rt, w, T, g.C, T, true, g.O, g.C * T, 'W'), stride4: 0 }; // one [O·T, C] matrix
   forEachImageTile(rt, g, opts, 0, (n0, nb) => {
-    runSubgroupKernel(rt, {
+    runPackedKernel(rt, {
+      kernel: gatherKernel(rt, g, 'data', g.C, nb * hwIn, g.O * T),
       op: `conv2dDx[${geometryStr(g)} images ${n0}+${nb}]`,
       M: g.C,
       N: nb * hwIn,
@@ -82,9 +90,10 @@ export function dataImplicit(rt: GpuRuntime, dy: GPUBuffer, w: GPUBuffer, dx: GP
 }
 
 /**
- * The implicit weight gradient's workgroups to aim for: a dW of fewer 32 × 32 tiles splits its sum over
- * the images into partial sums, added afterwards (sumAxis), so that a few long workgroups (ResNet's 1×1
- * downsamples) do not leave cores idle, above all with a core busy elsewhere. (History: docs/benchmarks.md.)
+ * The implicit weight gradient's workgroups to aim for: a dW of fewer tiles (the kernel's: 32 × 32 for the
+ * subgroup one) splits its sum over the images into partial sums, added afterwards (sumAxis), so that a few
+ * long workgroups (ResNet's 1×1 downsamples) do not leave cores idle, above all with a core busy elsewhere.
+ * (History: docs/benchmarks.md.)
  */
 const WEIGHT_GRADIENT_WORKGROUPS = 128;
 
@@ -92,8 +101,10 @@ const WEIGHT_GRADIENT_WORKGROUPS = 128;
 export function weightImplicit(rt: GpuRuntime, x: GPUBuffer, dy: GPUBuffer, dw: GPUBuffer, g: Conv2dGeometry, opts: ConvOptions): void {
   const taps = g.C * g.KH * g.KW;
   const hw = g.OH * g.OW;
-  const tiles = Math.ceil(g.O / 32) * Math.ceil(taps / 32);
   forEachImageTile(rt, g, opts, hw * Math.ceil(g.O / 4) * 16, (n0, nb) => {
+    const kernel = gatherKernel(rt, g, 'weight', g.O, taps, hw);
+    const [tm, tn] = packedTile(kernel);
+    const tiles = Math.ceil(g.O / tm) * Math.ceil(taps / tn);
     const asked = Math.max(1, Math.min(nb, opts.weightSumGroups ?? Math.ceil(WEIGHT_GRADIENT_WORKGROUPS / tiles)));
     const termsPerSum = Math.ceil(nb / asked);
     const groups = Math.ceil(nb / termsPerSum); // 4 asked for 5 images: sums of 2, 2 and 1
@@ -102,7 +113,8 @@ export function weightImplicit(rt: GpuRuntime, x: GPUBuffer, dy: GPUBuffer, dw: 
     const partial = groups > 1 ? rt.alloc((groups + Number(n0 > 0)) * size * 4) : null;
     if (partial && n0 > 0) rt.copy(dw, 0, partial, groups * size * 4, size * 4, 'conv2dDw-accumulate');
     const X = packOperand(rt, { buffer: dy, offset: n0 * g.O * hw }, hw, g.O, hw, true, nb, g.O * hw, 'dY');
-    runSubgroupKernel(rt, {
+    runPackedKernel(rt, {
+      kernel,
       op: `conv2dDw[${geometryStr(g)} images ${n0}+${nb}${groups > 1 ? ` in ${groups} sums` : ''}]`,
       M: g.O,
       N: taps,

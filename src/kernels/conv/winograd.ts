@@ -3,8 +3,8 @@
  * same algorithm on dy with rotated filters) and the weight gradient, with 2×2 output tiles (F(2×2, 3×3),
  * winograd2.wgsl, 16 transformed planes) or 4×4 ones (F(4×4, 3×3), winograd4.wgsl, 36 planes),
  * each appended to the shared entry points of winograd.wgsl.
- * Each is: transforms into the planes, one batched matmul over them (the subgroup kernel where the adapter
- * runs it, else the vec4 kernel), a transform back. The matmuls do 16/36 (2×2) or 36/144 (4×4) of the direct
+ * Each is: transforms into the planes, one batched matmul over them (a packed matmul kernel, chosen at the
+ * 'matmul' site with shape 'MxNxK x<planes>': see packedKernel in ../matmul), a transform back. The matmuls do 16/36 (2×2) or 36/144 (4×4) of the direct
  * convolution's multiplies. Batches whose transformed tiles would not fit one binding run in tiles of images.
  */
 import type { GpuRuntime } from '../../gpu/runtime';
@@ -15,8 +15,7 @@ import { windowBinding } from '../util';
 import { defineKernel, launch, type KernelContract } from '../contract';
 import { kernelConfig } from '../config';
 import type { Operand, PackedKernel } from '../matmul/common';
-import { hasSubgroupMatmul } from '../matmul/subgroup';
-import { runPackedKernel } from '../matmul';
+import { packedKernel, packedShape, runPackedKernel } from '../matmul';
 import { type Conv2dGeometry, geometryStr } from './geometry';
 
 const WG = 64;
@@ -105,8 +104,9 @@ function imagesPerTile(rt: GpuRuntime, g: Conv2dGeometry, grid: TileGrid, maxIma
   return n;
 }
 
-function kernelFor(rt: GpuRuntime): PackedKernel {
-  return hasSubgroupMatmul(rt) ? 'subgroup' : 'vec4';
+/** The packed kernel of the batched product of XI planes of M × N × K. */
+function kernelFor(rt: GpuRuntime, XI: number, M: number, N: number, K: number): PackedKernel {
+  return packedKernel(rt, packedShape(M, N, K, `x${XI}`), M, N, XI, false);
 }
 
 interface Dispatch {
@@ -205,7 +205,7 @@ function convolve(rt: GpuRuntime, x: GPUBuffer, U: { buf: GPUBuffer; ld: number 
       c: { buffer: M, offset: 0, ld: ldT, stride: outCh * ldT },
       bias: null,
       biasPerRow: false,
-      kernel: kernelFor(rt),
+      kernel: kernelFor(rt, XI, outCh, T, inCh),
     });
     run(rt, {
       grid,
@@ -285,7 +285,7 @@ export function winogradBackwardWeight(rt: GpuRuntime, x: GPUBuffer, dy: GPUBuff
       c: { buffer: dU, offset: 0, ld: ldC, stride: g.O * ldC },
       bias: null,
       biasPerRow: false,
-      kernel: kernelFor(rt),
+      kernel: kernelFor(rt, XI, g.O, g.C, T),
     });
   }
   run(rt, {

@@ -39,8 +39,30 @@ export function matmulOpName(k: MatmulCall, variant = ''): string {
   return `matmul${form}${variant}[${k.batch > 1 ? `${k.batch}x` : ''}${k.M}x${k.N}x${k.K}${k.reduceBatch ? ' sum' : ''}${k.accumulate ? ' acc' : ''}]`;
 }
 
-/** The two kernels that take packed operands: matmul_subgroup.wgsl (subgroup.ts) and matmul_vec4.wgsl (vec4.ts). */
-export type PackedKernel = 'subgroup' | 'vec4';
+/**
+ * The kernels that take packed operands: matmul_subgroup.wgsl (subgroup.ts), matmul_vec4.wgsl (vec4.ts) and
+ * the configurations of matmul_tiled.wgsl (tiled.ts: 'tiled-<BM>x<BN>x<BK>-<TM>x<TN>', TILED_CONFIGS).
+ */
+export type PackedKernel = 'subgroup' | 'vec4' | TiledName;
+/** A configuration of the tiled kernel (see TILED_CONFIGS in tiled.ts). */
+export type TiledName = `tiled-${string}`;
+
+/**
+ * Elementwise work fused after the product, per output (the tiled kernel only; see matmul_tiled.wgsl):
+ * v = product · scale (+ bias) (+ residual) (+ C when accumulating), then max(v, 0) when relu.
+ */
+export interface Epilogue {
+  /** Multiplies the product per row or per column, on the bias's axis (biasPerRow). */
+  scale?: Mat | null;
+  /** A matrix (or batch) with C's layout, at its own offset, added after the bias. Not C's buffer. */
+  residual?: Mat | null;
+  relu?: boolean;
+}
+
+/** Whether an epilogue asks for anything beyond the bias. */
+export function hasEpilogue(e: Epilogue | undefined): boolean {
+  return !!e && (!!e.scale || !!e.residual || !!e.relu);
+}
 
 export type Binding = { buffer: GPUBuffer; offset: number; size: number };
 
@@ -97,6 +119,8 @@ export interface PackedKernelSpec {
   biasPerRow: boolean;
   /** Default 'subgroup'. 'vec4' takes plain operands only (no ConvGather). */
   kernel?: PackedKernel;
+  /** Fused scale, residual and ReLU (tiled kernels only). */
+  epilogue?: Epilogue;
 }
 
 /** The windows and batch split of a packed-kernel dispatch (wholeVec4C: C's window is whole vec4s). */
@@ -110,10 +134,11 @@ export function packedLaunch(rt: GpuRuntime, k: PackedKernelSpec, wholeVec4C: bo
   // C's extent: `outputs` matrices, or with the images folded into the columns, one per image.
   const cpi = conv?.colsPerImage ?? 0;
   const [cMats, cCols] = cpi ? [Math.ceil(N / cpi), cpi] : [outputs, N];
-  const wc = windowBinding(rt, k.c.buffer, k.c.offset, (cMats - 1) * k.c.stride + (M - 1) * k.c.ld + cCols, wholeVec4C);
+  const cExtent = (cMats - 1) * k.c.stride + (M - 1) * k.c.ld + cCols;
+  const wc = windowBinding(rt, k.c.buffer, k.c.offset, cExtent, wholeVec4C);
   const wbias = k.bias ? windowBinding(rt, ref(k.bias).buffer, ref(k.bias).offset, k.biasPerRow ? M : N) : { binding: k.x.binding, shift: 0 };
   const yBinding = conv ? conv.images.binding : y!.binding;
-  return { conv, y, zPer, outputs, wc, wbias, yBinding };
+  return { conv, y, zPer, outputs, cExtent, wc, wbias, yBinding };
 }
 
 /** The uniform fields of matmul_vec4.wgsl, which are also the first 19 of matmul_subgroup.wgsl. */

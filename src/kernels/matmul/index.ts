@@ -1,27 +1,31 @@
 /**
- * C = op(A)·op(B) (+ bias) (+ C), single or batched: the public launcher. It runs one of three kernels:
+ * C = op(A)·op(B) (+ bias) (+ C), single or batched: the public launcher. It runs one of four kernels:
  *   'subgroup' (matmul_subgroup.wgsl, subgroup.ts): for adapters with subgroups of 8 lanes (llvmpipe);
  *     chosen automatically when available and the shape is not tiny;
- *   'vec4' (matmul_vec4.wgsl, vec4.ts): every other adapter (SwiftShader, GPUs) when the shape is not tiny;
+ *   'vec4' (matmul_vec4.wgsl, vec4.ts): every other software adapter (SwiftShader) when the shape is not tiny;
  *     8 × 8 outputs per thread in named registers;
+ *   'tiled-…' (matmul_tiled.wgsl, tiled.ts): workgroup-memory tiling in a few configurations, the default on
+ *     hardware adapters (GPUs); the only kernel with a fused epilogue (scale, residual, ReLU);
  *   'portable' (matmul.wgsl, portable.ts): any adapter, any shape, no packing; the fallback.
- * The first two take operands packed into rows of vec4 (pack.ts).
+ * All but the portable kernel take operands packed into rows of vec4 (pack.ts).
  */
 import type { GpuRuntime } from '../../gpu/runtime';
 import { choose } from '../config';
-import { type Mat, type MatmulCall, type PackedKernel, type PackedKernelSpec, matmulOpName, ref } from './common';
+import { type Epilogue, type Mat, type MatmulCall, type PackedKernel, type PackedKernelSpec, hasEpilogue, matmulOpName, ref } from './common';
 import { asOperand, releaseOperands } from './pack';
 import { DEFAULT_TILES, MAX_TM, MAX_TN, type MatmulTiles, matmulPortable } from './portable';
 import { hasSubgroupMatmul, runSubgroupKernel } from './subgroup';
 import { runVec4Kernel } from './vec4';
+import { runTiledKernel, tiledConfig, tiledFor, tiledNames } from './tiled';
 
-export type { Mat, MatRef } from './common';
+export type { Epilogue, Mat, MatRef, PackedKernel, TiledName } from './common';
+export { TILED_CONFIGS, TILED_NAMES, type TiledConfig, tiledConfig, tiledFor, tiledNames } from './tiled';
 export type { MatmulTiles } from './portable';
 export { DEFAULT_TILES } from './portable';
 export { hasSubgroupMatmul } from './subgroup';
 
 /** Which kernel runs a matmul (see the top of this file). */
-export type MatmulVariant = 'portable' | 'subgroup' | 'vec4';
+export type MatmulVariant = 'portable' | PackedKernel;
 
 export interface MatmulOptions {
   /** A is stored [K, M] (use Aᵀ). */
@@ -42,22 +46,67 @@ export interface MatmulOptions {
   reduceBatch?: boolean;
   /** Override the portable kernel's tile shape (benchmarks, other adapters); implies variant 'portable'. */
   tiles?: MatmulTiles;
-  /** Force a kernel (tests, benchmarks). Default: matmulVariant(). 'subgroup' needs hasSubgroupMatmul(rt); 'vec4' runs anywhere. */
+  /**
+   * Force a kernel (tests, benchmarks). Default: matmulVariant(). 'subgroup' needs hasSubgroupMatmul(rt); 'vec4'
+   * runs anywhere; a tiled configuration where the adapter's limits admit it (tiledNames).
+   */
   variant?: MatmulVariant;
+  /**
+   * Scale, residual and ReLU fused after the product (see Epilogue). The tiled kernels run it; with another
+   * kernel chosen, the default variant becomes the shape's tiled configuration, and a forced other one throws.
+   */
+  epilogue?: Epilogue;
 }
 
 /**
- * The kernel matmul() uses by default: on adapters with 8-lane subgroups (llvmpipe), 'subgroup' for products
- * big enough for its 32 × 32 tiles (min(M, N) ≥ 16, K ≥ 16) and 'portable' below that (its narrower tiles
- * and the saved packing pass win there); on every other adapter 'vec4', whose loop-free body is what
- * SwiftShader needs (the portable kernel's loops over register arrays run from memory there).
+ * The kernel matmul() uses by default. On software adapters: with 8-lane subgroups (llvmpipe), 'subgroup' for
+ * products big enough for its 32 × 32 tiles (min(M, N) ≥ 16, K ≥ 16) and 'portable' below that (its narrower
+ * tiles and the saved packing pass win there); without (SwiftShader) 'vec4', whose loop-free body is what
+ * SwiftShader needs (the portable kernel's loops over register arrays run from memory there). On hardware
+ * adapters, the tiled configuration of tiledFor. Every kernel the adapter runs is a candidate of the 'matmul'
+ * site (shape 'MxNxK'), so a chooser (the autotuner) may pick another.
  */
-export function matmulVariant(rt: GpuRuntime, M: number, N: number, K: number): MatmulVariant {
-  if (!hasSubgroupMatmul(rt)) return choose(rt, 'matmul', `${M}x${N}x${K}`, PORTABLE_VARIANTS, 'vec4');
-  return choose(rt, 'matmul', `${M}x${N}x${K}`, ALL_VARIANTS, Math.min(M, N) < 16 || K < 16 ? 'portable' : 'subgroup');
+export function matmulVariant(rt: GpuRuntime, M: number, N: number, K: number, batch = 1): MatmulVariant {
+  const tiled = tiledNames(rt);
+  const subgroup = hasSubgroupMatmul(rt);
+  const candidates: MatmulVariant[] = [...(subgroup ? ['subgroup' as const] : []), 'vec4', 'portable', ...tiled];
+  const onGpu = rt.isSoftware ? null : tiledFor(rt, M, N, batch);
+  const heuristic: MatmulVariant = onGpu ?? (!subgroup ? 'vec4' : Math.min(M, N) < 16 || K < 16 ? 'portable' : 'subgroup');
+  return choose(rt, 'matmul', `${M}x${N}x${K}`, candidates, heuristic);
 }
-const ALL_VARIANTS: readonly MatmulVariant[] = ['subgroup', 'vec4', 'portable'];
-const PORTABLE_VARIANTS: readonly MatmulVariant[] = ['vec4', 'portable'];
+
+/**
+ * The packed kernel of a product inside a convolution (Winograd's batched products, the implicit GEMM's
+ * gathers): a choice of the 'matmul' site at `shape` (see packedShape) among the packed kernels that run it
+ * (no 'vec4' for a gather). Software adapters keep the subgroup kernel where it runs, else 'vec4' (a gather:
+ * the tiled kernel); hardware adapters take the tiled configuration of tiledFor.
+ */
+export function packedKernel(rt: GpuRuntime, shape: string, M: number, N: number, outputs: number, gather: boolean): PackedKernel {
+  const tiled = tiledNames(rt);
+  const subgroup = hasSubgroupMatmul(rt);
+  const candidates: PackedKernel[] = [...(subgroup ? ['subgroup' as const] : []), ...(gather ? [] : ['vec4' as const]), ...tiled];
+  const fallback: PackedKernel | null = subgroup ? 'subgroup' : gather ? null : 'vec4';
+  const heuristic = (!rt.isSoftware || !fallback ? tiledFor(rt, M, N, outputs) : null) ?? fallback;
+  if (!heuristic) throw new Error(`matmul [${shape}]: no packed kernel runs this product here (the subgroup kernel needs 8-lane subgroups; no tiled configuration fits the adapter's limits)`);
+  return choose(rt, 'matmul', shape, candidates, heuristic);
+}
+
+/** The C tile (rows, columns) one workgroup of a packed kernel computes (the subgroup kernel: its narrow tile). */
+export function packedTile(kernel: PackedKernel): [number, number] {
+  if (kernel.startsWith('tiled-')) {
+    const c = tiledConfig(kernel);
+    return [c.bm, c.bn];
+  }
+  return kernel === 'vec4' ? [64, 64] : [32, 32];
+}
+
+/**
+ * The 'matmul' site's shape of a product inside a convolution: 'MxNxK xB' (a batch of B products, e.g.
+ * Winograd's) or 'MxNxK <what>' (an implicit-GEMM gather: what = the pass and the convolution's geometry).
+ */
+export function packedShape(M: number, N: number, K: number, what: string): string {
+  return `${M}x${N}x${K} ${what}`;
+}
 
 /**
  * C[M,N] = op(A)·op(B) (+ bias) (+ C), for `batch` matrices (or their sum with reduceBatch).
@@ -76,21 +125,31 @@ export function matmul(rt: GpuRuntime, A: Mat, B: Mat, C: Mat, M: number, N: num
   if (t.tm < 1 || t.tm > MAX_TM || t.tn < 1 || t.tn > MAX_TN || t.wg < 1) throw new Error(`matmul: bad tile shape ${JSON.stringify(t)}`);
   if (M === 0 || N === 0 || batch === 0) return;
   const call: MatmulCall = { M, N, K, transA, transB, batch, strideA, strideB, strideC, reduceBatch, accumulate, bias: opts.bias ?? null, biasPerRow: opts.biasPer === 'row' };
-  const variant = opts.tiles ? 'portable' : (opts.variant ?? matmulVariant(rt, M, N, K));
+  const fused = hasEpilogue(opts.epilogue);
+  let variant = opts.tiles ? 'portable' : (opts.variant ?? matmulVariant(rt, M, N, K, reduceBatch ? 1 : batch));
+  if (fused && !variant.startsWith('tiled-')) {
+    if (opts.variant || opts.tiles) throw new Error(`${matmulOpName(call)}: a fused epilogue (scale, residual, relu) needs a tiled kernel, not '${variant}'`);
+    const tiled = tiledFor(rt, M, N, reduceBatch ? 1 : batch);
+    if (!tiled) throw new Error(`${matmulOpName(call)}: a fused epilogue needs a tiled kernel, and none fits this adapter's limits`);
+    variant = tiled;
+  }
   if (variant === 'subgroup' && !hasSubgroupMatmul(rt)) throw new Error('matmul: the subgroup kernel needs the subgroups feature with 8-lane subgroups');
   // K = 0 leaves only the epilogue (bias, zeros, or C unchanged): the portable kernel does it without packing.
-  if (variant !== 'portable' && K > 0) matmulPacked(rt, A, B, C, call, variant);
+  if (variant !== 'portable' && (K > 0 || fused)) matmulPacked(rt, A, B, C, call, variant as PackedKernel, opts.epilogue);
   else matmulPortable(rt, A, B, C, call, t);
 }
 
 /** One dispatch of a packed kernel: spec.kernel's, the subgroup kernel by default. */
 export function runPackedKernel(rt: GpuRuntime, k: PackedKernelSpec): void {
-  if ((k.kernel ?? 'subgroup') === 'vec4') runVec4Kernel(rt, k);
+  const kernel = k.kernel ?? 'subgroup';
+  if (kernel.startsWith('tiled-')) return runTiledKernel(rt, k, kernel as `tiled-${string}`);
+  if (hasEpilogue(k.epilogue)) throw new Error(`${k.op}: a fused epilogue (scale, residual, relu) needs a tiled kernel, not '${kernel}'`);
+  if (kernel === 'vec4') runVec4Kernel(rt, k);
   else runSubgroupKernel(rt, k);
 }
 
-/** C = op(A)·op(B) (+ bias) (+ C) with the subgroup or vec4 kernel; sizes already checked, M, N, K, batch ≥ 1. */
-function matmulPacked(rt: GpuRuntime, A: Mat, B: Mat, C: Mat, k: MatmulCall, kernel: PackedKernel): void {
+/** C = op(A)·op(B) (+ bias) (+ C) (+ epilogue) with a packed kernel; sizes already checked, M, N, batch ≥ 1. */
+function matmulPacked(rt: GpuRuntime, A: Mat, B: Mat, C: Mat, k: MatmulCall, kernel: PackedKernel, epilogue?: Epilogue): void {
   const x = asOperand(rt, A, k.K, k.M, k.transA, k.strideA, k.batch, 'A');
   const y = asOperand(rt, B, k.K, k.N, !k.transB, k.strideB, k.batch, 'B');
   const c = ref(C);
@@ -108,6 +167,7 @@ function matmulPacked(rt: GpuRuntime, A: Mat, B: Mat, C: Mat, k: MatmulCall, ker
     bias: k.bias,
     biasPerRow: k.biasPerRow,
     kernel,
+    epilogue,
   });
   releaseOperands(rt, x, y);
 }

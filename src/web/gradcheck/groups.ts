@@ -6,6 +6,7 @@ import { nnPageChecks } from './nn';
 import { unaryPageGroup } from './unary';
 import { broadcastGroup } from './broadcast';
 import { optimPageChecks } from './optim';
+import { matmulTiledGroup } from './matmul_tiled';
 
 export const PAGE_GROUPS: readonly PageCheckGroup[] = [
   shapeGroup,
@@ -14,4 +15,5 @@ export const PAGE_GROUPS: readonly PageCheckGroup[] = [
   unaryPageGroup,
   broadcastGroup,
   optimPageChecks,
+  matmulTiledGroup,
 ];
