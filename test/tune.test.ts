@@ -22,6 +22,7 @@ import {
   adapterKey,
   createTimer,
   kernelVersion,
+  measureAll,
   measureMs,
   mergeTuneCache,
   readTuneCache,
@@ -106,6 +107,17 @@ describe('timing', () => {
     const slow = await measureMs(t, t.launch(5), { samples: 5, giveUpAboveMs: 2, warmup: false });
     expect(slow.samples.length).toBe(1);
     expect(t.windows - before).toBe(1);
+  });
+
+  it('measureAll takes the timed windows round the candidates, and times a far slower one once', async () => {
+    const t = new QuantisedClock(0.001);
+    const order: string[] = [];
+    const cand = (name: string, ms: number) => ({ name, encode: () => (order.push(name), t.launch(ms)()) });
+    const m = await measureAll(t, [cand('a', 1), cand('b', 0.8), cand('slow', 3)], { samples: 3, warmup: false, minWindowMs: 0.1 });
+    expect(m.get('a')!.ms).toBeCloseTo(1, 2);
+    expect(m.get('b')!.ms).toBeCloseTo(0.8, 2);
+    expect([m.get('a')!.samples.length, m.get('b')!.samples.length, m.get('slow')!.samples.length]).toEqual([3, 3, 1]);
+    expect(order.slice(-4)).toEqual(['a', 'b', 'a', 'b']);
   });
 
   it('a timer that reads 0 at any length falls back (timestamps that do not tick), or throws without a fallback', async () => {

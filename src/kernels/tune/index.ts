@@ -2,7 +2,7 @@
  * The kernel autotuner (see tuner.ts): timers (timer.ts), the kept choices and their cache format (cache.ts).
  * Node's cache file is file.node.ts; the browser's IndexedDB store is src/web/tune-cache.browser.ts.
  */
-export { type Timer, type Measurement, type MeasureOptions, WallTimer, TimestampTimer, createTimer, measureMs } from './timer';
+export { type Timer, type Measurement, type MeasureOptions, type Candidate, WallTimer, TimestampTimer, createTimer, measureAll, measureMs } from './timer';
 export {
   type AdapterKey,
   type TunedChoice,

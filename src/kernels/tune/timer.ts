@@ -157,7 +157,7 @@ export async function createTimer(rt: GpuRuntime, opts: { timestamps?: boolean }
 }
 
 export interface MeasureOptions {
-  /** Timed windows after the one that sets the repeat count (default 3); the result is their median. */
+  /** Windows per candidate, the one that sets the repeat count included (default 3); the result is their median. */
   samples?: number;
   /** Shortest window, in ms, whatever the timer (default 1). */
   minWindowMs?: number;
@@ -165,10 +165,12 @@ export interface MeasureOptions {
   resolutionFactor?: number;
   /** Most launches in one window (default 256). */
   maxReps?: number;
-  /** Run one untimed window first (default true). */
+  /** Run one untimed window per candidate first (default true). */
   warmup?: boolean;
-  /** Stop after the first window when a launch already takes longer than this (ms): it cannot win. */
+  /** Stop after the first window when a launch already takes longer than this (ms). */
   giveUpAboveMs?: number;
+  /** measureAll: stop after the first window when a launch takes longer than this many times the best first window (default 2). */
+  giveUpFactor?: number;
 }
 
 export interface Measurement {
@@ -184,34 +186,57 @@ export interface Measurement {
   coarse: boolean;
 }
 
+/** One candidate for measureAll: what one launch encodes, and at most how many launches a window may hold. */
+export interface Candidate {
+  name: string;
+  encode: () => void;
+  maxReps?: number;
+}
+
+/** A timer that read 0 ms at the most launches a window may hold. */
+class ZeroReading extends Error {}
+
 /**
- * Median ms of the GPU work `encode` queues. One warm-up window first (pipelines compiled, buffers pooled);
- * then the launch is repeated k times inside each window, k growing until a window lasts at least
- * max(minWindowMs, resolutionFactor × the timer's resolution). A window that reads zero at maxReps (a timer
- * that does not tick) moves to the timer's fallback, or throws without one.
+ * Median ms of one launch of each candidate, on one timer. Per candidate: a warm-up window (pipelines
+ * compiled, buffers pooled), then the launch is repeated k times inside each window, k growing until a window
+ * lasts at least max(minWindowMs, resolutionFactor × the timer's resolution). The timed windows then go round
+ * the candidates in turn, so that a burst of load elsewhere falls on all of them; a candidate whose first
+ * window is far slower than the best is not timed again. If any window reads zero at the most launches (a
+ * timer that does not tick), every candidate is measured again on the timer's fallback; without one, it throws.
  */
-export async function measureMs(timer: Timer, encode: () => void, opts: MeasureOptions = {}): Promise<Measurement> {
-  const samples = opts.samples ?? 3;
-  const maxReps = Math.max(1, opts.maxReps ?? 256);
+export async function measureAll(timer: Timer, candidates: readonly Candidate[], opts: MeasureOptions = {}): Promise<Map<string, Measurement>> {
+  const samples = Math.max(1, opts.samples ?? 3);
   const target = Math.max(opts.minWindowMs ?? 1, (opts.resolutionFactor ?? 25) * timer.resolutionMs);
-  const repeat = (k: number) => () => {
+  const repeat = (encode: () => void, k: number) => () => {
     for (let i = 0; i < k; i++) encode();
   };
-  if (opts.warmup !== false) await timer.window(encode);
-  let k = 1;
-  let w = await timer.window(encode);
-  while (w < target && k < maxReps) {
-    // Too short to trust: repeat the launch more times in one window (×8 when the window read nothing).
-    k = Math.min(maxReps, w > 0 ? Math.max(2 * k, Math.ceil((1.25 * k * target) / w)) : 8 * k);
-    w = await timer.window(repeat(k));
+  const state: { c: Candidate; k: number; per: number[]; coarse: boolean }[] = [];
+  try {
+    for (const c of candidates) {
+      const maxReps = Math.max(1, c.maxReps ?? opts.maxReps ?? 256);
+      if (opts.warmup !== false) await timer.window(c.encode);
+      let k = 1;
+      let w = await timer.window(c.encode);
+      while (w < target && k < maxReps) {
+        // Too short to trust: repeat the launch more times in one window (×8 when the window read nothing).
+        k = Math.min(maxReps, w > 0 ? Math.max(2 * k, Math.ceil((1.25 * k * target) / w)) : 8 * k);
+        w = await timer.window(repeat(c.encode, k));
+      }
+      if (!(w > 0)) throw new ZeroReading(`measureAll: the ${timer.kind} timer read 0 ms for ${k} launches in one window, and it has no fallback`);
+      state.push({ c, k, per: [w / k], coarse: w < target });
+    }
+  } catch (e) {
+    if (!(e instanceof ZeroReading)) throw e;
+    if (timer.fallback) return measureAll(timer.fallback, candidates, opts);
+    throw new Error(e.message);
   }
-  if (!(w > 0)) {
-    if (timer.fallback) return measureMs(timer.fallback, encode, opts);
-    throw new Error(`measureMs: the ${timer.kind} timer read 0 ms for ${k} launches in one window, and it has no fallback`);
-  }
-  const per = [w / k];
-  if (opts.giveUpAboveMs === undefined || w / k <= opts.giveUpAboveMs) {
-    for (let s = 1; s < samples; s++) per.push((await timer.window(repeat(k))) / k);
-  }
-  return { ms: median(per), reps: k, samples: per, timer: timer.kind, coarse: w < target };
+  const best = Math.min(...state.map((s) => s.per[0]));
+  const active = state.filter((s) => s.per[0] <= (opts.giveUpFactor ?? 2) * best && (opts.giveUpAboveMs === undefined || s.per[0] <= opts.giveUpAboveMs));
+  for (let i = 1; i < samples; i++) for (const s of active) s.per.push((await timer.window(repeat(s.c.encode, s.k))) / s.k);
+  return new Map(state.map((s) => [s.c.name, { ms: median(s.per), reps: s.k, samples: s.per, timer: timer.kind, coarse: s.coarse }]));
+}
+
+/** Median ms of the GPU work `encode` queues: measureAll for one candidate (see there). */
+export async function measureMs(timer: Timer, encode: () => void, opts: MeasureOptions = {}): Promise<Measurement> {
+  return (await measureAll(timer, [{ name: 'it', encode }], opts)).get('it')!;
 }

@@ -11,7 +11,7 @@ import { conv2dBackwardData, conv2dBackwardWeight, conv2dForward, conv2dGeometry
 import { matmul } from '../matmul';
 import { bnBackwardReduce, bnStatsTrain } from '../batchnorm';
 import { type TunedChoice, TuneTable, tableChooser } from './cache';
-import { type MeasureOptions, type Timer, createTimer, measureMs } from './timer';
+import { type Candidate, type MeasureOptions, type Timer, createTimer, measureAll } from './timer';
 
 /** One site and shape to tune: the candidates that can run it and the heuristic's pick (as strings). */
 export interface TuneTarget {
@@ -94,7 +94,7 @@ function scratchCall(rt: GpuRuntime, site: KernelSite, shape: string): ScratchCa
   return null;
 }
 
-export interface TuneOptions extends Omit<MeasureOptions, 'giveUpAboveMs' | 'maxReps' | 'warmup'> {
+export interface TuneOptions extends Omit<MeasureOptions, 'maxReps' | 'warmup'> {
   /** The clock (default: createTimer(rt): timestamp queries where offered, else wall time). */
   timer?: Timer;
   /** Picks so far: nested choices (an im2col convolution's matmul) use them while timing; the results go into it. */
@@ -139,43 +139,38 @@ export async function tuneTargets(rt: GpuRuntime, targets: readonly TuneTarget[]
       }
       const times: Record<string, number> = {};
       let timerKind = timer?.kind ?? 'given';
+      // The heuristic's pick first; each candidate's launch runs with the chooser forcing it at this site and shape.
+      const order = [t.heuristic, ...t.candidates.filter((c) => c !== t.heuristic)];
+      const [ran, reached] = [new Set<string>(), new Set<string>()];
+      const launch = (cand: string) => () => {
+        ran.add(cand);
+        const restore = setKernelChooser(rt, forcing(t, cand, table, () => reached.add(cand)));
+        try {
+          call.run();
+        } finally {
+          restore();
+        }
+      };
       try {
-        // The heuristic's pick first: the others are given up after one window once clearly slower.
-        for (const cand of [t.heuristic, ...t.candidates.filter((c) => c !== t.heuristic)]) {
-          let hit = false;
-          let ran = false;
-          const force: KernelChooser = <T>(r: GpuRuntime, c: { site: KernelSite; shape: string; candidates: readonly T[]; heuristic: T }) => {
-            if (c.site === t.site && c.shape === t.shape) {
-              hit = true;
-              return c.candidates.find((x) => String(x) === cand);
-            }
-            return tableChooser(table)(r, c);
-          };
-          const restore = setKernelChooser(rt, force);
-          const encode = () => {
-            ran = true;
-            call.run();
-          };
-          try {
-            if (opts.measure) times[cand] = await opts.measure(t, cand, encode);
-            else {
-              const before = rt.counters.dispatches;
-              encode();
-              await rt.sync(); // warm-up: pipelines compiled, pooled buffers in place
-              const perLaunch = Math.max(1, rt.counters.dispatches - before);
-              const best = Math.min(...Object.values(times));
-              const m = await measureMs(timer!, encode, { ...opts, warmup: false, maxReps: Math.max(1, Math.floor(WINDOW_DISPATCHES / perLaunch)), giveUpAboveMs: Number.isFinite(best) ? 2 * best : undefined });
-              times[cand] = m.ms;
-              timerKind = m.timer;
-            }
-          } finally {
-            restore();
+        if (opts.measure) for (const cand of order) times[cand] = await opts.measure(t, cand, launch(cand));
+        else {
+          const candidates: Candidate[] = [];
+          for (const cand of order) {
+            const before = rt.counters.dispatches;
+            launch(cand)();
+            await rt.sync(); // warm-up: pipelines compiled, pooled buffers in place
+            candidates.push({ name: cand, encode: launch(cand), maxReps: Math.max(1, Math.floor(WINDOW_DISPATCHES / Math.max(1, rt.counters.dispatches - before))) });
           }
-          if (ran && !hit) throw new Error(`tune ${t.site} ${t.shape}: the scratch call did not reach this site and shape`);
+          for (const [cand, m] of await measureAll(timer!, candidates, { ...opts, warmup: false })) {
+            times[cand] = m.ms;
+            timerKind = m.timer;
+          }
         }
       } finally {
         call.dispose();
       }
+      const missed = [...ran].filter((c) => !reached.has(c));
+      if (missed.length) throw new Error(`tune ${t.site} ${t.shape}: the scratch call did not reach this site and shape for ${missed.join(', ')}`);
       const fastest = Object.keys(times).reduce((a, b) => (times[b] < times[a] ? b : a));
       const pick = times[t.heuristic] <= times[fastest] * (1 + margin) ? t.heuristic : fastest;
       const choice: TunedChoice = { site: t.site, shape: t.shape, pick, heuristic: t.heuristic, times, timer: timerKind };
@@ -188,6 +183,16 @@ export async function tuneTargets(rt: GpuRuntime, targets: readonly TuneTarget[]
     if (ownTimer) timer?.dispose?.();
   }
   return out;
+}
+
+/** A chooser that forces `cand` at the target's site and shape (calling `hit` when it does), and serves `table` elsewhere. */
+function forcing(t: TuneTarget, cand: string, table: TuneTable, hit: () => void): KernelChooser {
+  const rest = tableChooser(table);
+  return <T>(r: GpuRuntime, c: { site: KernelSite; shape: string; candidates: readonly T[]; heuristic: T }) => {
+    if (c.site !== t.site || c.shape !== t.shape) return rest(r, c);
+    hit();
+    return c.candidates.find((x) => String(x) === cand);
+  };
 }
 
 /** One line: the site, the shape, each candidate's time, and the pick against the heuristic's. */
