@@ -285,7 +285,7 @@ describe('the tune cache', () => {
     const stale = structuredClone(good);
     stale.entries[0].kernelVersion = '0-deadbeef';
     const badChoice = structuredClone(good) as unknown as { entries: { choices: unknown[] }[] };
-    badChoice.entries[0].choices.push({ site: 'softmax', shape: '1', pick: 'x', heuristic: 'y' });
+    badChoice.entries[0].choices.push({ site: 'matmul', shape: 1, pick: 'x', heuristic: 'y' });
     const cases: [string, RegExp][] = [
       ['{"format": "webgpu-resnet/tune-cache", ', /not valid JSON/],
       ['[]', /not a tune cache/],

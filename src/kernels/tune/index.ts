@@ -11,7 +11,6 @@ export {
   type LoadedTuneCache,
   TUNE_CACHE_FORMAT,
   TUNE_CACHE_VERSION,
-  TUNE_SITES,
   TuneTable,
   adapterKey,
   kernelVersion,

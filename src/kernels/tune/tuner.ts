@@ -110,8 +110,9 @@ export interface TuneOptions extends Omit<MeasureOptions, 'maxReps' | 'warmup'> 
   log?: (line: string) => void;
 }
 
-/** Convolutions last: an im2col candidate's matmuls then run with their tuned kernels. */
-const ORDER: Record<KernelSite, number> = { matmul: 0, 'batchnorm.reduce': 1, 'conv2d.forward': 2, 'conv2d.data': 3, 'conv2d.weight': 4 };
+/** Convolutions last: an im2col candidate's matmuls then run with their tuned kernels (sites not listed: last). */
+const ORDER: Partial<Record<KernelSite, number>> = { matmul: 0, 'batchnorm.reduce': 1, 'conv2d.forward': 2, 'conv2d.data': 3, 'conv2d.weight': 4 };
+const rank = (site: KernelSite) => ORDER[site] ?? 5;
 
 /** Dispatches one timing window may hold before the runtime would submit part of it early. */
 const WINDOW_DISPATCHES = 400;
@@ -124,7 +125,7 @@ const WINDOW_DISPATCHES = 400;
 export async function tuneTargets(rt: GpuRuntime, targets: readonly TuneTarget[], opts: TuneOptions = {}): Promise<TunedChoice[]> {
   const table = opts.table ?? new TuneTable();
   const margin = opts.margin ?? 0.03;
-  const todo = targets.filter((t) => t.candidates.length > 1).sort((a, b) => ORDER[a.site] - ORDER[b.site]);
+  const todo = targets.filter((t) => t.candidates.length > 1).sort((a, b) => rank(a.site) - rank(b.site));
   const ownTimer = !opts.measure && !opts.timer;
   const timer = opts.measure ? null : (opts.timer ?? (await createTimer(rt)));
   const poison = rt.poison;
@@ -157,8 +158,16 @@ export async function tuneTargets(rt: GpuRuntime, targets: readonly TuneTarget[]
           const candidates: Candidate[] = [];
           for (const cand of order) {
             const before = rt.counters.dispatches;
-            launch(cand)();
-            await rt.sync(); // warm-up: pipelines compiled, pooled buffers in place
+            try {
+              launch(cand)();
+              await rt.sync(); // warm-up: pipelines compiled, pooled buffers in place
+            } catch (e) {
+              // A candidate that cannot run this shape here (a limit, out of memory) is left out.
+              if (cand === t.heuristic) throw e;
+              opts.log?.(`tune ${t.site} ${t.shape}: ${cand} failed (${(e as Error).message.split('\n')[0]}); left out`);
+              ran.delete(cand);
+              continue;
+            }
             candidates.push({ name: cand, encode: launch(cand), maxReps: Math.max(1, Math.floor(WINDOW_DISPATCHES / Math.max(1, rt.counters.dispatches - before))) });
           }
           for (const [cand, m] of await measureAll(timer!, candidates, { ...opts, warmup: false })) {
