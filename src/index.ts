@@ -37,3 +37,7 @@ export { DataError, ImageDecodeError } from './train/data/errors';
 export { decodeBmp, isBmp } from './train/data/bmp';
 export { decodeImageBlob, fileTreeDecoder } from './train/data/decode.browser';
 export { FileTree, type PickedFile } from './train/data/files.browser';
+
+// ---- kernel tuning (kernels/tune, train/tune.ts)
+export { tuneModel, recordModelChoices } from './train/tune';
+export { type Timer, type Measurement, type MeasureOptions, type Candidate, type TuneTarget, type TuneOptions, type AdapterKey, type TunedChoice, type TuneCacheEntry, type TuneCacheFile, type LoadedTuneCache, createTimer, measureAll, measureMs, recordChoices, tuneTargets, describeChoice, TuneTable, tableChooser, useTuneTable, readTuneCache, mergeTuneCache, tuneCacheText, kernelVersion, adapterKey } from './kernels/tune';

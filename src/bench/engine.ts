@@ -87,6 +87,16 @@ export async function ceilings(rt: GpuRuntime, samples: number, log: (s: string)
   return { copyGbps, kernelGbps, fmaGflops };
 }
 
+/** The matmul rows' shapes (--quick: those up to 2^28 multiply-adds). */
+export function benchMatmuls(rt: GpuRuntime, batch: number, quick: boolean) {
+  return matmulShapes(batch, rt.limits.maxStorageBufferBindingSize).filter((s) => !quick || s.m * s.n * s.k <= 2 ** 28);
+}
+
+/** The convolution rows' shapes (--quick: three of them). */
+export function benchConvs(quick: boolean) {
+  return quick ? RESNET34_CONVS.filter((c) => ['layer1 3x3', 'layer4 3x3', 'conv1 7x7/2'].includes(c.name)) : RESNET34_CONVS;
+}
+
 export async function benchKernels(rt: GpuRuntime, batch: number, quick: boolean, samples: number, log: (s: string) => void, convOpts: ConvOptions = {}): Promise<KernelRow[]> {
   const rows: KernelRow[] = [];
   const add = (r: KernelRow) => {
@@ -94,7 +104,7 @@ export async function benchKernels(rt: GpuRuntime, batch: number, quick: boolean
     log(`${r.name.padEnd(34)} ${r.shape.padEnd(26)} ${r.ms.toFixed(3).padStart(10)} ms ${r.gflops !== undefined ? `${r.gflops.toFixed(2).padStart(8)} GFLOP/s` : `${r.gbps!.toFixed(2).padStart(8)} GB/s   `}`);
   };
   // Matmuls.
-  for (const s of matmulShapes(batch, rt.limits.maxStorageBufferBindingSize).filter((s) => !quick || s.m * s.n * s.k <= 2 ** 28)) {
+  for (const s of benchMatmuls(rt, batch, quick)) {
     const bufs: GPUBuffer[] = [];
     const A = buf(rt, s.m * s.k, bufs);
     const B = buf(rt, s.k * s.n, bufs);
@@ -104,8 +114,7 @@ export async function benchKernels(rt: GpuRuntime, batch: number, quick: boolean
     for (const x of bufs) rt.release(x);
   }
   // Convolutions: forward, dX, dW.
-  const convs = quick ? RESNET34_CONVS.filter((c) => ['layer1 3x3', 'layer4 3x3', 'conv1 7x7/2'].includes(c.name)) : RESNET34_CONVS;
-  for (const s of convs) {
+  for (const s of benchConvs(quick)) {
     const g = conv2dGeometry([batch, s.c, s.h, s.h], [s.o, s.c, s.k, s.k], s.stride, s.pad);
     const oh = convOut(s);
     const bufs: GPUBuffer[] = [];

@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, DEMO_OVERRIDES, RECIPE_DEFAULTS, formatSetting, parseRange, parseTrainLayers, validateConfig, type TrainConfig } from '../train/config';
 import { RESNET_LAYERS } from '../nn/resnet';
+import { TUNE_CACHE_USAGE, type TuneCacheFlags, tuneCacheFlagError } from './tune';
 
 export { DEMO_OVERRIDES };
 
@@ -16,6 +17,10 @@ export interface CliOptions {
   help: boolean;
   /** Winograd output tile of the 3×3 convolutions' forward pass (see KernelConfig.winogradTile in kernels/config.ts). */
   winogradTile: 2 | 4;
+  /** Tune the kernel choices of the training step before the first epoch (--tune). */
+  tune: boolean;
+  /** --tune-cache FILE and --no-tune-cache. */
+  tuneCache: TuneCacheFlags;
   /** Flags the user gave explicitly (the demo only overrides the others). */
   given: Set<string>;
 }
@@ -75,6 +80,9 @@ Without --data it trains on a built-in demo dataset (generated into .cache/ on f
                         updating its running statistics, as in PyTorch with requires_grad=False)
   --winograd-tile 2|4   output tile of the Winograd 3x3 convolutions' forward pass (the gradients always use 4):
                         2 rounds ~4x less but trains ~1.1x slower on a CPU adapter (default 4)
+  --tune                before the first epoch, time every kernel candidate of the training step on this
+                        adapter and keep the fastest in the tune cache (one line per choice)
+\${TUNE_CACHE_USAGE}
   --help                this text
 
 Environment: WEBGPU_ADAPTER=<name> picks an adapter, WEBGPU_BACKEND=<vulkan|metal|d3d12> a Dawn backend.`;
@@ -147,6 +155,9 @@ export function parseCli(argv: string[]): CliOptions {
     'crop-ratio': { type: 'string' },
     'train-layers': { type: 'string' },
     'freeze-backbone': { type: 'boolean' },
+    tune: { type: 'boolean' },
+    'tune-cache': { type: 'string' },
+    'no-tune-cache': { type: 'boolean' },
   };
   for (const flag of SWITCHES) options[flag] = options[`no-${flag}`] = { type: 'boolean' };
   for (const [flag] of NUMERIC) options[flag] = { type: 'string' };
@@ -181,6 +192,9 @@ export function parseCli(argv: string[]): CliOptions {
   if (values.resume === true && values.overwrite === true) {
     throw new UsageError('--resume and --overwrite exclude each other: --resume continues the run in --out, --overwrite replaces it');
   }
+  const tuneCache = { file: typeof values['tune-cache'] === 'string' ? values['tune-cache'] : null, disabled: values['no-tune-cache'] === true };
+  const tuneError = tuneCacheFlagError(tuneCache);
+  if (tuneError) throw new UsageError(tuneError);
   const tile = values['winograd-tile'] ?? '4';
   if (tile !== '2' && tile !== '4') throw new UsageError(`--winograd-tile must be 2 or 4, got '${tile}'`);
   const data = typeof values.data === 'string' ? values.data : null;
@@ -194,6 +208,8 @@ export function parseCli(argv: string[]): CliOptions {
     overwrite: values.overwrite === true,
     help: values.help === true,
     winogradTile: tile === '2' ? 2 : 4,
+    tune: values.tune === true,
+    tuneCache,
     given,
   };
 }

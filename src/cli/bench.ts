@@ -7,6 +7,8 @@ import { superviseSelf } from '../gpu/supervise.node';
 import { parseArgs } from 'node:util';
 import { initGpu } from '../gpu/init';
 import { type BenchOptions, runBench } from '../bench/engine';
+import { tuneBench } from '../bench/tune';
+import { TUNE_CACHE_USAGE, loadCliTuneCache, saveCliTuneCache, tuneCacheFlagError } from './tune';
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
@@ -28,12 +30,23 @@ async function main(): Promise<number> {
       steps: { type: 'string' },
       'train-layers': { type: 'string' },
       'freeze-bn': { type: 'boolean' },
+      tune: { type: 'boolean' },
+      'tune-only': { type: 'boolean' },
+      'tune-cache': { type: 'string' },
+      'no-tune-cache': { type: 'boolean' },
     },
   });
   if (values.help) {
-    console.log('usage: node dist/bench.js [--quick] [--json FILE] [--batch N (kernels, default 32)] [--model-batch N (default 8)] [--img-size N (default 224)] [--arch resnet34] [--samples N] [--steps N] [--no-kernels] [--no-model] [--profile | --profile-shapes (GPU time per op, or per op and shape, of one train step)] [--conv-algorithm winograd|implicit|im2col (kernel rows; default: the adapter\'s choice per shape)] [--winograd-tile 2|4] [--train-layers LIST (the model step trains only these top-level layers, such as fc or layer4,fc)] [--freeze-bn (the model step\'s batch norm in eval mode)]');
+    console.log('usage: node dist/bench.js [--quick] [--json FILE] [--batch N (kernels, default 32)] [--model-batch N (default 8)] [--img-size N (default 224)] [--arch resnet34] [--samples N] [--steps N] [--no-kernels] [--no-model] [--profile | --profile-shapes (GPU time per op, or per op and shape, of one train step)] [--conv-algorithm winograd|implicit|im2col (kernel rows; default: the adapter\'s choice per shape)] [--winograd-tile 2|4] [--tune | --tune-only] [--tune-cache FILE | --no-tune-cache]\n\n  --tune                time every kernel candidate of the kernel rows\' shapes and of the model step (--model-batch,\n                        --img-size, --arch) on this adapter, print each choice against the heuristic\'s, keep the\n                        fastest in the tune cache, then run the benchmarks with them\n  --tune-only           the same, without the benchmarks\n' + TUNE_CACHE_USAGE);
     return 0;
   }
+  const tuneFlags = { file: values['tune-cache'] ?? null, disabled: values['no-tune-cache'] === true };
+  const flagError = tuneCacheFlagError(tuneFlags);
+  if (flagError) {
+    console.error(`bench: ${flagError}`);
+    return 2;
+  }
+  const tune = values.tune === true || values['tune-only'] === true;
   const quick = values.quick === true;
   for (const [flag, allowed] of [['winograd-tile', ['2', '4']], ['conv-algorithm', ['winograd', 'implicit', 'im2col']]] as const) {
     const v = values[flag];
@@ -48,27 +61,27 @@ async function main(): Promise<number> {
   const samples = Number(values.samples ?? (quick ? 3 : 5));
   const rt = await initGpu();
   const log = (s: string) => console.log(s);
-  const report = await runBench(
-    rt,
-    {
-      batch,
-      modelBatch,
-      size,
-      arch: values.arch ?? 'resnet34',
-      samples,
-      steps: Number(values.steps ?? (quick ? 2 : 3)),
-      quick,
-      kernels: !values['no-kernels'],
-      model: !values['no-model'],
-      profile: values['profile-shapes'] ? 'shapes' : values.profile === true,
-      convAlgorithm: values['conv-algorithm'] as BenchOptions['convAlgorithm'],
-      winogradTile: values['winograd-tile'] === '2' ? 2 : undefined,
-      tuning: { trainLayers: values['train-layers'] ? values['train-layers'].split(',') : undefined, freezeBn: values['freeze-bn'] === true },
-    },
-    log,
-  );
+  const cache = await loadCliTuneCache(rt, tuneFlags, log, (l) => console.error(l), tune);
+  const options: BenchOptions = {
+    batch,
+    modelBatch,
+    size,
+    arch: values.arch ?? 'resnet34',
+    samples,
+    steps: Number(values.steps ?? (quick ? 2 : 3)),
+    quick,
+    kernels: !values['no-kernels'],
+    model: !values['no-model'],
+    profile: values['profile-shapes'] ? 'shapes' : values.profile === true,
+    convAlgorithm: values['conv-algorithm'] as BenchOptions['convAlgorithm'],
+    winogradTile: values['winograd-tile'] === '2' ? 2 : undefined,
+    tuning: { trainLayers: values['train-layers'] ? values['train-layers'].split(',') : undefined, freezeBn: values['freeze-bn'] === true },
+  };
+  const tuned = tune ? await tuneBench(rt, options, cache.table, log) : null;
+  if (tuned) await saveCliTuneCache(rt, cache, tuned, log);
+  const report = values['tune-only'] ? { adapter: rt.adapter.name, adapter_description: rt.adapter.description, tuned } : { ...(await runBench(rt, options, log)), ...(tuned ? { tuned } : {}) };
   if (typeof values.json === 'string') {
-    await writeFile(values.json, JSON.stringify(report, null, 2) + '\n');
+    await writeFile(values.json, JSON.stringify(report, null, 2) + '\n [--train-layers LIST (the model step trains only these top-level layers, such as fc or layer4,fc)] [--freeze-bn (the model step\'s batch norm in eval mode)]');
     log(`wrote ${values.json}`);
   }
   rt.destroy();

@@ -23,6 +23,7 @@ import { IMAGENET_MEAN, IMAGENET_STD, evalResizeSize } from '../train/data/trans
 import type { TransformSpec } from '../train/data/pipeline';
 import type { RGBImage } from '../train/data/image';
 import { UsageError } from './args';
+import { TUNE_CACHE_USAGE, type TuneCacheFlags, loadCliTuneCache, tuneCacheFlagError } from './tune';
 import { expandImagePaths, preprocessedBatches } from './predict_input';
 import { useWording } from '../wording';
 
@@ -45,6 +46,7 @@ luma (Pillow's convert('L'), as torchvision's Grayscale) before the resize.
   --img-size N          crop size in pixels (default: the "img_size" metadata, else 224)
   --batch-size N        images per forward pass (default 16); memory holds one batch of crops and
                         at most 2 decoded originals at a time
+\${TUNE_CACHE_USAGE}
   --help                this text
 
 Environment: WEBGPU_ADAPTER=<name> picks an adapter, WEBGPU_BACKEND=<vulkan|metal|d3d12> a Dawn backend.`;
@@ -59,6 +61,7 @@ interface PredictOptions {
   batchSize: number;
   output: string | null;
   images: string[];
+  tuneCache: TuneCacheFlags;
 }
 
 class OutputError extends Error {
@@ -91,6 +94,8 @@ function parsePredictArgs(argv: string[]): PredictOptions | null {
         'batch-size': { type: 'string' },
         output: { type: 'string', short: 'o' },
         help: { type: 'boolean', short: 'h' },
+        'tune-cache': { type: 'string' },
+        'no-tune-cache': { type: 'boolean' },
       },
     });
   } catch (e) {
@@ -102,6 +107,9 @@ function parsePredictArgs(argv: string[]): PredictOptions | null {
   if (v.arch !== undefined && !ARCH_NAMES.includes(v.arch)) throw new UsageError(`--arch must be one of ${ARCH_NAMES.join(', ')}, got '${v.arch}'`);
   if (positionals.length === 0) throw new UsageError('no images given');
   if (v.output !== undefined && !/\.(csv|json)$/i.test(v.output)) throw new UsageError(`--output must name a .csv or .json file, got '${v.output}'`);
+  const tuneCache = { file: v['tune-cache'] ?? null, disabled: v['no-tune-cache'] === true };
+  const tuneError = tuneCacheFlagError(tuneCache);
+  if (tuneError) throw new UsageError(tuneError);
   return {
     weights: v.weights,
     arch: v.arch ?? null,
@@ -111,6 +119,7 @@ function parsePredictArgs(argv: string[]): PredictOptions | null {
     batchSize: positiveInt('batch-size', v['batch-size'], 16),
     output: v.output ?? null,
     images: positionals,
+    tuneCache,
   };
 }
 
@@ -369,6 +378,7 @@ async function main(argv: string[]): Promise<number> {
   if (opts.output) await checkOutput(opts.output);
 
   const rt = await initGpu();
+  await loadCliTuneCache(rt, opts.tuneCache, (l) => console.log(l), (l) => console.error(l));
   const model = resnet(spec.arch, { numClasses: spec.numClasses, dropout: spec.recipeHead ? 0 : undefined, inChannels: channels });
   try {
     loadStateDict(model, tensors, { source: opts.weights });

@@ -22,6 +22,8 @@ import { FolderStore } from '../train/store.node';
 import { OutputError } from '../train/io';
 import { asciiPlot } from '../train/report';
 import { setKernelConfig } from '../kernels/config';
+import { tuneModel } from '../train/tune';
+import { loadCliTuneCache, saveCliTuneCache } from './tune';
 import { parseCli, UsageError, USAGE, DEMO_OVERRIDES } from './args';
 import { ProgressBar } from './progress';
 import { useWording } from '../wording';
@@ -78,10 +80,12 @@ async function main(argv: string[]): Promise<number> {
     console.log(`--overwrite: removed the earlier run's ${(await store.removeRunFiles()).join(', ')} from ${cli.out}`);
   }
 
+  const warn = (m: string) => process.stderr.write(`${m}\n`);
   const rt = await initGpu();
   setKernelConfig(rt, { winogradTile: cli.winogradTile });
   console.log(`adapter: ${rt.adapter.name} (${rt.adapter.description})`);
   if (cli.winogradTile === 2) console.log('3x3 convolutions: Winograd F(2x2, 3x3) in the forward pass (--winograd-tile 2: rounds less, slower)');
+  const tuneCache = await loadCliTuneCache(rt, cli.tuneCache, (l) => console.log(l), warn, cli.tune);
 
   const model = resnet(c.arch, { numClasses: dataset.classes.length, dropout: c.dropout, seed: c.seed });
   if (cli.weights) {
@@ -93,8 +97,13 @@ async function main(argv: string[]): Promise<number> {
     console.warn(`warning: no --weights given: training ${c.arch} from random initialisation (seed ${c.seed}). For the recipe, convert torchvision's ImageNet weights (see README).`);
   }
 
+  if (cli.tune) {
+    console.log(`tuning the kernel choices of a training step (batch ${c.batchSize}, ${c.imgSize}px) on this adapter`);
+    const choices = await tuneModel(rt, model, [c.batchSize, 3, c.imgSize, c.imgSize], { table: tuneCache.table, log: (l) => console.log(l) });
+    await saveCliTuneCache(rt, tuneCache, choices, (l) => console.log(l));
+  }
+
   const pool = new WorkerDecoderPool();
-  const warn = (m: string) => process.stderr.write(`${m}\n`);
   const loader = (samples: typeof dataset.train, mode: 'train' | 'eval') =>
     new DataLoader({ samples, pool, batchSize: c.batchSize, mode, imageSize: c.imgSize, seed: c.seed, augment: augmentationOf(c), onWarning: warn });
   const data = { classes: dataset.classes, train: loader(dataset.train, 'train'), val: loader(dataset.val, 'eval'), test: loader(dataset.test, 'eval') };

@@ -6,6 +6,7 @@ import { initGpu } from '../gpu/init';
 import type { GpuRuntime } from '../gpu/runtime';
 import { TrainingSession } from './session';
 import { IdbStore } from './idb-store';
+import { loadTuneCacheIdb } from './tune-cache.browser';
 import { runLockName, type FromWorker, type ToWorker } from './protocol';
 import { useWording } from '../wording';
 
@@ -33,8 +34,9 @@ function store(run: string): Promise<IdbStore> {
 
 async function gpu(): Promise<GpuRuntime> {
   if (!runtime) {
-    runtime = initGpu().then((rt) => {
+    runtime = initGpu().then(async (rt) => {
       post({ type: 'adapter', name: rt.adapter.name, description: rt.adapter.description, fallback: rt.adapter.isFallback });
+      await loadTuneCacheIdb(rt, (line) => post({ type: 'log', line }));
       return rt;
     });
     runtime.catch(() => (runtime = null));

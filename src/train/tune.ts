@@ -1,0 +1,66 @@
+/**
+ * tuneModel: tune the kernel choices of a model's training step before training (see kernels/tune). One
+ * forward and backward pass on random input records every kernel choice the step makes; each is then timed
+ * on scratch buffers. The model comes back as it was: batch norm's running statistics are restored and the
+ * gradients it held are put back.
+ */
+import type { GpuRuntime } from '../gpu/runtime';
+import { Tensor } from '../autograd/tensor';
+import { tidy } from '../autograd/scope';
+import { ScalarState, type Module } from '../nn/module';
+import { type TuneOptions, type TuneTarget, recordChoices, tuneTargets } from '../kernels/tune/tuner';
+import { type TunedChoice, TuneTable, useTuneTable } from '../kernels/tune/cache';
+
+/**
+ * The kernel choices of one training step of `model` on input of `inputShape` ([N, C, H, W]): a forward
+ * pass in training mode and a backward pass from the sum of the outputs. The model is left as it was.
+ */
+export async function recordModelChoices(rt: GpuRuntime, model: Module, inputShape: readonly number[]): Promise<TuneTarget[]> {
+  const wasTraining = model.training;
+  const state = [...model.stateDict().entries()];
+  const params = new Set(model.parameters());
+  // Buffers the step changes (running statistics): copied on the GPU, put back afterwards.
+  const saved = state.filter(([, v]) => v instanceof Tensor && !params.has(v)).map(([, v]) => {
+    const t = v as Tensor;
+    const copy = rt.alloc(t.buffer.size);
+    rt.copy(t.buffer, 0, copy, 0, t.buffer.size, 'tune-save');
+    return { t, copy };
+  });
+  const scalars = state.filter(([, v]) => v instanceof ScalarState).map(([, v]) => ({ s: v as ScalarState, value: (v as ScalarState).value }));
+  // Gradients the model holds are set aside, so that the pass does not add to them.
+  const grads = model.parameters().map((p) => {
+    const g = p.grad;
+    p.grad = null;
+    return { p, g };
+  });
+  const x = Tensor.randn([...inputShape], 1, 0, 1, rt);
+  try {
+    model.train();
+    return await recordChoices(rt, () => tidy(() => model.forward(x).sum().backward()));
+  } finally {
+    x.dispose();
+    for (const { t, copy } of saved) {
+      rt.copy(copy, 0, t.buffer, 0, t.buffer.size, 'tune-restore');
+      rt.release(copy);
+    }
+    for (const { s, value } of scalars) s.value = value;
+    for (const { p, g } of grads) {
+      p.zeroGrad();
+      p.grad = g;
+    }
+    model.train(wasTraining);
+  }
+}
+
+/**
+ * Tune the kernel choices of `model`'s training step at `inputShape` ([N, C, H, W]) on this adapter, and route
+ * the runtime's choices through the result (opts.table, with the new choices added, or a new table). Returns
+ * the choices tuned now. It waits on the GPU many times: call it before training, not between steps.
+ */
+export async function tuneModel(rt: GpuRuntime, model: Module, inputShape: readonly number[], opts: TuneOptions = {}): Promise<TunedChoice[]> {
+  const table = opts.table ?? new TuneTable();
+  const targets = await recordModelChoices(rt, model, inputShape);
+  const choices = await tuneTargets(rt, targets, { ...opts, table });
+  useTuneTable(rt, table);
+  return choices;
+}
