@@ -37,7 +37,7 @@ async function main(): Promise<number> {
     },
   });
   if (values.help) {
-    console.log('usage: node dist/bench.js [--quick] [--json FILE] [--batch N (kernels, default 32)] [--model-batch N (default 8)] [--img-size N (default 224)] [--arch resnet34] [--samples N] [--steps N] [--no-kernels] [--no-model] [--profile | --profile-shapes (GPU time per op, or per op and shape, of one train step)] [--conv-algorithm winograd|implicit|im2col (kernel rows; default: the adapter\'s choice per shape)] [--winograd-tile 2|4] [--tune | --tune-only] [--tune-cache FILE | --no-tune-cache]\n\n  --tune                time every kernel candidate of the kernel rows\' shapes and of the model step (--model-batch,\n                        --img-size, --arch) on this adapter, print each choice against the heuristic\'s, keep the\n                        fastest in the tune cache, then run the benchmarks with them\n  --tune-only           the same, without the benchmarks\n' + TUNE_CACHE_USAGE);
+    console.log('usage: node dist/bench.js [--quick] [--json FILE] [--batch N (kernels, default 32)] [--model-batch N (default 8)] [--img-size N (default 224)] [--arch resnet34] [--samples N] [--steps N] [--no-kernels] [--no-model] [--profile | --profile-shapes (GPU time per op, or per op and shape, of one train step)] [--conv-algorithm winograd|implicit|im2col (kernel rows; default: the adapter\'s choice per shape)] [--winograd-tile 2|4] [--tune | --tune-only] [--tune-cache FILE | --no-tune-cache] [--train-layers LIST (the model step trains only these top-level layers, such as fc or layer4,fc)] [--freeze-bn (the model step\'s batch norm in eval mode)]\n\n  --tune                time every kernel candidate of the kernel rows\' shapes and of the model step (--model-batch,\n                        --img-size, --arch) on this adapter, print each choice against the heuristic\'s, keep the\n                        fastest in the tune cache, then run the benchmarks with them\n  --tune-only           the same, without the benchmarks\n' + TUNE_CACHE_USAGE);
     return 0;
   }
   const tuneFlags = { file: values['tune-cache'] ?? null, disabled: values['no-tune-cache'] === true };
@@ -81,7 +81,7 @@ async function main(): Promise<number> {
   if (tuned) await saveCliTuneCache(rt, cache, tuned, log);
   const report = values['tune-only'] ? { adapter: rt.adapter.name, adapter_description: rt.adapter.description, tuned } : { ...(await runBench(rt, options, log)), ...(tuned ? { tuned } : {}) };
   if (typeof values.json === 'string') {
-    await writeFile(values.json, JSON.stringify(report, null, 2) + '\n [--train-layers LIST (the model step trains only these top-level layers, such as fc or layer4,fc)] [--freeze-bn (the model step\'s batch norm in eval mode)]');
+    await writeFile(values.json, JSON.stringify(report, null, 2) + '\n');
     log(`wrote ${values.json}`);
   }
   rt.destroy();
