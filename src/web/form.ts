@@ -4,7 +4,7 @@
  * user edits keep their value when the data source changes. `read()` checks with validateConfig and
  * throws a FieldError naming the field, which `markInvalid` marks (aria-invalid) and focuses.
  */
-import { ConfigError, DEMO_OVERRIDES, RECIPE_DEFAULTS, validateConfig, type TrainConfig } from '../train/config';
+import { ConfigError, DEMO_OVERRIDES, OPTIMIZERS, RECIPE_DEFAULTS, SCHEDULERS, defaultWeightDecay, validateConfig, type OptimizerName, type TrainConfig } from '../train/config';
 import { setting } from '../wording';
 
 type Key = keyof TrainConfig;
@@ -21,11 +21,15 @@ const HELP: Record<Key, string> = {
   arch: 'architecture',
   imgSize: 'crop size in pixels',
   batchSize: 'images per step',
-  lr: 'SGD learning rate',
+  optimizer: 'sgd (the recipe), adam or adamw',
+  lr: 'learning rate (onecycle: its peak)',
   momentum: 'SGD momentum',
-  weightDecay: 'SGD weight decay',
+  weightDecay: 'weight decay (adamw: decoupled, default 0.01)',
+  gradClip: 'largest global L2 norm of the gradients (0: no clipping)',
+  scheduler: 'step (the recipe), cosine (per epoch) or onecycle (per batch)',
   stepSize: 'StepLR period in epochs',
   gamma: 'StepLR factor',
+  warmupEpochs: 'epochs of linear warm-up from 0.01·lr before step or cosine (0: none)',
   patience: 'early stopping: epochs without a better validation loss',
   minDelta: 'early stopping: smallest improvement that counts',
   maxEpochs: 'most epochs to train',
@@ -44,6 +48,9 @@ function defaults(demo: boolean): TrainConfig {
   return { ...RECIPE_DEFAULTS, split: [...RECIPE_DEFAULTS.split] as TrainConfig['split'], ...(demo ? DEMO_OVERRIDES : {}) };
 }
 
+/** The fields that are a choice among names (arch's names are the page's). */
+const CHOICES: Partial<Record<Key, readonly string[]>> = { optimizer: OPTIMIZERS, scheduler: SCHEDULERS };
+
 function format(key: Key, c: TrainConfig): string {
   return key === 'split' ? c.split.join(',') : String(c[key]);
 }
@@ -59,9 +66,10 @@ export class ConfigForm {
       const name = document.createElement('span');
       name.textContent = fieldName(key);
       let field: HTMLInputElement | HTMLSelectElement;
-      if (key === 'arch') {
+      const choices = key === 'arch' ? archNames : CHOICES[key];
+      if (choices) {
         field = document.createElement('select');
-        for (const a of archNames) field.append(new Option(a, a));
+        for (const a of choices) field.append(new Option(a, a));
       } else {
         field = document.createElement('input');
         field.type = 'text';
@@ -76,12 +84,20 @@ export class ConfigForm {
       container.append(label);
       this.fields.set(key, field);
     }
+    // Picking adamw gives weight-decay AdamW's default, unless the user set one.
+    this.fields.get('optimizer')!.addEventListener('change', () => this.applyWeightDecayDefault());
+  }
+
+  private applyWeightDecayDefault(): void {
+    if (this.edited.has('weightDecay')) return;
+    this.fields.get('weightDecay')!.value = String(defaultWeightDecay(this.fields.get('optimizer')!.value as OptimizerName));
   }
 
   /** The defaults for the data source, in every field the user has not edited. */
   applyDefaults(demo: boolean): void {
     const d = defaults(demo);
     for (const [key, field] of this.fields) if (!this.edited.has(key)) field.value = format(key, d);
+    this.applyWeightDecayDefault();
   }
 
   /** Back to the defaults everywhere. */
@@ -99,6 +115,7 @@ export class ConfigForm {
   set(key: Key, value: string): void {
     this.fields.get(key)!.value = value;
     this.edited.add(key);
+    if (key === 'optimizer') this.applyWeightDecayDefault();
   }
 
   /** The checked config; throws a FieldError that names the field (the first invalid one). */
@@ -107,7 +124,7 @@ export class ConfigForm {
     const values = c as unknown as Record<Key, unknown>;
     for (const [key, field] of this.fields) {
       const raw = field.value.trim();
-      if (key === 'arch') values.arch = raw;
+      if (key === 'arch' || CHOICES[key]) values[key] = raw;
       else if (key === 'split') c.split = raw.split(',').map((s) => parseNumber('split', s.trim())) as TrainConfig['split'];
       else values[key] = parseNumber(key, raw);
     }
