@@ -103,6 +103,14 @@ function refuseIgnoredFlags(config: TrainConfig, given: Set<string>): void {
   }
 }
 
+/** One line on the optimization the run uses: "optimizer adamw (lr 0.001, weight decay 0.01), schedule cosine per epoch after 1 warm-up epoch, gradients clipped to norm 1". */
+export function describeOptimization(c: TrainConfig): string {
+  const opt = `optimizer ${c.optimizer} (lr ${c.lr}${c.optimizer === 'sgd' && c.scheduler !== 'onecycle' ? `, momentum ${c.momentum}` : ''}, weight decay ${c.weightDecay})`;
+  const what = c.scheduler === 'step' ? `step (x${c.gamma} every ${c.stepSize} epochs)` : c.scheduler === 'cosine' ? 'cosine per epoch' : `onecycle per batch (peak ${c.lr})`;
+  const warm = c.warmupEpochs ? ` after ${c.warmupEpochs} warm-up epoch${c.warmupEpochs === 1 ? '' : 's'}` : '';
+  return `${opt}, schedule ${what}${warm}, ${c.gradClip ? `gradients clipped to norm ${c.gradClip}` : 'no gradient clipping'}`;
+}
+
 export function parseCli(argv: string[]): CliOptions {
   const options: Record<string, { type: 'string' | 'boolean' }> = {
     data: { type: 'string' },

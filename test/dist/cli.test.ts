@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeTinyDataset } from '../helpers/tiny-dataset';
 import { torchAvailable } from '../helpers/torch';
-import { readSafetensors } from '../../src/nn/weights/safetensors';
+import { readSafetensors, readSafetensorsMetadata } from '../../src/nn/weights/safetensors';
 
 function run(script: string, args: string[], timeout = 300_000) {
   const r = spawnSync(process.execPath, [join('dist', script), ...args], { encoding: 'utf8', timeout });
@@ -27,6 +27,14 @@ describe('cli: train.js arguments', () => {
     [['--arch', 'vgg16'], /--arch must be resnet18, resnet34 or resnet50/],
     [['--split', '0.5,0.5'], /--split needs three fractions/],
     [['--winograd-tile', '3'], /--winograd-tile must be 2 or 4, got '3'/],
+    [['--optimizer', 'rmsprop'], /--optimizer must be one of sgd, adam, adamw, got 'rmsprop'/],
+    [['--scheduler', 'plateau'], /--scheduler must be one of step, cosine, onecycle, got 'plateau'/],
+    [['--grad-clip=-1'], /--grad-clip must be ≥ 0, got -1/],
+    [['--warmup-epochs', '1.5'], /--warmup-epochs must be an integer, got 1.5/],
+    [['--scheduler', 'onecycle', '--warmup-epochs', '1'], /--warmup-epochs must be 0 with --scheduler onecycle/],
+    [['--max-epochs', '2', '--warmup-epochs', '2'], /--warmup-epochs must be less than --max-epochs 2/],
+    [['--optimizer', 'adam', '--momentum', '0.8'], /--momentum is SGD's: --optimizer adam has none/],
+    [['--scheduler', 'cosine', '--step-size', '2'], /--step-size is StepLR's: --scheduler cosine does not use it/],
   ])('%j is rejected with a clear error and the usage line (exit 2)', (args, message) => {
     const r = run('train.js', args as string[]);
     expect(r.code).toBe(2);
@@ -37,7 +45,7 @@ describe('cli: train.js arguments', () => {
   it('--help prints every flag', () => {
     const r = run('train.js', ['--help']);
     expect(r.code).toBe(0);
-    for (const f of ['--data', '--weights', '--out', '--resume', '--arch', '--img-size', '--batch-size', '--lr', '--momentum', '--weight-decay', '--step-size', '--gamma', '--patience', '--max-epochs', '--dropout', '--seed', '--winograd-tile']) {
+    for (const f of ['--data', '--weights', '--out', '--resume', '--arch', '--img-size', '--batch-size', '--lr', '--momentum', '--weight-decay', '--step-size', '--gamma', '--patience', '--max-epochs', '--dropout', '--seed', '--winograd-tile', '--optimizer', '--grad-clip', '--scheduler', '--warmup-epochs']) {
       expect(r.out).toContain(f);
     }
   });
@@ -97,6 +105,22 @@ describe('cli: training end to end', () => {
       const out = execFileSync('/usr/bin/python3', ['tools/check_torch_load.py', join(full, 'best.safetensors'), 'resnet18', '2', '0.5'], { encoding: 'utf8' });
       expect(out).toMatch(/All keys matched successfully/);
     }
+  });
+});
+
+describe('cli: optimizer and schedule flags end to end', () => {
+  it('--optimizer adamw --scheduler cosine --warmup-epochs 1 --grad-clip 1: trains, with the warm-up lr, then the cosine schedule', async () => {
+    const data = await makeTinyDataset({ train: 4, val: 2, test: 2 });
+    const out = mkdtempSync(join(tmpdir(), 'run-adamw-'));
+    const args = ['--data', data, '--out', out, '--arch', 'resnet18', '--img-size', '32', '--batch-size', '4', '--lr', '0.01', '--max-epochs', '2'];
+    const r = run('train.js', [...args, '--optimizer', 'adamw', '--scheduler', 'cosine', '--warmup-epochs', '1', '--grad-clip', '1']);
+    expect(r.code, r.err).toBe(0);
+    // AdamW's default weight decay, since --weight-decay was not given.
+    expect(r.out).toMatch(/optimizer adamw \(lr 0\.01, weight decay 0\.01\), schedule cosine per epoch after 1 warm-up epoch, gradients clipped to norm 1/);
+    const rows = readFileSync(join(out, 'metrics.csv'), 'utf8').trim().split('\n').slice(1).map((l) => Number(l.split(',')[1]));
+    expect(rows).toEqual([0.0001, 0.01]);
+    const meta = JSON.parse(readSafetensorsMetadata(new Uint8Array(readFileSync(join(out, 'checkpoint.safetensors'))), 'checkpoint').optimizer);
+    expect(meta.param_groups[0]).toMatchObject({ weight_decay: 0.01, betas: [0.9, 0.999] });
   });
 });
 
