@@ -1,8 +1,10 @@
 /**
  * The hyper-parameter form: one field per TrainConfig key, labelled with the CLI's flag name, holding
  * the recipe's defaults (RECIPE_DEFAULTS, plus DEMO_OVERRIDES for the demo, as the CLI does). Fields the
- * user edits keep their value when the data source changes. `read()` checks with validateConfig and
- * throws a FieldError naming the field, which `markInvalid` marks (aria-invalid) and focuses.
+ * user edits keep their value when the data source changes. arch, optimizer and scheduler are selects;
+ * picking adamw gives weight-decay AdamW's default (1e-2) unless the user set one, as the CLI does. `read()`
+ * checks with validateConfig and throws a FieldError naming the field, which `markInvalid` marks
+ * (aria-invalid) and focuses.
  */
 import { ConfigError, DEMO_OVERRIDES, OPTIMIZERS, RECIPE_DEFAULTS, SCHEDULERS, defaultWeightDecay, validateConfig, type OptimizerName, type TrainConfig } from '../train/config';
 import { setting } from '../wording';

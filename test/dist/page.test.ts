@@ -284,6 +284,38 @@ describe.skipIf(!existsSync(CHROMIUM))('page as a user meets it (headless Chromi
     await page.close();
   }, 120_000);
 
+  it('optimizer, weight-decay, grad-clip, scheduler and warm-up controls: the recipe by default, adamw brings its weight decay, bad values are named and focused', async () => {
+    const page = await open();
+    const field = (name: string) => page.locator(`#config [name="${name}"]`);
+    const options = (name: string) => field(name).evaluate((e) => [...(e as HTMLSelectElement).options].map((o) => o.value));
+    expect(await options('optimizer')).toEqual(['sgd', 'adam', 'adamw']);
+    expect(await options('scheduler')).toEqual(['step', 'cosine', 'onecycle']);
+    const values = async () => Object.fromEntries(await Promise.all(['optimizer', 'weight-decay', 'grad-clip', 'scheduler', 'warmup-epochs'].map(async (n) => [n, await field(n).inputValue()])));
+    expect(await values()).toEqual({ optimizer: 'sgd', 'weight-decay': '0', 'grad-clip': '0', scheduler: 'step', 'warmup-epochs': '0' });
+    // AdamW's default weight decay, until the user sets one.
+    await page.selectOption('#config [name="optimizer"]', 'adamw');
+    expect(await field('weight-decay').inputValue()).toBe('0.01');
+    await page.selectOption('#config [name="optimizer"]', 'sgd');
+    expect(await field('weight-decay').inputValue()).toBe('0');
+    // The controls reach the config: its checks name the page's fields and focus them.
+    await page.selectOption('#config [name="scheduler"]', 'onecycle');
+    await setField(page, 'warmup-epochs', '1');
+    let s = await trainExpectingError(page);
+    expect(s.box.text).toMatch(/warmup-epochs must be 0 with scheduler onecycle/);
+    expect(s.box.text).not.toMatch(/--/);
+    expect(s.active).toBe('warmup-epochs');
+    expect(s.starts).toBe(0);
+    await setField(page, 'warmup-epochs', '0');
+    await setField(page, 'grad-clip', '-1');
+    s = await trainExpectingError(page);
+    expect(s.box.text).toMatch(/grad-clip must be ≥ 0, got -1/);
+    expect(s.active).toBe('grad-clip');
+    expect(s.starts).toBe(0);
+    await page.click('#reset-config');
+    expect(await values()).toEqual({ optimizer: 'sgd', 'weight-decay': '0', 'grad-clip': '0', scheduler: 'step', 'warmup-epochs': '0' });
+    await page.close();
+  }, 60_000);
+
   it('a tiny run: one start per double click, a bad weights file named, speed only once measured, Stop, Train asks, data identity, a second tab, Stop in the last validation, results restored after a reload', async () => {
     const t0 = Date.now();
     const files: Record<string, RGB | string> = {
