@@ -9,14 +9,14 @@ import { describe, it, expect, beforeAll } from 'vitest';
 import { testRuntime } from './helpers/gpu';
 import type { GpuRuntime } from '../src/gpu/runtime';
 import { MemoryStore } from '../src/train/io';
-import { ResumeMismatchError } from '../src/train/trainer';
+import { ResumeMismatchError, Trainer } from '../src/train/trainer';
 import { readSafetensors, readSafetensorsMetadata, writeSafetensors } from '../src/nn/weights/safetensors';
 import type { NamedTensor } from '../src/nn/weights/types';
 import { ConfigError, OPTIMIZERS, SCHEDULERS, validateConfig, type TrainConfig } from '../src/train/config';
 import { WARMUP_START_FACTOR } from '../src/train/optim_setup';
 import { oneCycleRef, scheduleRef } from '../src/reference/lr_scheduler';
 import type { SchedulerSpec } from '../src/reference/optim_cases';
-import { TINY_CONFIG, defaultSplits, tinyTrainer } from './helpers/tiny-trainer';
+import { TINY_CONFIG, defaultSplits, makeData, tinyModel, tinyTrainer } from './helpers/tiny-trainer';
 import { useWording } from '../src/wording';
 
 let rt: GpuRuntime;
@@ -245,5 +245,20 @@ describe('TrainConfig: optimization settings are checked', () => {
     expect(err).toBeInstanceOf(ConfigError);
     expect(err!.message).toBe(message);
     expect(err!.key).toBe(message.split(' ')[0]);
+  });
+});
+
+describe('Trainer: a config without a known optimizer or schedule', () => {
+  it.each<[Partial<TrainConfig>, RegExp]>([
+    [{ optimizer: undefined as never }, /^optimizer must be one of sgd, adam, adamw, got 'undefined'$/],
+    [{ scheduler: 'linear' as never }, /^scheduler must be one of step, cosine, onecycle, got 'linear'$/],
+  ])('%j is refused by the constructor, naming the field', (change, message) => {
+    const cfg = { ...TINY_CONFIG, ...change };
+    const model = tinyModel();
+    try {
+      expect(() => new Trainer(rt, model, makeData(defaultSplits(), cfg), cfg, new MemoryStore())).toThrow(message);
+    } finally {
+      model.dispose();
+    }
   });
 });

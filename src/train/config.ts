@@ -2,9 +2,11 @@ import { setting, settingIs, wording, type Wording } from '../wording';
 
 /** The optimizers a TrainConfig may name. */
 export const OPTIMIZERS = ['sgd', 'adam', 'adamw'] as const;
+/** 'sgd' | 'adam' | 'adamw'. */
 export type OptimizerName = (typeof OPTIMIZERS)[number];
 /** The learning-rate schedules a TrainConfig may name. */
 export const SCHEDULERS = ['step', 'cosine', 'onecycle'] as const;
+/** 'step' | 'cosine' | 'onecycle'. */
 export type SchedulerName = (typeof SCHEDULERS)[number];
 
 /** The training configuration: the recipe's values are the defaults (shared by the CLI and the page). */
