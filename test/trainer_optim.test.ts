@@ -141,10 +141,15 @@ describe('trainer: interrupt and resume with other optimizers and schedules', ()
     expect(diffs).toEqual([]);
   }
 
-  it.each<[string, Partial<TrainConfig>, string[]]>([
-    ['adam + cosine + 1 warm-up epoch', { optimizer: 'adam', scheduler: 'cosine', warmupEpochs: 1 }, ['exp_avg', 'exp_avg_sq']],
-    ['adamw + onecycle + clip', { optimizer: 'adamw', scheduler: 'onecycle', gradClip: 0.5, weightDecay: 0.01 }, ['exp_avg', 'exp_avg_sq']],
-  ])('%s: stopped mid-epoch and resumed, the same weights, optimizer state, lrs and metrics as an uninterrupted run', async (_, change, stateNames) => {
+  // Every optimizer × schedule; among them adam + cosine + warm-up and adamw + onecycle + clipping.
+  const cases = OPTIMIZERS.flatMap((optimizer) =>
+    SCHEDULERS.map((scheduler): [string, Partial<TrainConfig>, string[]] => {
+      const change: Partial<TrainConfig> = { optimizer, scheduler, warmupEpochs: scheduler !== 'onecycle' && optimizer !== 'sgd' ? 1 : 0, gradClip: optimizer === 'adamw' ? 0.5 : 0, weightDecay: optimizer === 'adamw' ? 0.01 : 0 };
+      const name = `${optimizer} + ${scheduler}${change.warmupEpochs ? ' + 1 warm-up epoch' : ''}${change.gradClip ? ' + clip' : ''}`;
+      return [name, change, optimizer === 'sgd' ? [] : ['exp_avg', 'exp_avg_sq']];
+    }),
+  );
+  it.each(cases)('%s: stopped mid-epoch and resumed, the same weights, optimizer state, lrs and metrics as an uninterrupted run', async (_, change, stateNames) => {
     const cfg: TrainConfig = { ...TINY_CONFIG, maxEpochs: 3, ...change };
     const full = new MemoryStore();
     const a = await train(full, cfg);
