@@ -1,7 +1,8 @@
 /**
  * The hyper-parameter form: one field per TrainConfig key, labelled with the CLI's flag name, holding
  * the recipe's defaults (RECIPE_DEFAULTS, plus DEMO_OVERRIDES for the demo, as the CLI does). Fields the
- * user edits keep their value when the data source changes. arch, optimizer and scheduler are selects;
+ * user edits keep their value when the data source changes. The optimizer and schedule settings sit in a
+ * collapsible group (GROUPS). arch, optimizer and scheduler are selects;
  * picking adamw gives weight-decay AdamW's default (1e-2) unless the user set one, as the CLI does. `read()`
  * checks with validateConfig and throws a FieldError naming the field, which `markInvalid` marks
  * (aria-invalid) and focuses.
@@ -53,6 +54,15 @@ function defaults(demo: boolean): TrainConfig {
 /** The fields that are a choice among names (arch's names are the page's). */
 const CHOICES: Partial<Record<Key, readonly string[]>> = { optimizer: OPTIMIZERS, scheduler: SCHEDULERS };
 
+/**
+ * Settings shown in a collapsible group (closed at first, opened to show an invalid field), so that the form
+ * stays short enough for a field and the error box below the form to fit on one screen. The group sits where
+ * its first key comes in the config's order; its summary shows the values of its selects.
+ */
+const GROUPS: { title: string; keys: readonly Key[] }[] = [
+  { title: 'optimizer and schedule', keys: ['optimizer', 'momentum', 'weightDecay', 'gradClip', 'scheduler', 'stepSize', 'gamma', 'warmupEpochs'] },
+];
+
 function format(key: Key, c: TrainConfig): string {
   return key === 'split' ? c.split.join(',') : String(c[key]);
 }
@@ -60,8 +70,29 @@ function format(key: Key, c: TrainConfig): string {
 export class ConfigForm {
   private readonly fields = new Map<Key, HTMLInputElement | HTMLSelectElement>();
   private readonly edited = new Set<Key>();
+  private readonly summaries: (() => void)[] = [];
 
   constructor(container: HTMLElement, archNames: readonly string[]) {
+    const groupBoxes = new Map<string, HTMLElement>();
+    const boxOf = (key: Key): HTMLElement => {
+      const g = GROUPS.find((x) => x.keys.includes(key));
+      if (!g) return container;
+      let box = groupBoxes.get(g.title);
+      if (!box) {
+        const details = document.createElement('details');
+        const summary = document.createElement('summary');
+        box = document.createElement('div');
+        box.className = 'config';
+        details.append(summary, box);
+        container.append(details);
+        groupBoxes.set(g.title, box);
+        this.summaries.push(() => {
+          const chosen = g.keys.flatMap((k) => (this.fields.get(k) instanceof HTMLSelectElement ? [this.fields.get(k)!.value] : []));
+          summary.textContent = chosen.length ? `${g.title}: ${chosen.join(', ')}` : g.title;
+        });
+      }
+      return box;
+    };
     for (const key of Object.keys(RECIPE_DEFAULTS) as Key[]) {
       const label = document.createElement('label');
       label.title = HELP[key];
@@ -79,15 +110,22 @@ export class ConfigForm {
         field.size = 8;
       }
       field.name = fieldName(key);
-      field.addEventListener('change', () => this.edited.add(key));
+      field.addEventListener('change', () => {
+        this.edited.add(key);
+        this.updateSummaries();
+      });
       const help = document.createElement('small');
       help.textContent = HELP[key];
       label.append(name, field, help);
-      container.append(label);
+      boxOf(key).append(label);
       this.fields.set(key, field);
     }
     // Picking adamw gives weight-decay AdamW's default, unless the user set one.
     this.fields.get('optimizer')!.addEventListener('change', () => this.applyWeightDecayDefault());
+  }
+
+  private updateSummaries(): void {
+    for (const update of this.summaries) update();
   }
 
   private applyWeightDecayDefault(): void {
@@ -100,6 +138,7 @@ export class ConfigForm {
     const d = defaults(demo);
     for (const [key, field] of this.fields) if (!this.edited.has(key)) field.value = format(key, d);
     this.applyWeightDecayDefault();
+    this.updateSummaries();
   }
 
   /** Back to the defaults everywhere. */
@@ -111,6 +150,7 @@ export class ConfigForm {
   /** Show a given config (a resumed run's). */
   show(c: TrainConfig): void {
     for (const [key, field] of this.fields) field.value = format(key, c);
+    this.updateSummaries();
   }
 
   /** Set one field as if the user typed it (tests and presets). */
@@ -118,6 +158,7 @@ export class ConfigForm {
     this.fields.get(key)!.value = value;
     this.edited.add(key);
     if (key === 'optimizer') this.applyWeightDecayDefault();
+    this.updateSummaries();
   }
 
   /** The checked config; throws a FieldError that names the field (the first invalid one). */
@@ -144,7 +185,11 @@ export class ConfigForm {
       if (k === key) f.setAttribute('aria-invalid', 'true');
       else f.removeAttribute('aria-invalid');
     }
-    if (key) this.fields.get(key)!.focus();
+    if (!key) return;
+    const field = this.fields.get(key)!;
+    const group = field.closest('details');
+    if (group) group.open = true;
+    field.focus();
   }
 
   setDisabled(disabled: boolean): void {

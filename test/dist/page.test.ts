@@ -286,6 +286,11 @@ describe.skipIf(!existsSync(CHROMIUM))('page as a user meets it (headless Chromi
 
   it('optimizer, weight-decay, grad-clip, scheduler and warm-up controls: the recipe by default, adamw brings its weight decay, bad values are named and focused', async () => {
     const page = await open();
+    // In a group, closed at first, whose summary shows the choices.
+    const group = page.locator('#config details');
+    expect(await group.getAttribute('open')).toBeNull();
+    expect(await group.locator('summary').textContent()).toBe('optimizer and schedule: sgd, step');
+    await group.locator('summary').click();
     const field = (name: string) => page.locator(`#config [name="${name}"]`);
     const options = (name: string) => field(name).evaluate((e) => [...(e as HTMLSelectElement).options].map((o) => o.value));
     expect(await options('optimizer')).toEqual(['sgd', 'adam', 'adamw']);
@@ -297,10 +302,15 @@ describe.skipIf(!existsSync(CHROMIUM))('page as a user meets it (headless Chromi
     expect(await field('weight-decay').inputValue()).toBe('0.01');
     await page.selectOption('#config [name="optimizer"]', 'sgd');
     expect(await field('weight-decay').inputValue()).toBe('0');
-    // The controls reach the config: its checks name the page's fields and focus them.
+    // The controls reach the config: its checks name the page's fields and focus them (opening the group).
     await page.selectOption('#config [name="scheduler"]', 'onecycle');
+    expect(await group.locator('summary').textContent()).toBe('optimizer and schedule: sgd, onecycle');
     await setField(page, 'warmup-epochs', '1');
+    await group.locator('summary').click();
+    expect(await group.getAttribute('open')).toBeNull();
     let s = await trainExpectingError(page);
+    expect(await group.getAttribute('open')).not.toBeNull();
+    expect(s.box.inView).toBe(true);
     expect(s.box.text).toMatch(/warmup-epochs must be 0 with scheduler onecycle/);
     expect(s.box.text).not.toMatch(/--/);
     expect(s.active).toBe('warmup-epochs');
