@@ -1,9 +1,10 @@
 /**
  * The training loop (platform-neutral: Node CLI and the browser worker run this same code):
  *   train an epoch → validate → step the scheduler → check early stopping → write a checkpoint;
- * then evaluate the test set with the best weights and write the reports.
+ * then evaluate the test set with the best weights and write the reports. The optimizer and the schedule
+ * come from the config (optim_setup.ts); a per-batch schedule (onecycle) steps after every batch instead.
  *
- * Per step the CPU encodes forward, backward and the SGD update without waiting for the GPU; the only
+ * Per step the CPU encodes forward, backward, the clipping and the update without waiting for the GPU; the only
  * readback is the step's loss and logits (for the progress bar and the training accuracy), awaited one
  * step later so that the GPU always has the next step queued.
  */
