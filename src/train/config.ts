@@ -99,9 +99,10 @@ const RULES: Partial<Record<keyof TrainConfig, Rule>> = {
 };
 
 /**
- * Check every field (numeric ranges, the optimizer and scheduler names, the warm-up against the schedule); throws one ConfigError naming the setting and the allowed range. The setting is
- * named in the wording in use (src/train/wording.ts), or in `names`: as the config field (`imgSize`), the CLI
- * flag (`--img-size`) or the page's field (`img-size`).
+ * Check every field (numeric ranges, the optimizer and scheduler names, the warm-up against the schedule);
+ * throws one ConfigError naming the setting and what is allowed. The setting is named in the wording in use
+ * (src/wording.ts), or in `names`: as the config field (`imgSize`), the CLI flag (`--img-size`) or the page's
+ * field (`img-size`).
  */
 export function validateConfig(c: TrainConfig, names: Wording = wording()): TrainConfig {
   const fail = (key: keyof TrainConfig, problem: string) => new ConfigError(`${setting(key, names)} ${problem}`, key, problem);
