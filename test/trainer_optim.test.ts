@@ -16,7 +16,7 @@ import { ConfigError, OPTIMIZERS, SCHEDULERS, validateConfig, type TrainConfig }
 import { WARMUP_START_FACTOR } from '../src/train/optim_setup';
 import { oneCycleRef, scheduleRef } from '../src/reference/lr_scheduler';
 import type { SchedulerSpec } from '../src/reference/optim_cases';
-import { TINY_CONFIG, defaultSplits, makeData, tinyModel, tinyTrainer } from './helpers/tiny-trainer';
+import { TINY_CONFIG, copyStore, defaultSplits, makeData, tinyModel, tinyTrainer } from './helpers/tiny-trainer';
 import { useWording } from '../src/wording';
 
 let rt: GpuRuntime;
@@ -28,11 +28,6 @@ beforeAll(async () => {
   rt.poison = false;
 });
 
-const copy = (s: MemoryStore) => {
-  const c = new MemoryStore();
-  for (const [k, v] of s.files) c.files.set(k, v.slice());
-  return c;
-};
 const text = (s: MemoryStore, name: string) => new TextDecoder().decode(s.files.get(name)!);
 const checkpoint = (s: MemoryStore) => readSafetensors(s.files.get('checkpoint.safetensors')!, 'checkpoint');
 
@@ -178,7 +173,7 @@ describe('trainer: a resume with other optimization settings is refused', () => 
   }, 60_000);
 
   async function tryResume(store: MemoryStore, c: TrainConfig): Promise<Error | null> {
-    const run = tinyTrainer(rt, copy(store), c, defaultSplits());
+    const run = tinyTrainer(rt, copyStore(store), c, defaultSplits());
     try {
       await run.trainer.resume();
       return null;

@@ -133,11 +133,17 @@ export function defaultWeightDecay(optimizer: OptimizerName): number {
   return optimizer === 'adamw' ? 1e-2 : RECIPE_DEFAULTS.weightDecay;
 }
 
+/** What is wrong with `value` when it is not one of `names` ("must be one of sgd, adam, adamw, got 'x'"), else null. */
+export function notOneOf(names: readonly string[], value: unknown): string | null {
+  return (names as readonly unknown[]).includes(value) ? null : `must be one of ${names.join(', ')}, got '${String(value)}'`;
+}
+
 /** Check the optimizer and schedule settings together (the numeric ranges are checked by RULES). */
 function checkOptimization(c: TrainConfig, fail: (key: keyof TrainConfig, problem: string) => ConfigError, names: Wording): void {
-  const oneOf = (list: readonly string[]) => list.join(', ');
-  if (!(OPTIMIZERS as readonly unknown[]).includes(c.optimizer)) throw fail('optimizer', `must be one of ${oneOf(OPTIMIZERS)}, got '${String(c.optimizer)}'`);
-  if (!(SCHEDULERS as readonly unknown[]).includes(c.scheduler)) throw fail('scheduler', `must be one of ${oneOf(SCHEDULERS)}, got '${String(c.scheduler)}'`);
+  for (const [key, list] of [['optimizer', OPTIMIZERS], ['scheduler', SCHEDULERS]] as const) {
+    const problem = notOneOf(list, c[key]);
+    if (problem) throw fail(key, problem);
+  }
   if (c.warmupEpochs > 0 && c.scheduler === 'onecycle') {
     throw fail('warmupEpochs', `must be 0 with ${settingIs('scheduler', 'onecycle', names)} (its first 30% of the steps are its own warm-up), got ${c.warmupEpochs}`);
   }

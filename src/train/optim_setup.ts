@@ -4,7 +4,7 @@
  * StepLR, as before these settings existed, so that its checkpoints resume unchanged.
  */
 import type { Tensor } from '../autograd/tensor';
-import { ConfigError, OPTIMIZERS, SCHEDULERS, type TrainConfig } from './config';
+import { ConfigError, OPTIMIZERS, SCHEDULERS, notOneOf, type TrainConfig } from './config';
 import { setting } from '../wording';
 import type { Optimizer } from './optimizer';
 import { SGD } from './sgd';
@@ -14,14 +14,15 @@ import { CosineAnnealingLR, LinearLR, OneCycleLR, SequentialLR, StepLR, type LRS
 /** The warm-up's first factor (its first epoch trains at 0.01·lr), as torchvision's reference scripts' lr_warmup_decay. */
 export const WARMUP_START_FACTOR = 0.01;
 
-/** A config that validateConfig did not check (the Trainer takes it as given) names no known optimizer or schedule. */
-function notOneOf(key: 'optimizer' | 'scheduler', names: readonly string[], got: unknown): ConfigError {
-  const problem = `must be one of ${names.join(', ')}, got '${String(got)}'`;
-  return new ConfigError(`${setting(key)} ${problem}`, key, problem);
+/** Throw when a config that validateConfig did not check (the Trainer takes it as given) names an unknown optimizer or schedule. */
+function checkChoice(key: 'optimizer' | 'scheduler', names: readonly string[], value: unknown): void {
+  const problem = notOneOf(names, value);
+  if (problem) throw new ConfigError(`${setting(key)} ${problem}`, key, problem);
 }
 
 /** The optimizer `c.optimizer` over `params`: SGD with lr, momentum and weightDecay; Adam or AdamW with lr and weightDecay (torch's betas and eps). */
 export function buildOptimizer(params: Tensor[], c: TrainConfig): Optimizer {
+  checkChoice('optimizer', OPTIMIZERS, c.optimizer);
   switch (c.optimizer) {
     case 'sgd':
       return new SGD(params, { lr: c.lr, momentum: c.momentum, weightDecay: c.weightDecay });
@@ -29,8 +30,6 @@ export function buildOptimizer(params: Tensor[], c: TrainConfig): Optimizer {
       return new Adam(params, { lr: c.lr, weightDecay: c.weightDecay });
     case 'adamw':
       return new AdamW(params, { lr: c.lr, weightDecay: c.weightDecay });
-    default:
-      throw notOneOf('optimizer', OPTIMIZERS, c.optimizer);
   }
 }
 
@@ -49,7 +48,7 @@ export function schedulerUnit(c: TrainConfig): 'batch' | 'epoch' {
  * first, then the schedule, through SequentialLR.
  */
 export function buildScheduler(optimizer: Optimizer, c: TrainConfig, batchesPerEpoch: number): LRScheduler {
-  if (!SCHEDULERS.includes(c.scheduler)) throw notOneOf('scheduler', SCHEDULERS, c.scheduler);
+  checkChoice('scheduler', SCHEDULERS, c.scheduler);
   if (c.scheduler === 'onecycle') return new OneCycleLR(optimizer, { maxLr: c.lr, totalSteps: c.maxEpochs * Math.max(1, batchesPerEpoch) });
   const w = c.warmupEpochs;
   const warmup = w > 0 ? new LinearLR(optimizer, { startFactor: WARMUP_START_FACTOR, endFactor: 1, totalIters: w }) : null;
