@@ -12,6 +12,8 @@ export type { SGDParamGroup } from './train/sgd';
 export { Adam, AdamW, type AdamOptions, type AdamParamGroup } from './train/adam';
 export { clipGradNorm, clipGradValue } from './train/clip';
 export { LRScheduler, MultiStepLR, ExponentialLR, CosineAnnealingLR, OneCycleLR, LinearLR, SequentialLR, type SchedulerStateDict, type StepLROptions, type MultiStepLROptions, type ExponentialLROptions, type CosineAnnealingLROptions, type OneCycleLROptions, type LinearLROptions, type SequentialLROptions } from './train/scheduler';
+export { OPTIMIZERS, SCHEDULERS, defaultWeightDecay, type OptimizerName, type SchedulerName } from './train/config';
+export { buildOptimizer, buildScheduler, schedulerUnit, WARMUP_START_FACTOR } from './train/optim_setup';
 
 // ---- nn modules beyond ResNet's
 export { LayerNorm, type LayerNormOptions } from './nn/norm';

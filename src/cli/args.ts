@@ -1,6 +1,6 @@
 /** Command-line flags of dist/train.js: parsed with node:util's parseArgs, checked, with clear errors (exit code 2). */
 import { parseArgs } from 'node:util';
-import { ConfigError, DEMO_OVERRIDES, RECIPE_DEFAULTS, formatSetting, parseRange, parseTrainLayers, validateConfig, type TrainConfig } from '../train/config';
+import { ConfigError, DEMO_OVERRIDES, OPTIMIZERS, RECIPE_DEFAULTS, defaultWeightDecay, formatSetting, parseRange, parseTrainLayers, validateConfig, type OptimizerName, type SchedulerName, type TrainConfig } from '../train/config';
 import { RESNET_LAYERS } from '../nn/resnet';
 import { TUNE_CACHE_USAGE, type TuneCacheFlags, tuneCacheFlagError } from './tune';
 
@@ -31,8 +31,10 @@ const NUMERIC: [string, keyof TrainConfig][] = [
   ['lr', 'lr'],
   ['momentum', 'momentum'],
   ['weight-decay', 'weightDecay'],
+  ['grad-clip', 'gradClip'],
   ['step-size', 'stepSize'],
   ['gamma', 'gamma'],
+  ['warmup-epochs', 'warmupEpochs'],
   ['patience', 'patience'],
   ['min-delta', 'minDelta'],
   ['max-epochs', 'maxEpochs'],
@@ -55,11 +57,16 @@ Without --data it trains on a built-in demo dataset (generated into .cache/ on f
   --arch NAME           resnet18 | resnet34 | resnet50 (default ${RECIPE_DEFAULTS.arch})
   --img-size N          crop size in pixels (default ${RECIPE_DEFAULTS.imgSize})
   --batch-size N        (default ${RECIPE_DEFAULTS.batchSize})
-  --lr X                SGD learning rate (default ${RECIPE_DEFAULTS.lr})
+  --optimizer NAME      ${OPTIMIZERS.join(' | ')} (default ${RECIPE_DEFAULTS.optimizer}), torch.optim's
+  --lr X                learning rate; with --scheduler onecycle its peak (default ${RECIPE_DEFAULTS.lr})
   --momentum X          SGD momentum (default ${RECIPE_DEFAULTS.momentum})
-  --weight-decay X      (default ${RECIPE_DEFAULTS.weightDecay})
+  --weight-decay X      (default ${RECIPE_DEFAULTS.weightDecay}; ${defaultWeightDecay('adamw')} with --optimizer adamw, decoupled)
+  --grad-clip X         clip the gradients' global L2 norm to X before each step (default ${RECIPE_DEFAULTS.gradClip}: off)
+  --scheduler NAME      step: StepLR per epoch (default); cosine: CosineAnnealingLR to 0 at --max-epochs,
+                        per epoch; onecycle: OneCycleLR over every batch, peak --lr (cycles the momentum)
   --step-size N         StepLR period in epochs (default ${RECIPE_DEFAULTS.stepSize})
   --gamma X             StepLR factor (default ${RECIPE_DEFAULTS.gamma})
+  --warmup-epochs N     linear warm-up from 0.01 x --lr over N epochs, then step or cosine (default ${RECIPE_DEFAULTS.warmupEpochs})
   --patience N          early stopping: epochs without a better validation loss (default ${RECIPE_DEFAULTS.patience})
   --min-delta X         early stopping: smallest improvement that counts (default ${RECIPE_DEFAULTS.minDelta})
   --max-epochs N        (default ${RECIPE_DEFAULTS.maxEpochs})
@@ -139,6 +146,30 @@ function parseFineTuning(values: Record<string, string | boolean | undefined>, c
   }
 }
 
+/** --optimizer and --scheduler (checked by validateConfig), and AdamW's default weight decay when --weight-decay is not given. */
+function applyOptimizationFlags(config: TrainConfig, values: Record<string, string | boolean | undefined>, given: Set<string>): void {
+  if (typeof values.optimizer === 'string') config.optimizer = values.optimizer as OptimizerName;
+  if (typeof values.scheduler === 'string') config.scheduler = values.scheduler as SchedulerName;
+  if (!given.has('weight-decay')) config.weightDecay = defaultWeightDecay(config.optimizer);
+}
+
+/** Refuse flags that the chosen optimizer or schedule would silently ignore. */
+function refuseIgnoredFlags(config: TrainConfig, given: Set<string>): void {
+  if (given.has('momentum') && config.optimizer !== 'sgd') throw new UsageError(`--momentum is SGD's: --optimizer ${config.optimizer} has none (it uses torch's betas 0.9, 0.999)`);
+  if (given.has('momentum') && config.scheduler === 'onecycle') throw new UsageError('--momentum has no effect with --scheduler onecycle, which cycles the momentum between 0.85 and 0.95');
+  for (const flag of ['step-size', 'gamma']) {
+    if (given.has(flag) && config.scheduler !== 'step') throw new UsageError(`--${flag} is StepLR's: --scheduler ${config.scheduler} does not use it`);
+  }
+}
+
+/** One line on the optimization the run uses: "optimizer adamw (lr 0.001, weight decay 0.01), schedule cosine per epoch after 1 warm-up epoch, gradients clipped to norm 1". */
+export function describeOptimization(c: TrainConfig): string {
+  const opt = `optimizer ${c.optimizer} (lr ${c.lr}${c.optimizer === 'sgd' && c.scheduler !== 'onecycle' ? `, momentum ${c.momentum}` : ''}, weight decay ${c.weightDecay})`;
+  const what = c.scheduler === 'step' ? `step (x${c.gamma} every ${c.stepSize} epochs)` : c.scheduler === 'cosine' ? 'cosine per epoch' : `onecycle per batch (peak ${c.lr})`;
+  const warm = c.warmupEpochs ? ` after ${c.warmupEpochs} warm-up epoch${c.warmupEpochs === 1 ? '' : 's'}` : '';
+  return `${opt}, schedule ${what}${warm}, ${c.gradClip ? `gradients clipped to norm ${c.gradClip}` : 'no gradient clipping'}`;
+}
+
 export function parseCli(argv: string[]): CliOptions {
   const options: Record<string, { type: 'string' | 'boolean' }> = {
     data: { type: 'string' },
@@ -148,6 +179,8 @@ export function parseCli(argv: string[]): CliOptions {
     overwrite: { type: 'boolean' },
     help: { type: 'boolean' },
     arch: { type: 'string' },
+    optimizer: { type: 'string' },
+    scheduler: { type: 'string' },
     split: { type: 'string' },
     'winograd-tile': { type: 'string' },
     augment: { type: 'string' },
@@ -177,6 +210,7 @@ export function parseCli(argv: string[]): CliOptions {
   }
   if (typeof values.arch === 'string') config.arch = values.arch;
   if (!['resnet18', 'resnet34', 'resnet50'].includes(config.arch)) throw new UsageError(`--arch must be resnet18, resnet34 or resnet50, got '${config.arch}'`);
+  applyOptimizationFlags(config, values, given);
   if (typeof values.split === 'string') {
     const parts = values.split.split(',').map((s) => parseNumber('split', s));
     if (parts.length !== 3) throw new UsageError(`--split needs three fractions train,val,test, got '${values.split}'`);
@@ -189,6 +223,7 @@ export function parseCli(argv: string[]): CliOptions {
     if (e instanceof ConfigError) throw new UsageError(e.message);
     throw e;
   }
+  refuseIgnoredFlags(config, given);
   if (values.resume === true && values.overwrite === true) {
     throw new UsageError('--resume and --overwrite exclude each other: --resume continues the run in --out, --overwrite replaces it');
   }

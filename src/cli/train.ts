@@ -24,7 +24,7 @@ import { asciiPlot } from '../train/report';
 import { setKernelConfig } from '../kernels/config';
 import { tuneModel } from '../train/tune';
 import { loadCliTuneCache, saveCliTuneCache } from './tune';
-import { parseCli, UsageError, USAGE, DEMO_OVERRIDES } from './args';
+import { parseCli, UsageError, USAGE, DEMO_OVERRIDES, describeOptimization } from './args';
 import { ProgressBar } from './progress';
 import { useWording } from '../wording';
 
@@ -142,6 +142,7 @@ async function main(argv: string[]): Promise<number> {
   });
   if (cli.resume && !(await trainer.resume())) console.log(`--resume: no checkpoint in ${cli.out}; starting afresh`);
   console.log(`training ${c.arch} on ${dataset.train.length} images (${dataset.classes.length} classes), batch ${c.batchSize}, ${c.imgSize}px; output in ${cli.out}`);
+  console.log(describeOptimization(c));
   try {
     const summary = await trainer.run();
     if (!summary) return 130;

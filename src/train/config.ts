@@ -1,17 +1,36 @@
-import { setting, wording, type Wording } from '../wording';
+import { setting, settingIs, wording, type Wording } from '../wording';
 import { augmentationProblem, type Augmentation } from './data/pipeline';
 import { RESNET_LAYERS } from '../nn/resnet';
+
+/** The optimizers a TrainConfig may name. */
+export const OPTIMIZERS = ['sgd', 'adam', 'adamw'] as const;
+/** 'sgd' | 'adam' | 'adamw'. */
+export type OptimizerName = (typeof OPTIMIZERS)[number];
+/** The learning-rate schedules a TrainConfig may name. */
+export const SCHEDULERS = ['step', 'cosine', 'onecycle'] as const;
+/** 'step' | 'cosine' | 'onecycle'. */
+export type SchedulerName = (typeof SCHEDULERS)[number];
 
 /** The training configuration: the recipe's values are the defaults (shared by the CLI and the page). */
 export interface TrainConfig {
   arch: string;
   imgSize: number;
   batchSize: number;
+  /** 'sgd' (the recipe), 'adam' or 'adamw' (torch.optim's); `momentum` is SGD's only. */
+  optimizer: OptimizerName;
+  /** The learning rate; with 'onecycle', the schedule's peak (maxLr). */
   lr: number;
   momentum: number;
+  /** The recipe's is 0 for every optimizer; the CLI and the page use AdamW's 1e-2 (defaultWeightDecay) when 'adamw' is picked without a value. */
   weightDecay: number;
+  /** The largest global L2 norm of the gradients (clipGradNorm after backward, before the step); 0: no clipping. */
+  gradClip: number;
+  /** 'step' (StepLR, per epoch: the recipe), 'cosine' (CosineAnnealingLR to 0 at maxEpochs, per epoch) or 'onecycle' (OneCycleLR over every batch of maxEpochs, per batch). */
+  scheduler: SchedulerName;
   stepSize: number;
   gamma: number;
+  /** Epochs of linear warm-up before 'step' or 'cosine' (LinearLR from 0.01·lr, per epoch, then the schedule via SequentialLR); 0: none. */
+  warmupEpochs: number;
   patience: number;
   minDelta: number;
   maxEpochs: number;
@@ -40,10 +59,14 @@ export const RECIPE_DEFAULTS: TrainConfig = {
   imgSize: 224,
   batchSize: 32,
   lr: 0.001,
+  optimizer: 'sgd',
   momentum: 0.9,
   weightDecay: 0,
+  gradClip: 0,
+  scheduler: 'step',
   stepSize: 3,
   gamma: 0.9,
+  warmupEpochs: 0,
   patience: 5,
   minDelta: 0,
   maxEpochs: 100,
@@ -131,8 +154,10 @@ const RULES: Partial<Record<keyof TrainConfig, Rule>> = {
   lr: { min: 0, minExclusive: true },
   momentum: { min: 0, max: 1 },
   weightDecay: { min: 0 },
+  gradClip: { min: 0 },
   stepSize: { int: true, min: 1 },
   gamma: { min: 0, max: 1, minExclusive: true },
+  warmupEpochs: { int: true, min: 0 },
   patience: { int: true, min: 1 },
   minDelta: { min: 0 },
   maxEpochs: { int: true, min: 1 },
@@ -142,9 +167,10 @@ const RULES: Partial<Record<keyof TrainConfig, Rule>> = {
 };
 
 /**
- * Check every numeric field; throws one ConfigError naming the setting and the allowed range. The setting is
- * named in the wording in use (src/train/wording.ts), or in `names`: as the config field (`imgSize`), the CLI
- * flag (`--img-size`) or the page's field (`img-size`).
+ * Check every field (numeric ranges, the optimizer and scheduler names, the warm-up against the schedule);
+ * throws one ConfigError naming the setting and what is allowed. The setting is named in the wording in use
+ * (src/wording.ts), or in `names`: as the config field (`imgSize`), the CLI flag (`--img-size`) or the page's
+ * field (`img-size`).
  */
 export function validateConfig(c: TrainConfig, names: Wording = wording()): TrainConfig {
   const fail = (key: keyof TrainConfig, problem: string) => new ConfigError(`${setting(key, names)} ${problem}`, key, problem);
@@ -157,6 +183,7 @@ export function validateConfig(c: TrainConfig, names: Wording = wording()): Trai
     }
     if (rule.max !== undefined && v > rule.max) throw fail(key, `must be ≤ ${rule.max}, got ${v}`);
   }
+  checkOptimization(c, fail, names);
   const s = c.split;
   if (s.length !== 3 || s.some((f) => !(f >= 0)) || Math.abs(s[0] + s[1] + s[2] - 1) > 1e-6 || s[0] === 0) {
     throw fail('split', `must be three fractions train,val,test that sum to 1 (train > 0), got ${s.join(',')}`);
@@ -180,6 +207,35 @@ function validateFineTuning(c: TrainConfig, fail: (key: keyof TrainConfig, probl
     if (twice) throw fail('trainLayers', `names ${twice} twice`);
   }
   if (typeof c.freezeBn !== 'boolean') throw fail('freezeBn', `must be true or false, got ${String(c.freezeBn)}`);
+}
+
+/** A saved config (the page's run.json) completed with the recipe's values for the settings added since it was saved. */
+export function withRecipeDefaults(saved: Partial<TrainConfig>): TrainConfig {
+  return { ...RECIPE_DEFAULTS, ...saved };
+}
+
+/** The weight decay the CLI and the page give `optimizer` when the user gives none: AdamW's torch default 1e-2, else the recipe's 0. */
+export function defaultWeightDecay(optimizer: OptimizerName): number {
+  return optimizer === 'adamw' ? 1e-2 : RECIPE_DEFAULTS.weightDecay;
+}
+
+/** What is wrong with `value` when it is not one of `names` ("must be one of sgd, adam, adamw, got 'x'"), else null. */
+export function notOneOf(names: readonly string[], value: unknown): string | null {
+  return (names as readonly unknown[]).includes(value) ? null : `must be one of ${names.join(', ')}, got '${String(value)}'`;
+}
+
+/** Check the optimizer and schedule settings together (the numeric ranges are checked by RULES). */
+function checkOptimization(c: TrainConfig, fail: (key: keyof TrainConfig, problem: string) => ConfigError, names: Wording): void {
+  for (const [key, list] of [['optimizer', OPTIMIZERS], ['scheduler', SCHEDULERS]] as const) {
+    const problem = notOneOf(list, c[key]);
+    if (problem) throw fail(key, problem);
+  }
+  if (c.warmupEpochs > 0 && c.scheduler === 'onecycle') {
+    throw fail('warmupEpochs', `must be 0 with ${settingIs('scheduler', 'onecycle', names)} (its first 30% of the steps are its own warm-up), got ${c.warmupEpochs}`);
+  }
+  if (c.warmupEpochs > 0 && c.warmupEpochs >= c.maxEpochs) {
+    throw fail('warmupEpochs', `must be less than ${settingIs('maxEpochs', c.maxEpochs, names)} (the warm-up leads into the schedule), got ${c.warmupEpochs}`);
+  }
 }
 
 /**

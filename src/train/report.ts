@@ -2,6 +2,7 @@
 
 export interface EpochRow {
   epoch: number;
+  /** The optimizer's lr for the epoch's last batch (the epoch's lr, unless the schedule steps per batch). */
   lr: number;
   train_loss: number;
   train_acc: number;

@@ -166,7 +166,7 @@ svg { max-width: 100%; height: auto; }
 </style></head><body>
 <h1>${headline}</h1>
 <p>${s.test_loss === null ? '' : `Test loss ${s.test_loss.toFixed(4)} · `}${s.best_val_loss === null ? `no validation split: weights of the last epoch, ${s.best_epoch}` : `best epoch ${s.best_epoch}`} of ${s.epochs_run}${s.stopped_early ? ' (stopped early)' : ''} ·
-${s.config.arch}, ${s.config.imgSize}px, batch ${s.config.batchSize}, lr ${s.config.lr} · ${s.train_images_per_second.toFixed(2)} training images/s on ${esc(s.adapter)}
+${s.config.arch}, ${s.config.imgSize}px, batch ${s.config.batchSize}, ${s.config.optimizer} lr ${s.config.lr}, ${s.config.scheduler} schedule · ${s.train_images_per_second.toFixed(2)} training images/s on ${esc(s.adapter)}
 ${s.skipped_files ? ` · ${s.skipped_files} unreadable files skipped` : ''}</p>
 <h2>Curves</h2>
 ${curvesSvg}

@@ -1,9 +1,10 @@
 /**
  * The training loop (platform-neutral: Node CLI and the browser worker run this same code):
  *   train an epoch → validate → step the scheduler → check early stopping → write a checkpoint;
- * then evaluate the test set with the best weights and write the reports.
+ * then evaluate the test set with the best weights and write the reports. The optimizer and the schedule
+ * come from the config (optim_setup.ts); a per-batch schedule (onecycle) steps after every batch instead.
  *
- * Per step the CPU encodes forward, backward and the SGD update without waiting for the GPU; the only
+ * Per step the CPU encodes forward, backward, the clipping and the update without waiting for the GPU; the only
  * readback is the step's loss and logits (for the progress bar and the training accuracy), awaited one
  * step later so that the GPU always has the next step queued.
  */
@@ -18,16 +19,17 @@ import { readSafetensors, readSafetensorsMetadata, writeSafetensors } from '../n
 import { describeNonFinite, findNonFinite } from '../nn/finite';
 import type { NamedTensor } from '../nn/weights/types';
 import type { Batch } from './data/loader';
-import { SGD } from './sgd';
-import { StepLR, type LegacySchedulerState, type SchedulerStateDict } from './scheduler';
+import type { LRScheduler, LegacySchedulerState, SchedulerStateDict } from './scheduler';
 import type { Optimizer } from './optimizer';
+import { clipGradNorm } from './clip';
+import { buildOptimizer, buildScheduler, schedulerUnit } from './optim_setup';
 import { EarlyStopping, type EarlyStoppingState } from './early_stopping';
 import { ConfusionMatrix, argmaxRows, softmaxMax } from './metrics';
 import type { EpochRow, StepRow } from './report';
 import { buildSummary, writeEpochReports, writeFinalReports, writeStepsCsv, type Evaluation, type Summary } from './run_report';
 import { checkpointTensors, decodeCheckpoint, encodeCheckpointTensors, modelPart, parseState } from './checkpoint';
 import type { OutputStore } from './io';
-import { ConfigError, FINE_TUNING_KEYS, RECIPE_DEFAULTS, augmentationOf, finalFeatureSide, formatSetting, type TrainConfig } from './config';
+import { ConfigError, FINE_TUNING_KEYS, RECIPE_DEFAULTS, augmentationOf, finalFeatureSide, formatSetting, type OptimizerName, type SchedulerName, type TrainConfig } from './config';
 import { freeze, setBatchNormEval, trainLayersProblem, type FreezeReport } from '../nn/freeze';
 import type { Augmentation } from './data/pipeline';
 import { DataError } from './data/errors';
@@ -135,6 +137,13 @@ export interface RunIdentity {
   flip?: boolean;
   trainLayers?: TrainConfig['trainLayers'];
   freezeBn?: boolean;
+  /** The optimizer, schedule, clipping and warm-up (absent in checkpoints written before they could be chosen: SGD, StepLR, none, 0). */
+  optimizer?: OptimizerName;
+  scheduler?: SchedulerName;
+  gradClip?: number;
+  warmupEpochs?: number;
+  /** The epochs the run was set to (a 'onecycle' schedule's length depends on them). */
+  maxEpochs?: number;
 }
 
 /** cyrb53: a 53-bit string hash (platform-neutral; not cryptographic, only to tell file lists apart). */
@@ -171,6 +180,11 @@ export function runIdentity(config: TrainConfig, data: TrainerData): RunIdentity
     flip: config.flip,
     trainLayers: config.trainLayers,
     freezeBn: config.freezeBn,
+    optimizer: config.optimizer,
+    scheduler: config.scheduler,
+    gradClip: config.gradClip,
+    warmupEpochs: config.warmupEpochs,
+    maxEpochs: config.maxEpochs,
   };
 }
 
@@ -185,7 +199,8 @@ interface TrainerState {
   /** The epoch in progress (1-based) and how many of its batches are done; step 0 = epoch not started. */
   epoch: number;
   step: number;
-  partial: { lossSum: number; correct: number; seen: number; seconds: number };
+  /** The epoch so far; `lr`: the learning rate of its last trained batch (absent in earlier checkpoints). */
+  partial: { lossSum: number; correct: number; seen: number; seconds: number; lr?: number };
   history: EpochRow[];
   /** Per trained batch: [epoch - 1 + batch / batches per epoch, loss], for the loss chart. */
   stepLosses: [number, number][];
@@ -211,10 +226,11 @@ interface TrainerState {
 }
 
 /**
- * One training step: forward, cross-entropy, backward and the update, all encoded without waiting for the GPU.
- * Every temporary is freed; the caller owns (and disposes) the returned loss and logits.
+ * One training step: forward, cross-entropy, backward, gradient clipping (when `gradClip` > 0: the gradients'
+ * global L2 norm scaled down to at most gradClip, on the GPU) and the update, all encoded without waiting for
+ * the GPU. Every temporary is freed; the caller owns (and disposes) the returned loss and logits.
  */
-export function trainStep(model: Module, optimizer: Optimizer, x: Tensor, y: Tensor, labelSmoothing = 0): { loss: Tensor; logits: Tensor } {
+export function trainStep(model: Module, optimizer: Optimizer, x: Tensor, y: Tensor, labelSmoothing = 0, gradClip = 0): { loss: Tensor; logits: Tensor } {
   optimizer.zeroGrad();
   const out = tidy(() => {
     const logits = model.forward(x);
@@ -222,6 +238,8 @@ export function trainStep(model: Module, optimizer: Optimizer, x: Tensor, y: Ten
     loss.backward();
     return { loss: loss.detach(), logits: logits.detach() };
   });
+  // The norm stays on the GPU (the scaling kernel reads it there): nothing is read back.
+  if (gradClip > 0) clipGradNorm(optimizer.params, gradClip).dispose();
   optimizer.step();
   return out;
 }
@@ -230,8 +248,10 @@ const CHECKPOINT = 'checkpoint.safetensors';
 const BEST = 'best.safetensors';
 
 export class Trainer {
-  readonly optimizer: SGD;
-  readonly scheduler: StepLR;
+  /** The optimizer config.optimizer names (buildOptimizer). */
+  readonly optimizer: Optimizer;
+  /** The schedule config.scheduler names (buildScheduler), stepped per epoch, or per batch for 'onecycle'. */
+  readonly scheduler: LRScheduler;
   readonly early: EarlyStopping;
   private state: TrainerState;
   private bestWeights: Map<string, NamedTensor> | null = null;
@@ -256,8 +276,8 @@ export class Trainer {
       throw new DataError(`TrainerData.channels must be a whole number of channels per image, at least 1 (3 for RGB, 1 for grayscale); got ${data.channels}.`);
     }
     this.frozen = this.applyFineTuning();
-    this.optimizer = new SGD(model.parameters(), { lr: config.lr, momentum: config.momentum, weightDecay: config.weightDecay });
-    this.scheduler = new StepLR(this.optimizer, { stepSize: config.stepSize, gamma: config.gamma });
+    this.optimizer = buildOptimizer(model.parameters(), config);
+    this.scheduler = buildScheduler(this.optimizer, config, data.train.batchesPerEpoch);
     this.early = new EarlyStopping(config.patience, config.minDelta);
     this.state = {
       epoch: 1,
@@ -363,6 +383,7 @@ export class Trainer {
     if (was.trainHash !== now.trainHash) {
       refuse(`its training split had ${was.trainFiles} files (list hash ${was.trainHash}) but this run's has ${now.trainFiles} (hash ${now.trainHash}): the data or the ${setting('split')} differs`);
     }
+    this.checkOptimization(was, now, refuse);
     if (was.batchSize !== now.batchSize) {
       const done = saved.step * was.batchSize;
       if (done % now.batchSize !== 0) {
@@ -376,6 +397,29 @@ export class Trainer {
       saved.step = done / now.batchSize;
     }
     saved.run = now;
+  }
+
+  /**
+   * Refuse another optimizer, schedule, clipping or warm-up than the checkpoint's (its optimizer and scheduler
+   * state belong to them); and, for 'onecycle', other epochs or batch size (its length in steps is fixed).
+   */
+  private checkOptimization(was: RunIdentity, now: RunIdentity, refuse: (what: string) => never): void {
+    // Checkpoints written before these settings existed were trained with the recipe's.
+    const before: Required<Pick<RunIdentity, 'optimizer' | 'scheduler' | 'gradClip' | 'warmupEpochs'>> = { optimizer: 'sgd', scheduler: 'step', gradClip: 0, warmupEpochs: 0 };
+    for (const key of ['optimizer', 'scheduler', 'gradClip', 'warmupEpochs'] as const) {
+      const old = was[key] ?? before[key];
+      if (old !== now[key]) refuse(`it was trained with ${settingIs(key, old)} but this run has ${settingIs(key, now[key]!)}`);
+    }
+    if (now.scheduler === 'cosine' && was.maxEpochs !== undefined && was.maxEpochs !== now.maxEpochs) {
+      this.log(`note: ${settingIs('maxEpochs', now.maxEpochs!)} instead of the checkpoint's ${was.maxEpochs}: the cosine schedule keeps the checkpoint's length (it reaches 0 after epoch ${was.maxEpochs})`);
+    }
+    if (now.scheduler !== 'onecycle') return;
+    if (was.maxEpochs !== undefined && was.maxEpochs !== now.maxEpochs) {
+      refuse(`its onecycle schedule spans ${settingIs('maxEpochs', was.maxEpochs)} but this run has ${settingIs('maxEpochs', now.maxEpochs!)}; resume with ${settingIs('maxEpochs', was.maxEpochs)}`);
+    }
+    if (was.batchSize !== now.batchSize) {
+      refuse(`its onecycle schedule counts batches of ${settingIs('batchSize', was.batchSize)} but this run has ${settingIs('batchSize', now.batchSize)}; resume with ${settingIs('batchSize', was.batchSize)}`);
+    }
   }
 
   /**
@@ -539,7 +583,7 @@ export class Trainer {
       const val = hasVal ? await this.evaluate(this.data.val, 'val', epoch) : null;
       const row: EpochRow = {
         epoch,
-        lr: this.optimizer.lr,
+        lr: p.lr ?? this.optimizer.lr,
         train_loss: p.lossSum / p.seen,
         train_acc: p.correct / p.seen,
         val_loss: val ? val.loss : null,
@@ -549,7 +593,7 @@ export class Trainer {
       // The one readback of the weights per epoch, checked for NaN/Inf before anything is written from it.
       const tensors = await this.finiteCheckpointTensors(`after epoch ${epoch}`);
       this.state.history.push(row);
-      this.scheduler.step();
+      if (schedulerUnit(c) === 'epoch') this.scheduler.step();
       // Without a validation split every epoch is "the best so far": best.safetensors holds the last one.
       if (val ? this.early.update(epoch, val.loss) : ((this.early.bestEpoch = epoch), true)) {
         this.bestWeights = modelPart(tensors);
@@ -587,7 +631,7 @@ export class Trainer {
     let lastLoss: number | null = null;
     // When the previous step's numbers came back: a step's images/s is its batch over the time since then.
     let lastDone = runStart;
-    const lr = optimizer.lr;
+    const perBatch = schedulerUnit(c) === 'batch';
     const steps = (this.state.steps ??= []);
     let step = this.state.step;
     if (step === 0 || !this.state.skipped) {
@@ -605,7 +649,11 @@ export class Trainer {
       checkLabels(batch.labels, this.data.classes.length, `training batch ${thisStep}`); // on the CPU: no GPU sync
       const x = this.imagesTensor(batch.images, n, 'training');
       const y = Tensor.fromArray(batch.labels, [n], 'i32', rt);
-      const { loss, logits } = trainStep(model, optimizer, x, y, c.labelSmoothing);
+      // The lr this batch trains with (a per-batch schedule moves it after every step).
+      const lr = optimizer.lr;
+      p.lr = lr;
+      const { loss, logits } = trainStep(model, optimizer, x, y, c.labelSmoothing, c.gradClip);
+      if (perBatch) this.scheduler.step();
       const reads = Promise.all([loss.toArray(), logits.toArray()]);
       // When the previous step's loss diverges below, this step's read is abandoned: it must not become an
       // unhandled rejection once the runtime is destroyed (Node would end with a stack trace, not our message).

@@ -1,10 +1,13 @@
 /**
  * The hyper-parameter form: one field per TrainConfig key, labelled with the CLI's flag name, holding
  * the recipe's defaults (RECIPE_DEFAULTS, plus DEMO_OVERRIDES for the demo, as the CLI does). Fields the
- * user edits keep their value when the data source changes. `read()` checks with validateConfig and
- * throws a FieldError naming the field, which `markInvalid` marks (aria-invalid) and focuses.
+ * user edits keep their value when the data source changes. The optimizer and schedule settings sit in a
+ * collapsible group (GROUPS). arch, optimizer and scheduler are selects;
+ * picking adamw gives weight-decay AdamW's default (1e-2) unless the user set one, as the CLI does. `read()`
+ * checks with validateConfig and throws a FieldError naming the field, which `markInvalid` marks
+ * (aria-invalid) and focuses.
  */
-import { ConfigError, DEMO_OVERRIDES, FINE_TUNING_KEYS, RECIPE_DEFAULTS, formatSetting, parseRange, parseTrainLayers, validateConfig, type TrainConfig } from '../train/config';
+import { ConfigError, DEMO_OVERRIDES, FINE_TUNING_KEYS, OPTIMIZERS, RECIPE_DEFAULTS, SCHEDULERS, defaultWeightDecay, formatSetting, parseRange, parseTrainLayers, validateConfig, type OptimizerName, type TrainConfig } from '../train/config';
 import { RESNET_LAYERS } from '../nn/resnet';
 import { setting } from '../wording';
 
@@ -22,11 +25,15 @@ const HELP: Record<Key, string> = {
   arch: 'architecture',
   imgSize: 'crop size in pixels',
   batchSize: 'images per step',
-  lr: 'SGD learning rate',
+  optimizer: 'sgd (the recipe), adam or adamw',
+  lr: 'learning rate (onecycle: its peak)',
   momentum: 'SGD momentum',
-  weightDecay: 'SGD weight decay',
+  weightDecay: 'weight decay (adamw: decoupled, default 0.01)',
+  gradClip: 'largest global L2 norm of the gradients (0: no clipping)',
+  scheduler: 'step (the recipe), cosine (per epoch) or onecycle (per batch)',
   stepSize: 'StepLR period in epochs',
   gamma: 'StepLR factor',
+  warmupEpochs: 'epochs of linear warm-up from 0.01·lr before step or cosine (0: none)',
   patience: 'early stopping: epochs without a better validation loss',
   minDelta: 'early stopping: smallest improvement that counts',
   maxEpochs: 'most epochs to train',
@@ -42,8 +49,6 @@ const HELP: Record<Key, string> = {
   freezeBn: 'batch norm in eval mode while training: running statistics fixed',
 };
 
-/** Fields that are a choice (a select) rather than typed text, with their options. */
-const CHOICES: Partial<Record<Key, readonly string[]>> = { augment: ['standard', 'none'], flip: ['on', 'off'], freezeBn: ['on', 'off'] };
 
 /** A config key's field name on the page (the CLI flag without its dashes), as the page's wording names it in messages. */
 export function fieldName(key: Key): string {
@@ -54,27 +59,51 @@ function defaults(demo: boolean): TrainConfig {
   return { ...RECIPE_DEFAULTS, split: [...RECIPE_DEFAULTS.split] as TrainConfig['split'], ...(demo ? DEMO_OVERRIDES : {}) };
 }
 
+/** The fields that are a choice among names (arch's names are the page's). */
+const CHOICES: Partial<Record<Key, readonly string[]>> = { optimizer: OPTIMIZERS, scheduler: SCHEDULERS, augment: ['standard', 'none'], flip: ['on', 'off'], freezeBn: ['on', 'off'] };
+
+/**
+ * Settings shown in a collapsible group (closed at first, opened to show an invalid field), so that the form
+ * stays short enough for a field and the error box below the form to fit on one screen. The group sits where
+ * its first key comes in the config's order; its summary shows the values of its selects.
+ */
+const GROUPS: { title: string; keys: readonly Key[] }[] = [
+  { title: 'optimizer and schedule', keys: ['optimizer', 'momentum', 'weightDecay', 'gradClip', 'scheduler', 'stepSize', 'gamma', 'warmupEpochs'] },
+  { title: 'fine-tuning', keys: FINE_TUNING_KEYS },
+];
+
 function format(key: Key, c: TrainConfig): string {
   const v = c[key];
   if (typeof v === 'boolean') return v ? 'on' : 'off';
   return formatSetting(v, key);
 }
 
-const isTuning = (key: Key) => (FINE_TUNING_KEYS as readonly Key[]).includes(key);
-
 export class ConfigForm {
   private readonly fields = new Map<Key, HTMLInputElement | HTMLSelectElement>();
   private readonly edited = new Set<Key>();
-  /** The fine-tuning fields (augmentation, frozen layers), folded away while they hold the recipe's values. */
-  private readonly tuning: HTMLDetailsElement;
+  private readonly summaries: (() => void)[] = [];
 
   constructor(container: HTMLElement, archNames: readonly string[]) {
-    this.tuning = document.createElement('details');
-    const summary = document.createElement('summary');
-    summary.textContent = 'Fine-tuning: augmentation and frozen layers';
-    const tuningFields = document.createElement('div');
-    tuningFields.className = 'config';
-    this.tuning.append(summary, tuningFields);
+    const groupBoxes = new Map<string, HTMLElement>();
+    const boxOf = (key: Key): HTMLElement => {
+      const g = GROUPS.find((x) => x.keys.includes(key));
+      if (!g) return container;
+      let box = groupBoxes.get(g.title);
+      if (!box) {
+        const details = document.createElement('details');
+        const summary = document.createElement('summary');
+        box = document.createElement('div');
+        box.className = 'config';
+        details.append(summary, box);
+        container.append(details);
+        groupBoxes.set(g.title, box);
+        this.summaries.push(() => {
+          const chosen = g.keys.flatMap((k) => (this.fields.get(k) instanceof HTMLSelectElement ? [this.fields.get(k)!.value] : []));
+          summary.textContent = chosen.length ? `${g.title}: ${chosen.join(', ')}` : g.title;
+        });
+      }
+      return box;
+    };
     for (const key of Object.keys(RECIPE_DEFAULTS) as Key[]) {
       const label = document.createElement('label');
       label.title = HELP[key];
@@ -92,20 +121,35 @@ export class ConfigForm {
         field.size = 8;
       }
       field.name = fieldName(key);
-      field.addEventListener('change', () => this.edited.add(key));
+      field.addEventListener('change', () => {
+        this.edited.add(key);
+        this.updateSummaries();
+      });
       const help = document.createElement('small');
       help.textContent = HELP[key];
       label.append(name, field, help);
-      (isTuning(key) ? tuningFields : container).append(label);
+      boxOf(key).append(label);
       this.fields.set(key, field);
     }
-    container.append(this.tuning);
+    // Picking adamw gives weight-decay AdamW's default, unless the user set one.
+    this.fields.get('optimizer')!.addEventListener('change', () => this.applyWeightDecayDefault());
+  }
+
+  private updateSummaries(): void {
+    for (const update of this.summaries) update();
+  }
+
+  private applyWeightDecayDefault(): void {
+    if (this.edited.has('weightDecay')) return;
+    this.fields.get('weightDecay')!.value = String(defaultWeightDecay(this.fields.get('optimizer')!.value as OptimizerName));
   }
 
   /** The defaults for the data source, in every field the user has not edited. */
   applyDefaults(demo: boolean): void {
     const d = defaults(demo);
     for (const [key, field] of this.fields) if (!this.edited.has(key)) field.value = format(key, d);
+    this.applyWeightDecayDefault();
+    this.updateSummaries();
   }
 
   /** Back to the defaults everywhere. */
@@ -118,13 +162,20 @@ export class ConfigForm {
   show(c: TrainConfig): void {
     const full = { ...RECIPE_DEFAULTS, ...c };
     for (const [key, field] of this.fields) field.value = format(key, full);
-    if (FINE_TUNING_KEYS.some((k) => format(k, full) !== format(k, RECIPE_DEFAULTS))) this.tuning.open = true;
+    // A group whose settings differ from the recipe's opens, so that a resumed run's choices are seen.
+    for (const [key, field] of this.fields) {
+      const group = field.closest('details');
+      if (group && format(key, full) !== format(key, RECIPE_DEFAULTS)) group.open = true;
+    }
+    this.updateSummaries();
   }
 
   /** Set one field as if the user typed it (tests and presets). */
   set(key: Key, value: string): void {
     this.fields.get(key)!.value = value;
     this.edited.add(key);
+    if (key === 'optimizer') this.applyWeightDecayDefault();
+    this.updateSummaries();
   }
 
   /** The checked config; throws a FieldError that names the field (the first invalid one). */
@@ -133,8 +184,8 @@ export class ConfigForm {
     const values = c as unknown as Record<Key, unknown>;
     for (const [key, field] of this.fields) {
       const raw = field.value.trim();
-      if (key === 'arch' || key === 'augment') values[key] = raw;
-      else if (key === 'flip' || key === 'freezeBn') values[key] = raw === 'on';
+      if (key === 'flip' || key === 'freezeBn') values[key] = raw === 'on';
+      else if (key === 'arch' || CHOICES[key]) values[key] = raw;
       else if (key === 'split') c.split = raw.split(',').map((s) => parseNumber('split', s.trim())) as TrainConfig['split'];
       else if (key === 'cropScale' || key === 'cropRatio') values[key] = parseCropRange(key, raw);
       else if (key === 'trainLayers') {
@@ -158,8 +209,11 @@ export class ConfigForm {
       if (k === key) f.setAttribute('aria-invalid', 'true');
       else f.removeAttribute('aria-invalid');
     }
-    if (key && isTuning(key)) this.tuning.open = true;
-    if (key) this.fields.get(key)!.focus();
+    if (!key) return;
+    const field = this.fields.get(key)!;
+    const group = field.closest('details');
+    if (group) group.open = true;
+    field.focus();
   }
 
   setDisabled(disabled: boolean): void {

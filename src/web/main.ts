@@ -26,6 +26,7 @@ import {
   RESULTS,
   RUN_INFO,
   THUMBNAILS,
+  parseRunInfo,
   runLockName,
   type DataIdentity,
   type FromWorker,
@@ -331,7 +332,7 @@ async function refreshSaved(): Promise<void> {
   try {
     hasCheckpoint = (await store.has(CHECKPOINT)) && !(await store.has('summary.json'));
     const raw = await store.read(RUN_INFO);
-    info = raw ? (JSON.parse(new TextDecoder().decode(raw)) as RunInfo) : null;
+    info = raw ? parseRunInfo(raw) : null;
     const r = await store.read(RESULTS);
     if (r && info && !identityMismatch(info.identity, data.identity) && shownResults !== `${data.run}#${data.identity.fingerprint}`) {
       results = JSON.parse(new TextDecoder().decode(r)) as SavedResults;

@@ -1,5 +1,5 @@
 /** The messages between the page (main.ts) and the training worker (worker.ts). */
-import type { TrainConfig } from '../train/config';
+import { withRecipeDefaults, type TrainConfig } from '../train/config';
 import type { PickedFile } from '../train/data/files.browser';
 import type { RGBImage } from '../train/data/image';
 import type { EpochRow } from '../train/report';
@@ -75,6 +75,12 @@ export interface SavedResults {
 export const RESULTS = 'results.json';
 export const THUMBNAILS = 'thumbnails.rgb';
 export const RUN_INFO = 'run.json';
+
+/** A saved run.json; its config gets the recipe's values for settings added since it was saved (a run saved before optimizers could be chosen trained SGD + StepLR). */
+export function parseRunInfo(bytes: Uint8Array): RunInfo {
+  const info = JSON.parse(new TextDecoder().decode(bytes)) as RunInfo;
+  return { ...info, config: withRecipeDefaults(info.config) };
+}
 export const CHECKPOINT = 'checkpoint.safetensors';
 
 export type FromWorker =

@@ -22,7 +22,7 @@ import type { OutputStore } from '../train/io';
 import { DataError } from '../train/data/errors';
 import { IdbStore } from './idb-store';
 import { BROWSER_IMAGE_EXTENSIONS, checkDecodable, identityMismatch, weightsProblem } from './checks';
-import { CHECKPOINT, DOWNLOADS, RESULTS, RUN_INFO, THUMBNAILS, type FromWorker, type RunInfo, type RunRequest, type SavedResults, type Thumbnail } from './protocol';
+import { CHECKPOINT, DOWNLOADS, RESULTS, RUN_INFO, THUMBNAILS, parseRunInfo, type FromWorker, type RunInfo, type RunRequest, type SavedResults, type Thumbnail } from './protocol';
 /** At most this many misclassified test images are sent back as thumbnails. */
 const MAX_THUMBNAILS = 48;
 const THUMBNAIL_SIZE = 96;
@@ -81,7 +81,7 @@ export class TrainingSession {
     }
     const resuming = saved !== null;
     const info: RunInfo = resuming
-      ? (JSON.parse(new TextDecoder().decode(saved)) as RunInfo)
+      ? parseRunInfo(saved)
       : { run: req.run, data: req.data.kind, identity: req.identity, config: req.config, weights: req.weights?.name ?? null, limitPerClass: req.limitPerClass };
     if (resuming) {
       const mismatch = identityMismatch(info.identity, req.identity);

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeTinyDataset } from '../helpers/tiny-dataset';
 import { torchAvailable } from '../helpers/torch';
-import { readSafetensors } from '../../src/nn/weights/safetensors';
+import { readSafetensors, readSafetensorsMetadata } from '../../src/nn/weights/safetensors';
 
 function run(script: string, args: string[], timeout = 300_000) {
   const r = spawnSync(process.execPath, [join('dist', script), ...args], { encoding: 'utf8', timeout });
@@ -35,6 +35,14 @@ describe('cli: train.js arguments', () => {
     [['--flip', '--no-flip'], /--flip and --no-flip exclude each other/],
     [['--train-layers', 'layer5'], /--train-layers: 'layer5' is not a layer of a ResNet with parameters; name some of conv1, bn1, layer1, layer2, layer3, layer4, fc, or all/],
     [['--freeze-backbone', '--train-layers', 'layer4,fc'], /--freeze-backbone trains fc alone, which contradicts --train-layers layer4,fc/],
+    [['--optimizer', 'rmsprop'], /--optimizer must be one of sgd, adam, adamw, got 'rmsprop'/],
+    [['--scheduler', 'plateau'], /--scheduler must be one of step, cosine, onecycle, got 'plateau'/],
+    [['--grad-clip=-1'], /--grad-clip must be ≥ 0, got -1/],
+    [['--warmup-epochs', '1.5'], /--warmup-epochs must be an integer, got 1.5/],
+    [['--scheduler', 'onecycle', '--warmup-epochs', '1'], /--warmup-epochs must be 0 with --scheduler onecycle/],
+    [['--max-epochs', '2', '--warmup-epochs', '2'], /--warmup-epochs must be less than --max-epochs 2/],
+    [['--optimizer', 'adam', '--momentum', '0.8'], /--momentum is SGD's: --optimizer adam has none/],
+    [['--scheduler', 'cosine', '--step-size', '2'], /--step-size is StepLR's: --scheduler cosine does not use it/],
   ])('%j is rejected with a clear error and the usage line (exit 2)', (args, message) => {
     const r = run('train.js', args as string[]);
     expect(r.code).toBe(2);
@@ -45,7 +53,7 @@ describe('cli: train.js arguments', () => {
   it('--help prints every flag', () => {
     const r = run('train.js', ['--help']);
     expect(r.code).toBe(0);
-    for (const f of ['--data', '--weights', '--out', '--resume', '--arch', '--img-size', '--batch-size', '--lr', '--momentum', '--weight-decay', '--step-size', '--gamma', '--patience', '--max-epochs', '--dropout', '--seed', '--winograd-tile', '--augment', '--crop-scale', '--crop-ratio', '--no-flip', '--freeze-backbone', '--train-layers', '--freeze-bn']) {
+    for (const f of ['--data', '--weights', '--out', '--resume', '--arch', '--img-size', '--batch-size', '--lr', '--momentum', '--weight-decay', '--step-size', '--gamma', '--patience', '--max-epochs', '--dropout', '--seed', '--winograd-tile', '--optimizer', '--grad-clip', '--scheduler', '--warmup-epochs', '--augment', '--crop-scale', '--crop-ratio', '--no-flip', '--freeze-backbone', '--train-layers', '--freeze-bn']) {
       expect(r.out).toContain(f);
     }
   });
@@ -108,22 +116,19 @@ describe('cli: training end to end', () => {
   });
 });
 
-describe('cli: fine-tuning flags end to end', () => {
-  it('--freeze-backbone --freeze-bn --no-flip --crop-scale train the head alone and go in summary.json; --resume with another --crop-scale is refused', async () => {
-    const data = await makeTinyDataset({ train: 4, val: 2, test: 2 }, 40);
-    const out = mkdtempSync(join(tmpdir(), 'run-tune-'));
-    const args = ['--data', data, '--out', out, '--arch', 'resnet18', '--img-size', '32', '--batch-size', '4', '--seed', '3', '--max-epochs', '1'];
-    const r = run('train.js', [...args, '--freeze-backbone', '--freeze-bn', '--no-flip', '--crop-scale', '0.5,1']);
+describe('cli: optimizer and schedule flags end to end', () => {
+  it('--optimizer adamw --scheduler cosine --warmup-epochs 1 --grad-clip 1: trains, with the warm-up lr, then the cosine schedule', async () => {
+    const data = await makeTinyDataset({ train: 4, val: 2, test: 2 });
+    const out = mkdtempSync(join(tmpdir(), 'run-adamw-'));
+    const args = ['--data', data, '--out', out, '--arch', 'resnet18', '--img-size', '32', '--batch-size', '4', '--lr', '0.01', '--max-epochs', '2'];
+    const r = run('train.js', [...args, '--optimizer', 'adamw', '--scheduler', 'cosine', '--warmup-epochs', '1', '--grad-clip', '1']);
     expect(r.code, r.err).toBe(0);
-    expect(r.out).toMatch(/fine-tuning: training fc \(1026 of 11\.18 M parameters\); the other layers are frozen/);
-    const config = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')).config;
-    expect(config).toMatchObject({ augment: 'standard', cropScale: [0.5, 1], flip: false, trainLayers: ['fc'], freezeBn: true });
-    const best = readSafetensors(new Uint8Array(readFileSync(join(out, 'best.safetensors'))), 'best');
-    // Frozen batch norm: no running statistic moved from its initial value.
-    expect(Array.from(best.get('layer4.1.bn2.running_var')!.data as Float32Array).every((v) => v === 1)).toBe(true);
-    const again = run('train.js', [...args, '--resume', '--max-epochs', '2', '--freeze-backbone', '--freeze-bn', '--no-flip']);
-    expect(again.code).toBe(1);
-    expect(again.err).toMatch(/cannot resume from .*checkpoint\.safetensors: it was trained with --crop-scale 0\.5,1 but this run has --crop-scale 0\.08,1/);
+    // AdamW's default weight decay, since --weight-decay was not given.
+    expect(r.out).toMatch(/optimizer adamw \(lr 0\.01, weight decay 0\.01\), schedule cosine per epoch after 1 warm-up epoch, gradients clipped to norm 1/);
+    const rows = readFileSync(join(out, 'metrics.csv'), 'utf8').trim().split('\n').slice(1).map((l) => Number(l.split(',')[1]));
+    expect(rows).toEqual([0.0001, 0.01]);
+    const meta = JSON.parse(readSafetensorsMetadata(new Uint8Array(readFileSync(join(out, 'checkpoint.safetensors'))), 'checkpoint').optimizer);
+    expect(meta.param_groups[0]).toMatchObject({ weight_decay: 0.01, betas: [0.9, 0.999] });
   });
 });
 
@@ -147,5 +152,24 @@ describe('cli: convert.js', () => {
     expect(bad.code).toBe(1);
     expect(bad.err).toMatch(/missing\.pth: cannot be read/);
     expect(run('convert.js', []).code).toBe(2);
+  });
+});
+
+describe('cli: fine-tuning flags end to end', () => {
+  it('--freeze-backbone --freeze-bn --no-flip --crop-scale train the head alone and go in summary.json; --resume with another --crop-scale is refused', async () => {
+    const data = await makeTinyDataset({ train: 4, val: 2, test: 2 }, 40);
+    const out = mkdtempSync(join(tmpdir(), 'run-tune-'));
+    const args = ['--data', data, '--out', out, '--arch', 'resnet18', '--img-size', '32', '--batch-size', '4', '--seed', '3', '--max-epochs', '1'];
+    const r = run('train.js', [...args, '--freeze-backbone', '--freeze-bn', '--no-flip', '--crop-scale', '0.5,1']);
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/fine-tuning: training fc \(1026 of 11\.18 M parameters\); the other layers are frozen/);
+    const config = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')).config;
+    expect(config).toMatchObject({ augment: 'standard', cropScale: [0.5, 1], flip: false, trainLayers: ['fc'], freezeBn: true });
+    const best = readSafetensors(new Uint8Array(readFileSync(join(out, 'best.safetensors'))), 'best');
+    // Frozen batch norm: no running statistic moved from its initial value.
+    expect(Array.from(best.get('layer4.1.bn2.running_var')!.data as Float32Array).every((v) => v === 1)).toBe(true);
+    const again = run('train.js', [...args, '--resume', '--max-epochs', '2', '--freeze-backbone', '--freeze-bn', '--no-flip']);
+    expect(again.code).toBe(1);
+    expect(again.err).toMatch(/cannot resume from .*checkpoint\.safetensors: it was trained with --crop-scale 0\.5,1 but this run has --crop-scale 0\.08,1/);
   });
 });

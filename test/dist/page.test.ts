@@ -210,8 +210,8 @@ describe.skipIf(!existsSync(CHROMIUM))('page as a user meets it (headless Chromi
 
     // The fine-tuning fields hold the recipe's values, folded away; a bad crop scale or an unknown layer is refused,
     // named as on the page, and the fold opens on the field.
-    expect(await page.locator('#config details').getAttribute('open')).toBeNull();
-    await page.click('#config details summary');
+    expect(await page.locator('#config details:has([name="crop-scale"])').getAttribute('open')).toBeNull();
+    await page.click('#config details:has([name="crop-scale"]) summary');
     const value = (name: string) => page.locator(`#config [name="${name}"]`).inputValue();
     expect([await value('augment'), await value('crop-scale'), await value('crop-ratio'), await value('flip'), await value('train-layers'), await value('freeze-bn')]).toEqual(['standard', '0.08,1', '3/4,4/3', 'on', 'all', 'off']);
     await setField(page, 'crop-scale', '0,1');
@@ -220,11 +220,11 @@ describe.skipIf(!existsSync(CHROMIUM))('page as a user meets it (headless Chromi
     expect(s.active).toBe('crop-scale');
     await setField(page, 'crop-scale', '0.5,1');
     await setField(page, 'train-layers', 'layer4,head');
-    await page.click('#config details summary'); // folded again: the error unfolds it
+    await page.click('#config details:has([name="crop-scale"]) summary'); // folded again: the error unfolds it
     s = await trainExpectingError(page);
     expect(s.box.text).toMatch(/train-layers: 'head' is not a layer of a ResNet with parameters/);
     expect(s.active).toBe('train-layers');
-    expect(await page.locator('#config details').getAttribute('open')).toBe('');
+    expect(await page.locator('#config details:has([name="crop-scale"])').getAttribute('open')).toBe('');
     expect(s.starts).toBe(0);
     await setField(page, 'train-layers', 'all');
     await setField(page, 'crop-scale', '0.08,1');
@@ -304,6 +304,48 @@ describe.skipIf(!existsSync(CHROMIUM))('page as a user meets it (headless Chromi
     expect(await page.evaluate(() => (window as unknown as { resnetPage: { summary: unknown; files: Map<string, unknown> } }).resnetPage.files.size)).toBe(0);
     await page.close();
   }, 120_000);
+
+  it('optimizer, weight-decay, grad-clip, scheduler and warm-up controls: the recipe by default, adamw brings its weight decay, bad values are named and focused', async () => {
+    const page = await open();
+    // In a group, closed at first, whose summary shows the choices.
+    const group = page.locator('#config details:has([name="optimizer"])');
+    expect(await group.getAttribute('open')).toBeNull();
+    expect(await group.locator('summary').textContent()).toBe('optimizer and schedule: sgd, step');
+    await group.locator('summary').click();
+    const field = (name: string) => page.locator(`#config [name="${name}"]`);
+    const options = (name: string) => field(name).evaluate((e) => [...(e as HTMLSelectElement).options].map((o) => o.value));
+    expect(await options('optimizer')).toEqual(['sgd', 'adam', 'adamw']);
+    expect(await options('scheduler')).toEqual(['step', 'cosine', 'onecycle']);
+    const values = async () => Object.fromEntries(await Promise.all(['optimizer', 'weight-decay', 'grad-clip', 'scheduler', 'warmup-epochs'].map(async (n) => [n, await field(n).inputValue()])));
+    expect(await values()).toEqual({ optimizer: 'sgd', 'weight-decay': '0', 'grad-clip': '0', scheduler: 'step', 'warmup-epochs': '0' });
+    // AdamW's default weight decay, until the user sets one.
+    await page.selectOption('#config [name="optimizer"]', 'adamw');
+    expect(await field('weight-decay').inputValue()).toBe('0.01');
+    await page.selectOption('#config [name="optimizer"]', 'sgd');
+    expect(await field('weight-decay').inputValue()).toBe('0');
+    // The controls reach the config: its checks name the page's fields and focus them (opening the group).
+    await page.selectOption('#config [name="scheduler"]', 'onecycle');
+    expect(await group.locator('summary').textContent()).toBe('optimizer and schedule: sgd, onecycle');
+    await setField(page, 'warmup-epochs', '1');
+    await group.locator('summary').click();
+    expect(await group.getAttribute('open')).toBeNull();
+    let s = await trainExpectingError(page);
+    expect(await group.getAttribute('open')).not.toBeNull();
+    expect(s.box.inView).toBe(true);
+    expect(s.box.text).toMatch(/warmup-epochs must be 0 with scheduler onecycle/);
+    expect(s.box.text).not.toMatch(/--/);
+    expect(s.active).toBe('warmup-epochs');
+    expect(s.starts).toBe(0);
+    await setField(page, 'warmup-epochs', '0');
+    await setField(page, 'grad-clip', '-1');
+    s = await trainExpectingError(page);
+    expect(s.box.text).toMatch(/grad-clip must be ≥ 0, got -1/);
+    expect(s.active).toBe('grad-clip');
+    expect(s.starts).toBe(0);
+    await page.click('#reset-config');
+    expect(await values()).toEqual({ optimizer: 'sgd', 'weight-decay': '0', 'grad-clip': '0', scheduler: 'step', 'warmup-epochs': '0' });
+    await page.close();
+  }, 60_000);
 
   it('a tiny run: one start per double click, a bad weights file named, speed only once measured, Stop, Train asks, data identity, a second tab, Stop in the last validation, results restored after a reload', async () => {
     const t0 = Date.now();

@@ -141,3 +141,10 @@ export function tinyTrainer(rt: GpuRuntime, store: MemoryStore, cfg: TrainConfig
     },
   };
 }
+
+/** A copy of a store's files (to resume the same checkpoint more than once). */
+export function copyStore(s: MemoryStore): MemoryStore {
+  const c = new MemoryStore();
+  for (const [k, v] of s.files) c.files.set(k, v.slice());
+  return c;
+}
