@@ -66,8 +66,12 @@ unpack() {
     runtime_error="$archive is missing: run scripts/pack-gpu.sh on a linux-x64 machine and carry .devgpu and dist"
     return 1
   fi
-  [ -f dist/bench.js ] && [ -f dist/gradcheck.js ] || { runtime_error="dist/ is missing or incomplete: carry dist (scripts/pack-gpu.sh builds it)"; return 1; }
-  rm -rf "$rt" && mkdir -p "$rt" || { runtime_error="cannot create $rt"; return 1; }
+  if [ ! -f dist/bench.js ] || [ ! -f dist/gradcheck.js ]; then
+    runtime_error="dist/ is missing or incomplete: carry dist (scripts/pack-gpu.sh builds it)"
+    return 1
+  fi
+  rm -rf "$rt"
+  mkdir -p "$rt" || { runtime_error="cannot create $rt"; return 1; }
   if command -v xz >/dev/null; then
     xz -dc "$archive" | tar -C "$rt" -xf -
   else
@@ -76,7 +80,11 @@ t = tarfile.open(sys.argv[1])
 t.extractall(sys.argv[2], **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))' "$archive" "$rt"
   fi || { runtime_error="cannot unpack $archive into $rt"; return 1; }
   if [ ! -f node_modules/webgpu/dist/linux-x64/dawn.node ]; then
-    mkdir -p node_modules && rm -rf node_modules/webgpu && cp -r "$rt/node_modules/webgpu" node_modules/ || { runtime_error="cannot copy webgpu into node_modules"; return 1; }
+    rm -rf node_modules/webgpu
+    if ! { mkdir -p node_modules && cp -r "$rt/node_modules/webgpu" node_modules/; }; then
+      runtime_error="cannot copy webgpu into node_modules"
+      return 1
+    fi
   fi
   export PATH="$rt/bin:$PATH" LD_LIBRARY_PATH="$rt/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   local probe="import('webgpu').then(() => {}, (e) => { console.error(e.message); process.exit(1); })" msg

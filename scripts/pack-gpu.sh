@@ -48,7 +48,7 @@ mkdir -p .devgpu
 tar -C "$stage" -cf - bin lib node_modules | xz -T2 -6 > .devgpu/runtime.tar.xz
 {
   echo "commit=$(git rev-parse HEAD)$(git diff --quiet HEAD -- src build.mjs || echo '+uncommitted')"
-  echo "packed=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
   echo "node=$(node --version)"
   echo "webgpu=$(node -p "require('./node_modules/webgpu/package.json').version")"
   echo "vulkan_loader=$vulkan_from"
