@@ -11,7 +11,7 @@ const nodeExternal = ['webgpu', 'sharp', 'fflate', 'playwright-core'];
 
 const cliDir = 'src/cli';
 // Every src/cli/*.ts becomes dist/<name>.js, beside the decoding worker the loader starts.
-const CLI = ['train', 'convert', 'bench', 'serve', 'predict'];
+const CLI = ['train', 'convert', 'bench', 'serve', 'predict', 'gradcheck'];
 const cliEntries = Object.fromEntries(CLI.filter((n) => existsSync(`${cliDir}/${n}.ts`)).map((n) => [n, `${cliDir}/${n}.ts`]));
 cliEntries['decode-worker'] = 'src/train/data/decode-worker.node.ts';
 

@@ -2,7 +2,8 @@
 """PyTorch on the same shapes as `node dist/bench.js`, in the same JSON format: on the CPU (2 threads by default)
 or, with --device cuda, on an NVIDIA GPU in fp32 with TF32 off (timed around torch.cuda.synchronize()).
 Usage: bench_torch.py [--quick] [--json FILE] [--batch N] [--model-batch N] [--img-size N] [--samples N] [--threads 2]
-                      [--shapes-from OURS.json] [--device cpu|cuda]"""
+                      [--shapes-from OURS.json] [--device cpu|cuda] [--arch resnet18|resnet34]
+Without torchvision, the model is built by resnet_basic() below (the same layers as torchvision's)."""
 import argparse
 import json
 import statistics
@@ -11,7 +12,11 @@ import time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-import torchvision
+
+try:
+    import torchvision
+except ImportError:  # a machine with PyTorch only: resnet_basic() builds the same network
+    torchvision = None
 
 CONVS = [  # name, c, o, h, k, stride, pad — must match src/bench/shapes.ts
     ("conv1 7x7/2", 3, 64, 224, 7, 2, 3),
@@ -41,6 +46,49 @@ def matmul_shapes(b, shapes_from=None):
 
 
 DEV = "cpu"
+
+
+class BasicBlock(nn.Module):
+    """torchvision's BasicBlock: two 3x3 convolutions with batch norm, and a 1x1/stride downsample when the shape changes."""
+
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.downsample = None
+        if stride != 1 or cin != cout:
+            self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        y = F.relu(self.bn1(self.conv1(x)))
+        y = self.bn2(self.conv2(y))
+        return F.relu(y + (x if self.downsample is None else self.downsample(x)))
+
+
+def resnet_basic(arch):
+    """ResNet-18 or -34 as torchvision builds it (stem, four stages of BasicBlocks, average pool, fc to 1000)."""
+    blocks = {"resnet18": [2, 2, 2, 2], "resnet34": [3, 4, 6, 3]}[arch]
+    layers = [nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2, 1)]
+    cin = 64
+    for i, n in enumerate(blocks):
+        cout = 64 * 2 ** i
+        for j in range(n):
+            layers.append(BasicBlock(cin, cout, 2 if i > 0 and j == 0 else 1))
+            cin = cout
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(512, 1000))
+
+
+def build_model(arch):
+    """The benchmarked network: `arch` with the fine-tuning head of ours (dropout 0.5, fc 512 -> 37)."""
+    if torchvision is not None:
+        model = getattr(torchvision.models, arch)()
+        model.fc = nn.Sequential(nn.Dropout(0.5), nn.Linear(512, 37))
+        return model
+    model = resnet_basic(arch)
+    model[-1] = nn.Sequential(nn.Dropout(0.5), nn.Linear(512, 37))
+    return model
 
 
 def sync():
@@ -81,6 +129,7 @@ def main():
     ap.add_argument("--steps", type=int)
     ap.add_argument("--shapes-from", help="our bench's JSON: take the matmul shapes from it")
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    ap.add_argument("--arch", choices=["resnet18", "resnet34"], default="resnet34")
     a = ap.parse_args()
     global DEV
     DEV = a.device
@@ -179,9 +228,7 @@ def main():
             with open(a.json, "w") as f:
                 json.dump({"adapter": adapter, "kernels": rows, "model": m}, f, indent=2)
         return
-    model = torchvision.models.resnet34()
-    model.fc = nn.Sequential(nn.Dropout(0.5), nn.Linear(512, 37))
-    model = model.to(dev)
+    model = build_model(a.arch).to(dev)
     opt = torch.optim.SGD(model.parameters(), lr=0.001, momentum=0.9)
     x = torch.randn(mb, 3, size, size, device=dev)
     y = torch.arange(mb, device=dev) % 37
@@ -198,8 +245,8 @@ def main():
     model.eval()
     with torch.no_grad():
         eval_ms = statistics.median([time_it(lambda: model(x), 1) for _ in range(steps)])
-    m = {"arch": "resnet34", "batch": mb, "img_size": size, "train_images_per_second": mb * 1000 / train_ms, "eval_images_per_second": mb * 1000 / eval_ms, "train_step_ms": train_ms}
-    print(f"model resnet34 batch {mb} {size}px: train step {train_ms:.0f} ms = {m['train_images_per_second']:.2f} images/s; eval {m['eval_images_per_second']:.2f} images/s")
+    m = {"arch": a.arch, "torchvision": torchvision is not None, "batch": mb, "img_size": size, "train_images_per_second": mb * 1000 / train_ms, "eval_images_per_second": mb * 1000 / eval_ms, "train_step_ms": train_ms}
+    print(f"model {a.arch} batch {mb} {size}px: train step {train_ms:.0f} ms = {m['train_images_per_second']:.2f} images/s; eval {m['eval_images_per_second']:.2f} images/s")
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"adapter": adapter, "kernels": rows, "model": m}, f, indent=2)

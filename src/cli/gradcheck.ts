@@ -1,0 +1,74 @@
+/**
+ * `node dist/gradcheck.js [--json FILE]`: the gradient-check suite of the browser page (src/web/gradcheck-cases.ts)
+ * on this process's adapter (Dawn; WEBGPU_ADAPTER picks one). Prints each failed check and a summary line; exits
+ * 0 when every check passed and every kernel family has one, 1 otherwise.
+ */
+import { writeFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { superviseSelf } from '../gpu/supervise.node';
+import { initGpu } from '../gpu/init';
+import { GradCheckSuite, KERNELS, type CheckResult } from '../web/gradcheck-cases';
+
+const USAGE = `usage: node dist/gradcheck.js [--json FILE]
+
+Runs the gradient-check page's suite in Node: every kernel's op, forward and backward, against the float64
+references, on this adapter (WEBGPU_ADAPTER picks one by name).
+
+  --json FILE           write { adapter, adapter_description, seconds, checks, passed, failed, skipped }`;
+
+/** What --json writes: the page's report, with the number of checks instead of the whole list. */
+export interface GradCheckCliReport {
+  adapter: string;
+  adapter_description: string;
+  seconds: number;
+  /** Number of checks run. */
+  checks: number;
+  passed: boolean;
+  failed: CheckResult[];
+  /** Kernel families without any check. */
+  skipped: string[];
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({ options: { json: { type: 'string' }, help: { type: 'boolean' } } });
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const t0 = performance.now();
+  const rt = await initGpu();
+  rt.poison = true; // every fresh output buffer is NaN-filled: an unwritten element fails its check
+  console.log(`gradient checks on ${rt.adapter.name} (${rt.adapter.description})`);
+  let groups = 0;
+  const checks = await new GradCheckSuite(rt).runAll((r) => console.error(`group ${++groups}: ${r.length} checks so far`));
+  const failed = checks.filter((c) => !c.ok);
+  const skipped = KERNELS.filter((k) => !checks.some((c) => c.kernel === k));
+  for (const f of failed) console.log(`FAIL ${f.kernel}: ${f.name}: error ${f.error} > ${f.tol}${f.message ? ` (${f.message})` : ''}`);
+  const report: GradCheckCliReport = {
+    adapter: rt.adapter.name,
+    adapter_description: rt.adapter.description,
+    seconds: (performance.now() - t0) / 1000,
+    checks: checks.length,
+    passed: failed.length === 0 && skipped.length === 0,
+    failed,
+    skipped,
+  };
+  console.log(
+    `${checks.length - failed.length} of ${checks.length} checks passed` +
+      `${skipped.length ? `; kernels without a check: ${skipped.join(', ')}` : ''} in ${report.seconds.toFixed(1)} s`,
+  );
+  if (values.json) await writeFile(values.json, JSON.stringify(report, null, 2) + '\n');
+  rt.destroy();
+  return report.passed ? 0 : 1;
+}
+
+// Dawn's native start-up warnings are filtered by running under a supervisor (gpu/supervise.node.ts).
+if (!superviseSelf()) {
+  main().then(
+    (c) => process.exit(c),
+    (e) => {
+      console.error(`error: ${(e as Error).stack ?? e}`);
+      process.exit(1);
+    },
+  );
+}
