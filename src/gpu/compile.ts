@@ -192,12 +192,11 @@ export class CompileSession {
 
   private tick(): void {
     this.done++;
-    this.host.onProgress?.(this.done, this.total);
+    if (this.closed) this.host.onProgress?.(this.done, this.total);
   }
 
   add(req: PipelineRequest): void {
     this.total++;
-    this.host.onProgress?.(this.done, this.total);
     if (this.host.warmUp) this.queue.push(req);
     else {
       const created = createPipeline(this.host.main.modules, req).then((p) => {
@@ -215,7 +214,10 @@ export class CompileSession {
 
   /** No more pipelines: the session ends when those added are ready. */
   close(): void {
+    if (this.closed) return;
     this.closed = true;
+    // The set is known from here on: the first report (none for an empty set), then one per compiled pipeline.
+    if (this.total > 0) this.host.onProgress?.(this.done, this.total);
     this.notify();
   }
 

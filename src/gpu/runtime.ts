@@ -400,8 +400,8 @@ export class GpuRuntime {
    * Compile, in parallel and before any of it runs, every pipeline that the GPU work encoded from now on needs.
    * The work waits in a queue (in order: dispatches, copies, writes) while the new pipelines compile, and is
    * submitted once the last one is ready. The set closes at the next readback, sync() or endPrecompile(), so
-   * that one training step's work (forward, backward, update) is one session. onProgress(done, total) reports
-   * each compiled pipeline. Resolves once the work is submitted; rejects, as the waiting readback does, with
+   * that one training step's work (forward, backward, update) is one session. onProgress(done, total) is
+   * called when the set closes (unless it is empty) and then for each pipeline compiled. Resolves once the work is submitted; rejects, as the waiting readback does, with
    * a GpuOpError naming the kernel when a pipeline does not compile (its work is then dropped).
    * On a GPU the pipelines compile on Dawn's (or the browser's) threads; on lavapipe, which compiles at the
    * first dispatch, by warm-up dispatches on this device and on `compileDevices - 1` helpers (compile.ts).
