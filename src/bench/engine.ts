@@ -197,6 +197,14 @@ export async function benchKernels(rt: GpuRuntime, batch: number, quick: boolean
   return rows;
 }
 
+/** Compute dispatches and queue submits of one run of `fn` (after a warm-up run), up to its sync. */
+async function countWork(rt: GpuRuntime, fn: () => void): Promise<{ dispatches: number; submits: number }> {
+  const before = { ...rt.counters };
+  fn();
+  await rt.sync();
+  return { dispatches: rt.counters.dispatches - before.dispatches, submits: rt.counters.submits - before.submits };
+}
+
 export async function benchModel(rt: GpuRuntime, arch: string, batch: number, size: number, steps: number, profile: boolean | 'shapes', log: (s: string) => void) {
   const model = resnet(arch, { numClasses: 37, dropout: 0.5, seed: 0 });
   const opt = new SGD(model.parameters(), { lr: 0.001, momentum: 0.9 });
@@ -210,6 +218,8 @@ export async function benchModel(rt: GpuRuntime, arch: string, batch: number, si
   model.train();
   step();
   await rt.sync();
+  // The work of one step as the GPU sees it: compute dispatches, and submits (command buffers).
+  const trainWork = await countWork(rt, step);
   rt.pool.resetPeak();
   const trainTimes: number[] = [];
   for (let i = 0; i < steps; i++) {
@@ -235,6 +245,7 @@ export async function benchModel(rt: GpuRuntime, arch: string, batch: number, si
   const evalStep = () => noGrad(() => tidy(() => void model.forward(x)));
   evalStep();
   await rt.sync();
+  const evalWork = await countWork(rt, evalStep);
   const evalTimes: number[] = [];
   for (let i = 0; i < steps; i++) {
     const t = performance.now();
@@ -245,11 +256,24 @@ export async function benchModel(rt: GpuRuntime, arch: string, batch: number, si
   const train = (batch * 1000) / median(trainTimes);
   const evalIps = (batch * 1000) / median(evalTimes);
   log(`model ${arch} batch ${batch} ${size}px: train step ${median(trainTimes).toFixed(0)} ms = ${train.toFixed(2)} images/s; eval ${evalIps.toFixed(2)} images/s; peak GPU memory ${(peak / 2 ** 20).toFixed(0)} MiB`);
+  log(`  per step: train ${trainWork.dispatches} dispatches in ${trainWork.submits} submits; eval ${evalWork.dispatches} dispatches in ${evalWork.submits} submits`);
   opt.dispose();
   model.dispose();
   x.dispose();
   y.dispose();
-  return { arch, batch, img_size: size, train_images_per_second: train, eval_images_per_second: evalIps, train_step_ms: median(trainTimes), peak_bytes: peak };
+  return {
+    arch,
+    batch,
+    img_size: size,
+    train_images_per_second: train,
+    eval_images_per_second: evalIps,
+    train_step_ms: median(trainTimes),
+    peak_bytes: peak,
+    train_step_dispatches: trainWork.dispatches,
+    train_step_submits: trainWork.submits,
+    eval_step_dispatches: evalWork.dispatches,
+    eval_step_submits: evalWork.submits,
+  };
 }
 
 export interface BenchOptions {

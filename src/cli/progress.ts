@@ -1,3 +1,7 @@
+import { compileLine } from '../train/compile_status';
+
+export { compileLine };
+
 /** A one-line progress bar and status lines for a terminal; on a non-terminal they print a line every few updates. */
 export interface ProgressState {
   done: number;
@@ -43,10 +47,6 @@ export class StatusLine {
   }
 }
 
-/** The line shown while a model's GPU pipelines compile before its first step (GpuRuntime.precompile). */
-export function compileLine(done: number, total: number): string {
-  return `compiling kernels ${done}/${total}`;
-}
 
 /**
  * Shows the compile of a model's pipelines: `compiling kernels 12/52` while it runs (on a non-terminal, the
