@@ -645,7 +645,10 @@ export class GpuRuntime {
     if (b.dispatches >= this.maxDispatchesPerSubmit) this.flush();
   }
 
-  /** Submit everything encoded so far. Does not wait for the GPU. */
+  /**
+   * Submit everything encoded so far. Does not wait for the GPU. Work waiting for its pipelines (see
+   * precompile) is submitted when they are ready, not here: sync() and read() wait for it.
+   */
   flush(): void {
     const b = this.batch;
     if (!b) return; // (while work is deferred no batch is open: the replay submits it)
