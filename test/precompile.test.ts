@@ -9,6 +9,7 @@ import { initGpu } from '../src/gpu/init';
 import { GpuRuntime } from '../src/gpu/runtime';
 import { setRuntime } from '../src/gpu/current';
 import { GpuOpError } from '../src/gpu/errors';
+import { WarmUpDevice } from '../src/gpu/compile';
 import { Tensor } from '../src/autograd/tensor';
 import { resnet } from '../src/nn/resnet';
 import { SGD } from '../src/train/sgd';
@@ -143,6 +144,8 @@ describe('precompile', () => {
     const was = rt.compilesOnFirstDispatch;
     rt.compilesOnFirstDispatch = true;
     const requestAdapter = vi.spyOn(rt.gpu, 'requestAdapter');
+    const warm = vi.spyOn(WarmUpDevice.prototype, 'warm');
+    const destroy = vi.spyOn(WarmUpDevice.prototype, 'destroy');
     try {
       const token = `warm ${Math.random()}`;
       const a = Tensor.empty([70], 'f32', rt);
@@ -152,11 +155,16 @@ describe('precompile', () => {
       const out = await a.toArray();
       expect((await compiled).pipelines).toBe(6);
       expect(requestAdapter).toHaveBeenCalledTimes(1); // one helper device (compileDevices: 2)
+      expect(warm).toHaveBeenCalledTimes(6); // each pipeline warmed once, on one of the two devices
+      await new Promise((r) => setTimeout(r, 10));
+      expect(destroy.mock.contexts.filter((d) => (d as WarmUpDevice).helper)).toHaveLength(1); // the helper existed, and is gone
       expect(progress[progress.length - 1]).toEqual([6, 6]);
       expect(out[69]).toBe(5 + 69);
       a.dispose();
     } finally {
       requestAdapter.mockRestore();
+      warm.mockRestore();
+      destroy.mockRestore();
       rt.compilesOnFirstDispatch = was;
     }
   });

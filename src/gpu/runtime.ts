@@ -398,11 +398,12 @@ export class GpuRuntime {
 
   /**
    * Compile, in parallel and before any of it runs, every pipeline that the GPU work encoded from now on needs.
-   * The work waits in a queue (in order: dispatches, copies, writes) while the new pipelines compile, and is
-   * submitted once the last one is ready. The set closes at the next readback, sync() or endPrecompile(), so
-   * that one training step's work (forward, backward, update) is one session. onProgress(done, total) is
-   * called when the set closes (unless it is empty) and then for each pipeline compiled. Resolves once the work is submitted; rejects, as the waiting readback does, with
-   * a GpuOpError naming the kernel when a pipeline does not compile (its work is then dropped).
+   * The work waits in a queue (dispatches, copies, clears, writes, in order) while the new pipelines compile,
+   * and is submitted once the last one is ready. The set closes at the next readback, sync() or
+   * endPrecompile(), so that one training step's work (forward, backward, update) is one session.
+   * onProgress(done, total) is called when the set closes (unless it is empty) and then for each pipeline
+   * compiled. Resolves once the work is submitted; rejects, as the waiting readback does, with a GpuOpError
+   * naming the kernel when a pipeline does not compile (its work is then dropped).
    * On a GPU the pipelines compile on Dawn's (or the browser's) threads; on lavapipe, which compiles at the
    * first dispatch, by warm-up dispatches on this device and on `compileDevices - 1` helpers (compile.ts).
    */
@@ -451,7 +452,8 @@ export class GpuRuntime {
         if (!adapter || adapter.info.description !== this.adapter.description || adapter.info.device !== this.adapter.device) break;
         const requiredLimits: Record<string, number> = {};
         for (const k of LIMITS_WANTED) requiredLimits[k] = this.limits[k];
-        const device = await adapter.requestDevice({ requiredFeatures: [...this.features] as GPUFeatureName[], requiredLimits, label: 'webgpu-resnet compile helper' });
+        const requiredFeatures = [...this.features].filter((f) => adapter.features.has(f)) as GPUFeatureName[];
+        const device = await adapter.requestDevice({ requiredFeatures, requiredLimits, label: 'webgpu-resnet compile helper' });
         out.push(new WarmUpDevice(device, true));
       }
     } catch {
