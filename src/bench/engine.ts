@@ -220,6 +220,14 @@ export async function benchKernels(rt: GpuRuntime, batch: number, quick: boolean
   return rows;
 }
 
+/** Compute dispatches and queue submits of one run of `fn` (after a warm-up run), up to its sync. */
+async function countWork(rt: GpuRuntime, fn: () => void): Promise<{ dispatches: number; submits: number }> {
+  const before = { ...rt.counters };
+  fn();
+  await rt.sync();
+  return { dispatches: rt.counters.dispatches - before.dispatches, submits: rt.counters.submits - before.submits };
+}
+
 /** Fine-tuning settings of the model step: the layers that train (default all) and frozen batch norm. */
 export interface BenchTuning {
   trainLayers?: string[];
@@ -241,6 +249,8 @@ export async function benchModel(rt: GpuRuntime, arch: string, batch: number, si
   if (tuning.freezeBn) setBatchNormEval(model);
   step();
   await rt.sync();
+  // The work of one step as the GPU sees it: compute dispatches, and submits (command buffers).
+  const trainWork = await countWork(rt, step);
   rt.pool.resetPeak();
   const trainTimes: number[] = [];
   for (let i = 0; i < steps; i++) {
@@ -266,6 +276,7 @@ export async function benchModel(rt: GpuRuntime, arch: string, batch: number, si
   const evalStep = () => noGrad(() => tidy(() => void model.forward(x)));
   evalStep();
   await rt.sync();
+  const evalWork = await countWork(rt, evalStep);
   const evalTimes: number[] = [];
   for (let i = 0; i < steps; i++) {
     const t = performance.now();
@@ -277,11 +288,26 @@ export async function benchModel(rt: GpuRuntime, arch: string, batch: number, si
   const evalIps = (batch * 1000) / median(evalTimes);
   const tuned = `${tuning.trainLayers ? ` (training ${tuning.trainLayers.join(',')})` : ''}${tuning.freezeBn ? ' (frozen batch norm)' : ''}`;
   log(`model ${arch} batch ${batch} ${size}px${tuned}: train step ${median(trainTimes).toFixed(0)} ms = ${train.toFixed(2)} images/s; eval ${evalIps.toFixed(2)} images/s; peak GPU memory ${(peak / 2 ** 20).toFixed(0)} MiB`);
+  log(`  per step: train ${trainWork.dispatches} dispatches in ${trainWork.submits} submits; eval ${evalWork.dispatches} dispatches in ${evalWork.submits} submits`);
   opt.dispose();
   model.dispose();
   x.dispose();
   y.dispose();
-  return { arch, batch, img_size: size, train_layers: tuning.trainLayers ?? 'all', freeze_bn: tuning.freezeBn ?? false, train_images_per_second: train, eval_images_per_second: evalIps, train_step_ms: median(trainTimes), peak_bytes: peak };
+  return {
+    arch,
+    batch,
+    img_size: size,
+    train_layers: tuning.trainLayers ?? 'all',
+    freeze_bn: tuning.freezeBn ?? false,
+    train_images_per_second: train,
+    eval_images_per_second: evalIps,
+    train_step_ms: median(trainTimes),
+    peak_bytes: peak,
+    train_step_dispatches: trainWork.dispatches,
+    train_step_submits: trainWork.submits,
+    eval_step_dispatches: evalWork.dispatches,
+    eval_step_submits: evalWork.submits,
+  };
 }
 
 export interface BenchOptions {

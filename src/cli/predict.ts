@@ -24,6 +24,7 @@ import type { TransformSpec } from '../train/data/pipeline';
 import type { RGBImage } from '../train/data/image';
 import { UsageError } from './args';
 import { TUNE_CACHE_USAGE, type TuneCacheFlags, loadCliTuneCache, tuneCacheFlagError } from './tune';
+import { CompileStatus } from './progress';
 import { expandImagePaths, preprocessedBatches } from './predict_input';
 import { useWording } from '../wording';
 
@@ -393,6 +394,7 @@ async function main(argv: string[]): Promise<number> {
     const top = Math.min(opts.top, spec.numClasses);
     const rows: Prediction[] = [];
     let failed = 0;
+    let compiled = false;
     for await (const batch of preprocessedBatches(images, { batchSize: opts.batchSize, spec: transform, decode })) {
       // An unreadable image is reported and skipped; the others are still classified.
       for (const f of batch.failed) {
@@ -402,7 +404,11 @@ async function main(argv: string[]): Promise<number> {
       failed += batch.failed.length;
       const n = batch.paths.length;
       if (!n) continue;
-      const logits = await noGrad(() => {
+      // The first batch's pipelines compile in parallel before it runs, with a progress line on stderr.
+      const status = compiled ? null : new CompileStatus();
+      const compile = status ? rt.precompile((done, total) => status.update(done, total)) : null;
+      compiled = true;
+      const pending = noGrad(() => {
         const input = grey ? firstChannel(batch.input, n, plane) : batch.input;
         const x = Tensor.fromArray(input, [n, channels, pre.size, pre.size], 'f32', rt);
         const y = tidy(() => model.forward(x));
@@ -411,6 +417,12 @@ async function main(argv: string[]): Promise<number> {
         y.dispose();
         return read;
       });
+      if (compile && status) {
+        pending.catch(() => undefined); // awaited below, after the compile's own error
+        const r = await compile;
+        if (r.pipelines > 0) status.end(r.pipelines, r.seconds);
+      }
+      const logits = await pending;
       batch.paths.forEach((path, i) => {
         const p: Prediction = { path, top: topK(softmax(logits.subarray(i * spec.numClasses, (i + 1) * spec.numClasses)), names, top) };
         if (opts.output) rows.push(p);

@@ -25,7 +25,7 @@ import { setKernelConfig } from '../kernels/config';
 import { tuneModel } from '../train/tune';
 import { loadCliTuneCache, saveCliTuneCache } from './tune';
 import { parseCli, UsageError, USAGE, DEMO_OVERRIDES, describeOptimization } from './args';
-import { ProgressBar } from './progress';
+import { CompileStatus, ProgressBar } from './progress';
 import { useWording } from '../wording';
 
 async function main(argv: string[]): Promise<number> {
@@ -121,8 +121,14 @@ async function main(argv: string[]): Promise<number> {
   process.on('SIGTERM', () => onSignal('SIGTERM'));
 
   let bar: ProgressBar | null = null;
+  let compiling: CompileStatus | null = null;
   const trainer = new Trainer(rt, model, data, c, store, {
     log: (l) => console.log(l),
+    compileProgress: (p) => (compiling ??= new CompileStatus()).update(p.done, p.total),
+    compileEnd: (p) => {
+      (compiling ?? new CompileStatus()).end(p.pipelines, p.seconds);
+      compiling = null;
+    },
     progress: (p: Progress) => {
       bar ??= new ProgressBar(`${p.phase === 'train' ? `epoch ${p.epoch}/${c.maxEpochs}` : p.phase.padEnd(5)}`);
       bar.update(p);

@@ -53,6 +53,17 @@ export async function nodeGPU(opts: NodeGpuOptions = {}): Promise<GPU> {
   return create(args) as unknown as GPU;
 }
 
+/**
+ * Devices that compile at once in GpuRuntime.precompile() on a driver that compiles at the first dispatch
+ * (RuntimeOptions.compileDevices): one per core, at most 4; 1 when Mesa's shader cache is off
+ * (MESA_SHADER_CACHE_DISABLE), since the cache carries the helper devices' results to the runtime's device.
+ */
+export async function compileDevices(): Promise<number> {
+  if (/^(1|true|yes)$/i.test(process.env.MESA_SHADER_CACHE_DISABLE ?? '')) return 1;
+  const os = await import('node:os');
+  return Math.max(1, Math.min(4, typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length));
+}
+
 /** Undo nodeGPU()'s changes to the process once every runtime that used them is destroyed. */
 export function releaseNodeGlobals(): void {
   if (users === 0) return;

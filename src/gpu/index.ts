@@ -1,4 +1,4 @@
-export { GpuRuntime, type RuntimeOptions, type DispatchSpec, type Binding, type AdapterDescription } from './runtime';
+export { GpuRuntime, type RuntimeOptions, type DispatchSpec, type Binding, type AdapterDescription, type PrecompileResult } from './runtime';
 export { BufferPool, sizeClass, type PoolStats } from './pool';
 export { GpuError, GpuOpError, DeviceLostError, NoAdapterError } from './errors';
 export { browserGPU } from './navigator.browser';

@@ -25,7 +25,7 @@ export async function initGpu(opts: InitOptions = {}): Promise<GpuRuntime> {
   const adapterName = opts.adapterName ?? (isNode ? process.env.WEBGPU_ADAPTER : undefined);
   let rt: GpuRuntime;
   try {
-    rt = await GpuRuntime.create(gpu, { ...opts, adapterName });
+    rt = await GpuRuntime.create(gpu, { ...opts, adapterName, compileDevices: opts.compileDevices ?? (await dawn?.compileDevices()) });
   } catch (e) {
     dawn?.releaseNodeGlobals();
     throw e;

@@ -5,6 +5,7 @@
  */
 import { BufferPool, type PoolStats } from './pool';
 import { DeviceLostError, GpuError, GpuOpError, NoAdapterError } from './errors';
+import { CompileSession, type PipelineRequest, WarmUpDevice, createPipeline, pipelineKey } from './compile';
 
 export interface RuntimeOptions {
   /** Substring of the adapter's name to require (also read from WEBGPU_ADAPTER by the Node platform). */
@@ -16,7 +17,28 @@ export interface RuntimeOptions {
   log?: (line: string) => void;
   /** Free pooled bytes kept for reuse; buffers released beyond it are destroyed (default 2 GiB). */
   poolMaxFreeBytes?: number;
+  /**
+   * Devices that compile at once during precompile() on a driver that compiles at the first dispatch
+   * (lavapipe): the runtime's own and `compileDevices - 1` helpers (default 1: no helpers). initGpu sets it
+   * in Node from the CPU count (at most 4), and to 1 when Mesa's shader cache is off, which carries the
+   * helpers' results.
+   */
+  compileDevices?: number;
 }
+
+/** What precompile() did: the pipelines it compiled and how long that took. */
+export interface PrecompileResult {
+  pipelines: number;
+  seconds: number;
+}
+
+/** GPU work that waits, in order, for the pipelines it needs (see GpuRuntime.precompile). */
+type Deferred =
+  | { kind: 'dispatch'; spec: DispatchSpec; key: string; entries: GPUBindGroupEntry[] }
+  | { kind: 'copy'; src: GPUBuffer; srcOffset: number; dst: GPUBuffer; dstOffset: number; bytes: number; op: string }
+  | { kind: 'clear'; buf: GPUBuffer; byteOffset: number; bytes: number; op: string }
+  | { kind: 'write'; buf: GPUBuffer; data: Uint8Array; byteOffset: number }
+  | { kind: 'retire'; buf: GPUBuffer };
 
 export interface AdapterDescription {
   name: string;
@@ -108,8 +130,24 @@ export class GpuRuntime {
   readonly limits: Record<(typeof LIMITS_WANTED)[number], number>;
   readonly features: ReadonlySet<string>;
   private readonly maxDispatchesPerSubmit: number;
-  private modules = new Map<string, GPUShaderModule>();
   private pipelines = new Map<string, GPUComputePipeline>();
+  /** The runtime's device as a compiler: its shader modules, and its warm-ups in a precompile. */
+  private compiler: WarmUpDevice;
+  /** Pipelines being created outside a precompile session (each resolves when stored). */
+  private creating = new Map<string, Promise<void>>();
+  /** Non-null while GPU work waits for pipelines: the commands, in order (see precompile). */
+  private deferred: Deferred[] | null = null;
+  /** Callers waiting for the deferred work to be submitted (read, sync, precompile). */
+  private waiters: { resolve: () => void; reject: (e: unknown) => void }[] = [];
+  private session: CompileSession | null = null;
+  private lastDropped: unknown = null;
+  private sessionHelpers: Promise<WarmUpDevice[]> | null = null;
+  private readonly compileDevices: number;
+  /**
+   * Whether the driver compiles a pipeline at its first dispatch rather than at its creation (lavapipe):
+   * precompile() then compiles by warm-up dispatches (see compile.ts). Set from the adapter; tests may change it.
+   */
+  compilesOnFirstDispatch: boolean;
   private minBindingSizes = new Map<string, Map<number, number>>();
   private batch: Batch | null = null;
   private uniformArena: GPUBuffer;
@@ -136,6 +174,10 @@ export class GpuRuntime {
   }
   /** Totals, for tests and benchmarks. */
   readonly counters = { dispatches: 0, submits: 0, readbacks: 0, pipelinesCompiled: 0 };
+  /** Pipelines created so far (the cache's size). */
+  get pipelineCount(): number {
+    return this.pipelines.size;
+  }
 
   private constructor(
     /** Held so that it is not garbage-collected: Dawn's instance dies with it, and the device with it. */
@@ -145,6 +187,9 @@ export class GpuRuntime {
     opts: RuntimeOptions,
   ) {
     this.maxDispatchesPerSubmit = opts.maxDispatchesPerSubmit ?? 512;
+    this.compileDevices = Math.max(1, Math.floor(opts.compileDevices ?? 1));
+    this.compiler = new WarmUpDevice(device, false);
+    this.compilesOnFirstDispatch = /llvmpipe|lavapipe/i.test(`${adapter.name} ${adapter.description}`);
     this.features = new Set(device.features as unknown as Iterable<string>);
     const lim = {} as Record<(typeof LIMITS_WANTED)[number], number>;
     for (const k of LIMITS_WANTED) lim[k] = Number(device.limits[k]);
@@ -237,7 +282,8 @@ export class GpuRuntime {
    * submit is safe: WebGPU finishes submitted work first.
    */
   private retireBuffer(buf: GPUBuffer): void {
-    if (this.batch) this.retired.push(buf);
+    if (this.deferred) this.deferred.push({ kind: 'retire', buf });
+    else if (this.batch) this.retired.push(buf);
     else buf.destroy();
   }
 
@@ -256,8 +302,12 @@ export class GpuRuntime {
    */
   write(buf: GPUBuffer, data: ArrayBufferView, byteOffset = 0): void {
     this.throwIfBroken();
-    if (this.batch) this.flush();
     const n = data.byteLength;
+    if (n > 0 && this.deferred) {
+      this.deferred.push({ kind: 'write', buf, data: new Uint8Array(data.buffer, data.byteOffset, n).slice(), byteOffset });
+      return;
+    }
+    if (this.batch) this.flush();
     if (n === 0) return;
     const bytes = new Uint8Array(data.buffer, data.byteOffset, n);
     if (n % 4 === 0) {
@@ -279,6 +329,11 @@ export class GpuRuntime {
   /** Copy a byte range of one buffer into another, in command order. Sizes must be multiples of 4. */
   copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number, op = 'copy'): void {
     if (bytes === 0) return;
+    if (this.deferred) {
+      this.throwIfBroken();
+      this.deferred.push({ kind: 'copy', src, srcOffset, dst, dstOffset, bytes, op });
+      return;
+    }
     const b = this.encoderFor(op, false);
     b.encoder.copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
   }
@@ -286,6 +341,11 @@ export class GpuRuntime {
   /** Zero a byte range of a buffer, in command order. Offset and size must be multiples of 4. */
   clear(buf: GPUBuffer, byteOffset: number, bytes: number, op = 'clear'): void {
     if (bytes === 0) return;
+    if (this.deferred) {
+      this.throwIfBroken();
+      this.deferred.push({ kind: 'clear', buf, byteOffset, bytes, op });
+      return;
+    }
     this.encoderFor(op, false).encoder.clearBuffer(buf, byteOffset, bytes);
   }
 
@@ -298,9 +358,15 @@ export class GpuRuntime {
     }
     const size = Math.ceil(byteLength / 4) * 4;
     const staging = this.takeReadback(size);
-    const b = this.encoderFor(op, false);
-    b.encoder.copyBufferToBuffer(buf, byteOffset, staging, 0, size);
-    this.flush();
+    this.copy(buf, byteOffset, staging, 0, size, op);
+    if (this.deferred) {
+      try {
+        await this.drain();
+      } catch (e) {
+        staging.destroy();
+        throw e;
+      }
+    } else this.flush();
     this.counters.readbacks++;
     try {
       await Promise.race([staging.mapAsync(GPUMapMode.READ, 0, size), this.lostPromise()]);
@@ -330,25 +396,155 @@ export class GpuRuntime {
 
   // ---------------------------------------------------------------- pipelines
 
-  pipeline(op: string, shader: string, entry = 'main', constants?: Record<string, number>): GPUComputePipeline {
-    const key = `${entry}|${constants ? JSON.stringify(constants) : ''}|${shader}`;
-    let p = this.pipelines.get(key);
-    if (p) return p;
-    let module = this.modules.get(shader);
-    this.device.pushErrorScope('validation');
-    if (!module) {
-      module = this.device.createShaderModule({ code: shader, label: op });
-      this.modules.set(shader, module);
-    }
-    p = this.device.createComputePipeline({
-      label: `${op}:${entry}`,
-      layout: 'auto',
-      compute: { module, entryPoint: entry, constants },
+  /**
+   * Compile, in parallel and before any of it runs, every pipeline that the GPU work encoded from now on needs.
+   * The work waits in a queue (dispatches, copies, clears, writes, in order) while the new pipelines compile,
+   * and is submitted once the last one is ready. The set closes at the next readback, sync() or
+   * endPrecompile(), so that one training step's work (forward, backward, update) is one session.
+   * onProgress(done, total) is called when the set closes (unless it is empty) and then for each pipeline
+   * compiled. Resolves once the work is submitted; rejects, as the waiting readback does, with a GpuOpError
+   * naming the kernel when a pipeline does not compile (its work is then dropped).
+   * On a GPU the pipelines compile on Dawn's (or the browser's) threads; on lavapipe, which compiles at the
+   * first dispatch, by warm-up dispatches on this device and on `compileDevices - 1` helpers (compile.ts).
+   */
+  precompile(onProgress?: (done: number, total: number) => void): Promise<PrecompileResult> {
+    this.throwIfBroken();
+    if (this.session) throw new GpuError('precompile: a precompile session is already open; end it first (a readback, sync() or endPrecompile()).');
+    const helpers = this.compilesOnFirstDispatch && this.compileDevices > 1 ? this.helperDevices(this.compileDevices - 1) : Promise.resolve([]);
+    const session = new CompileSession({
+      main: this.compiler,
+      warmUp: this.compilesOnFirstDispatch,
+      helpers,
+      store: (key, p) => this.storePipeline(key, p),
+      onProgress,
     });
-    this.track(this.device.popErrorScope(), [`${op} (compiling ${entry})`]);
+    this.session = session;
+    this.sessionHelpers = helpers;
+    this.deferred ??= [];
+    const submitted = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
+    session.finished().then(
+      () => this.afterSession(session, null),
+      (e) => this.afterSession(session, e),
+    );
+    return submitted.then(() => ({ pipelines: session.size, seconds: (performance.now() - session.started) / 1000 }));
+  }
+
+  /** Close the open precompile session: the pipelines seen so far are the set (a readback or sync() does this too). */
+  endPrecompile(): void {
+    this.session?.close();
+  }
+
+  private afterSession(session: CompileSession, error: unknown): void {
+    if (this.session === session) this.session = null;
+    const helpers = this.sessionHelpers;
+    this.sessionHelpers = null;
+    void helpers?.then((hs) => hs.forEach((h) => h.destroy()));
+    if (error) this.dropDeferred(error);
+    else this.replayIfReady();
+  }
+
+  /** Helper devices of the same adapter, with the same features and limits (so that they compile the same code). */
+  private async helperDevices(n: number): Promise<WarmUpDevice[]> {
+    const out: WarmUpDevice[] = [];
+    try {
+      for (let i = 0; i < n; i++) {
+        const adapter = await this.gpu.requestAdapter({ powerPreference: 'high-performance' });
+        if (!adapter || adapter.info.description !== this.adapter.description || adapter.info.device !== this.adapter.device) break;
+        const requiredLimits: Record<string, number> = {};
+        for (const k of LIMITS_WANTED) requiredLimits[k] = this.limits[k];
+        const requiredFeatures = [...this.features].filter((f) => adapter.features.has(f)) as GPUFeatureName[];
+        const device = await adapter.requestDevice({ requiredFeatures, requiredLimits, label: 'webgpu-resnet compile helper' });
+        out.push(new WarmUpDevice(device, true));
+      }
+    } catch {
+      // Fewer helpers: the runtime's device compiles the rest.
+    }
+    return out;
+  }
+
+  private storePipeline(key: string, p: GPUComputePipeline): void {
+    if (this.pipelines.has(key)) return;
     this.pipelines.set(key, p);
     this.counters.pipelinesCompiled++;
+  }
+
+  /** Start creating the pipeline of a dispatch whose pipeline is not cached (once per key). */
+  private requestPipeline(key: string, spec: DispatchSpec, entry: string): void {
+    if (this.pipelines.has(key) || this.creating.has(key)) return;
+    const req: PipelineRequest = {
+      key,
+      op: spec.op,
+      shader: spec.shader,
+      entry,
+      constants: spec.constants,
+      uniforms: spec.uniforms ? new Uint8Array(spec.uniforms.buffer, spec.uniforms.byteOffset, spec.uniforms.byteLength).slice() : null,
+      bindingSizes: spec.bindings.map((b) => (b ? ('buffer' in b ? (b.size ?? b.buffer.size - (b.offset ?? 0)) : b.size) : null)),
+    };
+    let ready: Promise<void>;
+    if (this.session && !this.session.isClosed) {
+      this.session.add(req);
+      ready = this.session.finished();
+    } else {
+      ready = createPipeline(this.compiler.modules, req).then((p) => this.storePipeline(key, p));
+    }
+    this.creating.set(key, ready);
+    ready.then(
+      () => {
+        this.creating.delete(key);
+        this.replayIfReady();
+      },
+      (e) => {
+        this.creating.delete(key);
+        this.dropDeferred(e);
+      },
+    );
+  }
+
+  /** Wait until the deferred work (if any) is submitted; closes an open precompile session. */
+  private drain(): Promise<void> {
+    this.session?.close();
+    if (!this.deferred) return Promise.resolve();
+    const p = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
+    this.replayIfReady();
     return p;
+  }
+
+  /** Submit the deferred work once no pipeline it needs is still being created. */
+  private replayIfReady(): void {
+    if (!this.deferred || this.creating.size > 0 || this.session || this.destroyed) return;
+    const list = this.deferred;
+    this.deferred = null;
+    try {
+      for (const c of list) {
+        if (c.kind === 'dispatch') this.encodeDispatch(c.spec, this.pipelines.get(c.key)!, c.entries);
+        else if (c.kind === 'copy') this.copy(c.src, c.srcOffset, c.dst, c.dstOffset, c.bytes, c.op);
+        else if (c.kind === 'clear') this.clear(c.buf, c.byteOffset, c.bytes, c.op);
+        else if (c.kind === 'write') this.write(c.buf, c.data, c.byteOffset);
+        else this.retireBuffer(c.buf);
+      }
+      this.flush();
+    } catch (e) {
+      for (const w of this.waiters.splice(0)) w.reject(e);
+      return;
+    }
+    for (const w of this.waiters.splice(0)) w.resolve();
+  }
+
+  /**
+   * A pipeline failed to compile: the work waiting for it is dropped (its buffers' destroys still happen), and
+   * the error goes to every caller waiting for that work; with none waiting, to the next call (throwIfBroken).
+   */
+  private dropDeferred(error: unknown): void {
+    if (error === this.lastDropped) return; // already delivered (a session's error reaches every key it held)
+    this.lastDropped = error;
+    const list = this.deferred ?? [];
+    this.deferred = null;
+    this.session?.close();
+    for (const c of list) if (c.kind === 'retire') this.retireBuffer(c.buf);
+    const err = error instanceof GpuError ? error : new GpuOpError('internal', ['(compiling)'], String((error as Error)?.message ?? error));
+    const waiting = this.waiters.splice(0);
+    if (waiting.length) for (const w of waiting) w.reject(err);
+    else if (!this.firstError) this.firstError = err;
   }
 
   // ---------------------------------------------------------------- dispatch
@@ -370,7 +566,11 @@ export class GpuRuntime {
     return b;
   }
 
-  /** Encode one compute dispatch. Nothing runs until the batch is submitted (flush, read, or a full batch). */
+  /**
+   * Encode one compute dispatch. Nothing runs until the batch is submitted (flush, read, or a full batch).
+   * A dispatch whose pipeline is not compiled yet starts its compile (createComputePipelineAsync) and waits,
+   * with the work encoded after it, until it is ready (see precompile).
+   */
   dispatch(spec: DispatchSpec): void {
     const [x, y = 1, z = 1] = spec.workgroups;
     const maxWg = this.limits.maxComputeWorkgroupsPerDimension;
@@ -378,17 +578,25 @@ export class GpuRuntime {
       throw new GpuOpError('limit', [spec.op], `workgroup count [${x}, ${y}, ${z}] is invalid (each must be an integer in 0..${maxWg})`);
     }
     if (x === 0 || y === 0 || z === 0) return;
-    const entries: GPUBindGroupEntry[] = [];
-    if (this.batch && this.batch.uniformSlots >= UNIFORM_SLOTS) this.flush();
-    const pipeline = this.pipeline(spec.op, spec.shader, spec.entry ?? 'main', spec.constants);
-    const b = this.encoderFor(spec.op, true);
-    if (spec.uniforms) {
-      const u = spec.uniforms;
-      if (u.byteLength > UNIFORM_SLOT) throw new GpuOpError('limit', [spec.op], `uniforms of ${u.byteLength} bytes exceed ${UNIFORM_SLOT}`);
-      const off = b.uniformSlots++ * UNIFORM_SLOT;
-      this.uniformStaging.set(new Uint8Array(u.buffer, u.byteOffset, u.byteLength), off);
-      entries.push({ binding: 0, resource: { buffer: this.uniformArena, offset: off, size: UNIFORM_SLOT } });
+    this.throwIfBroken();
+    if (spec.uniforms && spec.uniforms.byteLength > UNIFORM_SLOT) throw new GpuOpError('limit', [spec.op], `uniforms of ${spec.uniforms.byteLength} bytes exceed ${UNIFORM_SLOT}`);
+    const entries = this.storageEntries(spec);
+    const entry = spec.entry ?? 'main';
+    const key = pipelineKey(entry, spec.constants, spec.shader);
+    const pipeline = this.pipelines.get(key);
+    if (pipeline && !this.deferred) {
+      this.encodeDispatch(spec, pipeline, entries);
+      return;
     }
+    if (!pipeline) this.requestPipeline(key, spec, entry);
+    this.deferred ??= [];
+    const u = spec.uniforms;
+    this.deferred.push({ kind: 'dispatch', key, entries, spec: { ...spec, uniforms: u ? new Uint8Array(u.buffer, u.byteOffset, u.byteLength).slice() : undefined } });
+  }
+
+  /** The storage bindings of a dispatch, checked against the limits and the shader's minimum binding sizes. */
+  private storageEntries(spec: DispatchSpec): GPUBindGroupEntry[] {
+    const entries: GPUBindGroupEntry[] = [];
     const maxBind = this.limits.maxStorageBufferBindingSize;
     let mins = this.minBindingSizes.get(spec.shader);
     if (!mins) this.minBindingSizes.set(spec.shader, (mins = declaredMinBindingSizes(spec.shader)));
@@ -411,7 +619,22 @@ export class GpuRuntime {
       }
       entries.push({ binding: i + 1, resource: { buffer: r.buffer, offset, size } });
     });
+    return entries;
+  }
+
+  /** Encode a checked dispatch with its compiled pipeline into the open batch. */
+  private encodeDispatch(spec: DispatchSpec, pipeline: GPUComputePipeline, storage: GPUBindGroupEntry[]): void {
+    if (this.batch && this.batch.uniformSlots >= UNIFORM_SLOTS) this.flush();
+    const b = this.encoderFor(spec.op, true);
+    const entries = [...storage];
+    if (spec.uniforms) {
+      const u = spec.uniforms;
+      const off = b.uniformSlots++ * UNIFORM_SLOT;
+      this.uniformStaging.set(new Uint8Array(u.buffer, u.byteOffset, u.byteLength), off);
+      entries.unshift({ binding: 0, resource: { buffer: this.uniformArena, offset: off, size: UNIFORM_SLOT } });
+    }
     const group = this.device.createBindGroup({ label: spec.op, layout: pipeline.getBindGroupLayout(0), entries });
+    const [x, y = 1, z = 1] = spec.workgroups;
     b.pass!.setPipeline(pipeline);
     b.pass!.setBindGroup(0, group);
     b.pass!.dispatchWorkgroups(x, y, z);
@@ -424,10 +647,13 @@ export class GpuRuntime {
     if (b.dispatches >= this.maxDispatchesPerSubmit) this.flush();
   }
 
-  /** Submit everything encoded so far. Does not wait for the GPU. */
+  /**
+   * Submit everything encoded so far. Does not wait for the GPU. Work waiting for its pipelines (see
+   * precompile) is submitted when they are ready, not here: sync() and read() wait for it.
+   */
   flush(): void {
     const b = this.batch;
-    if (!b) return;
+    if (!b) return; // (while work is deferred no batch is open: the replay submits it)
     this.batch = null;
     if (b.pass) b.pass.end();
     const profiled = this.resolveProfile(b.encoder);
@@ -509,6 +735,7 @@ export class GpuRuntime {
 
   /** Wait for the GPU's verdict on everything submitted, and throw the first error. */
   async checkErrors(): Promise<void> {
+    await this.drain();
     const checks = this.pendingChecks;
     this.pendingChecks = [];
     await Promise.all(checks);
@@ -517,6 +744,7 @@ export class GpuRuntime {
 
   /** Submit and wait until the GPU has finished all work so far. */
   async sync(): Promise<void> {
+    await this.drain();
     this.flush();
     await Promise.race([this.device.queue.onSubmittedWorkDone(), this.lostPromise()]);
     await this.checkErrors();
@@ -533,6 +761,9 @@ export class GpuRuntime {
     if (this.destroyed) return;
     this.destroyed = true;
     this.batch = null;
+    this.deferred = null;
+    this.session?.close();
+    for (const w of this.waiters.splice(0)) w.reject(new GpuError('The GPU runtime was destroyed while work waited for its pipelines to compile.'));
     for (const r of this.retired) r.destroy();
     this.retired = [];
     this.pool.destroyAll();

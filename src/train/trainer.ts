@@ -84,9 +84,24 @@ export interface Progress {
   etaSeconds: number;
 }
 
+/** The pipelines of a phase's first step compiling before it runs (GpuRuntime.precompile): `done` of `total`. */
+export interface CompileProgress {
+  phase: Progress['phase'];
+  done: number;
+  total: number;
+}
+
 export interface TrainerEvents {
   log?(line: string): void;
   progress?(p: Progress): void;
+  /**
+   * While the pipelines of the run's first training step (or first evaluation) compile, before any of its work
+   * runs: once the step is encoded (its set of new pipelines is then known), and as each one is compiled.
+   * Without a new pipeline it is not called.
+   */
+  compileProgress?(p: CompileProgress): void;
+  /** The compile is over (called after the last compileProgress): `pipelines` compiled in `seconds`. */
+  compileEnd?(p: { phase: Progress['phase']; pipelines: number; seconds: number }): void;
   /** Called when a phase's progress is complete (to clear a progress bar). */
   phaseEnd?(phase: Progress['phase']): void;
   epochEnd?(row: EpochRow, history: EpochRow[]): void;
@@ -262,6 +277,8 @@ export class Trainer {
   private droppedNoted = false;
   /** The parameters config.trainLayers trains and freezes (null: 'all', the model's own requiresGrad is kept). */
   readonly frozen: FreezeReport | null = null;
+  /** Whether the first training step, and the first evaluation, have compiled their pipelines (precompile). */
+  private compiled = { train: false, eval: false };
 
   constructor(
     readonly rt: GpuRuntime,
@@ -331,6 +348,30 @@ export class Trainer {
     if (std) meta.std = JSON.stringify([...std]);
     if (!rgb) meta.in_channels = String(this.channels);
     return meta;
+  }
+
+  /**
+   * For the first step of its kind (training, or evaluation): compile every pipeline that the work encoded until
+   * its readback needs, in parallel, before any of it runs (GpuRuntime.precompile), reporting the progress.
+   * Returns encode()'s value, and the compile (resolved once it is over and the step's work is submitted;
+   * null after the first step).
+   */
+  private compileFirst<T>(kind: 'train' | 'eval', phase: Progress['phase'], encode: () => T): { value: T; compile: Promise<{ pipelines: number; seconds: number }> | null } {
+    if (this.compiled[kind]) return { value: encode(), compile: null };
+    this.compiled[kind] = true;
+    const compile = this.rt
+      .precompile((done, total) => this.events.compileProgress?.({ phase, done, total }))
+      .then((r) => {
+        if (r.pipelines > 0) this.events.compileEnd?.({ phase, ...r });
+        return r;
+      });
+    try {
+      return { value: encode(), compile };
+    } catch (e) {
+      compile.catch(() => undefined);
+      this.rt.endPrecompile();
+      throw e;
+    }
   }
 
   /** The model's first convolution (in registration order), whose input channels the images must match. */
@@ -626,7 +667,7 @@ export class Trainer {
     if (c.freezeBn) setBatchNormEval(model);
     const t0 = performance.now() - p.seconds * 1000;
     let imagesThisRun = 0;
-    const runStart = performance.now();
+    let runStart = performance.now();
     let pending: Promise<void> | null = null;
     let lastLoss: number | null = null;
     // When the previous step's numbers came back: a step's images/s is its batch over the time since then.
@@ -652,13 +693,22 @@ export class Trainer {
       // The lr this batch trains with (a per-batch schedule moves it after every step).
       const lr = optimizer.lr;
       p.lr = lr;
-      const { loss, logits } = trainStep(model, optimizer, x, y, c.labelSmoothing, c.gradClip);
+      const {
+        value: { loss, logits },
+        compile,
+      } = this.compileFirst('train', 'train', () => trainStep(model, optimizer, x, y, c.labelSmoothing, c.gradClip));
       if (perBatch) this.scheduler.step();
       const reads = Promise.all([loss.toArray(), logits.toArray()]);
       // When the previous step's loss diverges below, this step's read is abandoned: it must not become an
       // unhandled rejection once the runtime is destroyed (Node would end with a stack trace, not our message).
       reads.catch(() => undefined);
       for (const t of [x, y, loss, logits]) t.dispose();
+      if (compile) {
+        // The speed leaves out the one-off compile (its line reports that time).
+        const { seconds } = await compile;
+        runStart += seconds * 1000;
+        lastDone += seconds * 1000;
+      }
       // Wait for the previous step's numbers while this step runs on the GPU.
       if (pending) await pending;
       pending = reads.then(([l, lg]) => {
@@ -712,22 +762,29 @@ export class Trainer {
     let lossSum = 0;
     let seen = 0;
     const total = source.batchesPerEpoch;
-    const start = performance.now();
+    let start = performance.now();
     let done = 0;
     for await (const batch of source.epoch(0)) {
       const n = batch.labels.length;
       checkLabels(batch.labels, this.data.classes.length, `evaluation batch ${done + 1}`);
-      const [l, lg] = await noGrad(() => {
-        const x = this.imagesTensor(batch.images, n, phase === 'val' ? 'validation' : 'test');
-        const y = Tensor.fromArray(batch.labels, [n], 'i32', rt);
-        const out = tidy(() => {
-          const logits = model.forward(x);
-          return { loss: crossEntropy(logits, y, { reduction: 'sum' }), logits };
-        });
-        const reads = Promise.all([out.loss.toArray(), out.logits.toArray()]);
-        for (const t of [x, y, out.loss, out.logits]) t.dispose();
-        return reads;
-      });
+      const { value: pending, compile } = this.compileFirst('eval', phase, () =>
+        noGrad(() => {
+          const x = this.imagesTensor(batch.images, n, phase === 'val' ? 'validation' : 'test');
+          const y = Tensor.fromArray(batch.labels, [n], 'i32', rt);
+          const out = tidy(() => {
+            const logits = model.forward(x);
+            return { loss: crossEntropy(logits, y, { reduction: 'sum' }), logits };
+          });
+          const reads = Promise.all([out.loss.toArray(), out.logits.toArray()]);
+          for (const t of [x, y, out.loss, out.logits]) t.dispose();
+          return reads;
+        }),
+      );
+      if (compile) {
+        pending.catch(() => undefined); // awaited below, after the compile's own error
+        start += (await compile).seconds * 1000;
+      }
+      const [l, lg] = await pending;
       const pred = argmaxRows(lg, n, lg.length / n);
       matrix.add(batch.labels, pred);
       const conf = softmaxMax(lg, n, lg.length / n);

@@ -13,7 +13,8 @@ import { DEMO_CLASSES, DEMO_IMAGES_PER_CLASS, DEMO_VERSION } from '../train/data
 import { decodeImageBlob } from '../train/data/decode.browser';
 import type { RGBImage } from '../train/data/image';
 import { accuracyChart, lossChart, type EpochRow } from '../train/report';
-import type { Progress } from '../train/trainer';
+import type { CompileProgress, Progress } from '../train/trainer';
+import { compileLine } from '../train/compile_status';
 import type { Summary } from '../train/run_report';
 import type { TrainConfig } from '../train/config';
 import { checkDecodable, folderIdentity, identityMismatch, scanPicked, tiffNote, weightsProblem } from './checks';
@@ -536,6 +537,12 @@ function onWorkerMessage(m: FromWorker): void {
     case 'progress':
       showProgress(m.progress);
       break;
+    case 'compile':
+      showCompile(m.progress);
+      break;
+    case 'compiled':
+      log(`compiled ${m.pipelines} GPU kernel${m.pipelines === 1 ? '' : 's'} in ${m.seconds.toFixed(1)} s (once per browser: they are cached)`);
+      break;
     case 'phaseEnd':
       speed = null;
       break;
@@ -589,6 +596,18 @@ function renderCharts(): void {
     $('loss-chart').innerHTML = lossChart(page.history, page.stepLosses);
     $('acc-chart').innerHTML = accuracyChart(page.history);
   });
+}
+
+/** The first step's kernels compiling (before any of it runs): `compiling kernels 12/52` in the status. */
+function showCompile(p: CompileProgress): void {
+  if (page.state === 'stopping') return;
+  $('phase').textContent = 'compiling kernels';
+  const bar = $<HTMLProgressElement>('progress');
+  bar.max = p.total;
+  bar.value = p.done;
+  bar.setAttribute('aria-valuetext', `compiling GPU kernels: ${p.done} of ${p.total}`);
+  $('progress-text').dataset.phase = `compile ${p.phase}`;
+  $('progress-text').textContent = compileLine(p.done, p.total);
 }
 
 function showProgress(p: Progress): void {

@@ -3,7 +3,7 @@ import { withRecipeDefaults, type TrainConfig } from '../train/config';
 import type { PickedFile } from '../train/data/files.browser';
 import type { RGBImage } from '../train/data/image';
 import type { EpochRow } from '../train/report';
-import type { Progress } from '../train/trainer';
+import type { CompileProgress, Progress } from '../train/trainer';
 import type { Summary } from '../train/run_report';
 
 /** Where the images come from: the built-in demo (drawn in the worker) or a folder the user picked. */
@@ -89,6 +89,8 @@ export type FromWorker =
   | { type: 'dataset'; description: string; classes: string[]; trainImages: number }
   | { type: 'started'; info: RunInfo; resumed: boolean; history: EpochRow[] }
   | { type: 'progress'; progress: Progress }
+  | { type: 'compile'; progress: CompileProgress }
+  | { type: 'compiled'; phase: Progress['phase']; pipelines: number; seconds: number }
   | { type: 'phaseEnd'; phase: Progress['phase'] }
   | { type: 'epoch'; row: EpochRow; history: EpochRow[] }
   | { type: 'file'; name: string; data: Uint8Array }

@@ -118,6 +118,8 @@ export class TrainingSession {
       trainer = new Trainer(rt, model, data, c, store, {
         log,
         progress: (progress) => this.post({ type: 'progress', progress }),
+        compileProgress: (progress) => this.post({ type: 'compile', progress }),
+        compileEnd: (p) => this.post({ type: 'compiled', ...p }),
         phaseEnd: (phase) => this.post({ type: 'phaseEnd', phase }),
         epochEnd: (row, history) => this.post({ type: 'epoch', row, history: [...history] }),
         shouldStop: () => this.stopRequested,

@@ -22,4 +22,10 @@ it('bench --quick runs every kernel and the model step, and writes the JSON repo
   }
   expect(report.model.train_images_per_second).toBeGreaterThan(0);
   expect(report.model.peak_bytes).toBeGreaterThan(0);
+  // The work of one ResNet-34 step as the GPU sees it (dispatches, submits), train and eval.
+  for (const f of ['train_step_dispatches', 'train_step_submits', 'eval_step_dispatches', 'eval_step_submits']) {
+    expect(Number.isInteger(report.model[f]), f).toBe(true);
+    expect(report.model[f], f).toBeGreaterThan(0);
+  }
+  expect(report.model.train_step_dispatches).toBeGreaterThan(report.model.eval_step_dispatches);
 });

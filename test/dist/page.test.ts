@@ -475,7 +475,8 @@ describe.skipIf(!existsSync(CHROMIUM))('page as a user meets it (headless Chromi
     let prev: string | null = null;
     for (const l of r.lines) {
       if (l === 'state running') prev = null;
-      if (l.startsWith('state ')) continue;
+      // The first step's kernels compiling (no speed there): "compiling kernels 12/45" in the same line.
+      if (l.startsWith('state ') || l.startsWith('compile ')) continue;
       const key = l.replace(/ \| .*/, '');
       if (key !== prev) firsts.push(l);
       prev = key;
@@ -484,6 +485,7 @@ describe.skipIf(!existsSync(CHROMIUM))('page as a user meets it (headless Chromi
     expect(firsts.length).toBeGreaterThanOrEqual(5);
     for (const l of firsts) expect(l).toMatch(/measuring speed…$/);
     expect(r.lines.some((l) => /images\/s · \d+ s left$/.test(l))).toBe(true);
+    expect(r.lines.some((l) => /^compile train \| compiling kernels \d+\/\d+$/.test(l))).toBe(true);
     // No CLI wording anywhere on the page (log included).
     expect(r.text).not.toMatch(/--(resume|arch|lr|out)\b/);
     // steps.csv is offered with the other outputs: one row per trained batch, numbered from 1 across the stop and resume.

@@ -222,8 +222,9 @@ fn convLoop(acc: ptr<function, array<vec4f, 32>>, zFirst: u32, zEnd: u32, xCol: 
 // Store row m of this lane's 4 columns of C (+ bias, + C's old values when accumulating): one vec4 store when
 // the columns are consecutive and start on a vec4 (`vecStore`: every row then does), else one float at a time
 // (a store to one component writes that float only). On llvmpipe the stores, not the multiply-adds, dominate
-// short-K products: 1 vec4 store instead of 4 float stores, with the rows' registers addressed by constants
-// (storeRow(acc[r]) per row, not a loop).
+// short-K products: 1 vec4 store instead of 4 float stores. The rows are stored by a loop over a copy of the
+// accumulators whose trip count is not a constant (so that it is not unrolled): 32 or 64 inlined copies of
+// storeRow, each with 8 per-lane loads and stores per float on llvmpipe, took 20-60 s to compile per variant.
 fn storeRow(acc: vec4f, m: u32, base0: u32, vecStore: bool, biasCol: vec4f, nBase: u32, colOff: vec4u) {
   if (m >= p.M) { return; }
   var v = acc + biasCol;
@@ -308,38 +309,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   }
   let base0 = p.offC + wid.z * p.strideC;
   let vecStore = colOff.w == colOff.x + 3u && nBase + 3u < p.N && ((base0 + colOff.x) & 3u) == 0u && (p.ldc & 3u) == 0u;
-  storeRow(acc[0], m0 + 0u, base0, vecStore, biasCol, nBase, colOff);
-  storeRow(acc[1], m0 + 1u, base0, vecStore, biasCol, nBase, colOff);
-  storeRow(acc[2], m0 + 2u, base0, vecStore, biasCol, nBase, colOff);
-  storeRow(acc[3], m0 + 3u, base0, vecStore, biasCol, nBase, colOff);
-  storeRow(acc[4], m0 + 4u, base0, vecStore, biasCol, nBase, colOff);
-  storeRow(acc[5], m0 + 5u, base0, vecStore, biasCol, nBase, colOff);
-  storeRow(acc[6], m0 + 6u, base0, vecStore, biasCol, nBase, colOff);
-  storeRow(acc[7], m0 + 7u, base0, vecStore, biasCol, nBase, colOff);
-  storeRow(acc[8], m0 + 8u, base0, vecStore, biasCol, nBase, colOff);
-  storeRow(acc[9], m0 + 9u, base0, vecStore, biasCol, nBase, colOff);
-  storeRow(acc[10], m0 + 10u, base0, vecStore, biasCol, nBase, colOff);
-  storeRow(acc[11], m0 + 11u, base0, vecStore, biasCol, nBase, colOff);
-  storeRow(acc[12], m0 + 12u, base0, vecStore, biasCol, nBase, colOff);
-  storeRow(acc[13], m0 + 13u, base0, vecStore, biasCol, nBase, colOff);
-  storeRow(acc[14], m0 + 14u, base0, vecStore, biasCol, nBase, colOff);
-  storeRow(acc[15], m0 + 15u, base0, vecStore, biasCol, nBase, colOff);
-  storeRow(acc[16], m0 + 16u, base0, vecStore, biasCol, nBase, colOff);
-  storeRow(acc[17], m0 + 17u, base0, vecStore, biasCol, nBase, colOff);
-  storeRow(acc[18], m0 + 18u, base0, vecStore, biasCol, nBase, colOff);
-  storeRow(acc[19], m0 + 19u, base0, vecStore, biasCol, nBase, colOff);
-  storeRow(acc[20], m0 + 20u, base0, vecStore, biasCol, nBase, colOff);
-  storeRow(acc[21], m0 + 21u, base0, vecStore, biasCol, nBase, colOff);
-  storeRow(acc[22], m0 + 22u, base0, vecStore, biasCol, nBase, colOff);
-  storeRow(acc[23], m0 + 23u, base0, vecStore, biasCol, nBase, colOff);
-  storeRow(acc[24], m0 + 24u, base0, vecStore, biasCol, nBase, colOff);
-  storeRow(acc[25], m0 + 25u, base0, vecStore, biasCol, nBase, colOff);
-  storeRow(acc[26], m0 + 26u, base0, vecStore, biasCol, nBase, colOff);
-  storeRow(acc[27], m0 + 27u, base0, vecStore, biasCol, nBase, colOff);
-  storeRow(acc[28], m0 + 28u, base0, vecStore, biasCol, nBase, colOff);
-  storeRow(acc[29], m0 + 29u, base0, vecStore, biasCol, nBase, colOff);
-  storeRow(acc[30], m0 + 30u, base0, vecStore, biasCol, nBase, colOff);
-  storeRow(acc[31], m0 + 31u, base0, vecStore, biasCol, nBase, colOff);
+  let rowsHere = min(32u, p.M - m0);
+  var rows = acc;
+  for (var r = 0u; r < rowsHere; r++) { storeRow(rows[r], m0 + r, base0, vecStore, biasCol, nBase, colOff); }
   if (WIDE) {
     // The second half (MODE 0: no images folded into the columns).
     let nB = nBase + 32u;
@@ -349,37 +321,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
       for (var j = 0u; j < 4u; j++) { biasB[j] = bias[p.offBias + min(nB + j, p.N - 1u)]; }
     }
     let vecB = nB + 3u < p.N && ((base0 + nB) & 3u) == 0u && (p.ldc & 3u) == 0u;
-    storeRow(accB[0], m0 + 0u, base0, vecB, biasB, nB, colB);
-    storeRow(accB[1], m0 + 1u, base0, vecB, biasB, nB, colB);
-    storeRow(accB[2], m0 + 2u, base0, vecB, biasB, nB, colB);
-    storeRow(accB[3], m0 + 3u, base0, vecB, biasB, nB, colB);
-    storeRow(accB[4], m0 + 4u, base0, vecB, biasB, nB, colB);
-    storeRow(accB[5], m0 + 5u, base0, vecB, biasB, nB, colB);
-    storeRow(accB[6], m0 + 6u, base0, vecB, biasB, nB, colB);
-    storeRow(accB[7], m0 + 7u, base0, vecB, biasB, nB, colB);
-    storeRow(accB[8], m0 + 8u, base0, vecB, biasB, nB, colB);
-    storeRow(accB[9], m0 + 9u, base0, vecB, biasB, nB, colB);
-    storeRow(accB[10], m0 + 10u, base0, vecB, biasB, nB, colB);
-    storeRow(accB[11], m0 + 11u, base0, vecB, biasB, nB, colB);
-    storeRow(accB[12], m0 + 12u, base0, vecB, biasB, nB, colB);
-    storeRow(accB[13], m0 + 13u, base0, vecB, biasB, nB, colB);
-    storeRow(accB[14], m0 + 14u, base0, vecB, biasB, nB, colB);
-    storeRow(accB[15], m0 + 15u, base0, vecB, biasB, nB, colB);
-    storeRow(accB[16], m0 + 16u, base0, vecB, biasB, nB, colB);
-    storeRow(accB[17], m0 + 17u, base0, vecB, biasB, nB, colB);
-    storeRow(accB[18], m0 + 18u, base0, vecB, biasB, nB, colB);
-    storeRow(accB[19], m0 + 19u, base0, vecB, biasB, nB, colB);
-    storeRow(accB[20], m0 + 20u, base0, vecB, biasB, nB, colB);
-    storeRow(accB[21], m0 + 21u, base0, vecB, biasB, nB, colB);
-    storeRow(accB[22], m0 + 22u, base0, vecB, biasB, nB, colB);
-    storeRow(accB[23], m0 + 23u, base0, vecB, biasB, nB, colB);
-    storeRow(accB[24], m0 + 24u, base0, vecB, biasB, nB, colB);
-    storeRow(accB[25], m0 + 25u, base0, vecB, biasB, nB, colB);
-    storeRow(accB[26], m0 + 26u, base0, vecB, biasB, nB, colB);
-    storeRow(accB[27], m0 + 27u, base0, vecB, biasB, nB, colB);
-    storeRow(accB[28], m0 + 28u, base0, vecB, biasB, nB, colB);
-    storeRow(accB[29], m0 + 29u, base0, vecB, biasB, nB, colB);
-    storeRow(accB[30], m0 + 30u, base0, vecB, biasB, nB, colB);
-    storeRow(accB[31], m0 + 31u, base0, vecB, biasB, nB, colB);
+    var rowsB = accB;
+    for (var r = 0u; r < rowsHere; r++) { storeRow(rowsB[r], m0 + r, base0, vecB, biasB, nB, colB); }
   }
 }
