@@ -581,6 +581,8 @@ export class GpuRuntime {
     this.throwIfBroken();
     if (spec.uniforms && spec.uniforms.byteLength > UNIFORM_SLOT) throw new GpuOpError('limit', [spec.op], `uniforms of ${spec.uniforms.byteLength} bytes exceed ${UNIFORM_SLOT}`);
     const entries = this.storageEntries(spec);
+    // Counted when asked for: a dispatch waiting for its pipeline is encoded later, when the pipeline is ready.
+    this.counters.dispatches++;
     const entry = spec.entry ?? 'main';
     const key = pipelineKey(entry, spec.constants, spec.shader);
     const pipeline = this.pipelines.get(key);
@@ -643,7 +645,6 @@ export class GpuRuntime {
       b.pass = null;
     }
     b.dispatches++;
-    this.counters.dispatches++;
     if (b.dispatches >= this.maxDispatchesPerSubmit) this.flush();
   }
 
