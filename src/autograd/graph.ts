@@ -4,7 +4,15 @@
  */
 import { isGradEnabled, keep, tidy } from './scope';
 import { Tensor, shapeStr } from './tensor';
-import { accumulate } from '../kernels/elementwise';
+import { accumulate as accumulateF32 } from '../kernels/elementwise';
+import { accumulateF16 } from '../kernels/cast';
+import { castRaw } from './ops/half';
+
+/** out += g for gradients of either float dtype (float16 ones are summed in float32 and rounded once). */
+function accumulate(out: Tensor, g: Tensor): void {
+  if (out.dtype === 'f16') accumulateF16(out.rt, out.buffer, g.buffer, g.size);
+  else accumulateF32(out.rt, out.buffer, g.buffer, g.size);
+}
 
 export type BackwardFn = (grad: Tensor) => (Tensor | null)[];
 
@@ -69,13 +77,13 @@ function accumulateLeaf(leaf: Tensor, g: Tensor): void {
     leaf.grad = keep(g);
     return;
   }
-  accumulate(leaf.rt, leaf.grad.buffer, g.buffer, g.size);
+  accumulate(leaf.grad, g);
   g.dispose();
 }
 
 function copyOf(t: Tensor): Tensor {
   const c = Tensor.empty(t.shape, t.dtype, t.rt);
-  t.rt.copy(t.buffer, 0, c.buffer, 0, t.size * 4, 'copy');
+  t.rt.copy(t.buffer, 0, c.buffer, 0, t.byteLength, 'copy');
   return c;
 }
 
@@ -113,7 +121,12 @@ export function backward(root: Tensor, grad?: Tensor, opts: BackwardOptions = {}
   if (!root.requiresGrad) throw new Error(`backward(): tensor ${shapeStr(root.shape)} does not require grad (no input of its graph has requiresGrad)`);
   if (!grad && root.size !== 1) throw new Error(`backward(): give an upstream gradient for the non-scalar output ${shapeStr(root.shape)}`);
   if (grad && grad.size !== root.size) throw new Error(`backward(): gradient ${shapeStr(grad.shape)} does not match output ${shapeStr(root.shape)}`);
-  const seed = grad ? copyOf(grad) : Tensor.full(root.shape, 1, root.rt);
+  let seed = grad ? copyOf(grad) : Tensor.full(root.shape, 1, root.rt);
+  if (seed.dtype !== root.dtype && root.dtype !== 'i32') {
+    const cast = castRaw(seed, root.dtype === 'f16' ? 'f16' : 'f32');
+    seed.dispose();
+    seed = cast;
+  }
   if (!root.node) {
     accumulateLeaf(root, seed);
     return;
@@ -146,6 +159,9 @@ export function backward(root: Tensor, grad?: Tensor, opts: BackwardOptions = {}
       if (raw.size !== input.size) {
         throw new Error(`backward of ${node.op}: gradient ${shapeStr(raw.shape)} for input ${k} does not match its shape ${shapeStr(input.shape)}`);
       }
+      if (raw.dtype !== input.dtype) {
+        throw new Error(`backward of ${node.op}: gradient for input ${k} is ${raw.dtype}, its input ${input.dtype} (an op's backward must return its inputs' dtypes)`);
+      }
       const left = remaining.get(raw)! - 1;
       remaining.set(raw, left);
       let gi = left > 0 ? copyOf(raw) : raw;
@@ -163,7 +179,7 @@ export function backward(root: Tensor, grad?: Tensor, opts: BackwardOptions = {}
       else {
         const prev = grads.get(input);
         if (prev) {
-          accumulate(input.rt, prev.buffer, gi.buffer, gi.size);
+          accumulate(prev, gi);
           gi.dispose();
         } else grads.set(input, gi);
       }

@@ -81,3 +81,28 @@ export function noGrad<T>(fn: () => T): T {
     gradEnabled = prev;
   }
 }
+
+/** The dtype conv2d, linear and matmul compute in under autocast(), or null outside it. */
+let autocastDtype: 'f16' | null = null;
+
+export function getAutocastDtype(): 'f16' | null {
+  return autocastDtype;
+}
+
+/**
+ * torch.autocast for float16: inside fn, conv2d, linear and matmul take float16 inputs (a float32 input is
+ * cast; weights and biases are rounded to float16) and give float16 outputs, with float32 accumulation. Ops
+ * that receive float16 tensors keep them in float16 storage (batch norm, pooling, dropout and the elementwise
+ * ops compute in float32 and store float16); cross-entropy and the other losses compute and return float32.
+ * `enabled: false` runs fn as it is (so one code path serves both precisions). Needs shader-f16 (hasF16).
+ */
+export function autocast<T>(fn: () => T, opts: { enabled?: boolean } = {}): T {
+  if (opts.enabled === false) return fn();
+  const prev = autocastDtype;
+  autocastDtype = 'f16';
+  try {
+    return fn();
+  } finally {
+    autocastDtype = prev;
+  }
+}

@@ -13,10 +13,19 @@ import * as reduce from './ops/reduce';
 import * as nnOps from './ops/nn';
 import * as unary from './ops/unary';
 import * as binary from './ops/binary';
+import * as half from './ops/half';
 import { backward as runBackward, type BackwardOptions } from './graph';
+import { f16Bytes, requireF16 } from '../kernels/cast';
+import { decodeF16, encodeF16 } from '../kernels/cast/half';
 
-export type DType = 'f32' | 'i32';
+/** float32, int32 (labels, indices), or float16 (activations under autocast; needs the adapter's shader-f16). */
+export type DType = 'f32' | 'i32' | 'f16';
 export type Shape = readonly number[];
+
+/** Bytes of a tensor of `n` elements of `dtype` (float16 tensors take whole 4-byte words). */
+export function dtypeBytes(dtype: DType, n: number): number {
+  return dtype === 'f16' ? f16Bytes(n) : n * 4;
+}
 
 /** A GPU buffer shared by a tensor and its reshaped views. */
 export class Storage {
@@ -78,6 +87,28 @@ export class Tensor {
     return this.storage === null;
   }
 
+  /** The bytes of its values in the buffer (4 per element; float16: 2, rounded up to whole words). */
+  get byteLength(): number {
+    return dtypeBytes(this.dtype, this.size);
+  }
+
+  /**
+   * @internal Gives the buffer back while keeping the tensor object (ops/half.ts: a float32 copy that an op's
+   * backward closure names is freed after the forward and made again from the float16 tensor when needed).
+   */
+  evictStorage(): void {
+    this.storage?.release();
+    this.storage = null;
+  }
+
+  /** @internal Takes over the storage of `src` (same shape and dtype), which is left disposed. */
+  adoptStorage(src: Tensor): void {
+    if (src.size !== this.size || src.dtype !== this.dtype) throw new Error('adoptStorage: shape or dtype differ');
+    this.storage?.release();
+    this.storage = src.storage;
+    src.storage = null;
+  }
+
   private live(): Storage {
     if (!this.storage) {
       throw new Error(
@@ -92,14 +123,16 @@ export class Tensor {
 
   /** An uninitialised tensor (its contents are whatever the pooled buffer held). */
   static empty(shape: Shape, dtype: DType = 'f32', rt: GpuRuntime = getRuntime()): Tensor {
-    const bytes = numel(shape) * 4;
+    if (dtype === 'f16') requireF16(rt, 'a float16 tensor');
+    const bytes = dtypeBytes(dtype, numel(shape));
     return new Tensor(new Storage(rt, rt.alloc(bytes), bytes), shape, dtype);
   }
 
   static fromArray(data: ArrayLike<number>, shape?: Shape, dtype: DType = 'f32', rt: GpuRuntime = getRuntime()): Tensor {
     const s = shape ?? [data.length];
     if (numel(s) !== data.length) throw new Error(`fromArray: ${data.length} values do not fill shape ${shapeStr(s)}`);
-    const typed = dtype === 'f32' ? (data instanceof Float32Array ? data : Float32Array.from(data)) : data instanceof Int32Array ? data : Int32Array.from(data);
+    const typed =
+      dtype === 'f16' ? encodeF16(data) : dtype === 'f32' ? (data instanceof Float32Array ? data : Float32Array.from(data)) : data instanceof Int32Array ? data : Int32Array.from(data);
     const t = Tensor.empty(s, dtype, rt);
     rt.write(t.buffer, typed);
     return t;
@@ -159,8 +192,8 @@ export class Tensor {
   /** Read the values back to the CPU. */
   async toArray(): Promise<Float32Array> {
     const st = this.live();
-    const bytes = await st.rt.read(st.buffer, this.size * 4, 0, `toArray${shapeStr(this.shape)}`);
-    return new Float32Array(bytes);
+    const bytes = await st.rt.read(st.buffer, this.byteLength, 0, `toArray${shapeStr(this.shape)}`);
+    return this.dtype === 'f16' ? decodeF16(new Uint16Array(bytes), this.size) : new Float32Array(bytes);
   }
 
   async toInt32Array(): Promise<Int32Array> {
@@ -217,6 +250,16 @@ export class Tensor {
   zeroGrad(): void {
     this.grad?.dispose();
     this.grad = null;
+  }
+
+  /** A float16 copy (torch's .half()); itself when already float16. Differentiable. */
+  half(): Tensor {
+    return half.toDtype(this, 'f16');
+  }
+
+  /** A float32 copy (torch's .float()); itself when already float32. Differentiable. */
+  float(): Tensor {
+    return half.toDtype(this, 'f32');
   }
 
   // ------------------------------------------------------------------ ops (see ops/*.ts)

@@ -26,9 +26,11 @@ import { broadcastKernelContracts } from './broadcast';
 import { adamKernel } from './adam';
 import { clipKernel } from './clip';
 import { matmulTiledKernels } from './matmul/tiled';
+import { castKernel } from './cast';
 
 export const kernelContracts: readonly KernelContract[] = [
   sgdKernel,
+  castKernel,
   crossEntropyKernel,
   reduceKernel,
   dropoutKernel,

@@ -7,6 +7,7 @@ import { record } from '../graph';
 import { requireNonEmpty } from './check';
 import { bnApply, bnBackwardApply, bnBackwardReduce, bnStatsEval, bnStatsTrain, type BnAffine, type BnShape } from '../../kernels/batchnorm';
 import { unaryBackward } from '../../kernels/elementwise/unary_gen';
+import { inF32 } from './half';
 
 function bnShape(op: string, x: Tensor, runningMean: Tensor, runningVar: Tensor, weight: Tensor | null, bias: Tensor | null): BnShape {
   if (x.shape.length !== 4) throw new Error(`${op}: input must be [N, C, H, W], got ${shapeStr(x.shape)}`);
@@ -67,6 +68,10 @@ function batchNormImpl(
   momentum: number,
   eps: number,
 ): Tensor {
+  if (x.dtype === 'f16') {
+    // float16 storage, float32 statistics and arithmetic (ops/half.ts)
+    return inF32(op, [x, weight, bias], { out: 'f16' }, ([xi, wi, bi]) => batchNormImpl(op, relu, xi!, runningMean, runningVar, wi, bi, training, momentum, eps));
+  }
   const s = bnShape(op, x, runningMean, runningVar, weight, bias);
   const stats = statistics(x, s, runningMean, runningVar, training, momentum, eps);
   const out = Tensor.empty(x.shape, 'f32', x.rt);
@@ -125,6 +130,13 @@ export function batchNormAddRelu(
   eps = 1e-5,
 ): Tensor {
   const op = 'batchNormAddRelu';
+  if (x.dtype === 'f16' || residual.dtype === 'f16') {
+    // float16 storage, float32 statistics and arithmetic; the backward's ReLU mask reads the output (ops/half.ts)
+    const outDtype = x.dtype === 'f16' && residual.dtype === 'f16' ? 'f16' : 'f32';
+    return inF32(op, [x, residual, weight, bias], { out: outDtype, savesOutput: true }, ([xi, ri, wi, bi]) =>
+      batchNormAddRelu(xi!, ri!, runningMean, runningVar, wi, bi, training, momentum, eps),
+    );
+  }
   const s = bnShape(op, x, runningMean, runningVar, weight, bias);
   requireNonEmpty(op, { residual });
   if (shapeStr(residual.shape) !== shapeStr(x.shape)) throw new Error(`${op}: residual ${shapeStr(residual.shape)} must match the input ${shapeStr(x.shape)}`);

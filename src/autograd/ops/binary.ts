@@ -8,6 +8,7 @@
 import { Tensor, numel, shapeStr, type Shape } from '../tensor';
 import { record } from '../graph';
 import { requireNonEmpty } from './check';
+import { hasHalf, inF32, promotedDtype } from './half';
 import { binaryDispatch, isPassThrough } from '../../kernels/elementwise/binary_gen';
 import { binarySpec, type BinaryName, type BinarySpec } from '../../kernels/elementwise/binary_ops';
 import {
@@ -54,7 +55,19 @@ function scalarOp(name: BinaryName, spec: BinarySpec, side: 'a' | 'b', s: number
  */
 export function binaryOp(name: BinaryName): (a: Operand, b: Operand) => Tensor {
   const spec = binarySpec(name);
-  return (a: Operand, b: Operand): Tensor => {
+  const op = (a: Operand, b: Operand): Tensor => {
+    const ta = typeof a === 'number' ? null : a;
+    const tb = typeof b === 'number' ? null : b;
+    if (hasHalf([ta, tb])) {
+      // float16 operands: computed in float32, stored in float16 unless the other operand is float32 (ops/half.ts)
+      const ins = [ta, tb].filter((t): t is Tensor => t !== null);
+      return inF32(name, ins, { out: promotedDtype(ins), savesOutput: true }, (w) => {
+        let k = 0;
+        const wa = typeof a === 'number' ? a : w[k++]!;
+        const wb = typeof b === 'number' ? b : w[k++]!;
+        return op(wa, wb);
+      });
+    }
     if (typeof a === 'number') {
       if (typeof b === 'number') throw new Error(`${name}: a (${a}) and b (${b}) are both numbers; give at least one tensor`);
       return scalarOp(name, spec, 'a', a, b);
@@ -96,6 +109,7 @@ export function binaryOp(name: BinaryName): (a: Operand, b: Operand) => Tensor {
       }),
     );
   };
+  return op;
 }
 
 /** a + b, broadcasting (either may be a number), as torch.add. Also the residual add of ResNet (same shapes: vec4 kernel). */

@@ -8,6 +8,12 @@ import { type Tensor, shapeStr } from '../tensor';
  */
 export function requireNonEmpty(op: string, tensors: Record<string, Tensor | null | undefined>): void {
   for (const [name, t] of Object.entries(tensors)) {
+    if (t && t.dtype === 'f16') {
+      throw new Error(
+        `${op}: ${name} ${shapeStr(t.shape)} is a float16 tensor, and ${op} takes float32 tensors only. Convert it with .float() first ` +
+          `(float16 is supported by conv2d, linear, matmul, batch norm, pooling, dropout, the elementwise ops and the losses; see docs/precision.md).`,
+      );
+    }
     if (t && t.size === 0) {
       throw new Error(
         `${op}: ${name} ${shapeStr(t.shape)} is empty (0 elements). No op accepts an empty tensor (such as a batch of 0 images): skip an empty batch before the model.`,

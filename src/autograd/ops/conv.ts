@@ -1,7 +1,8 @@
 /** 2D convolution (NCHW, groups = 1) on tensors, with its backward for x, weight and bias. */
 import { Tensor } from '../tensor';
 import { record } from '../graph';
-import { isGradEnabled } from '../scope';
+import { getAutocastDtype, isGradEnabled } from '../scope';
+import { inF32, roundF16, toDtype } from './half';
 import { requireNonEmpty } from './check';
 import { conv2dBackwardBias, conv2dBackwardData, conv2dBackwardWeight, conv2dForward, conv2dGeometry, type ConvOptions } from '../../kernels/conv';
 
@@ -24,8 +25,19 @@ function square(name: string, v: number | readonly [number, number] | undefined,
  * Call as conv2d(x, w, b, { stride, padding }) or conv2d(x, w, b, stride, padding).
  */
 export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, opts: Conv2dOptions | number = {}, padding?: number): Tensor {
-  requireNonEmpty('conv2d', { x, weight, bias });
   const o: Conv2dOptions = typeof opts === 'number' ? { stride: opts, padding } : opts;
+  if (x.dtype === 'f16' || getAutocastDtype() === 'f16') {
+    // autocast: float16 input, weights rounded to float16, float32 accumulation, float16 output (ops/half.ts)
+    const x16 = toDtype(x, 'f16');
+    const w = weight.dtype === 'f16' ? weight : roundF16(weight);
+    const b = bias && bias.dtype !== 'f16' ? roundF16(bias) : bias;
+    return inF32('conv2d', [x16, w, b], { out: 'f16' }, ([xi, wi, bi]) => conv2dF32(xi!, wi!, bi, o));
+  }
+  return conv2dF32(x, weight, bias, o);
+}
+
+function conv2dF32(x: Tensor, weight: Tensor, bias: Tensor | null, o: Conv2dOptions): Tensor {
+  requireNonEmpty('conv2d', { x, weight, bias });
   const g = conv2dGeometry(x.shape, weight.shape, square('stride', o.stride, 1), square('padding', o.padding, 0));
   if (bias && (bias.shape.length !== 1 || bias.shape[0] !== g.O)) throw new Error(`conv2d: bias [${bias.shape.join(', ')}] must be [${g.O}]`);
   const rt = x.rt;

@@ -4,9 +4,28 @@ import { record } from '../graph';
 import { requireNonEmpty } from './check';
 import { matmul as matmulKernel } from '../../kernels/matmul';
 import { sumAxis } from '../../kernels/reduce';
+import { getAutocastDtype } from '../scope';
+import { inF32, roundF16, toDtype } from './half';
+
+/** Under autocast, or given a float16 tensor: a float32 operand as autocast casts it (a weight: rounded, kept float32). */
+function halfOperand(t: Tensor, param: boolean): Tensor {
+  if (t.dtype === 'f16') return t;
+  return param ? roundF16(t) : toDtype(t, 'f16');
+}
+
+function halfMode(...ts: (Tensor | null | undefined)[]): boolean {
+  return getAutocastDtype() === 'f16' || ts.some((t) => t?.dtype === 'f16');
+}
 
 /** a[M,K] · b[K,N] → [M,N]. */
 export function matmul(a: Tensor, b: Tensor): Tensor {
+  if (halfMode(a, b)) {
+    return inF32('matmul', [halfOperand(a, false), halfOperand(b, false)], { out: 'f16' }, ([ai, bi]) => matmulF32(ai!, bi!));
+  }
+  return matmulF32(a, b);
+}
+
+function matmulF32(a: Tensor, b: Tensor): Tensor {
   requireNonEmpty('matmul', { a, b });
   if (a.shape.length !== 2 || b.shape.length !== 2 || a.shape[1] !== b.shape[0]) {
     throw new Error(`matmul: shapes ${shapeStr(a.shape)} and ${shapeStr(b.shape)} do not multiply (need [M,K] and [K,N])`);
@@ -36,6 +55,14 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
  * [in]) are flattened into the rows of one matmul and restored; the storage is contiguous, so that is a view.
  */
 export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
+  if (halfMode(x, weight, bias)) {
+    const ins = [halfOperand(x, false), halfOperand(weight, true), bias ? halfOperand(bias, true) : null];
+    return inF32('linear', ins, { out: 'f16' }, ([xi, wi, bi]) => linearF32(xi!, wi!, bi));
+  }
+  return linearF32(x, weight, bias);
+}
+
+function linearF32(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
   requireNonEmpty('linear', { x, weight, bias });
   const inF = x.shape[x.shape.length - 1];
   const outF = weight.shape[0];

@@ -2,6 +2,7 @@
 import { Tensor, shapeStr } from '../tensor';
 import { record } from '../graph';
 import { requireNonEmpty } from './check';
+import { inF32 } from './half';
 import { crossEntropyBackward, crossEntropyForward } from '../../kernels/loss';
 import { sumAxis } from '../../kernels/reduce';
 
@@ -39,6 +40,8 @@ export function checkLabels(labels: ArrayLike<number>, numClasses: number, what 
  * NaN gradients; call checkLabels where such labels are made.
  */
 export function crossEntropy(logits: Tensor, labelsIn: Tensor | ArrayLike<number>, opts: CrossEntropyOptions = {}): Tensor {
+  // autocast computes losses in float32: float16 logits are widened, the loss is float32 (ops/half.ts)
+  if (logits.dtype === 'f16') return inF32('cross_entropy', [logits], { out: 'f32' }, ([l]) => crossEntropy(l!, labelsIn, opts));
   const smoothing = opts.labelSmoothing ?? 0;
   const reduction = opts.reduction ?? 'mean';
   if (logits.shape.length !== 2) throw new Error(`crossEntropy: logits must be [N, C], got ${shapeStr(logits.shape)}`);

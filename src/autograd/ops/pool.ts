@@ -2,6 +2,7 @@
 import { Tensor, shapeStr } from '../tensor';
 import { record } from '../graph';
 import { requireNonEmpty } from './check';
+import { inF32 } from './half';
 import {
   adaptiveAvgPool2dBackward,
   adaptiveAvgPool2dForward,
@@ -36,6 +37,7 @@ function dims(op: string, x: Tensor): [number, number, number, number] {
  * row-major window order. The argmax (i32, as return_indices gives) is saved for the backward.
  */
 export function maxPool2d(x: Tensor, opts: MaxPool2dOptions): Tensor {
+  if (x.dtype === 'f16') return inF32('maxPool2d', [x], { out: 'f16' }, ([xi]) => maxPool2d(xi!, opts));
   const [n, c, h, w] = dims('maxPool2d', x);
   const [kh, kw] = pair(opts.kernelSize);
   const [sh, sw] = pair(opts.stride ?? opts.kernelSize);
@@ -64,6 +66,7 @@ export function maxPool2d(x: Tensor, opts: MaxPool2dOptions): Tensor {
 
 /** torch.nn.functional.adaptive_avg_pool2d: output [N, C, oh, ow] with PyTorch's (possibly overlapping) bins. */
 export function adaptiveAvgPool2d(x: Tensor, outputSize: Size2): Tensor {
+  if (x.dtype === 'f16') return inF32('adaptiveAvgPool2d', [x], { out: 'f16' }, ([xi]) => adaptiveAvgPool2d(xi!, outputSize));
   const [n, c, h, w] = dims('adaptiveAvgPool2d', x);
   const [oh, ow] = pair(outputSize);
   const s: PoolShape = { planes: n * c, h, w, oh, ow };

@@ -2,6 +2,7 @@
 import { Tensor, shapeStr } from '../tensor';
 import { record } from '../graph';
 import { requireNonEmpty } from './check';
+import { inF32 } from './half';
 import { unaryBackward, unaryForward } from '../../kernels/elementwise/unary_gen';
 import type { UnaryName, UnaryParams } from '../../kernels/elementwise/unary_ops';
 
@@ -10,7 +11,9 @@ import type { UnaryName, UnaryParams } from '../../kernels/elementwise/unary_ops
  * `params` overrides the op's declared parameter defaults by name (leakyRelu's negativeSlope, clamp's min, max).
  */
 export function unaryOp(name: UnaryName, params?: UnaryParams): (x: Tensor) => Tensor {
-  return (x: Tensor): Tensor => {
+  const op = (x: Tensor): Tensor => {
+    // float16: computed in float32, stored in float16 (ops/half.ts)
+    if (x.dtype === 'f16') return inF32(name, [x], { out: 'f16', savesOutput: true }, ([xi]) => op(xi!));
     requireNonEmpty(name, { x });
     if (x.dtype !== 'f32') throw new Error(`${name}: x must be an 'f32' tensor, got '${x.dtype}'`);
     const y = Tensor.empty(x.shape, 'f32', x.rt);
@@ -21,6 +24,7 @@ export function unaryOp(name: UnaryName, params?: UnaryParams): (x: Tensor) => T
       return [gx];
     });
   };
+  return op;
 }
 
 /** e^x, elementwise (torch.exp). The gradient is dy·y. */
