@@ -85,6 +85,10 @@ Without --data it trains on a built-in demo dataset (generated into .cache/ on f
   --freeze-bn           every batch norm in eval mode while training: running statistics fixed, weight and bias
                         still trained where their layer is (without it, frozen layers' batch norm keeps
                         updating its running statistics, as in PyTorch with requires_grad=False)
+  --precision P         f32 (default) or f16: mixed precision, as torch.autocast + GradScaler (activations
+                        and conv/linear inputs in float16, float32 accumulation, weights, optimizer state and
+                        loss in float32; steps whose gradients overflow are skipped). Needs the adapter's
+                        shader-f16; without it the run says so and trains in float32
   --winograd-tile 2|4   output tile of the Winograd 3x3 convolutions' forward pass (the gradients always use 4):
                         2 rounds ~4x less but trains ~1.1x slower on a CPU adapter (default 4)
   --tune                before the first epoch, time every kernel candidate of the training step on this
@@ -134,6 +138,10 @@ function parseFineTuning(values: Record<string, string | boolean | undefined>, c
   if (typeof values['crop-ratio'] === 'string') config.cropRatio = parseCropRange('cropRatio', 'crop-ratio', values['crop-ratio']);
   if (values['no-flip']) config.flip = false;
   if (values['freeze-bn']) config.freezeBn = true;
+  if (typeof values.precision === 'string') {
+    if (values.precision !== 'f32' && values.precision !== 'f16') throw new UsageError(`--precision must be f32 or f16, got '${values.precision}'`);
+    config.precision = values.precision;
+  }
   const layers = values['train-layers'];
   if (typeof layers === 'string') {
     const parsed = parseTrainLayers(layers);
@@ -181,6 +189,7 @@ export function parseCli(argv: string[]): CliOptions {
     arch: { type: 'string' },
     optimizer: { type: 'string' },
     scheduler: { type: 'string' },
+    precision: { type: 'string' },
     split: { type: 'string' },
     'winograd-tile': { type: 'string' },
     augment: { type: 'string' },

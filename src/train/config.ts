@@ -11,6 +11,11 @@ export const SCHEDULERS = ['step', 'cosine', 'onecycle'] as const;
 /** 'step' | 'cosine' | 'onecycle'. */
 export type SchedulerName = (typeof SCHEDULERS)[number];
 
+/** The arithmetic precisions a TrainConfig may name. */
+export const PRECISIONS = ['f32', 'f16'] as const;
+/** 'f32' (the recipe), or 'f16': autocast with dynamic loss scaling where the adapter has shader-f16. */
+export type Precision = (typeof PRECISIONS)[number];
+
 /** The training configuration: the recipe's values are the defaults (shared by the CLI and the page). */
 export interface TrainConfig {
   arch: string;
@@ -52,6 +57,12 @@ export interface TrainConfig {
   trainLayers: 'all' | string[];
   /** Every batch norm runs in eval mode while training: running statistics fixed, weight and bias still trained where their layer is. */
   freezeBn: boolean;
+  /**
+   * 'f32', or 'f16': torch.autocast + GradScaler semantics (activations and conv/linear inputs in float16 with
+   * float32 accumulation; weights, optimizer state, batch-norm statistics and the loss in float32; a step whose
+   * gradients overflow is skipped). On an adapter without shader-f16 the run says so once and trains in float32.
+   */
+  precision: Precision;
 }
 
 export const RECIPE_DEFAULTS: TrainConfig = {
@@ -80,6 +91,7 @@ export const RECIPE_DEFAULTS: TrainConfig = {
   flip: true,
   trainLayers: 'all',
   freezeBn: false,
+  precision: 'f32',
 };
 
 /** The settings that the training data and the trained parameters depend on beyond the recipe's numbers (a resume must keep them). */
@@ -207,6 +219,8 @@ function validateFineTuning(c: TrainConfig, fail: (key: keyof TrainConfig, probl
     if (twice) throw fail('trainLayers', `names ${twice} twice`);
   }
   if (typeof c.freezeBn !== 'boolean') throw fail('freezeBn', `must be true or false, got ${String(c.freezeBn)}`);
+  const precision = notOneOf(PRECISIONS, c.precision);
+  if (precision) throw fail('precision', precision);
 }
 
 /** A saved config (the page's run.json) completed with the recipe's values for the settings added since it was saved. */

@@ -9,7 +9,8 @@
  * step later so that the GPU always has the next step queued.
  */
 import { Tensor } from '../autograd/tensor';
-import { noGrad, tidy } from '../autograd/scope';
+import { autocast, noGrad, tidy } from '../autograd/scope';
+import { hasF16 } from '../kernels/cast';
 import { checkLabels, crossEntropy } from '../autograd/ops/loss';
 import type { GpuRuntime } from '../gpu/runtime';
 import type { Module } from '../nn/module';
@@ -29,7 +30,7 @@ import type { EpochRow, StepRow } from './report';
 import { buildSummary, writeEpochReports, writeFinalReports, writeStepsCsv, type Evaluation, type Summary } from './run_report';
 import { checkpointTensors, decodeCheckpoint, encodeCheckpointTensors, modelPart, parseState } from './checkpoint';
 import type { OutputStore } from './io';
-import { ConfigError, FINE_TUNING_KEYS, RECIPE_DEFAULTS, augmentationOf, finalFeatureSide, formatSetting, type OptimizerName, type SchedulerName, type TrainConfig } from './config';
+import { ConfigError, FINE_TUNING_KEYS, type Precision, RECIPE_DEFAULTS, augmentationOf, finalFeatureSide, formatSetting, type OptimizerName, type SchedulerName, type TrainConfig } from './config';
 import { freeze, setBatchNormEval, trainLayersProblem, type FreezeReport } from '../nn/freeze';
 import type { Augmentation } from './data/pipeline';
 import { DataError } from './data/errors';
@@ -241,22 +242,62 @@ interface TrainerState {
 }
 
 /**
+ * The loss scaling of a mixed-precision step (GradScaler, grad_scaler.ts): scale the loss before backward,
+ * unscale the gradients on the GPU (recording whether any is inf or NaN), then step unless one was.
+ */
+export interface LossScaler {
+  scale(loss: Tensor): Tensor;
+  unscale_(optimizer: Optimizer): void;
+  step(optimizer: Optimizer): Promise<boolean>;
+  update(): void;
+}
+
+/** Mixed precision for trainStep: the forward under autocast (float16), and the loss scaler. */
+export interface StepPrecision {
+  autocast: boolean;
+  scaler?: LossScaler | null;
+}
+
+/**
  * One training step: forward, cross-entropy, backward, gradient clipping (when `gradClip` > 0: the gradients'
  * global L2 norm scaled down to at most gradClip, on the GPU) and the update, all encoded without waiting for
  * the GPU. Every temporary is freed; the caller owns (and disposes) the returned loss and logits.
+ *
+ * With `precision.autocast` the forward runs under autocast (float16 activations; the loss is float32). With a
+ * scaler, the loss is scaled before backward, the gradients are unscaled (and clipped) on the GPU, and the
+ * update waits for the one read that says whether they are finite: `stepped` resolves to whether the
+ * optimizer stepped (false: skipped, the gradients overflowed), after the scaler's update. Await it before the
+ * next step.
  */
-export function trainStep(model: Module, optimizer: Optimizer, x: Tensor, y: Tensor, labelSmoothing = 0, gradClip = 0): { loss: Tensor; logits: Tensor } {
+export function trainStep(
+  model: Module,
+  optimizer: Optimizer,
+  x: Tensor,
+  y: Tensor,
+  labelSmoothing = 0,
+  gradClip = 0,
+  precision: StepPrecision = { autocast: false },
+): { loss: Tensor; logits: Tensor; stepped: Promise<boolean> | null } {
   optimizer.zeroGrad();
+  const scaler = precision.scaler ?? null;
   const out = tidy(() => {
-    const logits = model.forward(x);
+    const logits = autocast(() => model.forward(x), { enabled: precision.autocast });
     const loss = crossEntropy(logits, y, { labelSmoothing });
-    loss.backward();
+    (scaler ? scaler.scale(loss) : loss).backward();
     return { loss: loss.detach(), logits: logits.detach() };
   });
+  if (scaler) scaler.unscale_(optimizer);
   // The norm stays on the GPU (the scaling kernel reads it there): nothing is read back.
   if (gradClip > 0) clipGradNorm(optimizer.params, gradClip).dispose();
-  optimizer.step();
-  return out;
+  if (!scaler) {
+    optimizer.step();
+    return { ...out, stepped: null };
+  }
+  const stepped = scaler.step(optimizer).then((ok) => {
+    scaler.update();
+    return ok;
+  });
+  return { ...out, stepped };
 }
 
 const CHECKPOINT = 'checkpoint.safetensors';
@@ -277,6 +318,8 @@ export class Trainer {
   private droppedNoted = false;
   /** The parameters config.trainLayers trains and freezes (null: 'all', the model's own requiresGrad is kept). */
   readonly frozen: FreezeReport | null = null;
+  /** The precision the run trains and evaluates in: config.precision, or 'f32' where the adapter lacks shader-f16. */
+  readonly precision: Precision;
   /** Whether the first training step, and the first evaluation, have compiled their pipelines (precompile). */
   private compiled = { train: false, eval: false };
 
@@ -293,6 +336,7 @@ export class Trainer {
       throw new DataError(`TrainerData.channels must be a whole number of channels per image, at least 1 (3 for RGB, 1 for grayscale); got ${data.channels}.`);
     }
     this.frozen = this.applyFineTuning();
+    this.precision = config.precision === 'f16' && !hasF16(rt) ? 'f32' : config.precision;
     this.optimizer = buildOptimizer(model.parameters(), config);
     this.scheduler = buildScheduler(this.optimizer, config, data.train.batchesPerEpoch);
     this.early = new EarlyStopping(config.patience, config.minDelta);
@@ -613,6 +657,9 @@ export class Trainer {
   private async runEpochs(): Promise<Summary | null> {
     const c = this.config;
     await this.checkData();
+    if (c.precision === 'f16' && this.precision === 'f32') {
+      this.log(`warning: this adapter (${this.rt.adapter.name}) has no shader-f16, so ${settingIs('precision', 'f16')} cannot run on it: training in float32 instead`);
+    }
     const hasVal = this.data.val.samples.length > 0;
     while (this.state.epoch <= c.maxEpochs && !this.early.shouldStop) {
       const epoch = this.state.epoch;
@@ -713,7 +760,10 @@ export class Trainer {
       if (pending) await pending;
       pending = reads.then(([l, lg]) => {
         const v = l[0];
-        if (!Number.isFinite(v)) throw new Divergence(`the loss is ${v} at epoch ${epoch}, step ${thisStep}`);
+        if (!Number.isFinite(v)) {
+          const hint = this.precision === 'f16' ? ` (in float16: an activation overflowed float16's range of ±65504; ${settingIs('precision', 'f32')} avoids that)` : '';
+          throw new Divergence(`the loss is ${v} at epoch ${epoch}, step ${thisStep}${hint}`);
+        }
         lastLoss = v;
         p.lossSum += v * n;
         const pred = argmaxRows(lg, n, lg.length / n);
@@ -772,7 +822,7 @@ export class Trainer {
           const x = this.imagesTensor(batch.images, n, phase === 'val' ? 'validation' : 'test');
           const y = Tensor.fromArray(batch.labels, [n], 'i32', rt);
           const out = tidy(() => {
-            const logits = model.forward(x);
+            const logits = autocast(() => model.forward(x), { enabled: this.precision === 'f16' });
             return { loss: crossEntropy(logits, y, { reduction: 'sum' }), logits };
           });
           const reads = Promise.all([out.loss.toArray(), out.logits.toArray()]);

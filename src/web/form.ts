@@ -7,7 +7,7 @@
  * checks with validateConfig and throws a FieldError naming the field, which `markInvalid` marks
  * (aria-invalid) and focuses.
  */
-import { ConfigError, DEMO_OVERRIDES, FINE_TUNING_KEYS, OPTIMIZERS, RECIPE_DEFAULTS, SCHEDULERS, defaultWeightDecay, formatSetting, parseRange, parseTrainLayers, validateConfig, type OptimizerName, type TrainConfig } from '../train/config';
+import { ConfigError, DEMO_OVERRIDES, FINE_TUNING_KEYS, OPTIMIZERS, PRECISIONS, RECIPE_DEFAULTS, SCHEDULERS, defaultWeightDecay, formatSetting, parseRange, parseTrainLayers, validateConfig, type OptimizerName, type TrainConfig } from '../train/config';
 import { RESNET_LAYERS } from '../nn/resnet';
 import { setting } from '../wording';
 
@@ -47,6 +47,7 @@ const HELP: Record<Key, string> = {
   flip: 'random horizontal flip in training',
   trainLayers: `layers that train, such as layer4,fc or fc (head only; the rest frozen), or all (of ${RESNET_LAYERS.join(', ')})`,
   freezeBn: 'batch norm in eval mode while training: running statistics fixed',
+  precision: 'f32, or f16: mixed precision (float16 activations, float32 weights and loss, dynamic loss scaling); needs shader-f16',
 };
 
 
@@ -60,7 +61,7 @@ function defaults(demo: boolean): TrainConfig {
 }
 
 /** The fields that are a choice among names (arch's names are the page's). */
-const CHOICES: Partial<Record<Key, readonly string[]>> = { optimizer: OPTIMIZERS, scheduler: SCHEDULERS, augment: ['standard', 'none'], flip: ['on', 'off'], freezeBn: ['on', 'off'] };
+const CHOICES: Partial<Record<Key, readonly string[]>> = { optimizer: OPTIMIZERS, scheduler: SCHEDULERS, augment: ['standard', 'none'], flip: ['on', 'off'], freezeBn: ['on', 'off'], precision: PRECISIONS };
 
 /**
  * Settings shown in a collapsible group (closed at first, opened to show an invalid field), so that the form
