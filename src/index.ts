@@ -3,6 +3,7 @@ export * from './gpu/index';
 export * from './autograd/index';
 export * from './nn/index';
 export { kernelConfig, setKernelConfig, withKernelConfig, setKernelChooser, defaultKernelConfig, type KernelConfig, type KernelChooser, type KernelChoice, type KernelSite } from './kernels/config';
+export { hasF16 } from './kernels/cast';
 export { SGD, type SGDOptions, type SGDStateDict } from './train/sgd';
 export { StepLR } from './train/scheduler';
 
