@@ -95,6 +95,25 @@ describe('the CPU encoder (kernels/cast/half.ts) against f16Round', () => {
     expect(bad).toEqual([]);
   });
 
+  it('rounds float64 values once (not to float32 first): just off every midpoint, and random float64 values', () => {
+    // 1 + 2^-11 + 2^-40 is above the tie 1 + 2^-11 (so 1 + 2^-10), and 65519.999999 below the overflow threshold
+    // (so 65504); rounding to float32 first would make both ties, then 1 and inf
+    expect(f16Value(f16Bits(1 + 2 ** -11 + 2 ** -40))).toBe(1 + 2 ** -10);
+    expect(f16Value(f16Bits(65519.999999))).toBe(65504);
+    const bad: string[] = [];
+    const xs: number[] = Array.from(randomArray(10000, 3, -70000, 70000), (v, i) => v * (1 + i * 2 ** -45));
+    for (let h = 0; h < 0x7c00; h += 3) {
+      const v = f16Value(h);
+      const mid = (v + (h + 1 < 0x7c00 ? f16Value(h + 1) : 65536)) / 2;
+      for (const e of [2 ** -30, 2 ** -40, 2 ** -50]) xs.push(mid * (1 + e), mid * (1 - e), -mid * (1 + e));
+    }
+    for (const x of xs) {
+      const got = f16Value(f16Bits(x));
+      if (!sameFloat(got, f16Round(x)) && bad.length < 10) bad.push(`${x}: encoder ${got}, f16Round ${f16Round(x)}`);
+    }
+    expect(bad).toEqual([]);
+  });
+
   it('decodes every bit pattern to a value that encodes back to it (NaNs to a NaN)', () => {
     const bad: number[] = [];
     for (let h = 0; h < 0x10000; h++) {
