@@ -1,5 +1,5 @@
 /**
- * IEEE-754 binary16 on the CPU: encoding float32 values into float16 bits (round to nearest, ties to even;
+ * IEEE-754 binary16 on the CPU: encoding numbers into float16 bits (round to nearest, ties to even, once;
  * ±inf past 65504's rounding range; NaN kept) and decoding them. Used to upload and read back float16 tensors.
  */
 
@@ -9,6 +9,10 @@ const u32 = new Uint32Array(f32.buffer);
 /** The float16 bits of `v` (rounded to nearest even). */
 export function f16Bits(v: number): number {
   f32[0] = v;
+  // A float64 that float32 cannot hold: round it to float32 to odd (the float32 neighbour whose last bit is 1), so
+  // that the rounding to float16 below is the float64 value's own (rounding to nearest twice would not be:
+  // 65519.999999 would become 65520, then inf; 1 + 2^-11 + 2^-40 a tie, then 1).
+  if (f32[0] !== v && Number.isFinite(f32[0]) && (u32[0] & 1) === 0) u32[0] += Math.abs(f32[0]) > Math.abs(v) ? -1 : 1;
   const x = u32[0];
   const sign = (x >>> 16) & 0x8000;
   const exp = (x >>> 23) & 0xff;
@@ -43,7 +47,7 @@ export function f16Value(h: number): number {
   return sign * (1 + mant / 1024) * 2 ** (exp - 15);
 }
 
-/** float32 values → float16 bits (a Uint16Array padded to whole 4-byte words). */
+/** Numbers (float64 or float32) → float16 bits (a Uint16Array padded to whole 4-byte words). */
 export function encodeF16(data: ArrayLike<number>): Uint16Array {
   const out = new Uint16Array(Math.max(2, Math.ceil(data.length / 2) * 2));
   for (let i = 0; i < data.length; i++) out[i] = f16Bits(data[i]);

@@ -7,6 +7,7 @@ import { unaryPageGroup } from './unary';
 import { broadcastGroup } from './broadcast';
 import { optimPageChecks } from './optim';
 import { matmulTiledGroup } from './matmul_tiled';
+import { halfPageGroup } from './half';
 
 export const PAGE_GROUPS: readonly PageCheckGroup[] = [
   shapeGroup,
@@ -16,4 +17,5 @@ export const PAGE_GROUPS: readonly PageCheckGroup[] = [
   broadcastGroup,
   optimPageChecks,
   matmulTiledGroup,
+  halfPageGroup,
 ];
