@@ -116,7 +116,7 @@ describe('trainer with precision f16', () => {
     const full = new MemoryStore();
     const a = await train(rt, full, cfg);
     expect(a.precision).toBe('f16');
-    expect(a.summary).not.toBeNull();
+    expect(a.summary!.precision).toBe('f16');
     const meta = JSON.parse(readSafetensorsMetadata(full.files.get('checkpoint.safetensors')!, 'c').trainer!);
     expect(meta.gradScaler.scale).toBe(a.scale);
     expect(meta.run.precision).toBe('f16');
@@ -152,6 +152,8 @@ describe('trainer with precision f16', () => {
       const store = new MemoryStore();
       const r = await train(plain, store, { ...cfg, maxEpochs: 1 });
       expect(r.precision).toBe('f32');
+      expect(r.summary!.precision).toBe('f32');
+      expect(r.summary!.config.precision).toBe('f16');
       expect(r.scale).toBeUndefined();
       const warnings = r.logs.filter((l) => /shader-f16/.test(l));
       expect(warnings).toHaveLength(1);

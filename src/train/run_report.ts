@@ -23,6 +23,8 @@ export interface Summary {
   epochs_run: number;
   stopped_early: boolean;
   adapter: string;
+  /** The precision the run trained in: config.precision, or 'f32' where the adapter lacks shader-f16. */
+  precision: 'f32' | 'f16';
   train_images_per_second: number;
   classes: string[];
   per_class_accuracy: Record<string, number | null>;
@@ -52,6 +54,7 @@ export interface SummaryParts {
   epochsRun: number;
   stoppedEarly: boolean;
   adapter: string;
+  precision: 'f32' | 'f16';
   trainImagesPerSecond: number;
   skippedFiles: number;
   config: TrainConfig;
@@ -78,6 +81,7 @@ export function buildSummary(test: Evaluation, p: SummaryParts): Summary {
     epochs_run: p.epochsRun,
     stopped_early: p.stoppedEarly,
     adapter: p.adapter,
+    precision: p.precision,
     train_images_per_second: p.trainImagesPerSecond,
     classes,
     per_class_accuracy: Object.fromEntries(classes.map((c, i) => [c, perClass[i]])),
@@ -166,7 +170,7 @@ svg { max-width: 100%; height: auto; }
 </style></head><body>
 <h1>${headline}</h1>
 <p>${s.test_loss === null ? '' : `Test loss ${s.test_loss.toFixed(4)} · `}${s.best_val_loss === null ? `no validation split: weights of the last epoch, ${s.best_epoch}` : `best epoch ${s.best_epoch}`} of ${s.epochs_run}${s.stopped_early ? ' (stopped early)' : ''} ·
-${s.config.arch}, ${s.config.imgSize}px, batch ${s.config.batchSize}, ${s.config.optimizer} lr ${s.config.lr}, ${s.config.scheduler} schedule · ${s.train_images_per_second.toFixed(2)} training images/s on ${esc(s.adapter)}
+${s.config.arch}, ${s.config.imgSize}px, batch ${s.config.batchSize}, ${s.config.optimizer} lr ${s.config.lr}, ${s.config.scheduler} schedule${s.precision === 'f16' ? ', float16 (mixed precision)' : ''} · ${s.train_images_per_second.toFixed(2)} training images/s on ${esc(s.adapter)}
 ${s.skipped_files ? ` · ${s.skipped_files} unreadable files skipped` : ''}</p>
 <h2>Curves</h2>
 ${curvesSvg}

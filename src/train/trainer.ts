@@ -904,6 +904,7 @@ export class Trainer {
       epochsRun: this.state.history.length,
       stoppedEarly,
       adapter: this.rt.adapter.name,
+      precision: this.precision,
       trainImagesPerSecond: this.state.imagesTrained / Math.max(1e-9, this.state.trainSeconds),
       skippedFiles: train.skippedFiles + val.skippedFiles + testSplit.skippedFiles,
       config: this.config,
