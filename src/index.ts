@@ -3,6 +3,7 @@ export * from './gpu/index';
 export * from './autograd/index';
 export * from './nn/index';
 export { kernelConfig, setKernelConfig, withKernelConfig, setKernelChooser, defaultKernelConfig, type KernelConfig, type KernelChooser, type KernelChoice, type KernelSite } from './kernels/config';
+export { hasF16 } from './kernels/cast';
 export { SGD, type SGDOptions, type SGDStateDict } from './train/sgd';
 export { StepLR } from './train/scheduler';
 
@@ -11,6 +12,7 @@ export { Optimizer, type ParamGroup, type ParamGroupSpec, type ParamsArg, type O
 export type { SGDParamGroup } from './train/sgd';
 export { Adam, AdamW, type AdamOptions, type AdamParamGroup } from './train/adam';
 export { clipGradNorm, clipGradValue } from './train/clip';
+export { GradScaler, type GradScalerOptions, type GradScalerStateDict, type ScalableOptimizer } from './train/grad_scaler';
 export { LRScheduler, MultiStepLR, ExponentialLR, CosineAnnealingLR, OneCycleLR, LinearLR, SequentialLR, type SchedulerStateDict, type StepLROptions, type MultiStepLROptions, type ExponentialLROptions, type CosineAnnealingLROptions, type OneCycleLROptions, type LinearLROptions, type SequentialLROptions } from './train/scheduler';
 export { OPTIMIZERS, SCHEDULERS, defaultWeightDecay, type OptimizerName, type SchedulerName } from './train/config';
 export { buildOptimizer, buildScheduler, schedulerUnit, WARMUP_START_FACTOR } from './train/optim_setup';

@@ -27,10 +27,12 @@ import { adamKernel } from './adam';
 import { clipKernel } from './clip';
 import { matmulTiledKernels } from './matmul/tiled';
 import { castKernel } from './cast';
+import { ampKernel } from './amp';
 
 export const kernelContracts: readonly KernelContract[] = [
   sgdKernel,
   castKernel,
+  ampKernel,
   crossEntropyKernel,
   reduceKernel,
   dropoutKernel,

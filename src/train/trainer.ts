@@ -11,6 +11,7 @@
 import { Tensor } from '../autograd/tensor';
 import { autocast, noGrad, tidy } from '../autograd/scope';
 import { hasF16 } from '../kernels/cast';
+import { GradScaler, type GradScalerStateDict } from './grad_scaler';
 import { checkLabels, crossEntropy } from '../autograd/ops/loss';
 import type { GpuRuntime } from '../gpu/runtime';
 import type { Module } from '../nn/module';
@@ -160,6 +161,8 @@ export interface RunIdentity {
   warmupEpochs?: number;
   /** The epochs the run was set to (a 'onecycle' schedule's length depends on them). */
   maxEpochs?: number;
+  /** The precision it trained in (after the shader-f16 fallback); absent in checkpoints written before f16: 'f32'. */
+  precision?: Precision;
 }
 
 /** cyrb53: a 53-bit string hash (platform-neutral; not cryptographic, only to tell file lists apart). */
@@ -215,8 +218,11 @@ interface TrainerState {
   /** The epoch in progress (1-based) and how many of its batches are done; step 0 = epoch not started. */
   epoch: number;
   step: number;
-  /** The epoch so far; `lr`: the learning rate of its last trained batch (absent in earlier checkpoints). */
-  partial: { lossSum: number; correct: number; seen: number; seconds: number; lr?: number };
+  /**
+   * The epoch so far; `lr`: the learning rate of its last trained batch (absent in earlier checkpoints);
+   * `overflowSkipped`: its steps skipped by the loss scaler (float16 gradients with inf or NaN).
+   */
+  partial: { lossSum: number; correct: number; seen: number; seconds: number; lr?: number; overflowSkipped?: number };
   history: EpochRow[];
   /** Per trained batch: [epoch - 1 + batch / batches per epoch, loss], for the loss chart. */
   stepLosses: [number, number][];
@@ -226,6 +232,8 @@ interface TrainerState {
    * Absent in checkpoints written before steps.csv.
    */
   steps?: StepRow[];
+  /** The loss scaler's state dict (torch's keys) in a float16 run; absent in float32 runs and earlier checkpoints. */
+  gradScaler?: GradScalerStateDict;
   /** The scheduler's state dict; { lastEpoch } in checkpoints written before schedulers were bound to the optimizer. */
   scheduler: SchedulerStateDict | LegacySchedulerState;
   early: EarlyStoppingState;
@@ -320,6 +328,8 @@ export class Trainer {
   readonly frozen: FreezeReport | null = null;
   /** The precision the run trains and evaluates in: config.precision, or 'f32' where the adapter lacks shader-f16. */
   readonly precision: Precision;
+  /** The dynamic loss scaler of a float16 run (null in float32). */
+  readonly scaler: GradScaler | null;
   /** Whether the first training step, and the first evaluation, have compiled their pipelines (precompile). */
   private compiled = { train: false, eval: false };
 
@@ -337,6 +347,7 @@ export class Trainer {
     }
     this.frozen = this.applyFineTuning();
     this.precision = config.precision === 'f16' && !hasF16(rt) ? 'f32' : config.precision;
+    this.scaler = this.precision === 'f16' ? new GradScaler() : null;
     this.optimizer = buildOptimizer(model.parameters(), config);
     this.scheduler = buildScheduler(this.optimizer, config, data.train.batchesPerEpoch);
     this.early = new EarlyStopping(config.patience, config.minDelta);
@@ -352,7 +363,7 @@ export class Trainer {
       dropoutCalls: {},
       imagesTrained: 0,
       trainSeconds: 0,
-      run: runIdentity(config, data),
+      run: { ...runIdentity(config, data), precision: this.precision },
     };
     this.dropOneImageBatches = finalFeatureSide(config.imgSize) === 1;
   }
@@ -469,6 +480,11 @@ export class Trainer {
       refuse(`its training split had ${was.trainFiles} files (list hash ${was.trainHash}) but this run's has ${now.trainFiles} (hash ${now.trainHash}): the data or the ${setting('split')} differs`);
     }
     this.checkOptimization(was, now, refuse);
+    now.precision = this.precision;
+    const wasPrecision = was.precision ?? 'f32';
+    if (wasPrecision !== this.precision) {
+      this.log(`note: ${source} was trained in ${wasPrecision}; this run continues in ${this.precision}${wasPrecision === 'f16' ? ' (its loss scale is not used)' : ' (the loss scale starts afresh)'}`);
+    }
     if (was.batchSize !== now.batchSize) {
       const done = saved.step * was.batchSize;
       if (done % now.batchSize !== 0) {
@@ -581,6 +597,7 @@ export class Trainer {
     }
     this.scheduler.loadStateDict(st.scheduler);
     this.early.loadStateDict(st.early);
+    if (this.scaler && st.gradScaler && (saved?.run?.precision ?? 'f32') === 'f16') this.scaler.loadStateDict(st.gradScaler);
     for (const [name, d] of this.dropouts()) d.calls = st.dropoutCalls[name] ?? 0;
     const best = await this.store.read(BEST);
     if (best) this.bestWeights = readSafetensors(best, this.store.describe(BEST));
@@ -602,6 +619,8 @@ export class Trainer {
     tensors ??= await this.finiteCheckpointTensors(`at epoch ${this.state.epoch}, step ${this.state.step}`);
     this.state.scheduler = this.scheduler.stateDict();
     this.state.early = this.early.stateDict();
+    if (this.scaler) this.state.gradScaler = this.scaler.stateDict() as GradScalerStateDict;
+    else delete this.state.gradScaler;
     this.state.dropoutCalls = Object.fromEntries(this.dropouts().map(([n, d]) => [n, d.calls]));
     if (this.state.skipped) this.state.skipped.now = this.data.train.skippedIndices?.() ?? [];
     await this.store.write(CHECKPOINT, encodeCheckpointTensors(tensors, this.optimizer, this.state, this.modelMetadata()));
@@ -667,6 +686,11 @@ export class Trainer {
       const p = this.state.partial;
       if (p.seen === 0) {
         throw new DataError(`no training image could be used in epoch ${epoch}: ${this.data.train.skippedSummary?.() ?? `${this.data.train.skippedFiles} files were skipped`}.`);
+      }
+      if (p.overflowSkipped) {
+        this.log(
+          `note: epoch ${epoch}: ${p.overflowSkipped} step${p.overflowSkipped === 1 ? '' : 's'} skipped because float16 gradients overflowed (inf or NaN); the loss scale is now ${this.scaler?.getScale()}`,
+        );
       }
       const val = hasVal ? await this.evaluate(this.data.val, 'val', epoch) : null;
       const row: EpochRow = {
@@ -741,9 +765,11 @@ export class Trainer {
       const lr = optimizer.lr;
       p.lr = lr;
       const {
-        value: { loss, logits },
+        value: { loss, logits, stepped },
         compile,
-      } = this.compileFirst('train', 'train', () => trainStep(model, optimizer, x, y, c.labelSmoothing, c.gradClip));
+      } = this.compileFirst('train', 'train', () => trainStep(model, optimizer, x, y, c.labelSmoothing, c.gradClip, { autocast: this.precision === 'f16', scaler: this.scaler }));
+      // float16: the update waits for the one read that says whether the gradients are finite (as torch's GradScaler)
+      if (stepped && !(await stepped)) p.overflowSkipped = (p.overflowSkipped ?? 0) + 1;
       if (perBatch) this.scheduler.step();
       const reads = Promise.all([loss.toArray(), logits.toArray()]);
       // When the previous step's loss diverges below, this step's read is abandoned: it must not become an
@@ -893,5 +919,6 @@ export class Trainer {
 
   dispose(): void {
     this.optimizer.dispose();
+    this.scaler?.dispose();
   }
 }
