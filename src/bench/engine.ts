@@ -22,7 +22,8 @@ import { setKernelConfig } from '../kernels/config';
 import { resnet } from '../nn/resnet';
 import { freeze, setBatchNormEval } from '../nn/freeze';
 import { SGD } from '../train/sgd';
-import { trainStep, type LossScaler } from '../train/trainer';
+import { trainStep } from '../train/trainer';
+import { GradScaler } from '../train/grad_scaler';
 import type { Precision } from '../train/config';
 import { RESNET34_CONVS, convFlops, convOut, matmulShapes } from './shapes';
 
@@ -245,14 +246,6 @@ export function noF16Line(rt: GpuRuntime): string {
 }
 
 /**
- * The loss scaler of a float16 train step (null: none). GradScaler (src/train/grad_scaler.ts) plugs in here;
- * until it has landed the float16 step runs without loss scaling (the bench's random data does not underflow).
- */
-function lossScaler(): LossScaler | null {
-  return null;
-}
-
-/**
  * One ResNet train step (forward, cross-entropy, backward, SGD momentum: the trainer's trainStep) and one
  * eval forward, timed (medians of `steps`), with the peak GPU memory of the train step: the pool's peak of
  * live bytes, reset right before the measured steps, so it counts the model, its gradients and momentum,
@@ -267,12 +260,16 @@ export async function benchModel(rt: GpuRuntime, arch: string, batch: number, si
   const model = resnet(arch, { numClasses: 37, dropout: 0.5, seed: 0 });
   if (tuning.trainLayers) freeze(model, { trainLayers: tuning.trainLayers });
   const opt = new SGD(model.parameters(), { lr: 0.001, momentum: 0.9 });
-  const scaler = f16 ? lossScaler() : null;
+  // float16: dynamic loss scaling, as the trainer's (torch's defaults).
+  const scaler = f16 ? new GradScaler() : null;
   const x = Tensor.randn([batch, 3, size, size], 1, 0, 1, rt);
   const y = Tensor.fromArray(Int32Array.from({ length: batch }, (_, i) => i % 37), [batch], 'i32', rt);
   let skipped = 0;
+  /** The dtype of the logits the train step and the eval forward produced (float16 under autocast). */
+  const forwardDtype = { train: '', eval: '' };
   const step = async () => {
     const out = trainStep(model, opt, x, y, 0, 0, { autocast: f16, scaler });
+    forwardDtype.train = out.logits.dtype;
     out.loss.dispose();
     out.logits.dispose();
     if (out.stepped && !(await out.stepped)) skipped++;
@@ -307,7 +304,7 @@ export async function benchModel(rt: GpuRuntime, arch: string, batch: number, si
     rt.profile = null;
   }
   model.eval();
-  const evalStep = () => noGrad(() => tidy(() => void autocast(() => model.forward(x), { enabled: f16 })));
+  const evalStep = () => noGrad(() => tidy(() => void (forwardDtype.eval = autocast(() => model.forward(x), { enabled: f16 }).dtype)));
   evalStep();
   await rt.sync();
   const evalWork = await countWork(rt, evalStep);
@@ -323,6 +320,7 @@ export async function benchModel(rt: GpuRuntime, arch: string, batch: number, si
   const tuned = `${tuning.trainLayers ? ` (training ${tuning.trainLayers.join(',')})` : ''}${tuning.freezeBn ? ' (frozen batch norm)' : ''}`;
   log(`model ${arch} batch ${batch} ${size}px ${ran}${tuned}: train step ${median(trainTimes).toFixed(0)} ms = ${train.toFixed(2)} images/s; eval ${evalIps.toFixed(2)} images/s; peak GPU memory ${(peak / 2 ** 20).toFixed(0)} MiB`);
   log(`  per step: train ${trainWork.dispatches} dispatches in ${trainWork.submits} submits; eval ${evalWork.dispatches} dispatches in ${evalWork.submits} submits${skipped ? `; ${skipped} steps skipped by the loss scaler` : ''}`);
+  scaler?.dispose();
   opt.dispose();
   model.dispose();
   x.dispose();
@@ -334,6 +332,9 @@ export async function benchModel(rt: GpuRuntime, arch: string, batch: number, si
     /** The precision the row ran in ('f32' where f16 was asked on an adapter without shader-f16). */
     precision: ran,
     loss_scaling: scaler !== null,
+    /** Steps the loss scaler skipped (gradients with inf/NaN), of every step this row ran (warm-up included). */
+    skipped_steps: skipped,
+    logits_dtype: forwardDtype,
     train_layers: tuning.trainLayers ?? 'all',
     freeze_bn: tuning.freezeBn ?? false,
     train_images_per_second: train,
@@ -375,7 +376,7 @@ export function comparePrecision(f32: ModelRow, f16: ModelRow): PrecisionCompari
 export function comparisonLine(c: PrecisionComparison): string {
   const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
   return (
-    `f16 against f32: peak GPU memory ${mib(c.peak_bytes_f16)} against ${mib(c.peak_bytes_f32)} (${(100 * c.peak_reduction).toFixed(1)}% lower); ` +
+    `f16 against f32: peak GPU memory ${mib(c.peak_bytes_f16)} against ${mib(c.peak_bytes_f32)} (${(100 * Math.abs(c.peak_reduction)).toFixed(1)}% ${c.peak_reduction >= 0 ? 'lower' : 'higher'}); ` +
     `train step ${c.train_step_ms_f16.toFixed(0)} ms against ${c.train_step_ms_f32.toFixed(0)} ms (${c.train_speedup.toFixed(2)}x); eval ${c.eval_speedup.toFixed(2)}x`
   );
 }
