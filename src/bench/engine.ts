@@ -8,8 +8,8 @@
  */
 import type { GpuRuntime } from '../gpu/runtime';
 import { Tensor } from '../autograd/tensor';
-import { noGrad, tidy } from '../autograd/scope';
-import { crossEntropy } from '../autograd/ops/loss';
+import { autocast, noGrad, tidy } from '../autograd/scope';
+import { hasF16 } from '../kernels/cast';
 import { type MatmulVariant, hasSubgroupMatmul, matmul, tiledNames } from '../kernels/matmul';
 import { type ConvAlgorithm, type ConvOptions, conv2dBackwardData, conv2dBackwardWeight, conv2dForward, conv2dGeometry } from '../kernels/conv';
 import { bnApply, bnBackwardApply, bnBackwardReduce, bnStatsTrain } from '../kernels/batchnorm';
@@ -22,11 +22,16 @@ import { setKernelConfig } from '../kernels/config';
 import { resnet } from '../nn/resnet';
 import { freeze, setBatchNormEval } from '../nn/freeze';
 import { SGD } from '../train/sgd';
+import { trainStep } from '../train/trainer';
+import { GradScaler } from '../train/grad_scaler';
+import type { Precision } from '../train/config';
 import { RESNET34_CONVS, convFlops, convOut, matmulShapes } from './shapes';
 
 export interface KernelRow {
   name: string;
   shape: string;
+  /** The kernel rows time the float32 kernels (float16 runs them on float32 copies: see autograd/ops/half.ts). */
+  precision: 'f32';
   ms: number;
   gflops?: number;
   gbps?: number;
@@ -99,7 +104,8 @@ export function benchConvs(quick: boolean) {
 
 export async function benchKernels(rt: GpuRuntime, batch: number, quick: boolean, samples: number, log: (s: string) => void, convOpts: ConvOptions = {}): Promise<KernelRow[]> {
   const rows: KernelRow[] = [];
-  const add = (r: KernelRow) => {
+  const add = (row: Omit<KernelRow, 'precision'>) => {
+    const r: KernelRow = { ...row, precision: 'f32' };
     rows.push(r);
     log(`${r.name.padEnd(34)} ${r.shape.padEnd(26)} ${r.ms.toFixed(3).padStart(10)} ms ${r.gflops !== undefined ? `${r.gflops.toFixed(2).padStart(8)} GFLOP/s` : `${r.gbps!.toFixed(2).padStart(8)} GB/s   `}`);
   };
@@ -221,9 +227,9 @@ export async function benchKernels(rt: GpuRuntime, batch: number, quick: boolean
 }
 
 /** Compute dispatches and queue submits of one run of `fn` (after a warm-up run), up to its sync. */
-async function countWork(rt: GpuRuntime, fn: () => void): Promise<{ dispatches: number; submits: number }> {
+async function countWork(rt: GpuRuntime, fn: () => unknown): Promise<{ dispatches: number; submits: number }> {
   const before = { ...rt.counters };
-  fn();
+  await fn();
   await rt.sync();
   return { dispatches: rt.counters.dispatches - before.dispatches, submits: rt.counters.submits - before.submits };
 }
@@ -234,28 +240,53 @@ export interface BenchTuning {
   freezeBn?: boolean;
 }
 
-export async function benchModel(rt: GpuRuntime, arch: string, batch: number, size: number, steps: number, profile: boolean | 'shapes', log: (s: string) => void, tuning: BenchTuning = {}) {
+/** The line the bench logs where --precision f16 cannot run (no shader-f16): the rows measure float32. */
+export function noF16Line(rt: GpuRuntime): string {
+  return `warning: this adapter (${rt.adapter.name}) has no shader-f16, so --precision f16 cannot run on it: measuring float32 instead`;
+}
+
+/**
+ * One ResNet train step (forward, cross-entropy, backward, SGD momentum: the trainer's trainStep) and one
+ * eval forward, timed (medians of `steps`), with the peak GPU memory of the train step: the pool's peak of
+ * live bytes, reset right before the measured steps, so it counts the model, its gradients and momentum,
+ * the batch and every activation and workspace of one step. `precision` 'f16': the forward under autocast
+ * and a loss scaler (trainStep's, its `stepped` awaited each step), the eval forward under autocast; where
+ * the adapter lacks shader-f16, one line says so and the row is float32's (its `precision` says which ran).
+ */
+export async function benchModel(rt: GpuRuntime, arch: string, batch: number, size: number, steps: number, profile: boolean | 'shapes', log: (s: string) => void, tuning: BenchTuning = {}, precision: Precision = 'f32') {
+  const f16 = precision === 'f16' && hasF16(rt);
+  if (precision === 'f16' && !f16) log(noF16Line(rt));
+  const ran: Precision = f16 ? 'f16' : 'f32';
   const model = resnet(arch, { numClasses: 37, dropout: 0.5, seed: 0 });
   if (tuning.trainLayers) freeze(model, { trainLayers: tuning.trainLayers });
   const opt = new SGD(model.parameters(), { lr: 0.001, momentum: 0.9 });
+  // float16: dynamic loss scaling, as the trainer's (torch's defaults).
+  const scaler = f16 ? new GradScaler() : null;
   const x = Tensor.randn([batch, 3, size, size], 1, 0, 1, rt);
   const y = Tensor.fromArray(Int32Array.from({ length: batch }, (_, i) => i % 37), [batch], 'i32', rt);
-  const step = () => {
-    opt.zeroGrad();
-    tidy(() => crossEntropy(model.forward(x), y).backward());
-    opt.step();
+  let skipped = 0;
+  /** The dtype of the logits the train step and the eval forward produced (float16 under autocast). */
+  const forwardDtype = { train: '', eval: '' };
+  const step = async () => {
+    const out = trainStep(model, opt, x, y, 0, 0, { autocast: f16, scaler });
+    forwardDtype.train = out.logits.dtype;
+    out.loss.dispose();
+    out.logits.dispose();
+    if (out.stepped && !(await out.stepped)) skipped++;
   };
   model.train();
   if (tuning.freezeBn) setBatchNormEval(model);
-  step();
+  await step();
   await rt.sync();
   // The work of one step as the GPU sees it: compute dispatches, and submits (command buffers).
   const trainWork = await countWork(rt, step);
-  rt.pool.resetPeak();
   const trainTimes: number[] = [];
+  // The peak counts from here: what is live between steps (model, gradients, momentum, batch) and the step's own.
+  await rt.sync();
+  rt.pool.resetPeak();
   for (let i = 0; i < steps; i++) {
     const t = performance.now();
-    step();
+    await step();
     await rt.sync();
     trainTimes.push(performance.now() - t);
   }
@@ -264,7 +295,7 @@ export async function benchModel(rt: GpuRuntime, arch: string, batch: number, si
     // One more step with a timestamp per dispatch: where the GPU time goes.
     rt.profile = new Map();
     rt.profileShapes = profile === 'shapes';
-    step();
+    await step();
     await rt.sync();
     const rows = [...rt.profile].sort((a, b) => b[1].ms - a[1].ms);
     const total = rows.reduce((s, [, v]) => s + v.ms, 0);
@@ -273,7 +304,7 @@ export async function benchModel(rt: GpuRuntime, arch: string, batch: number, si
     rt.profile = null;
   }
   model.eval();
-  const evalStep = () => noGrad(() => tidy(() => void model.forward(x)));
+  const evalStep = () => noGrad(() => tidy(() => void (forwardDtype.eval = autocast(() => model.forward(x), { enabled: f16 }).dtype)));
   evalStep();
   await rt.sync();
   const evalWork = await countWork(rt, evalStep);
@@ -287,8 +318,9 @@ export async function benchModel(rt: GpuRuntime, arch: string, batch: number, si
   const train = (batch * 1000) / median(trainTimes);
   const evalIps = (batch * 1000) / median(evalTimes);
   const tuned = `${tuning.trainLayers ? ` (training ${tuning.trainLayers.join(',')})` : ''}${tuning.freezeBn ? ' (frozen batch norm)' : ''}`;
-  log(`model ${arch} batch ${batch} ${size}px${tuned}: train step ${median(trainTimes).toFixed(0)} ms = ${train.toFixed(2)} images/s; eval ${evalIps.toFixed(2)} images/s; peak GPU memory ${(peak / 2 ** 20).toFixed(0)} MiB`);
-  log(`  per step: train ${trainWork.dispatches} dispatches in ${trainWork.submits} submits; eval ${evalWork.dispatches} dispatches in ${evalWork.submits} submits`);
+  log(`model ${arch} batch ${batch} ${size}px ${ran}${tuned}: train step ${median(trainTimes).toFixed(0)} ms = ${train.toFixed(2)} images/s; eval ${evalIps.toFixed(2)} images/s; peak GPU memory ${(peak / 2 ** 20).toFixed(0)} MiB`);
+  log(`  per step: train ${trainWork.dispatches} dispatches in ${trainWork.submits} submits; eval ${evalWork.dispatches} dispatches in ${evalWork.submits} submits${skipped ? `; ${skipped} steps skipped by the loss scaler` : ''}`);
+  scaler?.dispose();
   opt.dispose();
   model.dispose();
   x.dispose();
@@ -297,6 +329,12 @@ export async function benchModel(rt: GpuRuntime, arch: string, batch: number, si
     arch,
     batch,
     img_size: size,
+    /** The precision the row ran in ('f32' where f16 was asked on an adapter without shader-f16). */
+    precision: ran,
+    loss_scaling: scaler !== null,
+    /** Steps the loss scaler skipped (gradients with inf/NaN), of every step this row ran (warm-up included). */
+    skipped_steps: skipped,
+    logits_dtype: forwardDtype,
     train_layers: tuning.trainLayers ?? 'all',
     freeze_bn: tuning.freezeBn ?? false,
     train_images_per_second: train,
@@ -308,6 +346,39 @@ export async function benchModel(rt: GpuRuntime, arch: string, batch: number, si
     eval_step_dispatches: evalWork.dispatches,
     eval_step_submits: evalWork.submits,
   };
+}
+
+export type ModelRow = Awaited<ReturnType<typeof benchModel>>;
+
+/** f16 against f32 (--compare-precision): the peak's reduction (a fraction of f32's) and the speed ratios (f16 / f32). */
+export interface PrecisionComparison {
+  peak_bytes_f32: number;
+  peak_bytes_f16: number;
+  peak_reduction: number;
+  train_step_ms_f32: number;
+  train_step_ms_f16: number;
+  train_speedup: number;
+  eval_speedup: number;
+}
+
+export function comparePrecision(f32: ModelRow, f16: ModelRow): PrecisionComparison {
+  return {
+    peak_bytes_f32: f32.peak_bytes,
+    peak_bytes_f16: f16.peak_bytes,
+    peak_reduction: 1 - f16.peak_bytes / f32.peak_bytes,
+    train_step_ms_f32: f32.train_step_ms,
+    train_step_ms_f16: f16.train_step_ms,
+    train_speedup: f32.train_step_ms / f16.train_step_ms,
+    eval_speedup: f16.eval_images_per_second / f32.eval_images_per_second,
+  };
+}
+
+export function comparisonLine(c: PrecisionComparison): string {
+  const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
+  return (
+    `f16 against f32: peak GPU memory ${mib(c.peak_bytes_f16)} against ${mib(c.peak_bytes_f32)} (${(100 * Math.abs(c.peak_reduction)).toFixed(1)}% ${c.peak_reduction >= 0 ? 'lower' : 'higher'}); ` +
+    `train step ${c.train_step_ms_f16.toFixed(0)} ms against ${c.train_step_ms_f32.toFixed(0)} ms (${c.train_speedup.toFixed(2)}x); eval ${c.eval_speedup.toFixed(2)}x`
+  );
 }
 
 export interface BenchOptions {
@@ -330,6 +401,10 @@ export interface BenchOptions {
   winogradTile?: 2 | 4;
   /** The model step's fine-tuning settings (default: every layer trains). */
   tuning?: BenchTuning;
+  /** The model rows' precision (default 'f32'): 'f16' runs them under autocast with loss scaling. */
+  precision?: Precision;
+  /** Measure the model rows in both precisions (f32, then f16) and report f16's peak-memory reduction and speed. */
+  comparePrecision?: boolean;
 }
 
 export interface BenchReport {
@@ -337,7 +412,11 @@ export interface BenchReport {
   adapter_description: string;
   ceilings: { copy_gbps: number; kernel_gbps: number; fma_gflops: number };
   kernels: KernelRow[];
-  model: Awaited<ReturnType<typeof benchModel>> | null;
+  /** The model row in the options' precision. */
+  model: ModelRow | null;
+  /** --compare-precision: the f32 row and the f16 row (absent where the adapter lacks shader-f16), and the comparison. */
+  model_rows?: ModelRow[];
+  precision_comparison?: PrecisionComparison | null;
 }
 
 /** Every benchmark the options ask for, on `rt`, logging each result line as it comes; the report for --json. */
@@ -353,6 +432,21 @@ export async function runBench(rt: GpuRuntime, o: BenchOptions, log: (s: string)
     log(`ceiling: best matmul/conv ${peak.toFixed(2)} GFLOP/s`);
     for (const k of kernels) k.of_peak = k.gflops !== undefined ? k.gflops / peak : k.gbps! / ceil.kernelGbps;
   }
-  const model = o.model ? await benchModel(rt, o.arch, o.modelBatch, o.size, o.steps, o.profile, log, o.tuning) : null;
-  return { adapter: rt.adapter.name, adapter_description: rt.adapter.description, ceilings: { copy_gbps: ceil.copyGbps, kernel_gbps: ceil.kernelGbps, fma_gflops: ceil.fmaGflops }, kernels, model };
+  const precision = o.precision ?? 'f32';
+  const row = (p: Precision) => benchModel(rt, o.arch, o.modelBatch, o.size, o.steps, o.profile, log, o.tuning, p);
+  const report: BenchReport = { adapter: rt.adapter.name, adapter_description: rt.adapter.description, ceilings: { copy_gbps: ceil.copyGbps, kernel_gbps: ceil.kernelGbps, fma_gflops: ceil.fmaGflops }, kernels, model: null };
+  if (!o.model) return report;
+  if (!o.comparePrecision) {
+    report.model = await row(precision);
+    return report;
+  }
+  const f32 = await row('f32');
+  if (!hasF16(rt)) {
+    log(noF16Line(rt));
+    return { ...report, model: f32, model_rows: [f32], precision_comparison: null };
+  }
+  const f16 = await row('f16');
+  const comparison = comparePrecision(f32, f16);
+  log(comparisonLine(comparison));
+  return { ...report, model: precision === 'f16' ? f16 : f32, model_rows: [f32, f16], precision_comparison: comparison };
 }

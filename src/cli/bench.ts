@@ -34,10 +34,12 @@ async function main(): Promise<number> {
       'tune-only': { type: 'boolean' },
       'tune-cache': { type: 'string' },
       'no-tune-cache': { type: 'boolean' },
+      precision: { type: 'string' },
+      'compare-precision': { type: 'boolean' },
     },
   });
   if (values.help) {
-    console.log('usage: node dist/bench.js [--quick] [--json FILE] [--batch N (kernels, default 32)] [--model-batch N (default 8)] [--img-size N (default 224)] [--arch resnet34] [--samples N] [--steps N] [--no-kernels] [--no-model] [--profile | --profile-shapes (GPU time per op, or per op and shape, of one train step)] [--conv-algorithm winograd|implicit|im2col (kernel rows; default: the adapter\'s choice per shape)] [--winograd-tile 2|4] [--tune | --tune-only] [--tune-cache FILE | --no-tune-cache] [--train-layers LIST (the model step trains only these top-level layers, such as fc or layer4,fc)] [--freeze-bn (the model step\'s batch norm in eval mode)]\n\n  --tune                time every kernel candidate of the kernel rows\' shapes and of the model step (--model-batch,\n                        --img-size, --arch) on this adapter, print each choice against the heuristic\'s, keep the\n                        fastest in the tune cache, then run the benchmarks with them\n  --tune-only           the same, without the benchmarks\n' + TUNE_CACHE_USAGE);
+    console.log('usage: node dist/bench.js [--quick] [--json FILE] [--batch N (kernels, default 32)] [--model-batch N (default 8)] [--img-size N (default 224)] [--arch resnet34] [--samples N] [--steps N] [--no-kernels] [--no-model] [--profile | --profile-shapes (GPU time per op, or per op and shape, of one train step)] [--conv-algorithm winograd|implicit|im2col (kernel rows; default: the adapter\'s choice per shape)] [--winograd-tile 2|4] [--tune | --tune-only] [--tune-cache FILE | --no-tune-cache] [--train-layers LIST (the model step trains only these top-level layers, such as fc or layer4,fc)] [--freeze-bn (the model step\'s batch norm in eval mode)] [--precision f32|f16] [--compare-precision]\n\n  --tune                time every kernel candidate of the kernel rows\' shapes and of the model step (--model-batch,\n                        --img-size, --arch) on this adapter, print each choice against the heuristic\'s, keep the\n                        fastest in the tune cache, then run the benchmarks with them\n  --tune-only           the same, without the benchmarks\n  --precision P         the model rows\' precision: f32 (default) or f16 (the train step under autocast with loss\n                        scaling, as train.js --precision f16; the eval forward under autocast). Each row of the JSON\n                        records the precision it ran in; without shader-f16 one line says so and f32 runs\n  --compare-precision   the model rows in f32, then in f16: prints f16\'s peak GPU memory against f32\'s (the\n                        reduction) and the speed ratios; the JSON has both rows (model_rows) and precision_comparison\n' + TUNE_CACHE_USAGE);
     return 0;
   }
   const tuneFlags = { file: values['tune-cache'] ?? null, disabled: values['no-tune-cache'] === true };
@@ -48,7 +50,7 @@ async function main(): Promise<number> {
   }
   const tune = values.tune === true || values['tune-only'] === true;
   const quick = values.quick === true;
-  for (const [flag, allowed] of [['winograd-tile', ['2', '4']], ['conv-algorithm', ['winograd', 'implicit', 'im2col']]] as const) {
+  for (const [flag, allowed] of [['winograd-tile', ['2', '4']], ['conv-algorithm', ['winograd', 'implicit', 'im2col']], ['precision', ['f32', 'f16']]] as const) {
     const v = values[flag];
     if (v !== undefined && !(allowed as readonly string[]).includes(v)) {
       console.error(`bench: --${flag} must be one of ${allowed.join(', ')}, got '${v}'`);
@@ -76,6 +78,8 @@ async function main(): Promise<number> {
     convAlgorithm: values['conv-algorithm'] as BenchOptions['convAlgorithm'],
     winogradTile: values['winograd-tile'] === '2' ? 2 : undefined,
     tuning: { trainLayers: values['train-layers'] ? values['train-layers'].split(',') : undefined, freezeBn: values['freeze-bn'] === true },
+    precision: values.precision === 'f16' ? 'f16' : 'f32',
+    comparePrecision: values['compare-precision'] === true,
   };
   const tuned = tune ? await tuneBench(rt, options, cache.table, log) : null;
   if (tuned) await saveCliTuneCache(rt, cache, tuned, log);

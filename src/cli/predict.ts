@@ -12,7 +12,8 @@ import { parseArgs } from 'node:util';
 import { initGpu } from '../gpu/init';
 import { GpuError } from '../gpu/errors';
 import { Tensor } from '../autograd/tensor';
-import { noGrad, tidy } from '../autograd/scope';
+import { autocast, noGrad, tidy } from '../autograd/scope';
+import { hasF16 } from '../kernels/cast';
 import { ARCH_NAMES, resnet } from '../nn/resnet';
 import { loadStateDict, StateDictError } from '../nn/state';
 import { readWeights, readSafetensorsMetadata, looksLikePth, WeightsFormatError, type NamedTensor } from '../nn/weights/index';
@@ -47,10 +48,16 @@ luma (Pillow's convert('L'), as torchvision's Grayscale) before the resize.
   --img-size N          crop size in pixels (default: the "img_size" metadata, else 224)
   --batch-size N        images per forward pass (default 16); memory holds one batch of crops and
                         at most 2 decoded originals at a time
-\${TUNE_CACHE_USAGE}
+  --precision P         f32 (default) or f16: the forward pass under autocast, as torch.autocast (convolution
+                        and linear inputs and the activations in float16, sums in float32; about half the
+                        activation memory). The probabilities differ from f32's by float16's rounding (about
+                        1e-3 relative in the logits). Needs the adapter's shader-f16; without it predict.js says
+                        so and runs in float32
+${TUNE_CACHE_USAGE}
   --help                this text
 
-Environment: WEBGPU_ADAPTER=<name> picks an adapter, WEBGPU_BACKEND=<vulkan|metal|d3d12> a Dawn backend.`;
+Environment: WEBGPU_ADAPTER=<name> picks an adapter, WEBGPU_BACKEND=<vulkan|metal|d3d12> a Dawn backend,
+WEBGPU_DISABLE_FEATURES=shader-f16 a device without float16 (to try the fallback).`;
 
 interface PredictOptions {
   weights: string;
@@ -63,6 +70,8 @@ interface PredictOptions {
   output: string | null;
   images: string[];
   tuneCache: TuneCacheFlags;
+  /** The precision asked for (the run falls back to 'f32' where the adapter lacks shader-f16). */
+  precision: 'f32' | 'f16';
 }
 
 class OutputError extends Error {
@@ -94,6 +103,7 @@ function parsePredictArgs(argv: string[]): PredictOptions | null {
         'img-size': { type: 'string' },
         'batch-size': { type: 'string' },
         output: { type: 'string', short: 'o' },
+        precision: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         'tune-cache': { type: 'string' },
         'no-tune-cache': { type: 'boolean' },
@@ -108,6 +118,7 @@ function parsePredictArgs(argv: string[]): PredictOptions | null {
   if (v.arch !== undefined && !ARCH_NAMES.includes(v.arch)) throw new UsageError(`--arch must be one of ${ARCH_NAMES.join(', ')}, got '${v.arch}'`);
   if (positionals.length === 0) throw new UsageError('no images given');
   if (v.output !== undefined && !/\.(csv|json)$/i.test(v.output)) throw new UsageError(`--output must name a .csv or .json file, got '${v.output}'`);
+  if (v.precision !== undefined && v.precision !== 'f32' && v.precision !== 'f16') throw new UsageError(`--precision must be f32 or f16, got '${v.precision}'`);
   const tuneCache = { file: v['tune-cache'] ?? null, disabled: v['no-tune-cache'] === true };
   const tuneError = tuneCacheFlagError(tuneCache);
   if (tuneError) throw new UsageError(tuneError);
@@ -121,6 +132,7 @@ function parsePredictArgs(argv: string[]): PredictOptions | null {
     output: v.output ?? null,
     images: positionals,
     tuneCache,
+    precision: v.precision === 'f16' ? 'f16' : 'f32',
   };
 }
 
@@ -380,13 +392,18 @@ async function main(argv: string[]): Promise<number> {
 
   const rt = await initGpu();
   await loadCliTuneCache(rt, opts.tuneCache, (l) => console.log(l), (l) => console.error(l));
+  // float16 where asked and possible; without shader-f16, one line says so and the run stays in float32.
+  const f16 = opts.precision === 'f16' && hasF16(rt);
+  if (opts.precision === 'f16' && !f16) {
+    console.warn(`warning: this adapter (${rt.adapter.name}) has no shader-f16, so --precision f16 cannot run on it: predicting in float32 instead`);
+  }
   const model = resnet(spec.arch, { numClasses: spec.numClasses, dropout: spec.recipeHead ? 0 : undefined, inChannels: channels });
   try {
     loadStateDict(model, tensors, { source: opts.weights });
     model.eval();
     const from = pre.fromMetadata ? ` (from ${opts.weights}'s metadata${opts.imgSize !== null ? ', --img-size overriding' : ''})` : '';
     const grey = channels === 1;
-    console.log(`${spec.arch}, ${spec.numClasses} classes${grey ? ', greyscale input' : ''}, on ${rt.adapter.name}; resize ${evalResizeSize(pre.size)}, crop ${pre.size}${from}`);
+    console.log(`${spec.arch}, ${spec.numClasses} classes${grey ? ', greyscale input' : ''}, on ${rt.adapter.name}; resize ${evalResizeSize(pre.size)}, crop ${pre.size}${from}${f16 ? '; float16 (autocast)' : ''}`);
     // Greyscale: the luma in all three channels, normalised with the one channel's mean and std; channel 0 is the input.
     const transform: TransformSpec = { mode: 'eval', size: pre.size, seed: 0, epoch: 0, mean: grey ? [0, 1, 2].map(() => pre.mean[0]) : pre.mean, std: grey ? [0, 1, 2].map(() => pre.std[0]) : pre.std };
     const decode = grey ? async (path: string) => greyscale(await decodeImageFile(path)) : decodeImageFile;
@@ -411,7 +428,8 @@ async function main(argv: string[]): Promise<number> {
       const pending = noGrad(() => {
         const input = grey ? firstChannel(batch.input, n, plane) : batch.input;
         const x = Tensor.fromArray(input, [n, channels, pre.size, pre.size], 'f32', rt);
-        const y = tidy(() => model.forward(x));
+        // Under autocast the logits come back as a float16 tensor; toArray decodes them to float32.
+        const y = tidy(() => autocast(() => model.forward(x), { enabled: f16 }));
         const read = y.toArray();
         x.dispose();
         y.dispose();
@@ -433,7 +451,7 @@ async function main(argv: string[]): Promise<number> {
       const order = new Map(images.map((p, i) => [p, i]));
       rows.sort((a, b) => order.get(a.path)! - order.get(b.path)!);
       const text = /\.json$/i.test(opts.output)
-        ? JSON.stringify({ weights: opts.weights, arch: spec.arch, img_size: pre.size, in_channels: channels, mean: pre.mean, std: pre.std, classes: names, predictions: rows }, null, 2) + '\n'
+        ? JSON.stringify({ weights: opts.weights, arch: spec.arch, precision: f16 ? 'f16' : 'f32', img_size: pre.size, in_channels: channels, mean: pre.mean, std: pre.std, classes: names, predictions: rows }, null, 2) + '\n'
         : predictionsCsv(rows, top);
       await writeAtomically(opts.output, text);
       console.log(`wrote ${rows.length - failed} predictions${failed ? ` and ${failed} errors` : ''} to ${opts.output}`);

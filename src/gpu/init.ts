@@ -1,5 +1,5 @@
 /** Start-up: find a `GPU` object for this platform, create the runtime and make it current. */
-import { GpuRuntime, type RuntimeOptions } from './runtime';
+import { FEATURES_WANTED, GpuRuntime, type RuntimeOptions } from './runtime';
 import { setRuntime } from './current';
 import { NoAdapterError } from './errors';
 
@@ -23,9 +23,13 @@ export async function initGpu(opts: InitOptions = {}): Promise<GpuRuntime> {
   }
   if (!gpu) throw new NoAdapterError('navigator.gpu is missing: this browser has no WebGPU');
   const adapterName = opts.adapterName ?? (isNode ? process.env.WEBGPU_ADAPTER : undefined);
+  // WEBGPU_DISABLE_FEATURES=shader-f16 (comma separated): a device without those optional features, as on an
+  // adapter that lacks them (the tests of the no-shader-f16 fallback use it).
+  const disabled = isNode ? (process.env.WEBGPU_DISABLE_FEATURES ?? '').split(',').map((f) => f.trim()).filter((f) => f) : [];
+  const features = opts.features ?? (disabled.length ? FEATURES_WANTED.filter((f) => !disabled.includes(f)) : undefined);
   let rt: GpuRuntime;
   try {
-    rt = await GpuRuntime.create(gpu, { ...opts, adapterName, compileDevices: opts.compileDevices ?? (await dawn?.compileDevices()) });
+    rt = await GpuRuntime.create(gpu, { ...opts, adapterName, features, compileDevices: opts.compileDevices ?? (await dawn?.compileDevices()) });
   } catch (e) {
     dawn?.releaseNodeGlobals();
     throw e;

@@ -72,7 +72,7 @@ export interface DispatchSpec {
   workgroups: readonly [number, number?, number?];
 }
 
-const FEATURES_WANTED: GPUFeatureName[] = ['subgroups', 'timestamp-query', 'shader-f16'] as GPUFeatureName[];
+export const FEATURES_WANTED: GPUFeatureName[] = ['subgroups', 'timestamp-query', 'shader-f16'] as GPUFeatureName[];
 const LIMITS_WANTED = [
   'maxStorageBufferBindingSize',
   'maxBufferSize',

@@ -5,7 +5,8 @@
  * collapsible group (GROUPS). arch, optimizer and scheduler are selects;
  * picking adamw gives weight-decay AdamW's default (1e-2) unless the user set one, as the CLI does. `read()`
  * checks with validateConfig and throws a FieldError naming the field, which `markInvalid` marks
- * (aria-invalid) and focuses.
+ * (aria-invalid) and focuses. The precision field offers f16 only where the page's adapter has shader-f16
+ * (`precisionSupport`); elsewhere it is disabled at f32 with a note saying why.
  */
 import { ConfigError, DEMO_OVERRIDES, FINE_TUNING_KEYS, OPTIMIZERS, PRECISIONS, RECIPE_DEFAULTS, SCHEDULERS, defaultWeightDecay, formatSetting, parseRange, parseTrainLayers, validateConfig, type OptimizerName, type TrainConfig } from '../train/config';
 import { RESNET_LAYERS } from '../nn/resnet';
@@ -51,6 +52,21 @@ const HELP: Record<Key, string> = {
 };
 
 
+/** How the page offers the precision field, given its adapter's features (null: not known yet). */
+export interface PrecisionSupport {
+  /** Whether f16 can be chosen: the adapter has shader-f16. */
+  f16: boolean;
+  /** Shown beside the field when f16 cannot be chosen ('' otherwise). */
+  note: string;
+}
+
+/** f16 is offered only on an adapter with shader-f16; the note names the adapter that lacks it. */
+export function precisionSupport(features: ReadonlySet<string> | null, adapter: string): PrecisionSupport {
+  if (!features) return { f16: false, note: 'f32 only until a WebGPU adapter is found (f16 needs shader-f16)' };
+  if (features.has('shader-f16')) return { f16: true, note: '' };
+  return { f16: false, note: `f32 only: this adapter (${adapter}) lacks shader-f16, which f16 needs` };
+}
+
 /** A config key's field name on the page (the CLI flag without its dashes), as the page's wording names it in messages. */
 export function fieldName(key: Key): string {
   return setting(key, 'page');
@@ -83,6 +99,10 @@ export class ConfigForm {
   private readonly fields = new Map<Key, HTMLInputElement | HTMLSelectElement>();
   private readonly edited = new Set<Key>();
   private readonly summaries: (() => void)[] = [];
+  /** Whether f16 may be chosen (the adapter has shader-f16); false until the page knows its adapter. */
+  private f16 = false;
+  private disabled = false;
+  private precisionNote: HTMLElement | null = null;
 
   constructor(container: HTMLElement, archNames: readonly string[]) {
     const groupBoxes = new Map<string, HTMLElement>();
@@ -129,11 +149,33 @@ export class ConfigForm {
       const help = document.createElement('small');
       help.textContent = HELP[key];
       label.append(name, field, help);
+      if (key === 'precision') {
+        this.precisionNote = document.createElement('small');
+        this.precisionNote.id = 'precision-note';
+        this.precisionNote.className = 'note';
+        label.append(this.precisionNote);
+        field.setAttribute('aria-describedby', 'precision-note');
+      }
       boxOf(key).append(label);
       this.fields.set(key, field);
     }
     // Picking adamw gives weight-decay AdamW's default, unless the user set one.
     this.fields.get('optimizer')!.addEventListener('change', () => this.applyWeightDecayDefault());
+    this.setPrecisionSupport(precisionSupport(null, ''));
+  }
+
+  /**
+   * Offer f16 or not (see precisionSupport): without shader-f16 the field is disabled at f32, its f16 option
+   * too, and the note says why; read() then gives f32 whatever the field shows.
+   */
+  setPrecisionSupport(support: PrecisionSupport): void {
+    this.f16 = support.f16;
+    const field = this.fields.get('precision') as HTMLSelectElement;
+    for (const o of field.options) if (o.value === 'f16') o.disabled = !support.f16;
+    if (!support.f16) field.value = 'f32';
+    field.disabled = this.disabled || !support.f16;
+    this.precisionNote!.textContent = support.note;
+    this.precisionNote!.hidden = support.note === '';
   }
 
   private updateSummaries(): void {
@@ -149,6 +191,7 @@ export class ConfigForm {
   applyDefaults(demo: boolean): void {
     const d = defaults(demo);
     for (const [key, field] of this.fields) if (!this.edited.has(key)) field.value = format(key, d);
+    if (!this.f16) this.fields.get('precision')!.value = 'f32';
     this.applyWeightDecayDefault();
     this.updateSummaries();
   }
@@ -186,6 +229,7 @@ export class ConfigForm {
     for (const [key, field] of this.fields) {
       const raw = field.value.trim();
       if (key === 'flip' || key === 'freezeBn') values[key] = raw === 'on';
+      else if (key === 'precision' && !this.f16) values[key] = 'f32'; // f16 is not offered on this adapter
       else if (key === 'arch' || CHOICES[key]) values[key] = raw;
       else if (key === 'split') c.split = raw.split(',').map((s) => parseNumber('split', s.trim())) as TrainConfig['split'];
       else if (key === 'cropScale' || key === 'cropRatio') values[key] = parseCropRange(key, raw);
@@ -218,7 +262,8 @@ export class ConfigForm {
   }
 
   setDisabled(disabled: boolean): void {
-    for (const f of this.fields.values()) f.disabled = disabled;
+    this.disabled = disabled;
+    for (const [key, f] of this.fields) f.disabled = disabled || (key === 'precision' && !this.f16);
   }
 }
 

@@ -18,7 +18,7 @@ import { compileLine } from '../train/compile_status';
 import type { Summary } from '../train/run_report';
 import type { TrainConfig } from '../train/config';
 import { checkDecodable, folderIdentity, identityMismatch, scanPicked, tiffNote, weightsProblem } from './checks';
-import { ConfigForm, FieldError, fieldName, parseDecimal } from './form';
+import { ConfigForm, FieldError, fieldName, parseDecimal, precisionSupport } from './form';
 import { IdbStore } from './idb-store';
 import { hasDirectoryPicker, pickedFromDrop, pickedFromInput, pickWithDirectoryPicker, type PickedFolder } from './pick-folder';
 import {
@@ -50,6 +50,8 @@ const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getEleme
 const page = {
   state: 'loading' as State,
   adapter: '',
+  /** Whether the adapter has shader-f16, so that the precision field offers f16. */
+  f16: false,
   history: [] as EpochRow[],
   stepLosses: [] as [number, number][],
   summary: null as Summary | null,
@@ -179,6 +181,9 @@ async function checkWebGpu(): Promise<void> {
     }
     const i = adapter.info;
     page.adapter = [i.vendor, i.architecture, i.device].filter(Boolean).join(' / ') || i.description || 'unknown adapter';
+    const support = precisionSupport(adapter.features as unknown as ReadonlySet<string>, page.adapter);
+    page.f16 = support.f16;
+    form.setPrecisionSupport(support);
     const software = (i as { isFallbackAdapter?: boolean }).isFallbackAdapter || /swiftshader|llvmpipe|lavapipe/i.test(page.adapter);
     $('gpu-status').textContent = `WebGPU adapter: ${page.adapter}${software ? ' (a software adapter on the CPU: keep the settings small, e.g. resnet18, 32–64 px and a subset of the images)' : ''}`;
     setState('idle');

@@ -17,9 +17,11 @@ it('bench --quick runs every kernel and the model step, and writes the JSON repo
     expect(names).toContain(want);
   }
   for (const k of report.kernels) {
+    expect(k.precision, k.name).toBe('f32');
     expect(k.ms).toBeGreaterThan(0);
     expect(Number.isFinite(k.gflops ?? k.gbps)).toBe(true);
   }
+  expect(report.model.precision).toBe('f32');
   expect(report.model.train_images_per_second).toBeGreaterThan(0);
   expect(report.model.peak_bytes).toBeGreaterThan(0);
   // The work of one ResNet-34 step as the GPU sees it (dispatches, submits), train and eval.
@@ -28,4 +30,51 @@ it('bench --quick runs every kernel and the model step, and writes the JSON repo
     expect(report.model[f], f).toBeGreaterThan(0);
   }
   expect(report.model.train_step_dispatches).toBeGreaterThan(report.model.eval_step_dispatches);
+});
+
+/** bench.js on a tiny model step (no kernel rows): its JSON report and its output. */
+function benchModel(args: string[], env: NodeJS.ProcessEnv = {}) {
+  const out = join(mkdtempSync(join(tmpdir(), 'bench-')), 'bench.json');
+  const r = spawnSync(process.execPath, ['dist/bench.js', '--no-kernels', '--arch', 'resnet18', '--model-batch', '2', '--img-size', '32', '--samples', '1', '--steps', '1', '--json', out, ...args], {
+    encoding: 'utf8',
+    timeout: 300_000,
+    env: { ...process.env, ...env },
+  });
+  expect(r.status, r.stderr).toBe(0);
+  return { out: r.stdout, report: JSON.parse(readFileSync(out, 'utf8')) };
+}
+
+it('bench --precision f16 --compare-precision: a row per precision, each recording it, and the peak-memory comparison', () => {
+  const { out, report } = benchModel(['--precision', 'f16', '--compare-precision']);
+  expect(report.model_rows.map((m: { precision: string }) => m.precision)).toEqual(['f32', 'f16']);
+  const [f32, f16] = report.model_rows;
+  expect(report.model).toEqual(f16); // the row of --precision
+  expect([f32.loss_scaling, f16.loss_scaling]).toEqual([false, true]);
+  // The forward ran under autocast in the f16 row's train step and eval (its logits are float16), not in f32's.
+  expect([f32.logits_dtype, f16.logits_dtype]).toEqual([{ train: 'f32', eval: 'f32' }, { train: 'f16', eval: 'f16' }]);
+  for (const m of report.model_rows) {
+    expect(m.peak_bytes, m.precision).toBeGreaterThan(0);
+    expect(m.train_step_ms, m.precision).toBeGreaterThan(0);
+    expect(Number.isInteger(m.skipped_steps)).toBe(true);
+  }
+  // Under autocast each of ResNet-18's 20 convolutions and its fc rounds its weight to float16 (one more
+  // dispatch each, at least), in the train step and in the eval forward: the f16 row really ran under autocast.
+  expect(f16.train_step_dispatches).toBeGreaterThanOrEqual(f32.train_step_dispatches + 21);
+  expect(f16.eval_step_dispatches).toBeGreaterThanOrEqual(f32.eval_step_dispatches + 21);
+  const c = report.precision_comparison;
+  expect(c.peak_bytes_f32).toBe(f32.peak_bytes);
+  expect(c.peak_bytes_f16).toBe(f16.peak_bytes);
+  expect(c.peak_reduction).toBeCloseTo(1 - f16.peak_bytes / f32.peak_bytes, 12);
+  expect(c.train_speedup).toBeCloseTo(f32.train_step_ms / f16.train_step_ms, 12);
+  expect(out).toMatch(/^model resnet18 batch 2 32px f32: /m);
+  expect(out).toMatch(/^model resnet18 batch 2 32px f16: /m);
+  expect(out).toMatch(/^f16 against f32: peak GPU memory \d+ MiB against \d+ MiB \(\d+\.\d% (lower|higher)\); train step/m);
+});
+
+it('bench --precision f16 without shader-f16: one line says so, and the row is float32\'s', () => {
+  const { out, report } = benchModel(['--precision', 'f16'], { WEBGPU_DISABLE_FEATURES: 'shader-f16' });
+  expect(out.split('\n').filter((l) => /shader-f16/.test(l))).toEqual([expect.stringMatching(/^warning: this adapter \(.+\) has no shader-f16, so --precision f16 cannot run on it: measuring float32 instead$/)]);
+  expect(report.model.precision).toBe('f32');
+  expect(report.model.loss_scaling).toBe(false);
+  expect(report.model_rows).toBeUndefined();
 });

@@ -15,7 +15,7 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import sharp from 'sharp';
 import { serveStatic } from '../../src/cli/serve';
 import { identityMismatch, weightsProblem, BROWSER_IMAGE_EXTENSIONS } from '../../src/web/checks';
-import { parseDecimal } from '../../src/web/form';
+import { parseDecimal, precisionSupport } from '../../src/web/form';
 import { writeSafetensors } from '../../src/nn/weights/index';
 
 describe('page helpers (Node)', () => {
@@ -34,6 +34,17 @@ describe('page helpers (Node)', () => {
     expect(weightsProblem('w.safetensors', zip, 1000)).toMatch(/zip archive/);
     expect(weightsProblem('w.pth', zip, 0)).toMatch(/empty/);
     expect(weightsProblem('w.bin', st, 1000)).toMatch(/neither a \.pth nor a \.safetensors/);
+  });
+
+  it('precisionSupport offers f16 only with shader-f16; otherwise f32 with a note naming the adapter', () => {
+    expect(precisionSupport(new Set(['timestamp-query', 'shader-f16']), 'GPU X')).toEqual({ f16: true, note: '' });
+    const without = precisionSupport(new Set(['timestamp-query', 'subgroups']), 'Google / swiftshader');
+    expect(without.f16).toBe(false);
+    expect(without.note).toBe('f32 only: this adapter (Google / swiftshader) lacks shader-f16, which f16 needs');
+    expect(precisionSupport(new Set(), 'A').f16).toBe(false);
+    // Not known yet (before the adapter check, or no WebGPU): not offered.
+    expect(precisionSupport(null, '').f16).toBe(false);
+    expect(precisionSupport(null, '').note).toMatch(/shader-f16/);
   });
 
   it('identityMismatch: same files pass; other files, or no recorded identity, are named', () => {
@@ -304,6 +315,24 @@ describe.skipIf(!existsSync(CHROMIUM))('page as a user meets it (headless Chromi
     expect(await page.evaluate(() => (window as unknown as { resnetPage: { summary: unknown; files: Map<string, unknown> } }).resnetPage.files.size)).toBe(0);
     await page.close();
   }, 120_000);
+
+  it('precision: SwiftShader has no shader-f16, so the field stays at f32, disabled, with a note saying why', async () => {
+    const page = await open();
+    const field = page.locator('#config [name="precision"]');
+    const state = await field.evaluate((e) => {
+      const s = e as HTMLSelectElement;
+      const note = document.getElementById(s.getAttribute('aria-describedby') ?? '');
+      return { value: s.value, disabled: s.disabled, options: [...s.options].map((o) => `${o.value}${o.disabled ? ' (disabled)' : ''}`), note: note && !note.hidden ? note.textContent : null };
+    });
+    const adapter = await page.evaluate(() => (window as unknown as { resnetPage: { adapter: string; f16: boolean } }).resnetPage);
+    expect(adapter.f16).toBe(false);
+    expect(state).toEqual({ value: 'f32', disabled: true, options: ['f32', 'f16 (disabled)'], note: `f32 only: this adapter (${adapter.adapter}) lacks shader-f16, which f16 needs` });
+    // Reset and the data source keep it there.
+    await page.click('#reset-config');
+    await page.check('#source-folder');
+    expect([await field.inputValue(), await field.isDisabled()]).toEqual(['f32', true]);
+    await page.close();
+  }, 60_000);
 
   it('optimizer, weight-decay, grad-clip, scheduler and warm-up controls: the recipe by default, adamw brings its weight decay, bad values are named and focused', async () => {
     const page = await open();
