@@ -93,7 +93,7 @@ Without --data it trains on a built-in demo dataset (generated into .cache/ on f
                         2 rounds ~4x less but trains ~1.1x slower on a CPU adapter (default 4)
   --tune                before the first epoch, time every kernel candidate of the training step on this
                         adapter and keep the fastest in the tune cache (one line per choice)
-\${TUNE_CACHE_USAGE}
+${TUNE_CACHE_USAGE}
   --help                this text
 
 Environment: WEBGPU_ADAPTER=<name> picks an adapter, WEBGPU_BACKEND=<vulkan|metal|d3d12> a Dawn backend.`;
