@@ -7,6 +7,7 @@ import castShader from './cast.wgsl';
 import { f32Range, grid1d } from '../util';
 import { withPrelude } from '../prelude';
 import { defineKernel, launch } from '../contract';
+import { settingIs } from '../../wording';
 
 export const castKernel = defineKernel({
   name: 'cast/cast.wgsl',
@@ -34,7 +35,7 @@ export function hasF16(rt: GpuRuntime): boolean {
 export function requireF16(rt: GpuRuntime, op: string): void {
   if (!hasF16(rt)) {
     throw new Error(
-      `${op}: this adapter (${rt.adapter.name}) has no 'shader-f16' feature, so float16 tensors cannot be used on it. Run in float32 (--precision f32).`,
+      `${op}: this adapter (${rt.adapter.name}) has no 'shader-f16' feature, so float16 tensors cannot be used on it. Run in float32 (${settingIs('precision', 'f32')}).`,
     );
   }
 }
