@@ -76,8 +76,12 @@ export class Tensor {
   }
 
   get rt(): GpuRuntime {
+    if (!this.storage && this.evictedFrom) return this.evictedFrom;
     return this.live().rt;
   }
+
+  /** The runtime of a tensor whose buffer evictStorage() gave back (its shape and runtime stay usable). */
+  private evictedFrom: GpuRuntime | null = null;
 
   get buffer(): GPUBuffer {
     return this.live().buffer;
@@ -97,6 +101,7 @@ export class Tensor {
    * backward closure names is freed after the forward and made again from the float16 tensor when needed).
    */
   evictStorage(): void {
+    if (this.storage) this.evictedFrom = this.storage.rt;
     this.storage?.release();
     this.storage = null;
   }

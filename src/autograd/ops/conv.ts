@@ -2,7 +2,7 @@
 import { Tensor } from '../tensor';
 import { record } from '../graph';
 import { getAutocastDtype, isGradEnabled } from '../scope';
-import { inF32, roundF16, toDtype } from './half';
+import { inF32, roundF16, roundedRaw, toDtype } from './half';
 import { requireNonEmpty } from './check';
 import { conv2dBackwardBias, conv2dBackwardData, conv2dBackwardWeight, conv2dForward, conv2dGeometry, type ConvOptions } from '../../kernels/conv';
 
@@ -31,7 +31,11 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, op
     const x16 = toDtype(x, 'f16');
     const w = weight.dtype === 'f16' ? weight : roundF16(weight);
     const b = bias && bias.dtype !== 'f16' ? roundF16(bias) : bias;
-    return inF32('conv2d', [x16, w, b], { out: 'f16' }, ([xi, wi, bi]) => conv2dF32(xi!, wi!, bi, o));
+    // The backward reads x for dW and the weight for dx only; the rounded weight is made again for it.
+    const remake = new Map<Tensor, () => Tensor>();
+    if (w !== weight) remake.set(w, () => roundedRaw(weight));
+    const backwardReads = [weight.requiresGrad, x.requiresGrad, false];
+    return inF32('conv2d', [x16, w, b], { out: 'f16', remake, backwardReads }, ([xi, wi, bi]) => conv2dF32(xi!, wi!, bi, o));
   }
   return conv2dF32(x, weight, bias, o);
 }

@@ -15,7 +15,8 @@ import { dropoutMasked, dropoutSeeded } from '../../kernels/dropout';
  * Eval mode and p = 0 return a view of x (no copy); p = 1 gives zeros.
  */
 export function dropout(x: Tensor, p: number, training: boolean, seed: number): Tensor {
-  if (x.dtype === 'f16' && training && p !== 0) return inF32('dropout', [x], { out: 'f16' }, ([xi]) => dropout(xi!, p, training, seed));
+  // The backward regenerates the mask: it does not read x.
+  if (x.dtype === 'f16' && training && p !== 0) return inF32('dropout', [x], { out: 'f16', backwardReads: [false] }, ([xi]) => dropout(xi!, p, training, seed));
   if (x.dtype === 'f16' && p >= 0 && p <= 1) return record(x.view(x.shape), 'dropout(identity)', [x], (g) => [g]);
   requireNonEmpty('dropout', { x });
   if (!(p >= 0 && p <= 1)) throw new Error(`dropout: the drop probability p must be in [0, 1], got ${p}`);

@@ -50,6 +50,23 @@ export interface InF32Options {
   out: 'f16' | 'f32';
   /** Whether the float32 op's backward reads its own output (then it is widened again for the backward). */
   savesOutput?: boolean;
+  /**
+   * Per input (same order): whether the float32 op's backward reads it. An input it does not read is not
+   * widened again for the backward (max pool's backward reads only its argmax). Default: every input.
+   */
+  backwardReads?: readonly boolean[];
+  /**
+   * float32 inputs made only for this op that can be made again (autocast's rounded weights): their buffers
+   * are freed after the forward, as the widened copies are, and `remake()` refills them for the backward.
+   */
+  remake?: ReadonlyMap<Tensor, () => Tensor>;
+}
+
+/** A float32 copy of x rounded to float16 (not recorded): autocast's cast of a weight, made again for a backward. */
+export function roundedRaw(x: Tensor): Tensor {
+  const out = Tensor.empty(x.shape, 'f32', x.rt);
+  roundToF16(x.rt, x.buffer, out.buffer, x.size);
+  return out;
 }
 
 /**
@@ -58,12 +75,22 @@ export interface InF32Options {
  */
 export function inF32(op: string, inputs: readonly (Tensor | null)[], opts: InF32Options, fn: (ins: (Tensor | null)[]) => Tensor): Tensor {
   const widened = new Map<Tensor, Tensor>(); // float32 copy → its float16 original
-  const ins = inputs.map((t) => {
+  const reads = new Set<Tensor>(); // the copies and remade inputs the backward reads
+  const remade = new Map<Tensor, () => Tensor>();
+  const ins = inputs.map((t, k) => {
+    const read = opts.backwardReads?.[k] !== false;
+    const remake = t && opts.remake?.get(t);
+    if (t && remake) {
+      remade.set(t, remake);
+      if (read) reads.add(t);
+      return t;
+    }
     if (!t || t.dtype !== 'f16') return t;
     const w = keep(castRaw(t, 'f32'));
     w.requiresGrad = t.requiresGrad;
     if (t.name) w.name = t.name;
     widened.set(w, t);
+    if (read) reads.add(w);
     return w;
   });
   const out32 = fn(ins);
@@ -86,6 +113,7 @@ export function inF32(op: string, inputs: readonly (Tensor | null)[], opts: InF3
     if (node) w.evictStorage();
     else w.dispose();
   }
+  if (node) for (const r of remade.keys()) r.evictStorage();
   if (!node) return out;
   const outerInputs = node.inputs.map((t) => widened.get(t) ?? t);
   return record(
@@ -93,7 +121,8 @@ export function inF32(op: string, inputs: readonly (Tensor | null)[], opts: InF3
     op,
     outerInputs,
     (dy) => {
-      for (const [w, orig] of widened) w.adoptStorage(castRaw(orig, 'f32'));
+      for (const [w, orig] of widened) if (reads.has(w)) w.adoptStorage(castRaw(orig, 'f32'));
+      for (const [r, remake] of remade) if (reads.has(r)) r.adoptStorage(remake());
       const restoreOut = opts.out === 'f16' && opts.savesOutput === true && out32 !== out && !out.isDisposed;
       if (restoreOut) out32.adoptStorage(castRaw(out, 'f32'));
       const dy32 = dy.dtype === 'f16' ? castRaw(dy, 'f32') : dy;
@@ -105,6 +134,7 @@ export function inF32(op: string, inputs: readonly (Tensor | null)[], opts: InF3
         });
       } finally {
         for (const w of widened.keys()) w.evictStorage();
+        for (const r of remade.keys()) r.evictStorage();
         if (restoreOut) out32.evictStorage();
       }
     },

@@ -5,7 +5,7 @@ import { requireNonEmpty } from './check';
 import { matmul as matmulKernel } from '../../kernels/matmul';
 import { sumAxis } from '../../kernels/reduce';
 import { getAutocastDtype } from '../scope';
-import { inF32, roundF16, toDtype } from './half';
+import { inF32, roundF16, roundedRaw, toDtype } from './half';
 
 /** Under autocast, or given a float16 tensor: a float32 operand as autocast casts it (a weight: rounded, kept float32). */
 function halfOperand(t: Tensor, param: boolean): Tensor {
@@ -20,7 +20,9 @@ function halfMode(...ts: (Tensor | null | undefined)[]): boolean {
 /** a[M,K] · b[K,N] → [M,N]. */
 export function matmul(a: Tensor, b: Tensor): Tensor {
   if (halfMode(a, b)) {
-    return inF32('matmul', [halfOperand(a, false), halfOperand(b, false)], { out: 'f16' }, ([ai, bi]) => matmulF32(ai!, bi!));
+    // da = g·bᵀ reads b, db = aᵀ·g reads a.
+    const backwardReads = [b.requiresGrad, a.requiresGrad];
+    return inF32('matmul', [halfOperand(a, false), halfOperand(b, false)], { out: 'f16', backwardReads }, ([ai, bi]) => matmulF32(ai!, bi!));
   }
   return matmulF32(a, b);
 }
@@ -57,7 +59,11 @@ function matmulF32(a: Tensor, b: Tensor): Tensor {
 export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
   if (halfMode(x, weight, bias)) {
     const ins = [halfOperand(x, false), halfOperand(weight, true), bias ? halfOperand(bias, true) : null];
-    return inF32('linear', ins, { out: 'f16' }, ([xi, wi, bi]) => linearF32(xi!, wi!, bi));
+    // dx = g·W reads the weight, dW = gᵀ·x reads x; the rounded weight is made again for the backward.
+    const remake = new Map<Tensor, () => Tensor>();
+    if (ins[1] !== weight) remake.set(ins[1]!, () => roundedRaw(weight));
+    const backwardReads = [weight.requiresGrad, x.requiresGrad, false];
+    return inF32('linear', ins, { out: 'f16', remake, backwardReads }, ([xi, wi, bi]) => linearF32(xi!, wi!, bi));
   }
   return linearF32(x, weight, bias);
 }

@@ -37,7 +37,8 @@ function dims(op: string, x: Tensor): [number, number, number, number] {
  * row-major window order. The argmax (i32, as return_indices gives) is saved for the backward.
  */
 export function maxPool2d(x: Tensor, opts: MaxPool2dOptions): Tensor {
-  if (x.dtype === 'f16') return inF32('maxPool2d', [x], { out: 'f16' }, ([xi]) => maxPool2d(xi!, opts));
+  // The backward reads the argmax, not x.
+  if (x.dtype === 'f16') return inF32('maxPool2d', [x], { out: 'f16', backwardReads: [false] }, ([xi]) => maxPool2d(xi!, opts));
   const [n, c, h, w] = dims('maxPool2d', x);
   const [kh, kw] = pair(opts.kernelSize);
   const [sh, sw] = pair(opts.stride ?? opts.kernelSize);
@@ -66,7 +67,8 @@ export function maxPool2d(x: Tensor, opts: MaxPool2dOptions): Tensor {
 
 /** torch.nn.functional.adaptive_avg_pool2d: output [N, C, oh, ow] with PyTorch's (possibly overlapping) bins. */
 export function adaptiveAvgPool2d(x: Tensor, outputSize: Size2): Tensor {
-  if (x.dtype === 'f16') return inF32('adaptiveAvgPool2d', [x], { out: 'f16' }, ([xi]) => adaptiveAvgPool2d(xi!, outputSize));
+  // The backward spreads dy over the bins: it does not read x.
+  if (x.dtype === 'f16') return inF32('adaptiveAvgPool2d', [x], { out: 'f16', backwardReads: [false] }, ([xi]) => adaptiveAvgPool2d(xi!, outputSize));
   const [n, c, h, w] = dims('adaptiveAvgPool2d', x);
   const [oh, ow] = pair(outputSize);
   const s: PoolShape = { planes: n * c, h, w, oh, ow };
