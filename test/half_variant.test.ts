@@ -123,6 +123,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let i = index(wid, lid, nwg);
   if (i >= params.n) { return; }
   out[i] = x[i] * s[i];
+}
+// out = s: float32 values narrowed with no arithmetic before (NaN payloads and signs as given)
+@compute @workgroup_size(WG)
+fn copy(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = index(wid, lid, nwg);
+  if (i >= params.n) { return; }
+  out[i] = s[i];
 }`,
       'grid',
     );
@@ -142,6 +149,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     // the edges themselves: 65504·(1+2^-14) = 65508 stays 65504; 65504·1.0001 ≈ 65510.6 → 65504; ·1.5 → inf; −65504·1.0002 ≈ −65517 → −65504
     expect(Array.from(got.slice(3, 7))).toEqual([65504, 65504, Infinity, -65504]);
     expect(got[9]).toBeNaN();
+    // NaN (quiet, signalling, payload only in the low bits, both signs) → the quiet f16 NaN of its sign; ±inf; the overflow edge
+    const bits = [0x7fc00000, 0xffc00000, 0x7f800001, 0xff800001, 0x7fa00000, 0x7f800000, 0xff800000, 0x477fefff, 0x477ff000, 0xc77ff000];
+    const wantBits = [0x7e00, 0xfe00, 0x7e00, 0xfe00, 0x7e00, 0x7c00, 0xfc00, 0x7bff, 0x7c00, 0xfc00];
+    rt.write(bs, new Uint32Array(bits));
+    const u2 = new Uint32Array([bits.length, 0, 0, 0]);
+    rt.dispatch({ op: 'variant-test', shader: v, entry: 'copy', constants: { WG: 64 }, uniforms: u2, bindings: [null, f32Range(bs, bits.length), f16Range(bo, bits.length)], workgroups: [1] });
+    const gotBits = Array.from(new Uint16Array(await rt.read(bo, bits.length * 2)));
+    expect(gotBits.map((b) => b.toString(16))).toEqual(wantBits.map((b) => b.toString(16)));
     for (const b of [bx, bs, bo]) rt.release(b);
   });
 });
