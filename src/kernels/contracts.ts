@@ -11,7 +11,7 @@ import { maxPoolKernel, avgPoolKernel } from './pool';
 import { elementwiseKernel, unaryKernel, fillKernelContract } from './elementwise';
 import { unaryKernelContracts } from './elementwise/unary_gen';
 import { binaryKernelContracts } from './elementwise/binary_gen';
-import { batchnormKernel } from './batchnorm';
+import { batchnormKernel, batchnormKernelF16 } from './batchnorm';
 import { matmulPortableKernel } from './matmul/portable';
 import { matmulPackKernel } from './matmul/pack';
 import { matmulVec4Kernel } from './matmul/vec4';
@@ -44,6 +44,7 @@ export const kernelContracts: readonly KernelContract[] = [
   ...unaryKernelContracts,
   ...binaryKernelContracts,
   batchnormKernel,
+  batchnormKernelF16,
   matmulPortableKernel,
   matmulPackKernel,
   matmulVec4Kernel,

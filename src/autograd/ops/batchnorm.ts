@@ -1,17 +1,24 @@
 /**
  * Batch normalisation over NCHW (torch.nn.functional.batch_norm), and the same fused with ReLU.
  * Forward and backward side by side; the per-channel statistics [mean | invstd] are saved for backward.
+ *
+ * float16: when the data tensors (x, and batchNormAddRelu's residual) are all float16 and weight / bias are
+ * float32 (or absent), the kernels run on them natively (batchnormKernelF16: f16 reads and writes, f32
+ * arithmetic and statistics): the output, dx and the residual's gradient are float16, dweight / dbias float32,
+ * and no float32 copy of x, dy or dx is made. Mixed cases (an f16 x with an f32 residual, f16 affine
+ * parameters) go through inF32 (ops/half.ts).
  */
 import { Tensor, shapeStr } from '../tensor';
 import { record } from '../graph';
 import { requireNonEmpty } from './check';
-import { bnApply, bnBackwardApply, bnBackwardReduce, bnStatsEval, bnStatsTrain, type BnAffine, type BnShape } from '../../kernels/batchnorm';
+import { bnApply, bnBackwardApply, bnBackwardReduce, bnReluMask, bnStatsEval, bnStatsTrain, type BnAffine, type BnDtype, type BnShape } from '../../kernels/batchnorm';
 import { unaryBackward } from '../../kernels/elementwise/unary_gen';
 import { inF32 } from './half';
 
 function bnShape(op: string, x: Tensor, runningMean: Tensor, runningVar: Tensor, weight: Tensor | null, bias: Tensor | null): BnShape {
   if (x.shape.length !== 4) throw new Error(`${op}: input must be [N, C, H, W], got ${shapeStr(x.shape)}`);
-  requireNonEmpty(op, { x, runningMean, runningVar, weight, bias });
+  requireNonEmptyData(op, { x });
+  requireNonEmpty(op, { runningMean, runningVar, weight, bias });
   const [n, c, h, w] = x.shape;
   for (const [name, t] of [
     ['runningMean', runningMean],
@@ -21,34 +28,63 @@ function bnShape(op: string, x: Tensor, runningMean: Tensor, runningVar: Tensor,
   ] as const) {
     if (t && t.size !== c) throw new Error(`${op}: ${name} has shape ${shapeStr(t.shape)}, expected [${c}] for input ${shapeStr(x.shape)}`);
   }
+  for (const [name, t] of [['runningMean', runningMean], ['runningVar', runningVar], ['weight', weight], ['bias', bias]] as const) {
+    if (t && t.dtype !== 'f32') throw new Error(`${op}: ${name} is ${t.dtype}; batch norm keeps its statistics and parameters in float32 (use .float())`);
+  }
   return { n, c, hw: h * w };
+}
+
+/** requireNonEmpty for the data tensors, which may also be float16 here (the kernels run on it natively). */
+function requireNonEmptyData(op: string, tensors: Record<string, Tensor>): void {
+  for (const [name, t] of Object.entries(tensors)) {
+    if (t.dtype !== 'f16') requireNonEmpty(op, { [name]: t });
+    else if (t.size === 0) {
+      throw new Error(
+        `${op}: ${name} ${shapeStr(t.shape)} is empty (0 elements). No op accepts an empty tensor (such as a batch of 0 images): skip an empty batch before the model.`,
+      );
+    }
+  }
+}
+
+/** The native kernels' data dtype for x (float16 or float32). */
+function dataDtype(op: string, x: Tensor): BnDtype {
+  if (x.dtype === 'f16' || x.dtype === 'f32') return x.dtype;
+  throw new Error(`${op}: input x is ${x.dtype}; batch norm needs a float32 or float16 tensor`);
+}
+
+/** Whether an f16 op may run natively: weight and bias (when given) are float32. */
+function affineF32(weight: Tensor | null, bias: Tensor | null): boolean {
+  return (!weight || weight.dtype === 'f32') && (!bias || bias.dtype === 'f32');
 }
 
 /** The batch's statistics [mean | invstd] (training: also updates the running estimates), or the running ones. */
 function statistics(x: Tensor, s: BnShape, runningMean: Tensor, runningVar: Tensor, training: boolean, momentum: number, eps: number): Tensor {
   const stats = Tensor.empty([2, s.c], 'f32', x.rt);
-  if (training) bnStatsTrain(x.rt, x.buffer, stats.buffer, runningMean.buffer, runningVar.buffer, s, momentum, eps);
+  if (training) bnStatsTrain(x.rt, x.buffer, stats.buffer, runningMean.buffer, runningVar.buffer, s, momentum, eps, dataDtype('batchNorm', x));
   else bnStatsEval(x.rt, runningMean.buffer, runningVar.buffer, stats.buffer, s, eps);
   return stats;
 }
 
 /**
  * The backward of y = bn(x) (relu: of max(bn(x), 0), its mask recomputed from x) for upstream g:
- * [dx, dweight, dbias] for the inputs [x, weight?, bias?].
+ * [dx, dweight, dbias] for the inputs [x, weight?, bias?]. g and dx have x's dtype (float16 or float32);
+ * dweight and dbias are float32.
  */
 function bnBackward(g: Tensor, x: Tensor, s: BnShape, stats: Tensor, weight: Tensor | null, bias: Tensor | null, training: boolean, relu: boolean): (Tensor | null)[] {
   const rt = x.rt;
+  const dtype = dataDtype('batchNorm backward', x);
+  if (g.dtype !== dtype) throw new Error(`batchNorm backward: the upstream gradient is ${g.dtype}, the input x ${dtype} ${shapeStr(x.shape)} (they must match)`);
   const affine: BnAffine = { weight: weight?.buffer ?? null, bias: bias?.buffer ?? null };
   // dweight = Σ g·x̂, dbias = Σ g per channel; training-mode dx needs both even without an affine part.
   const needSums = training || Boolean(weight?.requiresGrad) || Boolean(bias?.requiresGrad);
   const dweight = needSums ? Tensor.empty([s.c], 'f32', rt) : null;
   const dbias = needSums ? Tensor.empty([s.c], 'f32', rt) : null;
-  if (dweight && dbias) bnBackwardReduce(rt, g.buffer, x.buffer, stats.buffer, affine, dweight.buffer, dbias.buffer, s, relu);
+  if (dweight && dbias) bnBackwardReduce(rt, g.buffer, x.buffer, stats.buffer, affine, dweight.buffer, dbias.buffer, s, relu, dtype);
   let dx: Tensor | null = null;
   if (x.requiresGrad) {
-    dx = Tensor.empty(x.shape, 'f32', rt);
+    dx = Tensor.empty(x.shape, dtype, rt);
     const sums = training ? { dweight: dweight!.buffer, dbias: dbias!.buffer } : null;
-    bnBackwardApply(rt, g.buffer, x.buffer, stats.buffer, affine, sums, dx.buffer, s, relu);
+    bnBackwardApply(rt, g.buffer, x.buffer, stats.buffer, affine, sums, dx.buffer, s, relu, dtype);
   }
   const grads: (Tensor | null)[] = [dx];
   if (weight) grads.push(dweight);
@@ -68,14 +104,16 @@ function batchNormImpl(
   momentum: number,
   eps: number,
 ): Tensor {
-  if (x.dtype === 'f16') {
-    // float16 storage, float32 statistics and arithmetic (ops/half.ts)
+  if (x.dtype === 'f16' && !affineF32(weight, bias)) {
+    // float16 affine parameters: float16 storage, float32 statistics and arithmetic through copies (ops/half.ts)
     return inF32(op, [x, weight, bias], { out: 'f16' }, ([xi, wi, bi]) => batchNormImpl(op, relu, xi!, runningMean, runningVar, wi, bi, training, momentum, eps));
   }
+  // float32, or float16 natively (see the file's comment)
+  const dtype = dataDtype(op, x);
   const s = bnShape(op, x, runningMean, runningVar, weight, bias);
   const stats = statistics(x, s, runningMean, runningVar, training, momentum, eps);
-  const out = Tensor.empty(x.shape, 'f32', x.rt);
-  bnApply(x.rt, x.buffer, stats.buffer, { weight: weight?.buffer ?? null, bias: bias?.buffer ?? null }, out.buffer, s, relu);
+  const out = Tensor.empty(x.shape, dtype, x.rt);
+  bnApply(x.rt, x.buffer, stats.buffer, { weight: weight?.buffer ?? null, bias: bias?.buffer ?? null }, out.buffer, s, relu, null, dtype);
   const inputs = [x, weight, bias].filter((t): t is Tensor => t !== null);
   return record(out, op, inputs, (g) => bnBackward(g, x, s, stats, weight, bias, training, relu), [stats]);
 }
@@ -130,7 +168,8 @@ export function batchNormAddRelu(
   eps = 1e-5,
 ): Tensor {
   const op = 'batchNormAddRelu';
-  if (x.dtype === 'f16' || residual.dtype === 'f16') {
+  const native16 = x.dtype === 'f16' && residual.dtype === 'f16' && affineF32(weight, bias);
+  if (!native16 && (x.dtype === 'f16' || residual.dtype === 'f16')) {
     // float16 storage, float32 statistics and arithmetic; the backward's ReLU mask reads the output (ops/half.ts)
     const outDtype = x.dtype === 'f16' && residual.dtype === 'f16' ? 'f16' : 'f32';
     return inF32(op, [x, residual, weight, bias], { out: outDtype, savesOutput: true }, ([xi, ri, wi, bi]) =>
@@ -138,20 +177,24 @@ export function batchNormAddRelu(
     );
   }
   const s = bnShape(op, x, runningMean, runningVar, weight, bias);
-  requireNonEmpty(op, { residual });
+  requireNonEmptyData(op, { residual });
   if (shapeStr(residual.shape) !== shapeStr(x.shape)) throw new Error(`${op}: residual ${shapeStr(residual.shape)} must match the input ${shapeStr(x.shape)}`);
   const rt = x.rt;
+  const dtype = dataDtype(op, x);
   const stats = statistics(x, s, runningMean, runningVar, training, momentum, eps);
-  const out = Tensor.empty(x.shape, 'f32', rt);
-  bnApply(rt, x.buffer, stats.buffer, { weight: weight?.buffer ?? null, bias: bias?.buffer ?? null }, out.buffer, s, true, residual.buffer);
+  const out = Tensor.empty(x.shape, dtype, rt);
+  bnApply(rt, x.buffer, stats.buffer, { weight: weight?.buffer ?? null, bias: bias?.buffer ?? null }, out.buffer, s, true, residual.buffer, dtype);
   const inputs = [x, residual, weight, bias].filter((t): t is Tensor => t !== null);
   return record(
     out,
     op,
     inputs,
     (dy) => {
-      const g = Tensor.empty(x.shape, 'f32', rt);
-      unaryBackward(rt, 'relu', { y: out.buffer, dy: dy.buffer }, g.buffer, g.size);
+      if (dy.dtype !== dtype) throw new Error(`${op} backward: the upstream gradient is ${dy.dtype}, the output ${dtype} ${shapeStr(out.shape)} (they must match)`);
+      const g = Tensor.empty(x.shape, dtype, rt);
+      // g = dy where out > 0: the residual's gradient (float16 for float16 data: the batch norm kernel's mask entry)
+      if (dtype === 'f16') bnReluMask(rt, dy.buffer, out.buffer, g.buffer, s, 'f16');
+      else unaryBackward(rt, 'relu', { y: out.buffer, dy: dy.buffer }, g.buffer, g.size);
       const [dx, ...affine] = bnBackward(g, x, s, stats, weight, bias, training, false);
       return [dx, g, ...affine];
     },

@@ -48,7 +48,7 @@ const TRAINING: u32 = 4u;
 @group(0) @binding(14) var<storage, read> x4: array<vec4<f32>>;      // x, dy, out as vec4s
 @group(0) @binding(15) var<storage, read> dy4: array<vec4<f32>>;
 @group(0) @binding(16) var<storage, read_write> out4: array<vec4<f32>>;
-@group(0) @binding(17) var<storage, read> res: array<f32>;           // apply* with RESIDUAL: the residual connection
+@group(0) @binding(17) var<storage, read> res: array<f32>;           // apply* with RESIDUAL: the residual connection; relu_mask*: y
 @group(0) @binding(18) var<storage, read> res4: array<vec4<f32>>;
 
 var<workgroup> wg_a: array<f32, WG>;
@@ -423,6 +423,31 @@ fn backward_apply_v4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
         backward_value(g.w, v.w, k, sums),
       );
     }
+  }
+}
+
+// The ReLU mask of batchNormAddRelu's backward, g = dy where its output y > 0 (else 0; a NaN y passes dy, as
+// relu's threshold_backward): the residual's gradient, and the batch norm's upstream. y is bound at `res`.
+// A grid-stride loop over units (elements, or vec4s when H·W is a multiple of 4).
+fn mask1(g: f32, y: f32) -> f32 {
+  return select(g, 0.0, y <= 0.0);
+}
+
+@compute @workgroup_size(WG)
+fn relu_mask(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let total = params.n * params.c * params.hw;
+  for (var u = index(wid, lid, nwg); u < total; u += params.stride) {
+    out[u] = mask1(dy[u], res[u]);
+  }
+}
+
+@compute @workgroup_size(WG)
+fn relu_mask_v4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let total = params.n * params.c * params.hw / 4u;
+  for (var u = index(wid, lid, nwg); u < total; u += params.stride) {
+    let g = dy4[u];
+    let y = res4[u];
+    out4[u] = vec4<f32>(mask1(g.x, y.x), mask1(g.y, y.y), mask1(g.z, y.z), mask1(g.w, y.w));
   }
 }
 

@@ -2,6 +2,11 @@
  * Launchers for batchnorm.wgsl: per-channel batch statistics (with the running-estimate update),
  * the normalising apply (optionally fused with ReLU), and the two backward passes.
  * `stats` buffers hold [mean (C) | invstd (C)]. When H·W is a multiple of 4 the vec4 entry points are used.
+ *
+ * Every launcher with data bindings (x, dy, out, res) takes their storage type last: 'f32', or 'f16' for float16
+ * tensors, run by batchnormKernelF16 — the same shader made float16-storage by halfVariant (kernels/cast/variant.ts):
+ * it reads f16 data and writes f16 results, with all arithmetic and statistics in f32. Statistics, weights,
+ * running estimates and the dweight / dbias sums stay f32 in both.
  */
 import type { Binding, GpuRuntime } from '../../gpu/runtime';
 import batchnorm from './batchnorm.wgsl';
@@ -9,6 +14,11 @@ import { f32Range, gridStride } from '../util';
 import { withPrelude } from '../prelude';
 import { defineKernel, launch } from '../contract';
 import { choose, kernelConfig } from '../config';
+import { f16Range, requireF16 } from '../cast';
+import { halfVariant } from '../cast/variant';
+
+/** The storage type of the data bindings (x, dy, out, res). */
+export type BnDtype = 'f32' | 'f16';
 
 /** An NCHW activation seen as [n, c, hw] with hw = H·W. */
 export interface BnShape {
@@ -44,13 +54,15 @@ const HAS_WEIGHT = 1;
 const HAS_BIAS = 2;
 const TRAINING = 4;
 
+const ENTRIES = [
+  ...['stats_train', 'apply', 'backward_reduce', 'backward_apply', 'stats_train_serial', 'backward_reduce_serial', 'relu_mask'].flatMap((e) => [e, `${e}_v4`]),
+  'stats_eval',
+];
+
 export const batchnormKernel = defineKernel({
   name: 'batchnorm/batchnorm.wgsl',
   shader: withPrelude(batchnorm, 'grid'),
-  entries: [
-    ...['stats_train', 'apply', 'backward_reduce', 'backward_apply', 'stats_train_serial', 'backward_reduce_serial'].flatMap((e) => [e, `${e}_v4`]),
-    'stats_eval',
-  ],
+  entries: ENTRIES,
   uniforms: [['n', 'u32'], ['c', 'u32'], ['hw', 'u32'], ['flags', 'u32'], ['momentum', 'f32'], ['eps', 'f32'], ['stride', 'u32']],
   bindings: [
     ['x', 'read'],
@@ -75,14 +87,31 @@ export const batchnormKernel = defineKernel({
 });
 type Slot = (typeof batchnormKernel.bindings)[number][0];
 
+/** The same kernel on float16 data (x, dy, out, res and their vec4 views): same entries, uniforms and bindings. */
+export const batchnormKernelF16 = defineKernel({
+  name: 'batchnorm/batchnorm.wgsl (f16)',
+  shader: withPrelude(halfVariant(batchnorm, { scalar: ['x', 'dy', 'out', 'res'], vec4: ['x4', 'dy4', 'out4', 'res4'] }), 'grid'),
+  entries: ENTRIES,
+  uniforms: batchnormKernel.uniforms,
+  bindings: batchnormKernel.bindings,
+});
+
+/** The kernel for data of `dtype` (float16 needs the device's shader-f16: refused clearly without it). */
+function kernelFor(rt: GpuRuntime, op: string, dtype: BnDtype): typeof batchnormKernel {
+  if (dtype === 'f32') return batchnormKernel;
+  if (dtype !== 'f16') throw new Error(`${op}: data dtype ${String(dtype)} is not supported (f32 or f16)`);
+  requireF16(rt, op);
+  return batchnormKernelF16;
+}
+
 /** Every binding of the module by name: the given ones, null (unused) for the rest. */
 function slots(given: Partial<Record<Slot, Binding>>): Record<Slot, Binding | null> {
   const all = Object.fromEntries(batchnormKernel.bindings.map(([name]) => [name, null])) as Record<Slot, Binding | null>;
   return { ...all, ...given };
 }
 
-function label(name: string, s: BnShape, relu = false): string {
-  return `batchnorm${relu ? '_relu' : ''}.${name}[${s.n}x${s.c}x${s.hw}]`;
+function label(name: string, s: BnShape, relu = false, dtype: BnDtype = 'f32'): string {
+  return `batchnorm${relu ? '_relu' : ''}.${name}${dtype === 'f16' ? '.f16' : ''}[${s.n}x${s.c}x${s.hw}]`;
 }
 
 function checkShape(op: string, s: BnShape, rt?: GpuRuntime): void {
@@ -111,15 +140,19 @@ function channelReduction(rt: GpuRuntime, s: BnShape): 'tree' | 'serial' {
 }
 const REDUCTIONS = ['serial', 'tree'] as const;
 
-/** The entry (scalar or vec4 variant) and the x / dy / out bindings in the matching slots. */
-function dataSlots(s: BnShape, entry: string, data: { x?: GPUBuffer; dy?: GPUBuffer; out?: GPUBuffer; res?: GPUBuffer }) {
+/**
+ * The entry (scalar or vec4 variant) and the x / dy / out / res bindings in the matching slots, sized for their
+ * storage type (float16: 2 bytes a value, whole 4-byte words; a vec4<f16> is 8 bytes).
+ */
+function dataSlots(s: BnShape, entry: string, data: { x?: GPUBuffer; dy?: GPUBuffer; out?: GPUBuffer; res?: GPUBuffer }, dtype: BnDtype) {
   const total = s.n * s.c * s.hw;
+  const range = dtype === 'f16' ? f16Range : f32Range;
   const given: Partial<Record<Slot, Binding>> = {};
   const v = isVec4(s);
-  if (data.x) given[v ? 'x4' : 'x'] = f32Range(data.x, total);
-  if (data.dy) given[v ? 'dy4' : 'dy'] = f32Range(data.dy, total);
-  if (data.out) given[v ? 'out4' : 'out'] = f32Range(data.out, total);
-  if (data.res) given[v ? 'res4' : 'res'] = f32Range(data.res, total);
+  if (data.x) given[v ? 'x4' : 'x'] = range(data.x, total);
+  if (data.dy) given[v ? 'dy4' : 'dy'] = range(data.dy, total);
+  if (data.out) given[v ? 'out4' : 'out'] = range(data.out, total);
+  if (data.res) given[v ? 'res4' : 'res'] = range(data.res, total);
   return { entry: v ? `${entry}_v4` : entry, given };
 }
 
@@ -153,13 +186,15 @@ export function bnStatsTrain(
   s: BnShape,
   momentum: number,
   eps: number,
+  dtype: BnDtype = 'f32',
 ): void {
-  const op = label('stats', s);
+  const op = label('stats', s, false, dtype);
   checkShape(op, s, rt);
   if (s.n * s.hw < 2) throw new Error(`${op}: training-mode batch norm needs more than 1 value per channel (got N·H·W = ${s.n * s.hw})`);
+  const kernel = kernelFor(rt, op, dtype);
   const serial = channelReduction(rt, s) === 'serial';
-  const d = dataSlots(s, serial ? 'stats_train_serial' : 'stats_train', { x });
-  launch(rt, batchnormKernel, {
+  const d = dataSlots(s, serial ? 'stats_train_serial' : 'stats_train', { x }, dtype);
+  launch(rt, kernel, {
     op,
     entry: d.entry,
     constants: serial ? {} : { WG: reduceWG(s) },
@@ -187,13 +222,24 @@ export function bnStatsEval(rt: GpuRuntime, runningMean: GPUBuffer, runningVar: 
  * out = (x − mean)·invstd·weight + bias (+ residual), then max(0, ·) when relu (always with a residual: the end
  * of a residual block in one pass). A grid-stride loop over elements (or vec4s).
  */
-export function bnApply(rt: GpuRuntime, x: GPUBuffer, stats: GPUBuffer, a: BnAffine, out: GPUBuffer, s: BnShape, relu: boolean, residual: GPUBuffer | null = null): void {
-  const op = label(residual ? 'apply_add' : 'apply', s, relu || residual !== null);
+export function bnApply(
+  rt: GpuRuntime,
+  x: GPUBuffer,
+  stats: GPUBuffer,
+  a: BnAffine,
+  out: GPUBuffer,
+  s: BnShape,
+  relu: boolean,
+  residual: GPUBuffer | null = null,
+  dtype: BnDtype = 'f32',
+): void {
+  const op = label(residual ? 'apply_add' : 'apply', s, relu || residual !== null, dtype);
   checkShape(op, s);
+  const kernel = kernelFor(rt, op, dtype);
   // Without a residual x stands in for it (declared by the entry, never read).
-  const d = dataSlots(s, 'apply', { x, out, res: residual ?? x });
+  const d = dataSlots(s, 'apply', { x, out, res: residual ?? x }, dtype);
   const grid = elementwiseGrid(rt, s);
-  launch(rt, batchnormKernel, {
+  launch(rt, kernel, {
     op,
     entry: d.entry,
     constants: { WG, RELU: relu || residual ? 1 : 0, RESIDUAL: residual ? 1 : 0 },
@@ -217,12 +263,14 @@ export function bnBackwardReduce(
   dbias: GPUBuffer,
   s: BnShape,
   relu: boolean,
+  dtype: BnDtype = 'f32',
 ): void {
-  const op = label('backward_reduce', s, relu);
+  const op = label('backward_reduce', s, relu, dtype);
   checkShape(op, s, rt);
+  const kernel = kernelFor(rt, op, dtype);
   const serial = channelReduction(rt, s) === 'serial';
-  const d = dataSlots(s, serial ? 'backward_reduce_serial' : 'backward_reduce', { x, dy });
-  launch(rt, batchnormKernel, {
+  const d = dataSlots(s, serial ? 'backward_reduce_serial' : 'backward_reduce', { x, dy }, dtype);
+  launch(rt, kernel, {
     op,
     entry: d.entry,
     constants: serial ? { RELU: relu ? 1 : 0 } : { WG: reduceWG(s), RELU: relu ? 1 : 0 },
@@ -246,12 +294,14 @@ export function bnBackwardApply(
   dx: GPUBuffer,
   s: BnShape,
   relu: boolean,
+  dtype: BnDtype = 'f32',
 ): void {
-  const op = label('backward_apply', s, relu);
+  const op = label('backward_apply', s, relu, dtype);
   checkShape(op, s);
-  const d = dataSlots(s, 'backward_apply', { x, dy, out: dx });
+  const kernel = kernelFor(rt, op, dtype);
+  const d = dataSlots(s, 'backward_apply', { x, dy, out: dx }, dtype);
   const grid = elementwiseGrid(rt, s);
-  launch(rt, batchnormKernel, {
+  launch(rt, kernel, {
     op,
     entry: d.entry,
     constants: { WG, RELU: relu ? 1 : 0 },
@@ -264,5 +314,27 @@ export function bnBackwardApply(
       dweight_in: f32Range(sums?.dweight ?? stats, s.c),
     }),
     workgroups: grid.workgroups,
+  });
+}
+
+/**
+ * The ReLU mask of batchNormAddRelu's backward: g = dy where the forward's output y > 0, else 0 (a NaN y passes
+ * dy, as relu's backward). g is the residual's gradient and the batch norm's upstream one. Elementwise
+ * (grid-stride over elements, or vec4s when H·W is a multiple of 4); y, dy and g all of `dtype`.
+ */
+export function bnReluMask(rt: GpuRuntime, dy: GPUBuffer, y: GPUBuffer, g: GPUBuffer, s: BnShape, dtype: BnDtype = 'f32'): void {
+  const op = label('relu_mask', s, true, dtype);
+  checkShape(op, s);
+  const kernel = kernelFor(rt, op, dtype);
+  const d = dataSlots(s, 'relu_mask', { dy, res: y, out: g }, dtype);
+  const units = (s.n * s.c * s.hw) / (isVec4(s) ? 4 : 1);
+  const workgroups = gridStride(rt, Math.ceil(units / UNITS_PER_THREAD), WG);
+  launch(rt, kernel, {
+    op,
+    entry: d.entry,
+    constants: { WG },
+    uniforms: params(s, 0, 0, 0, workgroups[0] * WG),
+    bindings: slots(d.given),
+    workgroups,
   });
 }
