@@ -14,6 +14,8 @@ import { f32Range } from '../src/kernels/util';
 import { Tensor } from '../src/autograd/tensor';
 import { tidy } from '../src/autograd/scope';
 import { batchNorm, batchNormAddRelu, batchNormRelu } from '../src/autograd/ops/batchnorm';
+import { maxPool2d } from '../src/autograd/ops/pool';
+import { maxPoolKernel, maxPoolKernelF16 } from '../src/kernels/pool';
 import { setKernelConfig } from '../src/kernels/config';
 import { decodeF16, encodeF16 } from '../src/kernels/cast/half';
 import { f16Round, f16RoundAll, f16Tol } from '../src/reference/half';
@@ -285,5 +287,28 @@ describe('batch norm on float16 data runs natively', () => {
     expect(k1.some((k) => k.shader === castKernel.shader)).toBe(true);
     expect(k2.some((k) => k.shader === castKernel.shader)).toBe(true);
     for (const t of [x, r, rm, rv, w16, y1, y2]) t.dispose();
+  });
+});
+
+// ---- The native float16 max pool.
+
+describe('maxPool2d on float16 data', () => {
+  it('runs maxpool.wgsl (f16) forward and backward with no float32 copies, y and dx float16', async () => {
+    const shape: Nchw = [2, 3, 7, 7];
+    const x = Tensor.fromArray(randomArray(2 * 3 * 7 * 7, 31), shape, 'f16', rt).requireGrad();
+    let y!: Tensor;
+    const kernels = dispatched(() => {
+      y = tidy(() => {
+        const out = maxPool2d(x, { kernelSize: 3, stride: 2, padding: 1 });
+        out.backward(Tensor.fromArray(randomArray(2 * 3 * 4 * 4, 32), [2, 3, 4, 4], 'f16', rt));
+        return out;
+      });
+    });
+    expect(kernels.some((k) => k.shader === castKernel.shader)).toBe(false);
+    expect(kernels.filter((k) => k.shader === maxPoolKernelF16.shader).map((k) => k.entry)).toEqual(['forward', 'scatter', 'scatter', 'scatter', 'scatter']);
+    expect(kernels.some((k) => k.shader === maxPoolKernel.shader)).toBe(false);
+    expect([y.dtype, x.grad!.dtype]).toEqual(['f16', 'f16']);
+    y.dispose();
+    x.dispose();
   });
 });

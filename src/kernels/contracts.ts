@@ -7,7 +7,7 @@ import { sgdKernel } from './sgd';
 import { crossEntropyKernel } from './loss';
 import { reduceKernel, reduceDimsKernel, selectKernel } from './reduce';
 import { dropoutKernel } from './dropout';
-import { maxPoolKernel, avgPoolKernel } from './pool';
+import { maxPoolKernel, maxPoolKernelF16, avgPoolKernel } from './pool';
 import { elementwiseKernel, unaryKernel, fillKernelContract } from './elementwise';
 import { unaryKernelContracts } from './elementwise/unary_gen';
 import { binaryKernelContracts } from './elementwise/binary_gen';
@@ -37,6 +37,7 @@ export const kernelContracts: readonly KernelContract[] = [
   reduceKernel,
   dropoutKernel,
   maxPoolKernel,
+  maxPoolKernelF16,
   avgPoolKernel,
   elementwiseKernel,
   unaryKernel,

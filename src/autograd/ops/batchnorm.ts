@@ -36,14 +36,7 @@ function bnShape(op: string, x: Tensor, runningMean: Tensor, runningVar: Tensor,
 
 /** requireNonEmpty for the data tensors, which may also be float16 here (the kernels run on it natively). */
 function requireNonEmptyData(op: string, tensors: Record<string, Tensor>): void {
-  for (const [name, t] of Object.entries(tensors)) {
-    if (t.dtype !== 'f16') requireNonEmpty(op, { [name]: t });
-    else if (t.size === 0) {
-      throw new Error(
-        `${op}: ${name} ${shapeStr(t.shape)} is empty (0 elements). No op accepts an empty tensor (such as a batch of 0 images): skip an empty batch before the model.`,
-      );
-    }
-  }
+  requireNonEmpty(op, tensors, { allowF16: true });
 }
 
 /** The native kernels' data dtype for x (float16 or float32). */

@@ -6,9 +6,9 @@ import { type Tensor, shapeStr } from '../tensor';
  * layer of 0 channels). Each op calls this first, so the error names the op and the tensor, before any kernel
  * runs (kernels would otherwise bind empty ranges, or leave outputs and parameter gradients unwritten).
  */
-export function requireNonEmpty(op: string, tensors: Record<string, Tensor | null | undefined>): void {
+export function requireNonEmpty(op: string, tensors: Record<string, Tensor | null | undefined>, opts: { allowF16?: boolean } = {}): void {
   for (const [name, t] of Object.entries(tensors)) {
-    if (t && t.dtype === 'f16') {
+    if (t && t.dtype === 'f16' && !opts.allowF16) {
       throw new Error(
         `${op}: ${name} ${shapeStr(t.shape)} is a float16 tensor, and ${op} takes float32 tensors only. Convert it with .float() first ` +
           `(float16 is supported by conv2d, linear, matmul, batch norm, pooling, dropout, the elementwise ops and the losses; see docs/precision.md).`,

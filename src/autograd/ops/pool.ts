@@ -26,9 +26,9 @@ function pair(v: Size2): [number, number] {
   return typeof v === 'number' ? [v, v] : [v[0], v[1]];
 }
 
-function dims(op: string, x: Tensor): [number, number, number, number] {
+function dims(op: string, x: Tensor, allowF16 = false): [number, number, number, number] {
   if (x.shape.length !== 4) throw new Error(`${op}: input must be [N, C, H, W], got ${shapeStr(x.shape)}`);
-  requireNonEmpty(op, { x });
+  requireNonEmpty(op, { x }, { allowF16 });
   return [x.shape[0], x.shape[1], x.shape[2], x.shape[3]];
 }
 
@@ -37,9 +37,7 @@ function dims(op: string, x: Tensor): [number, number, number, number] {
  * row-major window order. The argmax (i32, as return_indices gives) is saved for the backward.
  */
 export function maxPool2d(x: Tensor, opts: MaxPool2dOptions): Tensor {
-  // The backward reads the argmax, not x.
-  if (x.dtype === 'f16') return inF32('maxPool2d', [x], { out: 'f16', backwardReads: [false] }, ([xi]) => maxPool2d(xi!, opts));
-  const [n, c, h, w] = dims('maxPool2d', x);
+  const [n, c, h, w] = dims('maxPool2d', x, true);
   const [kh, kw] = pair(opts.kernelSize);
   const [sh, sw] = pair(opts.stride ?? opts.kernelSize);
   const [ph, pw] = pair(opts.padding ?? 0);
@@ -48,17 +46,21 @@ export function maxPool2d(x: Tensor, opts: MaxPool2dOptions): Tensor {
   const ow = maxPoolOutSize(w, kw, sw, pw);
   if (!(oh >= 1 && ow >= 1)) throw new Error(`maxPool2d: input ${shapeStr(x.shape)} is smaller than the window ${kh}x${kw} (padding ${ph}x${pw})`);
   const s: PoolShape = { planes: n * c, h, w, oh, ow };
-  const out = Tensor.empty([n, c, oh, ow], 'f32', x.rt);
+  // float16 data is pooled natively (compared in float32; each output a float16 input value, so exact).
+  const dtype = x.dtype === 'f16' ? 'f16' : 'f32';
+  const out = Tensor.empty([n, c, oh, ow], dtype, x.rt);
   const argmax = Tensor.empty([n, c, oh, ow], 'i32', x.rt);
-  maxPool2dForward(x.rt, x.buffer, out.buffer, argmax.buffer, s, k);
+  maxPool2dForward(x.rt, x.buffer, out.buffer, argmax.buffer, s, k, dtype);
   return record(
     out,
     'maxPool2d',
     [x],
     (g) => {
-      // Each output's dy goes to its argmax (a race-free scatter, see maxpool.wgsl).
-      const dx = Tensor.empty(x.shape, 'f32', x.rt);
-      maxPool2dBackward(x.rt, g.buffer, argmax.buffer, dx.buffer, s, k);
+      // Each output's dy goes to its argmax (a race-free scatter, see maxpool.wgsl). In float16 every pass adds
+      // in float32 and rounds: an input that is the maximum of m windows is rounded up to m times.
+      if (g.dtype !== dtype) throw new Error(`maxPool2d backward: the upstream gradient is ${g.dtype}, the input ${dtype}`);
+      const dx = Tensor.empty(x.shape, dtype, x.rt);
+      maxPool2dBackward(x.rt, g.buffer, argmax.buffer, dx.buffer, s, k, dtype);
       return [dx];
     },
     [argmax],

@@ -4,6 +4,8 @@ import maxpool from './maxpool.wgsl';
 import avgpool from './avgpool.wgsl';
 import { f32Range, grid1d } from '../util';
 import { defineKernel, launch } from '../contract';
+import { f16Range, requireF16 } from '../cast';
+import { halfVariant } from '../cast/variant';
 
 const SHAPE = [['planes', 'u32'], ['h', 'u32'], ['w', 'u32'], ['oh', 'u32'], ['ow', 'u32']] as const;
 
@@ -14,6 +16,19 @@ export const maxPoolKernel = defineKernel({
   uniforms: [...SHAPE, ['kh', 'u32'], ['kw', 'u32'], ['sh', 'u32'], ['sw', 'u32'], ['ph', 'u32'], ['pw', 'u32'], ['cy', 'u32'], ['cx', 'u32'], ['my', 'u32'], ['mx', 'u32']],
   bindings: [['src', 'read'], ['dst', 'read_write'], ['argmax', 'read_write']],
 });
+
+/** maxpool.wgsl on float16 data (x / y and dy / dx in float16, compared and summed in float32; the argmax is i32). */
+export const maxPoolKernelF16 = defineKernel({
+  ...maxPoolKernel,
+  name: 'pool/maxpool.wgsl (f16)',
+  shader: halfVariant(maxpool, { scalar: ['src', 'dst'], vec4: [] }),
+});
+
+/** The data bindings' ranges and the kernel for a dtype. */
+function maxPoolData(rt: GpuRuntime, op: string, dtype: 'f32' | 'f16') {
+  if (dtype === 'f16') requireF16(rt, op);
+  return { kernel: dtype === 'f16' ? maxPoolKernelF16 : maxPoolKernel, range: dtype === 'f16' ? f16Range : f32Range };
+}
 
 export const avgPoolKernel = defineKernel({
   name: 'pool/avgpool.wgsl',
@@ -83,16 +98,17 @@ function checkMaxPool(op: string, s: PoolShape, k: MaxPoolWindow): void {
 }
 
 /** y = max over each window, argmax (i32, index h·W + w within the plane) = its first maximum. One thread per output (3D grid). */
-export function maxPool2dForward(rt: GpuRuntime, x: GPUBuffer, y: GPUBuffer, argmax: GPUBuffer, s: PoolShape, k: MaxPoolWindow): void {
-  const op = `maxpool2d[${shapeLabel(s)} k${k.kh}x${k.kw} s${k.sh}x${k.sw} p${k.ph}x${k.pw}]`;
+export function maxPool2dForward(rt: GpuRuntime, x: GPUBuffer, y: GPUBuffer, argmax: GPUBuffer, s: PoolShape, k: MaxPoolWindow, dtype: 'f32' | 'f16' = 'f32'): void {
+  const op = `maxpool2d[${shapeLabel(s)} k${k.kh}x${k.kw} s${k.sh}x${k.sw} p${k.ph}x${k.pw}]${dtype === 'f16' ? '.f16' : ''}`;
   checkMaxPool(op, s, k);
   const outputs = s.planes * s.oh * s.ow;
-  launch(rt, maxPoolKernel, {
+  const d = maxPoolData(rt, op, dtype);
+  launch(rt, d.kernel, {
     op,
     entry: 'forward',
     constants: { WX, WY },
     uniforms: maxPoolParams(s, k),
-    bindings: { src: f32Range(x, s.planes * s.h * s.w), dst: f32Range(y, outputs), argmax: f32Range(argmax, outputs) },
+    bindings: { src: d.range(x, s.planes * s.h * s.w), dst: d.range(y, outputs), argmax: f32Range(argmax, outputs) },
     workgroups: planeGrid(rt, s.planes, s.oh, s.ow),
   });
 }
@@ -101,22 +117,23 @@ export function maxPool2dForward(rt: GpuRuntime, x: GPUBuffer, y: GPUBuffer, arg
  * dx = each output's dy added at its argmax: a clear (clearBuffer), then one race-free scatter pass per class of
  * outputs with disjoint windows (⌈kh/sh⌉·⌈kw/sw⌉ passes, in a fixed order). No atomics.
  */
-export function maxPool2dBackward(rt: GpuRuntime, dy: GPUBuffer, argmax: GPUBuffer, dx: GPUBuffer, s: PoolShape, k: MaxPoolWindow): void {
-  const op = `maxpool2d.backward[${shapeLabel(s)} k${k.kh}x${k.kw} s${k.sh}x${k.sw} p${k.ph}x${k.pw}]`;
+export function maxPool2dBackward(rt: GpuRuntime, dy: GPUBuffer, argmax: GPUBuffer, dx: GPUBuffer, s: PoolShape, k: MaxPoolWindow, dtype: 'f32' | 'f16' = 'f32'): void {
+  const op = `maxpool2d.backward[${shapeLabel(s)} k${k.kh}x${k.kw} s${k.sh}x${k.sw} p${k.ph}x${k.pw}]${dtype === 'f16' ? '.f16' : ''}`;
   checkMaxPool(op, s, k);
   const inputs = s.planes * s.h * s.w;
   const outputs = s.planes * s.oh * s.ow;
-  rt.clear(dx, 0, inputs * 4, op);
+  const d = maxPoolData(rt, op, dtype);
+  rt.clear(dx, 0, d.range(dx, inputs).size, op);
   const my = Math.ceil(k.kh / k.sh);
   const mx = Math.ceil(k.kw / k.sw);
   for (let cy = 0; cy < Math.min(my, s.oh); cy++) {
     for (let cx = 0; cx < Math.min(mx, s.ow); cx++) {
-      launch(rt, maxPoolKernel, {
+      launch(rt, d.kernel, {
         op,
         entry: 'scatter',
         constants: { WX, WY },
         uniforms: maxPoolParams(s, k, [cy, cx, my, mx]),
-        bindings: { src: f32Range(dy, outputs), dst: f32Range(dx, inputs), argmax: f32Range(argmax, outputs) },
+        bindings: { src: d.range(dy, outputs), dst: d.range(dx, inputs), argmax: f32Range(argmax, outputs) },
         workgroups: planeGrid(rt, s.planes, Math.ceil((s.oh - cy) / my), Math.ceil((s.ow - cx) / mx)),
       });
     }
