@@ -2,7 +2,9 @@
 import { Tensor } from '../tensor';
 import { record } from '../graph';
 import { getAutocastDtype, isGradEnabled } from '../scope';
-import { inF32, roundF16, roundedRaw, toDtype } from './half';
+import { castRaw, roundF16, roundedRaw, toDtype } from './half';
+import { keep } from '../scope';
+import { accumulate } from '../../kernels/elementwise';
 import { requireNonEmpty } from './check';
 import { conv2dBackwardBias, conv2dBackwardData, conv2dBackwardWeight, conv2dForward, conv2dGeometry, type ConvOptions } from '../../kernels/conv';
 
@@ -11,7 +13,14 @@ export interface Conv2dOptions extends ConvOptions {
   stride?: number | readonly [number, number];
   /** A number, or [ph, pw] with ph = pw. Default 0. */
   padding?: number | readonly [number, number];
+  /**
+   * float16 (autocast) only: the most bytes of float32 working copies (dy, x, dx widened) that the backward makes
+   * at once; it goes through the batch in chunks of whole images that fit (default 64 MiB).
+   */
+  halfChunkBytes?: number;
 }
+
+const HALF_CHUNK_BYTES = 64 * 2 ** 20;
 
 function square(name: string, v: number | readonly [number, number] | undefined, dflt: number): number {
   if (v === undefined) return dflt;
@@ -27,15 +36,11 @@ function square(name: string, v: number | readonly [number, number] | undefined,
 export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, opts: Conv2dOptions | number = {}, padding?: number): Tensor {
   const o: Conv2dOptions = typeof opts === 'number' ? { stride: opts, padding } : opts;
   if (x.dtype === 'f16' || getAutocastDtype() === 'f16') {
-    // autocast: float16 input, weights rounded to float16, float32 accumulation, float16 output (ops/half.ts)
+    // autocast: float16 input, weights rounded to float16, float32 accumulation, float16 output
     const x16 = toDtype(x, 'f16');
-    const w = weight.dtype === 'f16' ? weight : roundF16(weight);
-    const b = bias && bias.dtype !== 'f16' ? roundF16(bias) : bias;
-    // The backward reads x for dW and the weight for dx only; the rounded weight is made again for it.
-    const remake = new Map<Tensor, () => Tensor>();
-    if (w !== weight) remake.set(w, () => roundedRaw(weight));
-    const backwardReads = [weight.requiresGrad, x.requiresGrad, false];
-    return inF32('conv2d', [x16, w, b], { out: 'f16', remake, backwardReads }, ([xi, wi, bi]) => conv2dF32(xi!, wi!, bi, o));
+    const w = weight.dtype === 'f16' ? toDtype(weight, 'f32') : roundF16(weight);
+    const b = bias ? (bias.dtype === 'f16' ? toDtype(bias, 'f32') : roundF16(bias)) : null;
+    return conv2dHalf(x16, w, b, () => (weight.dtype === 'f16' ? castRaw(weight, 'f32') : roundedRaw(weight)), o);
   }
   return conv2dF32(x, weight, bias, o);
 }
@@ -65,5 +70,88 @@ function conv2dF32(x: Tensor, weight: Tensor, bias: Tensor | null, o: Conv2dOpti
       conv2dBackwardBias(rt, dy.buffer, grads[2].buffer, g); // Σ over batch and pixels
     }
     return grads.slice(0, inputs.length);
+  });
+}
+
+/** `n` images from image `i0` of an [N, …] float16 tensor, as a float32 tensor of `shape` (a copy, then widened). */
+function widenImages(t: Tensor, i0: number, n: number, shape: number[]): Tensor {
+  if (n === t.shape[0]) return castRaw(t, 'f32');
+  const perImage = t.size / t.shape[0];
+  const part = Tensor.empty(shape, 'f16', t.rt);
+  t.rt.copy(t.buffer, i0 * perImage * 2, part.buffer, 0, n * perImage * 2, 'conv2d f16 chunk');
+  const wide = castRaw(part, 'f32');
+  part.dispose();
+  return wide;
+}
+
+/**
+ * conv2d on float16 x with float32 weights already rounded to float16 (`w`, `b`): the float32 kernels on a
+ * widened copy, the output narrowed. The graph keeps x16 only; the rounded weight's buffer is freed after the
+ * forward and made again (`remakeW`) for dx. The backward widens dy and x a chunk of images at a time
+ * (`halfChunkBytes`), so its float32 working set stays bounded: the weight and bias gradients are summed over
+ * the chunks in float32, dx is narrowed chunk by chunk.
+ */
+function conv2dHalf(x16: Tensor, w: Tensor, b: Tensor | null, remakeW: () => Tensor, o: Conv2dOptions): Tensor {
+  requireNonEmpty('conv2d', { x: x16, weight: w, bias: b }, { allowF16: true });
+  const g = conv2dGeometry(x16.shape, w.shape, square('stride', o.stride, 1), square('padding', o.padding, 0));
+  if (b && (b.shape.length !== 1 || b.shape[0] !== g.O)) throw new Error(`conv2d: bias [${b.shape.join(', ')}] must be [${g.O}]`);
+  const rt = x16.rt;
+  const inputs = b ? [x16, w, b] : [x16, w];
+  const inference = !isGradEnabled() || !inputs.some((t) => t.requiresGrad);
+  const x32 = castRaw(x16, 'f32');
+  const out32 = Tensor.empty([g.N, g.O, g.OH, g.OW], 'f32', rt);
+  conv2dForward(rt, x32.buffer, w.buffer, b?.buffer ?? null, out32.buffer, g, inference ? { inference, ...o } : o);
+  x32.dispose();
+  const out = castRaw(out32, 'f16');
+  out32.dispose();
+  if (inference) return out;
+  // The rounded weight is made again for dx (its buffer is not held between the passes).
+  keep(w);
+  w.evictStorage();
+  // Whole images per chunk, within the byte budget; chunk offsets must fall on 4-byte boundaries in float16.
+  const perImage = Math.max(g.O * g.OH * g.OW, g.C * g.H * g.W);
+  const aligned = (g.O * g.OH * g.OW) % 2 === 0 && (g.C * g.H * g.W) % 2 === 0;
+  const chunk = aligned ? Math.max(1, Math.min(g.N, Math.floor((o.halfChunkBytes ?? HALF_CHUNK_BYTES) / (perImage * 4 * 3)))) : g.N;
+  return record(out, 'conv2d', inputs, (dy) => {
+    const wantX = x16.requiresGrad;
+    const wantW = w.requiresGrad;
+    const wantB = Boolean(b?.requiresGrad);
+    const refilled = wantX && w.isDisposed;
+    if (refilled) w.adoptStorage(remakeW());
+    const dx = wantX ? Tensor.empty(x16.shape, 'f16', rt) : null;
+    const dw = wantW ? Tensor.empty(w.shape, 'f32', rt) : null;
+    const db = wantB ? Tensor.empty([g.O], 'f32', rt) : null;
+    for (let i0 = 0; i0 < g.N; i0 += chunk) {
+      const n = Math.min(chunk, g.N - i0);
+      const gc = { ...g, N: n };
+      const dy32 = widenImages(dy, i0, n, [n, g.O, g.OH, g.OW]);
+      if (dx) {
+        const dx32 = Tensor.empty([n, g.C, g.H, g.W], 'f32', rt);
+        conv2dBackwardData(rt, dy32.buffer, w.buffer, dx32.buffer, gc, o); // col2im(Wᵀ · dY)
+        const dx16 = castRaw(dx32, 'f16');
+        dx32.dispose();
+        if (n === g.N) dx.adoptStorage(dx16);
+        else {
+          rt.copy(dx16.buffer, 0, dx.buffer, i0 * g.C * g.H * g.W * 2, n * g.C * g.H * g.W * 2, 'conv2d f16 chunk');
+          dx16.dispose();
+        }
+      }
+      const sum = (into: Tensor, fn: (target: GPUBuffer) => void) => {
+        if (i0 === 0) return fn(into.buffer);
+        const part = Tensor.empty(into.shape, 'f32', rt);
+        fn(part.buffer);
+        accumulate(rt, into.buffer, part.buffer, into.size);
+        part.dispose();
+      };
+      if (dw) {
+        const xc = widenImages(x16, i0, n, [n, g.C, g.H, g.W]);
+        sum(dw, (t) => conv2dBackwardWeight(rt, xc.buffer, dy32.buffer, t, gc, o)); // Σ_n dY_n · im2col(x_n)ᵀ
+        xc.dispose();
+      }
+      if (db) sum(db, (t) => conv2dBackwardBias(rt, dy32.buffer, t, gc));
+      dy32.dispose();
+    }
+    if (refilled) w.evictStorage();
+    return [dx, dw, db].slice(0, inputs.length);
   });
 }
