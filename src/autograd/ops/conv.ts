@@ -111,7 +111,8 @@ function conv2dHalf(x16: Tensor, w: Tensor, b: Tensor | null, remakeW: () => Ten
   // Whole images per chunk, within the byte budget; chunk offsets must fall on 4-byte boundaries in float16.
   const perImage = Math.max(g.O * g.OH * g.OW, g.C * g.H * g.W);
   const aligned = (g.O * g.OH * g.OW) % 2 === 0 && (g.C * g.H * g.W) % 2 === 0;
-  const chunk = aligned ? Math.max(1, Math.min(g.N, Math.floor((o.halfChunkBytes ?? HALF_CHUNK_BYTES) / (perImage * 4 * 3)))) : g.N;
+  // Per image in float32: dy, x and dx, and about as much again in a Winograd or im2col workspace: ~8 copies.
+  const chunk = aligned ? Math.max(1, Math.min(g.N, Math.floor((o.halfChunkBytes ?? HALF_CHUNK_BYTES) / (perImage * 4 * 8)))) : g.N;
   return record(out, 'conv2d', inputs, (dy) => {
     const wantX = x16.requiresGrad;
     const wantW = w.requiresGrad;
