@@ -11,7 +11,7 @@ import { settingIs } from '../../wording';
 
 export const castKernel = defineKernel({
   name: 'cast/cast.wgsl',
-  shader: withPrelude(castShader, 'grid'),
+  shader: withPrelude(castShader, 'grid', 'f16'),
   entries: ['to_f16', 'to_f32', 'round_f16', 'add_f16'],
   uniforms: [['n', 'u32'], ['scale', 'f32']],
   bindings: [['x', 'read'], ['x16', 'read'], ['out', 'read_write'], ['out16', 'read_write']],

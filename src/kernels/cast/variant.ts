@@ -2,7 +2,7 @@
  * The float16-storage twin of a float32 shader, made by rewriting its text (WGSL has no generics over a
  * binding's element type): the named storage bindings hold f16 (or vec4<f16>), every read of them is widened
  * to f32 where it is indexed, and every write narrows its value with `narrow_h` / `narrow_h4` (IEEE's ±inf
- * from |v| ≥ 65520 and NaN kept, as `narrow` in cast.wgsl). All arithmetic stays in f32.
+ * from |v| ≥ 65520 and NaN kept: kernels/prelude/f16.wgsl). All arithmetic stays in f32.
  *
  * The rewrite is textual, so it accepts only the forms it can rewrite safely and throws, naming the binding,
  * on anything else: a compound assignment (`+=`, `++`, …) or a component write (`out4[i].x = …`) to a named
@@ -11,25 +11,10 @@
  * `array<vec4<f32>>`. A later edit of the float32 shader then fails loudly here instead of giving a wrong
  * float16 kernel. Comments are left as they are (and never rewritten).
  */
+import { withPrelude } from '../prelude';
 
-/** The helpers appended to every variant. NaN and ±inf are built from bits by a function: WGSL refuses them as constants. */
-const HELPERS = `
-// ---- float16 storage (kernels/cast/variant.ts): f32 → f16 with IEEE's overflow to ±inf and NaN kept
-fn f16_of_bits_h(b: u32) -> f16 {
-  return bitcast<vec2<f16>>(b).x;
-}
-
-fn narrow_h(v: f32) -> f16 {
-  let bits = bitcast<u32>(v);
-  if ((bits & 0x7f800000u) == 0x7f800000u && (bits & 0x007fffffu) != 0u) { return f16_of_bits_h(0x7e00u | ((bits >> 16u) & 0x8000u)); }
-  if (abs(v) >= 65520.0) { return f16_of_bits_h(select(0x7c00u, 0xfc00u, v < 0.0)); }
-  return f16(v);
-}
-
-fn narrow_h4(v: vec4<f32>) -> vec4<f16> {
-  return vec4<f16>(narrow_h(v.x), narrow_h(v.y), narrow_h(v.z), narrow_h(v.w));
-}
-`;
+/** The helpers every variant needs (narrow_h, narrow_h4): the prelude's f16 part, appended. */
+const HELPERS = withPrelude('', 'f16');
 
 interface Insert {
   pos: number;
