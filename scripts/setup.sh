@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up everything the project needs on Debian/Ubuntu, then builds it.
 #   scripts/setup.sh               the WebGPU driver (when no adapter works), npm packages, the build
-#   scripts/setup.sh --test-tools  also what the tests use: PyTorch (python3-torch) and Chromium
+#   scripts/setup.sh --test-tools  also what the tests use: PyTorch (python3-torch), scikit-learn (its handwritten
+#                                  digits, real data for the float16 accuracy test) and Chromium
 # Installing system packages needs root (or sudo). Everything is skipped when already present.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -49,6 +50,10 @@ if [[ $want_test_tools -eq 1 ]]; then
   if ! /usr/bin/python3 -c 'import torch, torchvision' 2>/dev/null; then
     echo "setup: installing python3-torch and python3-torchvision (PyTorch reference for the parity tests)"
     apt_install python3-torch python3-torchvision
+  fi
+  if ! /usr/bin/python3 -c 'import sklearn, PIL' 2>/dev/null; then
+    echo "setup: installing python3-sklearn and python3-pil (real handwritten digits for the float16 accuracy test)"
+    apt_install python3-sklearn python3-pil
   fi
   if ! command -v chromium >/dev/null; then
     echo "setup: installing chromium (browser test)"
