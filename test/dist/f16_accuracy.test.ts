@@ -3,6 +3,7 @@
  * handwritten digits (1797 scans, tools/make_digits.py; 359 test images). A ResNet-18 is first trained on them in
  * float32 (the "pretrained" weights), then fine-tuned from those weights with the recipe's optimizer (SGD, lr
  * 0.001, momentum 0.9) in float32 and in float16, as `node dist/train.js --weights … --precision f32|f16`.
+ * The same for the demo (the CLI without --data), fine-tuned from a ResNet-34 first trained on the digits.
  * Skipped without python3-sklearn, failed under CI=true (.ci/run installs it).
  */
 import { it, expect } from 'vitest';
@@ -35,5 +36,22 @@ it.skipIf(!hasSklearn)('fine-tuning on real digits: float16 within 0.5 points of
   expect([f32.precision, f16.precision]).toEqual(['f32', 'f16']);
   // The runs really trained (far above chance, 10%).
   expect(f32.test_accuracy).toBeGreaterThan(0.8);
+  expect(Math.abs(f16.test_accuracy - f32.test_accuracy)).toBeLessThanOrEqual(0.005);
+}, 1_800_000);
+
+it.skipIf(!hasSklearn)('fine-tuning the demo from pretrained weights: float16 within 0.5 points of float32 test accuracy', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'demo-ft-'));
+  const data = join(dir, 'digits');
+  const made = spawnSync('/usr/bin/python3', ['tools/make_digits.py', data], { encoding: 'utf8' });
+  expect(made.status, made.stderr).toBe(0);
+  // The "pretrained" ResNet-34: one epoch on the digits; then the demo (the CLI without --data), fine-tuned from it.
+  const pre = train(['--data', data, '--arch', 'resnet34', '--img-size', '32', '--batch-size', '32', '--augment', 'none', '--max-epochs', '1', '--optimizer', 'adam'], join(dir, 'pre'));
+  const weights = join(dir, 'pre', 'best.safetensors');
+  const f32 = train(['--weights', weights, '--precision', 'f32'], join(dir, 'f32'));
+  const f16 = train(['--weights', weights, '--precision', 'f16'], join(dir, 'f16'));
+  const pct = (a: number) => `${(100 * a).toFixed(2)}%`;
+  console.log(`[f16 accuracy] demo: pretrained on digits ${pct(pre.test_accuracy)}; fine-tuned f32 ${pct(f32.test_accuracy)} (loss ${f32.test_loss.toFixed(4)}), f16 ${pct(f16.test_accuracy)} (loss ${f16.test_loss.toFixed(4)})`);
+  expect([f32.precision, f16.precision]).toEqual(['f32', 'f16']);
+  expect(f32.test_accuracy).toBeGreaterThan(0.5); // 4 classes: chance is 25%
   expect(Math.abs(f16.test_accuracy - f32.test_accuracy)).toBeLessThanOrEqual(0.005);
 }, 1_800_000);
