@@ -1,9 +1,8 @@
 /** 2D convolution (NCHW, groups = 1) on tensors, with its backward for x, weight and bias. */
 import { Tensor } from '../tensor';
 import { record } from '../graph';
-import { getAutocastDtype, isGradEnabled } from '../scope';
+import { getAutocastDtype, isGradEnabled, keep } from '../scope';
 import { castRaw, roundF16, roundedRaw, toDtype } from './half';
-import { keep } from '../scope';
 import { accumulate } from '../../kernels/elementwise';
 import { requireNonEmpty } from './check';
 import { conv2dBackwardBias, conv2dBackwardData, conv2dBackwardWeight, conv2dForward, conv2dGeometry, type ConvOptions } from '../../kernels/conv';
@@ -45,10 +44,16 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, op
   return conv2dF32(x, weight, bias, o);
 }
 
-function conv2dF32(x: Tensor, weight: Tensor, bias: Tensor | null, o: Conv2dOptions): Tensor {
-  requireNonEmpty('conv2d', { x, weight, bias });
+/** The convolution's geometry, after checking the shapes (the bias: [O]). */
+function geometry(x: Tensor, weight: Tensor, bias: Tensor | null, o: Conv2dOptions) {
   const g = conv2dGeometry(x.shape, weight.shape, square('stride', o.stride, 1), square('padding', o.padding, 0));
   if (bias && (bias.shape.length !== 1 || bias.shape[0] !== g.O)) throw new Error(`conv2d: bias [${bias.shape.join(', ')}] must be [${g.O}]`);
+  return g;
+}
+
+function conv2dF32(x: Tensor, weight: Tensor, bias: Tensor | null, o: Conv2dOptions): Tensor {
+  requireNonEmpty('conv2d', { x, weight, bias });
+  const g = geometry(x, weight, bias, o);
   const rt = x.rt;
   const out = Tensor.empty([g.N, g.O, g.OH, g.OW], 'f32', rt);
   const inputs = bias ? [x, weight, bias] : [x, weight];
@@ -93,8 +98,7 @@ function widenImages(t: Tensor, i0: number, n: number, shape: number[]): Tensor 
  */
 function conv2dHalf(x16: Tensor, w: Tensor, b: Tensor | null, remakeW: () => Tensor, o: Conv2dOptions): Tensor {
   requireNonEmpty('conv2d', { x: x16, weight: w, bias: b }, { allowF16: true });
-  const g = conv2dGeometry(x16.shape, w.shape, square('stride', o.stride, 1), square('padding', o.padding, 0));
-  if (b && (b.shape.length !== 1 || b.shape[0] !== g.O)) throw new Error(`conv2d: bias [${b.shape.join(', ')}] must be [${g.O}]`);
+  const g = geometry(x16, w, b, o);
   const rt = x16.rt;
   const inputs = b ? [x16, w, b] : [x16, w];
   const inference = !isGradEnabled() || !inputs.some((t) => t.requiresGrad);

@@ -40,9 +40,7 @@ export function toDtype(x: Tensor, dtype: 'f16' | 'f32'): Tensor {
  */
 export function roundF16(x: Tensor): Tensor {
   if (x.dtype !== 'f32') throw new Error(`roundF16: needs a float32 tensor, got ${x.dtype} ${shapeStr(x.shape)}`);
-  const out = Tensor.empty(x.shape, 'f32', x.rt);
-  roundToF16(x.rt, x.buffer, out.buffer, x.size);
-  return record(out, 'roundF16', [x], (g) => [g]);
+  return record(roundedRaw(x), 'roundF16', [x], (g) => [g]);
 }
 
 export interface InF32Options {
