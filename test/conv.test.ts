@@ -5,7 +5,7 @@ import { conv2dBackwardRef, conv2dRef, convOutSize, type ConvShape } from '../sr
 import { CONV_ALGORITHMS, CONV_CASES, CONV_FD_CASES, convAlgorithmComputes } from '../src/reference/cases';
 import type { GpuRuntime } from '../src/gpu/runtime';
 import { type Conv2dGeometry, type ConvOptions, conv2dBackwardData, conv2dBackwardWeight, conv2dForward, conv2dGeometry, convAlgorithm, imagesPerTile } from '../src/kernels/conv';
-import { hasSubgroupMatmul } from '../src/kernels/matmul';
+import { hasSubgroupMatmul, subgroupPreferred } from '../src/kernels/matmul';
 import { conv2d } from '../src/autograd/ops/conv';
 import { withKernelConfig } from '../src/kernels/config';
 
@@ -39,6 +39,8 @@ describe('float64 reference', () => {
 const CASES = CONV_CASES;
 const ALGORITHMS = CONV_ALGORITHMS;
 const subgroupsHere = hasSubgroupMatmul(await testRuntime());
+// The heuristic's default for non-Winograd passes: implicit GEMM where the subgroup kernel is preferred (8 lanes or more).
+const implicitDefault = subgroupPreferred(await testRuntime());
 
 for (const [algorithm, opts] of ALGORITHMS) describe.skipIf(algorithm === 'implicit' && !subgroupsHere)(`conv2d op (${algorithm}) vs float64 reference`, () => {
   // Only the cases the algorithm computes (Winograd's others fall back to the default, which runs above).
@@ -67,12 +69,12 @@ for (const [algorithm, opts] of ALGORITHMS) describe.skipIf(algorithm === 'impli
 });
 
 describe('conv2d algorithm choice', () => {
-  it('Winograd for 3x3 stride-1 padding-1; else implicit GEMM with 8-lane subgroups, except a strided data gradient and 1x1 stride-1 convolutions', () => {
+  it('Winograd for 3x3 stride-1 padding-1; else implicit GEMM with subgroups of 8 lanes or more, except a strided data gradient and 1x1 stride-1 convolutions', () => {
     const g3 = conv2dGeometry([2, 8, 9, 9], [4, 8, 3, 3], 1, 1);
     const g3p0 = conv2dGeometry([2, 8, 9, 9], [4, 8, 3, 3], 1, 0);
     const g3s2 = conv2dGeometry([2, 8, 9, 9], [4, 8, 3, 3], 2, 1);
     const g1 = conv2dGeometry([2, 8, 9, 9], [4, 8, 1, 1], 1, 0);
-    const implicit = subgroupsHere ? 'implicit' : 'im2col';
+    const implicit = implicitDefault ? 'implicit' : 'im2col';
     expect(['forward', 'data', 'weight'].map((p) => convAlgorithm(rt, g3, p as 'forward'))).toEqual(['winograd', 'winograd', 'winograd']);
     expect(['forward', 'data', 'weight'].map((p) => convAlgorithm(rt, g3p0, p as 'forward'))).toEqual([implicit, implicit, implicit]);
     expect(convAlgorithm(rt, g3s2, 'forward', { algorithm: 'winograd' })).toBe(implicit);
@@ -86,7 +88,7 @@ describe('conv2d algorithm choice', () => {
     const big = conv2dGeometry([1, 64, side, side], [64, 64, 3, 3], 1, 1);
     expect(convAlgorithm(rt, big, 'forward')).toBe(implicit);
     expect(convAlgorithm(rt, big, 'weight', { algorithm: 'winograd' })).toBe(implicit);
-    expect(convAlgorithm(rt, big, 'data')).toBe(subgroupsHere ? 'implicit' : 'im2col');
+    expect(convAlgorithm(rt, big, 'data')).toBe(implicitDefault ? 'implicit' : 'im2col');
     expect(convAlgorithm(rt, g3, 'forward', { algorithm: implicit })).toBe(implicit);
     expect(['forward', 'data', 'weight'].map((p) => convAlgorithm(rt, g3s2, p as 'forward'))).toEqual([implicit, 'im2col', implicit]);
     expect(convAlgorithm(rt, g1, 'forward')).toBe('im2col');

@@ -4,7 +4,7 @@ import { TOL, expectClose, finiteDiff, randomArray, relError, tensor, weightedSu
 import { linearBackwardRef, linearRef, matmulBackwardRef, matmulRef, transposeRef } from '../src/reference/matmul';
 import { LINEAR_CASES, LINEAR_FD_CASE, MATMUL_FD_CASE, MATMUL_OP_CASES, MATMUL_SIZES } from '../src/reference/cases';
 import type { GpuRuntime } from '../src/gpu/runtime';
-import { subgroupWide } from '../src/kernels/matmul/subgroup';
+import { subgroupLanes, subgroupPreferred, subgroupTestHooks, subgroupWide } from '../src/kernels/matmul/subgroup';
 import { hasSubgroupMatmul, matmul as matmulKernel, matmulVariant, type MatmulOptions, type MatmulTiles, type MatmulVariant } from '../src/kernels/matmul';
 import { linear, matmul } from '../src/autograd/ops/linear';
 import { Tensor } from '../src/autograd/tensor';
@@ -60,11 +60,12 @@ describe('float64 references', () => {
 
 const SIZES = MATMUL_SIZES;
 
-// Every kernel runs every case: 'portable' (any adapter), 'vec4' (any adapter; the default without 8-lane
-// subgroups) and 'subgroup' (adapters with 8-lane subgroups, such as llvmpipe; skipped elsewhere). The packed kernels' launcher packs operands that are not rows of vec4, so the odd
+// Every kernel runs every case: 'portable' (any adapter), 'vec4' (any adapter; the default without fixed-width
+// subgroups) and 'subgroup' (adapters with fixed-width subgroups, such as llvmpipe; skipped elsewhere). The packed kernels' launcher packs operands that are not rows of vec4, so the odd
 // sizes, transposes, offsets and strides below run both its in-place and its packed paths.
 const VARIANTS: MatmulVariant[] = ['portable', 'subgroup', 'vec4'];
 const subgroupsHere = hasSubgroupMatmul(await testRuntime());
+const lanes = subgroupLanes(await testRuntime()) ?? 8;
 
 for (const variant of VARIANTS) describe.skipIf(variant === 'subgroup' && !subgroupsHere)(`matmul kernel (${variant}) vs float64 reference`, () => {
   const run = (a: Float64Array, b: Float64Array, M: number, N: number, K: number, opts: Parameters<typeof runKernel>[5]) => runKernel(a, b, M, N, K, { ...opts, variant });
@@ -180,11 +181,13 @@ for (const variant of VARIANTS) describe.skipIf(variant === 'subgroup' && !subgr
     expectClose(sum, refs[0].map((v, i) => v + refs[1][i] + refs[2][i] + c0[i]), TOL.reduction, 'batch reduction');
   });
 
-  // The subgroup kernel takes 32 × 64 tiles where C's width fills them (subgroupWide): N = 64 (one wide tile),
-  // 124 (the second half of the last tile partly past the edge) and 250 (rows of C not on vec4 boundaries, so
-  // stored a float at a time), with odd M and K, both bias modes, accumulation and batch reduction.
-  it.each([[33, 64, 17], [5, 124, 9], [40, 250, 3]])('widths that take 32 × 64 tiles: M=%i N=%i K=%i', async (M, N, K) => {
-    expect(subgroupWide(N)).toBe(true);
+  // The subgroup kernel takes wide tiles (32 × 8·lanes: 32 × 64 with 8 lanes) where C's width fills them
+  // (subgroupWide). With 8 lanes: N = 64 (one wide tile), 124 (the second half of the last tile partly past the
+  // edge) and 250 (rows of C not on vec4 boundaries, so stored a float at a time), with odd M and K, both bias
+  // modes, accumulation and batch reduction; the same in proportion for other widths.
+  it.each([[33, 8, 17], [5, 16, 9], [40, 32, 3]])('widths that take wide tiles: M=%i N=%i·lanes − …, K=%i', async (M, perLane, K) => {
+    const N = perLane * lanes - [0, 0, 4, 0, 6][perLane / 8];
+    expect(subgroupWide(N, lanes)).toBe(true);
     const a = fresh(M * K);
     const b = fresh(K * N);
     const ref = matmulRef(a, b, M, K, N);
@@ -202,10 +205,42 @@ for (const variant of VARIANTS) describe.skipIf(variant === 'subgroup' && !subgr
   });
 });
 
+// The subgroup kernel's guard: its workgroup must be one subgroup of SG lanes, numbered as its broadcasts need. A
+// workgroup of twice the adapter's lanes (two subgroups), or of half (part of one), or lanes renumbered (l ^ 1),
+// would compute from the wrong rows or leave columns out: NaN instead. CI runs this file at 4, 8, 16, 32 and 64
+// lanes (LP_NATIVE_VECTOR_WIDTH).
+describe.skipIf(!subgroupsHere)('subgroup kernel: its lane guard', () => {
+  const [M, N, K] = [37, 70, 19];
+  const a = fresh(M * K);
+  const b = fresh(K * N);
+  const withHooks = async (hooks: Partial<typeof subgroupTestHooks>) => {
+    Object.assign(subgroupTestHooks, hooks);
+    try {
+      return await runKernel(a, b, M, N, K, { variant: 'subgroup' });
+    } finally {
+      Object.assign(subgroupTestHooks, { lanes: null, laneXor: 0 });
+    }
+  };
+  it('the adapter\'s own width computes the product', async () => {
+    expectClose(await withHooks({}), matmulRef(a, b, M, K, N), TOL.reduction, `${lanes} lanes`);
+  });
+  it.each([2, 0.5])('a workgroup of %s× the adapter\'s lanes gives NaN, not a wrong product', async (f) => {
+    const w = lanes * f;
+    if (w < 4 || w > 128) return;
+    expect((await withHooks({ lanes: w })).every((v) => Number.isNaN(v))).toBe(true);
+  });
+  it('lanes numbered otherwise than the broadcasts need give NaN, not a wrong product', async () => {
+    const out = await withHooks({ laneXor: 1 });
+    expect(out.every((v) => Number.isNaN(v))).toBe(true);
+  });
+});
+
 describe('matmul kernel choice', () => {
-  it('the subgroup kernel is the default where the adapter has 8-lane subgroups (else vec4), for all but tiny shapes', () => {
-    expect(matmulVariant(rt, 1024, 1024, 1024)).toBe(subgroupsHere ? 'subgroup' : 'vec4');
-    expect(matmulVariant(rt, 4, 1000, 512)).toBe(subgroupsHere ? 'portable' : 'vec4');
+  it('the subgroup kernel is the default where the adapter has subgroups of 8 lanes or more (else vec4), for all but tiny shapes', () => {
+    const preferred = subgroupPreferred(rt);
+    expect(preferred).toBe((subgroupLanes(rt) ?? 0) >= 8);
+    expect(matmulVariant(rt, 1024, 1024, 1024)).toBe(preferred ? 'subgroup' : 'vec4');
+    expect(matmulVariant(rt, 4, 1000, 512)).toBe(preferred ? 'portable' : 'vec4');
     if (!subgroupsHere) {
       const buf = rt.alloc(16);
       expect(() => matmulKernel(rt, buf, buf, buf, 1, 1, 1, { variant: 'subgroup' })).toThrow(/subgroup/);

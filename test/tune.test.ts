@@ -161,7 +161,7 @@ describe('timing', () => {
   });
 });
 
-// 3×3, stride 1, padding 1 on a 12×12 map: Winograd F4 and F2, implicit GEMM (8-lane subgroups) and im2col all run it.
+// 3×3, stride 1, padding 1 on a 12×12 map: Winograd F4 and F2, implicit GEMM (fixed-width subgroups) and im2col all run it.
 const g = conv2dGeometry([2, 3, 12, 12], [4, 3, 3, 3], 1, 1);
 
 describe('the tuner', () => {

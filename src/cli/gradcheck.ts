@@ -8,21 +8,27 @@ import { parseArgs } from 'node:util';
 import { superviseSelf } from '../gpu/supervise.node';
 import { initGpu } from '../gpu/init';
 import { GradCheckSuite, KERNELS, type CheckResult } from '../web/gradcheck-cases';
+import { subgroupLanes } from '../kernels/matmul';
 
 const USAGE = `usage: node dist/gradcheck.js [--json FILE]
 
 Runs the gradient-check page's suite in Node: every kernel's op, forward and backward, against the float64
 references, on this adapter (WEBGPU_ADAPTER picks one by name).
 
-  --json FILE           write { adapter, adapter_description, seconds, checks, passed, failed, skipped }`;
+  --json FILE           write { adapter, adapter_description, subgroup_lanes, seconds, checks, subgroup_kernel_checks,
+                        passed, failed, skipped }`;
 
 /** What --json writes: the page's report, with the number of checks instead of the whole list. */
 export interface GradCheckCliReport {
   adapter: string;
   adapter_description: string;
+  /** The adapter's subgroup width where the subgroup matmul kernel runs (src/kernels/matmul/subgroup.ts), else null. */
+  subgroup_lanes: number | null;
   seconds: number;
   /** Number of checks run. */
   checks: number;
+  /** Checks that ran the subgroup matmul kernel: its own, and the implicit-GEMM convolutions'. */
+  subgroup_kernel_checks: number;
   passed: boolean;
   failed: CheckResult[];
   /** Kernel families without any check. */
@@ -47,8 +53,10 @@ async function main(): Promise<number> {
   const report: GradCheckCliReport = {
     adapter: rt.adapter.name,
     adapter_description: rt.adapter.description,
+    subgroup_lanes: subgroupLanes(rt),
     seconds: (performance.now() - t0) / 1000,
     checks: checks.length,
+    subgroup_kernel_checks: checks.filter((c) => c.name.includes("'subgroup'") || c.name.includes('(implicit')).length,
     passed: failed.length === 0 && skipped.length === 0,
     failed,
     skipped,

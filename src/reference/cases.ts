@@ -159,7 +159,7 @@ export interface ConvAlgorithmCase {
 
 /**
  * Every algorithm runs every case it computes: 'implicit' (implicit GEMM in the subgroup matmul kernel; adapters
- * with 8-lane subgroups only), 'im2col' (column matrix + matmul, any adapter) and 'winograd' (the 3x3 stride-1
+ * with fixed-width subgroups only), 'im2col' (column matrix + matmul, any adapter) and 'winograd' (the 3x3 stride-1
  * padding-1 cases), with its default tiles and with each tile size in every pass.
  */
 export const CONV_ALGORITHMS: [string, ConvAlgorithmCase][] = [

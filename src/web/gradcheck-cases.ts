@@ -332,7 +332,7 @@ export class GradCheckSuite implements PageChecks {
 
   private async convolutions(): Promise<void> {
     // Every case with the adapter's default algorithm, then with each algorithm this adapter runs (implicit GEMM
-    // needs 8-lane subgroups) on the cases it computes. Bias on every other case.
+    // needs fixed-width subgroups) on the cases it computes. Bias on every other case.
     const algorithms: [string, ConvAlgorithmCase | undefined][] = [
       ['default', undefined],
       ...CONV_ALGORITHMS.filter(([, o]) => o.algorithm !== 'implicit' || hasSubgroupMatmul(this.rt)),

@@ -3,7 +3,7 @@
  */
 import type { GpuRuntime } from '../../gpu/runtime';
 import { choose, kernelConfig } from '../config';
-import { hasSubgroupMatmul } from '../matmul/subgroup';
+import { hasSubgroupMatmul, subgroupPreferred } from '../matmul/subgroup';
 import { tiledNames } from '../matmul/tiled';
 import { type Conv2dGeometry, geometryStr, isPointwise } from './geometry';
 import { type WinogradTile, winogradApplies, winogradFits, winogradPays } from './winograd';
@@ -46,17 +46,18 @@ function winogradTileFor(rt: GpuRuntime, pass: ConvPass, opts: ConvOptions): Win
   return opts.winogradTile ?? (pass !== 'forward' ? c.winogradBackwardTile : opts.inference ? c.winogradInferenceTile : c.winogradTile);
 }
 
-/** Whether the implicit algorithm runs here: a packed kernel that gathers (subgroup, 8 lanes; or a tiled configuration). */
+/** Whether the implicit algorithm runs here: a packed kernel that gathers (subgroup, fixed-width subgroups; or a tiled configuration). */
 function implicitAvailable(rt: GpuRuntime): boolean {
   return hasSubgroupMatmul(rt) || tiledNames(rt).length > 0;
 }
 
 /**
- * Whether the heuristic prefers the implicit algorithm to im2col: with the subgroup kernel (llvmpipe), and on
- * hardware adapters (the tiled kernel); software adapters without 8-lane subgroups (SwiftShader) keep im2col.
+ * Whether the heuristic prefers the implicit algorithm to im2col: where it prefers the subgroup kernel (llvmpipe:
+ * subgroups of 8 lanes or more), and on hardware adapters (the tiled kernel); other software adapters
+ * (SwiftShader, 4-lane subgroups) keep im2col.
  */
 function implicitPreferred(rt: GpuRuntime): boolean {
-  return hasSubgroupMatmul(rt) || (!rt.isSoftware && tiledNames(rt).length > 0);
+  return subgroupPreferred(rt) || (!rt.isSoftware && tiledNames(rt).length > 0);
 }
 
 /** The algorithm the heuristic runs a pass with, for Winograd tile `tile` (see index.ts). */
@@ -67,7 +68,7 @@ function heuristicAlgorithm(rt: GpuRuntime, g: Conv2dGeometry, pass: ConvPass, o
   // where it also saves work (not on the tiniest maps).
   const winograd = winogradApplies(g) && winogradFits(rt, g, tile);
   const chosen = opts.algorithm ?? (winograd && winogradPays(g, tile) ? 'winograd' : preferred ? 'implicit' : 'im2col');
-  if (chosen === 'implicit' && !available) throw new Error(`conv2d ${geometryStr(g)}: the implicit algorithm needs the subgroups feature with 8-lane subgroups, or a tiled matmul configuration within the adapter's limits`);
+  if (chosen === 'implicit' && !available) throw new Error(`conv2d ${geometryStr(g)}: the implicit algorithm needs the subgroups feature with fixed-width subgroups, or a tiled matmul configuration within the adapter's limits`);
   if (chosen === 'winograd') {
     if (winograd) return 'winograd';
     return heuristicAlgorithm(rt, g, pass, { ...opts, algorithm: preferred ? 'implicit' : 'im2col' }, tile);

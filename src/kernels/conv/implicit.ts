@@ -1,7 +1,7 @@
 /**
  * The implicit-GEMM algorithm: a packed matmul kernel gathers the convolution's taps itself (MODE 1 and 2 of
  * matmul_subgroup.wgsl and matmul_tiled.wgsl, through a ConvGather), so no column matrix is written or read.
- * The kernel is a choice of the 'matmul' site (packedKernel: the subgroup kernel on adapters with 8-lane
+ * The kernel is a choice of the 'matmul' site (packedKernel: the subgroup kernel on adapters with fixed-width
  * subgroups, else a tiled configuration), at shape 'MxNxK implicit.<pass> <geometry>'.
  */
 import type { GpuRuntime } from '../../gpu/runtime';
@@ -103,7 +103,7 @@ export function weightImplicit(rt: GpuRuntime, x: GPUBuffer, dy: GPUBuffer, dw: 
   const hw = g.OH * g.OW;
   forEachImageTile(rt, g, opts, hw * Math.ceil(g.O / 4) * 16, (n0, nb) => {
     const kernel = gatherKernel(rt, g, 'weight', g.O, taps, hw);
-    const [tm, tn] = packedTile(kernel);
+    const [tm, tn] = packedTile(rt, kernel);
     const tiles = Math.ceil(g.O / tm) * Math.ceil(taps / tn);
     const asked = Math.max(1, Math.min(nb, opts.weightSumGroups ?? Math.ceil(WEIGHT_GRADIENT_WORKGROUPS / tiles)));
     const termsPerSum = Math.ceil(nb / asked);

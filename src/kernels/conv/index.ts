@@ -2,7 +2,7 @@
  * 2D convolution (NCHW, groups = 1) and its three backward passes: the public launchers. Each pass runs one of
  * three algorithms, chosen per pass and shape by choose.ts (through the kernel configuration, ../config.ts):
  *   'winograd' (winograd.ts): 3×3, stride 1, padding 1 convolutions, where it saves work;
- *   'implicit' (implicit.ts; the subgroup matmul kernel or the tiled one; the default on adapters with 8-lane
+ *   'implicit' (implicit.ts; the subgroup matmul kernel or the tiled one; the default on adapters with fixed-width
  *     subgroups and on hardware adapters): implicit GEMM. The data gradient of a strided convolution, and
  *     1×1 stride-1 convolutions (a plain matmul on the images), take the im2col path;
  *   'im2col' (im2col.ts): im2col + matmul, and col2im for the data gradient; any adapter.

@@ -1,6 +1,7 @@
 /**
  * C = op(A)·op(B) (+ bias) (+ C), single or batched: the public launcher. It runs one of four kernels:
- *   'subgroup' (matmul_subgroup.wgsl, subgroup.ts): for adapters with subgroups of 8 lanes (llvmpipe);
+ *   'subgroup' (matmul_subgroup.wgsl, subgroup.ts): for adapters with a fixed subgroup width of 4 to 128 lanes
+ *     (llvmpipe: 8, or 4 to 128 with LP_NATIVE_VECTOR_WIDTH);
  *     chosen automatically when available and the shape is not tiny;
  *   'vec4' (matmul_vec4.wgsl, vec4.ts): every other software adapter (SwiftShader) when the shape is not tiny;
  *     8 × 8 outputs per thread in named registers;
@@ -14,7 +15,7 @@ import { choose } from '../config';
 import { type Epilogue, type Mat, type MatmulCall, type PackedKernel, type PackedKernelSpec, hasEpilogue, matmulOpName, ref } from './common';
 import { asOperand, releaseOperands } from './pack';
 import { DEFAULT_TILES, MAX_TM, MAX_TN, type MatmulTiles, matmulPortable } from './portable';
-import { hasSubgroupMatmul, runSubgroupKernel } from './subgroup';
+import { hasSubgroupMatmul, runSubgroupKernel, subgroupLanes, subgroupPreferred, subgroupTile } from './subgroup';
 import { runVec4Kernel } from './vec4';
 import { runTiledKernel, tiledConfig, tiledFor, tiledNames } from './tiled';
 
@@ -22,7 +23,7 @@ export type { Epilogue, Mat, MatRef, PackedKernel, TiledName } from './common';
 export { TILED_CONFIGS, TILED_NAMES, type TiledConfig, tiledConfig, tiledFor, tiledNames } from './tiled';
 export type { MatmulTiles } from './portable';
 export { DEFAULT_TILES } from './portable';
-export { hasSubgroupMatmul } from './subgroup';
+export { SUBGROUP_LANES, hasSubgroupMatmul, subgroupLanes, subgroupPreferred } from './subgroup';
 
 /** Which kernel runs a matmul (see the top of this file). */
 export type MatmulVariant = 'portable' | PackedKernel;
@@ -59,7 +60,8 @@ export interface MatmulOptions {
 }
 
 /**
- * The kernel matmul() uses by default. On software adapters: with 8-lane subgroups (llvmpipe), 'subgroup' for
+ * The kernel matmul() uses by default. On software adapters: with subgroups of 8 lanes or more (llvmpipe;
+ * subgroupPreferred), 'subgroup' for
  * products big enough for its 32 × 32 tiles (min(M, N) ≥ 16, K ≥ 16) and 'portable' below that (its narrower
  * tiles and the saved packing pass win there); without (SwiftShader) 'vec4', whose loop-free body is what
  * SwiftShader needs (the portable kernel's loops over register arrays run from memory there). On hardware
@@ -71,33 +73,34 @@ export function matmulVariant(rt: GpuRuntime, M: number, N: number, K: number, b
   const subgroup = hasSubgroupMatmul(rt);
   const candidates: MatmulVariant[] = [...(subgroup ? ['subgroup' as const] : []), 'vec4', 'portable', ...tiled];
   const onGpu = rt.isSoftware ? null : tiledFor(rt, M, N, batch);
-  const heuristic: MatmulVariant = onGpu ?? (!subgroup ? 'vec4' : Math.min(M, N) < 16 || K < 16 ? 'portable' : 'subgroup');
+  const heuristic: MatmulVariant = onGpu ?? (!subgroupPreferred(rt) ? 'vec4' : Math.min(M, N) < 16 || K < 16 ? 'portable' : 'subgroup');
   return choose(rt, 'matmul', `${M}x${N}x${K}`, candidates, heuristic);
 }
 
 /**
  * The packed kernel of a product inside a convolution (Winograd's batched products, the implicit GEMM's
  * gathers): a choice of the 'matmul' site at `shape` (see packedShape) among the packed kernels that run it
- * (no 'vec4' for a gather). Software adapters keep the subgroup kernel where it runs, else 'vec4' (a gather:
- * the tiled kernel); hardware adapters take the tiled configuration of tiledFor.
+ * (no 'vec4' for a gather). Software adapters keep the subgroup kernel where it is preferred (subgroupPreferred),
+ * else 'vec4' (a gather: the subgroup kernel where it runs, else the tiled kernel); hardware adapters take the
+ * tiled configuration of tiledFor.
  */
 export function packedKernel(rt: GpuRuntime, shape: string, M: number, N: number, outputs: number, gather: boolean): PackedKernel {
   const tiled = tiledNames(rt);
   const subgroup = hasSubgroupMatmul(rt);
   const candidates: PackedKernel[] = [...(subgroup ? ['subgroup' as const] : []), ...(gather ? [] : ['vec4' as const]), ...tiled];
-  const fallback: PackedKernel | null = subgroup ? 'subgroup' : gather ? null : 'vec4';
+  const fallback: PackedKernel | null = subgroupPreferred(rt) || (subgroup && gather) ? 'subgroup' : gather ? null : 'vec4';
   const heuristic = (!rt.isSoftware || !fallback ? tiledFor(rt, M, N, outputs) : null) ?? fallback;
-  if (!heuristic) throw new Error(`matmul [${shape}]: no packed kernel runs this product here (the subgroup kernel needs 8-lane subgroups; no tiled configuration fits the adapter's limits)`);
+  if (!heuristic) throw new Error(`matmul [${shape}]: no packed kernel runs this product here (the subgroup kernel needs fixed-width subgroups; no tiled configuration fits the adapter's limits)`);
   return choose(rt, 'matmul', shape, candidates, heuristic);
 }
 
 /** The C tile (rows, columns) one workgroup of a packed kernel computes (the subgroup kernel: its narrow tile). */
-export function packedTile(kernel: PackedKernel): [number, number] {
+export function packedTile(rt: GpuRuntime, kernel: PackedKernel): [number, number] {
   if (kernel.startsWith('tiled-')) {
     const c = tiledConfig(kernel);
     return [c.bm, c.bn];
   }
-  return kernel === 'vec4' ? [64, 64] : [32, 32];
+  return kernel === 'vec4' ? [64, 64] : subgroupTile(subgroupLanes(rt) ?? 8);
 }
 
 /**
@@ -133,7 +136,7 @@ export function matmul(rt: GpuRuntime, A: Mat, B: Mat, C: Mat, M: number, N: num
     if (!tiled) throw new Error(`${matmulOpName(call)}: a fused epilogue needs a tiled kernel, and none fits this adapter's limits`);
     variant = tiled;
   }
-  if (variant === 'subgroup' && !hasSubgroupMatmul(rt)) throw new Error('matmul: the subgroup kernel needs the subgroups feature with 8-lane subgroups');
+  if (variant === 'subgroup' && !hasSubgroupMatmul(rt)) throw new Error('matmul: the subgroup kernel needs the subgroups feature with a fixed subgroup width of 4 to 128 lanes');
   // K = 0 leaves only the epilogue (bias, zeros, or C unchanged): the portable kernel does it without packing.
   if (variant !== 'portable' && (K > 0 || fused)) matmulPacked(rt, A, B, C, call, variant as PackedKernel, opts.epilogue);
   else matmulPortable(rt, A, B, C, call, t);

@@ -1,4 +1,5 @@
-// Matrix multiply for CPU adapters whose subgroups are 8 lanes wide (llvmpipe): C[M,N] = X·Y (+ bias) (+ C),
+// Matrix multiply for adapters whose subgroups have a fixed width of 4 to 128 lanes (llvmpipe: 8, or 4 to 128
+// with LP_NATIVE_VECTOR_WIDTH): C[M,N] = X·Y (+ bias) (+ C),
 // for one matrix per batch index z, or for sums over runs of zPer consecutive batch indices (C_g =
 // Σ X_z·Y_z for z in [g·zPer, (g+1)·zPer), matrix g of C; zPer = batch: the sum of the whole batch), where
 //   X[k, m] = x[offX4 + z·strideX4 + k·ldx4 + m/4][m%4]   (X is stored k-major, as rows of vec4)
@@ -19,23 +20,35 @@
 // The launchers (subgroup.ts, pack.ts; ../conv/implicit.ts for MODE 1 and 2) pack operands that are not vec4 rows
 // (matmul_pack.wgsl), so any op(A)·op(B) and any convolution run here.
 //
-// Parallelisation: a workgroup is one subgroup of 8 lanes and owns a 32 × 32 tile of C. On llvmpipe every
-// load whose address is not a compile-time constant becomes 8 per-lane loads with a bounds check each, so the
-// kernel loads as little as it can and shares values through the subgroup instead. Per k, lane l loads one
-// vec4 of X (rows m0 + 4l … 4l+3) and one vec4 of Y (columns n0 + 4l … 4l+3; 4 gathered floats in MODE 1,
-// 2); subgroupBroadcast hands every lane the 32 X values of the step (a register shuffle each), and each lane
-// does 32 vec4 multiply-adds into its 32 rows × 4 columns: 2 vector loads per 1024 multiply-adds, with 128
-// accumulators per lane. Two k per loop iteration (MODE 0, see mac4x2): longer loop bodies run slower
-// (the code outgrows the instruction cache), and so does a larger tile (more spilled accumulators).
+// Parallelisation: a workgroup is one subgroup of SG lanes (SG = the adapter's fixed subgroup size, 4 to 128;
+// the launcher sets it) and owns a 32 × 4·SG tile of C. On llvmpipe every load whose address is not a
+// compile-time constant becomes SG per-lane loads with a bounds check each, so the kernel loads as little as it
+// can and shares values through the subgroup instead. Per k, the 32 X values of the tile's rows are 8 vec4s:
+// lane l holds vec4 l (rows m0 + 4l … 4l+3; with SG ≥ 16 lanes l and l + 8·j hold the same one), or with
+// SG = 4 two of them (vec4s l and 4 + l). Each lane also loads one vec4 of Y (columns n0 + 4l … 4l+3; 4
+// gathered floats in MODE 1, 2); subgroupBroadcast hands every lane the 32 X values of the step (a register
+// shuffle each), and each lane does 32 vec4 multiply-adds into its 32 rows × 4 columns: 2 vector loads per
+// 1024 multiply-adds (SG = 4: 3), with 128 accumulators per lane. Two k per loop iteration (MODE 0, see
+// mac4x2): longer loop bodies run slower (the code outgrows the instruction cache), and so does a larger tile
+// (more spilled accumulators). A workgroup that is not one subgroup of SG lanes, or whose lanes are numbered
+// otherwise than the broadcasts need, stores NaN rather than a wrong product.
 // Rows and columns past the edge load clamped indices and are never stored, so any M, N ≥ 1 and K ≥ 0 work.
 // Tiles are numbered n-fastest over a 2D grid (x, y folded by grid1d); z is the batch index.
 
 enable subgroups;
 
 override MODE: u32 = 0u;
-// MODE 0 only: tiles of 32 × 64 (each lane also owns columns n0 + 32 + 4l … 4l+3, in a second set of
+// MODE 0 only: tiles of 32 × 8·SG (each lane also owns columns n0 + 4·SG + 4l … 4l+3, in a second set of
 // accumulators), chosen by the launcher where C's width fills them.
 override WIDE: bool = false;
+// Lanes per subgroup, which is also the workgroup's size: a power of two from 4 to 128.
+override SG: u32 = 8u;
+// llvmpipe beyond 16 lanes (set by the launcher): lanes 16 … 31 of a workgroup have subgroup_invocation_id
+// 0 … 15 again, as measured, and broadcast among themselves: a lane is then numbered by its id plus its block of
+// 16 in the workgroup.
+override SPLIT16: bool = false;
+// Tests only: lane l takes the work of lane l ^ LANE_XOR (a permuted numbering, which the guard must catch).
+override LANE_XOR: u32 = 0u;
 
 struct Params {
   M: u32,
@@ -52,7 +65,7 @@ struct Params {
   strideC: u32,
   offC: u32,
   offBias: u32,
-  tilesN: u32,     // ceil(N / 32), or ceil(N / 64) when WIDE
+  tilesN: u32,     // ceil(N / (4·SG)), or ceil(N / (8·SG)) when WIDE
   tiles: u32,      // tilesN · ceil(M / 32)
   zPer: u32,       // terms per sum: C_g = Σ_{z in [g·zPer, (g+1)·zPer)} X_z·Y_z (1: C_z = X_z·Y_z)
   accumulate: u32, // 1: C += result
@@ -83,17 +96,19 @@ fn mac4(acc: ptr<function, array<vec4f, 32>>, i: u32, s: vec4f, yv: vec4f) {
   (*acc)[4u * i + 3u] = fma(vec4f(s.w), yv, (*acc)[4u * i + 3u]);
 }
 
+// X values of rows 4i … 4i+3 of a k-step (i a constant < 8): lane i's vec4 xv, or with 4-lane subgroups lane
+// (i − 4)'s second vec4 xv2 for i ≥ 4 (the select is decided at pipeline creation: SG is an override).
 // One k-step: every lane gets the 32 X values of the step from their owners and multiplies them with its
 // vec4 of Y (acc[4i + j] += X[row 4i + j] · yv).
-fn macStep(acc: ptr<function, array<vec4f, 32>>, xv: vec4f, yv: vec4f) {
+fn macStep(acc: ptr<function, array<vec4f, 32>>, xv: vec4f, xv2: vec4f, yv: vec4f) {
   mac4(acc, 0u, subgroupBroadcast(xv, 0u), yv);
   mac4(acc, 1u, subgroupBroadcast(xv, 1u), yv);
   mac4(acc, 2u, subgroupBroadcast(xv, 2u), yv);
   mac4(acc, 3u, subgroupBroadcast(xv, 3u), yv);
-  mac4(acc, 4u, subgroupBroadcast(xv, 4u), yv);
-  mac4(acc, 5u, subgroupBroadcast(xv, 5u), yv);
-  mac4(acc, 6u, subgroupBroadcast(xv, 6u), yv);
-  mac4(acc, 7u, subgroupBroadcast(xv, 7u), yv);
+  mac4(acc, 4u, select(subgroupBroadcast(xv, 4u), subgroupBroadcast(xv2, 0u), SG < 8u), yv);
+  mac4(acc, 5u, select(subgroupBroadcast(xv, 5u), subgroupBroadcast(xv2, 1u), SG < 8u), yv);
+  mac4(acc, 6u, select(subgroupBroadcast(xv, 6u), subgroupBroadcast(xv2, 2u), SG < 8u), yv);
+  mac4(acc, 7u, select(subgroupBroadcast(xv, 7u), subgroupBroadcast(xv2, 3u), SG < 8u), yv);
 }
 
 // Two k-steps at once, each accumulator updated twice in a row: on llvmpipe the 128 accumulators live in
@@ -105,16 +120,16 @@ fn mac4x2(acc: ptr<function, array<vec4f, 32>>, i: u32, s: vec4f, yv: vec4f, t: 
   (*acc)[4u * i + 3u] = fma(vec4f(t.w), zv, fma(vec4f(s.w), yv, (*acc)[4u * i + 3u]));
 }
 
-// macStep for k (X values xv, Y values yv), then for k + 1 (xw, yw).
-fn macStep2(acc: ptr<function, array<vec4f, 32>>, xv: vec4f, yv: vec4f, xw: vec4f, yw: vec4f) {
+// macStep for k (X values xv, xv2; Y values yv), then for k + 1 (xw, xw2; yw).
+fn macStep2(acc: ptr<function, array<vec4f, 32>>, xv: vec4f, xv2: vec4f, yv: vec4f, xw: vec4f, xw2: vec4f, yw: vec4f) {
   mac4x2(acc, 0u, subgroupBroadcast(xv, 0u), yv, subgroupBroadcast(xw, 0u), yw);
   mac4x2(acc, 1u, subgroupBroadcast(xv, 1u), yv, subgroupBroadcast(xw, 1u), yw);
   mac4x2(acc, 2u, subgroupBroadcast(xv, 2u), yv, subgroupBroadcast(xw, 2u), yw);
   mac4x2(acc, 3u, subgroupBroadcast(xv, 3u), yv, subgroupBroadcast(xw, 3u), yw);
-  mac4x2(acc, 4u, subgroupBroadcast(xv, 4u), yv, subgroupBroadcast(xw, 4u), yw);
-  mac4x2(acc, 5u, subgroupBroadcast(xv, 5u), yv, subgroupBroadcast(xw, 5u), yw);
-  mac4x2(acc, 6u, subgroupBroadcast(xv, 6u), yv, subgroupBroadcast(xw, 6u), yw);
-  mac4x2(acc, 7u, subgroupBroadcast(xv, 7u), yv, subgroupBroadcast(xw, 7u), yw);
+  mac4x2(acc, 4u, select(subgroupBroadcast(xv, 4u), subgroupBroadcast(xv2, 0u), SG < 8u), yv, select(subgroupBroadcast(xw, 4u), subgroupBroadcast(xw2, 0u), SG < 8u), yw);
+  mac4x2(acc, 5u, select(subgroupBroadcast(xv, 5u), subgroupBroadcast(xv2, 1u), SG < 8u), yv, select(subgroupBroadcast(xw, 5u), subgroupBroadcast(xw2, 1u), SG < 8u), yw);
+  mac4x2(acc, 6u, select(subgroupBroadcast(xv, 6u), subgroupBroadcast(xv2, 2u), SG < 8u), yv, select(subgroupBroadcast(xw, 6u), subgroupBroadcast(xw2, 2u), SG < 8u), yw);
+  mac4x2(acc, 7u, select(subgroupBroadcast(xv, 7u), subgroupBroadcast(xv2, 3u), SG < 8u), yv, select(subgroupBroadcast(xw, 7u), subgroupBroadcast(xw2, 3u), SG < 8u), yw);
 }
 
 // The k-dependent part of a convolution's gather (MODE 1 and 2), stepped along with k. MODE 1: (u, v) = the
@@ -164,20 +179,21 @@ fn gatherY(g: ptr<function, Gather>) -> vec4f {
 }
 
 // macStep2 for both column halves of a wide tile (acc: Y values yv, yw; accB: vv, vw), sharing the broadcasts.
-fn macStep2Wide(acc: ptr<function, array<vec4f, 32>>, accB: ptr<function, array<vec4f, 32>>, xv: vec4f, xw: vec4f, yv: vec4f, yw: vec4f, vv: vec4f, vw: vec4f) {
+fn macStep2Wide(acc: ptr<function, array<vec4f, 32>>, accB: ptr<function, array<vec4f, 32>>, xv: vec4f, xv2: vec4f, xw: vec4f, xw2: vec4f, yv: vec4f, yw: vec4f, vv: vec4f, vw: vec4f) {
   { let s = subgroupBroadcast(xv, 0u); let t = subgroupBroadcast(xw, 0u); mac4x2(acc, 0u, s, yv, t, yw); mac4x2(accB, 0u, s, vv, t, vw); }
   { let s = subgroupBroadcast(xv, 1u); let t = subgroupBroadcast(xw, 1u); mac4x2(acc, 1u, s, yv, t, yw); mac4x2(accB, 1u, s, vv, t, vw); }
   { let s = subgroupBroadcast(xv, 2u); let t = subgroupBroadcast(xw, 2u); mac4x2(acc, 2u, s, yv, t, yw); mac4x2(accB, 2u, s, vv, t, vw); }
   { let s = subgroupBroadcast(xv, 3u); let t = subgroupBroadcast(xw, 3u); mac4x2(acc, 3u, s, yv, t, yw); mac4x2(accB, 3u, s, vv, t, vw); }
-  { let s = subgroupBroadcast(xv, 4u); let t = subgroupBroadcast(xw, 4u); mac4x2(acc, 4u, s, yv, t, yw); mac4x2(accB, 4u, s, vv, t, vw); }
-  { let s = subgroupBroadcast(xv, 5u); let t = subgroupBroadcast(xw, 5u); mac4x2(acc, 5u, s, yv, t, yw); mac4x2(accB, 5u, s, vv, t, vw); }
-  { let s = subgroupBroadcast(xv, 6u); let t = subgroupBroadcast(xw, 6u); mac4x2(acc, 6u, s, yv, t, yw); mac4x2(accB, 6u, s, vv, t, vw); }
-  { let s = subgroupBroadcast(xv, 7u); let t = subgroupBroadcast(xw, 7u); mac4x2(acc, 7u, s, yv, t, yw); mac4x2(accB, 7u, s, vv, t, vw); }
+  { let s = select(subgroupBroadcast(xv, 4u), subgroupBroadcast(xv2, 0u), SG < 8u); let t = select(subgroupBroadcast(xw, 4u), subgroupBroadcast(xw2, 0u), SG < 8u); mac4x2(acc, 4u, s, yv, t, yw); mac4x2(accB, 4u, s, vv, t, vw); }
+  { let s = select(subgroupBroadcast(xv, 5u), subgroupBroadcast(xv2, 1u), SG < 8u); let t = select(subgroupBroadcast(xw, 5u), subgroupBroadcast(xw2, 1u), SG < 8u); mac4x2(acc, 5u, s, yv, t, yw); mac4x2(accB, 5u, s, vv, t, vw); }
+  { let s = select(subgroupBroadcast(xv, 6u), subgroupBroadcast(xv2, 2u), SG < 8u); let t = select(subgroupBroadcast(xw, 6u), subgroupBroadcast(xw2, 2u), SG < 8u); mac4x2(acc, 6u, s, yv, t, yw); mac4x2(accB, 6u, s, vv, t, vw); }
+  { let s = select(subgroupBroadcast(xv, 7u), subgroupBroadcast(xv2, 3u), SG < 8u); let t = select(subgroupBroadcast(xw, 7u), subgroupBroadcast(xw2, 3u), SG < 8u); mac4x2(acc, 7u, s, yv, t, yw); mac4x2(accB, 7u, s, vv, t, vw); }
 }
 
 // The main loop of MODE 1 and 2: Y is gathered from the images in yImg (see the top). `col0` is the first of
-// this lane's 4 columns. Two k-steps per iteration, as in MODE 0.
-fn convLoop(acc: ptr<function, array<vec4f, 32>>, zFirst: u32, zEnd: u32, xCol: u32, col0: u32) {
+// this lane's 4 columns; xCol its vec4 of X, and xCol + dx2 the second one (SG = 4). Two k-steps per
+// iteration, as in MODE 0.
+fn convLoop(acc: ptr<function, array<vec4f, 32>>, zFirst: u32, zEnd: u32, xCol: u32, dx2: u32, col0: u32) {
   // MODE 1: the lane's columns are 4 pixels (row, col) of the grid; base* is the tap-independent part of
   // their input coordinates. MODE 2: its columns are 4 taps (c, ki, kj): their kernel coordinates and offsets.
   let cols = min(vec4u(col0) + vec4u(0u, 1u, 2u, 3u), vec4u(p.N - 1u));
@@ -208,13 +224,21 @@ fn convLoop(acc: ptr<function, array<vec4f, 32>>, zFirst: u32, zEnd: u32, xCol: 
     for (; k + 1u < p.K; k += 2u) {
       let xv = x[ix];
       let xw = x[ix + p.ldx4];
+      var xv2 = xv;
+      var xw2 = xw;
+      if (SG < 8u) {
+        xv2 = x[ix + dx2];
+        xw2 = x[ix + p.ldx4 + dx2];
+      }
       ix += 2u * p.ldx4;
       let yv = gatherY(&g);
       let yw = gatherY(&g);
-      macStep2(acc, xv, yv, xw, yw);
+      macStep2(acc, xv, xv2, yv, xw, xw2, yw);
     }
     if (k < p.K) {
-      macStep(acc, x[ix], gatherY(&g));
+      var xv2 = vec4f(0.0);
+      if (SG < 8u) { xv2 = x[ix + dx2]; }
+      macStep(acc, x[ix], xv2, gatherY(&g));
     }
   }
 }
@@ -247,19 +271,27 @@ fn storeRow(acc: vec4f, m: u32, base0: u32, vecStore: bool, biasCol: vec4f, nBas
   }
 }
 
-@compute @workgroup_size(8)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+@compute @workgroup_size(SG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lidx: u32, @builtin(subgroup_invocation_id) sgid: u32, @builtin(subgroup_size) lanes: u32, @builtin(num_workgroups) nwg: vec3<u32>) {
   let tile = wid.y * nwg.x + wid.x;
   if (tile >= p.tiles) { return; }
-  let l = lid.x;
-  let tileN = select(32u, 64u, WIDE);
+  let l = select(sgid, sgid | (lidx & ~15u), SPLIT16) ^ LANE_XOR;
+  // Lane l holds X's vec4 l & 7 (and 4 + l with SG = 4), so a broadcast from subgroup lane i < 8 needs that
+  // lane's l & 7 to be i; and the workgroup must be one subgroup of SG lanes, so that the lanes' columns cover the
+  // tile. Both are checked here (see `whole` at the end).
+  let ids = vec4u(subgroupBroadcast(l, 0u), subgroupBroadcast(l, 1u), subgroupBroadcast(l, 2u), subgroupBroadcast(l, 3u));
+  let idsHi = vec4u(subgroupBroadcast(l, 4u), subgroupBroadcast(l, 5u), subgroupBroadcast(l, 6u), subgroupBroadcast(l, 7u));
+  let whole = lanes == SG && all((ids & vec4u(7u)) == vec4u(0u, 1u, 2u, 3u)) && (SG < 8u || all((idsHi & vec4u(7u)) == vec4u(4u, 5u, 6u, 7u)));
+  let tileN = select(4u * SG, 8u * SG, WIDE);
   let m0 = (tile / p.tilesN) * 32u;
   let n0 = (tile % p.tilesN) * tileN;
-  // This lane's vec4 of X and of Y in each row (yColB: of the wide tile's second half), clamped into the
-  // (padded) rows: out-of-range rows and columns compute values that are never stored.
-  let xCol = min(m0 / 4u + l, (p.M - 1u) / 4u);
+  // This lane's vec4s of X (xCol; xCol + dx2 with SG = 4) and of Y in each row (yColB: of the wide tile's second
+  // half), clamped into the (padded) rows: out-of-range rows and columns compute values that are never stored.
+  let lastX = (p.M - 1u) / 4u;
+  let xCol = min(m0 / 4u + (l & 7u), lastX);
+  let dx2 = min(m0 / 4u + 4u + l, lastX) - xCol;
   let yCol = min(n0 / 4u + l, (p.N - 1u) / 4u);
-  let yColB = min(n0 / 4u + 8u + l, (p.N - 1u) / 4u);
+  let yColB = min(n0 / 4u + SG + l, (p.N - 1u) / 4u);
 
   var acc: array<vec4f, 32>;   // zero-initialised
   var accB: array<vec4f, 32>;  // WIDE only
@@ -277,26 +309,40 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
       for (; k + 1u < K; k += 2u) {
         let xv = x[ix];
         let xw = x[ix + ldx4];
+        var xv2 = xv;
+        var xw2 = xw;
+        if (SG < 8u) {
+          xv2 = x[ix + dx2];
+          xw2 = x[ix + ldx4 + dx2];
+        }
         let yv = y[iy + yCol];
         let yw = y[iy + ldy4 + yCol];
         if (WIDE) {
-          macStep2Wide(&acc, &accB, xv, xw, yv, yw, y[iy + yColB], y[iy + ldy4 + yColB]);
+          macStep2Wide(&acc, &accB, xv, xv2, xw, xw2, yv, yw, y[iy + yColB], y[iy + ldy4 + yColB]);
         } else {
-          macStep2(&acc, xv, yv, xw, yw);
+          macStep2(&acc, xv, xv2, yv, xw, xw2, yw);
         }
         ix += 2u * ldx4;
         iy += 2u * ldy4;
       }
       if (k < K) {
-        macStep(&acc, x[ix], y[iy + yCol]);
-        if (WIDE) { macStep(&accB, x[ix], y[iy + yColB]); }
+        var xv2 = vec4f(0.0);
+        if (SG < 8u) { xv2 = x[ix + dx2]; }
+        macStep(&acc, x[ix], xv2, y[iy + yCol]);
+        if (WIDE) { macStep(&accB, x[ix], xv2, y[iy + yColB]); }
       }
     }
   } else {
-    convLoop(&acc, zFirst, zEnd, xCol, n0 + 4u * l);
+    convLoop(&acc, zFirst, zEnd, xCol, dx2, n0 + 4u * l);
+  }
+  if (!whole) {
+    // The broadcasts read other lanes than the ones meant: NaN, never a plausible wrong number.
+    let nan = bitcast<f32>(0x7fc00000u | (l & 0u));   // built at run time: Tint refuses a NaN constant
+    for (var r = 0u; r < 32u; r++) { acc[r] = vec4f(nan); accB[r] = vec4f(nan); }
   }
 
-  // Epilogue: lane l stores columns n0 + 4l … 4l+3 of rows m0 … m0 + 31 (acc[r]: row m0 + r).
+  // Epilogue: lane l stores columns n0 + 4l … 4l+3 of rows m0 … m0 + 31 (acc[r]: row m0 + r), and with WIDE
+  // columns n0 + 4·SG + 4l … of them (accB[r]).
   let nBase = n0 + 4u * l;
   var colOff = nBase + vec4u(0u, 1u, 2u, 3u);   // of column n in its row of C
   if (MODE == 1u) {
@@ -314,7 +360,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   for (var r = 0u; r < rowsHere; r++) { storeRow(rows[r], m0 + r, base0, vecStore, biasCol, nBase, colOff); }
   if (WIDE) {
     // The second half (MODE 0: no images folded into the columns).
-    let nB = nBase + 32u;
+    let nB = nBase + 4u * SG;
     let colB = nB + vec4u(0u, 1u, 2u, 3u);
     var biasB = vec4f(0.0);
     if (p.biasMode == 1u) {

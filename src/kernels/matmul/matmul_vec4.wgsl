@@ -1,4 +1,4 @@
-// Matrix multiply for adapters without 8-lane subgroups (SwiftShader, the browser's software adapter, and
+// Matrix multiply for adapters without fixed-width subgroups (SwiftShader, the browser's software adapter, and
 // real GPUs): C[M,N] = X·Y (+ bias) (+ C), per batch index z or summed over runs of zPer batch indices (see matmul_subgroup.wgsl), with
 //   X[k, m] = x[offX4 + z·strideX4 + k·ldx4 + m/4][m%4]   (X stored k-major, as rows of vec4)
 //   Y[k, n] = y[offY + z·strideY + k·ldy4 + n/4][n%4]     (row-major, rows of vec4)

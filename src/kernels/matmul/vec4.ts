@@ -1,5 +1,5 @@
 /**
- * Launcher for matmul_vec4.wgsl, the packed kernel of every adapter without 8-lane subgroups: the subgroup
+ * Launcher for matmul_vec4.wgsl, the packed kernel of every adapter without fixed-width subgroups: the subgroup
  * kernel's MODE 0 (plain operands from pack.ts, the same Params), 8 × 8 outputs per thread in named registers.
  */
 import type { GpuRuntime } from '../../gpu/runtime';
