@@ -135,7 +135,7 @@ def main():
     ref = {(r["name"], r["shape"]): r for r in (torch_kernels or {}).get("kernels", [])}
     rows = []
     for r in (kernels or {}).get("kernels", []):
-        row = {k: r[k] for k in ("name", "shape", "ms", "gflops", "gbps") if k in r}
+        row = {k: r[k] for k in ("name", "shape", "ms", "gflops", "gbps", "kernels") if k in r}
         t = ref.get((r["name"], r["shape"]))
         if t:
             row["torch_ms"] = t["ms"]

@@ -6,7 +6,7 @@
  * measured in the same run: a large buffer copy (GB/s), the best matmul (GFLOP/s), and the arithmetic ceiling
  * (multiply-adds on registers only, GFLOP/s).
  */
-import type { GpuRuntime } from '../gpu/runtime';
+import type { DispatchSpec, GpuRuntime } from '../gpu/runtime';
 import { Tensor } from '../autograd/tensor';
 import { autocast, noGrad, tidy } from '../autograd/scope';
 import { hasF16 } from '../kernels/cast';
@@ -37,13 +37,45 @@ export interface KernelRow {
   gbps?: number;
   /** Fraction of the adapter's measured ceiling (best matmul GFLOP/s, or copy GB/s). */
   of_peak?: number;
+  /** The kernels one run dispatched, with their configuration (see kernelName), and how many times each. */
+  kernels: Record<string, number>;
+}
+
+/**
+ * A dispatch's kernel and configuration: the contract's name (else the op's), the entry point where it is not
+ * 'main', and the override constants: 'matmul/matmul_subgroup.wgsl {MODE=0,SG=8,WIDE=1}'.
+ */
+export function kernelName(s: DispatchSpec): string {
+  const constants = Object.entries(s.constants ?? {}).sort(([a], [b]) => (a < b ? -1 : 1));
+  return `${s.kernel ?? s.op}${s.entry && s.entry !== 'main' ? `:${s.entry}` : ''}${constants.length ? ` {${constants.map(([k, v]) => `${k}=${v}`).join(',')}}` : ''}`;
+}
+
+/** Runs `fn` (which may return a promise), counting the dispatches of each kernel (kernelName) it asks for. */
+async function kernelsOf(rt: GpuRuntime, fn: () => unknown): Promise<Record<string, number>> {
+  const seen: Record<string, number> = {};
+  const outer = rt.dispatchLog;
+  rt.dispatchLog = (s) => {
+    outer?.(s);
+    const k = kernelName(s);
+    seen[k] = (seen[k] ?? 0) + 1;
+  };
+  try {
+    await fn();
+  } finally {
+    rt.dispatchLog = outer;
+  }
+  return Object.fromEntries(Object.entries(seen).sort(([a], [b]) => (a < b ? -1 : 1)));
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-/** Median ms of `fn` (which only encodes work), after warm-up; each sample is `inner` calls then one sync. */
-async function timeIt(rt: GpuRuntime, fn: () => void, samples: number): Promise<number> {
-  fn();
+/**
+ * Median ms of `fn` (which only encodes work), after warm-up; each sample is `inner` calls then one sync.
+ * `kernels` receives what the warm-up run dispatched (kernelsOf).
+ */
+async function timeIt(rt: GpuRuntime, fn: () => void, samples: number, kernels?: (k: Record<string, number>) => void): Promise<number> {
+  const ran = await kernelsOf(rt, fn);
+  kernels?.(ran);
   await rt.sync(); // warm-up: pipelines compiled, buffers pooled
   const t0 = performance.now();
   fn();
@@ -104,8 +136,11 @@ export function benchConvs(quick: boolean) {
 
 export async function benchKernels(rt: GpuRuntime, batch: number, quick: boolean, samples: number, log: (s: string) => void, convOpts: ConvOptions = {}): Promise<KernelRow[]> {
   const rows: KernelRow[] = [];
-  const add = (row: Omit<KernelRow, 'precision'>) => {
-    const r: KernelRow = { ...row, precision: 'f32' };
+  // What the last timed run dispatched: the row added next records it.
+  let ran: Record<string, number> = {};
+  const time = (fn: () => void): Promise<number> => timeIt(rt, fn, samples, (k) => (ran = k));
+  const add = (row: Omit<KernelRow, 'precision' | 'kernels'>) => {
+    const r: KernelRow = { ...row, precision: 'f32', kernels: ran };
     rows.push(r);
     log(`${r.name.padEnd(34)} ${r.shape.padEnd(26)} ${r.ms.toFixed(3).padStart(10)} ms ${r.gflops !== undefined ? `${r.gflops.toFixed(2).padStart(8)} GFLOP/s` : `${r.gbps!.toFixed(2).padStart(8)} GB/s   `}`);
   };
@@ -115,7 +150,7 @@ export async function benchKernels(rt: GpuRuntime, batch: number, quick: boolean
     const A = buf(rt, s.m * s.k, bufs);
     const B = buf(rt, s.k * s.n, bufs);
     const C = buf(rt, s.m * s.n, bufs);
-    const ms = await timeIt(rt, () => matmul(rt, A, B, C, s.m, s.n, s.k), samples);
+    const ms = await time(() => matmul(rt, A, B, C, s.m, s.n, s.k));
     add({ name: `matmul ${s.name}`, shape: `${s.m}x${s.n}x${s.k}`, ms, gflops: (2 * s.m * s.n * s.k) / (ms * 1e6) });
     for (const x of bufs) rt.release(x);
   }
@@ -129,13 +164,13 @@ export async function benchKernels(rt: GpuRuntime, batch: number, quick: boolean
     const y = buf(rt, batch * s.o * oh * oh, bufs);
     const flops = convFlops(s, batch);
     const shape = `${batch}x${s.c}x${s.h}² → ${s.o} k${s.k}s${s.stride}`;
-    const fwd = await timeIt(rt, () => conv2dForward(rt, x, w, null, y, g, convOpts), samples);
+    const fwd = await time(() => conv2dForward(rt, x, w, null, y, g, convOpts));
     add({ name: `conv fwd ${s.name}`, shape, ms: fwd, gflops: flops / (fwd * 1e6) });
     if (s.name !== 'conv1 7x7/2') {
-      const dx = await timeIt(rt, () => conv2dBackwardData(rt, y, w, x, g, convOpts), samples);
+      const dx = await time(() => conv2dBackwardData(rt, y, w, x, g, convOpts));
       add({ name: `conv dX ${s.name}`, shape, ms: dx, gflops: flops / (dx * 1e6) });
     }
-    const dw = await timeIt(rt, () => conv2dBackwardWeight(rt, x, y, w, g, convOpts), samples);
+    const dw = await time(() => conv2dBackwardWeight(rt, x, y, w, g, convOpts));
     add({ name: `conv dW ${s.name}`, shape, ms: dw, gflops: flops / (dw * 1e6) });
     for (const b of bufs) rt.release(b);
   }
@@ -147,7 +182,7 @@ export async function benchKernels(rt: GpuRuntime, batch: number, quick: boolean
     const bufs: GPUBuffer[] = [];
     const [A, B, C] = [buf(rt, n * n, bufs), buf(rt, n * n, bufs), buf(rt, n * n, bufs)];
     for (const variant of variants) {
-      const ms = await timeIt(rt, () => matmul(rt, A, B, C, n, n, n, { variant }), samples);
+      const ms = await time(() => matmul(rt, A, B, C, n, n, n, { variant }));
       add({ name: `matmul ${variant}`, shape: `${n}x${n}x${n}`, ms, gflops: (2 * n ** 3) / (ms * 1e6) });
     }
     for (const x of bufs) rt.release(x);
@@ -169,15 +204,15 @@ export async function benchKernels(rt: GpuRuntime, batch: number, quick: boolean
     const db = buf(rt, c, bufs);
     const bytes = n * c * hw * 4;
     const affine = { weight: wgt, bias };
-    const fwd = await timeIt(rt, () => {
+    const fwd = await time(() => {
       bnStatsTrain(rt, x, stats, rm, rv, s, 0.1, 1e-5);
       bnApply(rt, x, stats, affine, y, s, true);
-    }, samples);
+    });
     add({ name: 'batchnorm+relu fwd (train)', shape: `${n}x${c}x56²`, ms: fwd, gbps: (3 * bytes) / (fwd * 1e6) });
-    const bwd = await timeIt(rt, () => {
+    const bwd = await time(() => {
       bnBackwardReduce(rt, y, x, stats, affine, dw, db, s, true);
       bnBackwardApply(rt, y, x, stats, affine, { dweight: dw, dbias: db }, dx, s, true);
-    }, samples);
+    });
     add({ name: 'batchnorm+relu bwd', shape: `${n}x${c}x56²`, ms: bwd, gbps: (5 * bytes) / (bwd * 1e6) });
     for (const b of bufs) rt.release(b);
   }
@@ -188,10 +223,10 @@ export async function benchKernels(rt: GpuRuntime, batch: number, quick: boolean
     const x = buf(rt, ps.planes * 112 * 112, bufs);
     const y = buf(rt, ps.planes * 56 * 56, bufs);
     const idx = buf(rt, ps.planes * 56 * 56, bufs);
-    const fwd = await timeIt(rt, () => maxPool2dForward(rt, x, y, idx, ps, win), samples);
+    const fwd = await time(() => maxPool2dForward(rt, x, y, idx, ps, win));
     const bytes = ps.planes * (112 * 112 + 2 * 56 * 56) * 4;
     add({ name: 'maxpool 3x3/2 fwd', shape: `${batch}x64x112²`, ms: fwd, gbps: bytes / (fwd * 1e6) });
-    const bwd = await timeIt(rt, () => maxPool2dBackward(rt, y, idx, x, ps, win), samples);
+    const bwd = await time(() => maxPool2dBackward(rt, y, idx, x, ps, win));
     add({ name: 'maxpool 3x3/2 bwd', shape: `${batch}x64x112²`, ms: bwd, gbps: bytes / (bwd * 1e6) });
     for (const b of bufs) rt.release(b);
   }
@@ -205,10 +240,10 @@ export async function benchKernels(rt: GpuRuntime, batch: number, quick: boolean
     const loss = buf(rt, n, bufs);
     const up = buf(rt, n, bufs);
     const d = buf(rt, n * c, bufs);
-    const ms = await timeIt(rt, () => {
+    const ms = await time(() => {
       crossEntropyForward(rt, logits, labels, stats, loss, n, c, 0);
       crossEntropyBackward(rt, logits, labels, stats, up, d, n, c, 0, 1 / n, true);
-    }, samples);
+    });
     add({ name: 'softmax-cross-entropy fwd+bwd', shape: `${n}x${c}`, ms, gbps: (3 * n * c * 4) / (ms * 1e6) });
     rt.release(labels);
     for (const b of bufs) rt.release(b);
@@ -219,19 +254,24 @@ export async function benchKernels(rt: GpuRuntime, batch: number, quick: boolean
     const p = buf(rt, n, bufs);
     const g = buf(rt, n, bufs);
     const m = buf(rt, n, bufs);
-    const ms = await timeIt(rt, () => sgdUpdate(rt, p, g, m, n, { lr: 0.001, momentum: 0.9, dampening: 0, weightDecay: 0, nesterov: false }, false), samples);
+    const ms = await time(() => sgdUpdate(rt, p, g, m, n, { lr: 0.001, momentum: 0.9, dampening: 0, weightDecay: 0, nesterov: false }, false));
     add({ name: 'sgd momentum update', shape: `${n} params`, ms, gbps: (5 * n * 4) / (ms * 1e6) });
     for (const b of bufs) rt.release(b);
   }
   return rows;
 }
 
-/** Compute dispatches and queue submits of one run of `fn` (after a warm-up run), up to its sync. */
-async function countWork(rt: GpuRuntime, fn: () => unknown): Promise<{ dispatches: number; submits: number }> {
+/**
+ * Compute dispatches and queue submits of one run of `fn` (after a warm-up run), up to its sync, and the
+ * dispatches of each kernel and configuration (kernelsOf).
+ */
+async function countWork(rt: GpuRuntime, fn: () => unknown): Promise<{ dispatches: number; submits: number; kernels: Record<string, number> }> {
   const before = { ...rt.counters };
-  await fn();
-  await rt.sync();
-  return { dispatches: rt.counters.dispatches - before.dispatches, submits: rt.counters.submits - before.submits };
+  const kernels = await kernelsOf(rt, async () => {
+    await fn();
+    await rt.sync();
+  });
+  return { dispatches: rt.counters.dispatches - before.dispatches, submits: rt.counters.submits - before.submits, kernels };
 }
 
 /** Fine-tuning settings of the model step: the layers that train (default all) and frozen batch norm. */
@@ -345,6 +385,9 @@ export async function benchModel(rt: GpuRuntime, arch: string, batch: number, si
     train_step_submits: trainWork.submits,
     eval_step_dispatches: evalWork.dispatches,
     eval_step_submits: evalWork.submits,
+    /** The kernels and configurations of one train step and one eval forward, with their dispatches (kernelName). */
+    train_step_kernels: trainWork.kernels,
+    eval_step_kernels: evalWork.kernels,
   };
 }
 

@@ -62,6 +62,8 @@ export interface DispatchSpec {
   op: string;
   /** WGSL source (a kernel family's *.wgsl, imported as text). */
   shader: string;
+  /** The kernel's declared name (its contract's, e.g. 'matmul/matmul_subgroup.wgsl'), for reports. */
+  kernel?: string;
   entry?: string;
   /** WGSL `override` constants. Each distinct set compiles one pipeline, cached. */
   constants?: Record<string, number>;
@@ -174,6 +176,8 @@ export class GpuRuntime {
   }
   /** Totals, for tests and benchmarks. */
   readonly counters = { dispatches: 0, submits: 0, readbacks: 0, pipelinesCompiled: 0 };
+  /** Called with every dispatch as it is asked for (benchmarks: which kernels and configurations ran). */
+  dispatchLog: ((spec: DispatchSpec) => void) | null = null;
   /** Pipelines created so far (the cache's size). */
   get pipelineCount(): number {
     return this.pipelines.size;
@@ -583,6 +587,7 @@ export class GpuRuntime {
     const entries = this.storageEntries(spec);
     // Counted when asked for: a dispatch waiting for its pipeline is encoded later, when the pipeline is ready.
     this.counters.dispatches++;
+    this.dispatchLog?.(spec);
     const entry = spec.entry ?? 'main';
     const key = pipelineKey(entry, spec.constants, spec.shader);
     const pipeline = this.pipelines.get(key);

@@ -95,6 +95,7 @@ export function launch<U extends string, B extends string>(rt: GpuRuntime, k: Ke
   rt.dispatch({
     op: spec.op,
     shader: k.shader,
+    kernel: k.name,
     entry: spec.entry,
     constants: spec.constants,
     uniforms: k.uniforms.length ? packUniforms(k, spec.op, spec.uniforms) : (checkNames(k, spec.op, 'uniforms', [], spec.uniforms), undefined),

@@ -20,7 +20,18 @@ it('bench --quick runs every kernel and the model step, and writes the JSON repo
     expect(k.precision, k.name).toBe('f32');
     expect(k.ms).toBeGreaterThan(0);
     expect(Number.isFinite(k.gflops ?? k.gbps)).toBe(true);
+    // Which kernels and configurations ran: 'family/file.wgsl [configuration][:entry] {OVERRIDE=value,…}' → dispatches.
+    expect(Object.keys(k.kernels).length, k.name).toBeGreaterThan(0);
+    for (const [name, n] of Object.entries(k.kernels)) {
+      expect(name, k.name).toMatch(/^[\w-]+\/[\w.+-]+\.wgsl( \[[\w-]+\])?(:\w+)?( \{\w+=[\d.-]+(,\w+=[\d.-]+)*\})?$/);
+      expect(Number.isInteger(n) && (n as number) > 0).toBe(true);
+    }
   }
+  // Each kernel row of a forced matmul variant names that kernel, with its configuration.
+  const row = (name: string) => report.kernels.filter((k: { name: string }) => k.name === name);
+  expect(Object.keys(row('matmul vec4')[0].kernels)).toContainEqual(expect.stringMatching(/^matmul\/matmul_vec4\.wgsl/));
+  for (const r of row('matmul subgroup')) expect(Object.keys(r.kernels)).toContainEqual(expect.stringMatching(/^matmul\/matmul_subgroup\.wgsl \{MODE=0,SG=\d+,WIDE=[01]\}$/));
+  expect(Object.keys(row('sgd momentum update')[0].kernels)).toEqual([expect.stringMatching(/^sgd\/sgd\.wgsl:sgd_momentum/)]);
   expect(report.model.precision).toBe('f32');
   expect(report.model.train_images_per_second).toBeGreaterThan(0);
   expect(report.model.peak_bytes).toBeGreaterThan(0);
@@ -30,6 +41,11 @@ it('bench --quick runs every kernel and the model step, and writes the JSON repo
     expect(report.model[f], f).toBeGreaterThan(0);
   }
   expect(report.model.train_step_dispatches).toBeGreaterThan(report.model.eval_step_dispatches);
+  // The same step's kernels and configurations add up to its dispatches.
+  const sum = (m: Record<string, number>) => Object.values(m).reduce((a, b) => a + b, 0);
+  expect(sum(report.model.train_step_kernels)).toBe(report.model.train_step_dispatches);
+  expect(sum(report.model.eval_step_kernels)).toBe(report.model.eval_step_dispatches);
+  expect(Object.keys(report.model.train_step_kernels)).toContainEqual(expect.stringMatching(/^conv\//));
 });
 
 /** bench.js on a tiny model step (no kernel rows): its JSON report and its output. */
