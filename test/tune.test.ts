@@ -10,7 +10,7 @@ import { testRuntime } from './helpers/gpu';
 import { TOL, expectClose, randomArray, tensor } from './helpers/numeric';
 import type { GpuRuntime } from '../src/gpu/runtime';
 import { type KernelChooser, setKernelChooser } from '../src/kernels/config';
-import { conv2dGeometry, convPlan } from '../src/kernels/conv';
+import { conv2dForward, conv2dGeometry, convPlan, geometryStr } from '../src/kernels/conv';
 import { matmul, matmulVariant } from '../src/kernels/matmul';
 import {
   type Timer,
@@ -232,6 +232,57 @@ describe('the tuner', () => {
     expect(rt.poolStats().liveBuffers).toBe(live);
   });
 
+  it('tunes the products inside convolutions (Winograd\'s batched products, implicit GEMM\'s gathers) through their convolution, and serves the picks there', async () => {
+    const poison = rt.poison;
+    rt.poison = false;
+    // Winograd F(4×4) by default on g; a strided 3×3 convolution runs implicit GEMM where that is the default.
+    const g2 = conv2dGeometry([2, 5, 11, 11], [6, 5, 3, 3], 2, 1);
+    const [x, w, y, x2, w2, y2] = [g.N * g.C * g.H * g.W, g.O * g.C * 9, g.N * g.O * g.OH * g.OW, g2.N * g2.C * g2.H * g2.W, g2.O * g2.C * 9, g2.N * g2.O * g2.OH * g2.OW].map((n, i) => rt.upload(Float32Array.from(randomArray(n, 90 + i))));
+    const run = () => {
+      conv2dForward(rt, x, w, null, y, g);
+      conv2dForward(rt, x2, w2, null, y2, g2);
+    };
+    try {
+      const targets = await recordChoices(rt, run);
+      const inner = targets.filter((t) => t.within);
+      expect(inner.map((t) => t.shape)).toContainEqual(expect.stringMatching(/^4x\d+x3 x36$/));
+      expect(inner.find((t) => / x36$/.test(t.shape))!.within).toEqual({ site: 'conv2d.forward', shape: geometryStr(g), pick: 'winograd4' });
+      if (convPlan(rt, g2, 'forward').algorithm === 'implicit') {
+        expect(inner.find((t) => t.shape.includes('implicit.forward'))!.within).toEqual({ site: 'conv2d.forward', shape: geometryStr(g2), pick: 'implicit' });
+      }
+      const heuristic = await Promise.all([y, y2].map(async (b, i) => new Float32Array(await rt.read(b, [g, g2][i].N * [g, g2][i].O * [g, g2][i].OH * [g, g2][i].OW * 4))));
+      // Fake timings that make the last candidate of each inner product fastest: the tuner must reach it through its convolution.
+      const table = new TuneTable();
+      const lines: string[] = [];
+      const choices = await tuneTargets(rt, inner, { table, log: (l) => lines.push(l), measure: async (t, cand, encode) => {
+        encode();
+        await rt.sync();
+        return cand === t.candidates[t.candidates.length - 1] ? 1 : 2;
+      } });
+      expect(lines.filter((l) => /skipped/.test(l))).toEqual([]);
+      expect(choices.length).toBe(inner.length);
+      for (const c of choices) expect(c.pick).toBe(inner.find((t) => t.shape === c.shape)!.candidates.at(-1));
+      // With the table, the convolutions run those kernels and give the same outputs.
+      const ran = new Set<string>();
+      rt.dispatchLog = (d) => void ran.add(d.kernel ?? d.op);
+      const restore = useTuneTable(rt, table);
+      try {
+        run();
+        await rt.sync();
+      } finally {
+        restore();
+        rt.dispatchLog = null;
+      }
+      for (const c of choices) if (c.pick.startsWith('tiled-')) expect([...ran]).toContain(`matmul/matmul_tiled.wgsl [${c.pick}]`);
+      const tuned = await Promise.all([y, y2].map(async (b, i) => new Float32Array(await rt.read(b, [g, g2][i].N * [g, g2][i].O * [g, g2][i].OH * [g, g2][i].OW * 4))));
+      expectClose(tuned[0], Float64Array.from(heuristic[0]), TOL.reduction, 'winograd with the tuned product');
+      expectClose(tuned[1], Float64Array.from(heuristic[1]), TOL.reduction, 'strided conv with the tuned product');
+    } finally {
+      rt.poison = poison;
+      for (const b of [x, w, y, x2, w2, y2]) rt.release(b);
+    }
+  });
+
   it("a table's pick that the call cannot run (another device's kernel) is ignored", () => {
     const table = new TuneTable([{ site: 'matmul', shape: '40x48x32', pick: 'tiled-64', heuristic: 'vec4', times: {}, timer: 'wall' }]);
     const chooser = tableChooser(table);
@@ -373,15 +424,19 @@ describe('a tuned model', () => {
       const choices = await tuneModel(rt, model, [2, 3, 12, 12], { table, measure: async (t, cand) => (cand === t.heuristic ? 10 : 1 + t.candidates.indexOf(cand)) });
       expect(choices.length).toBeGreaterThanOrEqual(6);
       for (const c of choices) expect(c.pick).not.toBe(c.heuristic);
-      // tuneModel routed the choices through the table; count the calls it serves.
-      let served = 0;
+      // tuneModel routed the choices through the table. Every choice the tuned step makes (with two or more
+      // candidates) was tuned, the products inside its changed convolutions too (the second round), and is served.
+      const made = (await recordModelChoices(rt, model, [2, 3, 12, 12], table)).filter((t) => t.candidates.length > 1);
+      expect(made.some((t) => t.within)).toBe(true);
+      for (const t of made) expect(table.get(t.site, t.shape), `${t.site} ${t.shape}`).toBeDefined();
+      const served = new Set<string>();
       setKernelChooser(rt, ((r, c) => {
         const pick = tableChooser(table)(r, c);
-        if (pick !== undefined) served++;
+        if (pick !== undefined) served.add(`${c.site} ${c.shape}`);
         return pick;
       }) as KernelChooser);
       const tuned = await step(model, x, w);
-      expect(served).toBeGreaterThanOrEqual(choices.length);
+      expect([...served].sort()).toEqual([...new Set(made.map((t) => `${t.site} ${t.shape}`))].sort());
       setKernelChooser(rt, null);
       expectClose(tuned[0], heuristic[0], TOL.reduction, 'loss');
       for (let i = 1; i < tuned.length; i++) expectClose(tuned[i], heuristic[i], TOL.reduction, `gradient of parameter ${i - 1}`);

@@ -8,7 +8,7 @@ import { matmulVariant } from '../kernels/matmul';
 import { bnStatsTrain } from '../kernels/batchnorm';
 import type { TuneTable, TunedChoice } from '../kernels/tune/cache';
 import { type TuneTarget, recordChoices, tuneTargets } from '../kernels/tune/tuner';
-import { recordModelChoices } from '../train/tune';
+import { recordModelChoices, tuneModelChoices } from '../train/tune';
 import { resnet } from '../nn/resnet';
 import { benchConvs, benchMatmuls, type BenchOptions } from './engine';
 
@@ -39,15 +39,16 @@ export async function kernelRowTargets(rt: GpuRuntime, batch: number, quick: boo
 export async function tuneBench(rt: GpuRuntime, o: BenchOptions, table: TuneTable, log: (line: string) => void): Promise<TunedChoice[]> {
   const targets: TuneTarget[] = [];
   if (o.kernels) targets.push(...(await kernelRowTargets(rt, o.batch, o.quick)));
-  if (o.model) {
-    const model = resnet(o.arch, { numClasses: 37, dropout: 0.5, seed: 0 });
-    try {
-      targets.push(...(await recordModelChoices(rt, model, [o.modelBatch, 3, o.size, o.size])));
-    } finally {
-      model.dispose();
-    }
+  const model = o.model ? resnet(o.arch, { numClasses: 37, dropout: 0.5, seed: 0 }) : null;
+  try {
+    const shape = [o.modelBatch, 3, o.size, o.size];
+    if (model) targets.push(...(await recordModelChoices(rt, model, shape)));
+    const unique = [...new Map(targets.map((t) => [`${t.site} ${t.shape}`, t])).values()];
+    log(`tuning ${unique.filter((t) => t.candidates.length > 1).length} kernel choices (of ${unique.length} seen) on ${rt.adapter.name}`);
+    const opts = { table, log, samples: o.samples };
+    // With a model, its step once more with the picks: the products inside convolutions whose algorithm changed.
+    return model ? await tuneModelChoices(rt, model, shape, opts, unique) : await tuneTargets(rt, unique, opts);
+  } finally {
+    model?.dispose();
   }
-  const unique = [...new Map(targets.map((t) => [`${t.site} ${t.shape}`, t])).values()];
-  log(`tuning ${unique.filter((t) => t.candidates.length > 1).length} kernel choices (of ${unique.length} seen) on ${rt.adapter.name}`);
-  return tuneTargets(rt, unique, { table, log, samples: o.samples });
 }

@@ -14,8 +14,9 @@ import { type TunedChoice, TuneTable, useTuneTable } from '../kernels/tune/cache
 /**
  * The kernel choices of one training step of `model` on input of `inputShape` ([N, C, H, W]): a forward
  * pass in training mode and a backward pass from the sum of the outputs. The model is left as it was.
+ * `serve`: the step runs with that table's picks (see recordChoices).
  */
-export async function recordModelChoices(rt: GpuRuntime, model: Module, inputShape: readonly number[]): Promise<TuneTarget[]> {
+export async function recordModelChoices(rt: GpuRuntime, model: Module, inputShape: readonly number[], serve?: TuneTable): Promise<TuneTarget[]> {
   const wasTraining = model.training;
   const state = [...model.stateDict().entries()];
   const params = new Set(model.parameters());
@@ -36,7 +37,7 @@ export async function recordModelChoices(rt: GpuRuntime, model: Module, inputSha
   const x = Tensor.randn([...inputShape], 1, 0, 1, rt);
   try {
     model.train();
-    return await recordChoices(rt, () => tidy(() => model.forward(x).sum().backward()));
+    return await recordChoices(rt, () => tidy(() => model.forward(x).sum().backward()), serve);
   } finally {
     x.dispose();
     for (const { t, copy } of saved) {
@@ -59,8 +60,20 @@ export async function recordModelChoices(rt: GpuRuntime, model: Module, inputSha
  */
 export async function tuneModel(rt: GpuRuntime, model: Module, inputShape: readonly number[], opts: TuneOptions = {}): Promise<TunedChoice[]> {
   const table = opts.table ?? new TuneTable();
-  const targets = await recordModelChoices(rt, model, inputShape);
-  const choices = await tuneTargets(rt, targets, { ...opts, table });
+  const choices = await tuneModelChoices(rt, model, inputShape, { ...opts, table });
   useTuneTable(rt, table);
   return choices;
+}
+
+/**
+ * Tune the choices of `model`'s training step into opts.table (required): the choices of a step with the
+ * heuristic's picks (or `first`: those and others, already recorded), then those of a step with the tuned
+ * picks that the first did not make (the products inside a convolution whose algorithm the tuning changed:
+ * Winograd F(2×2)'s instead of F(4×4)'s, an implicit GEMM's gathers). Returns the choices tuned now.
+ */
+export async function tuneModelChoices(rt: GpuRuntime, model: Module, inputShape: readonly number[], opts: TuneOptions & { table: TuneTable }, first?: readonly TuneTarget[]): Promise<TunedChoice[]> {
+  const choices = await tuneTargets(rt, first ?? (await recordModelChoices(rt, model, inputShape)), opts);
+  const tuned = new Set(choices.map((c) => `${c.site} ${c.shape}`));
+  const more = (await recordModelChoices(rt, model, inputShape, opts.table)).filter((t) => !tuned.has(`${t.site} ${t.shape}`) && opts.table.get(t.site, t.shape) === undefined);
+  return [...choices, ...(await tuneTargets(rt, more, opts))];
 }

@@ -19,19 +19,33 @@ export interface TuneTarget {
   shape: string;
   candidates: readonly string[];
   heuristic: string;
+  /**
+   * The convolution call that made this choice, for a product inside one (a Winograd batched product, shape
+   * 'MxNxK x<planes>'; an implicit GEMM's gather, 'MxNxK implicit.<pass> <geometry>'), which cannot run alone:
+   * the convolution's site, shape and the algorithm it ran. The tuner times the whole convolution with that
+   * algorithm and each candidate of the product.
+   */
+  within?: { site: KernelSite; shape: string; pick: string };
 }
 
 /**
  * Every kernel choice that `fn` makes (site, shape, candidates, heuristic), in first-seen order. The choices
- * stay the heuristic's while it runs; the work it encodes runs as usual.
+ * stay the heuristic's while it runs (or `serve`'s picks, where it has one); the work it encodes runs as usual.
  */
-export async function recordChoices(rt: GpuRuntime, fn: () => unknown): Promise<TuneTarget[]> {
+export async function recordChoices(rt: GpuRuntime, fn: () => unknown, serve?: TuneTable): Promise<TuneTarget[]> {
+  const served = serve ? tableChooser(serve) : null;
   const seen = new Map<string, TuneTarget>();
-  const restore = setKernelChooser(rt, (_rt, c) => {
+  // The last convolution choice: a packed product's choice that follows it (its shape has a suffix) is made inside it.
+  let conv: TuneTarget['within'] | undefined;
+  const restore = setKernelChooser(rt, ((r, c) => {
     const k = `${c.site} ${c.shape}`;
-    if (!seen.has(k)) seen.set(k, { site: c.site, shape: c.shape, candidates: c.candidates.map(String), heuristic: String(c.heuristic) });
-    return undefined;
-  });
+    const pick = served?.(r, c);
+    const target: TuneTarget = { site: c.site, shape: c.shape, candidates: c.candidates.map(String), heuristic: String(c.heuristic) };
+    if (c.site.startsWith('conv2d.')) conv = { site: c.site, shape: c.shape, pick: String(pick ?? c.heuristic) };
+    else if (c.site === 'matmul' && c.shape.includes(' ') && conv) target.within = conv;
+    if (!seen.has(k)) seen.set(k, target);
+    return pick;
+  }) as KernelChooser);
   try {
     await fn();
     await rt.sync();
@@ -133,7 +147,7 @@ export async function tuneTargets(rt: GpuRuntime, targets: readonly TuneTarget[]
   const out: TunedChoice[] = [];
   try {
     for (const t of todo) {
-      const call = scratchCall(rt, t.site, t.shape);
+      const call = scratchCall(rt, t.site, t.shape) ?? (t.within ? scratchCall(rt, t.within.site, t.within.shape) : null);
       if (!call) {
         opts.log?.(`tune ${t.site} ${t.shape}: skipped (this build cannot rebuild the call from its shape)`);
         continue;
@@ -194,10 +208,14 @@ export async function tuneTargets(rt: GpuRuntime, targets: readonly TuneTarget[]
   return out;
 }
 
-/** A chooser that forces `cand` at the target's site and shape (calling `hit` when it does), and serves `table` elsewhere. */
+/**
+ * A chooser that forces `cand` at the target's site and shape (calling `hit` when it does), the enclosing
+ * convolution's algorithm where the target is inside one, and serves `table` elsewhere.
+ */
 function forcing(t: TuneTarget, cand: string, table: TuneTable, hit: () => void): KernelChooser {
   const rest = tableChooser(table);
   return <T>(r: GpuRuntime, c: { site: KernelSite; shape: string; candidates: readonly T[]; heuristic: T }) => {
+    if (t.within && c.site === t.within.site && c.shape === t.within.shape) return c.candidates.find((x) => String(x) === t.within!.pick);
     if (c.site !== t.site || c.shape !== t.shape) return rest(r, c);
     hit();
     return c.candidates.find((x) => String(x) === cand);
