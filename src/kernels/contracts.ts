@@ -3,7 +3,7 @@
  * A family converted to `launch` adds its contracts here.
  */
 import type { KernelContract } from './contract';
-import { sgdKernel } from './sgd';
+import { sgdKernel, sgdMultiKernel } from './sgd';
 import { crossEntropyKernel } from './loss';
 import { reduceKernel, reduceDimsKernel, selectKernel } from './reduce';
 import { dropoutKernel } from './dropout';
@@ -31,6 +31,7 @@ import { ampKernel } from './amp';
 
 export const kernelContracts: readonly KernelContract[] = [
   sgdKernel,
+  sgdMultiKernel,
   castKernel,
   ampKernel,
   crossEntropyKernel,
