@@ -170,9 +170,9 @@ describe('SGD state and lifetime', () => {
 });
 
 describe('the multi-tensor update (kernels/sgd/multi.ts) gives the bits of one update per tensor', () => {
-  // Sizes: 1-3 floats, odd, multiples of 4 (the vec4 entries), one over a 256-thread workgroup, interleaved so that a
-  // chunk holds tensors of different sizes; 14 scalar and 11 vec4 tensors.
-  const SIZES = [1, 4, 3, 8, 7, 1, 12, 33, 2, 4, 1000, 257, 16, 1, 4100, 5, 40, 9, 1, 64, 3, 20, 65, 4, 11];
+  // Sizes: 1-3 floats, odd, multiples of 4 (the vec4 entries), over a 256-thread workgroup, interleaved so that a
+  // chunk holds tensors of different sizes and the large ones fall in later slots too; 16 scalar and 13 vec4 tensors.
+  const SIZES = [1, 4, 3, 8, 7, 1, 12, 33, 2, 4, 1000, 257, 16, 1, 4100, 5, 40, 9, 1, 64, 3, 20, 65, 4, 11, 2052, 515, 4100, 1027];
   const HYPERS: SgdHyper[] = [
     { lr: 0.1, momentum: 0, dampening: 0, weightDecay: 0, nesterov: false },
     { lr: 0.05, momentum: 0, dampening: 0, weightDecay: 0.01, nesterov: false },
@@ -186,7 +186,9 @@ describe('the multi-tensor update (kernels/sgd/multi.ts) gives the bits of one u
     return out;
   };
 
-  it.each(HYPERS.flatMap((h, j) => (j === 3 ? [2, 3, SGD_MULTI_SLOTS, undefined] : [2, undefined]).map((k) => [h, k] as const)))('%o, %s tensors a dispatch', async (h, maxSlots) => {
+  // [tensors a dispatch, workgroups a tensor] (undefined: the launcher's); 1 or 2 workgroups make each thread loop.
+  const LIMITS: [number | undefined, number | undefined][] = [[2, 1], [undefined, undefined]];
+  it.each(HYPERS.flatMap((h, j) => (j === 3 ? [...LIMITS, [3, 2], [SGD_MULTI_SLOTS, undefined]] : LIMITS).map(([k, wg]) => [h, k, wg] as const)))('%o, %s tensors a dispatch, %s workgroups a tensor', async (h, maxSlots, workgroups) => {
     const momentum = h.momentum !== 0;
     // Two copies of every tensor: one updated per tensor (sgdUpdate), one by the multi-tensor path.
     const make = () =>
@@ -201,7 +203,7 @@ describe('the multi-tensor update (kernels/sgd/multi.ts) gives the bits of one u
       const slots = (ts: typeof a): SgdSlot[] => ts.map((t, i) => ({ param: t.param.buffer, grad: t.grad.buffer, buf: t.buf?.buffer ?? null, n: SIZES[i], first: momentum && step === 0 && i % 3 === 0 }));
       for (const s of slots(a)) sgdUpdate(rt, s.param, s.grad, s.buf, s.n, h, s.first);
       const before = rt.counters.dispatches;
-      sgdUpdateMany(rt, slots(b), h, maxSlots);
+      sgdUpdateMany(rt, slots(b), h, { slots: maxSlots, workgroups });
       const k = Math.min(maxSlots ?? SGD_MULTI_SLOTS, Math.floor(rt.limits.maxStorageBuffersPerShaderStage / (momentum ? 3 : 2)));
       const vec4 = SIZES.filter((n) => n % 4 === 0).length;
       expect(rt.counters.dispatches - before, 'dispatches').toBe(Math.ceil(vec4 / k) + Math.ceil((SIZES.length - vec4) / k));

@@ -6,7 +6,7 @@ import type { GpuRuntime } from '../../gpu/runtime';
 import sgdShader from './sgd.wgsl';
 import { withPrelude } from '../prelude';
 import { defineKernel, launch, vec4Named, type LaunchSpec } from '../contract';
-import { f32Range, grid1d, gridStride } from '../util';
+import { f32Range, gridStride } from '../util';
 import { SGD_MULTI_SLOTS, sgdMultiKernel, type SlotBinding, type SlotUniform } from './multi';
 
 export { SGD_MULTI_SLOTS, sgdMultiKernel };
@@ -71,23 +71,21 @@ export interface SgdSlot {
   first: boolean;
 }
 
-/** Elements (or vec4s) one multi-tensor dispatch covers at most: the shader's u32 counts stay far from overflow. */
-const MAX_MULTI_COUNT = 2 ** 31;
-
 /**
  * The update of `sgdUpdate` for every tensor of `slots` (one parameter group's hyperparameters), in as few dispatches
  * as the device's storage-buffer limit allows: tensors whose size is a multiple of 4 go through the vec4 entries, the
- * others through the scalar ones, up to `maxSlots` (default: as many as fit, at most SGD_MULTI_SLOTS) a dispatch; a
+ * others through the scalar ones, up to `limits.slots` (default: as many as fit, at most SGD_MULTI_SLOTS) a dispatch; a
  * lone or empty tensor takes `sgdUpdate`. The results are bit-identical to one `sgdUpdate` per tensor.
+ * `limits.workgroups` caps each tensor's workgroups (tests: every thread then loops over several units).
  */
-export function sgdUpdateMany(rt: GpuRuntime, slots: readonly SgdSlot[], h: SgdHyper, maxSlots?: number): void {
+export function sgdUpdateMany(rt: GpuRuntime, slots: readonly SgdSlot[], h: SgdHyper, limits: { slots?: number; workgroups?: number } = {}): void {
   const withMomentum = h.momentum !== 0;
   slots.forEach((s, i) => {
     if (withMomentum && !s.buf) throw new Error(`sgd: tensor ${i} of the update (${s.n} floats) has no momentum buffer; one is needed when momentum is not 0`);
   });
   const perSlot = withMomentum ? 3 : 2;
   const fit = Math.floor(rt.limits.maxStorageBuffersPerShaderStage / perSlot);
-  const k = Math.min(SGD_MULTI_SLOTS, fit, maxSlots ?? SGD_MULTI_SLOTS);
+  const k = Math.min(SGD_MULTI_SLOTS, fit, limits.slots ?? SGD_MULTI_SLOTS);
   const single = (s: SgdSlot) => sgdUpdate(rt, s.param, s.grad, s.buf, s.n, h, s.first);
   if (k < 2) {
     slots.forEach(single);
@@ -95,26 +93,16 @@ export function sgdUpdateMany(rt: GpuRuntime, slots: readonly SgdSlot[], h: SgdH
   }
   for (const vec4 of [true, false]) {
     const list = slots.filter((s) => s.n > 0 && (s.n % 4 === 0) === vec4);
-    let chunk: SgdSlot[] = [];
-    let count = 0;
-    const flush = () => {
+    for (let at = 0; at < list.length; at += k) {
+      const chunk = list.slice(at, at + k);
       if (chunk.length === 1) single(chunk[0]);
-      else if (chunk.length > 1) launchMulti(rt, chunk, h, vec4);
-      chunk = [];
-      count = 0;
-    };
-    for (const s of list) {
-      const units = vec4 ? s.n / 4 : s.n;
-      if (chunk.length === k || count + units > MAX_MULTI_COUNT) flush();
-      chunk.push(s);
-      count += units;
+      else launchMulti(rt, chunk, h, vec4, limits.workgroups);
     }
-    flush();
   }
   for (const s of slots) if (s.n === 0) single(s);
 }
 
-function launchMulti(rt: GpuRuntime, chunk: readonly SgdSlot[], h: SgdHyper, vec4: boolean): void {
+function launchMulti(rt: GpuRuntime, chunk: readonly SgdSlot[], h: SgdHyper, vec4: boolean, maxWorkgroups = Infinity): void {
   const withMomentum = h.momentum !== 0;
   type Spec = LaunchSpec<SlotUniform, SlotBinding>;
   const uniforms = {
@@ -125,11 +113,15 @@ function launchMulti(rt: GpuRuntime, chunk: readonly SgdSlot[], h: SgdHyper, vec
     nesterov: h.nesterov,
   } as Spec['uniforms'];
   const bindings = {} as Spec['bindings'];
-  let end = 0;
+  // Each slot's workgroups: those of the per-tensor kernel's vec4 entries (gridStride), within the dispatch's limit.
+  const cap = Math.min(maxWorkgroups, Math.floor(rt.limits.maxComputeWorkgroupsPerDimension / chunk.length));
+  let wg = 0;
   for (let k = 0; k < SGD_MULTI_SLOTS; k++) {
     const s = chunk[k];
-    if (s) end += vec4 ? s.n / 4 : s.n;
-    uniforms[`end${k}`] = end;
+    const units = s ? (vec4 ? s.n / 4 : s.n) : 0;
+    if (s) wg += Math.min(cap, gridStride(rt, units)[0]);
+    uniforms[`n${k}`] = units;
+    uniforms[`wg${k}`] = wg;
     uniforms[`first${k}`] = Boolean(s?.first);
     bindings[`param${k}`] = s ? f32Range(s.param, s.n) : null;
     bindings[`grad${k}`] = s ? f32Range(s.grad, s.n) : null;
@@ -141,6 +133,6 @@ function launchMulti(rt: GpuRuntime, chunk: readonly SgdSlot[], h: SgdHyper, vec
     entry: `sgd_${withMomentum ? 'momentum' : 'plain'}${vec4 ? '_v4' : ''}_x${chunk.length}`,
     uniforms,
     bindings,
-    workgroups: vec4 ? gridStride(rt, end) : grid1d(rt, end),
+    workgroups: [wg],
   });
 }
