@@ -23,7 +23,7 @@ import { softmaxKernel } from './softmax';
 import { layerNormKernel } from './layernorm';
 import { lossesKernel } from './loss/losses';
 import { broadcastKernelContracts } from './broadcast';
-import { adamKernel } from './adam';
+import { adamKernel, adamMultiKernel } from './adam';
 import { clipKernel } from './clip';
 import { matmulTiledKernels } from './matmul/tiled';
 import { castKernel } from './cast';
@@ -59,6 +59,6 @@ export const kernelContracts: readonly KernelContract[] = [
   selectKernel,
   softmaxKernel, layerNormKernel, lossesKernel,
   ...broadcastKernelContracts,
-  adamKernel, clipKernel,
+  adamKernel, adamMultiKernel, clipKernel,
   ...matmulTiledKernels,
 ];

@@ -11,7 +11,6 @@
  * sgd_plain_v4_x<K>, sgd_momentum_v4_x<K>. Each slot has its own range of workgroups (wg<k−1> ≤ workgroup < wg<k>),
  * which run a grid-stride loop over its elements (or vec4s), as the per-tensor kernel's vec4 entries do.
  */
-import { withPrelude } from '../prelude';
 import { defineKernel, type BindingDecl, type UniformType } from '../contract';
 
 /** The most tensors one multi-tensor dispatch updates. */
@@ -96,7 +95,7 @@ export type SlotUniform = (typeof HYPER)[number][0] | `n${number}` | `wg${number
 /** The contract of the generated multi-tensor SGD shader. */
 export const sgdMultiKernel = defineKernel({
   name: 'sgd/multi.ts (generated)',
-  shader: withPrelude(shader(), 'grid'),
+  shader: shader(),
   entries: COUNTS.flatMap((c) => [`sgd_plain_x${c}`, `sgd_momentum_x${c}`, `sgd_plain_v4_x${c}`, `sgd_momentum_v4_x${c}`]),
   uniforms: [
     ...HYPER,
