@@ -5,7 +5,9 @@ import { batchNormBackwardRef, batchNormRef, type Nchw } from '../src/reference/
 import { BATCHNORM_ADD_RELU_CASES, BATCHNORM_CASES, BATCHNORM_FD_CASES, BATCHNORM_RELU_CASES, batchNormInputs, batchNormRefOptions, type BatchNormCase } from '../src/reference/cases';
 import { batchNorm, batchNormAddRelu, batchNormRelu } from '../src/autograd/ops/batchnorm';
 import { noGrad } from '../src/autograd/scope';
-import type { Tensor } from '../src/autograd/tensor';
+import { Tensor } from '../src/autograd/tensor';
+import { bnBackwardReduce, bnBackwardReduceMasked, bnReluMask } from '../src/kernels/batchnorm';
+import { unaryBackward } from '../src/kernels/elementwise/unary_gen';
 import type { GpuRuntime } from '../src/gpu/runtime';
 import { setKernelConfig } from '../src/kernels/config';
 import { BatchNorm2d } from '../src/nn/layers';
@@ -160,4 +162,37 @@ describe('frozen batch norm: a BatchNorm2d in eval() is differentiable', () => {
     for (const t of [x, r, y, dy] as (Tensor | null)[]) t?.dispose();
     bn.dispose();
   });
+});
+
+describe("batchNormAddRelu's backward: the ReLU mask fused into the sums' pass gives the bits of the mask then the sums", () => {
+  // hw 25 and 1 (scalar entries), 16 and 4 (vec4 entries); y holds negatives, 0, −0 and NaN (dy passes at NaN).
+  const SHAPES = [[2, 3, 5, 5], [3, 5, 4, 4], [1, 7, 2, 2], [5, 2, 1, 1]] as const;
+  for (const reduction of ['serial', 'tree'] as const)
+    it.each(SHAPES.flatMap((sh) => (['f32', 'f16'] as const).map((d) => [sh, d] as const)))(`${reduction} reductions, %j, %s`, async (shape, dtype) => {
+      const restore = setKernelConfig(rt, { channelReduction: reduction });
+      try {
+        const [n, c, h, w] = shape;
+        const s = { n, c, hw: h * w };
+        const total = n * c * h * w;
+        const yv = randomArray(total, 31);
+        for (let i = 0; i < total; i += 7) yv[i] = [0, -0, NaN][(i / 7) % 3];
+        const data = (v: ArrayLike<number>) => Tensor.fromArray(v, [n, c, h, w], dtype, rt);
+        const [x, dy, y] = [data(randomArray(total, 32)), data(randomArray(total, 33, -2, 2)), data(yv)];
+        const stats = Tensor.fromArray(Float32Array.from([...randomArray(c, 34), ...randomArray(c, 35, 0.5, 2)]), [2 * c], 'f32', rt);
+        const outs = () => ({ g: Tensor.empty([n, c, h, w], dtype, rt), dw: Tensor.empty([c], 'f32', rt), db: Tensor.empty([c], 'f32', rt) });
+        const [a, b] = [outs(), outs()];
+        if (dtype === 'f16') bnReluMask(rt, dy.buffer, y.buffer, a.g.buffer, s, 'f16');
+        else unaryBackward(rt, 'relu', { y: y.buffer, dy: dy.buffer }, a.g.buffer, total);
+        bnBackwardReduce(rt, a.g.buffer, x.buffer, stats.buffer, { weight: null, bias: null }, a.dw.buffer, a.db.buffer, s, false, dtype);
+        bnBackwardReduceMasked(rt, dy.buffer, y.buffer, x.buffer, stats.buffer, b.g.buffer, b.dw.buffer, b.db.buffer, s, dtype);
+        const bits = async (t: Tensor) => new Uint16Array(await rt.read(t.buffer, t.byteLength));
+        for (const k of ['g', 'dw', 'db'] as const) expect(await bits(b[k]), k).toEqual(await bits(a[k]));
+        // the old path is itself right: g is dy where y > 0, else 0 (NaN y passes dy)
+        const dyv = await dy.toArray();
+        expect(Array.from(await b.g.toArray())).toEqual(Array.from(dyv, (v, i) => (yv[i] > 0 || Number.isNaN(yv[i]) ? v : 0)));
+        for (const t of [x, dy, y, stats, a.g, a.dw, a.db, b.g, b.dw, b.db]) t.dispose();
+      } finally {
+        restore();
+      }
+    });
 });

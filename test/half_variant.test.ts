@@ -95,13 +95,13 @@ describe('halfVariant: the text', () => {
     const s = batchnormKernelF16.shader;
     // no untouched read or write of a data binding is left: each is inside f32( / vec4<f32>( or narrowed
     const code = s.replace(/\/\/[^\n]*/g, '');
-    for (const m of code.matchAll(/(?<![.\w])(x|dy|out|res|x4|dy4|out4|res4)\s*\[/g)) {
+    for (const m of code.matchAll(/(?<![.\w])(x|dy|out|res|grad_out|x4|dy4|out4|res4|grad_out4)\s*\[/g)) {
       const before = code.slice(Math.max(0, m.index! - 10), m.index!);
       const after = code.slice(m.index!).replace(/^\w+\s*\[[^\]]*\]\s*/, '');
       const ok = /(f32\(|vec4<f32>\()$/.test(before) || /^=(?!=)/.test(after);
       expect(ok, `${code.slice(m.index!, m.index! + 40)}`).toBe(true);
     }
-    expect(s.match(/= narrow_h4?\(/g)!.length).toBe(6); // apply, backward_apply, relu_mask: scalar and vec4 (vec4 backward_apply spans lines)
+    expect(s.match(/= narrow_h4?\(/g)!.length).toBe(10); // apply, backward_apply, relu_mask, backward_reduce_mask (tree, serial): scalar and vec4 (vec4 backward_apply spans lines)
   });
 });
 

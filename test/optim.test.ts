@@ -5,7 +5,8 @@
  */
 import { describe, it, expect, beforeAll } from 'vitest';
 import { testRuntime } from './helpers/gpu';
-import { TOL, expectClose, tensor } from './helpers/numeric';
+import { TOL, expectClose, randomArray, tensor } from './helpers/numeric';
+import { ADAM_MULTI_SLOTS, adamUpdate, adamUpdateMany, type AdamGroupHyper, type AdamSlot } from '../src/kernels/adam';
 import { makeOptimizer, makeScheduler } from './helpers/optim';
 import type { GpuRuntime } from '../src/gpu/runtime';
 import { Tensor } from '../src/autograd/tensor';
@@ -521,5 +522,64 @@ describe("the gradient-check page's optimizer checks (src/web/gradcheck/optim.ts
     for (const k of optimPageChecks.kernels) expect(suite.results.some((r) => r.kernel === k), k).toBe(true);
     await rt.sync();
     expect(rt.poolStats().liveBuffers).toBe(live);
+  });
+});
+
+describe('the multi-tensor Adam update (kernels/adam/multi.ts) gives the bits of one update per tensor', () => {
+  // 1-3 floats, odd sizes, multiples of 4 (vec4 entries), over a workgroup, large ones in later slots; 11 scalar, 9 vec4.
+  const SIZES = [1, 4, 3, 8, 7, 12, 33, 2, 1000, 257, 16, 1, 4100, 5, 40, 9, 2052, 515, 4100, 1027];
+  const HYPERS: [string, AdamGroupHyper, boolean][] = [
+    ['adam', { lr: 1e-2, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, decoupled: false }, false],
+    ['adam, L2 decay, amsgrad', { lr: 5e-3, betas: [0.8, 0.99], eps: 1e-6, weightDecay: 0.01, decoupled: false }, true],
+    ['adamw', { lr: 1e-2, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0.05, decoupled: true }, false],
+    ['adamw, amsgrad', { lr: 2e-2, betas: [0.9, 0.95], eps: 1e-8, weightDecay: 0.01, decoupled: true }, true],
+  ];
+  const LIMITS: [number | undefined, number | undefined][] = [[2, 1], [3, 2], [undefined, undefined]];
+  const bits = async (b: GPUBuffer, n: number) => {
+    const out = new Uint32Array(await rt.read(b, n * 4));
+    expect(out.length).toBe(n);
+    return out;
+  };
+
+  it.each(HYPERS.flatMap(([name, h, ams]) => LIMITS.map(([k, wg]) => [name, h, ams, k, wg] as const)))('%s, %s tensors a dispatch, %s workgroups a tensor', async (_, h, amsgrad, maxSlots, workgroups) => {
+    const make = () =>
+      SIZES.map((n, i) => {
+        const g = randomArray(n, 100 + i, -2, 2);
+        if (i === 6) g[5] = NaN; // a NaN gradient (amsgrad's maximum keeps it)
+        return {
+          param: tensor(rt, randomArray(n, 10 + i), [n]),
+          grad: tensor(rt, g, [n]),
+          m: tensor(rt, randomArray(n, 200 + i, -0.1, 0.1), [n]),
+          v: tensor(rt, randomArray(n, 300 + i, 0, 0.01), [n]),
+          vmax: amsgrad ? tensor(rt, randomArray(n, 400 + i, 0, 0.01), [n]) : null,
+        };
+      });
+    const [a, b] = [make(), make()];
+    for (let step = 0; step < 2; step++) {
+      // each tensor its own step count (as after a parameter skipped steps)
+      const slots = (ts: typeof a): AdamSlot[] =>
+        ts.map((t, i) => ({ param: t.param.buffer, grad: t.grad.buffer, state: { expAvg: t.m.buffer, expAvgSq: t.v.buffer, maxExpAvgSq: t.vmax?.buffer ?? null }, n: SIZES[i], step: 1 + (i % 3) + step }));
+      for (const s of slots(a)) adamUpdate(rt, s.param, s.grad, s.state, s.n, { ...h, step: s.step });
+      const before = rt.counters.dispatches;
+      adamUpdateMany(rt, slots(b), h, { slots: maxSlots, workgroups });
+      const k = Math.min(maxSlots ?? ADAM_MULTI_SLOTS, Math.floor(rt.limits.maxStorageBuffersPerShaderStage / (amsgrad ? 5 : 4)));
+      const vec4 = SIZES.filter((n) => n % 4 === 0).length;
+      expect(rt.counters.dispatches - before, 'dispatches').toBe(Math.ceil(vec4 / k) + Math.ceil((SIZES.length - vec4) / k));
+      for (let i = 0; i < SIZES.length; i++) {
+        for (const key of ['param', 'm', 'v', 'vmax'] as const) {
+          const [ta, tb] = [a[i][key], b[i][key]];
+          if (ta && tb) expect(await bits(tb.buffer, SIZES[i]), `step ${step}, ${key} ${i} (${SIZES[i]} floats)`).toEqual(await bits(ta.buffer, SIZES[i]));
+        }
+      }
+    }
+    for (const t of [...a, ...b]) for (const x of [t.param, t.grad, t.m, t.v, t.vmax]) x?.dispose();
+  });
+
+  it('refuses a group that mixes amsgrad and plain tensors, naming the tensor', () => {
+    const p = tensor(rt, [1, 2, 3], [3]);
+    const plain: AdamSlot = { param: p.buffer, grad: p.buffer, state: { expAvg: p.buffer, expAvgSq: p.buffer, maxExpAvgSq: null }, n: 3, step: 1 };
+    const ams: AdamSlot = { ...plain, state: { ...plain.state, maxExpAvgSq: p.buffer } };
+    expect(() => adamUpdateMany(rt, [plain, ams], HYPERS[0][1])).toThrowError(/tensor 1 .*3 floats.*max_exp_avg_sq/);
+    p.dispose();
   });
 });

@@ -7,6 +7,7 @@ import type { GpuRuntime } from '../src/gpu/runtime';
 import { Tensor } from '../src/autograd/tensor';
 import { tidy } from '../src/autograd/scope';
 import { SGD, type SGDOptions } from '../src/train/sgd';
+import { SGD_MULTI_SLOTS, sgdUpdate, sgdUpdateMany, type SgdHyper, type SgdSlot } from '../src/kernels/sgd';
 
 let rt: GpuRuntime;
 beforeAll(async () => {
@@ -165,5 +166,79 @@ describe('SGD state and lifetime', () => {
     for (const p of gpu) p.dispose();
     await rt.sync();
     expect(rt.poolStats().liveBytes).toBe(before);
+  });
+});
+
+describe('the multi-tensor update (kernels/sgd/multi.ts) gives the bits of one update per tensor', () => {
+  // Sizes: 1-3 floats, odd, multiples of 4 (the vec4 entries), over a 256-thread workgroup, interleaved so that a
+  // chunk holds tensors of different sizes and the large ones fall in later slots too; 16 scalar and 13 vec4 tensors.
+  const SIZES = [1, 4, 3, 8, 7, 1, 12, 33, 2, 4, 1000, 257, 16, 1, 4100, 5, 40, 9, 1, 64, 3, 20, 65, 4, 11, 2052, 515, 4100, 1027];
+  const HYPERS: SgdHyper[] = [
+    { lr: 0.1, momentum: 0, dampening: 0, weightDecay: 0, nesterov: false },
+    { lr: 0.05, momentum: 0, dampening: 0, weightDecay: 0.01, nesterov: false },
+    { lr: 0.1, momentum: 0.9, dampening: 0, weightDecay: 0, nesterov: false },
+    { lr: 0.2, momentum: 0.8, dampening: 0.25, weightDecay: 0.01, nesterov: false },
+    { lr: 0.1, momentum: 0.9, dampening: 0, weightDecay: 0.001, nesterov: true },
+  ];
+  const bits = async (b: GPUBuffer, n: number) => {
+    const out = new Uint32Array(await rt.read(b, n * 4));
+    expect(out.length).toBe(n);
+    return out;
+  };
+
+  // [tensors a dispatch, workgroups a tensor] (undefined: the launcher's); 1 or 2 workgroups make each thread loop.
+  const LIMITS: [number | undefined, number | undefined][] = [[2, 1], [undefined, undefined]];
+  it.each(HYPERS.flatMap((h, j) => (j === 3 ? [...LIMITS, [3, 2], [SGD_MULTI_SLOTS, undefined]] : LIMITS).map(([k, wg]) => [h, k, wg] as const)))('%o, %s tensors a dispatch, %s workgroups a tensor', async (h, maxSlots, workgroups) => {
+    const momentum = h.momentum !== 0;
+    // Two copies of every tensor: one updated per tensor (sgdUpdate), one by the multi-tensor path.
+    const make = () =>
+      SIZES.map((n, i) => ({
+        param: tensor(rt, randomArray(n, 10 + i), [n]),
+        grad: tensor(rt, randomArray(n, 100 + i, -2, 2), [n]),
+        buf: momentum ? tensor(rt, randomArray(n, 200 + i), [n]) : null,
+      }));
+    const [a, b] = [make(), make()];
+    for (let step = 0; step < 2; step++) {
+      // Step 0: every third tensor's first momentum step (its buffer's old contents ignored); step 1: none.
+      const slots = (ts: typeof a): SgdSlot[] => ts.map((t, i) => ({ param: t.param.buffer, grad: t.grad.buffer, buf: t.buf?.buffer ?? null, n: SIZES[i], first: momentum && step === 0 && i % 3 === 0 }));
+      for (const s of slots(a)) sgdUpdate(rt, s.param, s.grad, s.buf, s.n, h, s.first);
+      const before = rt.counters.dispatches;
+      sgdUpdateMany(rt, slots(b), h, { slots: maxSlots, workgroups });
+      const k = Math.min(maxSlots ?? SGD_MULTI_SLOTS, Math.floor(rt.limits.maxStorageBuffersPerShaderStage / (momentum ? 3 : 2)));
+      const vec4 = SIZES.filter((n) => n % 4 === 0).length;
+      expect(rt.counters.dispatches - before, 'dispatches').toBe(Math.ceil(vec4 / k) + Math.ceil((SIZES.length - vec4) / k));
+      for (let i = 0; i < SIZES.length; i++) {
+        expect(await bits(b[i].param.buffer, SIZES[i]), `step ${step}, param ${i} (${SIZES[i]} floats)`).toEqual(await bits(a[i].param.buffer, SIZES[i]));
+        if (momentum) expect(await bits(b[i].buf!.buffer, SIZES[i]), `step ${step}, buffer ${i}`).toEqual(await bits(a[i].buf!.buffer, SIZES[i]));
+      }
+    }
+    for (const t of [...a, ...b]) for (const x of [t.param, t.grad, t.buf]) x?.dispose();
+  });
+
+  it('refuses a tensor without a momentum buffer when momentum is not 0, naming it', () => {
+    const p = tensor(rt, [1, 2, 3], [3]);
+    const slot: SgdSlot = { param: p.buffer, grad: p.buffer, buf: null, n: 3, first: true };
+    expect(() => sgdUpdateMany(rt, [slot, slot], { lr: 0.1, momentum: 0.9, dampening: 0, weightDecay: 0, nesterov: false })).toThrowError(/tensor 0 .*3 floats.*momentum buffer/);
+    p.dispose();
+  });
+
+  it('SGD on 30 parameters (sizes 1 to 4100) with momentum, weight decay and Nesterov matches the float64 reference', async () => {
+    const shapes = Array.from({ length: 30 }, (_, i) => [[1], [3], [4], [7, 3], [2, 2, 5], [4100]][i % 6]);
+    const ref = shapes.map((s, i) => randomArray(s.reduce((x, y) => x * y, 1), 300 + i));
+    const gpu = ref.map((v, i) => tensor(rt, v, shapes[i]));
+    const opts = { lr: 0.1, momentum: 0.9, dampening: 0, weightDecay: 0.01, nesterov: true };
+    const opt = new SGD(gpu, opts);
+    const refOpt = new SgdRef(ref, opts);
+    for (let step = 0; step < 3; step++) {
+      // parameter 5 takes its first step on step 1 (mixed first flags in one dispatch)
+      const grads = ref.map((v, i) => (i === 5 && step === 0 ? null : randomArray(v.length, 500 * step + i, -2, 2)));
+      setGrads(gpu, grads);
+      opt.step();
+      refOpt.step(grads);
+      for (let i = 0; i < gpu.length; i++) expectClose(await gpu[i].toArray(), ref[i], TOL.elementwise, `step ${step}, param ${i}`);
+    }
+    opt.zeroGrad();
+    opt.dispose();
+    for (const p of gpu) p.dispose();
   });
 });

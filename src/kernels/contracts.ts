@@ -3,7 +3,7 @@
  * A family converted to `launch` adds its contracts here.
  */
 import type { KernelContract } from './contract';
-import { sgdKernel } from './sgd';
+import { sgdKernel, sgdMultiKernel } from './sgd';
 import { crossEntropyKernel } from './loss';
 import { reduceKernel, reduceDimsKernel, selectKernel } from './reduce';
 import { dropoutKernel } from './dropout';
@@ -23,7 +23,7 @@ import { softmaxKernel } from './softmax';
 import { layerNormKernel } from './layernorm';
 import { lossesKernel } from './loss/losses';
 import { broadcastKernelContracts } from './broadcast';
-import { adamKernel } from './adam';
+import { adamKernel, adamMultiKernel } from './adam';
 import { clipKernel } from './clip';
 import { matmulTiledKernels } from './matmul/tiled';
 import { castKernel } from './cast';
@@ -31,6 +31,7 @@ import { ampKernel } from './amp';
 
 export const kernelContracts: readonly KernelContract[] = [
   sgdKernel,
+  sgdMultiKernel,
   castKernel,
   ampKernel,
   crossEntropyKernel,
@@ -58,6 +59,6 @@ export const kernelContracts: readonly KernelContract[] = [
   selectKernel,
   softmaxKernel, layerNormKernel, lossesKernel,
   ...broadcastKernelContracts,
-  adamKernel, clipKernel,
+  adamKernel, adamMultiKernel, clipKernel,
   ...matmulTiledKernels,
 ];

@@ -1,13 +1,13 @@
 /**
- * torch.optim.Adam and torch.optim.AdamW on the GPU: one fused in-place update per parameter
- * (kernels/adam/adam.wgsl) with the moments, bias corrections from the parameter's own step count, eps outside
+ * torch.optim.Adam and torch.optim.AdamW on the GPU: a fused in-place update of each parameter (kernels/adam/adam.wgsl;
+ * a group's parameters several a dispatch through the multi-tensor kernel, kernels/adam/multi.ts, with the same bits) with the moments, bias corrections from the parameter's own step count, eps outside
  * the square root, and optional amsgrad. Adam adds weightDecay·p to the gradient (L2); AdamW decays the
  * parameter itself, p ← p·(1 − lr·weightDecay). Hyperparameters travel in the uniform: a scheduler may change
  * them between steps.
  */
 import type { Tensor } from '../autograd/tensor';
-import { adamUpdate } from '../kernels/adam';
-import { Optimizer, type ParamGroup, type ParamsArg } from './optimizer';
+import { adamUpdate, adamUpdateMany, type AdamGroupHyper, type AdamSlot } from '../kernels/adam';
+import { Optimizer, type ParamGroup, type ParamUpdate, type ParamsArg } from './optimizer';
 
 /** Adam's and AdamW's options. */
 export interface AdamOptions {
@@ -56,14 +56,29 @@ export abstract class AdamBase extends Optimizer<AdamParamGroup> {
     if (typeof h.amsgrad !== 'boolean') throw new Error(`${n}: amsgrad must be true or false, got ${String(h.amsgrad)}`);
   }
 
+  /** One parameter's update by the per-tensor kernel (the multi-tensor path, `updateGroup`, gives the same bits). */
   protected update(g: AdamParamGroup, p: Tensor, grad: Tensor, s: Record<string, Tensor | number>): void {
+    const slot = this.slot(g, p, grad, s);
+    adamUpdate(p.rt, slot.param, slot.grad, slot.state, slot.n, { ...this.hyper(g), step: slot.step });
+  }
+
+  protected override updateGroup(g: AdamParamGroup, items: readonly ParamUpdate[]): void {
+    adamUpdateMany(items[0].p.rt, items.map((it) => this.slot(g, it.p, it.grad, it.state)), this.hyper(g));
+  }
+
+  private hyper(g: AdamParamGroup): AdamGroupHyper {
+    return { lr: g.lr, betas: g.betas, eps: g.eps, weightDecay: g.weightDecay, decoupled: this.decoupled };
+  }
+
+  /** The kernel's view of one parameter's update: creates its moments on its first step and counts the step. */
+  private slot(g: AdamParamGroup, p: Tensor, grad: Tensor, s: Record<string, Tensor | number>): AdamSlot {
     s.exp_avg ??= this.stateTensor(p, true);
     s.exp_avg_sq ??= this.stateTensor(p, true);
     if (g.amsgrad) s.max_exp_avg_sq ??= this.stateTensor(p, true);
     const step = ((s.step as number | undefined) ?? 0) + 1;
     s.step = step;
-    const buffers = { expAvg: (s.exp_avg as Tensor).buffer, expAvgSq: (s.exp_avg_sq as Tensor).buffer, maxExpAvgSq: g.amsgrad ? (s.max_exp_avg_sq as Tensor).buffer : null };
-    adamUpdate(p.rt, p.buffer, grad.buffer, buffers, p.size, { lr: g.lr, betas: g.betas, eps: g.eps, weightDecay: g.weightDecay, decoupled: this.decoupled, step });
+    const state = { expAvg: (s.exp_avg as Tensor).buffer, expAvgSq: (s.exp_avg_sq as Tensor).buffer, maxExpAvgSq: g.amsgrad ? (s.max_exp_avg_sq as Tensor).buffer : null };
+    return { param: p.buffer, grad: grad.buffer, state, n: p.size, step };
   }
 }
 

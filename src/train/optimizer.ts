@@ -49,6 +49,13 @@ export interface StateKeys {
 
 type StateRecord = Record<string, Tensor | number>;
 
+/** One parameter's update in a step: the parameter, its gradient and its (mutable) state record. */
+export interface ParamUpdate {
+  p: Tensor;
+  grad: Tensor;
+  state: StateRecord;
+}
+
 const OPTIONAL_GROUP_KEYS = ['initialLr', 'maxLr', 'minLr', 'maxMomentum', 'baseMomentum'] as const;
 /** torch's flags for behaviours this engine does not have: accepted in a loaded state dict only at their defaults. */
 const TORCH_FLAGS: Record<string, unknown[]> = {
@@ -103,6 +110,14 @@ export abstract class Optimizer<G extends ParamGroup = ParamGroup> {
   /** Encode the in-place update of one parameter that has a gradient; `state` is its (mutable) state record. */
   protected abstract update(group: G, p: Tensor, grad: Tensor, state: StateRecord): void;
 
+  /**
+   * Encode the updates of one group's parameters that have a gradient, in order. The default runs `update` for each;
+   * an optimizer with a multi-tensor kernel (SGD) overrides it to update several parameters a dispatch.
+   */
+  protected updateGroup(group: G, items: readonly ParamUpdate[]): void {
+    for (const it of items) this.update(group, it.p, it.grad, it.state);
+  }
+
   /** Add a group (torch's add_param_group): hyperparameters not given come from the options. */
   addParamGroup(spec: ParamGroupSpec<G>): void {
     if (!spec || typeof spec !== 'object' || !('params' in spec)) throw new Error(`${this.name}: a parameter group must be an object with params`);
@@ -140,6 +155,7 @@ export abstract class Optimizer<G extends ParamGroup = ParamGroup> {
     let index = 0;
     for (const g of this.paramGroups) {
       this.validateGroup(g);
+      const items: ParamUpdate[] = [];
       for (const p of g.params) {
         const i = index++;
         const grad = p.grad;
@@ -147,8 +163,9 @@ export abstract class Optimizer<G extends ParamGroup = ParamGroup> {
         if (grad.size !== p.size) throw new Error(`${this.name}: the gradient ${shapeStr(grad.shape)} of parameter ${i}${p.name ? ` '${p.name}'` : ''} does not match ${shapeStr(p.shape)}`);
         let s = this.state.get(p);
         if (!s) this.state.set(p, (s = {}));
-        this.update(g, p, grad, s);
+        items.push({ p, grad, state: s });
       }
+      if (items.length) this.updateGroup(g, items);
     }
   }
 

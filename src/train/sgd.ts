@@ -1,11 +1,13 @@
 /**
- * torch.optim.SGD on the GPU: one in-place update kernel per parameter (kernels/sgd/sgd.wgsl), with momentum,
- * dampening, weight decay and Nesterov exactly as PyTorch defines them, per parameter group. The learning rate
- * and the other hyperparameters travel in the kernel's uniform, so a scheduler may change them between steps.
+ * torch.optim.SGD on the GPU: in-place updates with momentum, dampening, weight decay and Nesterov exactly as
+ * PyTorch defines them, per parameter group. A group's parameters are updated several a dispatch (the multi-tensor
+ * kernel, kernels/sgd/multi.ts), with the results of one update kernel per parameter (kernels/sgd/sgd.wgsl). The
+ * learning rate and the other hyperparameters travel in the kernel's uniform, so a scheduler may change them
+ * between steps.
  */
 import type { Tensor } from '../autograd/tensor';
-import { sgdUpdate } from '../kernels/sgd';
-import { Optimizer, type OptimizerStateDict, type ParamGroup, type ParamsArg, type StateValue } from './optimizer';
+import { sgdUpdate, sgdUpdateMany, type SgdSlot } from '../kernels/sgd';
+import { Optimizer, type OptimizerStateDict, type ParamGroup, type ParamUpdate, type ParamsArg, type StateValue } from './optimizer';
 
 /** SGD's options (torch's defaults; `lr` is required, as in torch). */
 export interface SGDOptions {
@@ -51,11 +53,22 @@ export class SGD extends Optimizer<SGDParamGroup> {
     return this.paramGroups[0].momentum;
   }
 
+  /** One parameter's update by the per-tensor kernel (the multi-tensor path, `updateGroup`, gives the same bits). */
   protected update(g: SGDParamGroup, p: Tensor, grad: Tensor, s: Record<string, Tensor | number>): void {
+    const slot = this.slot(g, p, grad, s);
+    sgdUpdate(p.rt, slot.param, slot.grad, slot.buf, slot.n, g, slot.first);
+  }
+
+  protected override updateGroup(g: SGDParamGroup, items: readonly ParamUpdate[]): void {
+    sgdUpdateMany(items[0].p.rt, items.map((it) => this.slot(g, it.p, it.grad, it.state)), g);
+  }
+
+  /** The kernel's view of one parameter's update; creates its momentum buffer on its first momentum step. */
+  private slot(g: SGDParamGroup, p: Tensor, grad: Tensor, s: Record<string, Tensor | number>): SgdSlot {
     let buf = s.momentum_buffer as Tensor | undefined;
     const first = g.momentum !== 0 && !buf;
     if (first) buf = s.momentum_buffer = this.stateTensor(p, false); // set to g by the kernel's first step
-    sgdUpdate(p.rt, p.buffer, grad.buffer, g.momentum !== 0 ? buf!.buffer : null, p.size, g, first);
+    return { param: p.buffer, grad: grad.buffer, buf: g.momentum !== 0 ? buf!.buffer : null, n: p.size, first };
   }
 
   override stateDict(): SGDStateDict {

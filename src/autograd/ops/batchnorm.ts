@@ -11,7 +11,7 @@
 import { Tensor, shapeStr } from '../tensor';
 import { record } from '../graph';
 import { requireNonEmpty } from './check';
-import { bnApply, bnBackwardApply, bnBackwardReduce, bnReluMask, bnStatsEval, bnStatsTrain, type BnAffine, type BnDtype, type BnShape } from '../../kernels/batchnorm';
+import { bnApply, bnBackwardApply, bnBackwardReduce, bnBackwardReduceMasked, bnReluMask, bnStatsEval, bnStatsTrain, type BnAffine, type BnDtype, type BnShape } from '../../kernels/batchnorm';
 import { unaryBackward } from '../../kernels/elementwise/unary_gen';
 import { inF32 } from './half';
 
@@ -61,9 +61,20 @@ function statistics(x: Tensor, s: BnShape, runningMean: Tensor, runningVar: Tens
 /**
  * The backward of y = bn(x) (relu: of max(bn(x), 0), its mask recomputed from x) for upstream g:
  * [dx, dweight, dbias] for the inputs [x, weight?, bias?]. g and dx have x's dtype (float16 or float32);
- * dweight and dbias are float32.
+ * dweight and dbias are float32. With `mask` (batchNormAddRelu), g is not given but written here: g = mask.dy
+ * where mask.y > 0, fused into the sums' pass when they run (bnBackwardReduceMasked).
  */
-function bnBackward(g: Tensor, x: Tensor, s: BnShape, stats: Tensor, weight: Tensor | null, bias: Tensor | null, training: boolean, relu: boolean): (Tensor | null)[] {
+function bnBackward(
+  g: Tensor,
+  x: Tensor,
+  s: BnShape,
+  stats: Tensor,
+  weight: Tensor | null,
+  bias: Tensor | null,
+  training: boolean,
+  relu: boolean,
+  mask: { dy: Tensor; y: Tensor } | null = null,
+): (Tensor | null)[] {
   const rt = x.rt;
   const dtype = dataDtype('batchNorm backward', x);
   if (g.dtype !== dtype) throw new Error(`batchNorm backward: the upstream gradient is ${g.dtype}, the input x ${dtype} ${shapeStr(x.shape)} (they must match)`);
@@ -72,7 +83,15 @@ function bnBackward(g: Tensor, x: Tensor, s: BnShape, stats: Tensor, weight: Ten
   const needSums = training || Boolean(weight?.requiresGrad) || Boolean(bias?.requiresGrad);
   const dweight = needSums ? Tensor.empty([s.c], 'f32', rt) : null;
   const dbias = needSums ? Tensor.empty([s.c], 'f32', rt) : null;
-  if (dweight && dbias) bnBackwardReduce(rt, g.buffer, x.buffer, stats.buffer, affine, dweight.buffer, dbias.buffer, s, relu, dtype);
+  if (mask && !needSums) {
+    // g = dy where y > 0 (float16 data: the batch norm kernel's mask entry)
+    if (dtype === 'f16') bnReluMask(rt, mask.dy.buffer, mask.y.buffer, g.buffer, s, 'f16');
+    else unaryBackward(rt, 'relu', { y: mask.y.buffer, dy: mask.dy.buffer }, g.buffer, g.size);
+  }
+  if (dweight && dbias) {
+    if (mask) bnBackwardReduceMasked(rt, mask.dy.buffer, mask.y.buffer, x.buffer, stats.buffer, g.buffer, dweight.buffer, dbias.buffer, s, dtype);
+    else bnBackwardReduce(rt, g.buffer, x.buffer, stats.buffer, affine, dweight.buffer, dbias.buffer, s, relu, dtype);
+  }
   let dx: Tensor | null = null;
   if (x.requiresGrad) {
     dx = Tensor.empty(x.shape, dtype, rt);
@@ -147,7 +166,8 @@ export function batchNormRelu(
 /**
  * max(batchNorm(x, ...) + residual, 0): the end of a residual block (its last batch norm, the add of the
  * shortcut and the ReLU) in one pass forward. Backward: g = dy masked by the output > 0 is the residual's
- * gradient, and the batch norm's backward takes it as its upstream gradient.
+ * gradient, and the batch norm's backward takes it as its upstream gradient; the mask is applied in the pass that
+ * sums the batch norm's per-channel gradients (when they are needed), which writes g.
  */
 export function batchNormAddRelu(
   x: Tensor,
@@ -184,11 +204,10 @@ export function batchNormAddRelu(
     inputs,
     (dy) => {
       if (dy.dtype !== dtype) throw new Error(`${op} backward: the upstream gradient is ${dy.dtype}, the output ${dtype} ${shapeStr(out.shape)} (they must match)`);
+      // g = dy where out > 0: the residual's gradient and the batch norm's upstream one, written by bnBackward
+      // (in the pass of its sums when they run)
       const g = Tensor.empty(x.shape, dtype, rt);
-      // g = dy where out > 0: the residual's gradient (float16 for float16 data: the batch norm kernel's mask entry)
-      if (dtype === 'f16') bnReluMask(rt, dy.buffer, out.buffer, g.buffer, s, 'f16');
-      else unaryBackward(rt, 'relu', { y: out.buffer, dy: dy.buffer }, g.buffer, g.size);
-      const [dx, ...affine] = bnBackward(g, x, s, stats, weight, bias, training, false);
+      const [dx, ...affine] = bnBackward(g, x, s, stats, weight, bias, training, false, { dy, y: out });
       return [dx, g, ...affine];
     },
     [stats],

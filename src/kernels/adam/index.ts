@@ -2,7 +2,11 @@
 import type { GpuRuntime } from '../../gpu/runtime';
 import adamShader from './adam.wgsl';
 import { withPrelude } from '../prelude';
-import { defineKernel, launch, vec4Named } from '../contract';
+import { defineKernel, launch, vec4Named, type LaunchSpec } from '../contract';
+import { f32Range, gridStride } from '../util';
+import { ADAM_MULTI_SLOTS, adamMultiKernel, type AdamSlotBinding, type AdamSlotUniform } from './multi';
+
+export { ADAM_MULTI_SLOTS, adamMultiKernel };
 
 /** The contract of adam.wgsl. */
 export const adamKernel = defineKernel({
@@ -63,5 +67,88 @@ export function adamUpdate(rt: GpuRuntime, param: GPUBuffer, grad: GPUBuffer, s:
     },
     bindings: l.bindings,
     workgroups: l.workgroups,
+  });
+}
+
+/** One tensor of a multi-tensor update: its buffers, its size and its step count (this step included). */
+export interface AdamSlot {
+  param: GPUBuffer;
+  grad: GPUBuffer;
+  state: AdamBuffers;
+  n: number;
+  step: number;
+}
+
+/** The hyperparameters one group's tensors share (each tensor has its own step count). */
+export type AdamGroupHyper = Omit<AdamHyper, 'step'>;
+
+/**
+ * The update of `adamUpdate` for every tensor of `slots` (one parameter group's hyperparameters; amsgrad when the
+ * tensors have maxExpAvgSq, all or none), in as few dispatches as the device's storage-buffer limit allows: tensors
+ * whose size is a multiple of 4 through the vec4 entries, the others through the scalar ones, up to `limits.slots`
+ * (default: as many as fit, at most ADAM_MULTI_SLOTS) a dispatch; a lone or empty tensor takes `adamUpdate`. The
+ * results are bit-identical to one `adamUpdate` per tensor. `limits.workgroups` caps each tensor's workgroups (tests).
+ */
+export function adamUpdateMany(rt: GpuRuntime, slots: readonly AdamSlot[], h: AdamGroupHyper, limits: { slots?: number; workgroups?: number } = {}): void {
+  const amsgrad = slots.length > 0 && slots[0].state.maxExpAvgSq !== null;
+  slots.forEach((s, i) => {
+    if ((s.state.maxExpAvgSq !== null) !== amsgrad) throw new Error(`adam: tensor ${i} of the update (${s.n} floats) ${amsgrad ? 'has no' : 'has a'} max_exp_avg_sq buffer, tensor 0 ${amsgrad ? 'has one' : 'none'} (amsgrad is per group)`);
+  });
+  const fit = Math.floor(rt.limits.maxStorageBuffersPerShaderStage / (amsgrad ? 5 : 4));
+  const k = Math.min(ADAM_MULTI_SLOTS, fit, limits.slots ?? ADAM_MULTI_SLOTS);
+  const single = (s: AdamSlot) => adamUpdate(rt, s.param, s.grad, s.state, s.n, { ...h, step: s.step });
+  if (k < 2) {
+    slots.forEach(single);
+    return;
+  }
+  for (const vec4 of [true, false]) {
+    const list = slots.filter((s) => s.n > 0 && (s.n % 4 === 0) === vec4);
+    for (let at = 0; at < list.length; at += k) {
+      const chunk = list.slice(at, at + k);
+      if (chunk.length === 1) single(chunk[0]);
+      else launchMulti(rt, chunk, h, amsgrad, vec4, limits.workgroups);
+    }
+  }
+  for (const s of slots) if (s.n === 0) single(s);
+}
+
+function launchMulti(rt: GpuRuntime, chunk: readonly AdamSlot[], h: AdamGroupHyper, amsgrad: boolean, vec4: boolean, maxWorkgroups = Infinity): void {
+  type Spec = LaunchSpec<AdamSlotUniform, AdamSlotBinding>;
+  const [beta1, beta2] = h.betas;
+  // As adamUpdate's uniforms.
+  const uniforms = {
+    beta1,
+    beta2,
+    one_minus_beta1: 1 - beta1,
+    one_minus_beta2: 1 - beta2,
+    eps: h.eps,
+    weight_decay: h.decoupled ? 0 : h.weightDecay,
+    param_scale: h.decoupled ? 1 - h.lr * h.weightDecay : 1,
+  } as Spec['uniforms'];
+  const bindings = {} as Spec['bindings'];
+  const cap = Math.min(maxWorkgroups, Math.floor(rt.limits.maxComputeWorkgroupsPerDimension / chunk.length));
+  let wg = 0;
+  for (let k = 0; k < ADAM_MULTI_SLOTS; k++) {
+    const s = chunk[k];
+    const units = s ? (vec4 ? s.n / 4 : s.n) : 0;
+    if (s) wg += Math.min(cap, gridStride(rt, units)[0]);
+    uniforms[`n${k}`] = units;
+    uniforms[`wg${k}`] = wg;
+    uniforms[`step_size${k}`] = s ? h.lr / (1 - beta1 ** s.step) : 0;
+    uniforms[`bc2_sqrt${k}`] = s ? Math.sqrt(1 - beta2 ** s.step) : 0;
+    const range = (b: GPUBuffer | null | undefined) => (s && b ? f32Range(b, s.n) : null);
+    bindings[`param${k}`] = range(s?.param);
+    bindings[`grad${k}`] = range(s?.grad);
+    bindings[`exp_avg${k}`] = range(s?.state.expAvg);
+    bindings[`exp_avg_sq${k}`] = range(s?.state.expAvgSq);
+    bindings[`max_exp_avg_sq${k}`] = amsgrad ? range(s?.state.maxExpAvgSq) : null;
+  }
+  const floats = chunk.reduce((a, s) => a + s.n, 0);
+  launch(rt, adamMultiKernel, {
+    op: `${h.decoupled ? 'adamw' : 'adam'}[${chunk.length} tensors, ${floats}${amsgrad ? ' amsgrad' : ''}]`,
+    entry: `${amsgrad ? 'adam_amsgrad' : 'adam'}${vec4 ? '_v4' : ''}_x${chunk.length}`,
+    uniforms,
+    bindings,
+    workgroups: [wg],
   });
 }

@@ -50,6 +50,8 @@ const TRAINING: u32 = 4u;
 @group(0) @binding(16) var<storage, read_write> out4: array<vec4<f32>>;
 @group(0) @binding(17) var<storage, read> res: array<f32>;           // apply* with RESIDUAL: the residual connection; relu_mask*: y
 @group(0) @binding(18) var<storage, read> res4: array<vec4<f32>>;
+@group(0) @binding(19) var<storage, read_write> grad_out: array<f32>;   // backward_reduce_mask*: g, the masked dy
+@group(0) @binding(20) var<storage, read_write> grad_out4: array<vec4<f32>>;
 
 var<workgroup> wg_a: array<f32, WG>;
 var<workgroup> wg_b: array<f32, WG>;
@@ -572,6 +574,125 @@ fn backward_reduce_serial_v4(@builtin(global_invocation_id) gid: vec3<u32>) {
         let gy = dy4[base + s];
         let xh = vec4<f32>(xhat(v.x, k), xhat(v.y, k), xhat(v.z, k), xhat(v.w, k));
         let g = vec4<f32>(upstream(gy.x, xh.x, k), upstream(gy.y, xh.y, k), upstream(gy.z, xh.z, k), upstream(gy.w, xh.w, k));
+        pg += g;
+        pgx += g * xh;
+      }
+      add_block(&acc, vec3<f32>((pg.x + pg.y) + (pg.z + pg.w), (pgx.x + pgx.y) + (pgx.z + pgx.w), 0.0), false);
+    }
+  }
+  let sums = finish(&acc, false);
+  dbias_out[c] = sums.x;
+  dweight_out[c] = sums.y;
+}
+
+// ------------------------------------------------------------------ batchNormAddRelu's backward sums, mask fused
+
+// backward_reduce*'s sums with the ReLU mask of batchNormAddRelu fused in (relu_mask's work): g = mask1(dy, y),
+// y (the block's output) bound at `res`; g is also written to `grad_out` (the residual's gradient, and
+// backward_apply's upstream). The sums and g are those of relu_mask followed by backward_reduce, bit for bit.
+// Only the statistics are read (no affine part), so an entry binds 7 storage buffers.
+
+fn stat_coef(c: u32) -> vec4<f32> {
+  return vec4<f32>(stats[c], stats[params.c + c], 1.0, 0.0);
+}
+
+@compute @workgroup_size(WG)
+fn backward_reduce_mask(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let c = wid.x;
+  let hwu = params.hw;
+  let count = params.n * hwu;
+  let k = stat_coef(c);
+  var sg = 0.0;
+  var sgx = 0.0;
+  var pos = chan_start(lid.x, hwu);
+  for (var j = lid.x; j < count; j += WG) {
+    let i = chan_offset(c, pos, hwu);
+    let xh = xhat(x[i], k);
+    let g = mask1(dy[i], res[i]);
+    grad_out[i] = g;
+    sg += g;
+    sgx += g * xh;
+    pos = chan_next(pos, hwu);
+  }
+  sum2_tree(lid.x, sg, sgx);
+  if (lid.x == 0u) {
+    dbias_out[c] = wg_a[0];
+    dweight_out[c] = wg_b[0];
+  }
+}
+
+fn mask4(gy: vec4<f32>, y: vec4<f32>) -> vec4<f32> {
+  return vec4<f32>(mask1(gy.x, y.x), mask1(gy.y, y.y), mask1(gy.z, y.z), mask1(gy.w, y.w));
+}
+
+@compute @workgroup_size(WG)
+fn backward_reduce_mask_v4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let c = wid.x;
+  let hwu = params.hw / 4u;
+  let count = params.n * hwu;
+  let k = stat_coef(c);
+  var sg = vec4<f32>(0.0);
+  var sgx = vec4<f32>(0.0);
+  var pos = chan_start(lid.x, hwu);
+  for (var j = lid.x; j < count; j += WG) {
+    let i = chan_offset(c, pos, hwu);
+    let v = x4[i];
+    let xh = vec4<f32>(xhat(v.x, k), xhat(v.y, k), xhat(v.z, k), xhat(v.w, k));
+    let g = mask4(dy4[i], res4[i]);
+    grad_out4[i] = g;
+    sg += g;
+    sgx += g * xh;
+    pos = chan_next(pos, hwu);
+  }
+  sum2_tree(lid.x, (sg.x + sg.y) + (sg.z + sg.w), (sgx.x + sgx.y) + (sgx.z + sgx.w));
+  if (lid.x == 0u) {
+    dbias_out[c] = wg_a[0];
+    dweight_out[c] = wg_b[0];
+  }
+}
+
+@compute @workgroup_size(8)
+fn backward_reduce_mask_serial(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let c = gid.x;
+  if (c >= params.c) { return; }
+  let hwu = params.hw;
+  let k = stat_coef(c);
+  var acc: Serial;
+  for (var b = 0u; b < params.n; b++) {
+    let base = (b * params.c + c) * hwu;
+    for (var s0 = 0u; s0 < hwu; s0 += SERIAL_BLOCK) {
+      var blk = vec3<f32>(0.0);
+      for (var s = s0; s < min(s0 + SERIAL_BLOCK, hwu); s++) {
+        let xh = xhat(x[base + s], k);
+        let g = mask1(dy[base + s], res[base + s]);
+        grad_out[base + s] = g;
+        blk += vec3<f32>(g, g * xh, 0.0);
+      }
+      add_block(&acc, blk, false);
+    }
+  }
+  let sums = finish(&acc, false);
+  dbias_out[c] = sums.x;
+  dweight_out[c] = sums.y;
+}
+
+@compute @workgroup_size(8)
+fn backward_reduce_mask_serial_v4(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let c = gid.x;
+  if (c >= params.c) { return; }
+  let hwu = params.hw / 4u;
+  let k = stat_coef(c);
+  var acc: Serial;
+  for (var b = 0u; b < params.n; b++) {
+    let base = (b * params.c + c) * hwu;
+    for (var s0 = 0u; s0 < hwu; s0 += SERIAL_BLOCK) {
+      var pg = vec4<f32>(0.0);
+      var pgx = vec4<f32>(0.0);
+      for (var s = s0; s < min(s0 + SERIAL_BLOCK, hwu); s++) {
+        let v = x4[base + s];
+        let xh = vec4<f32>(xhat(v.x, k), xhat(v.y, k), xhat(v.z, k), xhat(v.w, k));
+        let g = mask4(dy4[base + s], res4[base + s]);
+        grad_out4[base + s] = g;
         pg += g;
         pgx += g * xh;
       }

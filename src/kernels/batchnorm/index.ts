@@ -55,7 +55,7 @@ const HAS_BIAS = 2;
 const TRAINING = 4;
 
 const ENTRIES = [
-  ...['stats_train', 'apply', 'backward_reduce', 'backward_apply', 'stats_train_serial', 'backward_reduce_serial', 'relu_mask'].flatMap((e) => [e, `${e}_v4`]),
+  ...['stats_train', 'apply', 'backward_reduce', 'backward_apply', 'stats_train_serial', 'backward_reduce_serial', 'relu_mask', 'backward_reduce_mask', 'backward_reduce_mask_serial'].flatMap((e) => [e, `${e}_v4`]),
   'stats_eval',
 ];
 
@@ -83,6 +83,8 @@ export const batchnormKernel = defineKernel({
     ['out4', 'read_write'],
     ['res', 'read'],
     ['res4', 'read'],
+    ['grad_out', 'read_write'],
+    ['grad_out4', 'read_write'],
   ],
 });
 type Slot = (typeof batchnormKernel.bindings)[number][0];
@@ -90,7 +92,7 @@ type Slot = (typeof batchnormKernel.bindings)[number][0];
 /** The same kernel on float16 data (x, dy, out, res and their vec4 views): same entries, uniforms and bindings. */
 export const batchnormKernelF16 = defineKernel({
   name: 'batchnorm/batchnorm.wgsl (f16)',
-  shader: withPrelude(halfVariant(batchnorm, { scalar: ['x', 'dy', 'out', 'res'], vec4: ['x4', 'dy4', 'out4', 'res4'] }), 'grid'),
+  shader: withPrelude(halfVariant(batchnorm, { scalar: ['x', 'dy', 'out', 'res', 'grad_out'], vec4: ['x4', 'dy4', 'out4', 'res4', 'grad_out4'] }), 'grid'),
   entries: ENTRIES,
   uniforms: batchnormKernel.uniforms,
   bindings: batchnormKernel.bindings,
@@ -144,7 +146,7 @@ const REDUCTIONS = ['serial', 'tree'] as const;
  * The entry (scalar or vec4 variant) and the x / dy / out / res bindings in the matching slots, sized for their
  * storage type (float16: 2 bytes a value, whole 4-byte words; a vec4<f16> is 8 bytes).
  */
-function dataSlots(s: BnShape, entry: string, data: { x?: GPUBuffer; dy?: GPUBuffer; out?: GPUBuffer; res?: GPUBuffer }, dtype: BnDtype) {
+function dataSlots(s: BnShape, entry: string, data: { x?: GPUBuffer; dy?: GPUBuffer; out?: GPUBuffer; res?: GPUBuffer; grad_out?: GPUBuffer }, dtype: BnDtype) {
   const total = s.n * s.c * s.hw;
   const range = dtype === 'f16' ? f16Range : f32Range;
   const given: Partial<Record<Slot, Binding>> = {};
@@ -153,6 +155,7 @@ function dataSlots(s: BnShape, entry: string, data: { x?: GPUBuffer; dy?: GPUBuf
   if (data.dy) given[v ? 'dy4' : 'dy'] = range(data.dy, total);
   if (data.out) given[v ? 'out4' : 'out'] = range(data.out, total);
   if (data.res) given[v ? 'res4' : 'res'] = range(data.res, total);
+  if (data.grad_out) given[v ? 'grad_out4' : 'grad_out'] = range(data.grad_out, total);
   return { entry: v ? `${entry}_v4` : entry, given };
 }
 
@@ -276,6 +279,38 @@ export function bnBackwardReduce(
     constants: serial ? { RELU: relu ? 1 : 0 } : { WG: reduceWG(s), RELU: relu ? 1 : 0 },
     uniforms: params(s, affineFlags(a)),
     bindings: slots({ ...d.given, ...channelSlots(stats, a, s.c), dbias_out: f32Range(dbias, s.c), dweight_out: f32Range(dweight, s.c) }),
+    workgroups: [serial ? Math.ceil(s.c / SERIAL_WG) : s.c],
+  });
+}
+
+/**
+ * bnBackwardReduce's sums for batchNormAddRelu, with its ReLU mask fused in: g = dy where the block's output
+ * y > 0 (else 0; bnReluMask's g) is written to `g` and summed (dbias = Σ g, dweight = Σ g·x̂), in one pass instead
+ * of bnReluMask (or relu's backward) followed by bnBackwardReduce, with the same bits. dy, y, x and g of `dtype`.
+ */
+export function bnBackwardReduceMasked(
+  rt: GpuRuntime,
+  dy: GPUBuffer,
+  y: GPUBuffer,
+  x: GPUBuffer,
+  stats: GPUBuffer,
+  g: GPUBuffer,
+  dweight: GPUBuffer,
+  dbias: GPUBuffer,
+  s: BnShape,
+  dtype: BnDtype = 'f32',
+): void {
+  const op = label('backward_reduce_mask', s, true, dtype);
+  checkShape(op, s, rt);
+  const kernel = kernelFor(rt, op, dtype);
+  const serial = channelReduction(rt, s) === 'serial';
+  const d = dataSlots(s, serial ? 'backward_reduce_mask_serial' : 'backward_reduce_mask', { x, dy, res: y, grad_out: g }, dtype);
+  launch(rt, kernel, {
+    op,
+    entry: d.entry,
+    constants: serial ? {} : { WG: reduceWG(s) },
+    uniforms: params(s, 0),
+    bindings: slots({ ...d.given, stats: f32Range(stats, 2 * s.c), dbias_out: f32Range(dbias, s.c), dweight_out: f32Range(dweight, s.c) }),
     workgroups: [serial ? Math.ceil(s.c / SERIAL_WG) : s.c],
   });
 }

@@ -1,8 +1,15 @@
-/** Launcher for sgd.wgsl: one in-place torch.optim.SGD update of one parameter tensor. */
+/**
+ * Launchers for sgd.wgsl (one in-place torch.optim.SGD update of one parameter tensor) and for the generated
+ * multi-tensor update (multi.ts: several tensors of one group a dispatch, bit-identical to one update each).
+ */
 import type { GpuRuntime } from '../../gpu/runtime';
 import sgdShader from './sgd.wgsl';
 import { withPrelude } from '../prelude';
-import { defineKernel, launch, vec4Named } from '../contract';
+import { defineKernel, launch, vec4Named, type LaunchSpec } from '../contract';
+import { f32Range, gridStride } from '../util';
+import { SGD_MULTI_SLOTS, sgdMultiKernel, type SlotBinding, type SlotUniform } from './multi';
+
+export { SGD_MULTI_SLOTS, sgdMultiKernel };
 
 export const sgdKernel = defineKernel({
   name: 'sgd/sgd.wgsl',
@@ -51,5 +58,81 @@ export function sgdUpdate(
     },
     bindings: l.bindings,
     workgroups: l.workgroups,
+  });
+}
+
+/** One tensor of a multi-tensor update: its buffers, its size and whether this is its first momentum step. */
+export interface SgdSlot {
+  param: GPUBuffer;
+  grad: GPUBuffer;
+  /** The momentum buffer (null only when momentum is 0). */
+  buf: GPUBuffer | null;
+  n: number;
+  first: boolean;
+}
+
+/**
+ * The update of `sgdUpdate` for every tensor of `slots` (one parameter group's hyperparameters), in as few dispatches
+ * as the device's storage-buffer limit allows: tensors whose size is a multiple of 4 go through the vec4 entries, the
+ * others through the scalar ones, up to `limits.slots` (default: as many as fit, at most SGD_MULTI_SLOTS) a dispatch; a
+ * lone or empty tensor takes `sgdUpdate`. The results are bit-identical to one `sgdUpdate` per tensor.
+ * `limits.workgroups` caps each tensor's workgroups (tests: every thread then loops over several units).
+ */
+export function sgdUpdateMany(rt: GpuRuntime, slots: readonly SgdSlot[], h: SgdHyper, limits: { slots?: number; workgroups?: number } = {}): void {
+  const withMomentum = h.momentum !== 0;
+  slots.forEach((s, i) => {
+    if (withMomentum && !s.buf) throw new Error(`sgd: tensor ${i} of the update (${s.n} floats) has no momentum buffer; one is needed when momentum is not 0`);
+  });
+  const perSlot = withMomentum ? 3 : 2;
+  const fit = Math.floor(rt.limits.maxStorageBuffersPerShaderStage / perSlot);
+  const k = Math.min(SGD_MULTI_SLOTS, fit, limits.slots ?? SGD_MULTI_SLOTS);
+  const single = (s: SgdSlot) => sgdUpdate(rt, s.param, s.grad, s.buf, s.n, h, s.first);
+  if (k < 2) {
+    slots.forEach(single);
+    return;
+  }
+  for (const vec4 of [true, false]) {
+    const list = slots.filter((s) => s.n > 0 && (s.n % 4 === 0) === vec4);
+    for (let at = 0; at < list.length; at += k) {
+      const chunk = list.slice(at, at + k);
+      if (chunk.length === 1) single(chunk[0]);
+      else launchMulti(rt, chunk, h, vec4, limits.workgroups);
+    }
+  }
+  for (const s of slots) if (s.n === 0) single(s);
+}
+
+function launchMulti(rt: GpuRuntime, chunk: readonly SgdSlot[], h: SgdHyper, vec4: boolean, maxWorkgroups = Infinity): void {
+  const withMomentum = h.momentum !== 0;
+  type Spec = LaunchSpec<SlotUniform, SlotBinding>;
+  const uniforms = {
+    lr: h.lr,
+    momentum: h.momentum,
+    dampening: h.dampening,
+    weight_decay: h.weightDecay,
+    nesterov: h.nesterov,
+  } as Spec['uniforms'];
+  const bindings = {} as Spec['bindings'];
+  // Each slot's workgroups: those of the per-tensor kernel's vec4 entries (gridStride), within the dispatch's limit.
+  const cap = Math.min(maxWorkgroups, Math.floor(rt.limits.maxComputeWorkgroupsPerDimension / chunk.length));
+  let wg = 0;
+  for (let k = 0; k < SGD_MULTI_SLOTS; k++) {
+    const s = chunk[k];
+    const units = s ? (vec4 ? s.n / 4 : s.n) : 0;
+    if (s) wg += Math.min(cap, gridStride(rt, units)[0]);
+    uniforms[`n${k}`] = units;
+    uniforms[`wg${k}`] = wg;
+    uniforms[`first${k}`] = Boolean(s?.first);
+    bindings[`param${k}`] = s ? f32Range(s.param, s.n) : null;
+    bindings[`grad${k}`] = s ? f32Range(s.grad, s.n) : null;
+    bindings[`buf${k}`] = s && withMomentum ? f32Range(s.buf!, s.n) : null;
+  }
+  const floats = chunk.reduce((a, s) => a + s.n, 0);
+  launch(rt, sgdMultiKernel, {
+    op: `sgd[${chunk.length} tensors, ${floats}${withMomentum ? ' momentum' : ''}]`,
+    entry: `sgd_${withMomentum ? 'momentum' : 'plain'}${vec4 ? '_v4' : ''}_x${chunk.length}`,
+    uniforms,
+    bindings,
+    workgroups: [wg],
   });
 }
