@@ -15,8 +15,9 @@ beforeAll(async () => {
   rt = await testRuntime();
 });
 
-/** A runtime stand-in for the settings alone (kernelConfig reads only the adapter's kind). */
-const fakeRuntime = (isSoftware: boolean) => ({ isSoftware }) as unknown as GpuRuntime;
+/** A runtime stand-in for the settings alone (kernelConfig reads only the adapter's kind and name). */
+const fakeRuntime = (isSoftware: boolean, name = isSoftware ? 'mesa / software / llvmpipe' : 'nvidia / hopper') =>
+  ({ isSoftware, adapter: { name, description: '' } }) as unknown as GpuRuntime;
 
 /** The dispatches (op name and entry point) that fn encodes. */
 function dispatched(fn: () => void): { op: string; entry: string }[] {
@@ -39,6 +40,12 @@ describe('kernel configuration', () => {
     expect(kernelConfig(fakeRuntime(true)).channelReduction).toBe('serial');
     expect(kernelConfig(fakeRuntime(false)).channelReduction).toBe('tree');
     expect(kernelConfig(rt)).toEqual(defaultKernelConfig(rt));
+  });
+
+  it('multi-tensor optimizer updates on GPUs and llvmpipe, one tensor a dispatch on SwiftShader', () => {
+    expect(kernelConfig(fakeRuntime(false)).multiTensorUpdate).toBe(true);
+    expect(kernelConfig(fakeRuntime(true)).multiTensorUpdate).toBe(true);
+    expect(kernelConfig(fakeRuntime(true, 'google / swiftshader / swiftshader-device-subzero-')).multiTensorUpdate).toBe(false);
   });
 
   it('is kept per runtime, and setKernelConfig returns a restore function', () => {

@@ -1,3 +1,4 @@
+import { withKernelConfig } from '../src/kernels/config';
 import { describe, it, expect, beforeAll } from 'vitest';
 import { testRuntime } from './helpers/gpu';
 import { TOL, expectClose, randomArray, tensor } from './helpers/numeric';
@@ -213,6 +214,21 @@ describe('the multi-tensor update (kernels/sgd/multi.ts) gives the bits of one u
       }
     }
     for (const t of [...a, ...b]) for (const x of [t.param, t.grad, t.buf]) x?.dispose();
+  });
+
+  it('with the kernel configuration\'s multiTensorUpdate off (SwiftShader\'s default), one dispatch per tensor', () => {
+    const ts = [3, 8, 5].map((n, i) => tensor(rt, randomArray(n, 400 + i), [n]));
+    const gs = ts.map((t, i) => tensor(rt, randomArray(t.size, 410 + i), [t.size]));
+    const slots: SgdSlot[] = ts.map((t, i) => ({ param: t.buffer, grad: gs[i].buffer, buf: null, n: t.size, first: false }));
+    const h: SgdHyper = { lr: 0.1, momentum: 0, dampening: 0, weightDecay: 0, nesterov: false };
+    const count = () => {
+      const before = rt.counters.dispatches;
+      sgdUpdateMany(rt, slots, h);
+      return rt.counters.dispatches - before;
+    };
+    expect(withKernelConfig(rt, { multiTensorUpdate: false }, count)).toBe(3);
+    expect(withKernelConfig(rt, { multiTensorUpdate: true }, count)).toBe(2); // the two odd sizes together, the vec4 one alone
+    for (const t of [...ts, ...gs]) t.dispose();
   });
 
   it('refuses a tensor without a momentum buffer when momentum is not 0, naming it', () => {

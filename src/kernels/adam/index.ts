@@ -5,6 +5,7 @@ import { withPrelude } from '../prelude';
 import { defineKernel, launch, vec4Named, type LaunchSpec } from '../contract';
 import { f32Range, gridStride } from '../util';
 import { ADAM_MULTI_SLOTS, adamMultiKernel, type AdamSlotBinding, type AdamSlotUniform } from './multi';
+import { kernelConfig } from '../config';
 
 export { ADAM_MULTI_SLOTS, adamMultiKernel };
 
@@ -95,7 +96,7 @@ export function adamUpdateMany(rt: GpuRuntime, slots: readonly AdamSlot[], h: Ad
     if ((s.state.maxExpAvgSq !== null) !== amsgrad) throw new Error(`adam: tensor ${i} of the update (${s.n} floats) ${amsgrad ? 'has no' : 'has a'} max_exp_avg_sq buffer, tensor 0 ${amsgrad ? 'has one' : 'none'} (amsgrad is per group)`);
   });
   const fit = Math.floor(rt.limits.maxStorageBuffersPerShaderStage / (amsgrad ? 5 : 4));
-  const k = Math.min(ADAM_MULTI_SLOTS, fit, limits.slots ?? ADAM_MULTI_SLOTS);
+  const k = Math.min(ADAM_MULTI_SLOTS, fit, limits.slots ?? (kernelConfig(rt).multiTensorUpdate ? ADAM_MULTI_SLOTS : 1));
   const single = (s: AdamSlot) => adamUpdate(rt, s.param, s.grad, s.state, s.n, { ...h, step: s.step });
   if (k < 2) {
     slots.forEach(single);

@@ -8,6 +8,7 @@ import { withPrelude } from '../prelude';
 import { defineKernel, launch, vec4Named, type LaunchSpec } from '../contract';
 import { f32Range, gridStride } from '../util';
 import { SGD_MULTI_SLOTS, sgdMultiKernel, type SlotBinding, type SlotUniform } from './multi';
+import { kernelConfig } from '../config';
 
 export { SGD_MULTI_SLOTS, sgdMultiKernel };
 
@@ -73,7 +74,8 @@ export interface SgdSlot {
 
 /**
  * The update of `sgdUpdate` for every tensor of `slots` (one parameter group's hyperparameters), in as few dispatches
- * as the device's storage-buffer limit allows: tensors whose size is a multiple of 4 go through the vec4 entries, the
+ * as the device's storage-buffer limit allows (one each where kernelConfig's multiTensorUpdate is off): tensors whose
+ * size is a multiple of 4 go through the vec4 entries, the
  * others through the scalar ones, up to `limits.slots` (default: as many as fit, at most SGD_MULTI_SLOTS) a dispatch; a
  * lone or empty tensor takes `sgdUpdate`. The results are bit-identical to one `sgdUpdate` per tensor.
  * `limits.workgroups` caps each tensor's workgroups (tests: every thread then loops over several units).
@@ -85,7 +87,7 @@ export function sgdUpdateMany(rt: GpuRuntime, slots: readonly SgdSlot[], h: SgdH
   });
   const perSlot = withMomentum ? 3 : 2;
   const fit = Math.floor(rt.limits.maxStorageBuffersPerShaderStage / perSlot);
-  const k = Math.min(SGD_MULTI_SLOTS, fit, limits.slots ?? SGD_MULTI_SLOTS);
+  const k = Math.min(SGD_MULTI_SLOTS, fit, limits.slots ?? (kernelConfig(rt).multiTensorUpdate ? SGD_MULTI_SLOTS : 1));
   const single = (s: SgdSlot) => sgdUpdate(rt, s.param, s.grad, s.buf, s.n, h, s.first);
   if (k < 2) {
     slots.forEach(single);
