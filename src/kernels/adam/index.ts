@@ -5,7 +5,7 @@ import { withPrelude } from '../prelude';
 import { defineKernel, launch, vec4Named, type LaunchSpec } from '../contract';
 import { f32Range, gridStride } from '../util';
 import { ADAM_MULTI_SLOTS, adamMultiKernel, type AdamSlotBinding, type AdamSlotUniform } from './multi';
-import { kernelConfig } from '../config';
+import { forEachMultiChunk, slotWorkgroups } from '../multi_tensor';
 
 export { ADAM_MULTI_SLOTS, adamMultiKernel };
 
@@ -95,22 +95,15 @@ export function adamUpdateMany(rt: GpuRuntime, slots: readonly AdamSlot[], h: Ad
   slots.forEach((s, i) => {
     if ((s.state.maxExpAvgSq !== null) !== amsgrad) throw new Error(`adam: tensor ${i} of the update (${s.n} floats) ${amsgrad ? 'has no' : 'has a'} max_exp_avg_sq buffer, tensor 0 ${amsgrad ? 'has one' : 'none'} (amsgrad is per group)`);
   });
-  const fit = Math.floor(rt.limits.maxStorageBuffersPerShaderStage / (amsgrad ? 5 : 4));
-  const k = Math.min(ADAM_MULTI_SLOTS, fit, limits.slots ?? (kernelConfig(rt).multiTensorUpdate ? ADAM_MULTI_SLOTS : 1));
-  const single = (s: AdamSlot) => adamUpdate(rt, s.param, s.grad, s.state, s.n, { ...h, step: s.step });
-  if (k < 2) {
-    slots.forEach(single);
-    return;
-  }
-  for (const vec4 of [true, false]) {
-    const list = slots.filter((s) => s.n > 0 && (s.n % 4 === 0) === vec4);
-    for (let at = 0; at < list.length; at += k) {
-      const chunk = list.slice(at, at + k);
-      if (chunk.length === 1) single(chunk[0]);
-      else launchMulti(rt, chunk, h, amsgrad, vec4, limits.workgroups);
-    }
-  }
-  for (const s of slots) if (s.n === 0) single(s);
+  forEachMultiChunk(
+    rt,
+    slots,
+    amsgrad ? 5 : 4,
+    ADAM_MULTI_SLOTS,
+    limits.slots,
+    (s) => adamUpdate(rt, s.param, s.grad, s.state, s.n, { ...h, step: s.step }),
+    (chunk, vec4) => launchMulti(rt, chunk, h, amsgrad, vec4, limits.workgroups),
+  );
 }
 
 function launchMulti(rt: GpuRuntime, chunk: readonly AdamSlot[], h: AdamGroupHyper, amsgrad: boolean, vec4: boolean, maxWorkgroups = Infinity): void {
@@ -127,14 +120,11 @@ function launchMulti(rt: GpuRuntime, chunk: readonly AdamSlot[], h: AdamGroupHyp
     param_scale: h.decoupled ? 1 - h.lr * h.weightDecay : 1,
   } as Spec['uniforms'];
   const bindings = {} as Spec['bindings'];
-  const cap = Math.min(maxWorkgroups, Math.floor(rt.limits.maxComputeWorkgroupsPerDimension / chunk.length));
-  let wg = 0;
+  const { units, wgEnd } = slotWorkgroups(rt, chunk, vec4, ADAM_MULTI_SLOTS, maxWorkgroups);
   for (let k = 0; k < ADAM_MULTI_SLOTS; k++) {
     const s = chunk[k];
-    const units = s ? (vec4 ? s.n / 4 : s.n) : 0;
-    if (s) wg += Math.min(cap, gridStride(rt, units)[0]);
-    uniforms[`n${k}`] = units;
-    uniforms[`wg${k}`] = wg;
+    uniforms[`n${k}`] = units[k];
+    uniforms[`wg${k}`] = wgEnd[k];
     uniforms[`step_size${k}`] = s ? h.lr / (1 - beta1 ** s.step) : 0;
     uniforms[`bc2_sqrt${k}`] = s ? Math.sqrt(1 - beta2 ** s.step) : 0;
     const range = (b: GPUBuffer | null | undefined) => (s && b ? f32Range(b, s.n) : null);
@@ -150,6 +140,6 @@ function launchMulti(rt: GpuRuntime, chunk: readonly AdamSlot[], h: AdamGroupHyp
     entry: `${amsgrad ? 'adam_amsgrad' : 'adam'}${vec4 ? '_v4' : ''}_x${chunk.length}`,
     uniforms,
     bindings,
-    workgroups: [wg],
+    workgroups: [wgEnd[ADAM_MULTI_SLOTS - 1]],
   });
 }

@@ -7,6 +7,7 @@
  * adam_v4_x<K>, adam_amsgrad_v4_x<K>; slot k has the workgroups wg<k−1> ≤ workgroup < wg<k>, which run a grid-stride
  * loop over its n<k> elements (or vec4s). The bias corrections (step_size<k>, bc2_sqrt<k>) are per slot.
  */
+import { multiTensorEntries } from '../multi_tensor';
 import { defineKernel, type BindingDecl, type UniformType } from '../contract';
 
 /** The most tensors one multi-tensor dispatch updates. */
@@ -52,25 +53,6 @@ fn adam_amsgrad${s}_${k}(i: u32) {
 }`;
 }
 
-/** Slot k's part of an entry (its own workgroups, so the slot is uniform in a workgroup). */
-function slotLoop(fn: string, k: number): string {
-  const start = k === 0 ? '0u' : `params.wg${k - 1}`;
-  return `  if (w < params.wg${k}) {
-    for (var i = (w - ${start}) * WG + lid.x; i < params.n${k}; i += (params.wg${k} - ${start}) * WG) { ${fn}_${k}(i); }
-    return;
-  }`;
-}
-
-function entries(count: number): string {
-  const entry = (mode: string, v: boolean) => `
-@compute @workgroup_size(WG)
-fn ${mode}${v ? '_v4' : ''}_x${count}(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let w = wid.x;
-${SLOTS.slice(0, count).map((k) => slotLoop(`${mode}${v ? 'v' : ''}`, k)).join('\n')}
-}`;
-  return [entry('adam', false), entry('adam_amsgrad', false), entry('adam', true), entry('adam_amsgrad', true)].join('\n');
-}
-
 function shader(): string {
   const fields = [...COMMON.map(([n, t]) => `${n}: ${t}`), ...PER_SLOT.flatMap((f) => SLOTS.map((k) => `${f}${k}: ${PER_SLOT_TYPE[f]}`))];
   const access = (n: string) => (n === 'grad' ? 'read' : 'read_write');
@@ -103,7 +85,7 @@ fn maximum4(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> {
   return select(max(a, b), a + b, is_nan4(a) | is_nan4(b));
 }`,
     ...SLOTS.flatMap((k) => [slotFunctions(k, false), slotFunctions(k, true)]),
-    ...COUNTS.map(entries),
+    ...COUNTS.map((c) => multiTensorEntries(['adam', 'adam_amsgrad'], c)),
   ].join('\n');
 }
 

@@ -8,7 +8,7 @@ import { withPrelude } from '../prelude';
 import { defineKernel, launch, vec4Named, type LaunchSpec } from '../contract';
 import { f32Range, gridStride } from '../util';
 import { SGD_MULTI_SLOTS, sgdMultiKernel, type SlotBinding, type SlotUniform } from './multi';
-import { kernelConfig } from '../config';
+import { forEachMultiChunk, slotWorkgroups } from '../multi_tensor';
 
 export { SGD_MULTI_SLOTS, sgdMultiKernel };
 
@@ -85,23 +85,15 @@ export function sgdUpdateMany(rt: GpuRuntime, slots: readonly SgdSlot[], h: SgdH
   slots.forEach((s, i) => {
     if (withMomentum && !s.buf) throw new Error(`sgd: tensor ${i} of the update (${s.n} floats) has no momentum buffer; one is needed when momentum is not 0`);
   });
-  const perSlot = withMomentum ? 3 : 2;
-  const fit = Math.floor(rt.limits.maxStorageBuffersPerShaderStage / perSlot);
-  const k = Math.min(SGD_MULTI_SLOTS, fit, limits.slots ?? (kernelConfig(rt).multiTensorUpdate ? SGD_MULTI_SLOTS : 1));
-  const single = (s: SgdSlot) => sgdUpdate(rt, s.param, s.grad, s.buf, s.n, h, s.first);
-  if (k < 2) {
-    slots.forEach(single);
-    return;
-  }
-  for (const vec4 of [true, false]) {
-    const list = slots.filter((s) => s.n > 0 && (s.n % 4 === 0) === vec4);
-    for (let at = 0; at < list.length; at += k) {
-      const chunk = list.slice(at, at + k);
-      if (chunk.length === 1) single(chunk[0]);
-      else launchMulti(rt, chunk, h, vec4, limits.workgroups);
-    }
-  }
-  for (const s of slots) if (s.n === 0) single(s);
+  forEachMultiChunk(
+    rt,
+    slots,
+    withMomentum ? 3 : 2,
+    SGD_MULTI_SLOTS,
+    limits.slots,
+    (s) => sgdUpdate(rt, s.param, s.grad, s.buf, s.n, h, s.first),
+    (chunk, vec4) => launchMulti(rt, chunk, h, vec4, limits.workgroups),
+  );
 }
 
 function launchMulti(rt: GpuRuntime, chunk: readonly SgdSlot[], h: SgdHyper, vec4: boolean, maxWorkgroups = Infinity): void {
@@ -116,14 +108,11 @@ function launchMulti(rt: GpuRuntime, chunk: readonly SgdSlot[], h: SgdHyper, vec
   } as Spec['uniforms'];
   const bindings = {} as Spec['bindings'];
   // Each slot's workgroups: those of the per-tensor kernel's vec4 entries (gridStride), within the dispatch's limit.
-  const cap = Math.min(maxWorkgroups, Math.floor(rt.limits.maxComputeWorkgroupsPerDimension / chunk.length));
-  let wg = 0;
+  const { units, wgEnd } = slotWorkgroups(rt, chunk, vec4, SGD_MULTI_SLOTS, maxWorkgroups);
   for (let k = 0; k < SGD_MULTI_SLOTS; k++) {
     const s = chunk[k];
-    const units = s ? (vec4 ? s.n / 4 : s.n) : 0;
-    if (s) wg += Math.min(cap, gridStride(rt, units)[0]);
-    uniforms[`n${k}`] = units;
-    uniforms[`wg${k}`] = wg;
+    uniforms[`n${k}`] = units[k];
+    uniforms[`wg${k}`] = wgEnd[k];
     uniforms[`first${k}`] = Boolean(s?.first);
     bindings[`param${k}`] = s ? f32Range(s.param, s.n) : null;
     bindings[`grad${k}`] = s ? f32Range(s.grad, s.n) : null;
@@ -135,6 +124,6 @@ function launchMulti(rt: GpuRuntime, chunk: readonly SgdSlot[], h: SgdHyper, vec
     entry: `sgd_${withMomentum ? 'momentum' : 'plain'}${vec4 ? '_v4' : ''}_x${chunk.length}`,
     uniforms,
     bindings,
-    workgroups: [wg],
+    workgroups: [wgEnd[SGD_MULTI_SLOTS - 1]],
   });
 }

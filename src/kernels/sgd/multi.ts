@@ -11,6 +11,7 @@
  * sgd_plain_v4_x<K>, sgd_momentum_v4_x<K>. Each slot has its own range of workgroups (wg<k−1> ≤ workgroup < wg<k>),
  * which run a grid-stride loop over its elements (or vec4s), as the per-tensor kernel's vec4 entries do.
  */
+import { multiTensorEntries } from '../multi_tensor';
 import { defineKernel, type BindingDecl, type UniformType } from '../contract';
 
 /** The most tensors one multi-tensor dispatch updates. */
@@ -44,29 +45,6 @@ fn momentum${s}_${k}(i: u32) {
 }`;
 }
 
-/**
- * Slot k's part of an entry: the workgroups wg<k−1> ≤ w < wg<k> run a grid-stride loop over its n<k> units. The
- * slot is a workgroup's (uniform), so no thread runs another slot's code (a CPU driver would run every branch of a
- * per-thread choice).
- */
-function slotLoop(fn: string, k: number): string {
-  const start = k === 0 ? '0u' : `params.wg${k - 1}`;
-  return `  if (w < params.wg${k}) {
-    for (var i = (w - ${start}) * WG + lid.x; i < params.n${k}; i += (params.wg${k} - ${start}) * WG) { ${fn}_${k}(i); }
-    return;
-  }`;
-}
-
-function entries(count: number): string {
-  const entry = (mode: string, v: boolean) => `
-@compute @workgroup_size(WG)
-fn sgd_${mode}${v ? '_v4' : ''}_x${count}(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let w = wid.x;
-${SLOTS.slice(0, count).map((k) => slotLoop(`${mode}${v ? 'v' : ''}`, k)).join('\n')}
-}`;
-  return [entry('plain', false), entry('momentum', false), entry('plain', true), entry('momentum', true)].join('\n');
-}
-
 function shader(): string {
   const fields = [...HYPER.map(([n, t]) => `${n}: ${t}`), ...SLOTS.map((k) => `n${k}: u32`), ...SLOTS.map((k) => `wg${k}: u32`), ...SLOTS.map((k) => `first${k}: u32`)];
   const bindings = SLOTS.flatMap((k) => [
@@ -85,7 +63,7 @@ function shader(): string {
     '@group(0) @binding(0) var<uniform> params: Params;',
     ...bindings,
     ...SLOTS.flatMap((k) => [slotFunctions(k, false), slotFunctions(k, true)]),
-    ...COUNTS.map(entries),
+    ...COUNTS.map((c) => multiTensorEntries(['plain', 'momentum'], c, 'sgd_')),
   ].join('\n');
 }
 
