@@ -106,7 +106,7 @@ describe('tiled kernel edges', () => {
 });
 
 /** A runtime stand-in for the choices: a hardware (or software) adapter with lavapipe's limits and no subgroups. */
-const fakeRuntime = (isSoftware: boolean) => ({ isSoftware, features: new Set<string>(), device: {}, limits: rt.limits }) as unknown as GpuRuntime;
+const fakeRuntime = (isSoftware: boolean) => ({ isSoftware, adapter: { name: isSoftware ? 'swiftshader-like' : 'gpu', description: '' }, features: new Set<string>(), device: {}, limits: rt.limits }) as unknown as GpuRuntime;
 
 describe('the kernel choice', () => {
   it('software adapters keep today\'s picks; the tiled configurations are candidates of the matmul site', () => {
