@@ -13,7 +13,8 @@ import type { GpuRuntime } from '../src/gpu/runtime';
 import { Tensor } from '../src/autograd/tensor';
 import { autocast, tidy } from '../src/autograd/scope';
 import { crossEntropy } from '../src/autograd/ops/loss';
-import { clearFoundInf, unscaleGrad } from '../src/kernels/amp';
+import { clearFoundInf, unscaleGrad, unscaleGrads } from '../src/kernels/amp';
+import { withKernelConfig } from '../src/kernels/config';
 import { hasF16 } from '../src/kernels/cast';
 import { GradScaler, type GradScalerOptions, type GradScalerStateDict } from '../src/train/grad_scaler';
 import { SGD } from '../src/train/sgd';
@@ -118,6 +119,57 @@ describe('unscale kernel: g *= 1/scale in place, flag on NaN/±inf (torch _amp_f
       expect((await unscaleOnGpu(g, 4, 0xffffffff)).flag, `n=${n}: preset kept`).toBe(0xffffffff);
       expect((await unscaleOnGpu(g, 4)).flag, `n=${n}: cleared, then finite`).toBe(0);
     }
+  });
+});
+
+describe('the multi-tensor unscale (kernels/amp/multi.ts) gives the gradients and the flag of one unscale per tensor', () => {
+  // Sizes 1-3, odd, multiples of 4 (vec4 entries), over a workgroup, interleaved so that chunks mix sizes.
+  const MIX = [1, 4, 3, 8, 7, 1, 12, 33, 2, 4, 1000, 257, 16, 1, 4100, 5, 40, 9];
+  /** Each tensor's values; `bad`: [tensor, position, bits] of one non-finite value. */
+  const make = (bad?: [number, number, number]) =>
+    MIX.map((n, i) => {
+      const v = Float32Array.from(randomArray(n, 500 + i), (x) => x * 3);
+      if (bad && bad[0] === i) v.set(fromBits([bad[2]]), bad[1] === -1 ? n - 1 : bad[1]);
+      return v;
+    });
+  const run = async (values: Float32Array[], many: boolean, limits: { slots?: number; workgroups?: number } = {}) => {
+    const bufs = values.map((v) => {
+      const b = rt.alloc(v.length * 4);
+      rt.write(b, v);
+      return b;
+    });
+    const flag = rt.alloc(4);
+    clearFoundInf(rt, flag);
+    const inv = invScaleRef(3000.5);
+    const before = rt.counters.dispatches;
+    if (many) unscaleGrads(rt, bufs.map((buffer, i) => ({ buffer, n: MIX[i] })), inv, flag, limits);
+    else bufs.forEach((b, i) => unscaleGrad(rt, b, MIX[i], inv, flag));
+    const dispatches = rt.counters.dispatches - before;
+    const outs = await Promise.all(bufs.map(async (b, i) => new Uint32Array(await rt.read(b, MIX[i] * 4))));
+    const f = new Uint32Array(await rt.read(flag, 4))[0];
+    for (const b of [...bufs, flag]) rt.release(b);
+    return { outs, flag: f, dispatches };
+  };
+  it.each([
+    ['all finite', undefined],
+    ['a NaN in the first tensor', [0, 0, 0x7fc00000]],
+    ['-inf at the end of a vec4 tensor in a later chunk', [14, -1, 0xff800000]],
+    ['+inf in the middle of an odd tensor', [7, 16, 0x7f800000]],
+  ] as [string, [number, number, number] | undefined][])('%s', async (_what, bad) => {
+    const values = make(bad);
+    const one = await run(values, false);
+    for (const limits of [{}, { slots: 2, workgroups: 1 }, { slots: 3 }]) {
+      const many = await run(values, true, limits);
+      expect(many.flag, JSON.stringify(limits)).toBe(one.flag);
+      expect(many.flag).toBe(bad ? 1 : 0);
+      for (let i = 0; i < MIX.length; i++) expect(many.outs[i], `tensor ${i} (${MIX[i]} floats), ${JSON.stringify(limits)}`).toEqual(one.outs[i]);
+      if (limits.slots === 2) expect(many.dispatches).toBeLessThan(MIX.length);
+    }
+  });
+  it("with the kernel configuration's multiTensorUpdate off, one dispatch per tensor", async () => {
+    const values = make();
+    const { dispatches } = await withKernelConfig(rt, { multiTensorUpdate: false }, () => run(values, true));
+    expect(dispatches).toBe(MIX.length);
   });
 });
 

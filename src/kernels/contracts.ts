@@ -4,6 +4,7 @@
  */
 import type { KernelContract } from './contract';
 import { sgdKernel, sgdMultiKernel } from './sgd';
+import { ampMultiKernel } from './amp/multi';
 import { crossEntropyKernel } from './loss';
 import { reduceKernel, reduceDimsKernel, selectKernel } from './reduce';
 import { dropoutKernel } from './dropout';
@@ -32,6 +33,7 @@ import { ampKernel } from './amp';
 export const kernelContracts: readonly KernelContract[] = [
   sgdKernel,
   sgdMultiKernel,
+  ampMultiKernel,
   castKernel,
   ampKernel,
   crossEntropyKernel,

@@ -36,7 +36,7 @@ ${Array.from({ length: count }, (_, k) => slotLoop(`${mode}${v ? 'v' : ''}`, k))
 
 /**
  * Run `multi` on chunks of up to `maxSlots` tensors (and of as many as `buffersPerSlot` buffers each let the
- * device bind; one each where the kernel configuration's multiTensorUpdate is off, unless `requested` says
+ * device bind beside `sharedBuffers`; one each where the kernel configuration's multiTensorUpdate is off, unless `requested` says
  * otherwise): tensors whose size is a multiple of 4 together (vec4 entries), the others together; a lone or empty
  * tensor goes to `single`.
  */
@@ -48,8 +48,9 @@ export function forEachMultiChunk<S extends { n: number }>(
   requested: number | undefined,
   single: (s: S) => void,
   multi: (chunk: readonly S[], vec4: boolean) => void,
+  sharedBuffers = 0,
 ): void {
-  const fit = Math.floor(rt.limits.maxStorageBuffersPerShaderStage / buffersPerSlot);
+  const fit = Math.floor((rt.limits.maxStorageBuffersPerShaderStage - sharedBuffers) / buffersPerSlot);
   const k = Math.min(maxSlots, fit, requested ?? (kernelConfig(rt).multiTensorUpdate ? maxSlots : 1));
   if (k < 2) {
     slots.forEach(single);

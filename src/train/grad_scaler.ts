@@ -17,7 +17,7 @@
 import { Tensor, shapeStr } from '../autograd/tensor';
 import { toDtype } from '../autograd/ops/half';
 import type { GpuRuntime } from '../gpu/runtime';
-import { FOUND_INF_BYTES, clearFoundInf, unscaleGrad } from '../kernels/amp';
+import { FOUND_INF_BYTES, clearFoundInf, unscaleGrads } from '../kernels/amp';
 
 /** GradScaler's options (torch's defaults). */
 export interface GradScalerOptions {
@@ -175,7 +175,7 @@ export class GradScaler {
       const flag = this.flagFor(optimizer, rt);
       clearFoundInf(rt, flag);
       const inv = Math.fround(1 / this.scaleValue); // torch: scale.double().reciprocal().float()
-      for (const g of grads) unscaleGrad(rt, g.buffer, g.size, inv, flag);
+      unscaleGrads(rt, grads.map((g) => ({ buffer: g.buffer, n: g.size })), inv, flag);
     }
     this.iteration.set(optimizer, { stage: 'unscaled', checked: grads.length > 0, foundInf: null });
   }

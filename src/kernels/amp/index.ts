@@ -6,7 +6,9 @@
 import type { GpuRuntime } from '../../gpu/runtime';
 import ampShader from './amp.wgsl';
 import { withPrelude } from '../prelude';
-import { defineKernel, launch, vec4Named } from '../contract';
+import { defineKernel, launch, vec4Named, type LaunchSpec } from '../contract';
+import { forEachMultiChunk, slotWorkgroups } from '../multi_tensor';
+import { AMP_MULTI_SLOTS, type AmpSlotBinding, type AmpSlotUniform, ampMultiKernel } from './multi';
 
 /** The contract of amp.wgsl. */
 export const ampKernel = defineKernel({
@@ -40,4 +42,46 @@ export function unscaleGrad(rt: GpuRuntime, grad: GPUBuffer, n: number, invScale
     bindings: { ...l.bindings, found: { buffer: found, offset: 0, size: FOUND_INF_BYTES } },
     workgroups: l.workgroups,
   });
+}
+
+/** One gradient of unscaleGrads: n float32 values in `buffer`. */
+export interface UnscaleSlot {
+  buffer: GPUBuffer;
+  n: number;
+}
+
+/**
+ * unscaleGrad for every gradient of `grads`, several a dispatch (kernels/amp/multi.ts: as many as the device binds
+ * beside the flag, at most AMP_MULTI_SLOTS; one each where the kernel configuration's multiTensorUpdate is off):
+ * the gradients and the flag are those of one unscaleGrad per gradient. `limits` as sgdUpdateMany's (tests).
+ */
+export function unscaleGrads(rt: GpuRuntime, grads: readonly UnscaleSlot[], invScale: number, found: GPUBuffer, limits: { slots?: number; workgroups?: number } = {}): void {
+  forEachMultiChunk(
+    rt,
+    grads,
+    1,
+    AMP_MULTI_SLOTS,
+    limits.slots,
+    (g) => unscaleGrad(rt, g.buffer, g.n, invScale, found),
+    (chunk, vec4) => {
+      type Spec = LaunchSpec<AmpSlotUniform, AmpSlotBinding>;
+      const { units, wgEnd } = slotWorkgroups(rt, chunk, vec4, AMP_MULTI_SLOTS, limits.workgroups);
+      const uniforms = { inv_scale: invScale } as Spec['uniforms'];
+      const bindings = { found: { buffer: found, offset: 0, size: FOUND_INF_BYTES } } as Spec['bindings'];
+      for (let k = 0; k < AMP_MULTI_SLOTS; k++) {
+        const g = chunk[k];
+        uniforms[`n${k}`] = units[k];
+        uniforms[`wg${k}`] = wgEnd[k];
+        bindings[`grad${k}`] = g ? { buffer: g.buffer, offset: 0, size: g.n * 4 } : null;
+      }
+      launch(rt, ampMultiKernel, {
+        op: `gradScaler.unscale[${chunk.length} tensors, ${chunk.reduce((a, g) => a + g.n, 0)}]`,
+        entry: `amp_unscale${vec4 ? '_v4' : ''}_x${chunk.length}`,
+        uniforms,
+        bindings,
+        workgroups: [wgEnd[AMP_MULTI_SLOTS - 1]],
+      });
+    },
+    1,
+  );
 }
