@@ -43,29 +43,36 @@ export interface AdamBuffers {
   maxExpAvgSq: GPUBuffer | null;
 }
 
+/** The uniforms of a parameter group's hyperparameters, shared by the per-tensor and multi-tensor kernels. */
+function groupUniforms(h: AdamGroupHyper) {
+  const [beta1, beta2] = h.betas;
+  return {
+    beta1,
+    beta2,
+    one_minus_beta1: 1 - beta1,
+    one_minus_beta2: 1 - beta2,
+    eps: h.eps,
+    weight_decay: h.decoupled ? 0 : h.weightDecay,
+    param_scale: h.decoupled ? 1 - h.lr * h.weightDecay : 1,
+  };
+}
+
+/** The bias corrections of step `step` (computed in float64): step_size = lr / (1 − β1^t), bc2_sqrt = √(1 − β2^t). */
+function biasCorrections(h: AdamGroupHyper, step: number) {
+  return { step_size: h.lr / (1 - h.betas[0] ** step), bc2_sqrt: Math.sqrt(1 - h.betas[1] ** step) };
+}
+
 /**
  * One Adam (or AdamW) step over n floats, in place: the moments, the bias corrections of step `h.step`
  * (computed here in float64) and the parameter. With `s.maxExpAvgSq`, the amsgrad variant.
  */
 export function adamUpdate(rt: GpuRuntime, param: GPUBuffer, grad: GPUBuffer, s: AdamBuffers, n: number, h: AdamHyper): void {
-  const [beta1, beta2] = h.betas;
   const amsgrad = s.maxExpAvgSq !== null;
   const l = vec4Named(rt, n, { param, grad, exp_avg: s.expAvg, exp_avg_sq: s.expAvgSq, max_exp_avg_sq: s.maxExpAvgSq });
   launch(rt, adamKernel, {
     op: `${h.decoupled ? 'adamw' : 'adam'}[${n}${amsgrad ? ' amsgrad' : ''}]`,
     entry: (amsgrad ? 'adam_amsgrad' : 'adam') + l.suffix,
-    uniforms: {
-      n: l.count,
-      step_size: h.lr / (1 - beta1 ** h.step),
-      bc2_sqrt: Math.sqrt(1 - beta2 ** h.step),
-      beta1,
-      beta2,
-      one_minus_beta1: 1 - beta1,
-      one_minus_beta2: 1 - beta2,
-      eps: h.eps,
-      weight_decay: h.decoupled ? 0 : h.weightDecay,
-      param_scale: h.decoupled ? 1 - h.lr * h.weightDecay : 1,
-    },
+    uniforms: { n: l.count, ...biasCorrections(h, h.step), ...groupUniforms(h) },
     bindings: l.bindings,
     workgroups: l.workgroups,
   });
@@ -108,25 +115,17 @@ export function adamUpdateMany(rt: GpuRuntime, slots: readonly AdamSlot[], h: Ad
 
 function launchMulti(rt: GpuRuntime, chunk: readonly AdamSlot[], h: AdamGroupHyper, amsgrad: boolean, vec4: boolean, maxWorkgroups = Infinity): void {
   type Spec = LaunchSpec<AdamSlotUniform, AdamSlotBinding>;
-  const [beta1, beta2] = h.betas;
   // As adamUpdate's uniforms.
-  const uniforms = {
-    beta1,
-    beta2,
-    one_minus_beta1: 1 - beta1,
-    one_minus_beta2: 1 - beta2,
-    eps: h.eps,
-    weight_decay: h.decoupled ? 0 : h.weightDecay,
-    param_scale: h.decoupled ? 1 - h.lr * h.weightDecay : 1,
-  } as Spec['uniforms'];
+  const uniforms = groupUniforms(h) as Spec['uniforms'];
   const bindings = {} as Spec['bindings'];
   const { units, wgEnd } = slotWorkgroups(rt, chunk, vec4, ADAM_MULTI_SLOTS, maxWorkgroups);
   for (let k = 0; k < ADAM_MULTI_SLOTS; k++) {
     const s = chunk[k];
     uniforms[`n${k}`] = units[k];
     uniforms[`wg${k}`] = wgEnd[k];
-    uniforms[`step_size${k}`] = s ? h.lr / (1 - beta1 ** s.step) : 0;
-    uniforms[`bc2_sqrt${k}`] = s ? Math.sqrt(1 - beta2 ** s.step) : 0;
+    const bc = s ? biasCorrections(h, s.step) : { step_size: 0, bc2_sqrt: 0 };
+    uniforms[`step_size${k}`] = bc.step_size;
+    uniforms[`bc2_sqrt${k}`] = bc.bc2_sqrt;
     const range = (b: GPUBuffer | null | undefined) => (s && b ? f32Range(b, s.n) : null);
     bindings[`param${k}`] = range(s?.param);
     bindings[`grad${k}`] = range(s?.grad);
