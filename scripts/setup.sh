@@ -2,7 +2,8 @@
 # Sets up everything the project needs on Debian/Ubuntu, then builds it.
 #   scripts/setup.sh               the WebGPU driver (when no adapter works), npm packages, the build
 #   scripts/setup.sh --test-tools  also what the tests use: PyTorch (python3-torch), scikit-learn (its handwritten
-#                                  digits, real data for the float16 accuracy test) and Chromium
+#                                  digits, real data for the float16 accuracy test), Chromium, and (as root) a
+#                                  Debian sid root with a newer lavapipe that offers subgroup matrices
 # Installing system packages needs root (or sudo). Everything is skipped when already present.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -58,6 +59,23 @@ if [[ $want_test_tools -eq 1 ]]; then
   if ! command -v chromium >/dev/null; then
     echo "setup: installing chromium (browser test)"
     apt_install chromium
+  fi
+  # The subgroup-matrix kernel's tests (test/dist/subgroup_matrix.test.ts) need an adapter that offers
+  # 'chromium-experimental-subgroup-matrix': lavapipe from Mesa 25.2 on (VK_KHR_cooperative_matrix). Debian 12's
+  # backports stop at 25.0, and sid's Mesa needs sid's glibc, so it lives in a sid root (about 1 GB, 1 minute),
+  # run through chroot (root only). WEBGPU_RESNET_SID_ROOT moves it.
+  sid_root="${WEBGPU_RESNET_SID_ROOT:-/opt/webgpu-resnet-sid}"
+  if [[ $(id -u) -eq 0 ]] && [[ ! -e "$sid_root/usr/share/vulkan/icd.d/lvp_icd.json" ]]; then
+    echo "setup: a Debian sid root with Mesa's newest lavapipe in $sid_root (subgroup-matrix tests)"
+    command -v debootstrap >/dev/null || apt_install debootstrap
+    debootstrap --variant=minbase sid "$sid_root" http://deb.debian.org/debian >/dev/null
+    # sid's Release file can be past its Valid-Until on a machine whose clock runs ahead of the mirror.
+    chroot "$sid_root" apt-get -o Acquire::Check-Valid-Until=false update -q >/dev/null
+    chroot "$sid_root" env DEBIAN_FRONTEND=noninteractive apt-get -o Acquire::Check-Valid-Until=false install -y -q --no-install-recommends mesa-vulkan-drivers >/dev/null
+  fi
+  # The same Node runs there (its binary needs only glibc).
+  if [[ -d "$sid_root/usr" ]] && ! cmp -s "$(command -v node)" "$sid_root/usr/local/bin/node"; then
+    cp "$(command -v node)" "$sid_root/usr/local/bin/node"
   fi
 fi
 

@@ -2,12 +2,13 @@ import { describe, it, expect, beforeAll } from 'vitest';
 import { testRuntime } from './helpers/gpu';
 import { TOL, expectClose, finiteDiff, randomArray, relError, tensor, weightedSum } from './helpers/numeric';
 import { conv2dBackwardRef, conv2dRef, convOutSize, type ConvShape } from '../src/reference/conv';
-import { CONV_ALGORITHMS, CONV_CASES, CONV_FD_CASES, convAlgorithmComputes } from '../src/reference/cases';
+import { CONV_ALGORITHMS, CONV_CASES, CONV_FD_CASES, type ConvAlgorithmCase, convAlgorithmComputes } from '../src/reference/cases';
 import type { GpuRuntime } from '../src/gpu/runtime';
 import { type Conv2dGeometry, type ConvOptions, conv2dBackwardData, conv2dBackwardWeight, conv2dForward, conv2dGeometry, convAlgorithm, imagesPerTile } from '../src/kernels/conv';
 import { hasSubgroupMatmul, subgroupPreferred } from '../src/kernels/matmul';
 import { conv2d } from '../src/autograd/ops/conv';
 import { withKernelConfig } from '../src/kernels/config';
+import { accumulateDataCase } from '../src/web/gradcheck/conv_fused';
 
 let rt: GpuRuntime;
 beforeAll(async () => {
@@ -227,5 +228,57 @@ describe('conv2d batch tiling', () => {
   it('an image too large for the column limit is refused with a clear message', () => {
     const g = conv2dGeometry([1, 3, 9, 9], [4, 3, 3, 3], 1, 1);
     expect(() => imagesPerTile(rt, g, { maxColumnBytes: 100 })).toThrow(/column matrix/);
+  });
+});
+
+// The data gradient added into a gradient that x has already (a residual join), by every algorithm, in batch
+// tiles too: prev + dx, with prev's values where no tap reaches (1x1 stride 2).
+describe('conv2d data gradient added into an existing gradient', () => {
+  const cases: [string, ConvOptions & ConvAlgorithmCase][] = [
+    ...ALGORITHMS.filter(([a]) => a !== 'implicit' || subgroupsHere),
+    ['im2col in batch tiles', { algorithm: 'im2col', maxImagesPerTile: 1 }],
+    ['winograd in batch tiles', { algorithm: 'winograd', maxImagesPerTile: 1 }],
+    ...(subgroupsHere ? ([['implicit in batch tiles', { algorithm: 'implicit', maxImagesPerTile: 1 }]] as [string, ConvOptions & ConvAlgorithmCase][]) : []),
+  ];
+  for (const [algorithm, opts] of cases) {
+    for (const [name, s] of CASES.filter(([, c]) => convAlgorithmComputes(opts, c))) {
+      it(`gradient check: dx += conv2d's data gradient, ${name} (${algorithm})`, async () => {
+        for (const r of await accumulateDataCase(rt, s, opts, seed++)) expectClose(r.got, r.want, r.tol, r.what);
+      });
+    }
+  }
+});
+
+describe('conv2d backward adds into the gradient of a residual join', () => {
+  // h = x·2 (not a leaf), y = conv2d(h, w) + h: the add gives h its gradient first, then conv2d's backward adds
+  // its data gradient into that tensor in place, with no accumulate dispatch.
+  const shapes: [string, ConvOptions, ConvShape][] = [
+    ['3x3 s1 p1 (Winograd)', { algorithm: 'winograd' }, { N: 2, C: 4, H: 7, W: 6, O: 4, KH: 3, KW: 3, stride: 1, pad: 1 }],
+    ['3x3 s1 p1 (im2col)', { algorithm: 'im2col' }, { N: 2, C: 4, H: 7, W: 6, O: 4, KH: 3, KW: 3, stride: 1, pad: 1 }],
+    ['1x1 s1 p0 (pointwise, im2col)', { algorithm: 'im2col' }, { N: 2, C: 5, H: 3, W: 4, O: 5, KH: 1, KW: 1, stride: 1, pad: 0 }],
+  ];
+  it.each(shapes)('gradient check: %s', async (_name, opts, s) => {
+    const n = sizes(s);
+    const [x, w, dy] = [fresh(n.x), fresh(n.w), fresh(n.y)];
+    const X = tensor(rt, x, [s.N, s.C, s.H, s.W]).requireGrad();
+    const W = tensor(rt, w, [s.O, s.C, s.KH, s.KW]).requireGrad();
+    const DY = tensor(rt, dy, [s.N, s.O, n.OH, n.OW]);
+    const ops: string[] = [];
+    rt.dispatchLog = (spec) => ops.push(spec.op);
+    try {
+      const h = X.mul(2);
+      const y = conv2d(h, W, null, { stride: s.stride, padding: s.pad, ...opts }).add(h);
+      y.backward(DY);
+      y.dispose();
+      h.dispose();
+    } finally {
+      rt.dispatchLog = null;
+    }
+    expect(ops.filter((op) => op.startsWith('accumulate'))).toEqual([]);
+    // dL/dh = dy + conv2d's data gradient; dL/dx = 2·dL/dh.
+    const ref = conv2dBackwardRef(x.map((v) => 2 * v), w, dy, s);
+    expectClose(await X.grad!.toArray(), ref.dx.map((v, i) => 2 * (v + dy[i])), TOL.reduction, 'dx');
+    expectClose(await W.grad!.toArray(), ref.dw, TOL.reduction, 'dw');
+    for (const t of [X, W, DY]) t.dispose();
   });
 });

@@ -14,7 +14,14 @@ function accumulate(out: Tensor, g: Tensor): void {
   else accumulateF32(out.rt, out.buffer, g.buffer, g.size);
 }
 
-export type BackwardFn = (grad: Tensor) => (Tensor | null)[];
+/**
+ * An op's backward: the gradients of its inputs, given its output's. `into[k]`, where defined, is the gradient
+ * that input k has received already from its other uses (a residual join): the backward may add its gradient
+ * for input k into that tensor, in place and in the same pass that computes it, and return that very tensor
+ * as input k's gradient, which backward() then does not add again (conv2d's data gradient does, saving the
+ * separate accumulate pass). It may also ignore it and return a new tensor, as most ops do.
+ */
+export type BackwardFn = (grad: Tensor, into: readonly (Tensor | undefined)[]) => (Tensor | null)[];
 
 export class GradNode {
   constructor(
@@ -144,18 +151,27 @@ export function backward(root: Tensor, grad?: Tensor, opts: BackwardOptions = {}
       if (!opts.retainGraph) node.release();
       continue;
     }
-    const ins = tidy(() => node.backwardFn(g));
+    // The gradients that inputs used once by this node have received already, to add into (see BackwardFn).
+    const into = node.inputs.map((input) => (input.node && input.requiresGrad && node.inputs.indexOf(input) === node.inputs.lastIndexOf(input) ? grads.get(input) : undefined));
+    const ins = tidy(() => node.backwardFn(g, into));
+    // Gradients the op added into `into` in place: already where they belong.
+    const added = new Set(ins.filter((raw, k) => raw && raw === into[k]));
     // A gradient tensor may be returned for several inputs (add returns [g, g]); every use but the last
     // gets a copy, because accumulating consumes (disposes) the tensor it is given.
     const remaining = new Map<Tensor, number>();
     node.inputs.forEach((input, k) => {
       const raw = ins[k];
-      if (raw && input.requiresGrad) remaining.set(raw, (remaining.get(raw) ?? 0) + 1);
+      if (raw && input.requiresGrad && !added.has(raw)) remaining.set(raw, (remaining.get(raw) ?? 0) + 1);
     });
     const consumed = new Set<Tensor>();
     node.inputs.forEach((input, k) => {
       const raw = ins[k];
       if (!raw || !input.requiresGrad) return;
+      if (added.has(raw)) {
+        if (raw !== into[k]) throw new Error(`backward of ${node.op}: the gradient for input ${k} is the one it added into for another input`);
+        consumed.add(raw);
+        return;
+      }
       if (raw.size !== input.size) {
         throw new Error(`backward of ${node.op}: gradient ${shapeStr(raw.shape)} for input ${k} does not match its shape ${shapeStr(input.shape)}`);
       }

@@ -7,8 +7,9 @@ import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { superviseSelf } from '../gpu/supervise.node';
 import { initGpu } from '../gpu/init';
-import { GradCheckSuite, KERNELS, type CheckResult } from '../web/gradcheck-cases';
+import { GradCheckSuite, type CheckResult, kernelsNotOffered, skippedKernels } from '../web/gradcheck-cases';
 import { subgroupLanes } from '../kernels/matmul';
+import { SMATRIX_KERNEL } from '../web/gradcheck/smatrix';
 
 const USAGE = `usage: node dist/gradcheck.js [--json FILE]
 
@@ -16,7 +17,7 @@ Runs the gradient-check page's suite in Node: every kernel's op, forward and bac
 references, on this adapter (WEBGPU_ADAPTER picks one by name).
 
   --json FILE           write { adapter, adapter_description, subgroup_lanes, seconds, checks, subgroup_kernel_checks,
-                        passed, failed, skipped }`;
+                        smatrix_checks, not_offered, passed, failed, skipped }`;
 
 /** What --json writes: the page's report, with the number of checks instead of the whole list. */
 export interface GradCheckCliReport {
@@ -29,6 +30,10 @@ export interface GradCheckCliReport {
   checks: number;
   /** Checks that ran the subgroup matmul kernel: its own, and the implicit-GEMM convolutions'. */
   subgroup_kernel_checks: number;
+  /** Checks of the subgroup-matrix kernel (0 where the adapter does not offer it). */
+  smatrix_checks: number;
+  /** Kernels this adapter does not offer (not checked, not skipped). */
+  not_offered: string[];
   passed: boolean;
   failed: CheckResult[];
   /** Kernel families without any check. */
@@ -48,7 +53,7 @@ async function main(): Promise<number> {
   let groups = 0;
   const checks = await new GradCheckSuite(rt).runAll((r) => console.error(`group ${++groups}: ${r.length} checks so far`));
   const failed = checks.filter((c) => !c.ok);
-  const skipped = KERNELS.filter((k) => !checks.some((c) => c.kernel === k));
+  const skipped = skippedKernels(rt, checks);
   for (const f of failed) console.log(`FAIL ${f.kernel}: ${f.name}: error ${f.error} > ${f.tol}${f.message ? ` (${f.message})` : ''}`);
   const report: GradCheckCliReport = {
     adapter: rt.adapter.name,
@@ -57,6 +62,8 @@ async function main(): Promise<number> {
     seconds: (performance.now() - t0) / 1000,
     checks: checks.length,
     subgroup_kernel_checks: checks.filter((c) => c.name.includes("'subgroup'") || c.name.includes('(implicit')).length,
+    smatrix_checks: checks.filter((c) => c.kernel === SMATRIX_KERNEL).length,
+    not_offered: kernelsNotOffered(rt),
     passed: failed.length === 0 && skipped.length === 0,
     failed,
     skipped,

@@ -48,6 +48,20 @@ export interface AdapterDescription {
   description: string;
   isFallback: boolean;
   features: string[];
+  /**
+   * The adapter's subgroup-matrix configurations (GPUAdapterInfo.subgroupMatrixConfigs, as plain objects), where
+   * the feature was granted (device.adapterInfo lists none in Dawn): kernels/matmul/smatrix.ts picks from them.
+   */
+  subgroupMatrixConfigs?: SubgroupMatrixConfig[];
+}
+
+/** One subgroup-matrix configuration: component types of the operands and of the result, M × N × K. */
+export interface SubgroupMatrixConfig {
+  componentType: string;
+  resultComponentType: string;
+  M: number;
+  N: number;
+  K: number;
 }
 
 /** A storage buffer binding: a whole buffer, or a byte range of one. */
@@ -74,7 +88,11 @@ export interface DispatchSpec {
   workgroups: readonly [number, number?, number?];
 }
 
-export const FEATURES_WANTED: GPUFeatureName[] = ['subgroups', 'timestamp-query', 'shader-f16'] as GPUFeatureName[];
+/**
+ * The optional features a runtime asks for where the adapter has them. 'chromium-experimental-subgroup-matrix'
+ * (kernels/matmul/smatrix.ts) is offered by Dawn only with its 'allow_unsafe_apis' toggle.
+ */
+export const FEATURES_WANTED: GPUFeatureName[] = ['subgroups', 'timestamp-query', 'shader-f16', 'chromium-experimental-subgroup-matrix'] as GPUFeatureName[];
 const LIMITS_WANTED = [
   'maxStorageBufferBindingSize',
   'maxBufferSize',
@@ -245,6 +263,10 @@ export class GpuRuntime {
       isFallback: Boolean((info as { isFallbackAdapter?: boolean }).isFallbackAdapter),
       features: requiredFeatures,
     };
+    if (requiredFeatures.includes('chromium-experimental-subgroup-matrix' as GPUFeatureName)) {
+      const configs = (info as { subgroupMatrixConfigs?: Iterable<SubgroupMatrixConfig> }).subgroupMatrixConfigs ?? [];
+      description.subgroupMatrixConfigs = [...configs].map((c) => ({ componentType: String(c.componentType), resultComponentType: String(c.resultComponentType), M: c.M, N: c.N, K: c.K }));
+    }
     return new GpuRuntime(gpu, device, description, opts);
   }
 

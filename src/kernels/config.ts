@@ -43,6 +43,12 @@ export interface KernelConfig {
    * slowly, took 1.46× as long (a ResNet-18 step's update: 124 ms against 85 ms), so it is off there.
    */
   multiTensorUpdate: boolean;
+  /**
+   * In inference, a ResNet block's convolution and the batch norm after it (eval mode), with the residual and the
+   * ReLU, run as one convolution that writes the final output (conv2dBatchNormEval, ops/conv.ts): the batch norm's
+   * pass over the output is saved. false: the convolution, then the batch norm's kernel (tests compare both).
+   */
+  fuseConvBatchNorm: boolean;
 }
 
 /** The defaults for a runtime's adapter. */
@@ -54,6 +60,7 @@ export function defaultKernelConfig(rt: GpuRuntime): KernelConfig {
     winogradVectorImages: true,
     channelReduction: rt.isSoftware ? 'serial' : 'tree',
     multiTensorUpdate: !rt.isSoftware || /llvmpipe|lavapipe/i.test(`${rt.adapter.name} ${rt.adapter.description}`),
+    fuseConvBatchNorm: true,
   };
 }
 
@@ -64,6 +71,7 @@ const ALLOWED: { [K in keyof KernelConfig]: readonly KernelConfig[K][] } = {
   winogradVectorImages: [true, false],
   channelReduction: ['tree', 'serial'],
   multiTensorUpdate: [true, false],
+  fuseConvBatchNorm: [true, false],
 };
 
 const configs = new WeakMap<GpuRuntime, KernelConfig>();

@@ -12,11 +12,12 @@ import { maxPoolKernel, maxPoolKernelF16, avgPoolKernel } from './pool';
 import { elementwiseKernel, unaryKernel, fillKernelContract } from './elementwise';
 import { unaryKernelContracts } from './elementwise/unary_gen';
 import { binaryKernelContracts } from './elementwise/binary_gen';
-import { batchnormKernel, batchnormKernelF16 } from './batchnorm';
+import { batchnormKernel, batchnormKernelF16, bnFoldKernel } from './batchnorm';
 import { matmulPortableKernel } from './matmul/portable';
 import { matmulPackKernel } from './matmul/pack';
 import { matmulVec4Kernel } from './matmul/vec4';
 import { matmulSubgroupKernel } from './matmul/subgroup';
+import { matmulSmatrixKernel, matmulSmatrixPackKernel } from './matmul/smatrix';
 import { im2colKernel } from './conv/im2col';
 import { winograd2Kernel, winograd4Kernel } from './conv/winograd';
 import { stridedKernel, gatherKernel } from './shape';
@@ -49,10 +50,13 @@ export const kernelContracts: readonly KernelContract[] = [
   ...binaryKernelContracts,
   batchnormKernel,
   batchnormKernelF16,
+  bnFoldKernel,
   matmulPortableKernel,
   matmulPackKernel,
   matmulVec4Kernel,
   matmulSubgroupKernel,
+  matmulSmatrixKernel,
+  matmulSmatrixPackKernel,
   im2colKernel,
   winograd2Kernel,
   winograd4Kernel,

@@ -1,6 +1,6 @@
 /** The layers ResNet is made of, with torch.nn's names, arguments and parameter names. */
 import { Tensor } from '../autograd/tensor';
-import { conv2d } from '../autograd/ops/conv';
+import { type BatchNormEval, conv2d, conv2dBatchNormEval, conv2dBatchNormFuses } from '../autograd/ops/conv';
 import { batchNorm, batchNormAddRelu, batchNormRelu } from '../autograd/ops/batchnorm';
 import { maxPool2d, adaptiveAvgPool2d } from '../autograd/ops/pool';
 import { linear } from '../autograd/ops/linear';
@@ -23,8 +23,12 @@ export class Conv2d extends Module {
     this.weight = this.registerParameter('weight', kaimingNormalFanOut([outChannels, inChannels, kernelSize, kernelSize], opts.seeds ?? defaultSeeds()));
     this.bias = opts.bias ? this.registerParameter('bias', Tensor.zeros([outChannels])) : null;
   }
+  /** The stride and padding conv2d takes. */
+  get convOptions(): { stride: number; padding: number } {
+    return { stride: this.opts.stride ?? 1, padding: this.opts.padding ?? 0 };
+  }
   forward(x: Tensor): Tensor {
-    return conv2d(x, this.weight, this.bias, { stride: this.opts.stride ?? 1, padding: this.opts.padding ?? 0 });
+    return conv2d(x, this.weight, this.bias, this.convOptions);
   }
 }
 
@@ -60,6 +64,23 @@ export class BatchNorm2d extends Module {
     if (this.training) this.numBatchesTracked.value++;
     return batchNormAddRelu(x, residual, this.runningMean, this.runningVar, this.weight, this.bias, this.training, this.momentum, this.eps);
   }
+}
+
+/**
+ * bn(conv(x)), + residual, then ReLU (relu; always with a residual): the convolutions of a ResNet block. In
+ * inference (bn in eval mode, and conv2dBatchNormFuses: no gradient recorded, float32, a fusing algorithm) one
+ * convolution with the batch norm folded in writes the result (conv2dBatchNormEval); else the convolution, then
+ * the batch norm's kernel (fused with the ReLU and the residual).
+ */
+export function convBatchNorm(conv: Conv2d, bn: BatchNorm2d, x: Tensor, relu: boolean, residual: Tensor | null = null): Tensor {
+  if (residual && !relu) throw new Error('convBatchNorm: a residual comes with the ReLU (the end of a residual block)');
+  const state: BatchNormEval = { runningMean: bn.runningMean, runningVar: bn.runningVar, weight: bn.weight, bias: bn.bias, eps: bn.eps };
+  if (!bn.training && conv2dBatchNormFuses(x, conv.weight, conv.bias, state, residual, conv.convOptions)) {
+    return conv2dBatchNormEval(x, conv.weight, conv.bias, state, residual, relu, conv.convOptions);
+  }
+  const y = conv.forward(x);
+  if (residual) return bn.forwardAddRelu(y, residual);
+  return relu ? bn.forwardRelu(y) : bn.forward(y);
 }
 
 export class ReLU extends Module {

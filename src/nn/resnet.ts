@@ -4,11 +4,19 @@
  */
 import type { Tensor } from '../autograd/tensor';
 import { Module } from './module';
-import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Dropout, Flatten, Linear, MaxPool2d, Sequential } from './layers';
+import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Dropout, Flatten, Linear, MaxPool2d, Sequential, convBatchNorm } from './layers';
 import { SeedSequence } from './init';
 
 interface Block extends Module {
   readonly expansionOut: number;
+}
+
+/** A block's shortcut: x, or its downsample (a 1×1 convolution and a batch norm, as torchvision builds it). */
+function shortcut(downsample: Sequential | null, x: Tensor): Tensor {
+  if (!downsample) return x;
+  const [conv, bn] = downsample.layers;
+  if (downsample.layers.length === 2 && conv instanceof Conv2d && bn instanceof BatchNorm2d) return convBatchNorm(conv, bn, x, false);
+  return downsample.forward(x);
 }
 
 export class BasicBlock extends Module implements Block {
@@ -29,9 +37,9 @@ export class BasicBlock extends Module implements Block {
     this.expansionOut = planes;
   }
   forward(x: Tensor): Tensor {
-    const identity = this.downsample ? this.downsample.forward(x) : x;
-    const h = this.bn1.forwardRelu(this.conv1.forward(x));
-    return this.bn2.forwardAddRelu(this.conv2.forward(h), identity);
+    const identity = shortcut(this.downsample, x);
+    const h = convBatchNorm(this.conv1, this.bn1, x, true);
+    return convBatchNorm(this.conv2, this.bn2, h, true, identity);
   }
 }
 
@@ -57,10 +65,10 @@ export class Bottleneck extends Module implements Block {
     this.expansionOut = planes * 4;
   }
   forward(x: Tensor): Tensor {
-    const identity = this.downsample ? this.downsample.forward(x) : x;
-    const h1 = this.bn1.forwardRelu(this.conv1.forward(x));
-    const h2 = this.bn2.forwardRelu(this.conv2.forward(h1));
-    return this.bn3.forwardAddRelu(this.conv3.forward(h2), identity);
+    const identity = shortcut(this.downsample, x);
+    const h1 = convBatchNorm(this.conv1, this.bn1, x, true);
+    const h2 = convBatchNorm(this.conv2, this.bn2, h1, true);
+    return convBatchNorm(this.conv3, this.bn3, h2, true, identity);
   }
 }
 
@@ -120,7 +128,7 @@ export class ResNet extends Module {
 
   forward(x: Tensor): Tensor {
     if (x.shape.length !== 4 || x.shape[1] !== this.inChannels) throw new Error(`${this.arch}: expected input [N, ${this.inChannels}, H, W], got [${x.shape.join(', ')}]`);
-    let h = this.maxpool.forward(this.bn1.forwardRelu(this.conv1.forward(x)));
+    let h = this.maxpool.forward(convBatchNorm(this.conv1, this.bn1, x, true));
     for (const layer of this.layers) h = layer.forward(h);
     return this.fc.forward(this.flatten.forward(this.avgpool.forward(h)));
   }

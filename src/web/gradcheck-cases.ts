@@ -54,6 +54,17 @@ export const KERNELS: readonly string[] = [
   'maxPool2d', 'adaptiveAvgPool2d', ...UNARY_OPS.map((s) => s.name), 'dropout', 'crossEntropy', 'SGD step',
   ...PAGE_GROUPS.flatMap((g) => g.kernels),
 ];
+/** The kernels of KERNELS that this adapter does not offer (see PageCheckGroup.notOffered). */
+export function kernelsNotOffered(rt: GpuRuntime): string[] {
+  return PAGE_GROUPS.flatMap((g) => g.notOffered?.(rt) ?? []);
+}
+
+/** The kernels of KERNELS without a check in `checks`, less those the adapter does not offer: skipped. */
+export function skippedKernels(rt: GpuRuntime, checks: readonly { kernel: string }[]): string[] {
+  const notOffered = new Set(kernelsNotOffered(rt));
+  return KERNELS.filter((k) => !notOffered.has(k) && !checks.some((c) => c.kernel === k));
+}
+
 /** A kernel family's name as reported (KERNELS, a plug-in group's kernels, 'reference', 'memory', …). */
 export type Kernel = string;
 

@@ -5,7 +5,10 @@ import { getAutocastDtype, isGradEnabled, keep } from '../scope';
 import { castRaw, roundF16, roundedRaw, toDtype } from './half';
 import { accumulate } from '../../kernels/elementwise';
 import { requireNonEmpty } from './check';
-import { conv2dBackwardBias, conv2dBackwardData, conv2dBackwardWeight, conv2dForward, conv2dGeometry, type ConvOptions } from '../../kernels/conv';
+import { conv2dBackwardBias, conv2dBackwardData, conv2dBackwardWeight, conv2dForward, conv2dGeometry, convPlan, epilogueFuses, type ConvOptions } from '../../kernels/conv';
+import { bnFold } from '../../kernels/batchnorm';
+import { kernelConfig } from '../../kernels/config';
+import { shapeStr } from '../tensor';
 
 export interface Conv2dOptions extends ConvOptions {
   /** A number, or [sh, sw] with sh = sw. Default 1. */
@@ -39,7 +42,7 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, op
     const x16 = toDtype(x, 'f16');
     const w = weight.dtype === 'f16' ? toDtype(weight, 'f32') : roundF16(weight);
     const b = bias ? (bias.dtype === 'f16' ? toDtype(bias, 'f32') : roundF16(bias)) : null;
-    return conv2dHalf(x16, w, b, () => (weight.dtype === 'f16' ? castRaw(weight, 'f32') : roundedRaw(weight)), o);
+    return conv2dHalf(x16, w, b, () => (weight.dtype === 'f16' ? castRaw(weight, 'f32') : roundedRaw(weight)), { ...o, halfOperands: true });
   }
   return conv2dF32(x, weight, bias, o);
 }
@@ -60,11 +63,13 @@ function conv2dF32(x: Tensor, weight: Tensor, bias: Tensor | null, o: Conv2dOpti
   // Whether a backward pass will follow is the op's to tell; the kernel layer decides what it changes.
   const inference = !isGradEnabled() || !inputs.some((t) => t.requiresGrad);
   conv2dForward(rt, x.buffer, weight.buffer, bias?.buffer ?? null, out.buffer, g, inference ? { inference, ...o } : o);
-  return record(out, 'conv2d', inputs, (dy) => {
+  return record(out, 'conv2d', inputs, (dy, into) => {
     const grads: (Tensor | null)[] = [null, null, null];
     if (x.requiresGrad) {
-      grads[0] = Tensor.empty(x.shape, 'f32', rt);
-      conv2dBackwardData(rt, dy.buffer, weight.buffer, grads[0].buffer, g, o); // col2im(Wᵀ · dY)
+      // x's gradient from its other uses (a residual join), when there is one: dx is added into it in place.
+      const prev = into[0]?.dtype === 'f32' && into[0].size === x.size ? into[0] : null;
+      grads[0] = prev ?? Tensor.empty(x.shape, 'f32', rt);
+      conv2dBackwardData(rt, dy.buffer, weight.buffer, grads[0].buffer, g, o, prev !== null); // col2im(Wᵀ · dY)
     }
     if (weight.requiresGrad) {
       grads[1] = Tensor.empty(weight.shape, 'f32', rt);
@@ -159,4 +164,57 @@ function conv2dHalf(x16: Tensor, w: Tensor, b: Tensor | null, remakeW: () => Ten
     if (refilled) w.evictStorage();
     return [dx, dw, db].slice(0, inputs.length);
   });
+}
+
+/** A batch norm's eval-mode state: its running statistics, affine parameters (or null) and eps. */
+export interface BatchNormEval {
+  runningMean: Tensor;
+  runningVar: Tensor;
+  weight: Tensor | null;
+  bias: Tensor | null;
+  eps: number;
+}
+
+/**
+ * Whether conv2dBatchNormEval can run these tensors in one fused pass: inference (grad mode off, or no tensor
+ * requires a gradient), float32 throughout without autocast, and a forward algorithm that fuses an epilogue
+ * (Winograd, implicit GEMM; not im2col).
+ */
+export function conv2dBatchNormFuses(x: Tensor, weight: Tensor, bias: Tensor | null, bn: BatchNormEval, residual: Tensor | null, o: Conv2dOptions = {}): boolean {
+  const tensors = [x, weight, bias, bn.runningMean, bn.runningVar, bn.weight, bn.bias, residual].filter((t): t is Tensor => t !== null);
+  if (!kernelConfig(x.rt).fuseConvBatchNorm) return false;
+  if (isGradEnabled() && tensors.some((t) => t.requiresGrad)) return false;
+  if (getAutocastDtype() === 'f16' || tensors.some((t) => t.dtype !== 'f32')) return false;
+  if (x.shape.length !== 4 || weight.shape.length !== 4 || x.size === 0) return false;
+  const g = geometry(x, weight, bias, o);
+  return epilogueFuses(convPlan(x.rt, g, 'forward', { inference: true, ...o }).algorithm);
+}
+
+/**
+ * Inference: max(bn(conv2d(x, weight, bias)) (+ residual), 0) (the max with relu; bn in eval mode, with its running
+ * statistics) in one pass over the output. The batch norm is folded into the convolution (one small dispatch
+ * computes scale = γ/√(σ² + ε) and shift = β + (b − μ)·scale per channel); the convolution applies the scale (to
+ * Winograd's transformed filters, or in the GEMM's epilogue), adds the shift as its bias, then the residual,
+ * then ReLU, as it writes its output. Records no gradient: call it where conv2dBatchNormFuses says so.
+ */
+export function conv2dBatchNormEval(x: Tensor, weight: Tensor, bias: Tensor | null, bn: BatchNormEval, residual: Tensor | null, relu: boolean, o: Conv2dOptions = {}): Tensor {
+  requireNonEmpty('conv2dBatchNormEval', { x, weight, bias, runningMean: bn.runningMean, runningVar: bn.runningVar, bnWeight: bn.weight, bnBias: bn.bias, residual });
+  const g = geometry(x, weight, bias, o);
+  for (const [name, t] of [['runningMean', bn.runningMean], ['runningVar', bn.runningVar], ['weight', bn.weight], ['bias', bn.bias]] as const) {
+    if (t && t.size !== g.O) throw new Error(`conv2dBatchNormEval: the batch norm's ${name} has shape ${shapeStr(t.shape)}, expected [${g.O}] (the convolution's output channels)`);
+  }
+  const outShape = [g.N, g.O, g.OH, g.OW];
+  if (residual && shapeStr(residual.shape) !== shapeStr(outShape)) throw new Error(`conv2dBatchNormEval: residual ${shapeStr(residual.shape)} must match the output ${shapeStr(outShape)}`);
+  if (!conv2dBatchNormFuses(x, weight, bias, bn, residual, o)) {
+    throw new Error('conv2dBatchNormEval: these tensors cannot run fused (a gradient would be recorded, a tensor is not float32, or the algorithm is im2col); check conv2dBatchNormFuses first');
+  }
+  const rt = x.rt;
+  const scale = rt.alloc(g.O * 4);
+  const shift = rt.alloc(g.O * 4);
+  bnFold(rt, bn.runningMean.buffer, bn.runningVar.buffer, { weight: bn.weight?.buffer ?? null, bias: bn.bias?.buffer ?? null }, bias?.buffer ?? null, scale, shift, g.O, bn.eps);
+  const out = Tensor.empty(outShape, 'f32', rt);
+  conv2dForward(rt, x.buffer, weight.buffer, shift, out.buffer, g, { inference: true, ...o }, { scale, residual: residual?.buffer ?? null, relu });
+  rt.release(scale);
+  rt.release(shift);
+  return out;
 }

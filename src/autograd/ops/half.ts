@@ -125,7 +125,7 @@ export function inF32(op: string, inputs: readonly (Tensor | null)[], opts: InF3
       if (restoreOut) out32.adoptStorage(castRaw(out, 'f32'));
       const dy32 = dy.dtype === 'f16' ? castRaw(dy, 'f32') : dy;
       try {
-        const grads = node.backwardFn(dy32);
+        const grads = node.backwardFn(dy32, []); // nothing to add into: the inner inputs are copies
         return grads.map((g, k) => {
           if (!g || !widened.has(node.inputs[k])) return g;
           return g.dtype === 'f16' ? g : castRaw(g, 'f16');

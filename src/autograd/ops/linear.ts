@@ -22,12 +22,13 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   if (halfMode(a, b)) {
     // da = g·bᵀ reads b, db = aᵀ·g reads a.
     const backwardReads = [b.requiresGrad, a.requiresGrad];
-    return inF32('matmul', [halfOperand(a, false), halfOperand(b, false)], { out: 'f16', backwardReads }, ([ai, bi]) => matmulF32(ai!, bi!));
+    return inF32('matmul', [halfOperand(a, false), halfOperand(b, false)], { out: 'f16', backwardReads }, ([ai, bi]) => matmulF32(ai!, bi!, true));
   }
   return matmulF32(a, b);
 }
 
-function matmulF32(a: Tensor, b: Tensor): Tensor {
+/** half: a and b (and the upstream gradient) hold float16 values (the float16 path): see MatmulOptions.halfInputs. */
+function matmulF32(a: Tensor, b: Tensor, half = false): Tensor {
   requireNonEmpty('matmul', { a, b });
   if (a.shape.length !== 2 || b.shape.length !== 2 || a.shape[1] !== b.shape[0]) {
     throw new Error(`matmul: shapes ${shapeStr(a.shape)} and ${shapeStr(b.shape)} do not multiply (need [M,K] and [K,N])`);
@@ -36,17 +37,17 @@ function matmulF32(a: Tensor, b: Tensor): Tensor {
   const N = b.shape[1];
   const rt = a.rt;
   const out = Tensor.empty([M, N], 'f32', rt);
-  matmulKernel(rt, a.buffer, b.buffer, out.buffer, M, N, K);
+  matmulKernel(rt, a.buffer, b.buffer, out.buffer, M, N, K, { halfInputs: half });
   return record(out, 'matmul', [a, b], (g) => {
     let ga: Tensor | null = null;
     let gb: Tensor | null = null;
     if (a.requiresGrad) {
       ga = Tensor.empty([M, K], 'f32', rt);
-      matmulKernel(rt, g.buffer, b.buffer, ga.buffer, M, K, N, { transB: true }); // dL/da = g · bᵀ
+      matmulKernel(rt, g.buffer, b.buffer, ga.buffer, M, K, N, { transB: true, halfInputs: half }); // dL/da = g · bᵀ
     }
     if (b.requiresGrad) {
       gb = Tensor.empty([K, N], 'f32', rt);
-      matmulKernel(rt, a.buffer, g.buffer, gb.buffer, K, N, M, { transA: true }); // dL/db = aᵀ · g
+      matmulKernel(rt, a.buffer, g.buffer, gb.buffer, K, N, M, { transA: true, halfInputs: half }); // dL/db = aᵀ · g
     }
     return [ga, gb];
   });
@@ -63,12 +64,13 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor 
     const remake = new Map<Tensor, () => Tensor>();
     if (ins[1] !== weight) remake.set(ins[1]!, () => roundedRaw(weight));
     const backwardReads = [weight.requiresGrad, x.requiresGrad, false];
-    return inF32('linear', ins, { out: 'f16', remake, backwardReads }, ([xi, wi, bi]) => linearF32(xi!, wi!, bi));
+    return inF32('linear', ins, { out: 'f16', remake, backwardReads }, ([xi, wi, bi]) => linearF32(xi!, wi!, bi, true));
   }
   return linearF32(x, weight, bias);
 }
 
-function linearF32(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
+/** half: x, weight (and the upstream gradient) hold float16 values (the float16 path): see MatmulOptions.halfInputs. */
+function linearF32(x: Tensor, weight: Tensor, bias?: Tensor | null, half = false): Tensor {
   requireNonEmpty('linear', { x, weight, bias });
   const inF = x.shape[x.shape.length - 1];
   const outF = weight.shape[0];
@@ -79,17 +81,17 @@ function linearF32(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
   const N = x.size / inF; // the rows: the product of the leading dims
   const rt = x.rt;
   const out = Tensor.empty([...lead, outF], 'f32', rt);
-  matmulKernel(rt, x.buffer, weight.buffer, out.buffer, N, outF, inF, { transB: true, bias: bias?.buffer ?? null });
+  matmulKernel(rt, x.buffer, weight.buffer, out.buffer, N, outF, inF, { transB: true, bias: bias?.buffer ?? null, halfInputs: half });
   const inputs = bias ? [x, weight, bias] : [x, weight];
   return record(out, 'linear', inputs, (g) => {
     const grads: (Tensor | null)[] = [null, null, null];
     if (x.requiresGrad) {
       grads[0] = Tensor.empty(x.shape, 'f32', rt);
-      matmulKernel(rt, g.buffer, weight.buffer, grads[0].buffer, N, inF, outF); // dL/dx = g · W
+      matmulKernel(rt, g.buffer, weight.buffer, grads[0].buffer, N, inF, outF, { halfInputs: half }); // dL/dx = g · W
     }
     if (weight.requiresGrad) {
       grads[1] = Tensor.empty([outF, inF], 'f32', rt);
-      matmulKernel(rt, g.buffer, x.buffer, grads[1].buffer, outF, inF, N, { transA: true }); // dL/dW = gᵀ · x
+      matmulKernel(rt, g.buffer, x.buffer, grads[1].buffer, outF, inF, N, { transA: true, halfInputs: half }); // dL/dW = gᵀ · x
     }
     if (bias?.requiresGrad) {
       grads[2] = Tensor.empty([outF], 'f32', rt);

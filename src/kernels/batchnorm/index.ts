@@ -10,6 +10,7 @@
  */
 import type { Binding, GpuRuntime } from '../../gpu/runtime';
 import batchnorm from './batchnorm.wgsl';
+import foldShader from './fold.wgsl';
 import { f32Range, gridStride } from '../util';
 import { withPrelude } from '../prelude';
 import { defineKernel, launch } from '../contract';
@@ -218,6 +219,33 @@ export function bnStatsEval(rt: GpuRuntime, runningMean: GPUBuffer, runningVar: 
     uniforms: params(s, 0, 0, eps),
     bindings: slots({ stats_out: f32Range(stats, 2 * s.c), running_mean: f32Range(runningMean, s.c), running_var: f32Range(runningVar, s.c) }),
     workgroups: [Math.ceil(s.c / WG)],
+  });
+}
+
+/** fold.wgsl: a batch norm in eval mode folded into the convolution before it. */
+export const bnFoldKernel = defineKernel({
+  name: 'batchnorm/fold.wgsl',
+  shader: foldShader,
+  entries: ['fold'],
+  uniforms: [['C', 'u32'], ['flags', 'u32'], ['eps', 'f32']],
+  bindings: [['mean', 'read'], ['variance', 'read'], ['gamma', 'read'], ['beta', 'read'], ['convBias', 'read'], ['scale', 'read_write'], ['shift', 'read_write']],
+});
+
+/**
+ * scale[c] and shift[c] of a batch norm in eval mode folded into the convolution before it (bias convBias):
+ * bn(conv + b) = scale·conv + shift per channel (see fold.wgsl). A missing weight, bias or convBias counts as 1,
+ * 0 and 0.
+ */
+export function bnFold(rt: GpuRuntime, runningMean: GPUBuffer, runningVar: GPUBuffer, affine: BnAffine, convBias: GPUBuffer | null, scale: GPUBuffer, shift: GPUBuffer, c: number, eps: number): void {
+  const op = `batchnorm.fold[${c}]`;
+  if (!(c >= 1)) throw new Error(`${op}: needs at least one channel`);
+  const range = (b: GPUBuffer | null) => f32Range(b ?? runningMean, c);
+  launch(rt, bnFoldKernel, {
+    op,
+    entry: 'fold',
+    uniforms: { C: c, flags: (affine.weight ? 1 : 0) | (affine.bias ? 2 : 0) | (convBias ? 4 : 0), eps },
+    bindings: { mean: range(runningMean), variance: range(runningVar), gamma: range(affine.weight), beta: range(affine.bias), convBias: range(convBias), scale: f32Range(scale, c), shift: f32Range(shift, c) },
+    workgroups: [Math.ceil(c / 64)],
   });
 }
 

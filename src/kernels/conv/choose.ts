@@ -26,6 +26,11 @@ export interface ConvOptions {
    * afterwards. Default: enough for WEIGHT_GRADIENT_WORKGROUPS workgroups (1 where dW has that many tiles).
    */
   weightSumGroups?: number;
+  /**
+   * The images, weights and gradients hold float16 values (the float16 path, ops/conv.ts): im2col's products
+   * may run on the subgroup-matrix kernel (MatmulOptions.halfInputs).
+   */
+  halfOperands?: boolean;
 }
 
 /** The pass of a convolution: the forward, or the gradient with respect to the data or the weights. */

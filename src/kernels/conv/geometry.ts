@@ -36,3 +36,18 @@ export function geometryStr(g: Conv2dGeometry): string {
 export function isPointwise(g: Conv2dGeometry): boolean {
   return g.KH === 1 && g.KW === 1 && g.stride === 1 && g.pad === 0;
 }
+
+/**
+ * Elementwise work fused into the write of a convolution's output:
+ * out = max(scale[o]·conv + bias[o] + residual + old out, 0), each part only where asked for.
+ */
+export interface ConvEpilogue {
+  /** Per output channel, multiplies the convolution before the bias (a batch norm folded in; forward only). */
+  scale?: GPUBuffer | null;
+  /** A tensor of the output's shape, added after the bias (forward only). */
+  residual?: GPUBuffer | null;
+  /** max(·, 0) last (forward only). */
+  relu?: boolean;
+  /** Add into the output's old contents (a gradient accumulated into). */
+  accumulate?: boolean;
+}

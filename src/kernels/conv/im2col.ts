@@ -85,25 +85,28 @@ export function im2col(rt: GpuRuntime, x: GPUBuffer, cols: GPUBuffer, g: Conv2dG
 
 /**
  * Images n0..n0+nb of dx = col2im of dcols ([C·KH·KW, nb·OH·OW], as im2col writes it, or with perImage one
- * [C·KH·KW, OH·OW] matrix per image; overwrites).
+ * [C·KH·KW, OH·OW] matrix per image; overwrites, or with `accumulate` adds into dx).
  */
-export function col2im(rt: GpuRuntime, dcols: GPUBuffer, dx: GPUBuffer, g: Conv2dGeometry, n0 = 0, nb = g.N, perImage = false): void {
+export function col2im(rt: GpuRuntime, dcols: GPUBuffer, dx: GPUBuffer, g: Conv2dGeometry, n0 = 0, nb = g.N, perImage = false, accumulate = false): void {
   const imageSize = g.C * g.H * g.W;
+  const ACC = Number(accumulate);
   if (isPointwise(g)) {
     if (perImage) throw new Error(`col2im ${geometryStr(g)}: a pointwise convolution's columns are not per image`);
     // The column matrix is the images with their first two axes swapped.
-    swapAxes01(rt, dcols, 0, dx, n0 * imageSize, g.C, nb, g.H * g.W, `col2im ${geometryStr(g)}`);
+    swapAxes01(rt, dcols, 0, dx, n0 * imageSize, g.C, nb, g.H * g.W, `col2im ${geometryStr(g)}`, accumulate);
     return;
   }
   const src = windowBinding(rt, dcols, 0, nb * g.C * g.KH * g.KW * g.OH * g.OW);
   const dst = windowBinding(rt, dx, n0 * imageSize, nb * imageSize);
   if (g.KH === 1 && g.KW === 1 && g.pad === 0) {
-    // One tap per input pixel at most: zero this tile of dx, then scatter the taps to their pixels.
-    rt.clear(dx, n0 * imageSize * 4, nb * imageSize * 4, `col2im-clear[${geometryStr(g)}]`);
+    // One tap per input pixel at most: zero this tile of dx (unless adding into it), then scatter the taps to
+    // their pixels.
+    if (!accumulate) rt.clear(dx, n0 * imageSize * 4, nb * imageSize * 4, `col2im-clear[${geometryStr(g)}]`);
     const grid = pixelGrid(g.OH, g.OW, g, nb);
     launch(rt, im2colKernel, {
       op: `col2im[${geometryStr(g)} images ${n0}+${nb}]`,
       entry: 'scatter_1x1',
+      constants: { ACC },
       uniforms: colsParams(g, grid.blocksX, 0, dst.shift, nb, perImage),
       bindings: { src: src.binding, dst: dst.binding },
       workgroups: grid.workgroups,
@@ -114,7 +117,7 @@ export function col2im(rt: GpuRuntime, dcols: GPUBuffer, dx: GPUBuffer, g: Conv2
   launch(rt, im2colKernel, {
     op: `col2im[${geometryStr(g)} images ${n0}+${nb}]`,
     entry: 'col2im',
-    constants: { ROWS: COL2IM_ROWS },
+    constants: { ROWS: COL2IM_ROWS, ACC },
     uniforms: colsParams(g, grid.blocksX, 0, dst.shift, nb, perImage),
     bindings: { src: src.binding, dst: dst.binding },
     workgroups: grid.workgroups,
@@ -128,14 +131,15 @@ function columns(rt: GpuRuntime, x: GPUBuffer, cols: GPUBuffer, g: Conv2dGeometr
   return cols;
 }
 
-/** dst[b, a, s] = src[a, b, s] for a < A, b < B, s < S (element offsets into the buffers; no overlap). */
-function swapAxes01(rt: GpuRuntime, src: GPUBuffer, offSrc: number, dst: GPUBuffer, offDst: number, A: number, B: number, S: number, name: string): void {
+/** dst[b, a, s] (+)= src[a, b, s] for a < A, b < B, s < S (element offsets into the buffers; no overlap). */
+function swapAxes01(rt: GpuRuntime, src: GPUBuffer, offSrc: number, dst: GPUBuffer, offDst: number, A: number, B: number, S: number, name: string, accumulate = false): void {
   const n = A * B * S;
   const s = windowBinding(rt, src, offSrc, n);
   const d = windowBinding(rt, dst, offDst, n);
   launch(rt, im2colKernel, {
     op: `swap-axes[${name} ${A}x${B}x${S}]`,
     entry: 'swap01',
+    constants: { ACC: Number(accumulate) },
     // swap01 reads C, H, W as A, B, S and the two shifts; the convolution's fields are unused (0).
     uniforms: { C: A, H: B, W: S, KH: 0, KW: 0, stride: 0, pad: 0, OH: 0, OW: 0, blocksX: 0, offSrc: s.shift, offDst: d.shift, ldCols: 0, imgStride: 0 },
     bindings: { src: s.binding, dst: d.binding },
@@ -163,7 +167,7 @@ export function forwardIm2col(rt: GpuRuntime, x: GPUBuffer, w: GPUBuffer, bias: 
     // Y'[O, nb·hw] = W[O, taps] · cols[taps, nb·hw]; then Y' → NCHW (a single image is already NCHW).
     const colsMat = columns(rt, x, cols, g, n0, nb);
     const out = nb === 1 ? null : rt.alloc(nb * g.O * hw * 4);
-    matmul(rt, w, colsMat, out ?? { buffer: y, offset: n0 * g.O * hw }, g.O, nb * hw, taps, { bias, biasPer: 'row' });
+    matmul(rt, w, colsMat, out ?? { buffer: y, offset: n0 * g.O * hw }, g.O, nb * hw, taps, { bias, biasPer: 'row', halfInputs: opts.halfOperands });
     if (out) {
       swapAxes01(rt, out, 0, y, n0 * g.O * hw, g.O, nb, hw, `y ${geometryStr(g)}`);
       rt.release(out);
@@ -171,8 +175,8 @@ export function forwardIm2col(rt: GpuRuntime, x: GPUBuffer, w: GPUBuffer, bias: 
   });
 }
 
-/** dx[N,C,H,W] from dy by matmul + col2im (overwrites dx). */
-export function dataIm2col(rt: GpuRuntime, dy: GPUBuffer, w: GPUBuffer, dx: GPUBuffer, g: Conv2dGeometry, opts: ConvOptions): void {
+/** dx[N,C,H,W] from dy by matmul + col2im (overwrites dx, or adds into it with `accumulate`). */
+export function dataIm2col(rt: GpuRuntime, dy: GPUBuffer, w: GPUBuffer, dx: GPUBuffer, g: Conv2dGeometry, opts: ConvOptions, accumulate = false): void {
   const taps = g.C * g.KH * g.KW;
   const hw = g.OH * g.OW;
   // Images of at least PER_IMAGE_PIXELS outputs fill the matmul's tiles alone: one matmul per image, straight
@@ -182,15 +186,15 @@ export function dataIm2col(rt: GpuRuntime, dy: GPUBuffer, w: GPUBuffer, dx: GPUB
   forEachTile(rt, g, opts, (n0, nb, dcols) => {
     if (perImage) {
       // dcols[n][taps, hw] = Wᵀ[taps, O] · dY_n[O, hw] for each image n of the tile.
-      matmul(rt, w, { buffer: dy, offset: n0 * g.O * hw }, dcols, taps, hw, g.O, { transA: true, batch: nb, strideA: 0, strideB: g.O * hw, strideC: taps * hw });
+      matmul(rt, w, { buffer: dy, offset: n0 * g.O * hw }, dcols, taps, hw, g.O, { transA: true, batch: nb, strideA: 0, strideB: g.O * hw, strideC: taps * hw, halfInputs: opts.halfOperands });
     } else {
       // dcols[taps, nb·hw] = Wᵀ[taps, O] · dY'[O, nb·hw].
       const dyCols = gradientColumns(rt, dy, g, n0, nb);
-      matmul(rt, w, dyCols.mat, dcols, taps, nb * hw, g.O, { transA: true });
+      matmul(rt, w, dyCols.mat, dcols, taps, nb * hw, g.O, { transA: true, halfInputs: opts.halfOperands });
       if (dyCols.scratch) rt.release(dyCols.scratch);
     }
     // Then each pixel gathers its taps' entries.
-    col2im(rt, dcols, dx, g, n0, nb, perImage);
+    col2im(rt, dcols, dx, g, n0, nb, perImage, accumulate);
   });
 }
 
@@ -202,7 +206,7 @@ export function weightIm2col(rt: GpuRuntime, x: GPUBuffer, dy: GPUBuffer, dw: GP
     const colsMat = columns(rt, x, cols, g, n0, nb);
     // dW[O, taps] (+)= dY'[O, nb·hw] · cols[taps, nb·hw]ᵀ: the first tile writes, later ones add.
     const dyCols = gradientColumns(rt, dy, g, n0, nb);
-    matmul(rt, dyCols.mat, colsMat, dw, g.O, taps, nb * hw, { transB: true, accumulate: n0 > 0 });
+    matmul(rt, dyCols.mat, colsMat, dw, g.O, taps, nb * hw, { transB: true, accumulate: n0 > 0, halfInputs: opts.halfOperands });
     if (dyCols.scratch) rt.release(dyCols.scratch);
   });
 }

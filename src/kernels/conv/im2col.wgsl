@@ -71,6 +71,14 @@ fn im2col(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
 // fewer, fuller workgroups, which a CPU driver runs much faster than many small ones.
 override ROWS: u32 = 4u;
 
+// 1: col2im, scatter_1x1 and swap01 add into dst's old values (a gradient accumulated into) instead of
+// overwriting them.
+override ACC: u32 = 0u;
+
+fn put(i: u32, v: f32) {
+  if (ACC == 1u) { dst[i] += v; } else { dst[i] = v; }
+}
+
 @compute @workgroup_size(BW, BH)
 fn col2im(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let w = (wid.x % p.blocksX) * BW + lid.x;
@@ -100,12 +108,13 @@ fn col2im(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
       }
       oh -= 1;
     }
-    dst[p.offDst + (nc * p.H + h) * p.W + w] = acc;
+    put(p.offDst + (nc * p.H + h) * p.W + w, acc);
   }
 }
 
 // The data gradient of a 1×1, unpadded, strided convolution (ResNet's downsample): each input pixel is hit by
-// at most one output pixel, so dx is a strided scatter of dcols into a zeroed dx (the launcher clears it):
+// at most one output pixel, so dx is a strided scatter of dcols into a zeroed dx (the launcher clears it; with
+// ACC, into dx's old values, which the pixels no output reads keep):
 // one thread per output pixel, a quarter of col2im's threads at stride 2, and no tap loop.
 @compute @workgroup_size(BW, BH)
 fn scatter_1x1(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -113,7 +122,7 @@ fn scatter_1x1(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
   let oh = (wid.x / p.blocksX) * BH + lid.y;
   if (ow >= p.OW || oh >= p.OH) { return; }
   let nc = wid.z * p.C + wid.y;
-  dst[p.offDst + (nc * p.H + oh * p.stride) * p.W + ow * p.stride] = src[p.offSrc + wid.y * p.ldCols + wid.z * p.imgStride + oh * p.OW + ow];
+  put(p.offDst + (nc * p.H + oh * p.stride) * p.W + ow * p.stride, src[p.offSrc + wid.y * p.ldCols + wid.z * p.imgStride + oh * p.OW + ow]);
 }
 
 // Swap the first two axes of a batch tile: dst[b, a, s] = src[a, b, s] for a < A (uniform `C`), b < B
@@ -126,5 +135,5 @@ fn swap01(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
   if (s >= p.W) { return; }
   let a = wid.y;
   let b = wid.z;
-  dst[p.offDst + (b * p.C + a) * p.W + s] = src[p.offSrc + (a * p.H + b) * p.W + s];
+  put(p.offDst + (b * p.C + a) * p.W + s, src[p.offSrc + (a * p.H + b) * p.W + s]);
 }

@@ -10,7 +10,7 @@ import type { ConvGather, PackedKernel } from '../matmul/common';
 import { packOperand, releaseOperands } from '../matmul/pack';
 import { packedKernel, packedShape, packedTile, runPackedKernel } from '../matmul';
 import { sumAxis } from '../reduce';
-import { type Conv2dGeometry, geometryStr } from './geometry';
+import { type Conv2dGeometry, type ConvEpilogue, geometryStr } from './geometry';
 import type { ConvOptions } from './choose';
 
 /**
@@ -36,8 +36,11 @@ function images(rt: GpuRuntime, buf: GPUBuffer, imageSize: number, n0: number, n
   return { binding: w.binding, offset: w.shift };
 }
 
-/** Forward: Y_n[O, OH·OW] = W[O, (c, ki, kj)] · taps of x_n, with X = Wᵀ packed once; the images side by side as columns. */
-export function forwardImplicit(rt: GpuRuntime, x: GPUBuffer, w: GPUBuffer, bias: GPUBuffer | null, y: GPUBuffer, g: Conv2dGeometry, opts: ConvOptions): void {
+/**
+ * Forward: Y_n[O, OH·OW] = W[O, (c, ki, kj)] · taps of x_n, with X = Wᵀ packed once; the images side by side as
+ * columns. The epilogue runs in the kernel's stores (per output channel: per row).
+ */
+export function forwardImplicit(rt: GpuRuntime, x: GPUBuffer, w: GPUBuffer, bias: GPUBuffer | null, y: GPUBuffer, g: Conv2dGeometry, opts: ConvOptions, epi: ConvEpilogue = {}): void {
   const taps = g.C * g.KH * g.KW;
   const hw = g.OH * g.OW;
   const X = packOperand(rt, w, taps, g.O, taps, true, 1, 0, 'W');
@@ -50,12 +53,13 @@ export function forwardImplicit(rt: GpuRuntime, x: GPUBuffer, w: GPUBuffer, bias
       K: taps,
       batch: 1,
       reduce: false,
-      accumulate: false,
+      accumulate: epi.accumulate ?? false,
       x: X,
       y: { mode: 1, images: images(rt, x, g.C * g.H * g.W, n0, nb), imageStride: g.C * g.H * g.W, inH: g.H, inW: g.W, KH: g.KH, KW: g.KW, gridW: g.OW, rowMul: g.stride, rowAdd: -g.pad, kSign: 1, colsPerImage: hw },
       c: { buffer: y, offset: n0 * g.O * hw, ld: hw, stride: g.O * hw },
       bias,
       biasPerRow: true,
+      epilogue: { scale: epi.scale ?? null, residual: epi.residual ? { buffer: epi.residual, offset: n0 * g.O * hw } : null, relu: epi.relu },
     });
   });
   releaseOperands(rt, X);
@@ -63,9 +67,9 @@ export function forwardImplicit(rt: GpuRuntime, x: GPUBuffer, w: GPUBuffer, bias
 
 /**
  * Data gradient at stride 1, as the convolution of dy with the flipped kernel:
- * dx_n[C, H·W] = Wᵀ[C, (o, ki, kj)] · taps of dy_n at (h + pad − ki, w + pad − kj), X = W packed as [(o, ki, kj), c].
+ * dx_n[C, H·W] (+)= Wᵀ[C, (o, ki, kj)] · taps of dy_n at (h + pad − ki, w + pad − kj), X = W packed as [(o, ki, kj), c].
  */
-export function dataImplicit(rt: GpuRuntime, dy: GPUBuffer, w: GPUBuffer, dx: GPUBuffer, g: Conv2dGeometry, opts: ConvOptions): void {
+export function dataImplicit(rt: GpuRuntime, dy: GPUBuffer, w: GPUBuffer, dx: GPUBuffer, g: Conv2dGeometry, opts: ConvOptions, accumulate = false): void {
   const T = g.KH * g.KW;
   const hwIn = g.H * g.W;
   const X = { ...packOperand(rt, w, T, g.C, T, true, g.O, g.C * T, 'W'), stride4: 0 }; // one [O·T, C] matrix
@@ -78,7 +82,7 @@ export function dataImplicit(rt: GpuRuntime, dy: GPUBuffer, w: GPUBuffer, dx: GP
       K: g.O * T,
       batch: 1,
       reduce: false,
-      accumulate: false,
+      accumulate,
       x: X,
       y: { mode: 1, images: images(rt, dy, g.O * g.OH * g.OW, n0, nb), imageStride: g.O * g.OH * g.OW, inH: g.OH, inW: g.OW, KH: g.KH, KW: g.KW, gridW: g.W, rowMul: 1, rowAdd: g.pad, kSign: -1, colsPerImage: hwIn },
       c: { buffer: dx, offset: n0 * g.C * hwIn, ld: hwIn, stride: g.C * hwIn },

@@ -10,31 +10,44 @@
  */
 import type { GpuRuntime } from '../../gpu/runtime';
 import { sumAxis } from '../reduce';
-import { type ConvOptions, convPlan } from './choose';
-import type { Conv2dGeometry } from './geometry';
+import { type ConvAlgorithm, type ConvOptions, convPlan } from './choose';
+import { type Conv2dGeometry, type ConvEpilogue, geometryStr } from './geometry';
 import { dataIm2col, forwardIm2col, weightIm2col } from './im2col';
 import { dataImplicit, forwardImplicit, weightImplicit } from './implicit';
 import { winogradBackwardData, winogradBackwardWeight, winogradForward } from './winograd';
 
-export { type Conv2dGeometry, conv2dGeometry, geometryStr } from './geometry';
+export { type Conv2dGeometry, type ConvEpilogue, conv2dGeometry, geometryStr } from './geometry';
 export { type ConvAlgorithm, type ConvOptions, type ConvPass, type ConvPlan, convAlgorithm, convPlan } from './choose';
 export { col2im, im2col, imagesPerTile } from './im2col';
 export type { WinogradTile } from './winograd';
 
-/** y[N,O,OH,OW] = conv2d(x, w) (+ bias[O]). */
-export function conv2dForward(rt: GpuRuntime, x: GPUBuffer, w: GPUBuffer, bias: GPUBuffer | null, y: GPUBuffer, g: Conv2dGeometry, opts: ConvOptions = {}): void {
+/**
+ * y[N,O,OH,OW] = conv2d(x, w) (+ bias[O]), through an epilogue fused into the output's write where one is
+ * given: y = max(scale[o]·conv + bias[o] + residual, 0) (see ConvEpilogue; a batch norm in eval mode folded in).
+ * The Winograd and implicit algorithms fuse it (epilogueFuses); im2col refuses it.
+ */
+export function conv2dForward(rt: GpuRuntime, x: GPUBuffer, w: GPUBuffer, bias: GPUBuffer | null, y: GPUBuffer, g: Conv2dGeometry, opts: ConvOptions = {}, epi: ConvEpilogue = {}): void {
   const { algorithm, winogradTile } = convPlan(rt, g, 'forward', opts);
-  if (algorithm === 'winograd') return winogradForward(rt, x, w, bias, y, g, winogradTile, opts.maxImagesPerTile);
-  if (algorithm === 'implicit') return forwardImplicit(rt, x, w, bias, y, g, opts);
+  if (algorithm === 'winograd') return winogradForward(rt, x, w, bias, y, g, winogradTile, opts.maxImagesPerTile, epi);
+  if (algorithm === 'implicit') return forwardImplicit(rt, x, w, bias, y, g, opts, epi);
+  if (epi.scale || epi.residual || epi.relu || epi.accumulate) throw new Error(`conv2d ${geometryStr(g)}: the im2col algorithm does not fuse an epilogue (scale, residual, relu); run the convolution, then the elementwise ops`);
   forwardIm2col(rt, x, w, bias, y, g, opts);
 }
 
-/** dx[N,C,H,W] = the gradient of conv2d with respect to x, given dy[N,O,OH,OW] (overwrites dx). */
-export function conv2dBackwardData(rt: GpuRuntime, dy: GPUBuffer, w: GPUBuffer, dx: GPUBuffer, g: Conv2dGeometry, opts: ConvOptions = {}): void {
+/** Whether a forward pass by `algorithm` fuses a ConvEpilogue into its output's write (conv2dForward). */
+export function epilogueFuses(algorithm: ConvAlgorithm): boolean {
+  return algorithm !== 'im2col';
+}
+
+/**
+ * dx[N,C,H,W] = the gradient of conv2d with respect to x, given dy[N,O,OH,OW]: overwrites dx, or with
+ * `accumulate` adds into it (a gradient that another use of x gave already), in the same passes.
+ */
+export function conv2dBackwardData(rt: GpuRuntime, dy: GPUBuffer, w: GPUBuffer, dx: GPUBuffer, g: Conv2dGeometry, opts: ConvOptions = {}, accumulate = false): void {
   const { algorithm, winogradTile } = convPlan(rt, g, 'data', opts);
-  if (algorithm === 'winograd') return winogradBackwardData(rt, dy, w, dx, g, winogradTile, opts.maxImagesPerTile);
-  if (algorithm === 'implicit') return dataImplicit(rt, dy, w, dx, g, opts);
-  dataIm2col(rt, dy, w, dx, g, opts);
+  if (algorithm === 'winograd') return winogradBackwardData(rt, dy, w, dx, g, winogradTile, opts.maxImagesPerTile, accumulate);
+  if (algorithm === 'implicit') return dataImplicit(rt, dy, w, dx, g, opts, accumulate);
+  dataIm2col(rt, dy, w, dx, g, opts, accumulate);
 }
 
 /** dw[O,C,KH,KW] = the gradient of conv2d with respect to w, given x and dy (overwrites dw). */

@@ -16,12 +16,12 @@ import { defineKernel, launch, type KernelContract } from '../contract';
 import { kernelConfig } from '../config';
 import type { Operand, PackedKernel } from '../matmul/common';
 import { packedKernel, packedShape, runPackedKernel } from '../matmul';
-import { type Conv2dGeometry, geometryStr } from './geometry';
+import { type Conv2dGeometry, type ConvEpilogue, geometryStr } from './geometry';
 
 const WG = 64;
 const WINOGRAD_UNIFORMS = [
   ['N', 'u32'], ['C', 'u32'], ['H', 'u32'], ['W', 'u32'], ['TH', 'u32'], ['TW', 'u32'], ['ld', 'u32'], ['rows', 'u32'], ['O', 'u32'], ['flags', 'u32'],
-  ['offSrc', 'u32'], ['offDst', 'u32'], ['offBias', 'u32'],
+  ['offSrc', 'u32'], ['offDst', 'u32'], ['offBias', 'u32'], ['offRes', 'u32'],
 ] as const;
 const WINOGRAD_ENTRIES = ['input_tiles', 'input_tiles_t', 'weight_tiles', 'output_tiles', 'grad_tiles', 'filter_grad'] as const;
 
@@ -31,7 +31,7 @@ export const winograd2Kernel = defineKernel({
   shader: `${common}\n${tile2}`,
   entries: WINOGRAD_ENTRIES,
   uniforms: WINOGRAD_UNIFORMS,
-  bindings: [['src', 'read'], ['dst', 'read_write'], ['bias', 'read']],
+  bindings: [['src', 'read'], ['dst', 'read_write'], ['bias', 'read'], ['res', 'read']],
 });
 export const winograd4Kernel = defineKernel({
   name: 'conv/winograd.wgsl+winograd4.wgsl',
@@ -39,9 +39,9 @@ export const winograd4Kernel = defineKernel({
   entries: [...WINOGRAD_ENTRIES, 'input_tiles_v4', 'input_tiles_t_v4', 'grad_tiles_v4'],
   uniforms: WINOGRAD_UNIFORMS,
   // srcV: the images as vec4 (the *_v4 entries).
-  bindings: [['src', 'read', ['srcV']], ['dst', 'read_write'], ['bias', 'read']],
+  bindings: [['src', 'read', ['srcV']], ['dst', 'read_write'], ['bias', 'read'], ['res', 'read']],
 });
-type WinogradKernel = KernelContract<(typeof WINOGRAD_UNIFORMS)[number][0], 'src' | 'dst' | 'bias'>;
+type WinogradKernel = KernelContract<(typeof WINOGRAD_UNIFORMS)[number][0], 'src' | 'dst' | 'bias' | 'res'>;
 const KERNELS: Record<WinogradTile, WinogradKernel> = { 2: winograd2Kernel, 4: winograd4Kernel };
 
 /** Output tile size: 2 (F(2×2, 3×3)) or 4 (F(4×4, 3×3)). */
@@ -115,8 +115,11 @@ interface Dispatch {
   op: string;
   src: { buffer: GPUBuffer; offset: number; elements: number };
   dst: { buffer: GPUBuffer; offset: number; elements: number };
+  /** output_tiles: the bias; weight_tiles: the per-filter scale. */
   bias?: { buffer: GPUBuffer; offset: number; elements: number } | null;
-  /** The uniforms but the window shifts (offSrc, offDst, offBias), which run() adds. */
+  /** output_tiles: the residual, in dst's layout. */
+  res?: { buffer: GPUBuffer; offset: number; elements: number } | null;
+  /** The uniforms but the window shifts (offSrc, offDst, offBias, offRes), which run() adds. */
   p: { N: number; C: number; H: number; W: number; TH: number; TW: number; ld: number; rows: number; O: number; flags: number };
   /** Workgroups along x and y. */
   groups: [number, number];
@@ -136,11 +139,13 @@ function run(rt: GpuRuntime, d: Dispatch): void {
   const s = windowBinding(rt, d.src.buffer, d.src.offset, d.src.elements, vec);
   const t = windowBinding(rt, d.dst.buffer, d.dst.offset, d.dst.elements);
   const b = d.bias ? windowBinding(rt, d.bias.buffer, d.bias.offset, d.bias.elements) : s;
+  const r = d.res ? windowBinding(rt, d.res.buffer, d.res.offset, d.res.elements) : s;
+  const output = d.entry === 'output_tiles';
   launch(rt, d.grid.kernel, {
     op: d.op,
     entry: vec ? `${d.entry}_v4` : d.entry,
-    uniforms: { ...d.p, offSrc: s.shift, offDst: t.shift, offBias: b.shift },
-    bindings: { src: s.binding, dst: t.binding, bias: d.entry === 'output_tiles' ? b.binding : null },
+    uniforms: { ...d.p, offSrc: s.shift, offDst: t.shift, offBias: b.shift, offRes: r.shift },
+    bindings: { src: s.binding, dst: t.binding, bias: output || d.entry === 'weight_tiles' ? b.binding : null, res: output ? r.binding : null },
     workgroups: d.groups,
   });
 }
@@ -150,8 +155,11 @@ function operand(buffer: GPUBuffer, XI: number, rows: number, ld: number): Opera
   return { binding: { buffer, offset: 0, size: XI * rows * ld * 4 }, off4: 0, ld4: ld / 4, stride4: (rows * ld) / 4, scratch: null };
 }
 
-/** The filters transformed: U[ξ][c][o] (forward) or, rotated for the data gradient, U[ξ][o][c]. */
-function transformFilters(rt: GpuRuntime, w: GPUBuffer, g: Conv2dGeometry, grid: TileGrid, forData: boolean): { buf: GPUBuffer; rows: number; ld: number } {
+/**
+ * The filters transformed: U[ξ][c][o] (forward) or, rotated for the data gradient, U[ξ][o][c]; with `scale`,
+ * filter o scaled by scale[o] first.
+ */
+function transformFilters(rt: GpuRuntime, w: GPUBuffer, g: Conv2dGeometry, grid: TileGrid, forData: boolean, scale: GPUBuffer | null = null): { buf: GPUBuffer; rows: number; ld: number } {
   const [rows, cols] = forData ? [g.O, g.C] : [g.C, g.O];
   const ld = ceil4(cols);
   const XI = grid.XI;
@@ -162,7 +170,8 @@ function transformFilters(rt: GpuRuntime, w: GPUBuffer, g: Conv2dGeometry, grid:
     op: `winograd-filters[${geometryStr(g)}${forData ? ' dX' : ''}]`,
     src: { buffer: w, offset: 0, elements: g.O * g.C * 9 },
     dst: { buffer: buf, offset: 0, elements: XI * rows * ld },
-    p: { N: 0, C: g.C, H: 0, W: 0, TH: 0, TW: 0, ld, rows, O: g.O, flags: Number(forData) },
+    bias: scale ? { buffer: scale, offset: 0, elements: g.O } : null,
+    p: { N: 0, C: g.C, H: 0, W: 0, TH: 0, TW: 0, ld, rows, O: g.O, flags: Number(forData) | (scale ? 2 : 0) },
     groups: [Math.ceil(cols / WG), rows],
   });
   return { buf, rows, ld };
@@ -170,9 +179,10 @@ function transformFilters(rt: GpuRuntime, w: GPUBuffer, g: Conv2dGeometry, grid:
 
 /**
  * out[N, outCh, OH, OW] = the Winograd convolution of x[N, inCh, OH, OW] (padding 1) with transformed filters
- * U[ξ][inCh][outCh] (+ bias): the forward pass, or with rotated filters, the data gradient.
+ * U[ξ][inCh][outCh] (+ bias), through the epilogue (its scale is in U already): the forward pass, or with
+ * rotated filters, the data gradient.
  */
-function convolve(rt: GpuRuntime, x: GPUBuffer, U: { buf: GPUBuffer; ld: number }, bias: GPUBuffer | null, out: GPUBuffer, g: Conv2dGeometry, grid: TileGrid, inCh: number, outCh: number, name: string, maxImages?: number): void {
+function convolve(rt: GpuRuntime, x: GPUBuffer, U: { buf: GPUBuffer; ld: number }, bias: GPUBuffer | null, out: GPUBuffer, g: Conv2dGeometry, grid: TileGrid, inCh: number, outCh: number, name: string, epi: ConvEpilogue, maxImages?: number): void {
   const XI = grid.XI;
   const hw = g.OH * g.OW;
   const tile = imagesPerTile(rt, g, grid, maxImages);
@@ -214,7 +224,8 @@ function convolve(rt: GpuRuntime, x: GPUBuffer, U: { buf: GPUBuffer; ld: number 
       src: { buffer: M, offset: 0, elements: XI * outCh * ldT },
       dst: { buffer: out, offset: n0 * outCh * hw, elements: nb * outCh * hw },
       bias: bias ? { buffer: bias, offset: 0, elements: outCh } : null,
-      p: { N: nb, C: 0, H: g.OH, W: g.OW, TH: grid.TH, TW: grid.TW, ld: ldT, rows: outCh, O: outCh, flags: bias ? 1 : 0 },
+      res: epi.residual ? { buffer: epi.residual, offset: n0 * outCh * hw, elements: nb * outCh * hw } : null,
+      p: { N: nb, C: 0, H: g.OH, W: g.OW, TH: grid.TH, TW: grid.TW, ld: ldT, rows: outCh, O: outCh, flags: epilogueFlags(bias, epi) },
       groups: [Math.ceil(T / WG), outCh],
     });
   }
@@ -222,19 +233,27 @@ function convolve(rt: GpuRuntime, x: GPUBuffer, U: { buf: GPUBuffer; ld: number 
   rt.release(M);
 }
 
-/** y[N,O,OH,OW] = conv2d(x, w) (+ bias[O]), 3×3, stride 1, padding 1. */
-export function winogradForward(rt: GpuRuntime, x: GPUBuffer, w: GPUBuffer, bias: GPUBuffer | null, y: GPUBuffer, g: Conv2dGeometry, m: WinogradTile, maxImages?: number): void {
+/** output_tiles' flags (see winograd.wgsl): bias, then put()'s epilogue. */
+function epilogueFlags(bias: GPUBuffer | null, epi: ConvEpilogue): number {
+  return (bias ? 1 : 0) | (epi.accumulate ? 2 : 0) | (epi.residual ? 4 : 0) | (epi.relu ? 8 : 0);
+}
+
+/** y[N,O,OH,OW] = conv2d(x, w) (+ bias[O]) through the epilogue, 3×3, stride 1, padding 1. */
+export function winogradForward(rt: GpuRuntime, x: GPUBuffer, w: GPUBuffer, bias: GPUBuffer | null, y: GPUBuffer, g: Conv2dGeometry, m: WinogradTile, maxImages?: number, epi: ConvEpilogue = {}): void {
   const grid = tileGrid(g, m);
-  const U = transformFilters(rt, w, g, grid, false);
-  convolve(rt, x, U, bias, y, g, grid, g.C, g.O, 'conv2dFwd', maxImages);
+  const U = transformFilters(rt, w, g, grid, false, epi.scale ?? null);
+  convolve(rt, x, U, bias, y, g, grid, g.C, g.O, 'conv2dFwd', epi, maxImages);
   rt.release(U.buf);
 }
 
-/** dx[N,C,H,W] from dy[N,O,OH,OW]: the convolution of dy with the filters rotated by 180° (overwrites dx). */
-export function winogradBackwardData(rt: GpuRuntime, dy: GPUBuffer, w: GPUBuffer, dx: GPUBuffer, g: Conv2dGeometry, m: WinogradTile, maxImages?: number): void {
+/**
+ * dx[N,C,H,W] from dy[N,O,OH,OW]: the convolution of dy with the filters rotated by 180° (overwrites dx, or
+ * adds into it with `accumulate`).
+ */
+export function winogradBackwardData(rt: GpuRuntime, dy: GPUBuffer, w: GPUBuffer, dx: GPUBuffer, g: Conv2dGeometry, m: WinogradTile, maxImages?: number, accumulate = false): void {
   const grid = tileGrid(g, m);
   const U = transformFilters(rt, w, g, grid, true);
-  convolve(rt, dy, U, null, dx, g, grid, g.O, g.C, 'conv2dDx', maxImages);
+  convolve(rt, dy, U, null, dx, g, grid, g.O, g.C, 'conv2dDx', { accumulate }, maxImages);
   rt.release(U.buf);
 }
 

@@ -33,12 +33,25 @@ struct Params {
   offSrc: u32,   // element offsets inside the bindings
   offDst: u32,
   offBias: u32,
+  offRes: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> src: array<f32>;
 @group(0) @binding(2) var<storage, read_write> dst: array<f32>;
-@group(0) @binding(3) var<storage, read> bias: array<f32>;   // output_tiles with flags bit 0 only
+@group(0) @binding(3) var<storage, read> bias: array<f32>;   // output_tiles (flags bit 0), weight_tiles (flags bit 1)
+@group(0) @binding(4) var<storage, read> res: array<f32>;    // output_tiles with flags bit 2 only
+
+// Store output value v (the transform's, bias added) at dst[i], through output_tiles' epilogue (flags):
+// bit 1 adds dst's old value (a gradient accumulated into), bit 2 adds the residual (res, dst's layout),
+// bit 3 applies ReLU last.
+fn put(i: u32, v: f32) {
+  var r = v;
+  if ((p.flags & 2u) != 0u) { r += dst[i]; }
+  if ((p.flags & 4u) != 0u) { r += res[p.offRes + i - p.offDst]; }
+  if ((p.flags & 8u) != 0u) { r = max(r, 0.0); }
+  dst[i] = r;
+}
 
 // Pixel (h, w) of plane `base` of src (H × W), 0 outside: branch-free (a load from the plane's first pixel,
 // discarded, outside), which llvmpipe runs faster than a branch around the load.
@@ -81,20 +94,23 @@ fn input_tiles_t(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id
   inputTile(c, t, true);
 }
 
-// U = G g Gᵀ for filter (o, c) of w [O, C, 3, 3], stored U[ξ][c][o] (rows = C, ld ≥ O); flags 1: for the data
-// gradient, the filter rotated by 180° and stored U[ξ][o][c] (rows = O, ld ≥ C). Threads run along the
-// stored rows: x is o (flags 0) or c (flags 1), wid.y the other index.
+// U = G g Gᵀ for filter (o, c) of w [O, C, 3, 3], stored U[ξ][c][o] (rows = C, ld ≥ O); flags bit 0: for the
+// data gradient, the filter rotated by 180° and stored U[ξ][o][c] (rows = O, ld ≥ C); flags bit 1: the filter
+// scaled by bias[offBias + o] (a batch norm folded in). Threads run along the stored rows: x is o (bit 0
+// clear) or c (bit 0 set), wid.y the other index.
 @compute @workgroup_size(64)
 fn weight_tiles(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
   let i = wid.x * 64u + lid.x;
-  let forData = p.flags == 1u;
+  let forData = (p.flags & 1u) != 0u;
   let o = select(i, wid.y, forData);
   let c = select(wid.y, i, forData);
   if (o >= p.O || c >= p.C) { return; }
   let b = p.offSrc + (o * p.C + c) * 9u;
-  var g0 = vec3f(src[b], src[b + 1u], src[b + 2u]);
-  var g1 = vec3f(src[b + 3u], src[b + 4u], src[b + 5u]);
-  var g2 = vec3f(src[b + 6u], src[b + 7u], src[b + 8u]);
+  var s = 1.0;
+  if ((p.flags & 2u) != 0u) { s = bias[p.offBias + o]; }
+  var g0 = s * vec3f(src[b], src[b + 1u], src[b + 2u]);
+  var g1 = s * vec3f(src[b + 3u], src[b + 4u], src[b + 5u]);
+  var g2 = s * vec3f(src[b + 6u], src[b + 7u], src[b + 8u]);
   if (forData) {
     let f0 = g2.zyx;
     g2 = g0.zyx;
@@ -105,7 +121,7 @@ fn weight_tiles(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id)
 }
 
 // y = Aᵀ P A for channel o = wid.y and tile t, from P[ξ][o][t] (rows = O, ld ≥ T), into dst [N, O, H, W]
-// (the output's size, only the pixels inside it); flags bit 0: add bias[o].
+// (the output's size, only the pixels inside it); flags bit 0: add bias[o]; bits 1–3: put()'s epilogue.
 @compute @workgroup_size(64)
 fn output_tiles(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
   let t = wid.x * 64u + lid.x;

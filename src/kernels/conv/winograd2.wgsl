@@ -73,11 +73,11 @@ fn outputTransform(at: u32, stride: u32, base: u32, h: u32, w: u32, b: f32) {
   // Aᵀ P: 2 rows of 4, then each row times A.
   let y0 = atv(m0 + m1 + m2) + vec2f(b);
   let y1 = atv(m1 - m2 - m3) + vec2f(b);
-  dst[base] = y0.x;
-  if (w + 1u < p.W) { dst[base + 1u] = y0.y; }
+  put(base, y0.x);
+  if (w + 1u < p.W) { put(base + 1u, y0.y); }
   if (h + 1u < p.H) {
-    dst[base + p.W] = y1.x;
-    if (w + 1u < p.W) { dst[base + p.W + 1u] = y1.y; }
+    put(base + p.W, y1.x);
+    if (w + 1u < p.W) { put(base + p.W + 1u, y1.y); }
   }
 }
 

@@ -131,10 +131,10 @@ fn filterTransform(g0: vec3f, g1: vec3f, g2: vec3f, at: u32, stride: u32) {
 fn storeOutCol(base: u32, h: u32, w: u32, j: u32, v: A4, b: f32) {
   if (w + j >= p.W) { return; }
   let o = base + j;
-  dst[o] = v[0] + b;
-  if (h + 1u < p.H) { dst[o + p.W] = v[1] + b; }
-  if (h + 2u < p.H) { dst[o + 2u * p.W] = v[2] + b; }
-  if (h + 3u < p.H) { dst[o + 3u * p.W] = v[3] + b; }
+  put(o, v[0] + b);
+  if (h + 1u < p.H) { put(o + p.W, v[1] + b); }
+  if (h + 2u < p.H) { put(o + 2u * p.W, v[2] + b); }
+  if (h + 3u < p.H) { put(o + 3u * p.W, v[3] + b); }
 }
 
 fn outputTransform(at: u32, stride: u32, base: u32, h: u32, w: u32, b: f32) {

@@ -48,7 +48,8 @@ export type PackedKernel = 'subgroup' | 'vec4' | TiledName;
 export type TiledName = `tiled-${string}`;
 
 /**
- * Elementwise work fused after the product, per output (the tiled kernel only; see matmul_tiled.wgsl):
+ * Elementwise work fused after the product, per output (the tiled and subgroup kernels; see the end of
+ * matmul_tiled.wgsl and matmul_subgroup.wgsl):
  * v = product · scale (+ bias) (+ residual) (+ C when accumulating), then max(v, 0) when relu.
  */
 export interface Epilogue {
@@ -119,8 +120,25 @@ export interface PackedKernelSpec {
   biasPerRow: boolean;
   /** Default 'subgroup'. 'vec4' takes plain operands only (no ConvGather). */
   kernel?: PackedKernel;
-  /** Fused scale, residual and ReLU (tiled kernels only). */
+  /** Fused scale, residual and ReLU (the tiled and subgroup kernels). */
   epilogue?: Epilogue;
+}
+
+/** The epilogue's uniform fields, after the others of the tiled and subgroup kernels. */
+export const EPILOGUE_UNIFORMS = [['offScale', 'u32'], ['offRes', 'u32'], ['scaleMode', 'u32'], ['residual', 'u32'], ['relu', 'u32']] as const;
+/** The epilogue's bindings (after yImg): the scale and the residual. */
+export const EPILOGUE_BINDINGS = [['scale', 'read'], ['res', 'read']] as const;
+
+/** The epilogue's uniforms and bindings for a packed-kernel dispatch (unused bindings get X's). */
+export function epilogueLaunch(rt: GpuRuntime, k: PackedKernelSpec, l: ReturnType<typeof packedLaunch>) {
+  const e = k.epilogue ?? {};
+  const wscale = e.scale ? windowBinding(rt, ref(e.scale).buffer, ref(e.scale).offset, k.biasPerRow ? k.M : k.N) : null;
+  const wres = e.residual ? windowBinding(rt, ref(e.residual).buffer, ref(e.residual).offset, l.cExtent) : null;
+  if (wres && wres.binding.buffer === l.wc.binding.buffer) throw new Error(`${k.op}: the residual must not be C's buffer`);
+  return {
+    uniforms: { offScale: wscale?.shift ?? 0, offRes: wres?.shift ?? 0, scaleMode: !wscale ? 0 : k.biasPerRow ? 2 : 1, residual: Number(!!wres), relu: Number(!!e.relu) },
+    bindings: { scale: wscale?.binding ?? k.x.binding, res: wres?.binding ?? k.x.binding },
+  };
 }
 
 /** The windows and batch split of a packed-kernel dispatch (wholeVec4C: C's window is whole vec4s). */

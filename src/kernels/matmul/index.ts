@@ -6,7 +6,7 @@
  *   'vec4' (matmul_vec4.wgsl, vec4.ts): every other software adapter (SwiftShader) when the shape is not tiny;
  *     8 × 8 outputs per thread in named registers;
  *   'tiled-…' (matmul_tiled.wgsl, tiled.ts): workgroup-memory tiling in a few configurations, the default on
- *     hardware adapters (GPUs); the only kernel with a fused epilogue (scale, residual, ReLU);
+ *     hardware adapters (GPUs); with 'subgroup', the kernels with a fused epilogue (scale, residual, ReLU);
  *   'portable' (matmul.wgsl, portable.ts): any adapter, any shape, no packing; the fallback.
  * All but the portable kernel take operands packed into rows of vec4 (pack.ts).
  */
@@ -18,15 +18,17 @@ import { DEFAULT_TILES, MAX_TM, MAX_TN, type MatmulTiles, matmulPortable } from 
 import { hasSubgroupMatmul, runSubgroupKernel, subgroupLanes, subgroupPreferred, subgroupTile } from './subgroup';
 import { runVec4Kernel } from './vec4';
 import { runTiledKernel, tiledConfig, tiledFor, tiledNames } from './tiled';
+import { hasSmatrix, matmulSmatrix } from './smatrix';
 
 export type { Epilogue, Mat, MatRef, PackedKernel, TiledName } from './common';
 export { TILED_CONFIGS, TILED_NAMES, type TiledConfig, tiledConfig, tiledFor, tiledNames } from './tiled';
 export type { MatmulTiles } from './portable';
 export { DEFAULT_TILES } from './portable';
 export { SUBGROUP_LANES, hasSubgroupMatmul, subgroupLanes, subgroupPreferred } from './subgroup';
+export { SMATRIX_FEATURE, type SmatrixConfig, hasSmatrix, smatrixConfig } from './smatrix';
 
 /** Which kernel runs a matmul (see the top of this file). */
-export type MatmulVariant = 'portable' | PackedKernel;
+export type MatmulVariant = 'portable' | PackedKernel | 'smatrix';
 
 export interface MatmulOptions {
   /** A is stored [K, M] (use Aᵀ). */
@@ -53,10 +55,16 @@ export interface MatmulOptions {
    */
   variant?: MatmulVariant;
   /**
-   * Scale, residual and ReLU fused after the product (see Epilogue). The tiled kernels run it; with another
+   * Scale, residual and ReLU fused after the product (see Epilogue). The tiled and subgroup kernels run it; with another
    * kernel chosen, the default variant becomes the shape's tiled configuration, and a forced other one throws.
    */
   epilogue?: Epilogue;
+  /**
+   * A and B hold float16 values (the float16 path's operands: float16 tensors widened, weights rounded): the
+   * subgroup-matrix kernel ('smatrix', float16 inputs, float32 accumulation) is then a candidate where the adapter
+   * offers it, at the 'matmul' site's shape 'MxNxK f16'.
+   */
+  halfInputs?: boolean;
 }
 
 /**
@@ -68,13 +76,14 @@ export interface MatmulOptions {
  * adapters, the tiled configuration of tiledFor. Every kernel the adapter runs is a candidate of the 'matmul'
  * site (shape 'MxNxK'), so a chooser (the autotuner) may pick another.
  */
-export function matmulVariant(rt: GpuRuntime, M: number, N: number, K: number, batch = 1): MatmulVariant {
+export function matmulVariant(rt: GpuRuntime, M: number, N: number, K: number, batch = 1, halfInputs = false): MatmulVariant {
   const tiled = tiledNames(rt);
   const subgroup = hasSubgroupMatmul(rt);
-  const candidates: MatmulVariant[] = [...(subgroup ? ['subgroup' as const] : []), 'vec4', 'portable', ...tiled];
-  const onGpu = rt.isSoftware ? null : tiledFor(rt, M, N, batch);
+  const smatrix = halfInputs && hasSmatrix(rt);
+  const candidates: MatmulVariant[] = [...(subgroup ? ['subgroup' as const] : []), 'vec4', 'portable', ...tiled, ...(smatrix ? ['smatrix' as const] : [])];
+  const onGpu = rt.isSoftware ? null : smatrix && Math.min(M, N) >= 16 && K >= 16 ? 'smatrix' : tiledFor(rt, M, N, batch);
   const heuristic: MatmulVariant = onGpu ?? (!subgroupPreferred(rt) ? 'vec4' : Math.min(M, N) < 16 || K < 16 ? 'portable' : 'subgroup');
-  return choose(rt, 'matmul', `${M}x${N}x${K}`, candidates, heuristic);
+  return choose(rt, 'matmul', `${M}x${N}x${K}${halfInputs ? ' f16' : ''}`, candidates, heuristic);
 }
 
 /**
@@ -129,9 +138,15 @@ export function matmul(rt: GpuRuntime, A: Mat, B: Mat, C: Mat, M: number, N: num
   if (M === 0 || N === 0 || batch === 0) return;
   const call: MatmulCall = { M, N, K, transA, transB, batch, strideA, strideB, strideC, reduceBatch, accumulate, bias: opts.bias ?? null, biasPerRow: opts.biasPer === 'row' };
   const fused = hasEpilogue(opts.epilogue);
-  let variant = opts.tiles ? 'portable' : (opts.variant ?? matmulVariant(rt, M, N, K, reduceBatch ? 1 : batch));
-  if (fused && !variant.startsWith('tiled-')) {
-    if (opts.variant || opts.tiles) throw new Error(`${matmulOpName(call)}: a fused epilogue (scale, residual, relu) needs a tiled kernel, not '${variant}'`);
+  let variant = opts.tiles ? 'portable' : (opts.variant ?? matmulVariant(rt, M, N, K, reduceBatch ? 1 : batch, Boolean(opts.halfInputs) && !fused));
+  if (variant === 'smatrix') {
+    if (!opts.halfInputs) throw new Error(`${matmulOpName(call)}: the subgroup-matrix kernel rounds its operands to float16; it runs products whose operands are float16 values (halfInputs)`);
+    if (fused) throw new Error(`${matmulOpName(call)}: the subgroup-matrix kernel has no fused epilogue (scale, residual, relu)`);
+    if (K === 0) return matmulPortable(rt, A, B, C, call, t);
+    return matmulSmatrix(rt, A, B, C, call);
+  }
+  if (fused && !variant.startsWith('tiled-') && variant !== 'subgroup') {
+    if (opts.variant || opts.tiles) throw new Error(`${matmulOpName(call)}: a fused epilogue (scale, residual, relu) needs a tiled or the subgroup kernel, not '${variant}'`);
     const tiled = tiledFor(rt, M, N, reduceBatch ? 1 : batch);
     if (!tiled) throw new Error(`${matmulOpName(call)}: a fused epilogue needs a tiled kernel, and none fits this adapter's limits`);
     variant = tiled;
@@ -146,9 +161,9 @@ export function matmul(rt: GpuRuntime, A: Mat, B: Mat, C: Mat, M: number, N: num
 export function runPackedKernel(rt: GpuRuntime, k: PackedKernelSpec): void {
   const kernel = k.kernel ?? 'subgroup';
   if (kernel.startsWith('tiled-')) return runTiledKernel(rt, k, kernel as `tiled-${string}`);
-  if (hasEpilogue(k.epilogue)) throw new Error(`${k.op}: a fused epilogue (scale, residual, relu) needs a tiled kernel, not '${kernel}'`);
-  if (kernel === 'vec4') runVec4Kernel(rt, k);
-  else runSubgroupKernel(rt, k);
+  if (kernel === 'subgroup') return runSubgroupKernel(rt, k);
+  if (hasEpilogue(k.epilogue)) throw new Error(`${k.op}: a fused epilogue (scale, residual, relu) needs a tiled or the subgroup kernel, not '${kernel}'`);
+  runVec4Kernel(rt, k);
 }
 
 /** C = op(A)·op(B) (+ bias) (+ C) (+ epilogue) with a packed kernel; sizes already checked, M, N, batch ≥ 1. */

@@ -79,6 +79,11 @@ struct Params {
   rowAdd: i32,
   kSign: i32,
   colsPerImage: u32, // MODE 1: columns (pixels) per image, see above; 0 otherwise
+  offScale: u32,   // the epilogue (see storeRow): scale's offset,
+  offRes: u32,     // the residual's (element (z, m, n) of C at offRes + z·strideC + m·ldc + column offset),
+  scaleMode: u32,  // 0: none, 1: scale[n] per column, 2: scale[m] per row
+  residual: u32,   // 1: add the residual
+  relu: u32,       // 1: max(·, 0) last
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -87,6 +92,8 @@ struct Params {
 @group(0) @binding(3) var<storage, read> bias: array<f32>;   // bound to x's buffer when biasMode == 0
 @group(0) @binding(4) var<storage, read_write> c: array<vec4f>;   // C's floats, as vec4 (see storeRow)
 @group(0) @binding(5) var<storage, read> yImg: array<f32>;   // MODE 1, 2 (and y's buffer again in MODE 0)
+@group(0) @binding(6) var<storage, read> scale: array<f32>;  // scaleMode > 0 (else x's buffer)
+@group(0) @binding(7) var<storage, read> res: array<f32>;    // residual == 1 (else x's buffer)
 
 // acc[4i + j] += X[row 4i + j] · yv, for the 4 rows of lane i (s = lane i's vec4 of X).
 fn mac4(acc: ptr<function, array<vec4f, 32>>, i: u32, s: vec4f, yv: vec4f) {
@@ -243,20 +250,30 @@ fn convLoop(acc: ptr<function, array<vec4f, 32>>, zFirst: u32, zEnd: u32, xCol: 
   }
 }
 
-// Store row m of this lane's 4 columns of C (+ bias, + C's old values when accumulating): one vec4 store when
+// Store row m of this lane's 4 columns of C after the epilogue, v = product · scale (+ bias) (+ residual)
+// (+ C's old values when accumulating), then max(v, 0) with relu: one vec4 store when
 // the columns are consecutive and start on a vec4 (`vecStore`: every row then does), else one float at a time
 // (a store to one component writes that float only). On llvmpipe the stores, not the multiply-adds, dominate
 // short-K products: 1 vec4 store instead of 4 float stores. The rows are stored by a loop over a copy of the
 // accumulators whose trip count is not a constant (so that it is not unrolled): 32 or 64 inlined copies of
 // storeRow, each with 8 per-lane loads and stores per float on llvmpipe, took 20-60 s to compile per variant.
-fn storeRow(acc: vec4f, m: u32, base0: u32, vecStore: bool, biasCol: vec4f, nBase: u32, colOff: vec4u) {
+fn storeRow(acc: vec4f, m: u32, base0: u32, vecStore: bool, biasCol: vec4f, scaleCol: vec4f, nBase: u32, colOff: vec4u) {
   if (m >= p.M) { return; }
-  var v = acc + biasCol;
+  var v = acc;
+  if (p.scaleMode == 1u) { v *= scaleCol; }
+  if (p.scaleMode == 2u) { v *= scale[p.offScale + m]; }
+  v += biasCol;
   if (p.biasMode == 2u) { v += vec4f(bias[p.offBias + m]); }
   let rowBase = base0 + m * p.ldc;
+  let resBase = p.offRes + rowBase - p.offC;   // the residual's element of C's rowBase
   if (vecStore) {
     let at = (rowBase + colOff.x) >> 2u;
+    if (p.residual == 1u) {
+      let r = resBase + colOff.x;
+      v += vec4f(res[r], res[r + 1u], res[r + 2u], res[r + 3u]);
+    }
     if (p.accumulate == 1u) { v += c[at]; }
+    if (p.relu == 1u) { v = max(v, vec4f(0.0)); }
     c[at] = v;
   } else {
     for (var j = 0u; j < 4u; j++) {
@@ -264,11 +281,29 @@ fn storeRow(acc: vec4f, m: u32, base0: u32, vecStore: bool, biasCol: vec4f, nBas
       if (n < p.N) {
         let at = rowBase + colOff[j];
         var o = v[j];
+        if (p.residual == 1u) { o += res[resBase + colOff[j]]; }
         if (p.accumulate == 1u) { o += c[at >> 2u][at & 3u]; }
+        if (p.relu == 1u) { o = max(o, 0.0); }
         c[at >> 2u][at & 3u] = o;
       }
     }
   }
+}
+
+// The per-column bias and scale of columns nBase … nBase + 3 (clamped into the row; 0 and 1 when unused).
+fn colBias(nBase: u32) -> vec4f {
+  var b = vec4f(0.0);
+  if (p.biasMode == 1u) {
+    for (var j = 0u; j < 4u; j++) { b[j] = bias[p.offBias + min(nBase + j, p.N - 1u)]; }
+  }
+  return b;
+}
+fn colScale(nBase: u32) -> vec4f {
+  var s = vec4f(1.0);
+  if (p.scaleMode == 1u) {
+    for (var j = 0u; j < 4u; j++) { s[j] = scale[p.offScale + min(nBase + j, p.N - 1u)]; }
+  }
+  return s;
 }
 
 @compute @workgroup_size(SG)
@@ -349,25 +384,21 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let img = colOff / p.colsPerImage;
     colOff += img * (p.strideC - p.colsPerImage);
   }
-  var biasCol = vec4f(0.0);
-  if (p.biasMode == 1u) {
-    for (var j = 0u; j < 4u; j++) { biasCol[j] = bias[p.offBias + min(nBase + j, p.N - 1u)]; }
-  }
+  let biasCol = colBias(nBase);
+  let scaleCol = colScale(nBase);
   let base0 = p.offC + wid.z * p.strideC;
   let vecStore = colOff.w == colOff.x + 3u && nBase + 3u < p.N && ((base0 + colOff.x) & 3u) == 0u && (p.ldc & 3u) == 0u;
   let rowsHere = min(32u, p.M - m0);
   var rows = acc;
-  for (var r = 0u; r < rowsHere; r++) { storeRow(rows[r], m0 + r, base0, vecStore, biasCol, nBase, colOff); }
+  for (var r = 0u; r < rowsHere; r++) { storeRow(rows[r], m0 + r, base0, vecStore, biasCol, scaleCol, nBase, colOff); }
   if (WIDE) {
     // The second half (MODE 0: no images folded into the columns).
     let nB = nBase + 4u * SG;
     let colB = nB + vec4u(0u, 1u, 2u, 3u);
-    var biasB = vec4f(0.0);
-    if (p.biasMode == 1u) {
-      for (var j = 0u; j < 4u; j++) { biasB[j] = bias[p.offBias + min(nB + j, p.N - 1u)]; }
-    }
+    let biasB = colBias(nB);
+    let scaleB = colScale(nB);
     let vecB = nB + 3u < p.N && ((base0 + nB) & 3u) == 0u && (p.ldc & 3u) == 0u;
     var rowsB = accB;
-    for (var r = 0u; r < rowsHere; r++) { storeRow(rowsB[r], m0 + r, base0, vecB, biasB, nB, colB); }
+    for (var r = 0u; r < rowsHere; r++) { storeRow(rowsB[r], m0 + r, base0, vecB, biasB, scaleB, nB, colB); }
   }
 }

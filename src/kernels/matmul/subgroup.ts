@@ -6,16 +6,16 @@
 import type { GpuRuntime } from '../../gpu/runtime';
 import shader from './matmul_subgroup.wgsl';
 import { grid1d } from '../util';
-import { CONV_GATHER_UNIFORMS, PACKED_BINDINGS, PACKED_UNIFORMS, type PackedKernelSpec, convGatherUniforms, packedLaunch, packedUniforms } from './common';
+import { CONV_GATHER_UNIFORMS, EPILOGUE_BINDINGS, EPILOGUE_UNIFORMS, PACKED_BINDINGS, PACKED_UNIFORMS, type PackedKernelSpec, convGatherUniforms, epilogueLaunch, packedLaunch, packedUniforms } from './common';
 import { defineKernel, launch } from '../contract';
 
 export const matmulSubgroupKernel = defineKernel({
   name: 'matmul/matmul_subgroup.wgsl',
   shader,
   entries: ['main'],
-  uniforms: [...PACKED_UNIFORMS, ...CONV_GATHER_UNIFORMS],
-  // yImg: the images again, as floats (MODE 1 and 2).
-  bindings: [...PACKED_BINDINGS, ['yImg', 'read']],
+  uniforms: [...PACKED_UNIFORMS, ...CONV_GATHER_UNIFORMS, ...EPILOGUE_UNIFORMS],
+  // yImg: the images again, as floats (MODE 1 and 2); scale and res: the epilogue's.
+  bindings: [...PACKED_BINDINGS, ['yImg', 'read'], ...EPILOGUE_BINDINGS],
 });
 
 /** The subgroup widths the kernel is written for: its workgroup is one subgroup of this many lanes. */
@@ -75,6 +75,7 @@ export function runSubgroupKernel(rt: GpuRuntime, k: PackedKernelSpec): void {
   if (lanes === null) throw new Error(`${k.op}: the subgroup matmul kernel needs the subgroups feature with a fixed subgroup width of ${SUBGROUP_LANES.join(', ')} lanes`);
   // The kernel binds C as vec4 (whole-vec4 stores where aligned): its window is whole vec4s.
   const l = packedLaunch(rt, k, true);
+  const e = epilogueLaunch(rt, k, l);
   // C's tile per workgroup: 32 × 4·lanes, or 32 × 8·lanes (WIDE) for plain operands whose C is wide enough to fill it.
   const wide = !l.conv && subgroupWide(k.N, lanes);
   const tilesN = Math.ceil(k.N / (subgroupTile(lanes)[1] * (wide ? 2 : 1)));
@@ -91,9 +92,9 @@ export function runSubgroupKernel(rt: GpuRuntime, k: PackedKernelSpec): void {
       ...(rt.isSoftware && lanes > 16 ? { SPLIT16: 1 } : {}),
       ...(subgroupTestHooks.laneXor ? { LANE_XOR: subgroupTestHooks.laneXor } : {}),
     },
-    uniforms: { ...packedUniforms(k, l, tilesN, tiles), ...convGatherUniforms(l.conv) },
+    uniforms: { ...packedUniforms(k, l, tilesN, tiles), ...convGatherUniforms(l.conv), ...e.uniforms },
     // The images' binding is declared twice (slots 2 and 5: vec4 rows and floats).
-    bindings: { x: k.x.binding, y: l.yBinding, bias: l.wbias.binding, c: l.wc.binding, yImg: l.yBinding },
+    bindings: { x: k.x.binding, y: l.yBinding, bias: l.wbias.binding, c: l.wc.binding, yImg: l.yBinding, ...e.bindings },
     workgroups: [gx, gy, l.outputs],
   });
 }

@@ -11,9 +11,9 @@
  */
 import type { GpuRuntime } from '../../gpu/runtime';
 import shader from './matmul_tiled.wgsl';
-import { grid1d, windowBinding } from '../util';
+import { grid1d } from '../util';
 import { type KernelContract, defineKernel, launch } from '../contract';
-import { CONV_GATHER_UNIFORMS, PACKED_BINDINGS, PACKED_UNIFORMS, type PackedKernelSpec, type TiledName, convGatherUniforms, packedLaunch, packedUniforms, ref } from './common';
+import { CONV_GATHER_UNIFORMS, EPILOGUE_BINDINGS, EPILOGUE_UNIFORMS, PACKED_BINDINGS, PACKED_UNIFORMS, type PackedKernelSpec, type TiledName, convGatherUniforms, epilogueLaunch, packedLaunch, packedUniforms } from './common';
 
 /** One configuration: a BM × BN block tile in slabs of BK, TM × TN outputs per thread (BM/TM · BN/TN threads). */
 export interface TiledConfig {
@@ -59,12 +59,8 @@ function shaderOf(c: TiledConfig): string {
   return `const BM = ${c.bm}u;\nconst BN = ${c.bn}u;\nconst BK = ${c.bk}u;\nconst TM = ${c.tm}u;\nconst TN = ${c.tn}u;\n${shader}`;
 }
 
-const TILED_UNIFORMS = [
-  ...PACKED_UNIFORMS,
-  ...CONV_GATHER_UNIFORMS,
-  ['offScale', 'u32'], ['offRes', 'u32'], ['scaleMode', 'u32'], ['residual', 'u32'], ['relu', 'u32'],
-] as const;
-const TILED_BINDINGS = [...PACKED_BINDINGS, ['yImg', 'read'], ['scale', 'read'], ['res', 'read']] as const;
+const TILED_UNIFORMS = [...PACKED_UNIFORMS, ...CONV_GATHER_UNIFORMS, ...EPILOGUE_UNIFORMS] as const;
+const TILED_BINDINGS = [...PACKED_BINDINGS, ['yImg', 'read'], ...EPILOGUE_BINDINGS] as const;
 
 function contractOf(c: TiledConfig) {
   return defineKernel({
@@ -113,11 +109,7 @@ export function runTiledKernel(rt: GpuRuntime, k: PackedKernelSpec, name: TiledN
   if (!tiledFits(rt, cfg)) throw new Error(`${k.op}: the tiled configuration ${name} exceeds this adapter's limits (${threadsOf(cfg)} threads, ${sharedBytesOf(cfg)} bytes of workgroup memory)`);
   // C is bound as vec4 (whole-vec4 stores where aligned): its window is whole vec4s.
   const l = packedLaunch(rt, k, true);
-  const e = k.epilogue ?? {};
-  const axis = k.biasPerRow ? k.M : k.N;
-  const wscale = e.scale ? windowBinding(rt, ref(e.scale).buffer, ref(e.scale).offset, axis) : null;
-  const wres = e.residual ? windowBinding(rt, ref(e.residual).buffer, ref(e.residual).offset, l.cExtent) : null;
-  if (wres && wres.binding.buffer === l.wc.binding.buffer) throw new Error(`${k.op}: the residual must not be C's buffer`);
+  const e = epilogueLaunch(rt, k, l);
   const tilesN = Math.ceil(k.N / cfg.bn);
   const tiles = tilesN * Math.ceil(k.M / cfg.bm);
   const [gx, gy] = grid1d(rt, tiles, 1);
@@ -128,11 +120,7 @@ export function runTiledKernel(rt: GpuRuntime, k: PackedKernelSpec, name: TiledN
     uniforms: {
       ...packedUniforms(k, l, tilesN, tiles),
       ...convGatherUniforms(l.conv),
-      offScale: wscale?.shift ?? 0,
-      offRes: wres?.shift ?? 0,
-      scaleMode: !wscale ? 0 : k.biasPerRow ? 2 : 1,
-      residual: Number(!!wres),
-      relu: Number(!!e.relu),
+      ...e.uniforms,
     },
     bindings: {
       x: k.x.binding,
@@ -140,8 +128,7 @@ export function runTiledKernel(rt: GpuRuntime, k: PackedKernelSpec, name: TiledN
       bias: l.wbias.binding,
       c: l.wc.binding,
       yImg: l.yBinding,
-      scale: wscale?.binding ?? k.x.binding,
-      res: wres?.binding ?? k.x.binding,
+      ...e.bindings,
     },
     workgroups: [gx, gy, l.outputs],
   });

@@ -87,11 +87,12 @@ function scratchCall(rt: GpuRuntime, site: KernelSite, shape: string): ScratchCa
     return done(bufs, () => conv2dBackwardWeight(rt, x, y, w, g));
   }
   if (site === 'matmul') {
-    const v = ints(/^(\d+)x(\d+)x(\d+)$/);
+    // 'MxNxK', or 'MxNxK f16' for products of float16 values (zeros are).
+    const v = ints(/^(\d+)x(\d+)x(\d+)(?: f16)?$/);
     if (!v) return null;
     const [M, N, K] = v;
     const bufs = scratch(rt, M * K, K * N, M * N);
-    return done(bufs, () => matmul(rt, bufs[0], bufs[1], bufs[2], M, N, K));
+    return done(bufs, () => matmul(rt, bufs[0], bufs[1], bufs[2], M, N, K, { halfInputs: shape.endsWith(' f16') }));
   }
   if (site === 'batchnorm.reduce') {
     const v = ints(/^(\d+)x(\d+)x(\d+)$/);

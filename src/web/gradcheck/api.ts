@@ -23,5 +23,7 @@ export interface PageChecks {
 /** A family's page checks: the kernel names it covers (each must get at least one check) and the checks. */
 export interface PageCheckGroup {
   kernels: readonly string[];
+  /** The group's kernels this adapter does not offer (a feature it lacks): not checked, and not counted as skipped. */
+  notOffered?(rt: GpuRuntime): readonly string[];
   run(c: PageChecks): Promise<void>;
 }

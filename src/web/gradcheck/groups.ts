@@ -7,6 +7,8 @@ import { unaryPageGroup } from './unary';
 import { broadcastGroup } from './broadcast';
 import { optimPageChecks } from './optim';
 import { matmulTiledGroup } from './matmul_tiled';
+import { convFusedGroup } from './conv_fused';
+import { smatrixGroup } from './smatrix';
 import { halfPageGroup } from './half';
 
 export const PAGE_GROUPS: readonly PageCheckGroup[] = [
@@ -17,5 +19,7 @@ export const PAGE_GROUPS: readonly PageCheckGroup[] = [
   broadcastGroup,
   optimPageChecks,
   matmulTiledGroup,
+  convFusedGroup,
+  smatrixGroup,
   halfPageGroup,
 ];

@@ -147,7 +147,7 @@ export async function tiledBatchCase(rt: GpuRuntime, name: TiledName, seed: numb
  * not accumulating, ReLU whenever there is a residual), also against that unfused path: the product with the
  * default kernel, then bnApply over [1, M, N] with mean 0 and invstd 1.
  */
-export async function tiledEpilogueCase(rt: GpuRuntime, name: TiledName, k: TiledEpilogueCase, seed: number): Promise<Comparison[]> {
+export async function tiledEpilogueCase(rt: GpuRuntime, name: TiledName | 'subgroup', k: TiledEpilogueCase, seed: number): Promise<Comparison[]> {
   const { M, N, K, perRow } = k;
   const axis = perRow ? M : N;
   const a = randomArray(M * K, seed);

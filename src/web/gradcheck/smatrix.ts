@@ -1,0 +1,160 @@
+/**
+ * The page's checks of the subgroup-matrix GEMM (kernels/matmul/smatrix.ts: float16 inputs, float32 accumulation;
+ * where the adapter offers 'chromium-experimental-subgroup-matrix' with a float16 configuration, else skipped):
+ * products of float16 values against the float64 reference in every transpose form, odd shapes past the
+ * configuration's tiles, a bias per row and per column, a batch with a shared A and its sum accumulated onto C;
+ * and the float16 path's linear op (autocast) with its three products on the kernel, against the same op on the
+ * default kernels.
+ */
+import { Tensor } from '../../autograd/tensor';
+import { linear } from '../../autograd/ops/linear';
+import { autocast, tidy } from '../../autograd/scope';
+import type { GpuRuntime } from '../../gpu/runtime';
+import { setKernelChooser } from '../../kernels/config';
+import { hasSmatrix, matmul } from '../../kernels/matmul';
+import { matmulRef, transposeRef } from '../../reference/matmul';
+import { f16RoundAll } from '../../reference/half';
+import { TOL, randomArray } from '../../reference/math';
+import type { PageCheckGroup, PageChecks } from './api';
+import type { Comparison } from './matmul_tiled';
+
+export const SMATRIX_KERNEL = 'matmul smatrix';
+
+/** Shapes (M, N, K): one configuration tile, odd sizes past the tiles and the padding of K, larger ones. */
+export const SMATRIX_SHAPES: [number, number, number][] = [
+  [8, 8, 8],
+  [1, 1, 1],
+  [7, 13, 5],
+  [33, 17, 40],
+  [64, 48, 72],
+  [70, 9, 130],
+];
+
+/** Random float16 values (as float64): the kernel's operands. */
+const halfArray = (n: number, seed: number) => f16RoundAll(randomArray(n, seed));
+
+/** op(A)·op(B) (+ bias per row or column) (+ C) by the subgroup-matrix kernel against the float64 reference. */
+export async function smatrixProductCase(rt: GpuRuntime, [M, N, K]: [number, number, number], tA: boolean, tB: boolean, biasPer: 'row' | 'col' | null, accumulate: boolean, seed: number): Promise<Comparison[]> {
+  const a = halfArray(M * K, seed);
+  const b = halfArray(K * N, seed + 1);
+  const bias = biasPer ? randomArray(biasPer === 'row' ? M : N, seed + 2) : null;
+  const c0 = accumulate ? randomArray(M * N, seed + 3) : null;
+  const up = (v: ArrayLike<number>) => rt.upload(Float32Array.from(v));
+  const A = up(tA ? transposeRef(a, M, K) : a);
+  const B = up(tB ? transposeRef(b, K, N) : b);
+  const Bi = bias ? up(bias) : null;
+  const C = c0 ? up(c0) : rt.alloc(M * N * 4);
+  try {
+    matmul(rt, A, B, C, M, N, K, { transA: tA, transB: tB, bias: Bi, biasPer: biasPer ?? undefined, accumulate, variant: 'smatrix', halfInputs: true });
+    const got = new Float32Array(await rt.read(C, M * N * 4));
+    const want = matmulRef(a, b, M, K, N).map((v, i) => v + (bias ? bias[biasPer === 'row' ? Math.floor(i / N) : i % N] : 0) + (c0 ? c0[i] : 0));
+    return [{ what: `${tA ? 'Aᵀ' : 'A'}·${tB ? 'Bᵀ' : 'B'} ${M}x${N}x${K}${biasPer ? ` + bias per ${biasPer}` : ''}${accumulate ? ' + C' : ''}`, got, want, tol: TOL.reduction }];
+  } finally {
+    for (const buf of [A, B, Bi, C]) if (buf) rt.release(buf);
+  }
+}
+
+/** A batch of 3 with a shared A (stride 0), then its sum accumulated onto C (A transposed). */
+export async function smatrixBatchCase(rt: GpuRuntime, seed: number): Promise<Comparison[]> {
+  const [batch, M, N, K] = [3, 9, 20, 11];
+  const a = halfArray(M * K, seed);
+  const b = halfArray(batch * K * N, seed + 1);
+  const c0 = randomArray(M * N, seed + 2);
+  const A = rt.upload(Float32Array.from(a));
+  const At = rt.upload(Float32Array.from(transposeRef(a, M, K)));
+  const B = rt.upload(Float32Array.from(b));
+  const C = rt.alloc(batch * M * N * 4);
+  const S = rt.upload(Float32Array.from(c0));
+  try {
+    matmul(rt, A, B, C, M, N, K, { batch, strideA: 0, variant: 'smatrix', halfInputs: true });
+    matmul(rt, At, B, S, M, N, K, { batch, strideA: 0, transA: true, reduceBatch: true, accumulate: true, variant: 'smatrix', halfInputs: true });
+    const per = Array.from({ length: batch }, (_, z) => matmulRef(a, b.subarray(z * K * N, (z + 1) * K * N), M, K, N));
+    const sum = c0.map((v, i) => v + per.reduce((s, p) => s + p[i], 0));
+    return [
+      { what: `batch ${batch}x${M}x${N}x${K}, shared A`, got: new Float32Array(await rt.read(C, batch * M * N * 4)), want: per.flatMap((p) => Array.from(p)), tol: TOL.reduction },
+      { what: `batch ${batch}x${M}x${N}x${K} summed onto C`, got: new Float32Array(await rt.read(S, M * N * 4)), want: sum, tol: TOL.reduction },
+    ];
+  } finally {
+    for (const buf of [A, At, B, C, S]) rt.release(buf);
+  }
+}
+
+/**
+ * linear under autocast (float16 x and weight, float32 accumulation) forward and backward with every product the
+ * subgroup-matrix kernel can run forced onto it, against the same op on the default kernels: the same float16
+ * operands and float32 sums, so they agree to the order of the sums. Also checks that the op's products offered
+ * the kernel (their 'matmul' shapes end in ' f16') and that it ran.
+ */
+export async function smatrixLinearCase(rt: GpuRuntime, seed: number): Promise<Comparison[]> {
+  const [rows, inF, outF] = [12, 40, 19];
+  const xv = randomArray(rows * inF, seed);
+  const wv = randomArray(outF * inF, seed + 1);
+  const bv = randomArray(outF, seed + 2);
+  const gv = randomArray(rows * outF, seed + 3);
+  const run = async (force: boolean) => {
+    const made: Tensor[] = [];
+    const t = (v: ArrayLike<number>, shape: number[]) => {
+      const x = Tensor.fromArray(Float32Array.from(v), shape, 'f32', rt);
+      made.push(x);
+      return x;
+    };
+    let offered = 0;
+    let ran = 0;
+    const orig = rt.dispatch;
+    rt.dispatch = (spec) => {
+      if (spec.kernel?.startsWith('matmul/matmul_smatrix.wgsl')) ran++;
+      orig.call(rt, spec);
+    };
+    const restore = setKernelChooser(rt, (_rt, c) => {
+      if (c.site !== 'matmul' || !(c.candidates as readonly unknown[]).includes('smatrix')) return undefined;
+      if (c.shape.endsWith(' f16')) offered++;
+      return force ? ('smatrix' as typeof c.heuristic) : undefined;
+    });
+    try {
+      const x = t(xv, [rows, inF]).requireGrad();
+      const w = t(wv, [outF, inF]).requireGrad();
+      const b = t(bv, [outF]).requireGrad();
+      let yv: Promise<Float32Array> | null = null;
+      // A scope for the op's float16 copies (the read of y is encoded before they are freed).
+      tidy(() => {
+        const y = autocast(() => linear(x, w, b));
+        y.backward(t(gv, [rows, outF]).half());
+        yv = y.toArray() as Promise<Float32Array>;
+      });
+      return { values: [await yv!, await x.grad!.toArray(), await w.grad!.toArray()], offered, ran };
+    } finally {
+      restore();
+      rt.dispatch = orig;
+      for (const x of made) if (!x.isDisposed) x.dispose();
+    }
+  };
+  const forced = await run(true);
+  const plain = await run(false);
+  const names = ['y (float16)', 'dx (float16)', 'dW'];
+  return [
+    ...forced.values.map((got, i) => ({ what: `linear under autocast [${rows},${inF}]→${outF}: ${names[i]}, smatrix vs default kernels`, got, want: plain.values[i], tol: i < 2 ? 1e-3 : 1e-5 })),
+    { what: 'the three products offered the kernel (shape … f16)', got: [forced.offered], want: [3], tol: 0 },
+    { what: 'the kernel ran three products', got: [forced.ran], want: [3], tol: 0 },
+  ];
+}
+
+export const smatrixGroup: PageCheckGroup = {
+  kernels: [SMATRIX_KERNEL],
+  notOffered: (rt) => (hasSmatrix(rt) ? [] : [SMATRIX_KERNEL]),
+  async run(c: PageChecks): Promise<void> {
+    if (!hasSmatrix(c.rt)) return;
+    let seed = 900;
+    const check = async (label: string, body: () => Promise<Comparison[]>) =>
+      c.run(SMATRIX_KERNEL, label, async () => {
+        for (const r of await body()) c.record(SMATRIX_KERNEL, `${label}: ${r.what}`, r.got, r.want, r.tol);
+      });
+    for (const [i, shape] of SMATRIX_SHAPES.entries()) {
+      for (const [tA, tB] of [[false, false], [false, true], [true, false], [true, true]] as const) {
+        const biasPer = (['col', 'row', null] as const)[i % 3];
+        await check('product', () => smatrixProductCase(c.rt, shape, tA, tB, biasPer, i % 2 === 1, (seed += 4)));
+      }
+    }
+    await check('batch', () => smatrixBatchCase(c.rt, (seed += 3)));
+    await check('linear op', () => smatrixLinearCase(c.rt, (seed += 4)));
+  },
+};

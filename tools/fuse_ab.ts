@@ -1,0 +1,48 @@
+/**
+ * ResNet-34 evaluation forwards (eval mode, no grad) with the convolution + batch norm fusion on and off
+ * (KernelConfig.fuseConvBatchNorm), interleaved in one process (the order alternating each round), so that a
+ * machine whose speed drifts slows both alike. Prints both series, their medians, the per-round ratios and the
+ * dispatches of each. Build and run (docs/benchmarks.md):
+ *   npx esbuild tools/fuse_ab.ts --bundle --platform=node --format=esm --loader:.wgsl=text --external:webgpu \
+ *     --external:sharp --outfile=dist/fuse_ab.mjs && node dist/fuse_ab.mjs [rounds] [batch] [size]
+ */
+import { initGpu } from '../src/gpu/init';
+import { resnet } from '../src/nn/resnet';
+import { Tensor } from '../src/autograd/tensor';
+import { noGrad } from '../src/autograd/scope';
+import { setKernelConfig } from '../src/kernels/config';
+
+const [rounds = '8', batch = '8', size = '224'] = process.argv.slice(2);
+const rt = await initGpu();
+const model = resnet('resnet34', { numClasses: 37, dropout: 0.5, seed: 0 });
+const B = Number(batch), S = Number(size);
+const x = Tensor.randn([B, 3, S, S], 1, 0, 1, rt);
+model.eval();
+const dispatches = { fused: 0, unfused: 0 };
+const forward = async (fused: boolean) => {
+  const restore = setKernelConfig(rt, { fuseConvBatchNorm: fused });
+  let n = 0;
+  rt.dispatchLog = () => n++;
+  const t = performance.now();
+  const y = noGrad(() => model.forward(x));
+  await rt.sync();
+  const ms = performance.now() - t;
+  rt.dispatchLog = null;
+  y.dispose();
+  restore();
+  dispatches[fused ? 'fused' : 'unfused'] = n;
+  return ms;
+};
+for (let i = 0; i < 2; i++) { await forward(false); await forward(true); }
+const u: number[] = [], f: number[] = [];
+for (let r = 0; r < Number(rounds); r++) {
+  if (r % 2 === 0) { u.push(await forward(false)); f.push(await forward(true)); }
+  else { f.push(await forward(true)); u.push(await forward(false)); }
+}
+const med = (a: number[]) => [...a].sort((p, q) => p - q)[Math.floor(a.length / 2)];
+const ratios = u.map((v, i) => f[i] / v);
+console.log(`adapter ${rt.adapter.name}; ${rounds} rounds, ResNet-34 eval forward, batch ${B} ${S}px`);
+console.log(`unfused ms: ${u.map((v) => v.toFixed(0)).join(' ')} (median ${med(u).toFixed(0)}; ${dispatches.unfused} dispatches)`);
+console.log(`fused ms:   ${f.map((v) => v.toFixed(0)).join(' ')} (median ${med(f).toFixed(0)}; ${dispatches.fused} dispatches)`);
+console.log(`fused/unfused per round: ${ratios.map((v) => v.toFixed(3)).join(' ')} (median ${med(ratios).toFixed(3)})`);
+process.exit(0);
