@@ -106,6 +106,9 @@ if [ "$mode" = gpu ]; then
   [ -f "$VK_DRIVER_FILES" ] || say "warning: VK_DRIVER_FILES=$VK_DRIVER_FILES does not exist"
   export WEBGPU_ADAPTER=${WEBGPU_ADAPTER-NVIDIA}
   [ -n "$WEBGPU_ADAPTER" ] || unset WEBGPU_ADAPTER
+  # Dawn offers 'chromium-experimental-subgroup-matrix' (the float16 GEMM of kernels/matmul/smatrix.ts, checked by
+  # the gradient-check suite where the GPU has float16 configurations) only with this toggle.
+  export WEBGPU_DAWN_FEATURES=${WEBGPU_DAWN_FEATURES-allow_unsafe_apis}
   unpack || say "error: $runtime_error"
 fi
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader > "$work/nvidia-smi.txt" 2>/dev/null || rm -f "$work/nvidia-smi.txt"

@@ -15,6 +15,7 @@ import { withKernelConfig } from '../src/kernels/config';
 import { conv2dBatchNormEval, conv2dBatchNormFuses } from '../src/autograd/ops/conv';
 import { noGrad } from '../src/autograd/scope';
 import { resnet18 } from '../src/nn/resnet';
+import { Conv2d } from '../src/nn/layers';
 import { Tensor } from '../src/autograd/tensor';
 
 let rt: GpuRuntime;
@@ -95,6 +96,17 @@ describe('ResNet eval forward through the fused convolutions', () => {
     expect(applies(unfused.ops)).toBeGreaterThan(0);
     expect(fused.ops.filter((op) => op.startsWith('batchnorm') && !op.startsWith('batchnorm.fold'))).toEqual([]);
     expect(fused.ops.length).toBeLessThan(unfused.ops.length);
+    // A module whose forward was replaced (a hook) is called: its block runs unfused, with the same logits.
+    const conv = model.conv1;
+    let calls = 0;
+    conv.forward = (t) => {
+      calls++;
+      return Conv2d.prototype.forward.call(conv, t);
+    };
+    const hooked = await run();
+    delete (conv as { forward?: unknown }).forward;
+    expect(calls).toBe(1);
+    expectClose(hooked.out, unfused.out, TOL.reduction, 'logits with a hooked conv1');
     x.dispose();
     model.dispose();
   });

@@ -70,12 +70,14 @@ export class BatchNorm2d extends Module {
  * bn(conv(x)), + residual, then ReLU (relu; always with a residual): the convolutions of a ResNet block. In
  * inference (bn in eval mode, and conv2dBatchNormFuses: no gradient recorded, float32, a fusing algorithm) one
  * convolution with the batch norm folded in writes the result (conv2dBatchNormEval); else the convolution, then
- * the batch norm's kernel (fused with the ReLU and the residual).
+ * the batch norm's kernel (fused with the ReLU and the residual). Modules whose forward methods were replaced
+ * (summary()'s hooks, a subclass, a user's patch) are always called, unfused.
  */
 export function convBatchNorm(conv: Conv2d, bn: BatchNorm2d, x: Tensor, relu: boolean, residual: Tensor | null = null): Tensor {
   if (residual && !relu) throw new Error('convBatchNorm: a residual comes with the ReLU (the end of a residual block)');
   const state: BatchNormEval = { runningMean: bn.runningMean, runningVar: bn.runningVar, weight: bn.weight, bias: bn.bias, eps: bn.eps };
-  if (!bn.training && conv2dBatchNormFuses(x, conv.weight, conv.bias, state, residual, conv.convOptions)) {
+  const own = conv.forward === Conv2d.prototype.forward && bn.forward === BatchNorm2d.prototype.forward && bn.forwardRelu === BatchNorm2d.prototype.forwardRelu && bn.forwardAddRelu === BatchNorm2d.prototype.forwardAddRelu;
+  if (own && !bn.training && conv2dBatchNormFuses(x, conv.weight, conv.bias, state, residual, conv.convOptions)) {
     return conv2dBatchNormEval(x, conv.weight, conv.bias, state, residual, relu, conv.convOptions);
   }
   const y = conv.forward(x);
