@@ -2,7 +2,7 @@
  * ResNet-34 evaluation forwards (eval mode, no grad) with the convolution + batch norm fusion on and off
  * (KernelConfig.fuseConvBatchNorm), interleaved in one process (the order alternating each round), so that a
  * machine whose speed drifts slows both alike. Prints both series, their medians, the per-round ratios and the
- * dispatches of each. Build and run (docs/benchmarks.md):
+ * dispatches of each, then the GPU time of 3 forwards each by timestamps. Build and run (docs/benchmarks.md):
  *   npx esbuild tools/fuse_ab.ts --bundle --platform=node --format=esm --loader:.wgsl=text --external:webgpu \
  *     --external:sharp --outfile=dist/fuse_ab.mjs && node dist/fuse_ab.mjs [rounds] [batch] [size]
  */
@@ -45,4 +45,16 @@ console.log(`adapter ${rt.adapter.name}; ${rounds} rounds, ResNet-34 eval forwar
 console.log(`unfused ms: ${u.map((v) => v.toFixed(0)).join(' ')} (median ${med(u).toFixed(0)}; ${dispatches.unfused} dispatches)`);
 console.log(`fused ms:   ${f.map((v) => v.toFixed(0)).join(' ')} (median ${med(f).toFixed(0)}; ${dispatches.fused} dispatches)`);
 console.log(`fused/unfused per round: ${ratios.map((v) => v.toFixed(3)).join(' ')} (median ${med(ratios).toFixed(3)})`);
+// GPU time by timestamps (where offered): the sum over the forward's dispatches, alternating, 3 each.
+if (rt.features.has('timestamp-query')) {
+  const gpu = { fused: [] as number[], unfused: [] as number[] };
+  for (let r = 0; r < 6; r++) {
+    const fused = r % 2 === 1;
+    rt.profile = new Map();
+    await forward(fused);
+    gpu[fused ? 'fused' : 'unfused'].push([...rt.profile.values()].reduce((s, v) => s + v.ms, 0));
+    rt.profile = null;
+  }
+  console.log(`GPU time (timestamps) unfused ms: ${gpu.unfused.map((v) => v.toFixed(0)).join(' ')}; fused ms: ${gpu.fused.map((v) => v.toFixed(0)).join(' ')}`);
+}
 process.exit(0);

@@ -119,6 +119,8 @@ interface Dispatch {
   bias?: { buffer: GPUBuffer; offset: number; elements: number } | null;
   /** output_tiles: the residual, in dst's layout. */
   res?: { buffer: GPUBuffer; offset: number; elements: number } | null;
+  /** output_tiles: the epilogue's pipeline constant (EPI in winograd.wgsl). */
+  epi?: number;
   /** The uniforms but the window shifts (offSrc, offDst, offBias, offRes), which run() adds. */
   p: { N: number; C: number; H: number; W: number; TH: number; TW: number; ld: number; rows: number; O: number; flags: number };
   /** Workgroups along x and y. */
@@ -144,6 +146,7 @@ function run(rt: GpuRuntime, d: Dispatch): void {
   launch(rt, d.grid.kernel, {
     op: d.op,
     entry: vec ? `${d.entry}_v4` : d.entry,
+    ...(output ? { constants: { EPI: d.epi ?? 0 } } : {}),
     uniforms: { ...d.p, offSrc: s.shift, offDst: t.shift, offBias: b.shift, offRes: r.shift },
     bindings: { src: s.binding, dst: t.binding, bias: output || d.entry === 'weight_tiles' ? b.binding : null, res: output ? r.binding : null },
     workgroups: d.groups,
@@ -225,7 +228,8 @@ function convolve(rt: GpuRuntime, x: GPUBuffer, U: { buf: GPUBuffer; ld: number 
       dst: { buffer: out, offset: n0 * outCh * hw, elements: nb * outCh * hw },
       bias: bias ? { buffer: bias, offset: 0, elements: outCh } : null,
       res: epi.residual ? { buffer: epi.residual, offset: n0 * outCh * hw, elements: nb * outCh * hw } : null,
-      p: { N: nb, C: 0, H: g.OH, W: g.OW, TH: grid.TH, TW: grid.TW, ld: ldT, rows: outCh, O: outCh, flags: epilogueFlags(bias, epi) },
+      epi: epilogueConstant(epi),
+      p: { N: nb, C: 0, H: g.OH, W: g.OW, TH: grid.TH, TW: grid.TW, ld: ldT, rows: outCh, O: outCh, flags: bias ? 1 : 0 },
       groups: [Math.ceil(T / WG), outCh],
     });
   }
@@ -233,9 +237,9 @@ function convolve(rt: GpuRuntime, x: GPUBuffer, U: { buf: GPUBuffer; ld: number 
   rt.release(M);
 }
 
-/** output_tiles' flags (see winograd.wgsl): bias, then put()'s epilogue. */
-function epilogueFlags(bias: GPUBuffer | null, epi: ConvEpilogue): number {
-  return (bias ? 1 : 0) | (epi.accumulate ? 2 : 0) | (epi.residual ? 4 : 0) | (epi.relu ? 8 : 0);
+/** output_tiles' epilogue constant EPI (see put() in winograd.wgsl). */
+function epilogueConstant(epi: ConvEpilogue): number {
+  return (epi.accumulate ? 2 : 0) | (epi.residual ? 4 : 0) | (epi.relu ? 8 : 0);
 }
 
 /** y[N,O,OH,OW] = conv2d(x, w) (+ bias[O]) through the epilogue, 3×3, stride 1, padding 1. */

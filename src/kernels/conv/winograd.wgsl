@@ -40,16 +40,19 @@ struct Params {
 @group(0) @binding(1) var<storage, read> src: array<f32>;
 @group(0) @binding(2) var<storage, read_write> dst: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;   // output_tiles (flags bit 0), weight_tiles (flags bit 1)
-@group(0) @binding(4) var<storage, read> res: array<f32>;    // output_tiles with flags bit 2 only
+@group(0) @binding(4) var<storage, read> res: array<f32>;    // output_tiles with EPI bit 2 only
 
-// Store output value v (the transform's, bias added) at dst[i], through output_tiles' epilogue (flags):
-// bit 1 adds dst's old value (a gradient accumulated into), bit 2 adds the residual (res, dst's layout),
-// bit 3 applies ReLU last.
+// output_tiles' epilogue, a pipeline constant (so that the plain store compiles to a store alone): bit 1 adds
+// dst's old value (a gradient accumulated into), bit 2 adds the residual (res, dst's layout), bit 3 applies ReLU
+// last.
+override EPI: u32 = 0u;
+
+// Store output value v (the transform's, bias added) at dst[i], through the epilogue.
 fn put(i: u32, v: f32) {
   var r = v;
-  if ((p.flags & 2u) != 0u) { r += dst[i]; }
-  if ((p.flags & 4u) != 0u) { r += res[p.offRes + i - p.offDst]; }
-  if ((p.flags & 8u) != 0u) { r = max(r, 0.0); }
+  if ((EPI & 2u) != 0u) { r += dst[i]; }
+  if ((EPI & 4u) != 0u) { r += res[p.offRes + i - p.offDst]; }
+  if ((EPI & 8u) != 0u) { r = max(r, 0.0); }
   dst[i] = r;
 }
 
@@ -121,7 +124,7 @@ fn weight_tiles(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id)
 }
 
 // y = Aᵀ P A for channel o = wid.y and tile t, from P[ξ][o][t] (rows = O, ld ≥ T), into dst [N, O, H, W]
-// (the output's size, only the pixels inside it); flags bit 0: add bias[o]; bits 1–3: put()'s epilogue.
+// (the output's size, only the pixels inside it); flags bit 0: add bias[o]; then put()'s epilogue (EPI).
 @compute @workgroup_size(64)
 fn output_tiles(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
   let t = wid.x * 64u + lid.x;

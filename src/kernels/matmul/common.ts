@@ -135,9 +135,12 @@ export function epilogueLaunch(rt: GpuRuntime, k: PackedKernelSpec, l: ReturnTyp
   const wscale = e.scale ? windowBinding(rt, ref(e.scale).buffer, ref(e.scale).offset, k.biasPerRow ? k.M : k.N) : null;
   const wres = e.residual ? windowBinding(rt, ref(e.residual).buffer, ref(e.residual).offset, l.cExtent) : null;
   if (wres && wres.binding.buffer === l.wc.binding.buffer) throw new Error(`${k.op}: the residual must not be C's buffer`);
+  const scaleMode = !wscale ? 0 : k.biasPerRow ? 2 : 1;
   return {
-    uniforms: { offScale: wscale?.shift ?? 0, offRes: wres?.shift ?? 0, scaleMode: !wscale ? 0 : k.biasPerRow ? 2 : 1, residual: Number(!!wres), relu: Number(!!e.relu) },
+    uniforms: { offScale: wscale?.shift ?? 0, offRes: wres?.shift ?? 0, scaleMode, residual: Number(!!wres), relu: Number(!!e.relu) },
     bindings: { scale: wscale?.binding ?? k.x.binding, res: wres?.binding ?? k.x.binding },
+    /** The same as a pipeline constant (matmul_subgroup.wgsl's EPI): scale per column 1, per row 2, residual 4, ReLU 8. */
+    constant: scaleMode | (wres ? 4 : 0) | (e.relu ? 8 : 0),
   };
 }
 

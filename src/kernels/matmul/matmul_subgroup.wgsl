@@ -80,11 +80,15 @@ struct Params {
   kSign: i32,
   colsPerImage: u32, // MODE 1: columns (pixels) per image, see above; 0 otherwise
   offScale: u32,   // the epilogue (see storeRow): scale's offset,
-  offRes: u32,     // the residual's (element (z, m, n) of C at offRes + z·strideC + m·ldc + column offset),
-  scaleMode: u32,  // 0: none, 1: scale[n] per column, 2: scale[m] per row
-  residual: u32,   // 1: add the residual
-  relu: u32,       // 1: max(·, 0) last
+  offRes: u32,     // the residual's (element (z, m, n) of C at offRes + z·strideC + m·ldc + column offset);
+  scaleMode: u32,  // the tiled kernels' epilogue fields, passed here too: this kernel reads EPI instead
+  residual: u32,
+  relu: u32,
 }
+
+// The epilogue, a pipeline constant (so that a product without one compiles as before): bit 0: scale[n] per
+// column, bit 1: scale[m] per row, bit 2: add the residual, bit 3: max(·, 0) last.
+override EPI: u32 = 0u;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<vec4f>;
@@ -260,20 +264,20 @@ fn convLoop(acc: ptr<function, array<vec4f, 32>>, zFirst: u32, zEnd: u32, xCol: 
 fn storeRow(acc: vec4f, m: u32, base0: u32, vecStore: bool, biasCol: vec4f, scaleCol: vec4f, nBase: u32, colOff: vec4u) {
   if (m >= p.M) { return; }
   var v = acc;
-  if (p.scaleMode == 1u) { v *= scaleCol; }
-  if (p.scaleMode == 2u) { v *= scale[p.offScale + m]; }
+  if ((EPI & 1u) != 0u) { v *= scaleCol; }
+  if ((EPI & 2u) != 0u) { v *= scale[p.offScale + m]; }
   v += biasCol;
   if (p.biasMode == 2u) { v += vec4f(bias[p.offBias + m]); }
   let rowBase = base0 + m * p.ldc;
   let resBase = p.offRes + rowBase - p.offC;   // the residual's element of C's rowBase
   if (vecStore) {
     let at = (rowBase + colOff.x) >> 2u;
-    if (p.residual == 1u) {
+    if ((EPI & 4u) != 0u) {
       let r = resBase + colOff.x;
       v += vec4f(res[r], res[r + 1u], res[r + 2u], res[r + 3u]);
     }
     if (p.accumulate == 1u) { v += c[at]; }
-    if (p.relu == 1u) { v = max(v, vec4f(0.0)); }
+    if ((EPI & 8u) != 0u) { v = max(v, vec4f(0.0)); }
     c[at] = v;
   } else {
     for (var j = 0u; j < 4u; j++) {
@@ -281,9 +285,9 @@ fn storeRow(acc: vec4f, m: u32, base0: u32, vecStore: bool, biasCol: vec4f, scal
       if (n < p.N) {
         let at = rowBase + colOff[j];
         var o = v[j];
-        if (p.residual == 1u) { o += res[resBase + colOff[j]]; }
+        if ((EPI & 4u) != 0u) { o += res[resBase + colOff[j]]; }
         if (p.accumulate == 1u) { o += c[at >> 2u][at & 3u]; }
-        if (p.relu == 1u) { o = max(o, 0.0); }
+        if ((EPI & 8u) != 0u) { o = max(o, 0.0); }
         c[at >> 2u][at & 3u] = o;
       }
     }
@@ -300,7 +304,7 @@ fn colBias(nBase: u32) -> vec4f {
 }
 fn colScale(nBase: u32) -> vec4f {
   var s = vec4f(1.0);
-  if (p.scaleMode == 1u) {
+  if ((EPI & 1u) != 0u) {
     for (var j = 0u; j < 4u; j++) { s[j] = scale[p.offScale + min(nBase + j, p.N - 1u)]; }
   }
   return s;

@@ -91,6 +91,8 @@ export function runSubgroupKernel(rt: GpuRuntime, k: PackedKernelSpec): void {
       // llvmpipe's numbering beyond 16 lanes (see the shader).
       ...(rt.isSoftware && lanes > 16 ? { SPLIT16: 1 } : {}),
       ...(subgroupTestHooks.laneXor ? { LANE_XOR: subgroupTestHooks.laneXor } : {}),
+      // The epilogue (matmul_subgroup.wgsl's EPI): only where there is one, so that other products keep their pipelines.
+      ...(e.constant ? { EPI: e.constant } : {}),
     },
     uniforms: { ...packedUniforms(k, l, tilesN, tiles), ...convGatherUniforms(l.conv), ...e.uniforms },
     // The images' binding is declared twice (slots 2 and 5: vec4 rows and floats).
