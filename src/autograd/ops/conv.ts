@@ -175,16 +175,21 @@ export interface BatchNormEval {
   eps: number;
 }
 
+/** The fused pass's conditions but the algorithm's: the kernel configuration allows it, no gradient recorded, float32. */
+function fusableTensors(x: Tensor, weight: Tensor, bias: Tensor | null, bn: BatchNormEval, residual: Tensor | null): boolean {
+  const tensors = [x, weight, bias, bn.runningMean, bn.runningVar, bn.weight, bn.bias, residual].filter((t): t is Tensor => t !== null);
+  if (!kernelConfig(x.rt).fuseConvBatchNorm) return false;
+  if (isGradEnabled() && tensors.some((t) => t.requiresGrad)) return false;
+  return getAutocastDtype() !== 'f16' && tensors.every((t) => t.dtype === 'f32');
+}
+
 /**
  * Whether conv2dBatchNormEval can run these tensors in one fused pass: inference (grad mode off, or no tensor
  * requires a gradient), float32 throughout without autocast, and a forward algorithm that fuses an epilogue
  * (Winograd, implicit GEMM; not im2col).
  */
 export function conv2dBatchNormFuses(x: Tensor, weight: Tensor, bias: Tensor | null, bn: BatchNormEval, residual: Tensor | null, o: Conv2dOptions = {}): boolean {
-  const tensors = [x, weight, bias, bn.runningMean, bn.runningVar, bn.weight, bn.bias, residual].filter((t): t is Tensor => t !== null);
-  if (!kernelConfig(x.rt).fuseConvBatchNorm) return false;
-  if (isGradEnabled() && tensors.some((t) => t.requiresGrad)) return false;
-  if (getAutocastDtype() === 'f16' || tensors.some((t) => t.dtype !== 'f32')) return false;
+  if (!fusableTensors(x, weight, bias, bn, residual)) return false;
   if (x.shape.length !== 4 || weight.shape.length !== 4 || x.size === 0) return false;
   const g = geometry(x, weight, bias, o);
   return epilogueFuses(convPlan(x.rt, g, 'forward', { inference: true, ...o }).algorithm);
@@ -205,8 +210,9 @@ export function conv2dBatchNormEval(x: Tensor, weight: Tensor, bias: Tensor | nu
   }
   const outShape = [g.N, g.O, g.OH, g.OW];
   if (residual && shapeStr(residual.shape) !== shapeStr(outShape)) throw new Error(`conv2dBatchNormEval: residual ${shapeStr(residual.shape)} must match the output ${shapeStr(outShape)}`);
-  if (!conv2dBatchNormFuses(x, weight, bias, bn, residual, o)) {
-    throw new Error('conv2dBatchNormEval: these tensors cannot run fused (a gradient would be recorded, a tensor is not float32, or the algorithm is im2col); check conv2dBatchNormFuses first');
+  // The algorithm is conv2dForward's to check (it refuses an epilogue for im2col): the plan is made once.
+  if (!fusableTensors(x, weight, bias, bn, residual)) {
+    throw new Error('conv2dBatchNormEval: these tensors cannot run fused (a gradient would be recorded, a tensor is not float32, or the fusion is off); check conv2dBatchNormFuses first');
   }
   const rt = x.rt;
   const scale = rt.alloc(g.O * 4);

@@ -30,7 +30,7 @@ export function conv2dForward(rt: GpuRuntime, x: GPUBuffer, w: GPUBuffer, bias: 
   const { algorithm, winogradTile } = convPlan(rt, g, 'forward', opts);
   if (algorithm === 'winograd') return winogradForward(rt, x, w, bias, y, g, winogradTile, opts.maxImagesPerTile, epi);
   if (algorithm === 'implicit') return forwardImplicit(rt, x, w, bias, y, g, opts, epi);
-  if (epi.scale || epi.residual || epi.relu || epi.accumulate) throw new Error(`conv2d ${geometryStr(g)}: the im2col algorithm does not fuse an epilogue (scale, residual, relu); run the convolution, then the elementwise ops`);
+  if (Object.values(epi).some(Boolean)) throw new Error(`conv2d ${geometryStr(g)}: the im2col algorithm does not fuse an epilogue (scale, residual, relu); run the convolution, then the elementwise ops`);
   forwardIm2col(rt, x, w, bias, y, g, opts);
 }
 

@@ -79,7 +79,8 @@ export interface MatmulOptions {
 export function matmulVariant(rt: GpuRuntime, M: number, N: number, K: number, batch = 1, halfInputs = false): MatmulVariant {
   const tiled = tiledNames(rt);
   const subgroup = hasSubgroupMatmul(rt);
-  const smatrix = halfInputs && hasSmatrix(rt);
+  // Its operand packing runs a workgroup row per k: K (padded to the configuration) within a dispatch's limit.
+  const smatrix = halfInputs && hasSmatrix(rt) && K + 64 <= rt.limits.maxComputeWorkgroupsPerDimension;
   const candidates: MatmulVariant[] = [...(subgroup ? ['subgroup' as const] : []), 'vec4', 'portable', ...tiled, ...(smatrix ? ['smatrix' as const] : [])];
   const onGpu = rt.isSoftware ? null : smatrix && Math.min(M, N) >= 16 && K >= 16 ? 'smatrix' : tiledFor(rt, M, N, batch);
   const heuristic: MatmulVariant = onGpu ?? (!subgroupPreferred(rt) ? 'vec4' : Math.min(M, N) < 16 || K < 16 ? 'portable' : 'subgroup');
