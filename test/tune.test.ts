@@ -14,6 +14,7 @@ import { conv2dForward, conv2dGeometry, convPlan, geometryStr } from '../src/ker
 import { matmul, matmulVariant } from '../src/kernels/matmul';
 import {
   type Timer,
+  type TuneTarget,
   type TuneCacheFile,
   type TunedChoice,
   TUNE_CACHE_FORMAT,
@@ -38,7 +39,9 @@ import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Flatten, Linear, ReLU, Sequenti
 import { SeedSequence } from '../src/nn/init';
 import type { Module } from '../src/nn/module';
 import { Tensor } from '../src/autograd/tensor';
-import { tidy } from '../src/autograd/scope';
+import { autocast, tidy } from '../src/autograd/scope';
+import { toDtype } from '../src/autograd/ops/half';
+import { hasF16 } from '../src/kernels/cast';
 import { conv2d } from '../src/autograd/ops/conv';
 import { linear } from '../src/autograd/ops/linear';
 import { conv2dBackwardRef, conv2dRef, convOutSize } from '../src/reference/conv';
@@ -449,6 +452,83 @@ describe('a tuned model', () => {
     }
   });
 });
+
+const F16 = hasF16(await testRuntime());
+
+describe('a tuned model in float16', () => {
+  it.skipIf(!F16)("a float16 step's choices are its own (' f16' shapes), tuned on float16 scratch calls, and served to the float16 step only", async () => {
+    const poison = rt.poison;
+    rt.poison = false;
+    const model = smallNet();
+    const x = tensor(rt, randomArray(2 * 3 * 12 * 12, 71), [2, 3, 12, 12]);
+    const w = tensor(rt, randomArray(2 * 5, 72), [2, 5]);
+    try {
+      const key = (t: { site: string; shape: string }) => `${t.site} ${t.shape}`;
+      const t32 = (await recordModelChoices(rt, model, [2, 3, 12, 12], undefined, 'f32')).filter((t) => t.candidates.length > 1);
+      const t16 = (await recordModelChoices(rt, model, [2, 3, 12, 12], undefined, 'f16')).filter((t) => t.candidates.length > 1);
+      // Every convolution and plain product of the float16 step is keyed ' f16'; none of the float32 step's is.
+      const plain = (t: { site: string; shape: string; within?: unknown }) => t.site.startsWith('conv2d.') || (t.site === 'matmul' && !t.within);
+      expect(t16.filter((t) => t.site.startsWith('conv2d.')).length).toBeGreaterThanOrEqual(4);
+      for (const t of t16.filter(plain)) expect(t.shape, key(t)).toMatch(/ f16$/);
+      for (const t of t32) expect(t.shape, key(t)).not.toMatch(/ f16$/);
+      // The tuner rebuilds each float16 call on scratch buffers and reaches its site and shape with every
+      // candidate (tuneTargets throws where a candidate's call does not); fake timings make the heuristic's pick lose.
+      const table = new TuneTable();
+      const lines: string[] = [];
+      const measure = async (t: TuneTarget, cand: string, encode: () => void) => {
+        encode();
+        await rt.sync();
+        return cand === t.heuristic ? 10 : 1 + t.candidates.indexOf(cand);
+      };
+      const heuristic = await step16(model, x, w);
+      const choices = await tuneModel(rt, model, [2, 3, 12, 12], { table, log: (l) => lines.push(l), measure, precision: 'f16' });
+      expect(lines.filter((l) => /skipped/.test(l))).toEqual([]);
+      for (const c of choices) expect(c.pick).not.toBe(c.heuristic);
+      // Every choice the tuned float16 step makes was tuned (the products inside its changed convolutions in a second round).
+      const made16 = (await recordModelChoices(rt, model, [2, 3, 12, 12], table, 'f16')).filter((t) => t.candidates.length > 1);
+      for (const t of made16) expect(table.get(t.site, t.shape), key(t)).toBeDefined();
+      // The float32 step finds none of these picks (its shapes are not keyed ' f16'), except the products inside
+      // convolutions, which run the same float32 kernels in both precisions.
+      const made32 = await recordModelChoices(rt, model, [2, 3, 12, 12], table, 'f32');
+      for (const t of made32.filter(plain)) expect(table.get(t.site, t.shape), key(t)).toBeUndefined();
+      // The float16 step with every pick served gives the heuristic step's logits and gradients, to float16 rounding
+      // (ε = 2⁻¹¹ per rounding, a few roundings per layer).
+      const served = new Set<string>();
+      setKernelChooser(rt, ((r, c) => {
+        const pick = tableChooser(table)(r, c);
+        if (pick !== undefined) served.add(key(c));
+        return pick;
+      }) as KernelChooser);
+      const tuned = await step16(model, x, w);
+      setKernelChooser(rt, null);
+      expect([...served].sort()).toEqual([...new Set(made16.map(key))].sort());
+      expectClose(tuned[0], heuristic[0], 1e-2, 'logits');
+      for (let i = 1; i < tuned.length; i++) expectClose(tuned[i], heuristic[i], 1e-2, `gradient of parameter ${i - 1}`);
+    } finally {
+      setKernelChooser(rt, null);
+      rt.poison = poison;
+      model.dispose();
+      x.dispose();
+      w.dispose();
+    }
+  });
+});
+
+/**
+ * step() with the forward under autocast (float16 activations, float32 parameter gradients); the logits (widened)
+ * in place of the loss, a sum whose terms cancel.
+ */
+async function step16(model: Module, x: Tensor, w: Tensor): Promise<Float32Array[]> {
+  model.zeroGrad();
+  const logits = tidy(() => {
+    const y = toDtype(autocast(() => model.forward(x)), 'f32');
+    y.mul(w).sum().backward();
+    return y;
+  });
+  const out = [await logits.toArray(), ...(await Promise.all(model.parameters().map((p) => p.grad!.toArray())))];
+  logits.dispose();
+  return out;
+}
 
 // Candidates the op tests do not reach: conv2d.test runs the im2col convolution with the heuristic's matmul
 // kernel, and matmul.test runs each kernel alone. Here the im2col convolution's matmuls (forward, the data

@@ -11,6 +11,7 @@ import { type TuneTarget, recordChoices, tuneTargets } from '../kernels/tune/tun
 import { recordModelChoices, tuneModelChoices } from '../train/tune';
 import { resnet } from '../nn/resnet';
 import { benchConvs, benchMatmuls, type BenchOptions } from './engine';
+import type { Precision } from '../train/config';
 
 /** The choices the kernel rows make (choices only: nothing runs but one batch-norm statistics pass). */
 export async function kernelRowTargets(rt: GpuRuntime, batch: number, quick: boolean): Promise<TuneTarget[]> {
@@ -42,12 +43,17 @@ export async function tuneBench(rt: GpuRuntime, o: BenchOptions, table: TuneTabl
   const model = o.model ? resnet(o.arch, { numClasses: 37, dropout: 0.5, seed: 0 }) : null;
   try {
     const shape = [o.modelBatch, 3, o.size, o.size];
-    if (model) targets.push(...(await recordModelChoices(rt, model, shape)));
+    // The model step in each precision its rows run in: float16's convolutions and products are choices of their own.
+    const precisions: Precision[] = o.comparePrecision ? ['f32', 'f16'] : [o.precision ?? 'f32'];
+    if (model) for (const p of precisions) targets.push(...(await recordModelChoices(rt, model, shape, undefined, p)));
     const unique = [...new Map(targets.map((t) => [`${t.site} ${t.shape}`, t])).values()];
     log(`tuning ${unique.filter((t) => t.candidates.length > 1).length} kernel choices (of ${unique.length} seen) on ${rt.adapter.name}`);
     const opts = { table, log, samples: o.samples };
+    if (!model) return await tuneTargets(rt, unique, opts);
     // With a model, its step once more with the picks: the products inside convolutions whose algorithm changed.
-    return model ? await tuneModelChoices(rt, model, shape, opts, unique) : await tuneTargets(rt, unique, opts);
+    const tuned = await tuneModelChoices(rt, model, shape, { ...opts, precision: precisions[0] }, unique);
+    for (const p of precisions.slice(1)) tuned.push(...(await tuneModelChoices(rt, model, shape, { ...opts, precision: p }, [])));
+    return tuned;
   } finally {
     model?.dispose();
   }

@@ -98,8 +98,8 @@ async function main(argv: string[]): Promise<number> {
   }
 
   if (cli.tune) {
-    console.log(`tuning the kernel choices of a training step (batch ${c.batchSize}, ${c.imgSize}px) on this adapter`);
-    const choices = await tuneModel(rt, model, [c.batchSize, 3, c.imgSize, c.imgSize], { table: tuneCache.table, log: (l) => console.log(l) });
+    console.log(`tuning the kernel choices of a training step (batch ${c.batchSize}, ${c.imgSize}px${c.precision === 'f16' ? ', float16' : ''}) on this adapter`);
+    const choices = await tuneModel(rt, model, [c.batchSize, 3, c.imgSize, c.imgSize], { table: tuneCache.table, log: (l) => console.log(l), precision: c.precision });
     await saveCliTuneCache(rt, tuneCache, choices, (l) => console.log(l));
   }
 

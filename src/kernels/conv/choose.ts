@@ -87,12 +87,21 @@ function implicitRuns(g: Conv2dGeometry, pass: ConvPass): boolean {
   return !isPointwise(g) && !(pass === 'data' && g.stride !== 1);
 }
 
+/**
+ * The shape a convolution's choices are keyed by: its geometry (geometryStr), with ' f16' for the float16
+ * path's convolutions (ConvOptions.halfOperands: im2col's products may run on the subgroup-matrix kernel), so
+ * that a pick tuned for one precision never serves the other.
+ */
+export function convShape(g: Conv2dGeometry, opts: Pick<ConvOptions, 'halfOperands'> = {}): string {
+  return `${geometryStr(g)}${opts.halfOperands ? ' f16' : ''}`;
+}
+
 /** A plan as the chooser sees it: 'winograd2', 'winograd4', 'implicit' or 'im2col'. */
 type PlanName = 'winograd2' | 'winograd4' | 'implicit' | 'im2col';
 
 /**
  * How a pass runs: the algorithm and tile that opts force, else the kernel chooser's pick (site
- * 'conv2d.<pass>', shape geometryStr(g)) among the plans that can run it, by default the heuristic's.
+ * 'conv2d.<pass>', shape convShape(g, opts)) among the plans that can run it, by default the heuristic's.
  */
 export function convPlan(rt: GpuRuntime, g: Conv2dGeometry, pass: ConvPass, opts: ConvOptions = {}): ConvPlan {
   const tile = winogradTileFor(rt, pass, opts);
@@ -103,7 +112,7 @@ export function convPlan(rt: GpuRuntime, g: Conv2dGeometry, pass: ConvPass, opts
   if (implicitAvailable(rt) && implicitRuns(g, pass)) candidates.push('implicit');
   candidates.push('im2col');
   const heuristic: PlanName = algorithm === 'winograd' ? `winograd${tile}` : algorithm;
-  const pick = choose(rt, `conv2d.${pass}`, geometryStr(g), candidates, heuristic);
+  const pick = choose(rt, `conv2d.${pass}`, convShape(g, opts), candidates, heuristic);
   if (pick === heuristic) return { algorithm, winogradTile: tile };
   return pick === 'winograd2' || pick === 'winograd4' ? { algorithm: 'winograd', winogradTile: pick === 'winograd2' ? 2 : 4 } : { algorithm: pick, winogradTile: tile };
 }

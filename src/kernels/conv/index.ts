@@ -17,7 +17,7 @@ import { dataImplicit, forwardImplicit, weightImplicit } from './implicit';
 import { winogradBackwardData, winogradBackwardWeight, winogradForward } from './winograd';
 
 export { type Conv2dGeometry, type ConvEpilogue, conv2dGeometry, geometryStr } from './geometry';
-export { type ConvAlgorithm, type ConvOptions, type ConvPass, type ConvPlan, convAlgorithm, convPlan } from './choose';
+export { type ConvAlgorithm, type ConvOptions, type ConvPass, type ConvPlan, convAlgorithm, convPlan, convShape } from './choose';
 export { col2im, im2col, imagesPerTile } from './im2col';
 export type { WinogradTile } from './winograd';
 

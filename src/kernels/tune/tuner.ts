@@ -7,7 +7,7 @@
  */
 import type { GpuRuntime } from '../../gpu/runtime';
 import { type KernelChooser, type KernelSite, setKernelChooser } from '../config';
-import { conv2dBackwardData, conv2dBackwardWeight, conv2dForward, conv2dGeometry, geometryStr } from '../conv';
+import { conv2dBackwardData, conv2dBackwardWeight, conv2dForward, conv2dGeometry, convShape } from '../conv';
 import { matmul } from '../matmul';
 import { bnBackwardReduce, bnStatsTrain } from '../batchnorm';
 import { type TunedChoice, TuneTable, tableChooser } from './cache';
@@ -75,16 +75,18 @@ function scratchCall(rt: GpuRuntime, site: KernelSite, shape: string): ScratchCa
   const ints = (re: RegExp) => re.exec(shape)?.slice(1).map(Number) ?? null;
   const done = (bufs: GPUBuffer[], run: () => void): ScratchCall => ({ run, dispose: () => bufs.forEach((b) => rt.release(b)) });
   if (site.startsWith('conv2d.')) {
-    const v = ints(/^(\d+)x(\d+)x(\d+)x(\d+)->(\d+) k(\d+)x(\d+) s(\d+) p(\d+)$/);
+    // convShape: the geometry, with ' f16' for the float16 path's convolutions (zeros are float16 values).
+    const v = ints(/^(\d+)x(\d+)x(\d+)x(\d+)->(\d+) k(\d+)x(\d+) s(\d+) p(\d+)(?: f16)?$/);
     if (!v) return null;
     const [N, C, H, W, O, KH, KW, s, p] = v;
     const g = conv2dGeometry([N, C, H, W], [O, C, KH, KW], s, p);
-    if (geometryStr(g) !== shape) return null;
+    const o = { halfOperands: shape.endsWith(' f16') };
+    if (convShape(g, o) !== shape) return null;
     const bufs = scratch(rt, N * C * H * W, O * C * KH * KW, N * O * g.OH * g.OW);
     const [x, w, y] = bufs;
-    if (site === 'conv2d.forward') return done(bufs, () => conv2dForward(rt, x, w, null, y, g));
-    if (site === 'conv2d.data') return done(bufs, () => conv2dBackwardData(rt, y, w, x, g));
-    return done(bufs, () => conv2dBackwardWeight(rt, x, y, w, g));
+    if (site === 'conv2d.forward') return done(bufs, () => conv2dForward(rt, x, w, null, y, g, o));
+    if (site === 'conv2d.data') return done(bufs, () => conv2dBackwardData(rt, y, w, x, g, o));
+    return done(bufs, () => conv2dBackwardWeight(rt, x, y, w, g, o));
   }
   if (site === 'matmul') {
     // 'MxNxK', or 'MxNxK f16' for products of float16 values (zeros are).
