@@ -412,41 +412,45 @@ async function main(argv: string[]): Promise<number> {
     const rows: Prediction[] = [];
     let failed = 0;
     let compiled = false;
-    for await (const batch of preprocessedBatches(images, { batchSize: opts.batchSize, spec: transform, decode })) {
-      // An unreadable image is reported and skipped; the others are still classified.
-      for (const f of batch.failed) {
-        console.error(`error: cannot decode image "${f.path}": ${f.reason}`);
-        if (opts.output) rows.push({ path: f.path, error: f.reason });
+    // The weights do not change between batches: Winograd's transformed filters and the folded batch norms are
+    // made once (GpuRuntime.derived).
+    await rt.derived.scope(async () => {
+      for await (const batch of preprocessedBatches(images, { batchSize: opts.batchSize, spec: transform, decode })) {
+        // An unreadable image is reported and skipped; the others are still classified.
+        for (const f of batch.failed) {
+          console.error(`error: cannot decode image "${f.path}": ${f.reason}`);
+          if (opts.output) rows.push({ path: f.path, error: f.reason });
+        }
+        failed += batch.failed.length;
+        const n = batch.paths.length;
+        if (!n) continue;
+        // The first batch's pipelines compile in parallel before it runs, with a progress line on stderr.
+        const status = compiled ? null : new CompileStatus();
+        const compile = status ? rt.precompile((done, total) => status.update(done, total)) : null;
+        compiled = true;
+        const pending = noGrad(() => {
+          const input = grey ? firstChannel(batch.input, n, plane) : batch.input;
+          const x = Tensor.fromArray(input, [n, channels, pre.size, pre.size], 'f32', rt);
+          // Under autocast the logits come back as a float16 tensor; toArray decodes them to float32.
+          const y = tidy(() => autocast(() => model.forward(x), { enabled: f16 }));
+          const read = y.toArray();
+          x.dispose();
+          y.dispose();
+          return read;
+        });
+        if (compile && status) {
+          pending.catch(() => undefined); // awaited below, after the compile's own error
+          const r = await compile;
+          if (r.pipelines > 0) status.end(r.pipelines, r.seconds);
+        }
+        const logits = await pending;
+        batch.paths.forEach((path, i) => {
+          const p: Prediction = { path, top: topK(softmax(logits.subarray(i * spec.numClasses, (i + 1) * spec.numClasses)), names, top) };
+          if (opts.output) rows.push(p);
+          else console.log(formatTop(p));
+        });
       }
-      failed += batch.failed.length;
-      const n = batch.paths.length;
-      if (!n) continue;
-      // The first batch's pipelines compile in parallel before it runs, with a progress line on stderr.
-      const status = compiled ? null : new CompileStatus();
-      const compile = status ? rt.precompile((done, total) => status.update(done, total)) : null;
-      compiled = true;
-      const pending = noGrad(() => {
-        const input = grey ? firstChannel(batch.input, n, plane) : batch.input;
-        const x = Tensor.fromArray(input, [n, channels, pre.size, pre.size], 'f32', rt);
-        // Under autocast the logits come back as a float16 tensor; toArray decodes them to float32.
-        const y = tidy(() => autocast(() => model.forward(x), { enabled: f16 }));
-        const read = y.toArray();
-        x.dispose();
-        y.dispose();
-        return read;
-      });
-      if (compile && status) {
-        pending.catch(() => undefined); // awaited below, after the compile's own error
-        const r = await compile;
-        if (r.pipelines > 0) status.end(r.pipelines, r.seconds);
-      }
-      const logits = await pending;
-      batch.paths.forEach((path, i) => {
-        const p: Prediction = { path, top: topK(softmax(logits.subarray(i * spec.numClasses, (i + 1) * spec.numClasses)), names, top) };
-        if (opts.output) rows.push(p);
-        else console.log(formatTop(p));
-      });
-    }
+    });
     if (opts.output) {
       const order = new Map(images.map((p, i) => [p, i]));
       rows.sort((a, b) => order.get(a.path)! - order.get(b.path)!);

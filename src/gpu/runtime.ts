@@ -4,6 +4,7 @@
  * WebGPU's asynchronous errors into errors that name the op.
  */
 import { BufferPool, type PoolStats } from './pool';
+import { DerivedCache, WriteGenerations, readOnlyBindings } from './derived';
 import { DeviceLostError, GpuError, GpuOpError, NoAdapterError } from './errors';
 import { CompileSession, type PipelineRequest, WarmUpDevice, createPipeline, pipelineKey } from './compile';
 
@@ -194,6 +195,14 @@ export class GpuRuntime {
   }
   /** Totals, for tests and benchmarks. */
   readonly counters = { dispatches: 0, submits: 0, readbacks: 0, pipelinesCompiled: 0 };
+  /** Each buffer's write generation: a new one at every write this runtime issues (see derived.ts). */
+  readonly writes = new WriteGenerations();
+  /** Buffers derived from others (transformed filters, folded batch norms), kept inside derived.scope(). */
+  readonly derived: DerivedCache;
+  /** Set while deferred work is replayed: its writes were marked when they were asked for. */
+  private replaying = false;
+  /** Per shader: the bindings it declares read-only; a dispatch marks its other bindings written. */
+  private readOnly = new Map<string, Set<number>>();
   /** Called with every dispatch as it is asked for (benchmarks: which kernels and configurations ran). */
   dispatchLog: ((spec: DispatchSpec) => void) | null = null;
   /** Pipelines created so far (the cache's size). */
@@ -216,6 +225,7 @@ export class GpuRuntime {
     const lim = {} as Record<(typeof LIMITS_WANTED)[number], number>;
     for (const k of LIMITS_WANTED) lim[k] = Number(device.limits[k]);
     this.limits = lim;
+    this.derived = new DerivedCache(this.writes, (buf) => this.release(buf));
     this.pool = new BufferPool(
       (size) => this.createStorageBuffer(size),
       opts.poolMaxFreeBytes ?? 2 ** 31,
@@ -290,6 +300,7 @@ export class GpuRuntime {
   /** A pooled storage buffer of at least `bytes` bytes. Release it with release(). */
   alloc(bytes: number): GPUBuffer {
     const buf = this.pool.acquire(Math.max(4, bytes));
+    this.writes.mark(buf);
     if (this.poison) this.write(buf, new Uint32Array(buf.size / 4).fill(0xffffffff));
     return buf;
   }
@@ -328,6 +339,7 @@ export class GpuRuntime {
    */
   write(buf: GPUBuffer, data: ArrayBufferView, byteOffset = 0): void {
     this.throwIfBroken();
+    if (!this.replaying) this.writes.mark(buf);
     const n = data.byteLength;
     if (n > 0 && this.deferred) {
       this.deferred.push({ kind: 'write', buf, data: new Uint8Array(data.buffer, data.byteOffset, n).slice(), byteOffset });
@@ -355,6 +367,7 @@ export class GpuRuntime {
   /** Copy a byte range of one buffer into another, in command order. Sizes must be multiples of 4. */
   copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number, op = 'copy'): void {
     if (bytes === 0) return;
+    if (!this.replaying) this.writes.mark(dst);
     if (this.deferred) {
       this.throwIfBroken();
       this.deferred.push({ kind: 'copy', src, srcOffset, dst, dstOffset, bytes, op });
@@ -367,6 +380,7 @@ export class GpuRuntime {
   /** Zero a byte range of a buffer, in command order. Offset and size must be multiples of 4. */
   clear(buf: GPUBuffer, byteOffset: number, bytes: number, op = 'clear'): void {
     if (bytes === 0) return;
+    if (!this.replaying) this.writes.mark(buf);
     if (this.deferred) {
       this.throwIfBroken();
       this.deferred.push({ kind: 'clear', buf, byteOffset, bytes, op });
@@ -540,6 +554,8 @@ export class GpuRuntime {
     if (!this.deferred || this.creating.size > 0 || this.session || this.destroyed) return;
     const list = this.deferred;
     this.deferred = null;
+    // The writes were marked when they were asked for (see derived.ts), not again now.
+    this.replaying = true;
     try {
       for (const c of list) {
         if (c.kind === 'dispatch') this.encodeDispatch(c.spec, this.pipelines.get(c.key)!, c.entries);
@@ -552,6 +568,8 @@ export class GpuRuntime {
     } catch (e) {
       for (const w of this.waiters.splice(0)) w.reject(e);
       return;
+    } finally {
+      this.replaying = false;
     }
     for (const w of this.waiters.splice(0)) w.resolve();
   }
@@ -567,6 +585,8 @@ export class GpuRuntime {
     this.deferred = null;
     this.session?.close();
     for (const c of list) if (c.kind === 'retire') this.retireBuffer(c.buf);
+    // Derived buffers made by the dropped work were never computed: none may be served.
+    this.derived.clear();
     const err = error instanceof GpuError ? error : new GpuOpError('internal', ['(compiling)'], String((error as Error)?.message ?? error));
     const waiting = this.waiters.splice(0);
     if (waiting.length) for (const w of waiting) w.reject(err);
@@ -607,6 +627,7 @@ export class GpuRuntime {
     this.throwIfBroken();
     if (spec.uniforms && spec.uniforms.byteLength > UNIFORM_SLOT) throw new GpuOpError('limit', [spec.op], `uniforms of ${spec.uniforms.byteLength} bytes exceed ${UNIFORM_SLOT}`);
     const entries = this.storageEntries(spec);
+    this.markWritten(spec);
     // Counted when asked for: a dispatch waiting for its pipeline is encoded later, when the pipeline is ready.
     this.counters.dispatches++;
     this.dispatchLog?.(spec);
@@ -621,6 +642,15 @@ export class GpuRuntime {
     this.deferred ??= [];
     const u = spec.uniforms;
     this.deferred.push({ kind: 'dispatch', key, entries, spec: { ...spec, uniforms: u ? new Uint8Array(u.buffer, u.byteOffset, u.byteLength).slice() : undefined } });
+  }
+
+  /** A new write generation for each binding of the dispatch that its shader does not declare read-only. */
+  private markWritten(spec: DispatchSpec): void {
+    const readOnly = this.readOnly.get(spec.shader) ?? readOnlyBindings(spec.shader);
+    this.readOnly.set(spec.shader, readOnly);
+    spec.bindings.forEach((bd, i) => {
+      if (bd && !readOnly.has(i + 1)) this.writes.mark('buffer' in bd ? bd.buffer : bd);
+    });
   }
 
   /** The storage bindings of a dispatch, checked against the limits and the shader's minimum binding sizes. */
@@ -794,6 +824,7 @@ export class GpuRuntime {
     for (const w of this.waiters.splice(0)) w.reject(new GpuError('The GPU runtime was destroyed while work waited for its pipelines to compile.'));
     for (const r of this.retired) r.destroy();
     this.retired = [];
+    this.derived.clear();
     this.pool.destroyAll();
     for (const b of this.readbackFree) b.destroy();
     this.uniformArena.destroy();

@@ -840,40 +840,44 @@ export class Trainer {
     const total = source.batchesPerEpoch;
     let start = performance.now();
     let done = 0;
-    for await (const batch of source.epoch(0)) {
-      const n = batch.labels.length;
-      checkLabels(batch.labels, this.data.classes.length, `evaluation batch ${done + 1}`);
-      const { value: pending, compile } = this.compileFirst('eval', phase, () =>
-        noGrad(() => {
-          const x = this.imagesTensor(batch.images, n, phase === 'val' ? 'validation' : 'test');
-          const y = Tensor.fromArray(batch.labels, [n], 'i32', rt);
-          const out = tidy(() => {
-            const logits = autocast(() => model.forward(x), { enabled: this.precision === 'f16' });
-            return { loss: crossEntropy(logits, y, { reduction: 'sum' }), logits };
-          });
-          const reads = Promise.all([out.loss.toArray(), out.logits.toArray()]);
-          for (const t of [x, y, out.loss, out.logits]) t.dispose();
-          return reads;
-        }),
-      );
-      if (compile) {
-        pending.catch(() => undefined); // awaited below, after the compile's own error
-        start += (await compile).seconds * 1000;
+    // The weights do not change during the loop: what is derived from them (Winograd's transformed filters, the
+    // folded batch norms) is made for the first batch and kept (GpuRuntime.derived; a write would remake it).
+    await rt.derived.scope(async () => {
+      for await (const batch of source.epoch(0)) {
+        const n = batch.labels.length;
+        checkLabels(batch.labels, this.data.classes.length, `evaluation batch ${done + 1}`);
+        const { value: pending, compile } = this.compileFirst('eval', phase, () =>
+          noGrad(() => {
+            const x = this.imagesTensor(batch.images, n, phase === 'val' ? 'validation' : 'test');
+            const y = Tensor.fromArray(batch.labels, [n], 'i32', rt);
+            const out = tidy(() => {
+              const logits = autocast(() => model.forward(x), { enabled: this.precision === 'f16' });
+              return { loss: crossEntropy(logits, y, { reduction: 'sum' }), logits };
+            });
+            const reads = Promise.all([out.loss.toArray(), out.logits.toArray()]);
+            for (const t of [x, y, out.loss, out.logits]) t.dispose();
+            return reads;
+          }),
+        );
+        if (compile) {
+          pending.catch(() => undefined); // awaited below, after the compile's own error
+          start += (await compile).seconds * 1000;
+        }
+        const [l, lg] = await pending;
+        const pred = argmaxRows(lg, n, lg.length / n);
+        matrix.add(batch.labels, pred);
+        const conf = softmaxMax(lg, n, lg.length / n);
+        batch.indices.forEach((idx, i) => {
+          predictions[idx] = pred[i];
+          confidence[idx] = conf[i];
+        });
+        lossSum += l[0];
+        seen += n;
+        done++;
+        const elapsed = (performance.now() - start) / 1000;
+        this.events.progress?.({ phase, epoch, done, total, loss: lossSum / seen, imagesPerSecond: seen / elapsed, etaSeconds: (total - done) * (elapsed / done) });
       }
-      const [l, lg] = await pending;
-      const pred = argmaxRows(lg, n, lg.length / n);
-      matrix.add(batch.labels, pred);
-      const conf = softmaxMax(lg, n, lg.length / n);
-      batch.indices.forEach((idx, i) => {
-        predictions[idx] = pred[i];
-        confidence[idx] = conf[i];
-      });
-      lossSum += l[0];
-      seen += n;
-      done++;
-      const elapsed = (performance.now() - start) / 1000;
-      this.events.progress?.({ phase, epoch, done, total, loss: lossSum / seen, imagesPerSecond: seen / elapsed, etaSeconds: (total - done) * (elapsed / done) });
-    }
+    });
     this.events.phaseEnd?.(phase);
     model.train();
     if (seen === 0 && source.samples.length > 0) {

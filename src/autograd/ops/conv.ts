@@ -215,12 +215,16 @@ export function conv2dBatchNormEval(x: Tensor, weight: Tensor, bias: Tensor | nu
     throw new Error('conv2dBatchNormEval: these tensors cannot run fused (a gradient would be recorded, a tensor is not float32, or the fusion is off); check conv2dBatchNormFuses first');
   }
   const rt = x.rt;
-  const scale = rt.alloc(g.O * 4);
-  const shift = rt.alloc(g.O * 4);
-  bnFold(rt, bn.runningMean.buffer, bn.runningVar.buffer, { weight: bn.weight?.buffer ?? null, bias: bn.bias?.buffer ?? null }, bias?.buffer ?? null, scale, shift, g.O, bn.eps);
   const out = Tensor.empty(outShape, 'f32', rt);
-  conv2dForward(rt, x.buffer, weight.buffer, shift, out.buffer, g, { inference: true, ...o }, { scale, residual: residual?.buffer ?? null, relu });
-  rt.release(scale);
-  rt.release(shift);
+  // The fold, kept inside an evaluation's derived-buffer scope while the statistics and parameters are unwritten.
+  const sources = [bn.runningMean.buffer, bn.runningVar.buffer, bn.weight?.buffer ?? null, bn.bias?.buffer ?? null, bias?.buffer ?? null];
+  const fold = () => {
+    const [scale, shift] = [rt.alloc(g.O * 4), rt.alloc(g.O * 4)];
+    bnFold(rt, sources[0]!, sources[1]!, { weight: sources[2], bias: sources[3] }, sources[4], scale, shift, g.O, bn.eps);
+    return [scale, shift];
+  };
+  rt.derived.use(`bn-fold ${g.O} eps ${bn.eps}`, sources, fold, ([scale, shift]) =>
+    conv2dForward(rt, x.buffer, weight.buffer, shift, out.buffer, g, { inference: true, ...o }, { scale, residual: residual?.buffer ?? null, relu }),
+  );
   return out;
 }

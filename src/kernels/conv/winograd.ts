@@ -245,9 +245,17 @@ function epilogueConstant(epi: ConvEpilogue): number {
 /** y[N,O,OH,OW] = conv2d(x, w) (+ bias[O]) through the epilogue, 3×3, stride 1, padding 1. */
 export function winogradForward(rt: GpuRuntime, x: GPUBuffer, w: GPUBuffer, bias: GPUBuffer | null, y: GPUBuffer, g: Conv2dGeometry, m: WinogradTile, maxImages?: number, epi: ConvEpilogue = {}): void {
   const grid = tileGrid(g, m);
-  const U = transformFilters(rt, w, g, grid, false, epi.scale ?? null);
-  convolve(rt, x, U, bias, y, g, grid, g.C, g.O, 'conv2dFwd', epi, maxImages);
-  rt.release(U.buf);
+  withFilters(rt, w, g, grid, false, epi.scale ?? null, (U) => convolve(rt, x, U, bias, y, g, grid, g.C, g.O, 'conv2dFwd', epi, maxImages));
+}
+
+/**
+ * `use` with the transformed filters (transformFilters). Inside the runtime's derived-buffer scope (an
+ * evaluation loop) they are made once and kept while neither the weights nor the scale are written.
+ */
+function withFilters(rt: GpuRuntime, w: GPUBuffer, g: Conv2dGeometry, grid: TileGrid, forData: boolean, scale: GPUBuffer | null, use: (U: { buf: GPUBuffer; ld: number }) => void): void {
+  const name = `winograd-filters ${g.O}x${g.C} xi${grid.XI}${forData ? ' dX' : ''}${scale ? ' scaled' : ''}`;
+  const ld = ceil4(forData ? g.C : g.O);
+  rt.derived.use(name, [w, scale], () => [transformFilters(rt, w, g, grid, forData, scale).buf], ([buf]) => use({ buf, ld }));
 }
 
 /**
@@ -256,9 +264,7 @@ export function winogradForward(rt: GpuRuntime, x: GPUBuffer, w: GPUBuffer, bias
  */
 export function winogradBackwardData(rt: GpuRuntime, dy: GPUBuffer, w: GPUBuffer, dx: GPUBuffer, g: Conv2dGeometry, m: WinogradTile, maxImages?: number, accumulate = false): void {
   const grid = tileGrid(g, m);
-  const U = transformFilters(rt, w, g, grid, true);
-  convolve(rt, dy, U, null, dx, g, grid, g.O, g.C, 'conv2dDx', { accumulate }, maxImages);
-  rt.release(U.buf);
+  withFilters(rt, w, g, grid, true, null, (U) => convolve(rt, dy, U, null, dx, g, grid, g.O, g.C, 'conv2dDx', { accumulate }, maxImages));
 }
 
 /** dw[O,C,3,3] = Σ over images and tiles, through the transformed domain (overwrites dw). */
