@@ -17,7 +17,7 @@ import { matmulPortableKernel } from './matmul/portable';
 import { matmulPackKernel } from './matmul/pack';
 import { matmulVec4Kernel } from './matmul/vec4';
 import { matmulSubgroupKernel } from './matmul/subgroup';
-import { matmulSmatrixKernel, matmulSmatrixPackKernel } from './matmul/smatrix';
+import { matmulSmatrixGatherKernel, matmulSmatrixKernel, matmulSmatrixPackKernel } from './matmul/smatrix';
 import { im2colKernel } from './conv/im2col';
 import { winograd2Kernel, winograd4Kernel } from './conv/winograd';
 import { stridedKernel, gatherKernel } from './shape';
@@ -57,6 +57,7 @@ export const kernelContracts: readonly KernelContract[] = [
   matmulSubgroupKernel,
   matmulSmatrixKernel,
   matmulSmatrixPackKernel,
+  matmulSmatrixGatherKernel,
   im2colKernel,
   winograd2Kernel,
   winograd4Kernel,

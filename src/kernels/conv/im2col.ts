@@ -10,7 +10,7 @@ import type { GpuRuntime } from '../../gpu/runtime';
 import shader from './im2col.wgsl';
 import { windowBinding } from '../util';
 import { defineKernel, launch } from '../contract';
-import { matmul } from '../matmul';
+import { convForwardSmatrix, matmul, matmulVariant } from '../matmul';
 import { type Conv2dGeometry, geometryStr, isPointwise } from './geometry';
 import type { ConvOptions } from './choose';
 
@@ -159,10 +159,21 @@ function gradientColumns(rt: GpuRuntime, dy: GPUBuffer, g: Conv2dGeometry, n0: n
   return { mat: { buffer: scratch, offset: 0 }, scratch };
 }
 
-/** y[N,O,OH,OW] = conv2d(x, w) (+ bias[O]) by im2col + matmul. */
+/**
+ * y[N,O,OH,OW] = conv2d(x, w) (+ bias[O]) by im2col + matmul. On the float16 path (halfOperands), a tile whose
+ * product the 'matmul' site gives the subgroup-matrix kernel skips the column matrix: its columns are gathered
+ * straight into that kernel's float16 operand and the product is written in NCHW (convForwardSmatrix).
+ */
 export function forwardIm2col(rt: GpuRuntime, x: GPUBuffer, w: GPUBuffer, bias: GPUBuffer | null, y: GPUBuffer, g: Conv2dGeometry, opts: ConvOptions): void {
   const taps = g.C * g.KH * g.KW;
   const hw = g.OH * g.OW;
+  const gathered = (nb: number) => Boolean(opts.halfOperands) && matmulVariant(rt, g.O, nb * hw, taps, 1, true) === 'smatrix';
+  const tile = imagesPerTile(rt, g, opts);
+  const last = g.N - Math.floor((g.N - 1) / tile) * tile;
+  if (gathered(tile) && gathered(last)) {
+    for (let n0 = 0; n0 < g.N; n0 += tile) convForwardSmatrix(rt, x, w, bias, y, g, n0, Math.min(tile, g.N - n0), geometryStr(g));
+    return;
+  }
   forEachTile(rt, g, opts, (n0, nb, cols) => {
     // Y'[O, nb·hw] = W[O, taps] · cols[taps, nb·hw]; then Y' → NCHW (a single image is already NCHW).
     const colsMat = columns(rt, x, cols, g, n0, nb);

@@ -11,6 +11,7 @@
 // loaded column-major from X, the right ones row-major from Y. It then stores them into workgroup memory,
 // from which each invocation writes its elements inside C (with the bias and accumulation).
 // Batches: matrix z at z·strideX, z·strideY; with zPer > 1, runs of zPer matrices sum into one C (reduce).
+// With hwC, C is a convolution's NCHW output: the columns are the tile's images side by side (hwC pixels each).
 //
 // Every subgroup-matrix operation runs in uniform control flow: the only early return is per workgroup.
 // The launcher puts the directives (enable f16; enable chromium_experimental_subgroup_matrix;) before the
@@ -34,6 +35,7 @@ struct Params {
   zPer: u32,       // terms per sum (1: C_z = X_z·Y_z)
   accumulate: u32, // 1: C += result
   biasMode: u32,   // 0: none, 1: bias[n] per column, 2: bias[m] per row
+  hwC: u32,        // 0: C is [M][ldc]; else C is NCHW: column n is pixel n % hwC of image n / hwC, row m its channel
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -89,7 +91,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       var v = tile[e];
       if (p.biasMode == 1u) { v += bias[p.offBias + n]; }
       if (p.biasMode == 2u) { v += bias[p.offBias + m]; }
-      let at = cBase + m * p.ldc + n;
+      var at = cBase + m * p.ldc + n;
+      if (p.hwC != 0u) { at = cBase + ((n / p.hwC) * p.M + m) * p.hwC + n % p.hwC; }
       if (p.accumulate == 1u) { v += c[at]; }
       c[at] = v;
     }

@@ -12,9 +12,11 @@
 import type { GpuRuntime } from '../../gpu/runtime';
 import shader from './matmul_smatrix.wgsl';
 import packShader from './matmul_smatrix_pack.wgsl';
+import gatherShader from './matmul_smatrix_gather.wgsl';
 import { grid1d, windowBinding } from '../util';
 import { type KernelContract, defineKernel, launch } from '../contract';
 import { type Mat, type MatmulCall, matmulOpName, ref } from './common';
+import type { Conv2dGeometry } from '../conv/geometry';
 
 export const SMATRIX_FEATURE = 'chromium-experimental-subgroup-matrix';
 
@@ -32,7 +34,7 @@ const TN = 2;
 const UNIFORMS = [
   ['M', 'u32'], ['N', 'u32'], ['Kp', 'u32'], ['batch', 'u32'], ['ldx', 'u32'], ['ldy', 'u32'], ['strideX', 'u32'], ['strideY', 'u32'],
   ['ldc', 'u32'], ['strideC', 'u32'], ['offC', 'u32'], ['offBias', 'u32'], ['tilesN', 'u32'], ['tiles', 'u32'], ['zPer', 'u32'],
-  ['accumulate', 'u32'], ['biasMode', 'u32'],
+  ['accumulate', 'u32'], ['biasMode', 'u32'], ['hwC', 'u32'],
 ] as const;
 const BINDINGS = [['x', 'read'], ['y', 'read'], ['bias', 'read'], ['c', 'read_write']] as const;
 
@@ -53,6 +55,17 @@ export const matmulSmatrixPackKernel = defineKernel({
   shader: packShader,
   entries: ['main'],
   uniforms: [['rows', 'u32'], ['cols', 'u32'], ['rowsP', 'u32'], ['ld', 'u32'], ['sr', 'u32'], ['sc', 'u32'], ['strideS', 'u32'], ['offS', 'u32']],
+  bindings: [['src', 'read'], ['dst', 'read_write']],
+});
+
+export const matmulSmatrixGatherKernel = defineKernel({
+  name: 'matmul/matmul_smatrix_gather.wgsl',
+  shader: gatherShader,
+  entries: ['main'],
+  uniforms: [
+    ['C', 'u32'], ['H', 'u32'], ['W', 'u32'], ['KH', 'u32'], ['KW', 'u32'], ['stride', 'u32'], ['pad', 'u32'], ['OH', 'u32'], ['OW', 'u32'],
+    ['taps', 'u32'], ['cols', 'u32'], ['rowsP', 'u32'], ['ld', 'u32'], ['offS', 'u32'],
+  ],
   bindings: [['src', 'read'], ['dst', 'read_write']],
 });
 
@@ -113,11 +126,56 @@ function packHalf(rt: GpuRuntime, S: Mat, rows: number, cols: number, rowsP: num
   return out;
 }
 
+/** The workgroup's block of C (BM × BN) and K rounded up to the configuration's, for this runtime. */
+function blocks(rt: GpuRuntime, K: number): { cfg: SmatrixConfig; kernel: ReturnType<typeof contractOf>; BM: number; BN: number; Kp: number } {
+  const { cfg, k: kernel } = kernelFor(rt);
+  return { cfg, kernel, BM: TM * cfg.M, BN: TN * cfg.N, Kp: Math.max(cfg.K, Math.ceil(K / cfg.K) * cfg.K) };
+}
+
+/** The product's operands, packed: X [Kp][ldx] (xMats of them) and Y [Kp][ldy] (yMats), float16. */
+interface Packed {
+  X: GPUBuffer;
+  Y: GPUBuffer;
+  ldx: number;
+  ldy: number;
+  xMats: number;
+  yMats: number;
+}
+
+/**
+ * C (+)= X·Y (+ bias) on packed operands, then releases them. `hwC` > 0: C is the NCHW output of a convolution
+ * (the columns are images of hwC pixels, see matmul_smatrix.wgsl); `c` then is the output's window.
+ */
+function launchProduct(rt: GpuRuntime, op: string, P: Packed, c: { buffer: GPUBuffer; offset: number }, k: MatmulCall, hwC = 0): void {
+  const { kernel, BM, BN, Kp } = blocks(rt, k.K);
+  const zPer = k.reduceBatch ? k.batch : 1;
+  const outputs = Math.ceil(k.batch / zPer);
+  const extent = (outputs - 1) * k.strideC + (k.M - 1) * k.N + k.N;
+  const wc = windowBinding(rt, c.buffer, c.offset, extent);
+  const xBinding = { buffer: P.X, offset: 0, size: Math.max(16, P.xMats * Kp * P.ldx * 2) };
+  // No bias: X's buffer again (read-only; C's would alias the written binding).
+  const wbias = k.bias ? windowBinding(rt, ref(k.bias).buffer, ref(k.bias).offset, k.biasPerRow ? k.M : k.N) : { binding: xBinding, shift: 0 };
+  const tilesN = P.ldy / BN;
+  const tiles = tilesN * (P.ldx / BM);
+  const [gx, gy] = grid1d(rt, tiles, 1);
+  launch(rt, kernel, {
+    op,
+    entry: 'main',
+    uniforms: {
+      M: k.M, N: k.N, Kp, batch: k.batch, ldx: P.ldx, ldy: P.ldy, strideX: P.xMats > 1 ? Kp * P.ldx : 0, strideY: P.yMats > 1 ? Kp * P.ldy : 0,
+      ldc: k.N, strideC: k.strideC, offC: wc.shift, offBias: wbias.shift, tilesN, tiles, zPer,
+      accumulate: Number(k.accumulate), biasMode: !k.bias ? 0 : k.biasPerRow ? 2 : 1, hwC,
+    },
+    bindings: { x: xBinding, y: { buffer: P.Y, offset: 0, size: Math.max(16, P.yMats * Kp * P.ldy * 2) }, bias: wbias.binding, c: wc.binding },
+    workgroups: [gx, gy, outputs],
+  });
+  rt.release(P.X);
+  rt.release(P.Y);
+}
+
 /** C = op(A)·op(B) (+ bias) (+ C) on the subgroup-matrix units; A and B hold float16 values. Sizes checked, ≥ 1. */
 export function matmulSmatrix(rt: GpuRuntime, A: Mat, B: Mat, C: Mat, k: MatmulCall): void {
-  const { cfg, k: kernel } = kernelFor(rt);
-  const [BM, BN] = [TM * cfg.M, TN * cfg.N];
-  const Kp = Math.max(cfg.K, Math.ceil(k.K / cfg.K) * cfg.K);
+  const { BM, BN, Kp } = blocks(rt, k.K);
   const ldx = Math.ceil(k.M / BM) * BM;
   const ldy = Math.ceil(k.N / BN) * BN;
   const xMats = k.strideA === 0 ? 1 : k.batch;
@@ -126,28 +184,34 @@ export function matmulSmatrix(rt: GpuRuntime, A: Mat, B: Mat, C: Mat, k: MatmulC
   const X = packHalf(rt, A, k.K, k.M, Kp, ldx, k.transA ? k.M : 1, k.transA ? 1 : k.K, xMats, k.strideA, 'A');
   // Y[k][n] = op(B)[k][n]: B [K, N] or, transposed, [N, K].
   const Y = packHalf(rt, B, k.K, k.N, Kp, ldy, k.transB ? 1 : k.N, k.transB ? k.K : 1, yMats, k.strideB, 'B');
-  const c = ref(C);
-  const zPer = k.reduceBatch ? k.batch : 1;
-  const outputs = Math.ceil(k.batch / zPer);
-  const extent = (outputs - 1) * k.strideC + (k.M - 1) * k.N + k.N;
-  const wc = windowBinding(rt, c.buffer, c.offset, extent);
-  const xBinding = { buffer: X, offset: 0, size: Math.max(16, xMats * Kp * ldx * 2) };
-  // No bias: X's buffer again (read-only; C's would alias the written binding).
-  const wbias = k.bias ? windowBinding(rt, ref(k.bias).buffer, ref(k.bias).offset, k.biasPerRow ? k.M : k.N) : { binding: xBinding, shift: 0 };
-  const tilesN = ldy / BN;
-  const tiles = tilesN * (ldx / BM);
-  const [gx, gy] = grid1d(rt, tiles, 1);
-  launch(rt, kernel, {
-    op: matmulOpName(k, ' smatrix'),
+  launchProduct(rt, matmulOpName(k, ' smatrix'), { X, Y, ldx, ldy, xMats, yMats }, ref(C), k);
+}
+
+/**
+ * A convolution's forward product for images n0..n0+nb on the subgroup-matrix units, with x and w holding
+ * float16 values: y[n0.., O, OH, OW] = W[O, taps] · cols[taps, nb·OH·OW] (+ bias[O]). The column matrix is
+ * gathered from x straight into the kernel's float16 layout (matmul_smatrix_gather.wgsl) and the product is
+ * written in NCHW: three dispatches (W packed, x gathered, the product), where im2col + matmul runs five
+ * (im2col, two packs, the product, the axis swap) and keeps a float32 column matrix.
+ */
+export function convForwardSmatrix(rt: GpuRuntime, x: GPUBuffer, w: GPUBuffer, bias: GPUBuffer | null, y: GPUBuffer, g: Conv2dGeometry, n0: number, nb: number, name: string): void {
+  const taps = g.C * g.KH * g.KW;
+  const hw = g.OH * g.OW;
+  const k: MatmulCall = { M: g.O, N: nb * hw, K: taps, batch: 1, strideA: 0, strideB: 0, strideC: 0, transA: false, transB: false, bias, biasPerRow: true, accumulate: false, reduceBatch: false };
+  const { BM, BN, Kp } = blocks(rt, taps);
+  const ldx = Math.ceil(g.O / BM) * BM;
+  const ldy = Math.ceil(k.N / BN) * BN;
+  const X = packHalf(rt, w, taps, g.O, Kp, ldx, 1, taps, 1, 0, 'W');
+  const bytes = Math.max(16, Kp * ldy * 2);
+  const Y = rt.alloc(bytes);
+  const imageSize = g.C * g.H * g.W;
+  const src = windowBinding(rt, x, n0 * imageSize, nb * imageSize);
+  launch(rt, matmulSmatrixGatherKernel, {
+    op: `conv-gather-f16[${name} images ${n0}+${nb}]`,
     entry: 'main',
-    uniforms: {
-      M: k.M, N: k.N, Kp, batch: k.batch, ldx, ldy, strideX: xMats > 1 ? Kp * ldx : 0, strideY: yMats > 1 ? Kp * ldy : 0,
-      ldc: k.N, strideC: k.strideC, offC: wc.shift, offBias: wbias.shift, tilesN, tiles, zPer,
-      accumulate: Number(k.accumulate), biasMode: !k.bias ? 0 : k.biasPerRow ? 2 : 1,
-    },
-    bindings: { x: xBinding, y: { buffer: Y, offset: 0, size: Math.max(16, yMats * Kp * ldy * 2) }, bias: wbias.binding, c: wc.binding },
-    workgroups: [gx, gy, outputs],
+    uniforms: { C: g.C, H: g.H, W: g.W, KH: g.KH, KW: g.KW, stride: g.stride, pad: g.pad, OH: g.OH, OW: g.OW, taps, cols: k.N, rowsP: Kp, ld: ldy, offS: src.shift },
+    bindings: { src: src.binding, dst: { buffer: Y, offset: 0, size: bytes } },
+    workgroups: [...grid1d(rt, ldy, 64), Kp],
   });
-  rt.release(X);
-  rt.release(Y);
+  launchProduct(rt, `conv2d-smatrix[${name} images ${n0}+${nb}]`, { X, Y, ldx, ldy, xMats: 1, yMats: 1 }, { buffer: y, offset: n0 * g.O * hw }, k, hw);
 }

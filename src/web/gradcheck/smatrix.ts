@@ -4,7 +4,8 @@
  * products of float16 values against the float64 reference in every transpose form, odd shapes past the
  * configuration's tiles, a bias per row and per column, a batch with a shared A and its sum accumulated onto C;
  * and the float16 path's linear op (autocast) with its three products on the kernel, against the same op on the
- * default kernels.
+ * default kernels; and float16 convolutions by im2col whose products it runs, their columns gathered straight
+ * into its operand (convForwardSmatrix), against the float64 reference.
  */
 import { Tensor } from '../../autograd/tensor';
 import { linear } from '../../autograd/ops/linear';
@@ -15,6 +16,9 @@ import { hasSmatrix, matmul } from '../../kernels/matmul';
 import { matmulRef, transposeRef } from '../../reference/matmul';
 import { f16RoundAll } from '../../reference/half';
 import { TOL, randomArray } from '../../reference/math';
+import { forwardIm2col } from '../../kernels/conv/im2col';
+import { conv2dGeometry } from '../../kernels/conv/geometry';
+import { conv2dRef, type ConvShape } from '../../reference/conv';
 import type { PageCheckGroup, PageChecks } from './api';
 import type { Comparison } from './matmul_tiled';
 
@@ -138,6 +142,59 @@ export async function smatrixLinearCase(rt: GpuRuntime, seed: number): Promise<C
   ];
 }
 
+/**
+ * Convolutions for the gathered forward (kernels/conv/im2col.ts forwardIm2col with halfOperands): strides,
+ * padding, pointwise, odd sizes, and batch tiles (maxImagesPerTile) with a shorter last tile.
+ */
+export const SMATRIX_CONV_CASES: { s: ConvShape; tile?: number }[] = [
+  { s: { N: 3, C: 5, H: 7, W: 9, O: 6, KH: 3, KW: 3, stride: 2, pad: 1 }, tile: 2 },
+  { s: { N: 2, C: 3, H: 5, W: 5, O: 17, KH: 1, KW: 1, stride: 1, pad: 0 }, tile: 1 },
+  { s: { N: 2, C: 4, H: 6, W: 7, O: 9, KH: 1, KW: 1, stride: 2, pad: 0 } },
+  { s: { N: 1, C: 2, H: 11, W: 10, O: 3, KH: 5, KW: 5, stride: 1, pad: 2 } },
+  { s: { N: 4, C: 8, H: 4, W: 4, O: 20, KH: 3, KW: 3, stride: 1, pad: 1 }, tile: 3 },
+];
+
+/**
+ * conv2d of float16 values by im2col with the 'matmul' site giving its products the subgroup-matrix kernel:
+ * the columns are gathered into the kernel's operand (no im2col pass, no axis swap) and the output written in
+ * NCHW; against the float64 reference, with checks that the gather ran once per batch tile and im2col never.
+ */
+export async function smatrixConvCase(rt: GpuRuntime, s: ConvShape, tile: number | undefined, seed: number): Promise<Comparison[]> {
+  const g = conv2dGeometry([s.N, s.C, s.H, s.W], [s.O, s.C, s.KH, s.KW], s.stride, s.pad);
+  const xv = halfArray(s.N * s.C * s.H * s.W, seed);
+  const wv = halfArray(s.O * s.C * s.KH * s.KW, seed + 1);
+  const bv = randomArray(s.O, seed + 2);
+  const up = (v: ArrayLike<number>) => rt.upload(Float32Array.from(v));
+  const [X, W, Bi] = [up(xv), up(wv), up(bv)];
+  const outN = s.N * s.O * g.OH * g.OW;
+  const Y = rt.alloc(outN * 4);
+  const ran = { gather: 0, im2col: 0 };
+  const orig = rt.dispatch;
+  rt.dispatch = (spec) => {
+    if (spec.kernel === 'matmul/matmul_smatrix_gather.wgsl') ran.gather++;
+    if (spec.kernel === 'conv/im2col.wgsl') ran.im2col++;
+    orig.call(rt, spec);
+  };
+  const restore = setKernelChooser(rt, (_rt, c) => (c.site === 'matmul' && (c.candidates as readonly unknown[]).includes('smatrix') ? ('smatrix' as typeof c.heuristic) : undefined));
+  try {
+    forwardIm2col(rt, X, W, Bi, Y, g, { halfOperands: true, maxImagesPerTile: tile });
+  } finally {
+    restore();
+    rt.dispatch = orig;
+  }
+  try {
+    const got = new Float32Array(await rt.read(Y, outN * 4));
+    const tiles = Math.ceil(s.N / (tile ?? s.N));
+    const what = `conv2d ${JSON.stringify(s)}${tile ? ` in tiles of ${tile}` : ''}`;
+    return [
+      { what, got, want: conv2dRef(xv, wv, bv, s), tol: TOL.reduction },
+      { what: `${what}: gathers (one per tile), im2col passes`, got: [ran.gather, ran.im2col], want: [tiles, 0], tol: 0 },
+    ];
+  } finally {
+    for (const buf of [X, W, Bi, Y]) rt.release(buf);
+  }
+}
+
 export const smatrixGroup: PageCheckGroup = {
   kernels: [SMATRIX_KERNEL],
   notOffered: (rt) => (hasSmatrix(rt) ? [] : [SMATRIX_KERNEL]),
@@ -156,5 +213,6 @@ export const smatrixGroup: PageCheckGroup = {
     }
     await check('batch', () => smatrixBatchCase(c.rt, (seed += 3)));
     await check('linear op', () => smatrixLinearCase(c.rt, (seed += 4)));
+    for (const { s, tile } of SMATRIX_CONV_CASES) await check('conv gathered', () => smatrixConvCase(c.rt, s, tile, (seed += 3)));
   },
 };
