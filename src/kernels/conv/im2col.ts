@@ -10,7 +10,7 @@ import type { GpuRuntime } from '../../gpu/runtime';
 import shader from './im2col.wgsl';
 import { windowBinding } from '../util';
 import { defineKernel, launch } from '../contract';
-import { convForwardSmatrix, matmul, matmulVariant } from '../matmul';
+import { convDataSmatrix, convForwardSmatrix, convWeightSmatrix, matmul, matmulVariant } from '../matmul';
 import { type Conv2dGeometry, geometryStr, isPointwise } from './geometry';
 import type { ConvOptions } from './choose';
 
@@ -34,6 +34,28 @@ export function imagesPerTile(rt: GpuRuntime, g: Conv2dGeometry, opts: ConvOptio
   if (opts.maxImagesPerTile) n = Math.min(n, opts.maxImagesPerTile);
   if (n < 1) throw new Error(`conv2d ${geometryStr(g)}: one image's column matrix (${colBytes} bytes) or tensor does not fit ${maxCols} bytes (spatial tiling is not implemented)`);
   return n;
+}
+
+/** Run fn(n0, nb) over batch tiles. */
+function forEachTileOf(rt: GpuRuntime, g: Conv2dGeometry, opts: ConvOptions, fn: (n0: number, nb: number) => void): void {
+  const tile = imagesPerTile(rt, g, opts);
+  for (let n0 = 0; n0 < g.N; n0 += tile) fn(n0, Math.min(tile, g.N - n0));
+}
+
+/**
+ * Whether, on the float16 path (halfOperands), the 'matmul' site gives the subgroup-matrix kernel the product
+ * of every batch tile (its M, N, K for a tile of nb images: `shape`). Those tiles skip the float32 column matrix
+ * (see smatrix.ts's convolution products).
+ */
+function onSmatrix(rt: GpuRuntime, opts: ConvOptions, [M, N, K]: [number, number, number]): boolean {
+  return Boolean(opts.halfOperands) && matmulVariant(rt, M, N, K, 1, true) === 'smatrix';
+}
+
+function everyTileOnSmatrix(rt: GpuRuntime, g: Conv2dGeometry, opts: ConvOptions, shape: (nb: number) => [number, number, number]): boolean {
+  if (!opts.halfOperands) return false;
+  const tile = imagesPerTile(rt, g, opts);
+  const last = g.N - Math.floor((g.N - 1) / tile) * tile;
+  return onSmatrix(rt, opts, shape(tile)) && onSmatrix(rt, opts, shape(last));
 }
 
 /** Run fn(n0, nb, cols) over batch tiles, with a column buffer for a tile's images (reused by every tile). */
@@ -167,11 +189,8 @@ function gradientColumns(rt: GpuRuntime, dy: GPUBuffer, g: Conv2dGeometry, n0: n
 export function forwardIm2col(rt: GpuRuntime, x: GPUBuffer, w: GPUBuffer, bias: GPUBuffer | null, y: GPUBuffer, g: Conv2dGeometry, opts: ConvOptions): void {
   const taps = g.C * g.KH * g.KW;
   const hw = g.OH * g.OW;
-  const gathered = (nb: number) => Boolean(opts.halfOperands) && matmulVariant(rt, g.O, nb * hw, taps, 1, true) === 'smatrix';
-  const tile = imagesPerTile(rt, g, opts);
-  const last = g.N - Math.floor((g.N - 1) / tile) * tile;
-  if (gathered(tile) && gathered(last)) {
-    for (let n0 = 0; n0 < g.N; n0 += tile) convForwardSmatrix(rt, x, w, bias, y, g, n0, Math.min(tile, g.N - n0), geometryStr(g));
+  if (everyTileOnSmatrix(rt, g, opts, (nb) => [g.O, nb * hw, taps])) {
+    forEachTileOf(rt, g, opts, (n0, nb) => convForwardSmatrix(rt, x, w, bias, y, g, n0, nb, geometryStr(g)));
     return;
   }
   forEachTile(rt, g, opts, (n0, nb, cols) => {
@@ -194,10 +213,18 @@ export function dataIm2col(rt: GpuRuntime, dy: GPUBuffer, w: GPUBuffer, dx: GPUB
   // from NCHW dy, saves turning dy into [O, nb·hw] first (pointwise stride-1 convolutions excepted: their
   // column matrix is dx with its axes swapped).
   const perImage = hw >= PER_IMAGE_PIXELS && !isPointwise(g);
+  if (isPointwise(g) && everyTileOnSmatrix(rt, g, opts, (nb) => [taps, nb * hw, g.O])) {
+    // The column matrix is dx with its axes swapped: the subgroup-matrix product writes dx's NCHW images itself.
+    forEachTileOf(rt, g, opts, (n0, nb) => convDataSmatrix(rt, w, dy, dx, g, n0, nb, geometryStr(g), { accumulate }));
+    return;
+  }
   forEachTile(rt, g, opts, (n0, nb, dcols) => {
     if (perImage) {
       // dcols[n][taps, hw] = Wᵀ[taps, O] · dY_n[O, hw] for each image n of the tile.
       matmul(rt, w, { buffer: dy, offset: n0 * g.O * hw }, dcols, taps, hw, g.O, { transA: true, batch: nb, strideA: 0, strideB: g.O * hw, strideC: taps * hw, halfInputs: opts.halfOperands });
+    } else if (onSmatrix(rt, opts, [taps, nb * hw, g.O])) {
+      // The same product on the subgroup-matrix kernel, dY' packed straight from NCHW dy.
+      convDataSmatrix(rt, w, dy, dcols, g, n0, nb, geometryStr(g));
     } else {
       // dcols[taps, nb·hw] = Wᵀ[taps, O] · dY'[O, nb·hw].
       const dyCols = gradientColumns(rt, dy, g, n0, nb);
@@ -213,6 +240,11 @@ export function dataIm2col(rt: GpuRuntime, dy: GPUBuffer, w: GPUBuffer, dx: GPUB
 export function weightIm2col(rt: GpuRuntime, x: GPUBuffer, dy: GPUBuffer, dw: GPUBuffer, g: Conv2dGeometry, opts: ConvOptions): void {
   const taps = g.C * g.KH * g.KW;
   const hw = g.OH * g.OW;
+  if (everyTileOnSmatrix(rt, g, opts, (nb) => [g.O, taps, nb * hw])) {
+    // The same products on the subgroup-matrix kernel, from dy and x as they are (no float32 copies).
+    forEachTileOf(rt, g, opts, (n0, nb) => convWeightSmatrix(rt, x, dy, dw, g, n0, nb, n0 > 0, geometryStr(g)));
+    return;
+  }
   forEachTile(rt, g, opts, (n0, nb, cols) => {
     const colsMat = columns(rt, x, cols, g, n0, nb);
     // dW[O, taps] (+)= dY'[O, nb·hw] · cols[taps, nb·hw]ᵀ: the first tile writes, later ones add.

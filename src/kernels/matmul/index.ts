@@ -25,7 +25,7 @@ export { TILED_CONFIGS, TILED_NAMES, type TiledConfig, tiledConfig, tiledFor, ti
 export type { MatmulTiles } from './portable';
 export { DEFAULT_TILES } from './portable';
 export { SUBGROUP_LANES, hasSubgroupMatmul, subgroupLanes, subgroupPreferred } from './subgroup';
-export { SMATRIX_FEATURE, type SmatrixConfig, convForwardSmatrix, hasSmatrix, smatrixConfig } from './smatrix';
+export { SMATRIX_FEATURE, type SmatrixConfig, convDataSmatrix, convForwardSmatrix, convWeightSmatrix, hasSmatrix, smatrixConfig } from './smatrix';
 
 /** Which kernel runs a matmul (see the top of this file). */
 export type MatmulVariant = 'portable' | PackedKernel | 'smatrix';

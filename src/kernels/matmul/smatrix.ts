@@ -54,7 +54,10 @@ export const matmulSmatrixPackKernel = defineKernel({
   name: 'matmul/matmul_smatrix_pack.wgsl',
   shader: packShader,
   entries: ['main'],
-  uniforms: [['rows', 'u32'], ['cols', 'u32'], ['rowsP', 'u32'], ['ld', 'u32'], ['sr', 'u32'], ['sc', 'u32'], ['strideS', 'u32'], ['offS', 'u32']],
+  uniforms: [
+    ['rows', 'u32'], ['cols', 'u32'], ['rowsP', 'u32'], ['ld', 'u32'], ['sr', 'u32'], ['sc', 'u32'], ['strideS', 'u32'], ['offS', 'u32'],
+    ['hwR', 'u32'], ['imgR', 'u32'], ['hwC', 'u32'], ['imgC', 'u32'],
+  ],
   bindings: [['src', 'read'], ['dst', 'read_write']],
 });
 
@@ -64,7 +67,7 @@ export const matmulSmatrixGatherKernel = defineKernel({
   entries: ['main'],
   uniforms: [
     ['C', 'u32'], ['H', 'u32'], ['W', 'u32'], ['KH', 'u32'], ['KW', 'u32'], ['stride', 'u32'], ['pad', 'u32'], ['OH', 'u32'], ['OW', 'u32'],
-    ['taps', 'u32'], ['cols', 'u32'], ['rowsP', 'u32'], ['ld', 'u32'], ['offS', 'u32'],
+    ['taps', 'u32'], ['cols', 'u32'], ['rowsP', 'u32'], ['ld', 'u32'], ['offS', 'u32'], ['transposed', 'u32'],
   ],
   bindings: [['src', 'read'], ['dst', 'read_write']],
 });
@@ -106,20 +109,40 @@ function kernelFor(rt: GpuRuntime): { cfg: SmatrixConfig; k: ReturnType<typeof c
 }
 
 /**
- * Pack `matrices` matrices of rows × cols (element (r, c) of matrix z at z·strideS + r·sr + c·sc floats from S)
- * into float16 [rowsP][ld], zero-padded. Returns the scratch buffer (release it after use).
+ * Where element (r, c) of a packed matrix lies in its source: r·sr + c·sc floats from the matrix, except along
+ * an axis with hwR (hwC) > 0, which runs over images of that many pixels side by side: index i is pixel i % hw
+ * of image i / hw, at (i / hw)·imgR + (i % hw)·sr (a convolution's NCHW tensor seen as [pixels, channels]).
  */
-function packHalf(rt: GpuRuntime, S: Mat, rows: number, cols: number, rowsP: number, ld: number, sr: number, sc: number, matrices: number, strideS: number, name: string): GPUBuffer {
+interface PackLayout {
+  sr: number;
+  sc: number;
+  hwR?: number;
+  imgR?: number;
+  hwC?: number;
+  imgC?: number;
+}
+
+/** The last float an axis of `count` indices reaches (see PackLayout). */
+function axisExtent(count: number, st: number, hw = 0, img = 0): number {
+  return hw ? (Math.ceil(count / hw) - 1) * img + (Math.min(count, hw) - 1) * st : (count - 1) * st;
+}
+
+/**
+ * Pack `matrices` matrices of rows × cols (matrix z at z·strideS floats from S, its elements where `layout`
+ * puts them) into float16 [rowsP][ld], zero-padded. Returns the scratch buffer (release it after use).
+ */
+function packHalf(rt: GpuRuntime, S: Mat, rows: number, cols: number, rowsP: number, ld: number, layout: PackLayout, matrices: number, strideS: number, name: string): GPUBuffer {
   const s = ref(S);
   if (rowsP > rt.limits.maxComputeWorkgroupsPerDimension) throw new Error(`matmul-pack-f16[${name}]: ${rowsP} rows exceed a dispatch's ${rt.limits.maxComputeWorkgroupsPerDimension} workgroups`);
+  const { sr, sc, hwR = 0, imgR = 0, hwC = 0, imgC = 0 } = layout;
   const bytes = Math.max(16, matrices * rowsP * ld * 2);
   const out = rt.alloc(bytes);
-  const span = (matrices - 1) * strideS + (rows - 1) * sr + (cols - 1) * sc + 1;
+  const span = (matrices - 1) * strideS + axisExtent(rows, sr, hwR, imgR) + axisExtent(cols, sc, hwC, imgC) + 1;
   const src = windowBinding(rt, s.buffer, s.offset, span);
   launch(rt, matmulSmatrixPackKernel, {
     op: `matmul-pack-f16[${name} ${matrices > 1 ? `${matrices}x` : ''}${rows}x${cols}]`,
     entry: 'main',
-    uniforms: { rows, cols, rowsP, ld, sr, sc, strideS, offS: src.shift },
+    uniforms: { rows, cols, rowsP, ld, sr, sc, strideS, offS: src.shift, hwR, imgR, hwC, imgC },
     bindings: { src: src.binding, dst: { buffer: out, offset: 0, size: bytes } },
     workgroups: [Math.ceil(ld / 64), rowsP, matrices],
   });
@@ -181,37 +204,94 @@ export function matmulSmatrix(rt: GpuRuntime, A: Mat, B: Mat, C: Mat, k: MatmulC
   const xMats = k.strideA === 0 ? 1 : k.batch;
   const yMats = k.strideB === 0 ? 1 : k.batch;
   // X[k][m] = op(A)[m][k]: A [M, K] (element (m, k) at m·K + k) or, transposed, [K, M].
-  const X = packHalf(rt, A, k.K, k.M, Kp, ldx, k.transA ? k.M : 1, k.transA ? 1 : k.K, xMats, k.strideA, 'A');
+  const X = packHalf(rt, A, k.K, k.M, Kp, ldx, { sr: k.transA ? k.M : 1, sc: k.transA ? 1 : k.K }, xMats, k.strideA, 'A');
   // Y[k][n] = op(B)[k][n]: B [K, N] or, transposed, [N, K].
-  const Y = packHalf(rt, B, k.K, k.N, Kp, ldy, k.transB ? 1 : k.N, k.transB ? k.K : 1, yMats, k.strideB, 'B');
+  const Y = packHalf(rt, B, k.K, k.N, Kp, ldy, { sr: k.transB ? 1 : k.N, sc: k.transB ? k.K : 1 }, yMats, k.strideB, 'B');
   launchProduct(rt, matmulOpName(k, ' smatrix'), { X, Y, ldx, ldy, xMats, yMats }, ref(C), k);
 }
 
 /**
+ * The column matrix of images n0..n0+nb of x ([taps, nb·OH·OW], as im2col.wgsl makes it), gathered straight into
+ * the kernel's float16 layout [rowsP][ld] (matmul_smatrix_gather.wgsl); `transposed`: [pixels, taps] instead.
+ */
+function gatherColumns(rt: GpuRuntime, x: GPUBuffer, g: Conv2dGeometry, n0: number, nb: number, rowsP: number, ld: number, transposed: boolean, name: string): GPUBuffer {
+  const bytes = Math.max(16, rowsP * ld * 2);
+  const out = rt.alloc(bytes);
+  const imageSize = g.C * g.H * g.W;
+  const src = windowBinding(rt, x, n0 * imageSize, nb * imageSize);
+  launch(rt, matmulSmatrixGatherKernel, {
+    op: `conv-gather-f16[${name} images ${n0}+${nb}${transposed ? ' T' : ''}]`,
+    entry: 'main',
+    uniforms: {
+      C: g.C, H: g.H, W: g.W, KH: g.KH, KW: g.KW, stride: g.stride, pad: g.pad, OH: g.OH, OW: g.OW,
+      taps: g.C * g.KH * g.KW, cols: nb * g.OH * g.OW, rowsP, ld, offS: src.shift, transposed: Number(transposed),
+    },
+    bindings: { src: src.binding, dst: { buffer: out, offset: 0, size: bytes } },
+    workgroups: [...grid1d(rt, ld, 64), rowsP],
+  });
+  return out;
+}
+
+/** A product with no batch, bias or transposes (the convolutions' calls below set what differs). */
+const plainCall = (M: number, N: number, K: number): MatmulCall => ({
+  M, N, K, batch: 1, strideA: 0, strideB: 0, strideC: 0, transA: false, transB: false, bias: null, biasPerRow: false, accumulate: false, reduceBatch: false,
+});
+
+/**
  * A convolution's forward product for images n0..n0+nb on the subgroup-matrix units, with x and w holding
  * float16 values: y[n0.., O, OH, OW] = W[O, taps] · cols[taps, nb·OH·OW] (+ bias[O]). The column matrix is
- * gathered from x straight into the kernel's float16 layout (matmul_smatrix_gather.wgsl) and the product is
- * written in NCHW: three dispatches (W packed, x gathered, the product), where im2col + matmul runs five
- * (im2col, two packs, the product, the axis swap) and keeps a float32 column matrix.
+ * gathered from x straight into the kernel's float16 layout and the product is written in NCHW: three
+ * dispatches (W packed, x gathered, the product), where im2col + matmul runs five (im2col, two packs, the
+ * product, the axis swap) and keeps a float32 column matrix.
  */
 export function convForwardSmatrix(rt: GpuRuntime, x: GPUBuffer, w: GPUBuffer, bias: GPUBuffer | null, y: GPUBuffer, g: Conv2dGeometry, n0: number, nb: number, name: string): void {
   const taps = g.C * g.KH * g.KW;
   const hw = g.OH * g.OW;
-  const k: MatmulCall = { M: g.O, N: nb * hw, K: taps, batch: 1, strideA: 0, strideB: 0, strideC: 0, transA: false, transB: false, bias, biasPerRow: true, accumulate: false, reduceBatch: false };
-  const { BM, BN, Kp } = blocks(rt, taps);
-  const ldx = Math.ceil(g.O / BM) * BM;
+  const k = { ...plainCall(g.O, nb * hw, taps), bias, biasPerRow: true };
+  const { BM, BN, Kp } = blocks(rt, k.K);
+  const ldx = Math.ceil(k.M / BM) * BM;
   const ldy = Math.ceil(k.N / BN) * BN;
-  const X = packHalf(rt, w, taps, g.O, Kp, ldx, 1, taps, 1, 0, 'W');
-  const bytes = Math.max(16, Kp * ldy * 2);
-  const Y = rt.alloc(bytes);
-  const imageSize = g.C * g.H * g.W;
-  const src = windowBinding(rt, x, n0 * imageSize, nb * imageSize);
-  launch(rt, matmulSmatrixGatherKernel, {
-    op: `conv-gather-f16[${name} images ${n0}+${nb}]`,
-    entry: 'main',
-    uniforms: { C: g.C, H: g.H, W: g.W, KH: g.KH, KW: g.KW, stride: g.stride, pad: g.pad, OH: g.OH, OW: g.OW, taps, cols: k.N, rowsP: Kp, ld: ldy, offS: src.shift },
-    bindings: { src: src.binding, dst: { buffer: Y, offset: 0, size: bytes } },
-    workgroups: [...grid1d(rt, ldy, 64), Kp],
-  });
+  const X = packHalf(rt, w, taps, g.O, Kp, ldx, { sr: 1, sc: taps }, 1, 0, 'W');
+  const Y = gatherColumns(rt, x, g, n0, nb, Kp, ldy, false, name);
   launchProduct(rt, `conv2d-smatrix[${name} images ${n0}+${nb}]`, { X, Y, ldx, ldy, xMats: 1, yMats: 1 }, { buffer: y, offset: n0 * g.O * hw }, k, hw);
+}
+
+/**
+ * The weight gradient's product for images n0..n0+nb: dW[O, taps] (+)= dY'[O, nb·OH·OW] · colsᵀ, with dy and x
+ * holding float16 values. dY' is packed straight from NCHW dy (its rows are the tile's pixels) and colsᵀ
+ * gathered from x: three dispatches, where im2col + matmul runs five (im2col, the axis swap of dy, two packs,
+ * the product) and keeps two float32 copies.
+ */
+export function convWeightSmatrix(rt: GpuRuntime, x: GPUBuffer, dy: GPUBuffer, dw: GPUBuffer, g: Conv2dGeometry, n0: number, nb: number, accumulate: boolean, name: string): void {
+  const taps = g.C * g.KH * g.KW;
+  const hw = g.OH * g.OW;
+  const k = { ...plainCall(g.O, taps, nb * hw), accumulate };
+  const { BM, BN, Kp } = blocks(rt, k.K);
+  const ldx = Math.ceil(k.M / BM) * BM;
+  const ldy = Math.ceil(k.N / BN) * BN;
+  // X[pixel][o] = dy[b, o, s] for pixel b·hw + s.
+  const X = packHalf(rt, { buffer: dy, offset: n0 * g.O * hw }, k.K, g.O, Kp, ldx, { sr: 1, sc: hw, hwR: hw, imgR: g.O * hw }, 1, 0, 'dY');
+  const Y = gatherColumns(rt, x, g, n0, nb, Kp, ldy, true, name);
+  launchProduct(rt, `conv2d-dw-smatrix[${name} images ${n0}+${nb}]`, { X, Y, ldx, ldy, xMats: 1, yMats: 1 }, { buffer: dw, offset: 0 }, k);
+}
+
+/**
+ * The data gradient's product for images n0..n0+nb: dcols[taps, nb·OH·OW] = Wᵀ · dY'[O, nb·OH·OW], with w and
+ * dy holding float16 values; dY' is packed straight from NCHW dy (no axis swap, no float32 copy). col2im then
+ * turns dcols into dx. With `dx` (a pointwise stride-1 convolution, whose column matrix is dx with its first
+ * two axes swapped), the product is written into dx's NCHW images n0.. instead (or added, with `accumulate`),
+ * and there is no col2im.
+ */
+export function convDataSmatrix(rt: GpuRuntime, w: GPUBuffer, dy: GPUBuffer, dcols: GPUBuffer, g: Conv2dGeometry, n0: number, nb: number, name: string, dx?: { accumulate: boolean }): void {
+  const taps = g.C * g.KH * g.KW;
+  const hw = g.OH * g.OW;
+  const k = { ...plainCall(taps, nb * hw, g.O), accumulate: dx?.accumulate ?? false };
+  const { BM, BN, Kp } = blocks(rt, k.K);
+  const ldx = Math.ceil(k.M / BM) * BM;
+  const ldy = Math.ceil(k.N / BN) * BN;
+  // X[o][tap] = W[o, tap]; Y[o][pixel] = dy[b, o, s] for pixel b·hw + s.
+  const X = packHalf(rt, w, g.O, taps, Kp, ldx, { sr: taps, sc: 1 }, 1, 0, 'W');
+  const Y = packHalf(rt, { buffer: dy, offset: n0 * g.O * hw }, g.O, k.N, Kp, ldy, { sr: hw, sc: 1, hwC: hw, imgC: g.O * hw }, 1, 0, 'dY');
+  const out = dx ? { buffer: dcols, offset: n0 * g.C * g.H * g.W } : { buffer: dcols, offset: 0 };
+  launchProduct(rt, `conv2d-dx-smatrix[${name} images ${n0}+${nb}]`, { X, Y, ldx, ldy, xMats: 1, yMats: 1 }, out, k, dx ? hw : 0);
 }

@@ -4,8 +4,8 @@
  * products of float16 values against the float64 reference in every transpose form, odd shapes past the
  * configuration's tiles, a bias per row and per column, a batch with a shared A and its sum accumulated onto C;
  * and the float16 path's linear op (autocast) with its three products on the kernel, against the same op on the
- * default kernels; and float16 convolutions by im2col whose products it runs, their columns gathered straight
- * into its operand (convForwardSmatrix), against the float64 reference.
+ * default kernels; and float16 convolutions by im2col whose products it runs (forward, data and weight
+ * gradients, straight from the NCHW tensors: smatrix.ts's convolution products), against the float64 reference.
  */
 import { Tensor } from '../../autograd/tensor';
 import { linear } from '../../autograd/ops/linear';
@@ -16,9 +16,9 @@ import { hasSmatrix, matmul } from '../../kernels/matmul';
 import { matmulRef, transposeRef } from '../../reference/matmul';
 import { f16RoundAll } from '../../reference/half';
 import { TOL, randomArray } from '../../reference/math';
-import { forwardIm2col } from '../../kernels/conv/im2col';
+import { dataIm2col, forwardIm2col, weightIm2col } from '../../kernels/conv/im2col';
 import { conv2dGeometry } from '../../kernels/conv/geometry';
-import { conv2dRef, type ConvShape } from '../../reference/conv';
+import { conv2dBackwardRef, conv2dRef, type ConvShape } from '../../reference/conv';
 import type { PageCheckGroup, PageChecks } from './api';
 import type { Comparison } from './matmul_tiled';
 
@@ -143,8 +143,9 @@ export async function smatrixLinearCase(rt: GpuRuntime, seed: number): Promise<C
 }
 
 /**
- * Convolutions for the gathered forward (kernels/conv/im2col.ts forwardIm2col with halfOperands): strides,
- * padding, pointwise, odd sizes, and batch tiles (maxImagesPerTile) with a shorter last tile.
+ * Convolutions for the products straight from NCHW tensors (kernels/conv/im2col.ts with halfOperands): strides,
+ * padding, pointwise, odd sizes, batch tiles (maxImagesPerTile) with a shorter last tile, and images of at
+ * least 128 output pixels (the data gradient's per-image products).
  */
 export const SMATRIX_CONV_CASES: { s: ConvShape; tile?: number }[] = [
   { s: { N: 3, C: 5, H: 7, W: 9, O: 6, KH: 3, KW: 3, stride: 2, pad: 1 }, tile: 2 },
@@ -152,46 +153,76 @@ export const SMATRIX_CONV_CASES: { s: ConvShape; tile?: number }[] = [
   { s: { N: 2, C: 4, H: 6, W: 7, O: 9, KH: 1, KW: 1, stride: 2, pad: 0 } },
   { s: { N: 1, C: 2, H: 11, W: 10, O: 3, KH: 5, KW: 5, stride: 1, pad: 2 } },
   { s: { N: 4, C: 8, H: 4, W: 4, O: 20, KH: 3, KW: 3, stride: 1, pad: 1 }, tile: 3 },
+  { s: { N: 2, C: 3, H: 12, W: 12, O: 5, KH: 3, KW: 3, stride: 1, pad: 1 } },
+  { s: { N: 3, C: 6, H: 3, W: 5, O: 7, KH: 1, KW: 1, stride: 1, pad: 0 } },
 ];
 
 /**
- * conv2d of float16 values by im2col with the 'matmul' site giving its products the subgroup-matrix kernel:
- * the columns are gathered into the kernel's operand (no im2col pass, no axis swap) and the output written in
- * NCHW; against the float64 reference, with checks that the gather ran once per batch tile and im2col never.
+ * conv2d of float16 values by im2col, forward, data and weight gradients, with the 'matmul' site giving every
+ * product the subgroup-matrix kernel, against the float64 reference. Checks too what ran: the forward and the
+ * weight gradient gather their columns from x (one gather per batch tile, no im2col pass, no axis swap), and the
+ * data gradient (overwriting dx, then added to another tensor) packs dy without an axis swap (and a pointwise
+ * one writes dx itself: no col2im swap either).
  */
 export async function smatrixConvCase(rt: GpuRuntime, s: ConvShape, tile: number | undefined, seed: number): Promise<Comparison[]> {
   const g = conv2dGeometry([s.N, s.C, s.H, s.W], [s.O, s.C, s.KH, s.KW], s.stride, s.pad);
   const xv = halfArray(s.N * s.C * s.H * s.W, seed);
   const wv = halfArray(s.O * s.C * s.KH * s.KW, seed + 1);
   const bv = randomArray(s.O, seed + 2);
-  const up = (v: ArrayLike<number>) => rt.upload(Float32Array.from(v));
-  const [X, W, Bi] = [up(xv), up(wv), up(bv)];
   const outN = s.N * s.O * g.OH * g.OW;
+  const gv = halfArray(outN, seed + 3);
+  const up = (v: ArrayLike<number>) => rt.upload(Float32Array.from(v));
+  const [X, W, Bi, G] = [up(xv), up(wv), up(bv), up(gv)];
   const Y = rt.alloc(outN * 4);
-  const ran = { gather: 0, im2col: 0 };
+  const DX = rt.alloc(xv.length * 4);
+  const DW = rt.alloc(wv.length * 4);
+  const dx0 = randomArray(xv.length, seed + 4);
+  const DX2 = up(dx0);
+  const opts = { halfOperands: true, maxImagesPerTile: tile };
+  /** Dispatches of each pass, by kernel and entry point. */
+  const passes: Record<string, number>[] = [];
   const orig = rt.dispatch;
   rt.dispatch = (spec) => {
-    if (spec.kernel === 'matmul/matmul_smatrix_gather.wgsl') ran.gather++;
-    if (spec.kernel === 'conv/im2col.wgsl') ran.im2col++;
+    const seen = passes[passes.length - 1];
+    const key = `${spec.kernel}:${spec.entry ?? 'main'}`;
+    seen[key] = (seen[key] ?? 0) + 1;
     orig.call(rt, spec);
   };
   const restore = setKernelChooser(rt, (_rt, c) => (c.site === 'matmul' && (c.candidates as readonly unknown[]).includes('smatrix') ? ('smatrix' as typeof c.heuristic) : undefined));
   try {
-    forwardIm2col(rt, X, W, Bi, Y, g, { halfOperands: true, maxImagesPerTile: tile });
+    passes.push({});
+    forwardIm2col(rt, X, W, Bi, Y, g, opts);
+    passes.push({});
+    dataIm2col(rt, G, W, DX, g, opts);
+    dataIm2col(rt, G, W, DX2, g, opts, true);
+    passes.push({});
+    weightIm2col(rt, X, G, DW, g, opts);
   } finally {
     restore();
     rt.dispatch = orig;
   }
   try {
-    const got = new Float32Array(await rt.read(Y, outN * 4));
+    const read = async (b: GPUBuffer, n: number) => new Float32Array(await rt.read(b, n * 4));
+    const ref = conv2dBackwardRef(xv, wv, gv, s);
     const tiles = Math.ceil(s.N / (tile ?? s.N));
     const what = `conv2d ${JSON.stringify(s)}${tile ? ` in tiles of ${tile}` : ''}`;
+    const [fw, dx, dw] = passes;
+    const n = (p: Record<string, number>, k: string) => p[k] ?? 0;
+    const gather = 'matmul/matmul_smatrix_gather.wgsl:main';
     return [
-      { what, got, want: conv2dRef(xv, wv, bv, s), tol: TOL.reduction },
-      { what: `${what}: gathers (one per tile), im2col passes`, got: [ran.gather, ran.im2col], want: [tiles, 0], tol: 0 },
+      { what: `${what}: y`, got: await read(Y, outN), want: conv2dRef(xv, wv, bv, s), tol: TOL.reduction },
+      { what: `${what}: dx`, got: await read(DX, xv.length), want: ref.dx, tol: TOL.reduction },
+      { what: `${what}: dx added to a tensor`, got: await read(DX2, xv.length), want: ref.dx.map((v, i) => v + dx0[i]), tol: TOL.reduction },
+      { what: `${what}: dw`, got: await read(DW, wv.length), want: ref.dw, tol: TOL.reduction },
+      {
+        what: `${what}: gathers of y and dw (one per tile), im2col passes, axis swaps of y, dx and dw`,
+        got: [n(fw, gather), n(dw, gather), n(fw, 'conv/im2col.wgsl:im2col') + n(dw, 'conv/im2col.wgsl:im2col'), n(fw, 'conv/im2col.wgsl:swap01'), n(dx, 'conv/im2col.wgsl:swap01'), n(dw, 'conv/im2col.wgsl:swap01')],
+        want: [tiles, tiles, 0, 0, 0, 0],
+        tol: 0,
+      },
     ];
   } finally {
-    for (const buf of [X, W, Bi, Y]) rt.release(buf);
+    for (const buf of [X, W, Bi, G, Y, DX, DX2, DW]) rt.release(buf);
   }
 }
 
