@@ -9,6 +9,7 @@
  */
 import { Tensor } from '../../autograd/tensor';
 import { linear } from '../../autograd/ops/linear';
+import { conv2d } from '../../autograd/ops/conv';
 import { autocast, tidy } from '../../autograd/scope';
 import type { GpuRuntime } from '../../gpu/runtime';
 import { setKernelChooser } from '../../kernels/config';
@@ -83,18 +84,28 @@ export async function smatrixBatchCase(rt: GpuRuntime, seed: number): Promise<Co
   }
 }
 
+/** An op under autocast: its inputs (float32 values, each requiring a gradient), the upstream gradient's shape. */
+interface AutocastOpCase {
+  name: string;
+  inputs: { name: string; shape: number[] }[];
+  gradShape: number[];
+  op: (xs: Tensor[]) => Tensor;
+  /** Its products that offer the kernel, and the dispatches of other kernels it must run (kernel name → count). */
+  products: number;
+  alsoRan?: Record<string, number>;
+  /** Force the convolutions onto im2col (whose products the kernel can run). */
+  im2col?: boolean;
+}
+
 /**
- * linear under autocast (float16 x and weight, float32 accumulation) forward and backward with every product the
- * subgroup-matrix kernel can run forced onto it, against the same op on the default kernels: the same float16
- * operands and float32 sums, so they agree to the order of the sums. Also checks that the op's products offered
- * the kernel (their 'matmul' shapes end in ' f16') and that it ran.
+ * An op under autocast (float16 inputs and weights, float32 accumulation) forward and backward with every
+ * product the subgroup-matrix kernel can run forced onto it, against the same op on the default kernels: the same
+ * float16 operands and float32 sums, so they agree to the order of the sums. Also checks that the op's products
+ * offered the kernel (their 'matmul' shapes end in ' f16') and ran on it.
  */
-export async function smatrixLinearCase(rt: GpuRuntime, seed: number): Promise<Comparison[]> {
-  const [rows, inF, outF] = [12, 40, 19];
-  const xv = randomArray(rows * inF, seed);
-  const wv = randomArray(outF * inF, seed + 1);
-  const bv = randomArray(outF, seed + 2);
-  const gv = randomArray(rows * outF, seed + 3);
+async function smatrixAutocastCase(rt: GpuRuntime, k: AutocastOpCase, seed: number): Promise<Comparison[]> {
+  const values = k.inputs.map((x, i) => randomArray(x.shape.reduce((a, b) => a * b, 1), seed + i));
+  const gv = randomArray(k.gradShape.reduce((a, b) => a * b, 1), seed + k.inputs.length);
   const run = async (force: boolean) => {
     const made: Tensor[] = [];
     const t = (v: ArrayLike<number>, shape: number[]) => {
@@ -102,30 +113,30 @@ export async function smatrixLinearCase(rt: GpuRuntime, seed: number): Promise<C
       made.push(x);
       return x;
     };
-    let offered = 0;
-    let ran = 0;
+    const offered = new Set<string>();
+    const ran: Record<string, number> = {};
     const orig = rt.dispatch;
     rt.dispatch = (spec) => {
-      if (spec.kernel?.startsWith('matmul/matmul_smatrix.wgsl')) ran++;
+      const name = spec.kernel?.startsWith('matmul/matmul_smatrix.wgsl') ? 'product' : (spec.kernel ?? spec.op);
+      ran[name] = (ran[name] ?? 0) + 1;
       orig.call(rt, spec);
     };
     const restore = setKernelChooser(rt, (_rt, c) => {
+      if (force && k.im2col && c.site.startsWith('conv2d.') && (c.candidates as readonly unknown[]).includes('im2col')) return 'im2col' as typeof c.heuristic;
       if (c.site !== 'matmul' || !(c.candidates as readonly unknown[]).includes('smatrix')) return undefined;
-      if (c.shape.endsWith(' f16')) offered++;
+      if (c.shape.endsWith(' f16')) offered.add(c.shape);
       return force ? ('smatrix' as typeof c.heuristic) : undefined;
     });
     try {
-      const x = t(xv, [rows, inF]).requireGrad();
-      const w = t(wv, [outF, inF]).requireGrad();
-      const b = t(bv, [outF]).requireGrad();
+      const xs = values.map((v, i) => t(v, k.inputs[i].shape).requireGrad());
       let yv: Promise<Float32Array> | null = null;
       // A scope for the op's float16 copies (the read of y is encoded before they are freed).
       tidy(() => {
-        const y = autocast(() => linear(x, w, b));
-        y.backward(t(gv, [rows, outF]).half());
+        const y = autocast(() => k.op(xs));
+        y.backward(t(gv, k.gradShape).half());
         yv = y.toArray() as Promise<Float32Array>;
       });
-      return { values: [await yv!, await x.grad!.toArray(), await w.grad!.toArray()], offered, ran };
+      return { values: [await yv!, ...(await Promise.all(xs.map((x) => x.grad!.toArray())))], offered: offered.size, ran };
     } finally {
       restore();
       rt.dispatch = orig;
@@ -134,13 +145,40 @@ export async function smatrixLinearCase(rt: GpuRuntime, seed: number): Promise<C
   };
   const forced = await run(true);
   const plain = await run(false);
-  const names = ['y (float16)', 'dx (float16)', 'dW'];
+  const names = ['y (float16)', ...k.inputs.map((x) => `d${x.name}`)];
+  const also = Object.entries(k.alsoRan ?? {});
   return [
-    ...forced.values.map((got, i) => ({ what: `linear under autocast [${rows},${inF}]→${outF}: ${names[i]}, smatrix vs default kernels`, got, want: plain.values[i], tol: i < 2 ? 1e-3 : 1e-5 })),
-    { what: 'the three products offered the kernel (shape … f16)', got: [forced.offered], want: [3], tol: 0 },
-    { what: 'the kernel ran three products', got: [forced.ran], want: [3], tol: 0 },
+    // y and the input's gradient are float16 values (1e-3); the weights' are float32 sums.
+    ...forced.values.map((got, i) => ({ what: `${k.name}: ${names[i]}, smatrix vs default kernels`, got, want: plain.values[i], tol: i < 2 ? 1e-3 : 1e-5 })),
+    { what: `${k.name}: products offered the kernel (shapes … f16)`, got: [forced.offered], want: [k.products], tol: 0 },
+    { what: `${k.name}: products the kernel ran${also.length ? `, then ${also.map(([n]) => n).join(', ')}` : ''}`, got: [forced.ran.product ?? 0, ...also.map(([n]) => forced.ran[n] ?? 0)], want: [k.products, ...also.map(([, c]) => c)], tol: 0 },
   ];
 }
+
+/** linear [12, 40] → 19 under autocast: its three products on the kernel. */
+export const smatrixLinearCase = (rt: GpuRuntime, seed: number) =>
+  smatrixAutocastCase(rt, {
+    name: 'linear under autocast [12,40]→19',
+    inputs: [{ name: 'x', shape: [12, 40] }, { name: 'W', shape: [19, 40] }, { name: 'b', shape: [19] }],
+    gradShape: [12, 19],
+    op: ([x, w, b]) => linear(x, w, b),
+    products: 3,
+  }, seed);
+
+/**
+ * conv2d under autocast by im2col, x [3, 5, 9, 9], w [8, 5, 3, 3], stride 1, padding 1: its three products on
+ * the kernel, the forward's and the weight gradient's columns gathered from x (two gathers, no im2col pass).
+ */
+export const smatrixConvOpCase = (rt: GpuRuntime, seed: number) =>
+  smatrixAutocastCase(rt, {
+    name: 'conv2d under autocast by im2col x [3,5,9,9] w [8,5,3,3]',
+    inputs: [{ name: 'x', shape: [3, 5, 9, 9] }, { name: 'W', shape: [8, 5, 3, 3] }, { name: 'b', shape: [8] }],
+    gradShape: [3, 8, 9, 9],
+    op: ([x, w, b]) => conv2d(x, w, b, { stride: 1, padding: 1 }),
+    products: 3,
+    alsoRan: { 'matmul/matmul_smatrix_gather.wgsl': 2, 'conv/im2col.wgsl': 1 },
+    im2col: true,
+  }, seed);
 
 /**
  * Convolutions for the products straight from NCHW tensors (kernels/conv/im2col.ts with halfOperands): strides,
@@ -245,5 +283,6 @@ export const smatrixGroup: PageCheckGroup = {
     await check('batch', () => smatrixBatchCase(c.rt, (seed += 3)));
     await check('linear op', () => smatrixLinearCase(c.rt, (seed += 4)));
     for (const { s, tile } of SMATRIX_CONV_CASES) await check('conv gathered', () => smatrixConvCase(c.rt, s, tile, (seed += 3)));
+    await check('conv op', () => smatrixConvOpCase(c.rt, (seed += 4)));
   },
 };
