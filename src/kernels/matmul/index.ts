@@ -18,7 +18,7 @@ import { DEFAULT_TILES, MAX_TM, MAX_TN, type MatmulTiles, matmulPortable } from 
 import { hasSubgroupMatmul, runSubgroupKernel, subgroupLanes, subgroupPreferred, subgroupTile } from './subgroup';
 import { runVec4Kernel } from './vec4';
 import { runTiledKernel, tiledConfig, tiledFor, tiledNames } from './tiled';
-import { hasSmatrix, matmulSmatrix } from './smatrix';
+import { matmulSmatrix, smatrixFits } from './smatrix';
 
 export type { Epilogue, Mat, MatRef, PackedKernel, TiledName } from './common';
 export { TILED_CONFIGS, TILED_NAMES, type TiledConfig, tiledConfig, tiledFor, tiledNames } from './tiled';
@@ -76,11 +76,12 @@ export interface MatmulOptions {
  * adapters, the tiled configuration of tiledFor. Every kernel the adapter runs is a candidate of the 'matmul'
  * site (shape 'MxNxK'), so a chooser (the autotuner) may pick another.
  */
-export function matmulVariant(rt: GpuRuntime, M: number, N: number, K: number, batch = 1, halfInputs = false): MatmulVariant {
+export function matmulVariant(rt: GpuRuntime, M: number, N: number, K: number, batch = 1, halfInputs = false, matrices = batch): MatmulVariant {
   const tiled = tiledNames(rt);
   const subgroup = hasSubgroupMatmul(rt);
-  // Its operand packing runs a workgroup row per k: K (padded to the configuration) within a dispatch's limit.
-  const smatrix = halfInputs && hasSmatrix(rt) && K + 64 <= rt.limits.maxComputeWorkgroupsPerDimension;
+  // Its packed operands within a binding, and its packing's workgroup rows (one per k) within a dispatch.
+  // (`matrices`: the operands' matrices, which a batch summed into one C, counted as one above, still has.)
+  const smatrix = halfInputs && smatrixFits(rt, M, N, K, matrices);
   const candidates: MatmulVariant[] = [...(subgroup ? ['subgroup' as const] : []), 'vec4', 'portable', ...tiled, ...(smatrix ? ['smatrix' as const] : [])];
   const onGpu = rt.isSoftware ? null : smatrix && Math.min(M, N) >= 16 && K >= 16 ? 'smatrix' : tiledFor(rt, M, N, batch);
   const heuristic: MatmulVariant = onGpu ?? (!subgroupPreferred(rt) ? 'vec4' : Math.min(M, N) < 16 || K < 16 ? 'portable' : 'subgroup');
@@ -139,7 +140,7 @@ export function matmul(rt: GpuRuntime, A: Mat, B: Mat, C: Mat, M: number, N: num
   if (M === 0 || N === 0 || batch === 0) return;
   const call: MatmulCall = { M, N, K, transA, transB, batch, strideA, strideB, strideC, reduceBatch, accumulate, bias: opts.bias ?? null, biasPerRow: opts.biasPer === 'row' };
   const fused = hasEpilogue(opts.epilogue);
-  let variant = opts.tiles ? 'portable' : (opts.variant ?? matmulVariant(rt, M, N, K, reduceBatch ? 1 : batch, Boolean(opts.halfInputs) && !fused));
+  let variant = opts.tiles ? 'portable' : (opts.variant ?? matmulVariant(rt, M, N, K, reduceBatch ? 1 : batch, Boolean(opts.halfInputs) && !fused, batch));
   if (variant === 'smatrix') {
     if (!opts.halfInputs) throw new Error(`${matmulOpName(call)}: the subgroup-matrix kernel rounds its operands to float16; it runs products whose operands are float16 values (halfInputs)`);
     if (fused) throw new Error(`${matmulOpName(call)}: the subgroup-matrix kernel has no fused epilogue (scale, residual, relu)`);

@@ -155,6 +155,18 @@ function blocks(rt: GpuRuntime, K: number): { cfg: SmatrixConfig; kernel: Return
   return { cfg, kernel, BM: TM * cfg.M, BN: TN * cfg.N, Kp: Math.max(cfg.K, Math.ceil(K / cfg.K) * cfg.K) };
 }
 
+/**
+ * Whether a product of M × N × K (a batch of `batch`) fits the kernel on this runtime: its packed operands (at
+ * most `batch` float16 matrices of Kp rows, padded to whole workgroup blocks) within a storage binding, and
+ * the packing's Kp workgroup rows within a dispatch.
+ */
+export function smatrixFits(rt: GpuRuntime, M: number, N: number, K: number, batch = 1): boolean {
+  if (!hasSmatrix(rt)) return false;
+  const { BM, BN, Kp } = blocks(rt, K);
+  const widest = Math.max(Math.ceil(M / BM) * BM, Math.ceil(N / BN) * BN);
+  return Kp <= rt.limits.maxComputeWorkgroupsPerDimension && batch * Kp * widest * 2 <= rt.limits.maxStorageBufferBindingSize;
+}
+
 /** The product's operands, packed: X [Kp][ldx] (xMats of them) and Y [Kp][ldy] (yMats), float16. */
 interface Packed {
   X: GPUBuffer;

@@ -13,7 +13,8 @@ import { conv2d } from '../../autograd/ops/conv';
 import { autocast, tidy } from '../../autograd/scope';
 import type { GpuRuntime } from '../../gpu/runtime';
 import { setKernelChooser } from '../../kernels/config';
-import { hasSmatrix, matmul } from '../../kernels/matmul';
+import { hasSmatrix, matmul, matmulVariant } from '../../kernels/matmul';
+import { smatrixFits } from '../../kernels/matmul/smatrix';
 import { matmulRef, transposeRef } from '../../reference/matmul';
 import { f16RoundAll } from '../../reference/half';
 import { TOL, randomArray } from '../../reference/math';
@@ -264,6 +265,37 @@ export async function smatrixConvCase(rt: GpuRuntime, s: ConvShape, tile: number
   }
 }
 
+/**
+ * The kernel is a candidate only for products that fit it: a small one is; one whose K passes a dispatch's
+ * workgroup rows, or whose packed batch passes a storage binding, is not (matmulVariant's candidates).
+ */
+export function smatrixFitCase(rt: GpuRuntime): Comparison[] {
+  const offered = (M: number, N: number, K: number, batch: number) => {
+    let has = 0;
+    const restore = setKernelChooser(rt, (_rt, c) => {
+      if (c.site === 'matmul') has = Number((c.candidates as readonly unknown[]).includes('smatrix'));
+      return undefined;
+    });
+    try {
+      matmulVariant(rt, M, N, K, batch, true);
+    } finally {
+      restore();
+    }
+    return has;
+  };
+  const rows = rt.limits.maxComputeWorkgroupsPerDimension;
+  // Batches of 64 × 64 × 64 products whose packed operands (8 KiB each) pass the binding limit.
+  const batch = Math.ceil(rt.limits.maxStorageBufferBindingSize / (64 * 64 * 2)) + 1;
+  return [
+    {
+      what: `offered for 64x64x64, for K = ${rows}, for a batch of ${batch} 64x64x64 (fits: 1, 0, 0)`,
+      got: [offered(64, 64, 64, 1), offered(64, 64, rows, 1), offered(64, 64, 64, batch), Number(smatrixFits(rt, 64, 64, 64, batch))],
+      want: [1, 0, 0, 0],
+      tol: 0,
+    },
+  ];
+}
+
 export const smatrixGroup: PageCheckGroup = {
   kernels: [SMATRIX_KERNEL],
   notOffered: (rt) => (hasSmatrix(rt) ? [] : [SMATRIX_KERNEL]),
@@ -284,5 +316,6 @@ export const smatrixGroup: PageCheckGroup = {
     await check('linear op', () => smatrixLinearCase(c.rt, (seed += 4)));
     for (const { s, tile } of SMATRIX_CONV_CASES) await check('conv gathered', () => smatrixConvCase(c.rt, s, tile, (seed += 3)));
     await check('conv op', () => smatrixConvOpCase(c.rt, (seed += 4)));
+    await check('fit', async () => smatrixFitCase(c.rt));
   },
 };
