@@ -307,8 +307,12 @@ export async function benchModel(rt: GpuRuntime, arch: string, batch: number, si
   let skipped = 0;
   /** The dtype of the logits the train step and the eval forward produced (float16 under autocast). */
   const forwardDtype = { train: '', eval: '' };
+  /** The host's time to encode each step (trainStep's call: no GPU wait, the batches it fills submitted). */
+  const encodeTimes: number[] = [];
   const step = async () => {
+    const t0 = performance.now();
     const out = trainStep(model, opt, x, y, 0, 0, { autocast: f16, scaler });
+    encodeTimes.push(performance.now() - t0);
     forwardDtype.train = out.logits.dtype;
     out.loss.dispose();
     out.logits.dispose();
@@ -324,6 +328,7 @@ export async function benchModel(rt: GpuRuntime, arch: string, batch: number, si
   // The peak counts from here: what is live between steps (model, gradients, momentum, batch) and the step's own.
   await rt.sync();
   rt.pool.resetPeak();
+  encodeTimes.length = 0;
   for (let i = 0; i < steps; i++) {
     const t = performance.now();
     await step();
@@ -331,6 +336,7 @@ export async function benchModel(rt: GpuRuntime, arch: string, batch: number, si
     trainTimes.push(performance.now() - t);
   }
   const peak = rt.poolStats().peakLiveBytes;
+  const encodeMs = median(encodeTimes.slice(0, steps));
   if (profile) {
     // One more step with a timestamp per dispatch: where the GPU time goes.
     rt.profile = new Map();
@@ -364,7 +370,7 @@ export async function benchModel(rt: GpuRuntime, arch: string, batch: number, si
   const evalIps = (batch * 1000) / median(evalTimes);
   const tuned = `${tuning.trainLayers ? ` (training ${tuning.trainLayers.join(',')})` : ''}${tuning.freezeBn ? ' (frozen batch norm)' : ''}`;
   log(`model ${arch} batch ${batch} ${size}px ${ran}${tuned}: train step ${median(trainTimes).toFixed(0)} ms = ${train.toFixed(2)} images/s; eval ${evalIps.toFixed(2)} images/s; peak GPU memory ${(peak / 2 ** 20).toFixed(0)} MiB`);
-  log(`  per step: train ${trainWork.dispatches} dispatches in ${trainWork.submits} submits; eval ${evalWork.dispatches} dispatches in ${evalWork.submits} submits${skipped ? `; ${skipped} steps skipped by the loss scaler` : ''}`);
+  log(`  per step: train ${trainWork.dispatches} dispatches in ${trainWork.submits} submits, encoded by the host in ${encodeMs.toFixed(1)} ms; eval ${evalWork.dispatches} dispatches in ${evalWork.submits} submits${skipped ? `; ${skipped} steps skipped by the loss scaler` : ''}`);
   scaler?.dispose();
   opt.dispose();
   model.dispose();
@@ -385,6 +391,11 @@ export async function benchModel(rt: GpuRuntime, arch: string, batch: number, si
     train_images_per_second: train,
     eval_images_per_second: evalIps,
     train_step_ms: median(trainTimes),
+    /**
+     * The host's median time to encode a train step (part of train_step_ms). The trainer encodes the next step
+     * while the GPU runs this one, so where this nears train_step_ms, the step is bound by the host.
+     */
+    train_step_encode_ms: encodeMs,
     peak_bytes: peak,
     train_step_dispatches: trainWork.dispatches,
     train_step_submits: trainWork.submits,

@@ -41,7 +41,13 @@ export interface GradCheckCliReport {
 }
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({ options: { json: { type: 'string' }, help: { type: 'boolean' } } });
+  let values: { json?: string; help?: boolean };
+  try {
+    values = parseArgs({ options: { json: { type: 'string' }, help: { type: 'boolean' } } }).values;
+  } catch (e) {
+    console.error(`gradcheck: ${(e as Error).message}\n\n${USAGE.split('\n')[0]}`);
+    return 2;
+  }
   if (values.help) {
     console.log(USAGE);
     return 0;

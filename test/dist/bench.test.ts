@@ -1,4 +1,7 @@
-/** `node dist/bench.js --quick` as a smoke test: it runs every benchmark and writes the JSON report (nothing is timed here). */
+/**
+ * `node dist/bench.js --quick` as a smoke test: it runs every benchmark and writes the JSON report (nothing is timed
+ * here). And the flags bench.js and gradcheck.js refuse, with one line each.
+ */
 import { it, expect } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
@@ -41,6 +44,9 @@ it('bench --quick runs every kernel and the model step, and writes the JSON repo
     expect(report.model[f], f).toBeGreaterThan(0);
   }
   expect(report.model.train_step_dispatches).toBeGreaterThan(report.model.eval_step_dispatches);
+  // The host's time to encode a step: part of the step's time.
+  expect(report.model.train_step_encode_ms).toBeGreaterThan(0);
+  expect(report.model.train_step_encode_ms).toBeLessThanOrEqual(report.model.train_step_ms);
   // The same step's kernels and configurations add up to its dispatches.
   const sum = (m: Record<string, number>) => Object.values(m).reduce((a, b) => a + b, 0);
   expect(sum(report.model.train_step_kernels)).toBe(report.model.train_step_dispatches);
@@ -93,4 +99,28 @@ it('bench --precision f16 without shader-f16: one line says so, and the row is f
   expect(report.model.precision).toBe('f32');
   expect(report.model.loss_scaling).toBe(false);
   expect(report.model_rows).toBeUndefined();
+});
+
+it.each([
+  [['--bogus'], /Unknown option '--bogus'/],
+  [['--arch', 'vgg16'], /--arch must be one of resnet18, resnet34, resnet50, got 'vgg16'/],
+  [['--model-batch', 'x'], /--model-batch must be a whole number ≥ 1, got 'x'/],
+  [['--steps', '0'], /--steps must be a whole number ≥ 1/],
+  [['--img-size', '16'], /--img-size must be a whole number from 32 to 1024, got '16'/],
+  [['--train-layers', 'layer9'], /'layer9' is not one/],
+  [['--model-batch', '1', '--img-size', '32', '--no-kernels'], /--model-batch 1 cannot train at --img-size 32: .*--model-batch 2 or more/],
+])('bench %j is a usage error: one line, exit 2, no stack trace', (args, message) => {
+  const r = spawnSync(process.execPath, ['dist/bench.js', ...(args as string[])], { encoding: 'utf8', timeout: 60_000 });
+  expect(r.status, r.stderr).toBe(2);
+  expect(r.stderr).toMatch(message as RegExp);
+  expect(r.stderr).not.toMatch(/\n\s+at /);
+  expect(r.stdout).toBe('');
+});
+
+it('gradcheck --bogus is a usage error: the option named, the usage line, exit 2, no stack trace', () => {
+  const r = spawnSync(process.execPath, ['dist/gradcheck.js', '--bogus'], { encoding: 'utf8', timeout: 60_000 });
+  expect(r.status, r.stderr).toBe(2);
+  expect(r.stderr).toMatch(/^gradcheck: Unknown option '--bogus'/);
+  expect(r.stderr).toMatch(/usage: node dist\/gradcheck\.js/);
+  expect(r.stderr).not.toMatch(/\n\s+at /);
 });
