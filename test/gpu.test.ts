@@ -6,6 +6,9 @@ import { sizeClass } from '../src/gpu/pool';
 import { scale } from '../src/kernels/elementwise';
 import { Tensor } from '../src/autograd/tensor';
 import { matmul } from '../src/kernels/matmul';
+import { resnet } from '../src/nn/resnet';
+import { SGD } from '../src/train/sgd';
+import { trainStep } from '../src/train/trainer';
 import { existsSync, readFileSync } from 'node:fs';
 
 let rt: GpuRuntime;
@@ -67,6 +70,73 @@ describe('gpu runtime', () => {
     expect(s1.liveBytes).toBe(s0.liveBytes);
     expect(s1.freeBytes).toBe(s0.freeBytes);
     expect(s1.created).toBe(s0.created);
+  });
+
+  it('pool: hands out the free buffer of a size class created first, whatever order they were freed in', () => {
+    const n = 3 * 4096 + 8; // a size class of its own in this file
+    const made = [rt.alloc(n), rt.alloc(n), rt.alloc(n), rt.alloc(n)];
+    for (const order of [[0, 1, 2, 3], [3, 2, 1, 0], [2, 0, 3, 1]]) {
+      for (const i of order) rt.release(made[i]);
+      const again = [rt.alloc(n), rt.alloc(n), rt.alloc(n), rt.alloc(n)];
+      expect(again, JSON.stringify(order)).toEqual(made);
+    }
+    // Freed in the middle of a loop: the oldest free one comes back first.
+    rt.release(made[2]);
+    rt.release(made[0]);
+    expect(rt.alloc(n)).toBe(made[0]);
+    expect(rt.alloc(n)).toBe(made[2]);
+    for (const b of made) rt.release(b);
+  });
+
+  it('bind groups: a loop that binds the same buffers makes each group once; a new buffer gets its own', async () => {
+    const n = 61;
+    const t = Tensor.fromArray(new Float32Array(n).fill(1), [n], 'f32', rt);
+    const u = Tensor.empty([n], 'f32', rt);
+    const before = rt.counters.bindGroupsCreated;
+    for (let i = 0; i < 50; i++) {
+      const [src, dst] = i % 2 === 0 ? [t, u] : [u, t];
+      scale(rt, src.buffer, 2, dst.buffer, n);
+    }
+    // Each dispatch of a batch has its own uniforms slot, so the first loop makes a group per dispatch.
+    expect(rt.counters.bindGroupsCreated - before).toBe(50);
+    await rt.sync();
+    const again = rt.counters.bindGroupsCreated;
+    for (let i = 0; i < 50; i++) {
+      const [src, dst] = i % 2 === 0 ? [t, u] : [u, t];
+      scale(rt, src.buffer, 0.5, dst.buffer, n);
+    }
+    expect(rt.counters.bindGroupsCreated - again, 'the same dispatches again').toBe(0);
+    expect(Array.from(await t.toArray())).toEqual(new Array(n).fill(1));
+    // A buffer destroyed and a new one of its size: the new one is bound, not the destroyed one.
+    u.dispose();
+    rt.trimPool();
+    const w = Tensor.empty([n], 'f32', rt);
+    scale(rt, t.buffer, 3, w.buffer, n);
+    expect(Array.from(await w.toArray())).toEqual(new Array(n).fill(3));
+    t.dispose();
+    w.dispose();
+  });
+
+  it('bind groups: a training loop makes none after its second step (the pool hands out the same buffers)', async () => {
+    const model = resnet('resnet18', { numClasses: 3, seed: 1 });
+    const opt = new SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
+    const x = Tensor.randn([2, 3, 32, 32], 1, 0, 1, rt);
+    const y = Tensor.fromArray(Int32Array.from([0, 2]), [2], 'i32', rt);
+    model.train();
+    const made: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const before = rt.counters.bindGroupsCreated;
+      const out = trainStep(model, opt, x, y);
+      out.loss.dispose();
+      out.logits.dispose();
+      await rt.sync();
+      made.push(rt.counters.bindGroupsCreated - before);
+    }
+    expect(made[0]).toBeGreaterThan(100);
+    expect(made.slice(2)).toEqual([0, 0]);
+    for (const t of [x, y]) t.dispose();
+    opt.dispose();
+    model.dispose();
   });
 
   it('size classes waste at most 25%', () => {

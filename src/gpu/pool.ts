@@ -4,6 +4,11 @@
  *
  * Size classes: 256 B, then four classes per power of two (x1, x1.25, x1.5, x1.75), so at most 25% of a
  * buffer is wasted. Every buffer is STORAGE | COPY_SRC | COPY_DST.
+ *
+ * Of a size class's free buffers, acquire() hands out the one created first, whatever order they were released
+ * in. So a loop that allocates and frees the same way every step gets the same buffers at the same points of
+ * every step (a stack of freed buffers would permute them from step to step), and the runtime's bind groups,
+ * which name buffers, are made once (GpuRuntime.bindGroupFor).
  */
 export interface PoolStats {
   /** Bytes in buffers handed out and not yet released. */
@@ -28,7 +33,11 @@ export function sizeClass(bytes: number): number {
 }
 
 export class BufferPool {
+  /** Free buffers by size class, in descending order of creation (the oldest last, popped first). */
   private free = new Map<number, GPUBuffer[]>();
+  /** The order buffers were created in. */
+  private readonly order = new WeakMap<GPUBuffer, number>();
+  private created = 0;
   private live = new Set<GPUBuffer>();
   private stats: PoolStats = { liveBytes: 0, peakLiveBytes: 0, freeBytes: 0, liveBuffers: 0, created: 0 };
 
@@ -52,6 +61,7 @@ export class BufferPool {
       this.stats.freeBytes -= size;
     } else {
       buf = this.create(size);
+      this.order.set(buf, this.created++);
       this.stats.created++;
     }
     this.live.add(buf);
@@ -72,7 +82,16 @@ export class BufferPool {
     }
     let list = this.free.get(size);
     if (!list) this.free.set(size, (list = []));
-    list.push(buf);
+    // Insert by creation order (descending), found by bisection: the oldest stays last.
+    const n = this.order.get(buf) ?? 0;
+    let lo = 0;
+    let hi = list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if ((this.order.get(list[mid]) ?? 0) > n) lo = mid + 1;
+      else hi = mid;
+    }
+    list.splice(lo, 0, buf);
     this.stats.freeBytes += size;
   }
 

@@ -106,6 +106,8 @@ const LIMITS_WANTED = [
   'maxStorageBuffersPerShaderStage',
 ] as const;
 
+/** Bind groups the runtime keeps (see GpuRuntime.bindGroups): a few steps' worth of a ResNet's dispatches. */
+const BIND_GROUP_CACHE = 8192;
 const UNIFORM_SLOT = 256;
 
 /** Bytes of one element of a WGSL storage array's element type: the minimum binding size it declares. */
@@ -190,11 +192,27 @@ export class GpuRuntime {
   private profiledOps: string[] = [];
   /** A CPU-based driver (lavapipe, SwiftShader, a fallback adapter): for choices that depend on the kind of adapter. */
   get isSoftware(): boolean {
-    const d = `${this.adapter.name} ${this.adapter.description}`.toLowerCase();
-    return this.adapter.isFallback || /llvmpipe|lavapipe|swiftshader|software/.test(d);
+    // Asked per dispatch by some launchers: the adapter's strings are matched once.
+    if (this.software === undefined) {
+      const d = `${this.adapter.name} ${this.adapter.description}`.toLowerCase();
+      this.software = this.adapter.isFallback || /llvmpipe|lavapipe|swiftshader|software/.test(d);
+    }
+    return this.software;
   }
+  private software: boolean | undefined;
   /** Totals, for tests and benchmarks. */
-  readonly counters = { dispatches: 0, submits: 0, readbacks: 0, pipelinesCompiled: 0 };
+  readonly counters = { dispatches: 0, submits: 0, readbacks: 0, pipelinesCompiled: 0, bindGroupsCreated: 0 };
+  /**
+   * Bind groups by pipeline layout and bound ranges (bindGroupKey). Dawn in Node spends about 8 µs per entry
+   * turning a createBindGroup descriptor into its own (53 µs for 6 entries), more than the dispatch itself; a
+   * training loop binds the same pooled buffers in the same order every step, so its groups are made once. A
+   * buffer's id is never reused, so a group of a destroyed buffer is never found again; the oldest groups go past
+   * BIND_GROUP_CACHE entries.
+   */
+  private readonly bindGroups = new Map<string, GPUBindGroup>();
+  private readonly layouts = new WeakMap<GPUComputePipeline, { layout: GPUBindGroupLayout; id: number }>();
+  private readonly bufferIds = new WeakMap<GPUBuffer, number>();
+  private nextObjectId = 1;
   /** Each buffer's write generation: a new one at every write this runtime issues (see derived.ts). */
   readonly writes = new WriteGenerations();
   /** Buffers derived from others (transformed filters, folded batch norms), kept inside derived.scope(). */
@@ -692,7 +710,7 @@ export class GpuRuntime {
       this.uniformStaging.set(new Uint8Array(u.buffer, u.byteOffset, u.byteLength), off);
       entries.unshift({ binding: 0, resource: { buffer: this.uniformArena, offset: off, size: UNIFORM_SLOT } });
     }
-    const group = this.device.createBindGroup({ label: spec.op, layout: pipeline.getBindGroupLayout(0), entries });
+    const group = this.bindGroupFor(spec.op, pipeline, entries);
     const [x, y = 1, z = 1] = spec.workgroups;
     b.pass!.setPipeline(pipeline);
     b.pass!.setBindGroup(0, group);
@@ -703,6 +721,27 @@ export class GpuRuntime {
     }
     b.dispatches++;
     if (b.dispatches >= this.maxDispatchesPerSubmit) this.flush();
+  }
+
+  /** A bind group of `entries` (buffer ranges) for the pipeline's layout: the cached one, or a new one kept. */
+  private bindGroupFor(label: string, pipeline: GPUComputePipeline, entries: GPUBindGroupEntry[]): GPUBindGroup {
+    let l = this.layouts.get(pipeline);
+    if (!l) this.layouts.set(pipeline, (l = { layout: pipeline.getBindGroupLayout(0), id: this.nextObjectId++ }));
+    let key = String(l.id);
+    for (const e of entries) {
+      const r = e.resource as GPUBufferBinding;
+      let id = this.bufferIds.get(r.buffer);
+      if (id === undefined) this.bufferIds.set(r.buffer, (id = this.nextObjectId++));
+      key += `|${e.binding}:${id}:${r.offset ?? 0}:${r.size ?? ''}`;
+    }
+    let group = this.bindGroups.get(key);
+    if (!group) {
+      group = this.device.createBindGroup({ label, layout: l.layout, entries });
+      this.counters.bindGroupsCreated++;
+      if (this.bindGroups.size >= BIND_GROUP_CACHE) this.bindGroups.delete(this.bindGroups.keys().next().value!);
+      this.bindGroups.set(key, group);
+    }
+    return group;
   }
 
   /**
@@ -825,6 +864,7 @@ export class GpuRuntime {
     for (const r of this.retired) r.destroy();
     this.retired = [];
     this.derived.clear();
+    this.bindGroups.clear();
     this.pool.destroyAll();
     for (const b of this.readbackFree) b.destroy();
     this.uniformArena.destroy();
