@@ -45,7 +45,8 @@ async function main(): Promise<number> {
   try {
     values = parseArgs({ options: { json: { type: 'string' }, help: { type: 'boolean' } } }).values;
   } catch (e) {
-    console.error(`gradcheck: ${(e as Error).message}\n\n${USAGE.split('\n')[0]}`);
+    // One line (scripts/bench-gpu.sh reports a part's last line of stderr): the error, then the usage.
+    console.error(`gradcheck: ${(e as Error).message} (${USAGE.split('\n')[0]})`);
     return 2;
   }
   if (values.help) {

@@ -117,10 +117,9 @@ it.each([
   expect(r.stdout).toBe('');
 });
 
-it('gradcheck --bogus is a usage error: the option named, the usage line, exit 2, no stack trace', () => {
+it('gradcheck --bogus is a usage error: one line naming the option, with the usage, exit 2, no stack trace', () => {
   const r = spawnSync(process.execPath, ['dist/gradcheck.js', '--bogus'], { encoding: 'utf8', timeout: 60_000 });
   expect(r.status, r.stderr).toBe(2);
-  expect(r.stderr).toMatch(/^gradcheck: Unknown option '--bogus'/);
-  expect(r.stderr).toMatch(/usage: node dist\/gradcheck\.js/);
+  expect(r.stderr.trim()).toMatch(/^gradcheck: Unknown option '--bogus' \(usage: node dist\/gradcheck\.js \[--json FILE\]\)$/);
   expect(r.stderr).not.toMatch(/\n\s+at /);
 });

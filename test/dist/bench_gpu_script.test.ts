@@ -72,7 +72,7 @@ describe('scripts/bench-gpu.sh (local mode)', () => {
     const r = benchGpu({ BENCH_GPU_PARTS: 'gradcheck,model,torch', BENCH_GPU_GRADCHECK_ARGS: '--no-such-flag', BENCH_GPU_TORCH_ARGS: '--device cuda' });
     expect(r.code, r.err).toBe(1);
     const j = JSON.parse(r.out);
-    expect(j.parts.gradcheck).toMatchObject({ status: 'failed', exit: 1, error: expect.stringContaining("Unknown option '--no-such-flag'") });
+    expect(j.parts.gradcheck).toMatchObject({ status: 'failed', exit: 2, error: expect.stringContaining("Unknown option '--no-such-flag'") });
     expect(j.gradcheck).toMatchObject({ status: 'failed', passed: false });
     expect(j.parts.model.status).toBe('ok');
     expect(j.resnet.ours.train_images_per_second).toBeGreaterThan(0);
