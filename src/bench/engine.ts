@@ -336,7 +336,7 @@ export async function benchModel(rt: GpuRuntime, arch: string, batch: number, si
     trainTimes.push(performance.now() - t);
   }
   const peak = rt.poolStats().peakLiveBytes;
-  const encodeMs = median(encodeTimes.slice(0, steps));
+  const encodeMs = median(encodeTimes);
   if (profile) {
     // One more step with a timestamp per dispatch: where the GPU time goes.
     rt.profile = new Map();

@@ -203,7 +203,7 @@ export class GpuRuntime {
   /** Totals, for tests and benchmarks. */
   readonly counters = { dispatches: 0, submits: 0, readbacks: 0, pipelinesCompiled: 0, bindGroupsCreated: 0 };
   /**
-   * Bind groups by pipeline layout and bound ranges (bindGroupKey). Dawn in Node spends about 8 µs per entry
+   * Bind groups by pipeline layout and bound ranges (see bindGroupFor). Dawn in Node spends about 8 µs per entry
    * turning a createBindGroup descriptor into its own (53 µs for 6 entries), more than the dispatch itself; a
    * training loop binds the same pooled buffers in the same order every step, so its groups are made once. A
    * buffer's id is never reused, so a group of a destroyed buffer is never found again; the oldest groups go past

@@ -155,6 +155,12 @@ function blocks(rt: GpuRuntime, K: number): { cfg: SmatrixConfig; kernel: Return
   return { cfg, kernel, BM: TM * cfg.M, BN: TN * cfg.N, Kp: Math.max(cfg.K, Math.ceil(K / cfg.K) * cfg.K) };
 }
 
+/** The packed operands' padded sizes for an M × N × K product: Kp rows, ldx (M) and ldy (N) columns. */
+function padded(rt: GpuRuntime, M: number, N: number, K: number): { Kp: number; ldx: number; ldy: number } {
+  const { BM, BN, Kp } = blocks(rt, K);
+  return { Kp, ldx: Math.ceil(M / BM) * BM, ldy: Math.ceil(N / BN) * BN };
+}
+
 /**
  * Whether a product of M × N × K (a batch of `batch`) fits the kernel on this runtime: its packed operands (at
  * most `batch` float16 matrices of Kp rows, padded to whole workgroup blocks) within a storage binding, and
@@ -162,9 +168,8 @@ function blocks(rt: GpuRuntime, K: number): { cfg: SmatrixConfig; kernel: Return
  */
 export function smatrixFits(rt: GpuRuntime, M: number, N: number, K: number, batch = 1): boolean {
   if (!hasSmatrix(rt)) return false;
-  const { BM, BN, Kp } = blocks(rt, K);
-  const widest = Math.max(Math.ceil(M / BM) * BM, Math.ceil(N / BN) * BN);
-  return Kp <= rt.limits.maxComputeWorkgroupsPerDimension && batch * Kp * widest * 2 <= rt.limits.maxStorageBufferBindingSize;
+  const { Kp, ldx, ldy } = padded(rt, M, N, K);
+  return Kp <= rt.limits.maxComputeWorkgroupsPerDimension && batch * Kp * Math.max(ldx, ldy) * 2 <= rt.limits.maxStorageBufferBindingSize;
 }
 
 /** The product's operands, packed: X [Kp][ldx] (xMats of them) and Y [Kp][ldy] (yMats), float16. */
@@ -210,9 +215,7 @@ function launchProduct(rt: GpuRuntime, op: string, P: Packed, c: { buffer: GPUBu
 
 /** C = op(A)·op(B) (+ bias) (+ C) on the subgroup-matrix units; A and B hold float16 values. Sizes checked, ≥ 1. */
 export function matmulSmatrix(rt: GpuRuntime, A: Mat, B: Mat, C: Mat, k: MatmulCall): void {
-  const { BM, BN, Kp } = blocks(rt, k.K);
-  const ldx = Math.ceil(k.M / BM) * BM;
-  const ldy = Math.ceil(k.N / BN) * BN;
+  const { Kp, ldx, ldy } = padded(rt, k.M, k.N, k.K);
   const xMats = k.strideA === 0 ? 1 : k.batch;
   const yMats = k.strideB === 0 ? 1 : k.batch;
   // X[k][m] = op(A)[m][k]: A [M, K] (element (m, k) at m·K + k) or, transposed, [K, M].
@@ -260,9 +263,7 @@ export function convForwardSmatrix(rt: GpuRuntime, x: GPUBuffer, w: GPUBuffer, b
   const taps = g.C * g.KH * g.KW;
   const hw = g.OH * g.OW;
   const k = { ...plainCall(g.O, nb * hw, taps), bias, biasPerRow: true };
-  const { BM, BN, Kp } = blocks(rt, k.K);
-  const ldx = Math.ceil(k.M / BM) * BM;
-  const ldy = Math.ceil(k.N / BN) * BN;
+  const { Kp, ldx, ldy } = padded(rt, k.M, k.N, k.K);
   const X = packHalf(rt, w, taps, g.O, Kp, ldx, { sr: 1, sc: taps }, 1, 0, 'W');
   const Y = gatherColumns(rt, x, g, n0, nb, Kp, ldy, false, name);
   launchProduct(rt, `conv2d-smatrix[${name} images ${n0}+${nb}]`, { X, Y, ldx, ldy, xMats: 1, yMats: 1 }, { buffer: y, offset: n0 * g.O * hw }, k, hw);
@@ -278,9 +279,7 @@ export function convWeightSmatrix(rt: GpuRuntime, x: GPUBuffer, dy: GPUBuffer, d
   const taps = g.C * g.KH * g.KW;
   const hw = g.OH * g.OW;
   const k = { ...plainCall(g.O, taps, nb * hw), accumulate };
-  const { BM, BN, Kp } = blocks(rt, k.K);
-  const ldx = Math.ceil(k.M / BM) * BM;
-  const ldy = Math.ceil(k.N / BN) * BN;
+  const { Kp, ldx, ldy } = padded(rt, k.M, k.N, k.K);
   // X[pixel][o] = dy[b, o, s] for pixel b·hw + s.
   const X = packHalf(rt, { buffer: dy, offset: n0 * g.O * hw }, k.K, g.O, Kp, ldx, { sr: 1, sc: hw, hwR: hw, imgR: g.O * hw }, 1, 0, 'dY');
   const Y = gatherColumns(rt, x, g, n0, nb, Kp, ldy, true, name);
@@ -298,9 +297,7 @@ export function convDataSmatrix(rt: GpuRuntime, w: GPUBuffer, dy: GPUBuffer, dco
   const taps = g.C * g.KH * g.KW;
   const hw = g.OH * g.OW;
   const k = { ...plainCall(taps, nb * hw, g.O), accumulate: dx?.accumulate ?? false };
-  const { BM, BN, Kp } = blocks(rt, k.K);
-  const ldx = Math.ceil(k.M / BM) * BM;
-  const ldy = Math.ceil(k.N / BN) * BN;
+  const { Kp, ldx, ldy } = padded(rt, k.M, k.N, k.K);
   // X[o][tap] = W[o, tap]; Y[o][pixel] = dy[b, o, s] for pixel b·hw + s.
   const X = packHalf(rt, w, g.O, taps, Kp, ldx, { sr: taps, sc: 1 }, 1, 0, 'W');
   const Y = packHalf(rt, { buffer: dy, offset: n0 * g.O * hw }, g.O, k.N, Kp, ldy, { sr: hw, sc: 1, hwC: hw, imgC: g.O * hw }, 1, 0, 'dY');
