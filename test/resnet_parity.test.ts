@@ -8,20 +8,14 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { testRuntime } from './helpers/gpu';
-import { expectClose as expectCloseQuiet, relError } from './helpers/numeric';
-import { torchAvailable, torchFixture, FIXTURE_TIMEOUT_MS } from './helpers/torch';
+import { torchAvailable, FIXTURE_TIMEOUT_MS } from './helpers/torch';
+import { openResnetFixture, fixtureTrainStep, printedClose, expectStatsMatch, type ResnetFixture } from './helpers/resnet_fixture';
 import type { GpuRuntime } from '../src/gpu/runtime';
-import { Tensor } from '../src/autograd/tensor';
-import { tidy, noGrad } from '../src/autograd/scope';
-import { resnet34, type ResNet } from '../src/nn/resnet';
-import { loadStateDict } from '../src/nn/state';
+import type { Tensor } from '../src/autograd/tensor';
+import { noGrad } from '../src/autograd/scope';
 import { readPth } from '../src/nn/weights/pth';
-import { readSafetensors } from '../src/nn/weights/safetensors';
 import type { NamedTensor } from '../src/nn/weights/types';
-import { Sequential } from '../src/nn/layers';
-import { crossEntropy } from '../src/autograd/ops/loss';
-import { dropoutWithMask } from '../src/autograd/ops/dropout';
-import { ScalarState } from '../src/nn/module';
+import type { ResNet } from '../src/nn/resnet';
 import { withKernelConfig } from '../src/kernels/config';
 
 const hasTorch = torchAvailable();
@@ -30,38 +24,24 @@ const MODEL_TOL = 1e-4;
 const STATS_TOL = 1e-5;
 const GRAD_TOL = 1e-3;
 
-/** Compare and print the measured relative error (the issue notes quote these numbers). */
-function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: number, what: string): void {
-  console.log(`parity ${what}: relative L2 error ${relError(actual, expected).toExponential(2)} (tolerance ${tol})`);
-  expectCloseQuiet(actual, expected, tol, what);
-}
+const expectClose = printedClose('parity');
 
 describe.runIf(hasTorch)('PyTorch parity: resnet34 with the recipe head', () => {
   let rt: GpuRuntime;
+  let f: ResnetFixture;
   let fx: Map<string, NamedTensor>;
   let model: ResNet;
   let input: Tensor;
-  let labels: Tensor;
   const [N, S] = [2, 224];
 
   beforeAll(async () => {
-    const dir = torchFixture('resnet34', 'tools/make_resnet_fixture.py', ['--batch', String(N), '--size', String(S)]);
     rt = await testRuntime();
     rt.poison = false; // big model: skip NaN-filling every buffer (the op tests do that)
-    fx = readSafetensors(new Uint8Array(readFileSync(join(dir, 'fixture.safetensors'))), 'fixture.safetensors');
-    const weights = readPth(new Uint8Array(readFileSync(join(dir, 'model.pth'))), 'model.pth');
-    model = resnet34({ numClasses: 37, dropout: 0.5, seed: 123 });
-    const report = loadStateDict(model, weights, { source: 'model.pth' });
-    expect(report.loaded.length).toBe(weights.size);
-    input = Tensor.fromArray(fx.get('input')!.data as Float32Array, [N, 3, S, S], 'f32', rt);
-    labels = Tensor.fromArray(Int32Array.from(fx.get('labels')!.data as BigInt64Array, Number), [N], 'i32', rt);
+    f = openResnetFixture(rt, N, S);
+    ({ fx, model, input } = f);
   }, FIXTURE_TIMEOUT_MS);
 
-  afterAll(() => {
-    model?.dispose();
-    input?.dispose();
-    labels?.dispose();
-  });
+  afterAll(() => f?.dispose());
 
   it('state_dict keys are exactly torchvision\'s, in the same order', () => {
     const weights = readPth(new Uint8Array(readFileSync(join('test/fixtures/generated/resnet34', 'model.pth'))), 'model.pth');
@@ -78,28 +58,7 @@ describe.runIf(hasTorch)('PyTorch parity: resnet34 with the recipe head', () => 
     });
   });
 
-  /** One train-mode forward (with PyTorch's dropout mask) and backward: logits, loss and every parameter's gradient. */
-  async function trainStep(): Promise<{ logits: Float32Array; loss: Float32Array; grads: Map<string, Float32Array> }> {
-    model.train();
-    const mask = Tensor.fromArray(fx.get('dropout_mask')!.data as Float32Array, [N, 512], 'f32', rt);
-    const fc = model.fc as Sequential;
-    const out = tidy(() => {
-      // The model's own forward up to the features, then PyTorch's dropout mask, then fc.1.
-      let h = model.maxpool.forward(model.bn1.forwardRelu(model.conv1.forward(input)));
-      for (const layer of model.layers) h = layer.forward(h);
-      const feats = model.flatten.forward(model.avgpool.forward(h));
-      const logits = fc.layers[1].forward(dropoutWithMask(feats, mask, 0.5));
-      const loss = crossEntropy(logits, labels);
-      loss.backward();
-      return { logits, loss };
-    });
-    const grads = new Map<string, Float32Array>();
-    for (const [name, p] of model.namedParameters()) if (p.grad) grads.set(name, await p.grad.toArray() as Float32Array);
-    const result = { logits: await out.logits.toArray() as Float32Array, loss: await out.loss.toArray() as Float32Array, grads };
-    for (const t of [mask, out.logits, out.loss]) t.dispose();
-    model.zeroGrad();
-    return result;
-  }
+  const trainStep = () => fixtureTrainStep(f, rt);
 
   it('train-mode logits, loss, gradients and BatchNorm statistics match PyTorch', async () => {
     const { logits, loss, grads } = await trainStep();
@@ -122,13 +81,7 @@ describe.runIf(hasTorch)('PyTorch parity: resnet34 with the recipe head', () => 
         expectClose(got!, v.data as Float32Array, GRAD_TOL, `${k} vs float64 (PyTorch float32: ${torchErr.toExponential(2)})`);
       }
     }
-    const state = model.stateDict();
-    for (const [k, v] of fx) {
-      if (!k.startsWith('after.')) continue;
-      const s = state.get(k.slice(6))!;
-      if (s instanceof ScalarState) expect(s.value, k).toBe(Number((v.data as BigInt64Array)[0]));
-      else expectClose(await (s as Tensor).toArray(), v.data as Float32Array, STATS_TOL, k);
-    }
+    await expectStatsMatch(f, STATS_TOL, expectClose);
   });
 
   // F(2×2, 3×3) in the forward pass (train.js --winograd-tile 2): the same tolerances (measured: early-layer

@@ -200,6 +200,15 @@ export class GpuRuntime {
     return this.software;
   }
   private software: boolean | undefined;
+  /**
+   * Make the kernel choices of the other kind of adapter: 'hardware' on a software adapter takes the GPU path
+   * (the tiled GEMMs, implicit-GEMM convolutions, their fused epilogues), so that tests check that path's
+   * numbers on lavapipe; null returns to the adapter's own kind. Set it before any work: kernel
+   * configurations derived from the kind (kernelConfig's defaults) are made once per runtime.
+   */
+  setAdapterKind(kind: 'software' | 'hardware' | null): void {
+    this.software = kind === null ? undefined : kind === 'software';
+  }
   /** Totals, for tests and benchmarks. */
   readonly counters = { dispatches: 0, submits: 0, readbacks: 0, pipelinesCompiled: 0, bindGroupsCreated: 0 };
   /**
