@@ -4,7 +4,7 @@ import { testRuntime } from './helpers/gpu';
 import { makeTinyDataset } from './helpers/tiny-dataset';
 import type { GpuRuntime } from '../src/gpu/runtime';
 import { resnet } from '../src/nn/resnet';
-import { Trainer, type TrainerData } from '../src/train/trainer';
+import { Trainer, type TrainerData, type Progress } from '../src/train/trainer';
 import { MemoryStore } from '../src/train/io';
 import { RECIPE_DEFAULTS, type TrainConfig } from '../src/train/config';
 import { loadImageFolder, type ImageFolderDataset } from '../src/train/data/folder';
@@ -127,5 +127,35 @@ describe('trainer: fine-tuning controls (trainLayers, freezeBn)', () => {
     const plain = new Loader({ samples: [], pool: new InProcessDecoderPool(decodeImageFile), batchSize: 2, mode: 'train' });
     expect(plain.augment).toEqual(STANDARD_AUGMENTATION);
     model.dispose();
+  });
+});
+
+describe('trainer: progress events', () => {
+  it('report only what is back from the GPU: no speed or loss before the first step\'s, each batch\'s loss once, the last batch\'s in a final event', async () => {
+    const store = new MemoryStore();
+    const model = resnet(config.arch, { numClasses: 2, dropout: config.dropout, seed: config.seed });
+    const events: Progress[] = [];
+    const trainer = new Trainer(rt, model, makeData(), config, store, { progress: (p) => p.phase === 'train' && events.push(p) });
+    await trainer.run();
+    trainer.dispose();
+    model.dispose();
+    // steps.csv: the run's step, epoch and loss of every batch.
+    const rows = new TextDecoder().decode(store.files.get('steps.csv')!).trim().split('\n').slice(1).map((l) => l.split(',').map(Number));
+    const total = events[0].total;
+    expect(rows.length).toBe(config.maxEpochs * total);
+    for (let epoch = 1; epoch <= config.maxEpochs; epoch++) {
+      const ev = events.filter((e) => e.epoch === epoch);
+      // One event per batch as it is sent to the GPU (with the batch before's numbers), then the last batch's own.
+      expect(ev.map((e) => e.done)).toEqual([...Array.from({ length: total }, (_, i) => i + 1), total]);
+      expect(ev.map((e) => e.lossOf)).toEqual([null, ...Array.from({ length: total }, (_, i) => i + 1)]);
+      expect([ev[0].loss, ev[0].imagesPerSecond, ev[0].etaSeconds]).toEqual([null, null, null]);
+      const losses = rows.filter((r) => r[1] === epoch).map((r) => r[2]);
+      for (const e of ev.slice(1)) {
+        expect(e.loss).toBeCloseTo(losses[e.lossOf! - 1], 5);
+        expect(e.imagesPerSecond).toBeGreaterThan(0);
+        expect(e.etaSeconds).toBeGreaterThanOrEqual(0);
+      }
+      expect(ev[ev.length - 1].etaSeconds).toBe(0);
+    }
   });
 });

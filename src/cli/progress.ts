@@ -7,12 +7,13 @@ export interface ProgressState {
   done: number;
   total: number;
   loss: number | null;
-  imagesPerSecond: number;
-  etaSeconds: number;
+  /** null: not measured yet. */
+  imagesPerSecond: number | null;
+  etaSeconds: number | null;
 }
 
-export function formatDuration(s: number): string {
-  if (!Number.isFinite(s) || s < 0) return '--:--';
+export function formatDuration(s: number | null): string {
+  if (s === null || !Number.isFinite(s) || s < 0) return '--:--';
   const m = Math.floor(s / 60);
   const h = Math.floor(m / 60);
   const ss = String(Math.floor(s % 60)).padStart(2, '0');
@@ -21,11 +22,13 @@ export function formatDuration(s: number): string {
 
 /**
  * One status line on a stream: rewritten in place on a terminal; on a non-terminal, a line is printed every
- * `every` updates and for every update marked `last`.
+ * `every` updates, for every update marked `last`, and by `end(true)` where the latest was not.
  */
 export class StatusLine {
   private lastLen = 0;
   private updates = 0;
+  /** A non-terminal's latest line, where it was not printed. */
+  private unprinted: string | null = null;
   constructor(
     private readonly stream: NodeJS.WriteStream = process.stderr,
     private readonly every = 10,
@@ -37,12 +40,18 @@ export class StatusLine {
       this.lastLen = line.length;
     } else if (++this.updates % this.every === 0 || last) {
       this.stream.write(line + '\n');
-    }
+      this.unprinted = null;
+    } else this.unprinted = line;
   }
 
-  /** Clear the line (a summary line is printed in its place). */
-  end(): void {
+  /**
+   * Clear the line (a summary line is printed in its place). `flush`: on a non-terminal, print the latest line
+   * first where it was not printed.
+   */
+  end(flush = false): void {
     if (this.stream.isTTY && this.lastLen) this.stream.write(`\r${' '.repeat(this.lastLen)}\r`);
+    else if (flush && this.unprinted !== null) this.stream.write(this.unprinted + '\n');
+    this.unprinted = null;
     this.lastLen = 0;
   }
 }
@@ -83,15 +92,18 @@ export class ProgressBar {
     const full = Math.round(frac * width);
     const bar = '█'.repeat(full) + '░'.repeat(width - full);
     const loss = p.loss === null ? '   …  ' : p.loss.toFixed(4);
-    return `${this.label} ${bar} ${p.done}/${p.total} loss ${loss} ${p.imagesPerSecond.toFixed(1)} img/s ETA ${formatDuration(p.etaSeconds)}`;
+    return `${this.label} ${bar} ${p.done}/${p.total} loss ${loss} ${p.imagesPerSecond === null ? '  …' : p.imagesPerSecond.toFixed(1)} img/s ETA ${formatDuration(p.etaSeconds)}`;
   }
 
   update(p: ProgressState): void {
-    this.line.show(this.render(p), p.done === p.total);
+    this.line.show(this.render(p));
   }
 
-  /** Clear the bar's line (a summary line is printed in its place). */
+  /**
+   * Clear the bar's line (a summary line is printed in its place); on a non-terminal, print its final state where
+   * the latest update was not printed (a phase's last numbers come with its last update).
+   */
   end(): void {
-    this.line.end();
+    this.line.end(true);
   }
 }

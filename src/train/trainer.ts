@@ -81,9 +81,21 @@ export interface Progress {
   epoch: number;
   done: number;
   total: number;
+  /**
+   * Training: the loss of batch `lossOf` (a step's loss is read back while the next step runs, so the event of
+   * batch k carries batch k − 1's, and one more event after the last batch carries its own). Evaluation: the mean
+   * loss of the `done` batches. null before the first is back.
+   */
   loss: number | null;
-  imagesPerSecond: number;
-  etaSeconds: number;
+  /** The batch (1-based, within the epoch) whose loss `loss` is: null with it. */
+  lossOf: number | null;
+  /**
+   * Images per second over the batches whose results are back (training reads a step's loss one step late, while
+   * the next step runs): null until the first is.
+   */
+  imagesPerSecond: number | null;
+  /** Seconds left at that speed: null until it is known. */
+  etaSeconds: number | null;
 }
 
 /** The pipelines of a phase's first step compiling before it runs (GpuRuntime.precompile): `done` of `total`. */
@@ -743,6 +755,16 @@ export class Trainer {
     let lastLoss: number | null = null;
     // When the previous step's numbers came back: a step's images/s is its batch over the time since then.
     let lastDone = runStart;
+    // The steps (and their images) of this run whose numbers are back, and the last of them: the progress's speed.
+    let stepsDone = 0;
+    let imagesDone = 0;
+    let lastStepDone = this.state.step;
+    /** What the progress events say of the steps whose numbers are back: the last loss, and the speed. */
+    const known = (): Pick<Progress, 'loss' | 'lossOf' | 'imagesPerSecond' | 'etaSeconds'> => {
+      if (stepsDone === 0) return { loss: null, lossOf: null, imagesPerSecond: null, etaSeconds: null };
+      const seconds = Math.max((lastDone - runStart) / 1000, 1e-9);
+      return { loss: lastLoss, lossOf: lastStepDone, imagesPerSecond: imagesDone / seconds, etaSeconds: (total - lastStepDone) * (seconds / stepsDone) };
+    };
     const perBatch = schedulerUnit(c) === 'batch';
     const steps = (this.state.steps ??= []);
     let step = this.state.step;
@@ -799,6 +821,9 @@ export class Trainer {
         const now = performance.now();
         const ips = n / Math.max((now - lastDone) / 1000, 1e-9);
         lastDone = now;
+        stepsDone++;
+        imagesDone += n;
+        lastStepDone = thisStep;
         // The step's number counts trained batches over the whole run (stepLosses holds one entry per batch).
         steps.push([this.state.stepLosses.length, epoch, Number(v.toPrecision(6)), lr, Number(ips.toPrecision(4))]);
       });
@@ -806,9 +831,7 @@ export class Trainer {
       // (the loader may wait on decoding for a whole event-loop turn, and Node would end the process).
       pending.catch(() => undefined);
       imagesThisRun += n;
-      const elapsed = (performance.now() - runStart) / 1000;
-      const ips = imagesThisRun / Math.max(elapsed, 1e-9);
-      this.events.progress?.({ phase: 'train', epoch, done: thisStep, total, loss: lastLoss, imagesPerSecond: ips, etaSeconds: ((total - thisStep) * (elapsed / Math.max(1, thisStep - this.state.step))) });
+      this.events.progress?.({ phase: 'train', epoch, done: thisStep, total, ...known() });
       if (this.events.shouldStop?.() && thisStep < total) {
         await pending;
         p.seconds = (performance.now() - t0) / 1000;
@@ -821,6 +844,8 @@ export class Trainer {
       }
     }
     if (pending) await pending;
+    // The last step's own numbers.
+    if (stepsDone > 0) this.events.progress?.({ phase: 'train', epoch, done: step, total, ...known() });
     this.events.phaseEnd?.('train');
     p.seconds = (performance.now() - t0) / 1000;
     this.state.imagesTrained += imagesThisRun;
@@ -875,7 +900,7 @@ export class Trainer {
         seen += n;
         done++;
         const elapsed = (performance.now() - start) / 1000;
-        this.events.progress?.({ phase, epoch, done, total, loss: lossSum / seen, imagesPerSecond: seen / elapsed, etaSeconds: (total - done) * (elapsed / done) });
+        this.events.progress?.({ phase, epoch, done, total, loss: lossSum / seen, lossOf: done, imagesPerSecond: seen / elapsed, etaSeconds: (total - done) * (elapsed / done) });
       }
     });
     this.events.phaseEnd?.(phase);
