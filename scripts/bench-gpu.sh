@@ -3,6 +3,9 @@
 #   1. gradcheck      the gradient-check suite (node dist/gradcheck.js) on the GPU's WebGPU adapter;
 #   2. tune           the autotuner on the kernel rows' shapes and on the ResNet-34 step (bench --tune-only),
 #                     kept in a tune cache that the next parts load;
+#   parity            ResNet-34 against PyTorch on the GPU's adapter, with the tuned kernels: the fixture of
+#                     tools/make_resnet_fixture.py (PyTorch on the CPU, float64 gradients; it needs torchvision),
+#                     then bench --parity (eval logits, a train step's loss and gradients, running statistics);
 #   3. kernels        the kernel bench (bench --no-model), 4096³ matmul rows included;
 #   4. model          the ResNet-34 train and eval steps at batch 32 and 224 px (bench --no-kernels);
 #   5. torch          PyTorch CUDA fp32 (TF32 off) on the same step (tools/bench_torch.py --device cuda);
@@ -15,24 +18,25 @@
 # Prepare here (linux-x64): scripts/pack-gpu.sh (builds dist/ and writes .devgpu/), then carry .devgpu and
 # dist to the GPU machine and run scripts/bench-gpu.sh from the checkout there. It unpacks .devgpu's Node,
 # dawn.node and Vulkan loader into $BENCH_GPU_RUNTIME (default /tmp/webgpu-resnet-runtime) and
-# node_modules/webgpu. The parts' time limits keep the whole run under 8 minutes.
+# node_modules/webgpu. The parts' time limits keep the whole run under 9 minutes.
 #
 # Environment:
 #   VK_DRIVER_FILES      the Vulkan driver (default /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json)
 #   WEBGPU_ADAPTER       Dawn's adapter, by a part of its name (default NVIDIA; set it empty for Dawn's choice)
 #   PYTHON               the Python with PyTorch (default python3)
-#   BENCH_GPU_PARTS      the parts to run, comma-separated (default all six)
-#   BENCH_GPU_BUDGET_S   seconds for all parts together (default 420)
-#   BENCH_GPU_<PART>_ARGS  extra flags for one part (GRADCHECK, TUNE, KERNEL, MODEL, TORCH, TORCH_KERNEL)
+#   BENCH_GPU_PARTS      the parts to run, comma-separated (default all seven)
+#   BENCH_GPU_BUDGET_S   seconds for all parts together (default 480)
+#   BENCH_GPU_<PART>_ARGS  extra flags for one part (GRADCHECK, TUNE, PARITY, KERNEL, MODEL, TORCH, TORCH_KERNEL)
 #   BENCH_GPU_LOCAL=1    a quick run on this machine: no unpacking, the local node and adapter, PyTorch on the
-#                        CPU, tiny sizes (ResNet-18 at 32 px, batch 2); what test/dist/bench_gpu_script.test.ts runs
+#                        CPU, tiny sizes (ResNet-18 at 32 px, batch 2; the parity fixture at 64 px); what
+#                        test/dist/bench_gpu_script.test.ts runs
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 t0=$SECONDS
 local_mode=${BENCH_GPU_LOCAL:-0}
 py=${PYTHON:-python3}
-parts=",${BENCH_GPU_PARTS:-gradcheck,tune,kernels,model,torch,torch_kernels},"
-budget=${BENCH_GPU_BUDGET_S:-420}
+parts=",${BENCH_GPU_PARTS:-gradcheck,tune,parity,kernels,model,torch,torch_kernels},"
+budget=${BENCH_GPU_BUDGET_S:-480}
 work=$(mktemp -d "${TMPDIR:-/tmp}/bench-gpu.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 say() { printf 'bench-gpu: %s\n' "$*" >&2; }
@@ -44,6 +48,7 @@ if [ "$local_mode" = 1 ]; then
   model_args=(--no-kernels --model-batch 2 --img-size 32 --arch resnet18 --steps 1 --samples 1)
   torch_args=(--device cpu --no-kernels --model-batch 2 --img-size 32 --arch resnet18 --steps 1)
   torch_kernel_args=(--device cpu --no-model --quick --batch 2 --samples 1)
+  parity_fixture=(--batch 2 --size 64)
 else
   mode=gpu
   # No --quick for the kernel rows: it would drop the 4096³ matmuls. Tuning covers the rows' shapes and the step.
@@ -52,10 +57,11 @@ else
   model_args=(--no-kernels --model-batch 32 --img-size 224 --arch resnet34 --steps 3 --samples 3)
   torch_args=(--device cuda --no-kernels --model-batch 32 --img-size 224 --arch resnet34 --steps 3)
   torch_kernel_args=(--device cuda --no-model --batch 32 --samples 3)
+  parity_fixture=(--batch 2 --size 224)
 fi
 # Time limits per part (seconds); each part also leaves 15 s per later part of the budget.
-declare -A limit=([gradcheck]=60 [tune]=120 [kernels]=90 [model]=75 [torch]=60 [torch_kernels]=45)
-order=(gradcheck tune kernels model torch torch_kernels)
+declare -A limit=([gradcheck]=60 [tune]=120 [parity]=60 [kernels]=90 [model]=75 [torch]=60 [torch_kernels]=45)
+order=(gradcheck tune parity kernels model torch torch_kernels)
 
 runtime_error=""
 # Unpack .devgpu/runtime.tar.xz (scripts/pack-gpu.sh): Node on PATH, the Vulkan loader on LD_LIBRARY_PATH,
@@ -165,11 +171,14 @@ if [ -z "$runtime_error" ]; then
   {
     part gradcheck node dist/gradcheck.js --json "$work/gradcheck.json" ${BENCH_GPU_GRADCHECK_ARGS:-}
     part tune node dist/bench.js "${tune_args[@]}" "${cache[@]}" --json "$work/tune.json" ${BENCH_GPU_TUNE_ARGS:-}
+    # The fixture (PyTorch, its log to stderr), then our model on it: bench --parity exits 1 when a number is off.
+    part parity bash -c '"$0" tools/make_resnet_fixture.py "$1" "${@:2:4}" >&2 && exec node dist/bench.js --parity "$1" --no-kernels --no-model "${@:6}"' \
+      "$py" "$work/parity" "${parity_fixture[@]}" "${cache[@]}" --json "$work/parity.json" ${BENCH_GPU_PARITY_ARGS:-}
     part kernels node dist/bench.js "${kernel_args[@]}" "${cache[@]}" --json "$work/kernels.json" ${BENCH_GPU_KERNEL_ARGS:-}
     part model node dist/bench.js "${model_args[@]}" "${cache[@]}" --json "$work/model.json" ${BENCH_GPU_MODEL_ARGS:-}
   }
 else
-  for p in gradcheck tune kernels model; do printf '%s\t%s\t\t\n' "$p" "$([[ $parts == *",$p,"* ]] && echo 1 || echo skip)" >> "$work/parts.tsv"; echo "error: $runtime_error" > "$work/$p.log"; done
+  for p in gradcheck tune parity kernels model; do printf '%s\t%s\t\t\n' "$p" "$([[ $parts == *",$p,"* ]] && echo 1 || echo skip)" >> "$work/parts.tsv"; echo "error: $runtime_error" > "$work/$p.log"; done
 fi
 shapes=()
 [ -f "$work/kernels.json" ] && shapes=(--shapes-from "$work/kernels.json")

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """The one JSON of scripts/bench-gpu.sh, built from the files its parts left in its work folder:
-parts.tsv (name, exit status, seconds, time limit per part), <part>.log, gradcheck.json, tune.json, kernels.json,
-model.json (node dist/*.js --json), torch.json, torch_kernels.json (tools/bench_torch.py --json), runtime.txt
-(key=value lines) and nvidia-smi.txt. Standard library only.
-Usage: bench_gpu_report.py WORK_DIR   prints the JSON; exit 0, 1 (the gradient check failed) or 2 (no part ran)."""
+parts.tsv (name, exit status, seconds, time limit per part), <part>.log, gradcheck.json, tune.json, parity.json,
+kernels.json, model.json (node dist/*.js --json), torch.json, torch_kernels.json (tools/bench_torch.py --json),
+runtime.txt (key=value lines) and nvidia-smi.txt. Standard library only.
+Usage: bench_gpu_report.py WORK_DIR   prints the JSON; exit 0, 1 (the gradient check or the PyTorch parity failed)
+or 2 (no part ran)."""
 import json
 import os
 import re
@@ -18,7 +19,7 @@ FP32_PEAK_TFLOPS = [
     ("H200", 67.0, "H200 SXM (as H100 SXM)"),
 ]
 TARGETS = {"matmul_percent_of_peak": 25.0, "train_ratio": 0.5}
-PARTS = ["gradcheck", "tune", "kernels", "model", "torch", "torch_kernels"]
+PARTS = ["gradcheck", "tune", "parity", "kernels", "model", "torch", "torch_kernels"]
 
 
 def read_json(work, name):
@@ -100,7 +101,7 @@ def main():
     work = sys.argv[1]
     runtime = dict(l.split("=", 1) for l in read_lines(work, "runtime.txt") if "=" in l)
     parts = parts_status(work)
-    gc, tune, kernels, model = (read_json(work, f"{n}.json") for n in ("gradcheck", "tune", "kernels", "model"))
+    gc, tune, parity, kernels, model = (read_json(work, f"{n}.json") for n in ("gradcheck", "tune", "parity", "kernels", "model"))
     torch_model, torch_kernels = read_json(work, "torch.json"), read_json(work, "torch_kernels.json")
 
     dawn = next(({"name": d.get("adapter"), "description": d.get("adapter_description")} for d in (gc, kernels, model, tune) if d), None)
@@ -130,6 +131,18 @@ def main():
     elif parts["gradcheck"].get("error"):
         g.update(passed=False, error=parts["gradcheck"]["error"])
     out["gradcheck"] = g
+
+    # (1b) ResNet-34 against PyTorch on this adapter (bench --parity), with the tuned kernels.
+    pr = (parity or {}).get("parity")
+    pa = {"status": parts["parity"]["status"]}
+    if pr:
+        rows = pr.get("rows", [])
+        pa.update(passed=bool(pr.get("pass")), batch=pr.get("batch"), size=pr.get("size"), comparisons=len(rows),
+                  failures=[r for r in rows if not r.get("pass")],
+                  worst=max(rows, key=lambda r: r["error"] / r["tolerance"] if r["tolerance"] else r["error"], default=None))
+    elif parts["parity"].get("error"):
+        pa.update(passed=False, error=parts["parity"]["error"])
+    out["parity"] = pa
 
     # (2) The kernel rows, with PyTorch's time for the same row where it ran.
     ref = {(r["name"], r["shape"]): r for r in (torch_kernels or {}).get("kernels", [])}
@@ -204,10 +217,12 @@ def main():
     out["parts"] = parts
 
     gradcheck_failed = parts["gradcheck"]["status"] not in ("skipped",) and not (gc and gc.get("passed") and parts["gradcheck"]["status"] == "ok")
+    # Numbers off from PyTorch's (not a part that could not run, such as a machine without torchvision: its error says so).
+    parity_failed = bool(pr) and not pr.get("pass")
     ran = any(p["status"] == "ok" for p in parts.values())
-    out["passed"] = ran and not gradcheck_failed
+    out["passed"] = ran and not gradcheck_failed and not parity_failed
     print(json.dumps(finite(out), indent=2, allow_nan=False, default=str))
-    return 2 if not ran else 1 if gradcheck_failed else 0
+    return 2 if not ran else 1 if gradcheck_failed or parity_failed else 0
 
 
 if __name__ == "__main__":

@@ -81,6 +81,7 @@ const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
  * and the caller runs the CLI.
  */
 export function superviseSelf(): boolean {
+  tolerateClosedStdout();
   if (supervisorPid() !== null) {
     childSide();
     return false;
@@ -118,6 +119,18 @@ export function superviseSelf(): boolean {
     }
   });
   return true;
+}
+
+/**
+ * A closed stdout (the reader of a pipe gone: `node dist/train.js | head`) makes Node report EPIPE on the next
+ * write, as an uncaught error with a stack trace that ends the run. Instead, the run goes on without its stdout:
+ * its files (checkpoints, reports, the JSON) are still written, and nothing is lost.
+ */
+function tolerateClosedStdout(): void {
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE') throw e;
+    process.stdout.write = (() => true) as typeof process.stdout.write;
+  });
 }
 
 /** The child's side: a terminal stderr as the supervisor's, forwarded signals, and no life after the supervisor. */

@@ -4,9 +4,11 @@
  */
 import { it, expect } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { torchAvailable, torchFixture } from '../helpers/torch';
+import { readSafetensors, writeSafetensors } from '../../src/nn/weights/safetensors';
 
 it('bench --quick runs every kernel and the model step, and writes the JSON report', () => {
   const out = join(mkdtempSync(join(tmpdir(), 'bench-')), 'bench.json');
@@ -123,3 +125,36 @@ it('gradcheck --bogus is a usage error: one line naming the option, with the usa
   expect(r.stderr.trim()).toMatch(/^gradcheck: Unknown option '--bogus' \(usage: node dist\/gradcheck\.js \[--json FILE\]\)$/);
   expect(r.stderr).not.toMatch(/\n\s+at /);
 });
+
+it('bench --parity DIR without a fixture there is a usage error naming the command that makes one', () => {
+  const r = spawnSync(process.execPath, ['dist/bench.js', '--parity', '/nonexistent-fixture', '--no-kernels', '--no-model'], { encoding: 'utf8', timeout: 60_000 });
+  expect(r.status, r.stderr).toBe(2);
+  expect(r.stderr.trim()).toMatch(/^bench: --parity \/nonexistent-fixture: fixture\.safetensors and model\.pth not found there; make the fixture with: python3 tools\/make_resnet_fixture\.py \/nonexistent-fixture/);
+  expect(r.stdout).toBe('');
+});
+
+it.runIf(torchAvailable())('bench --parity: every comparison within its tolerance on this adapter; numbers off from PyTorch\'s exit 1, naming them', () => {
+  // The fixture of tools/make_resnet_fixture.py at 64 px (PyTorch on the CPU), then a copy whose eval logits are 1% off.
+  const dir = torchFixture('resnet34-64', 'tools/make_resnet_fixture.py', ['--batch', '2', '--size', '64']);
+  const bad = mkdtempSync(join(tmpdir(), 'parity-'));
+  const fx = readSafetensors(new Uint8Array(readFileSync(join(dir, 'fixture.safetensors'))), 'fixture');
+  const logits = fx.get('eval_logits')!;
+  fx.set('eval_logits', { ...logits, data: (logits.data as Float32Array).map((v) => v * 1.01) });
+  writeFileSync(join(bad, 'fixture.safetensors'), writeSafetensors(fx));
+  copyFileSync(join(dir, 'model.pth'), join(bad, 'model.pth'));
+  const run = (d: string) => {
+    const json = join(mkdtempSync(join(tmpdir(), 'parity-json-')), 'p.json');
+    const r = spawnSync(process.execPath, ['dist/bench.js', '--parity', d, '--no-kernels', '--no-model', '--json', json], { encoding: 'utf8', timeout: 300_000 });
+    return { ...r, report: r.status === 0 || r.status === 1 ? JSON.parse(readFileSync(json, 'utf8')) : null };
+  };
+  const good = run(dir);
+  expect(good.status, good.stderr).toBe(0);
+  expect(good.stdout).toMatch(/^parity: every comparison within its tolerance$/m);
+  expect(good.report.parity).toMatchObject({ batch: 2, size: 64, pass: true });
+  expect(good.report.parity.rows.map((r: { what: string }) => r.what)).toEqual(expect.arrayContaining(['eval logits', 'train logits', 'loss', 'grad.conv1.weight (vs float64)', 'after.bn1.running_mean']));
+  const off = run(bad);
+  expect(off.status, off.stderr).toBe(1);
+  expect(off.stdout).toMatch(/^ {2}eval logits +9\.90e-3 > 0\.0001 {2}FAIL$/m);
+  expect(off.stdout).toMatch(/^parity: FAILED \(1 over their tolerance\)/m);
+  expect(off.report.parity.pass).toBe(false);
+}, 600_000);

@@ -12,6 +12,8 @@ import { join } from 'node:path';
 
 const PYTHON = process.env.TORCH_PYTHON ?? '/usr/bin/python3';
 const hasTorch = spawnSync(PYTHON, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
+// The parity fixture is torchvision's resnet34.
+const hasTorchvision = hasTorch && spawnSync(PYTHON, ['-c', 'import torchvision'], { stdio: 'ignore' }).status === 0;
 
 function benchGpu(env: Record<string, string>) {
   const r = spawnSync('bash', ['scripts/bench-gpu.sh'], { encoding: 'utf8', timeout: 300_000, env: { ...process.env, BENCH_GPU_LOCAL: '1', PYTHON, ...env } });
@@ -38,10 +40,17 @@ describe('scripts/bench-gpu.sh (local mode)', () => {
     expect(j.gpu.source).toBe('the WebGPU adapter'); // no nvidia-smi here
     expect(j.fp32_peak).toBeNull(); // no peak for a software adapter
     expect(Object.fromEntries(Object.entries(j.parts).map(([k, v]) => [k, (v as { status: string }).status]))).toEqual({
-      gradcheck: 'ok', tune: 'ok', kernels: 'ok', model: 'ok', torch: hasTorch ? 'ok' : 'failed', torch_kernels: hasTorch ? 'ok' : 'failed',
+      gradcheck: 'ok', tune: 'ok', parity: hasTorchvision ? 'ok' : 'failed', kernels: 'ok', model: 'ok', torch: hasTorch ? 'ok' : 'failed', torch_kernels: hasTorch ? 'ok' : 'failed',
     });
     expect(j.gradcheck).toMatchObject({ status: 'ok', passed: true, failed: 0, skipped: [] });
     expect(j.gradcheck.checks).toBeGreaterThan(1000);
+    // ResNet-34 against PyTorch on this adapter, with the tuned kernels (the fixture at 64 px here, 224 on a GPU).
+    if (hasTorchvision) {
+      expect(j.parity).toMatchObject({ status: 'ok', passed: true, batch: 2, size: 64, failures: [] });
+      expect(j.parity.comparisons).toBeGreaterThan(10);
+      expect(j.parity.worst.error).toBeLessThanOrEqual(j.parity.worst.tolerance);
+      expect(r.err).toMatch(/^parity: every comparison within its tolerance$/m);
+    }
 
     const rows = j.kernels.rows as { name: string; shape: string; ms: number; gflops?: number; gbps?: number; torch_ms?: number }[];
     expect(rows.length).toBeGreaterThan(10);
@@ -78,7 +87,7 @@ describe('scripts/bench-gpu.sh (local mode)', () => {
     expect(j.resnet.ours.train_images_per_second).toBeGreaterThan(0);
     expect(j.parts.torch.status).toBe('failed');
     expect(j.resnet.errors.torch).toMatch(hasTorch ? /sees no CUDA GPU/ : /torch/);
-    for (const p of ['tune', 'kernels', 'torch_kernels']) expect(j.parts[p].status).toBe('skipped');
+    for (const p of ['tune', 'parity', 'kernels', 'torch_kernels']) expect(j.parts[p].status).toBe('skipped');
     expect(j.passed).toBe(false);
   });
 
@@ -91,7 +100,7 @@ describe('scripts/bench-gpu.sh (local mode)', () => {
 
 describe('tools/bench_gpu_report.py on an H100 run', () => {
   /** A work folder as bench-gpu.sh leaves it, with the figures given. */
-  function work(gpu: string, best: number): string {
+  function work(gpu: string, best: number, parityError = 2e-5): string {
     const dir = mkdtempSync(join(tmpdir(), 'bench-gpu-report-'));
     const adapter = { adapter: 'nvidia / hopper / nvidia-h100', adapter_description: 'NVIDIA: 550.54.15' };
     const files: Record<string, unknown> = {
@@ -104,9 +113,13 @@ describe('tools/bench_gpu_report.py on an H100 run', () => {
       'model.json': { ...adapter, model: { arch: 'resnet34', batch: 32, img_size: 224, train_images_per_second: 600, eval_images_per_second: 2000 } },
       'torch.json': { adapter: 'PyTorch 2.5.1 CUDA fp32 (TF32 off), NVIDIA H100 80GB HBM3', model: { arch: 'resnet34', batch: 32, img_size: 224, train_images_per_second: 1000, eval_images_per_second: 3000 } },
       'torch_kernels.json': { adapter: 'PyTorch', kernels: [{ name: 'matmul vec4', shape: '4096x4096x4096', ms: 3, gflops: 45812 }] },
+      'parity.json': { ...adapter, parity: { batch: 2, size: 224, pass: parityError <= 1e-4, rows: [
+        { what: 'eval logits', error: parityError, tolerance: 1e-4, pass: parityError <= 1e-4 },
+        { what: 'grad.conv1.weight (vs float64)', error: 3e-4, tolerance: 1e-3, pass: true },
+      ] } },
     };
     for (const [f, v] of Object.entries(files)) writeFileSync(join(dir, f), JSON.stringify(v));
-    writeFileSync(join(dir, 'parts.tsv'), ['gradcheck', 'tune', 'kernels', 'model', 'torch', 'torch_kernels'].map((p) => `${p}\t${p === 'tune' ? 124 : 0}\t5\t60\n`).join(''));
+    writeFileSync(join(dir, 'parts.tsv'), ['gradcheck', 'tune', 'parity', 'kernels', 'model', 'torch', 'torch_kernels'].map((p) => `${p}\t${p === 'tune' ? 124 : p === 'parity' && parityError > 1e-4 ? 1 : 0}\t5\t60\n`).join(''));
     writeFileSync(join(dir, 'nvidia-smi.txt'), `${gpu}, 550.54.15\n`);
     writeFileSync(join(dir, 'runtime.txt'), 'mode=gpu\nseconds=300\n');
     return dir;
@@ -127,7 +140,17 @@ describe('tools/bench_gpu_report.py on an H100 run', () => {
     expect(j.resnet.eval_ratio).toBeCloseTo(2 / 3, 6);
     expect(j.kernels.rows[1].torch_ms).toBe(3);
     expect(j.parts.tune).toMatchObject({ status: 'timed out', error: 'stopped after its limit of 60 s' });
+    expect(j.parity).toMatchObject({ status: 'ok', passed: true, size: 224, comparisons: 2, failures: [] });
+    expect(j.parity.worst.what).toBe('grad.conv1.weight (vs float64)'); // 0.3 of its tolerance, against 0.2
     expect(j.passed).toBe(true);
+  });
+
+  it('numbers off from PyTorch\'s fail the run, whatever the speed', () => {
+    const { code, j } = report(work('NVIDIA H100 80GB HBM3', 20100, 3e-3));
+    expect(code).toBe(1);
+    expect(j.parity).toMatchObject({ status: 'failed', passed: false, failures: [{ what: 'eval logits', error: 3e-3 }] });
+    expect(j.resnet.meets_target).toBe(true);
+    expect(j.passed).toBe(false);
   });
 
   it.each([

@@ -25,7 +25,16 @@ if (!superviseSelf()) {
   process.stderr.write('progress 1/2\\rprogress 2/2\\n');
   process.stderr.write('tty ' + Boolean(process.stderr.isTTY) + '\\n');
   if (pidFile) writeFileSync(pidFile, String(process.pid));
-  if (mode === 'wait') {
+  if (mode === 'chatty') {
+    // Much more stdout than a closed pipe takes, then a file: the run went on to its end.
+    for (let i = 0; i < 2000; i++) {
+      console.log('line ' + i + ' ' + 'x'.repeat(200));
+      if (i % 100 === 0) await new Promise((r) => setTimeout(r, 5));
+    }
+    writeFileSync(pidFile, 'finished');
+    rt.destroy();
+    process.exit(0);
+  } else if (mode === 'wait') {
     process.on('SIGTERM', () => { console.log('got SIGTERM'); rt.destroy(); process.exit(5); });
     setInterval(() => {}, 1000);
   } else {
@@ -71,6 +80,15 @@ describe('the CLI supervisor', () => {
     expect(sup.err).toContain('progress 1/2\rprogress 2/2\ntty false\n');
     expect(sup.out).toBe(raw.out);
     expect(sup.out).toMatch(/^adapter /);
+  });
+
+  it.each([[{}], [{ WEBGPU_RESNET_RAW_STDERR: '1' }]])('a closed stdout (… | head -1) is no stack trace, and the run goes on to its end (env %j)', (env) => {
+    const marker = join(dir, `chatty-${Object.keys(env).length}`);
+    const r = spawnSync('bash', ['-c', `"${process.execPath}" "${script}" chatty "${marker}" | head -1; echo "node exit \${PIPESTATUS[0]}" >&2`], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, ...env } });
+    expect(r.stdout).toMatch(/^adapter .*\n$/);
+    expect(r.stderr).toMatch(/node exit 0\n$/);
+    expect(r.stderr).not.toMatch(/EPIPE|\n\s+at /);
+    expect(readFileSync(marker, 'utf8')).toBe('finished');
   });
 
   it("exits with the child's status", () => {
