@@ -131,7 +131,7 @@ describe('trainer: fine-tuning controls (trainLayers, freezeBn)', () => {
 });
 
 describe('trainer: progress events', () => {
-  it('report only what is back from the GPU: no speed or loss before the first step\'s, each batch\'s loss once, the last batch\'s in a final event', async () => {
+  it('report only what is back from the GPU: no speed or loss before the first step\'s, one event per batch, the last with its own loss', async () => {
     const store = new MemoryStore();
     const model = resnet(config.arch, { numClasses: 2, dropout: config.dropout, seed: config.seed });
     const events: Progress[] = [];
@@ -145,9 +145,10 @@ describe('trainer: progress events', () => {
     expect(rows.length).toBe(config.maxEpochs * total);
     for (let epoch = 1; epoch <= config.maxEpochs; epoch++) {
       const ev = events.filter((e) => e.epoch === epoch);
-      // One event per batch as it is sent to the GPU (with the batch before's numbers), then the last batch's own.
-      expect(ev.map((e) => e.done)).toEqual([...Array.from({ length: total }, (_, i) => i + 1), total]);
-      expect(ev.map((e) => e.lossOf)).toEqual([null, ...Array.from({ length: total }, (_, i) => i + 1)]);
+      // One event per batch as it is sent to the GPU, with the batch before's numbers; the last with its own.
+      expect(total).toBeGreaterThan(2);
+      expect(ev.map((e) => e.done)).toEqual(Array.from({ length: total }, (_, i) => i + 1));
+      expect(ev.map((e) => e.lossOf)).toEqual([null, ...Array.from({ length: total - 2 }, (_, i) => i + 1), total]);
       expect([ev[0].loss, ev[0].imagesPerSecond, ev[0].etaSeconds]).toEqual([null, null, null]);
       const losses = rows.filter((r) => r[1] === epoch).map((r) => r[2]);
       for (const e of ev.slice(1)) {

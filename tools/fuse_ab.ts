@@ -6,10 +6,12 @@
  *   fuse     the convolution + batch norm fusion off (A) and on (B) (KernelConfig.fuseConvBatchNorm);
  *   derived  a forward outside (A) and inside (B) an evaluation's derived-buffer scope (GpuRuntime.derived: the
  *            transformed filters and folded batch norms kept); each B round opens a scope, runs one untimed
- *            forward that makes them, then the timed one, as the second and later batches of an evaluation.
+ *            forward that makes them, then the timed one, as the second and later batches of an evaluation;
+ *   evalfuse the fusion off (A) and on (B), each timed forward inside a scope after an untimed one, as an
+ *            evaluation loop runs them (the fused forward keeps its folded batch norms, the unfused one nothing).
  * Build and run (docs/benchmarks.md):
  *   npx esbuild tools/fuse_ab.ts --bundle --platform=node --format=esm --loader:.wgsl=text --external:webgpu \
- *     --external:sharp --outfile=dist/fuse_ab.mjs && node dist/fuse_ab.mjs [rounds] [batch] [size] [fuse|derived]
+ *     --external:sharp --outfile=dist/fuse_ab.mjs && node dist/fuse_ab.mjs [rounds] [batch] [size] [fuse|derived|evalfuse]
  */
 import { initGpu } from '../src/gpu/init';
 import { resnet } from '../src/nn/resnet';
@@ -18,8 +20,8 @@ import { noGrad } from '../src/autograd/scope';
 import { setKernelConfig } from '../src/kernels/config';
 
 const [rounds = '8', batch = '8', size = '224', mode = 'fuse'] = process.argv.slice(2);
-if (mode !== 'fuse' && mode !== 'derived') throw new Error(`mode ${mode}: fuse or derived`);
-const [nameA, nameB] = mode === 'fuse' ? ['unfused', 'fused'] : ['made per batch', 'kept'];
+if (mode !== 'fuse' && mode !== 'derived' && mode !== 'evalfuse') throw new Error(`mode ${mode}: fuse, derived or evalfuse`);
+const [nameA, nameB] = mode === 'derived' ? ['made per batch', 'kept'] : ['unfused', 'fused'];
 const rt = await initGpu();
 const model = resnet('resnet34', { numClasses: 37, dropout: 0.5, seed: 0 });
 const B = Number(batch), S = Number(size);
@@ -50,6 +52,13 @@ const forward = async (fused: boolean) => {
   }
   const restore = setKernelConfig(rt, { fuseConvBatchNorm: fused });
   try {
+    if (mode === 'evalfuse') {
+      return await rt.derived.scope(async () => {
+        noGrad(() => model.forward(x)).dispose();
+        await rt.sync();
+        return timed(fused);
+      });
+    }
     return await timed(fused);
   } finally {
     restore();

@@ -82,9 +82,9 @@ export interface Progress {
   done: number;
   total: number;
   /**
-   * Training: the loss of batch `lossOf` (a step's loss is read back while the next step runs, so the event of
-   * batch k carries batch k − 1's, and one more event after the last batch carries its own). Evaluation: the mean
-   * loss of the `done` batches. null before the first is back.
+   * Training: the loss of batch `lossOf`. A step's loss is read back while the next step runs, so the event of
+   * batch k carries batch k − 1's; the epoch's last batch waits for its own (nothing runs after it). Evaluation:
+   * the mean loss of the `done` batches. null before the first is back.
    */
   loss: number | null;
   /** The batch (1-based, within the epoch) whose loss `loss` is: null with it. */
@@ -831,6 +831,8 @@ export class Trainer {
       // (the loader may wait on decoding for a whole event-loop turn, and Node would end the process).
       pending.catch(() => undefined);
       imagesThisRun += n;
+      // The epoch's last step: its own numbers (the phase waits for them anyway).
+      if (thisStep === total) await pending;
       this.events.progress?.({ phase: 'train', epoch, done: thisStep, total, ...known() });
       if (this.events.shouldStop?.() && thisStep < total) {
         await pending;
@@ -844,8 +846,6 @@ export class Trainer {
       }
     }
     if (pending) await pending;
-    // The last step's own numbers.
-    if (stepsDone > 0) this.events.progress?.({ phase: 'train', epoch, done: step, total, ...known() });
     this.events.phaseEnd?.('train');
     p.seconds = (performance.now() - t0) / 1000;
     this.state.imagesTrained += imagesThisRun;
