@@ -21,6 +21,11 @@ import type { Sequential } from '../nn/layers';
 import { ScalarState } from '../nn/module';
 import { relError } from '../reference/math';
 
+/** A fixture that cannot be used (unreadable, not make_resnet_fixture.py's, or not a resnet34's): the message says which file. */
+export class ParityFixtureError extends Error {
+  override name = 'ParityFixtureError';
+}
+
 /** Relative L2 tolerances: logits and loss, running statistics, gradients (against float64). */
 export const PARITY_TOLERANCES = { model: 1e-4, stats: 1e-5, grad: 1e-3 } as const;
 
@@ -40,16 +45,30 @@ export interface ResnetFixture {
 
 /** The fixture's files (fixture.safetensors and model.pth, named in errors by `source`) loaded into a resnet34. */
 export function openResnetFixture(rt: GpuRuntime, fixture: Uint8Array, pth: Uint8Array, source: string): ResnetFixture {
-  const fx = readSafetensors(fixture, `${source}/fixture.safetensors`);
-  const weights = readPth(pth, `${source}/model.pth`);
+  const fixtureError = (e: unknown) => new ParityFixtureError((e as Error).message);
+  let fx: Map<string, NamedTensor>;
+  let weights: Map<string, NamedTensor>;
+  try {
+    fx = readSafetensors(fixture, `${source}/fixture.safetensors`);
+    weights = readPth(pth, `${source}/model.pth`);
+  } catch (e) {
+    throw fixtureError(e);
+  }
   const inputs = fx.get('input');
-  if (!inputs || inputs.shape.length !== 4 || inputs.shape[1] !== 3 || !fx.has('eval_logits') || !fx.has('dropout_mask')) {
-    throw new Error(`${source}/fixture.safetensors is not a fixture of tools/make_resnet_fixture.py (no input [N,3,S,S], eval_logits or dropout_mask)`);
+  const need = ['eval_logits', 'train_logits', 'train_loss', 'labels', 'dropout_mask'];
+  if (!inputs || inputs.shape.length !== 4 || inputs.shape[1] !== 3 || inputs.shape[2] !== inputs.shape[3] || need.some((k) => !fx.has(k))) {
+    throw new ParityFixtureError(`${source}/fixture.safetensors is not a fixture of tools/make_resnet_fixture.py (it needs input [N,3,S,S], ${need.join(', ')})`);
   }
   const [n, , size] = inputs.shape;
   const classes = fx.get('eval_logits')!.shape[1];
   const model = resnet34({ numClasses: classes, dropout: 0.5, seed: 123 });
-  const report = loadStateDict(model, weights, { source: `${source}/model.pth` });
+  let report: ReturnType<typeof loadStateDict>;
+  try {
+    report = loadStateDict(model, weights, { source: `${source}/model.pth` });
+  } catch (e) {
+    model.dispose();
+    throw fixtureError(e);
+  }
   const input = Tensor.fromArray(inputs.data as Float32Array, [n, 3, size, size], 'f32', rt);
   const labels = Tensor.fromArray(Int32Array.from(fx.get('labels')!.data as BigInt64Array, Number), [n], 'i32', rt);
   return {
@@ -109,7 +128,7 @@ export async function fixtureStats(f: ResnetFixture): Promise<{ key: string; got
   for (const [k, v] of f.fx) {
     if (!k.startsWith('after.')) continue;
     const s = state.get(k.slice(6));
-    if (s === undefined) throw new Error(`the fixture's ${k} names no state of our resnet34`);
+    if (s === undefined) throw new ParityFixtureError(`the fixture's ${k} names no state of resnet34`);
     out.push({ key: k, got: s instanceof ScalarState ? s.value : ((await (s as Tensor).toArray()) as Float32Array), want: v });
   }
   return out;
@@ -136,7 +155,7 @@ export interface ParityResult {
 export async function resnetParity(rt: GpuRuntime, fixture: Uint8Array, pth: Uint8Array, source: string): Promise<ParityResult> {
   const f = openResnetFixture(rt, fixture, pth, source);
   try {
-    if (f.loaded !== f.inPth) throw new Error(`${source}/model.pth: ${f.loaded} of its ${f.inPth} tensors loaded into resnet34`);
+    if (f.loaded !== f.inPth) throw new ParityFixtureError(`${source}/model.pth: ${f.loaded} of its ${f.inPth} tensors loaded into resnet34`);
     const rows: ParityRow[] = [];
     const add = (what: string, got: ArrayLike<number>, want: ArrayLike<number>, tolerance: number) => {
       const error = relError(got, want);
@@ -150,7 +169,7 @@ export async function resnetParity(rt: GpuRuntime, fixture: Uint8Array, pth: Uin
     for (const k of f.fx.keys()) {
       if (!k.startsWith('grad.')) continue;
       const got = step.grads.get(k.slice(5));
-      if (!got) throw new Error(`the fixture's ${k} names no parameter of our resnet34 with a gradient`);
+      if (!got) throw new ParityFixtureError(`${source}/fixture.safetensors: its ${k} names no parameter of resnet34 with a gradient`);
       add(`${k} (vs float64)`, got, want(k), PARITY_TOLERANCES.grad);
     }
     for (const s of await fixtureStats(f)) {

@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { initGpu } from '../gpu/init';
 import { type BenchOptions, runBench } from '../bench/engine';
 import { tuneBench } from '../bench/tune';
-import { type ParityResult, resnetParity } from '../bench/parity';
+import { type ParityResult, ParityFixtureError, resnetParity } from '../bench/parity';
 import { TUNE_CACHE_USAGE, loadCliTuneCache, saveCliTuneCache, tuneCacheFlagError } from './tune';
 import { ARCH_NAMES, RESNET_LAYERS } from '../nn/resnet';
 import { finalFeatureSide } from '../train/config';
@@ -131,7 +131,16 @@ async function main(): Promise<number> {
   };
   const tuned = tune ? await tuneBench(rt, options, cache.table, log) : null;
   if (tuned) await saveCliTuneCache(rt, cache, tuned, log);
-  const parity = parityDir === undefined ? null : await checkParity(rt, parityDir, log);
+  let parity: ParityResult | null = null;
+  if (parityDir !== undefined) {
+    try {
+      parity = await checkParity(rt, parityDir, log);
+    } catch (e) {
+      if (!(e instanceof ParityFixtureError)) throw e;
+      rt.destroy();
+      return usageError(`--parity ${parityDir}: ${e.message.replace(/\.$/, '')}; make the fixture again with: python3 tools/make_resnet_fixture.py ${parityDir}`);
+    }
+  }
   const report = {
     ...(values['tune-only'] ? { adapter: rt.adapter.name, adapter_description: rt.adapter.description, tuned } : { ...(await runBench(rt, options, log)), ...(tuned ? { tuned } : {}) }),
     ...(parity ? { parity } : {}),

@@ -158,3 +158,18 @@ it.runIf(torchAvailable())('bench --parity: every comparison within its toleranc
   expect(off.stdout).toMatch(/^parity: FAILED \(1 over their tolerance\)/m);
   expect(off.report.parity.pass).toBe(false);
 }, 600_000);
+
+it.runIf(torchAvailable())('bench --parity with an unreadable fixture or weights file: one error naming the file, exit 2, no stack trace', () => {
+  const dir = torchFixture('resnet34-64', 'tools/make_resnet_fixture.py', ['--batch', '2', '--size', '64']);
+  const bad = mkdtempSync(join(tmpdir(), 'parity-bad-'));
+  const run = () => spawnSync(process.execPath, ['dist/bench.js', '--parity', bad, '--no-kernels', '--no-model'], { encoding: 'utf8', timeout: 120_000 });
+  const truncated = (f: string) => writeFileSync(join(bad, f), readFileSync(join(dir, f)).subarray(0, 100));
+  for (const [cut, kept] of [['fixture.safetensors', 'model.pth'], ['model.pth', 'fixture.safetensors']]) {
+    truncated(cut);
+    copyFileSync(join(dir, kept), join(bad, kept));
+    const r = run();
+    expect(r.status, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(new RegExp(`^bench: --parity ${bad}: ${bad}/${cut.replace('.', '\\.')}: .*; make the fixture again with: python3 tools/make_resnet_fixture\\.py ${bad} `));
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  }
+}, 300_000);
