@@ -11,16 +11,13 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { testRuntime } from './helpers/gpu';
 import { torchAvailable, FIXTURE_TIMEOUT_MS } from './helpers/torch';
 import { openResnetFixture, fixtureTrainStep, printedClose, expectStatsMatch, type ResnetFixture } from './helpers/resnet_fixture';
+import { PARITY_TOLERANCES, fixtureEvalLogits } from '../src/bench/parity';
 import type { GpuRuntime, DispatchSpec } from '../src/gpu/runtime';
-import { noGrad } from '../src/autograd/scope';
 import { setKernelChooser, type KernelChoice } from '../src/kernels/config';
 
 const hasTorch = torchAvailable();
-// The tolerances of test/resnet_parity.test.ts (relative L2): logits and loss 1e-4, running statistics 1e-5,
-// gradients 1e-3.
-const MODEL_TOL = 1e-4;
-const STATS_TOL = 1e-5;
-const GRAD_TOL = 1e-3;
+// The whole-model tolerances (relative L2): logits and loss 1e-4, running statistics 1e-5, gradients 1e-3.
+const { model: MODEL_TOL, stats: STATS_TOL, grad: GRAD_TOL } = PARITY_TOLERANCES;
 const expectClose = printedClose('GPU path parity');
 
 describe.runIf(hasTorch)('PyTorch parity of the GPU kernel path: resnet34 with the recipe head', () => {
@@ -53,11 +50,8 @@ describe.runIf(hasTorch)('PyTorch parity of the GPU kernel path: resnet34 with t
   });
 
   it('eval-mode logits match PyTorch, with the convolutions and batch norms fused', async () => {
-    f.model.eval();
     kernels.clear();
-    const logits = noGrad(() => f.model.forward(f.input));
-    expectClose(await logits.toArray(), f.fx.get('eval_logits')!.data as Float32Array, MODEL_TOL, 'eval logits');
-    logits.dispose();
+    expectClose(await fixtureEvalLogits(f), f.fx.get('eval_logits')!.data as Float32Array, MODEL_TOL, 'eval logits');
     // Inference folds every batch norm into its convolution: no batch norm kernel ran.
     expect([...kernels.keys()].filter((k) => k.startsWith('batchnorm/batchnorm.wgsl'))).toEqual([]);
     expect(kernels.get('batchnorm/fold.wgsl')).toBeGreaterThan(0);
