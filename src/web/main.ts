@@ -639,8 +639,8 @@ function showProgress(p: Progress): void {
   $('progress-text').dataset.phase = key;
   $('progress-text').textContent = `batch ${p.done}/${p.total}${loss}${rate || ' · measuring speed…'}`;
   if (p.phase === 'train') {
-    // A step's loss comes with the next step's message (the trainer reads it back one step late), the last
-    // step's with one more message after it: lossOf says which.
+    // A step's loss comes with the next step's message (the trainer reads it back one step late); the epoch's
+    // last step's comes with its own: lossOf says which.
     if (p.loss !== null && p.lossOf !== null) page.stepLosses.push([p.epoch - 1 + p.lossOf / p.total, p.loss]);
     renderCharts();
   }
