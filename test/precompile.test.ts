@@ -11,6 +11,7 @@ import { setRuntime } from '../src/gpu/current';
 import { GpuOpError } from '../src/gpu/errors';
 import { WarmUpDevice } from '../src/gpu/compile';
 import { Tensor } from '../src/autograd/tensor';
+import { noGrad } from '../src/autograd/scope';
 import { resnet } from '../src/nn/resnet';
 import { SGD } from '../src/train/sgd';
 import { trainStep, type CompileProgress } from '../src/train/trainer';
@@ -138,6 +139,50 @@ describe('precompile', () => {
     expect(second.created).toEqual([0, 0, 0, 0]);
     expect(second.losses).toEqual(first.losses);
     expect(first.losses.every(Number.isFinite)).toBe(true);
+  });
+
+  it('a fused evaluation after a training step compiles no new subgroup product: the convolutions share one pipeline', async () => {
+    // A runtime of its own: nothing cached, so each phase's creations are its new pipelines.
+    const own = await GpuRuntime.create(rt.gpu);
+    setRuntime(own);
+    const created: GPUComputePipelineDescriptor[] = [];
+    const real = own.device.createComputePipelineAsync.bind(own.device);
+    const spy = vi.spyOn(own.device, 'createComputePipelineAsync').mockImplementation((d) => {
+      created.push(d);
+      return real(d);
+    });
+    const subgroupProducts = (from: number) => created.slice(from).filter((d) => d.compute.constants && 'MODE' in d.compute.constants);
+    try {
+      const model = resnet('resnet18', { numClasses: 3, seed: 5 });
+      const opt = new SGD(model.parameters(), { lr: 0.05, momentum: 0.9 });
+      const x = Tensor.fromArray(Float32Array.from({ length: 2 * 3 * 32 * 32 }, (_, i) => Math.sin(i * 0.37)), [2, 3, 32, 32], 'f32', own);
+      const y = Tensor.fromArray(Int32Array.from([0, 2]), [2], 'i32', own);
+      const { loss, logits } = trainStep(model, opt, x, y);
+      expect(Number.isFinite((await loss.toArray())[0])).toBe(true);
+      // The step's convolutions ran on the subgroup kernel (MODE 1: the implicit GEMM), with the epilogue compiled in.
+      const trained = subgroupProducts(0);
+      expect(trained.some((d) => d.compute.constants!.MODE === 1 && d.compute.constants!.EPI === 1)).toBe(true);
+      const before = created.length;
+      model.eval();
+      const out = await own.derived.scope(async () => {
+        const z = noGrad(() => model.forward(x));
+        const v = await z.toArray();
+        z.dispose();
+        return v;
+      });
+      expect(out.every(Number.isFinite)).toBe(true);
+      // The evaluation fused its batch norms (it compiled the fold) but no subgroup product: scale, residual and
+      // ReLU are uniforms of the training step's pipelines.
+      expect(created.slice(before).map((d) => d.compute.entryPoint)).toContain('fold');
+      expect(subgroupProducts(before)).toEqual([]);
+      for (const t of [x, y, loss, logits]) t.dispose();
+      opt.dispose();
+      model.dispose();
+    } finally {
+      spy.mockRestore();
+      own.destroy();
+      setRuntime(rt);
+    }
   });
 
   it('on a driver that compiles at the first dispatch, warms the pipelines on this device and a helper device', async () => {

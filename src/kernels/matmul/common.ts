@@ -139,8 +139,8 @@ export function epilogueLaunch(rt: GpuRuntime, k: PackedKernelSpec, l: ReturnTyp
   return {
     uniforms: { offScale: wscale?.shift ?? 0, offRes: wres?.shift ?? 0, scaleMode, residual: Number(!!wres), relu: Number(!!e.relu) },
     bindings: { scale: wscale?.binding ?? k.x.binding, res: wres?.binding ?? k.x.binding },
-    /** The same as a pipeline constant (matmul_subgroup.wgsl's EPI): scale per column 1, per row 2, residual 4, ReLU 8. */
-    constant: scaleMode | (wres ? 4 : 0) | (e.relu ? 8 : 0),
+    /** Whether there is an epilogue. */
+    any: !!(wscale || wres || e.relu),
   };
 }
 

@@ -81,14 +81,16 @@ struct Params {
   colsPerImage: u32, // MODE 1: columns (pixels) per image, see above; 0 otherwise
   offScale: u32,   // the epilogue (see storeRow): scale's offset,
   offRes: u32,     // the residual's (element (z, m, n) of C at offRes + z·strideC + m·ldc + column offset);
-  scaleMode: u32,  // the tiled kernels' epilogue fields, passed here too: this kernel reads EPI instead
-  residual: u32,
-  relu: u32,
+  scaleMode: u32,  // 0: none, 1: scale[n] per column, 2: scale[m] per row
+  residual: u32,   // 1: add the residual (res)
+  relu: u32,       // 1: max(·, 0) last
 }
 
-// The epilogue, a pipeline constant (so that a product without one compiles as before): bit 0: scale[n] per
-// column, bit 1: scale[m] per row, bit 2: add the residual, bit 3: max(·, 0) last.
-override EPI: u32 = 0u;
+// With EPI, the epilogue (scale, residual, ReLU) as the uniforms say; without, none (compiled out: the
+// epilogue's loads make a pipeline slower to compile on llvmpipe). The launcher sets it for every MODE 1
+// product (convolutions, forward and data gradient), so that one pipeline serves a model's training
+// convolutions and its fused inference ones.
+override EPI: bool = false;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<vec4f>;
@@ -264,20 +266,20 @@ fn convLoop(acc: ptr<function, array<vec4f, 32>>, zFirst: u32, zEnd: u32, xCol: 
 fn storeRow(acc: vec4f, m: u32, base0: u32, vecStore: bool, biasCol: vec4f, scaleCol: vec4f, nBase: u32, colOff: vec4u) {
   if (m >= p.M) { return; }
   var v = acc;
-  if ((EPI & 1u) != 0u) { v *= scaleCol; }
-  if ((EPI & 2u) != 0u) { v *= scale[p.offScale + m]; }
+  if (EPI && p.scaleMode == 1u) { v *= scaleCol; }
+  if (EPI && p.scaleMode == 2u) { v *= scale[p.offScale + m]; }
   v += biasCol;
   if (p.biasMode == 2u) { v += vec4f(bias[p.offBias + m]); }
   let rowBase = base0 + m * p.ldc;
   let resBase = p.offRes + rowBase - p.offC;   // the residual's element of C's rowBase
   if (vecStore) {
     let at = (rowBase + colOff.x) >> 2u;
-    if ((EPI & 4u) != 0u) {
+    if (EPI && p.residual == 1u) {
       let r = resBase + colOff.x;
       v += vec4f(res[r], res[r + 1u], res[r + 2u], res[r + 3u]);
     }
     if (p.accumulate == 1u) { v += c[at]; }
-    if ((EPI & 8u) != 0u) { v = max(v, vec4f(0.0)); }
+    if (EPI && p.relu == 1u) { v = max(v, vec4f(0.0)); }
     c[at] = v;
   } else {
     for (var j = 0u; j < 4u; j++) {
@@ -285,9 +287,9 @@ fn storeRow(acc: vec4f, m: u32, base0: u32, vecStore: bool, biasCol: vec4f, scal
       if (n < p.N) {
         let at = rowBase + colOff[j];
         var o = v[j];
-        if ((EPI & 4u) != 0u) { o += res[resBase + colOff[j]]; }
+        if (EPI && p.residual == 1u) { o += res[resBase + colOff[j]]; }
         if (p.accumulate == 1u) { o += c[at >> 2u][at & 3u]; }
-        if ((EPI & 8u) != 0u) { o = max(o, 0.0); }
+        if (EPI && p.relu == 1u) { o = max(o, 0.0); }
         c[at >> 2u][at & 3u] = o;
       }
     }
@@ -304,7 +306,7 @@ fn colBias(nBase: u32) -> vec4f {
 }
 fn colScale(nBase: u32) -> vec4f {
   var s = vec4f(1.0);
-  if ((EPI & 1u) != 0u) {
+  if (EPI && p.scaleMode == 1u) {
     for (var j = 0u; j < 4u; j++) { s[j] = scale[p.offScale + min(nBase + j, p.N - 1u)]; }
   }
   return s;

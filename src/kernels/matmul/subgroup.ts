@@ -91,8 +91,8 @@ export function runSubgroupKernel(rt: GpuRuntime, k: PackedKernelSpec): void {
       // llvmpipe's numbering beyond 16 lanes (see the shader).
       ...(rt.isSoftware && lanes > 16 ? { SPLIT16: 1 } : {}),
       ...(subgroupTestHooks.laneXor ? { LANE_XOR: subgroupTestHooks.laneXor } : {}),
-      // The epilogue (matmul_subgroup.wgsl's EPI): only where there is one, so that other products keep their pipelines.
-      ...(e.constant ? { EPI: e.constant } : {}),
+      // The epilogue (read from the uniforms): where there is one, and for every MODE 1 product (see the shader).
+      ...(e.any || l.conv?.mode === 1 ? { EPI: 1 } : {}),
     },
     uniforms: { ...packedUniforms(k, l, tilesN, tiles), ...convGatherUniforms(l.conv), ...e.uniforms },
     // The images' binding is declared twice (slots 2 and 5: vec4 rows and floats).
