@@ -54,6 +54,14 @@ export interface LaunchSpec<U extends string, B extends string> {
   constants?: Record<string, number>;
 }
 
+/** Each contract's uniform and binding names, made once (every launch checks against them). */
+const names = new WeakMap<KernelContract, { uniforms: readonly string[]; bindings: readonly string[] }>();
+function namesOf(k: KernelContract): { uniforms: readonly string[]; bindings: readonly string[] } {
+  let n = names.get(k);
+  if (!n) names.set(k, (n = { uniforms: k.uniforms.map(([u]) => u), bindings: k.bindings.map(([b]) => b) }));
+  return n;
+}
+
 function checkNames(k: KernelContract, op: string, what: string, declared: readonly string[], given: object): void {
   // Fast path (every launch): exactly the declared names.
   let count = 0;
@@ -70,8 +78,9 @@ function checkNames(k: KernelContract, op: string, what: string, declared: reado
 
 /** The uniform bytes of a launch, packed in the contract's field order (as `Params` does). */
 export function packUniforms<U extends string>(k: KernelContract<U, string>, op: string, values: { [K in U]: number | boolean }): Uint8Array {
-  checkNames(k, op, 'uniforms', k.uniforms.map(([n]) => n), values);
-  const p = new Params();
+  checkNames(k, op, 'uniforms', namesOf(k).uniforms, values);
+  // Sized to the fields (4 bytes each, in 16-byte rows), not Params' default 256 bytes: one is made per dispatch.
+  const p = new Params(Math.max(16, Math.ceil(k.uniforms.length / 4) * 16));
   for (const [name, type] of k.uniforms) {
     const v = values[name];
     const x = typeof v === 'boolean' ? (v ? 1 : 0) : v;
@@ -83,7 +92,7 @@ export function packUniforms<U extends string>(k: KernelContract<U, string>, op:
 
 /** The positional binding list (@binding(1), (2), …) of a launch. */
 export function orderBindings<B extends string>(k: KernelContract<string, B>, op: string, values: { [K in B]: BindingValue }): BindingValue[] {
-  checkNames(k, op, 'bindings', k.bindings.map(([n]) => n), values);
+  checkNames(k, op, 'bindings', namesOf(k).bindings, values);
   return k.bindings.map(([name]) => values[name] ?? null);
 }
 

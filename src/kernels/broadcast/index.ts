@@ -88,7 +88,7 @@ const layoutStr = (l: StridedLayout) => l.dims.slice().reverse().join('x') || '1
  */
 export function broadcastBinary(rt: GpuRuntime, name: BinaryName, dir: BinaryDir, layout: StridedLayout, given: Partial<Record<'a' | 'b' | 'y' | 'dy', Operand>>, out: GPUBuffer): void {
   const kernel = binaryKernels.get(name)!;
-  const bindings = { ...NO_BINDINGS, out: f32Range(out, layout.n) };
+  const bindings = Object.assign({}, NO_BINDINGS, { out: f32Range(out, layout.n) });
   for (const v of exprVars(binaryExpr(binarySpec(name), dir))) {
     const t = given[v];
     if (!t) throw new Error(`${name}_${dir}: the expression reads ${v}, which was not given`);
@@ -122,7 +122,7 @@ export function scalarBinary(rt: GpuRuntime, name: BinaryName, dir: BinaryDir, s
     op: `${dir === 'forward' ? name : `${name}_${dir}`}[${n}, ${side} = ${scalar}]`,
     entry: entryName(name, dir, side) + l.suffix,
     uniforms: uniformsOf(null, l.count, { scalar }),
-    bindings: { ...NO_BINDINGS, ...l.bindings },
+    bindings: Object.assign({}, NO_BINDINGS, l.bindings),
     workgroups: l.workgroups,
   });
 }
@@ -133,7 +133,7 @@ export function expandTo(rt: GpuRuntime, x: Operand, layout: StridedLayout, out:
     op: `expand[${layoutStr(layout)}]`,
     entry: 'expand',
     uniforms: uniformsOf(layout, layout.n),
-    bindings: { ...NO_BINDINGS, in_a: f32Range(x.buffer, x.size), out: f32Range(out, layout.n) },
+    bindings: Object.assign({}, NO_BINDINGS, { in_a: f32Range(x.buffer, x.size), out: f32Range(out, layout.n) }),
     workgroups: grid1d(rt, layout.n),
   });
 }
@@ -151,7 +151,7 @@ export function whereForward(rt: GpuRuntime, cond: Condition, a: Operand, b: Ope
     op: `where[${layoutStr(layout)}]`,
     entry: 'where_forward',
     uniforms: uniformsOf(layout, layout.n, { cmask: cmaskOf(cond) }),
-    bindings: { ...NO_BINDINGS, in_a: f32Range(a.buffer, a.size), in_b: f32Range(b.buffer, b.size), cond: f32Range(cond.buffer, cond.size), out: f32Range(out, layout.n) },
+    bindings: Object.assign({}, NO_BINDINGS, { in_a: f32Range(a.buffer, a.size), in_b: f32Range(b.buffer, b.size), cond: f32Range(cond.buffer, cond.size), out: f32Range(out, layout.n) }),
     workgroups: grid1d(rt, layout.n),
   });
 }
@@ -162,7 +162,7 @@ export function whereGrad(rt: GpuRuntime, side: 'a' | 'b', cond: Condition, dy: 
     op: `where_d${side}[${layoutStr(layout)}]`,
     entry: side === 'a' ? 'where_da' : 'where_db',
     uniforms: uniformsOf(layout, layout.n, { cmask: cmaskOf(cond) }),
-    bindings: { ...NO_BINDINGS, cond: f32Range(cond.buffer, cond.size), in_dy: f32Range(dy, layout.n), out: f32Range(out, layout.n) },
+    bindings: Object.assign({}, NO_BINDINGS, { cond: f32Range(cond.buffer, cond.size), in_dy: f32Range(dy, layout.n), out: f32Range(out, layout.n) }),
     workgroups: grid1d(rt, layout.n),
   });
 }

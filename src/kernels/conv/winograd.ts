@@ -147,7 +147,7 @@ function run(rt: GpuRuntime, d: Dispatch): void {
     op: d.op,
     entry: vec ? `${d.entry}_v4` : d.entry,
     ...(output ? { constants: { EPI: d.epi ?? 0 } } : {}),
-    uniforms: { ...d.p, offSrc: s.shift, offDst: t.shift, offBias: b.shift, offRes: r.shift },
+    uniforms: Object.assign({ offSrc: s.shift, offDst: t.shift, offBias: b.shift, offRes: r.shift }, d.p),
     bindings: { src: s.binding, dst: t.binding, bias: output || d.entry === 'weight_tiles' ? b.binding : null, res: output ? r.binding : null },
     workgroups: d.groups,
   });

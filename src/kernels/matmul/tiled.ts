@@ -117,19 +117,9 @@ export function runTiledKernel(rt: GpuRuntime, k: PackedKernelSpec, name: TiledN
     op: k.op,
     entry: 'main',
     constants: { MODE: l.conv ? l.conv.mode : 0 },
-    uniforms: {
-      ...packedUniforms(k, l, tilesN, tiles),
-      ...convGatherUniforms(l.conv),
-      ...e.uniforms,
-    },
-    bindings: {
-      x: k.x.binding,
-      y: l.yBinding,
-      bias: l.wbias.binding,
-      c: l.wc.binding,
-      yImg: l.yBinding,
-      ...e.bindings,
-    },
+    // Object.assign, not spreads (as in subgroup.ts).
+    uniforms: Object.assign(packedUniforms(k, l, tilesN, tiles), convGatherUniforms(l.conv), e.uniforms),
+    bindings: Object.assign({ x: k.x.binding, y: l.yBinding, bias: l.wbias.binding, c: l.wc.binding, yImg: l.yBinding }, e.bindings),
     workgroups: [gx, gy, l.outputs],
   });
 }
