@@ -39,7 +39,7 @@ export function unscaleGrad(rt: GpuRuntime, grad: GPUBuffer, n: number, invScale
     op: `gradScaler.unscale[${n}]`,
     entry: 'unscale' + l.suffix,
     uniforms: { n: l.count, inv_scale: invScale },
-    bindings: { ...l.bindings, found: { buffer: found, offset: 0, size: FOUND_INF_BYTES } },
+    bindings: Object.assign({ found: { buffer: found, offset: 0, size: FOUND_INF_BYTES } }, l.bindings),
     workgroups: l.workgroups,
   });
 }

@@ -60,7 +60,7 @@ export function scaleByNorm(rt: GpuRuntime, grad: GPUBuffer, n: number, total: G
     op: `clipGradNorm.scale[${n}]`,
     entry: 'clip_scale' + l.suffix,
     uniforms: uniforms(l.count, 2, { maxNorm }),
-    bindings: { ...l.bindings, partials: null, total: f32Range(total, 1) },
+    bindings: Object.assign({ partials: null, total: f32Range(total, 1) }, l.bindings),
     workgroups: l.workgroups,
   });
 }
@@ -72,7 +72,7 @@ export function clampValue(rt: GpuRuntime, grad: GPUBuffer, n: number, clipValue
     op: `clipGradValue[${n}]`,
     entry: 'clip_value' + l.suffix,
     uniforms: uniforms(l.count, 2, { clipValue }),
-    bindings: { ...l.bindings, partials: null, total: null },
+    bindings: Object.assign({ partials: null, total: null }, l.bindings),
     workgroups: l.workgroups,
   });
 }

@@ -121,7 +121,7 @@ ${[...new Set(s.wgsl ?? [])].map((h) => `${typed(h, 'f32', 'u32', 'f32')}\n${typ
   const dispatch = (rt: GpuRuntime, name: string, dir: Dir, given: Partial<Record<V, GPUBuffer>>, out: GPUBuffer, n: number, params: Readonly<Record<string, number>> = {}) => {
     const k = kernels.get(name);
     if (!k) throw new Error(`${f.table}: no op named '${name}'`);
-    const values: Record<string, number> = { ...k.spec.params };
+    const values: Record<string, number> = Object.assign({}, k.spec.params);
     for (const [key, v] of Object.entries(params)) {
       if (!(key in values)) throw new Error(`${name}: no parameter named '${key}' (declared: ${paramNames(k.spec).join(', ') || 'none'})`);
       values[key] = v;
@@ -137,7 +137,7 @@ ${[...new Set(s.wgsl ?? [])].map((h) => `${typed(h, 'f32', 'u32', 'f32')}\n${typ
     launch(rt, k.kernel, {
       op: `${dir === f.dirs[0] ? name : `${name}_${dir}`}[${n}]`,
       entry: `${name}_${dir}${l.suffix}`,
-      uniforms: { ...values, n: l.count },
+      uniforms: Object.assign(values, { n: l.count }),
       bindings: l.bindings,
       workgroups: l.workgroups,
     });

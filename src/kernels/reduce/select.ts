@@ -39,7 +39,7 @@ export function selectTop(rt: GpuRuntime, x: GPUBuffer, values: GPUBuffer, indic
     op: `select_top[${tag(s)}]`,
     entry: 'select_top',
     constants: serial ? { SERIAL: 1, WG: 256 } : { SERIAL: 0, WG: rowWorkgroup(s.n) },
-    uniforms: { ...s, largest: order.largest, nan_first: order.nanFirst },
+    uniforms: Object.assign({ largest: order.largest, nan_first: order.nanFirst }, s),
     bindings: { x: f32Range(x, rows * s.n), dy: null, picked: null, values: f32Range(values, rows * s.k), indices: i32Range(indices, rows * s.k), dx: null },
     workgroups: serial ? grid1d(rt, rows, 256) : grid1d(rt, rows, 1),
   });
@@ -51,7 +51,7 @@ export function selectBackward(rt: GpuRuntime, dy: GPUBuffer, picked: GPUBuffer,
   launch(rt, selectKernel, {
     op: `select_backward[${tag(s)}]`,
     entry: 'select_backward',
-    uniforms: { ...s, largest: false, nan_first: false },
+    uniforms: Object.assign({ largest: false, nan_first: false }, s),
     bindings: { x: null, dy: f32Range(dy, rows * s.k), picked: i32Range(picked, rows * s.k), values: null, indices: null, dx: f32Range(dx, rows * s.n) },
     workgroups: grid1d(rt, rows * s.n),
   });

@@ -44,7 +44,7 @@ export function softmaxForward(rt: GpuRuntime, x: GPUBuffer, y: GPUBuffer, l: Ax
     op: `${log ? 'log_softmax' : 'softmax'}[${l.outer}x${l.n}x${l.inner}]`,
     entry: p.entry,
     constants: p.constants,
-    uniforms: { ...p.uniforms, log_out: log },
+    uniforms: Object.assign({ log_out: log }, p.uniforms),
     bindings: { x: f32Range(x, total), y: f32Range(y, total), dy: null, dx: null },
     workgroups: p.workgroups,
   });
@@ -58,7 +58,7 @@ export function softmaxBackward(rt: GpuRuntime, y: GPUBuffer, dy: GPUBuffer, dx:
     op: `${log ? 'log_softmax' : 'softmax'}_backward[${l.outer}x${l.n}x${l.inner}]`,
     entry: p.entry,
     constants: p.constants,
-    uniforms: { ...p.uniforms, log_out: log },
+    uniforms: Object.assign({ log_out: log }, p.uniforms),
     bindings: { x: null, y: f32Range(y, total), dy: f32Range(dy, total), dx: f32Range(dx, total) },
     workgroups: p.workgroups,
   });
