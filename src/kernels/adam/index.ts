@@ -72,7 +72,7 @@ export function adamUpdate(rt: GpuRuntime, param: GPUBuffer, grad: GPUBuffer, s:
   launch(rt, adamKernel, {
     op: `${h.decoupled ? 'adamw' : 'adam'}[${n}${amsgrad ? ' amsgrad' : ''}]`,
     entry: (amsgrad ? 'adam_amsgrad' : 'adam') + l.suffix,
-    uniforms: { n: l.count, ...biasCorrections(h, h.step), ...groupUniforms(h) },
+    uniforms: Object.assign({ n: l.count }, biasCorrections(h, h.step), groupUniforms(h)),
     bindings: l.bindings,
     workgroups: l.workgroups,
   });

@@ -53,8 +53,8 @@ function run(
     op: `${op}[${l.rows}x${l.d}]`,
     entry: serial ? `${entry}_serial` : entry,
     constants: { WG: serial ? 64 : rowWorkgroup(terms) },
-    uniforms: { rows: l.rows, d: l.d, ...u },
-    bindings: { x: null, weight: null, bias: null, y: null, stats: null, dy: null, dx: null, dweight: null, dbias: null, ...b },
+    uniforms: Object.assign({ rows: l.rows, d: l.d }, u),
+    bindings: Object.assign({ x: null, weight: null, bias: null, y: null, stats: null, dy: null, dx: null, dweight: null, dbias: null } as Record<keyof typeof b, BindingValue>, b),
     workgroups: serial ? grid1d(rt, items, 64) : grid1d(rt, items, 1),
   });
 }

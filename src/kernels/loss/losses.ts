@@ -52,8 +52,8 @@ function run(rt: GpuRuntime, op: string, entry: string, threads: number, u: Part
   launch(rt, lossesKernel, {
     op,
     entry,
-    uniforms: { count: 0, classes: 0, inner: 1, wsize: 0, psize: 0, ignore_index: -100, mode: 0, gstride: 0, gscale: 1, nan_bits: NAN_BITS, ...u },
-    bindings: { a: null, b: null, targets: null, weight: null, pos_weight: null, upstream: null, sums: null, out: null, ...b },
+    uniforms: Object.assign({ count: 0, classes: 0, inner: 1, wsize: 0, psize: 0, ignore_index: -100, mode: 0, gstride: 0, gscale: 1, nan_bits: NAN_BITS } as Record<LossUniform, number | boolean>, u),
+    bindings: Object.assign({ a: null, b: null, targets: null, weight: null, pos_weight: null, upstream: null, sums: null, out: null } as Record<LossBinding, BindingValue>, b),
     workgroups: grid1d(rt, threads),
   });
 }

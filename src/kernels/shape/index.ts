@@ -107,7 +107,7 @@ function stridedCopy(rt: GpuRuntime, entry: 'strided_gather' | 'strided_scatter'
   launch(rt, stridedKernel, {
     op: `${op}[${v.sizes.join('x')} strides ${v.strides.join(',')} +${v.offset}]`,
     entry,
-    uniforms: { n, offset: v.offset, ...slotValues('size', v.sizes, 1), ...slotValues('stride', v.strides, 0) },
+    uniforms: Object.assign({ n, offset: v.offset }, slotValues('size', v.sizes, 1), slotValues('stride', v.strides, 0)),
     bindings: entry === 'strided_gather' ? { src: f32Range(src, extent), dst: f32Range(dst, n) } : { src: f32Range(src, n), dst: f32Range(dst, extent) },
     workgroups: grid1d(rt, n),
   });
