@@ -190,6 +190,19 @@ export function packedUniforms(k: PackedKernelSpec, l: ReturnType<typeof packedL
   };
 }
 
+/**
+ * The uniforms and bindings of a subgroup- or tiled-kernel dispatch: the packed ones, the convolution gather's and
+ * the epilogue's. Merged by Object.assign, not spreads: spreading these 33 fields cost about 30 µs a dispatch in
+ * Node 20 (docs/benchmarks.md).
+ */
+export function gatherKernelArgs(k: PackedKernelSpec, l: ReturnType<typeof packedLaunch>, e: ReturnType<typeof epilogueLaunch>, tilesN: number, tiles: number) {
+  return {
+    uniforms: Object.assign(packedUniforms(k, l, tilesN, tiles), convGatherUniforms(l.conv), e.uniforms),
+    // The images' binding is declared twice (slots 2 and 5: vec4 rows and floats).
+    bindings: Object.assign({ x: k.x.binding, y: l.yBinding, bias: l.wbias.binding, c: l.wc.binding, yImg: l.yBinding }, e.bindings),
+  };
+}
+
 /** The convolution-gather uniforms of matmul_subgroup.wgsl (CONV_GATHER_UNIFORMS), by name. */
 export function convGatherUniforms(conv: ConvGather | null) {
   return {

@@ -6,7 +6,7 @@
 import type { GpuRuntime } from '../../gpu/runtime';
 import shader from './matmul_subgroup.wgsl';
 import { grid1d } from '../util';
-import { CONV_GATHER_UNIFORMS, EPILOGUE_BINDINGS, EPILOGUE_UNIFORMS, PACKED_BINDINGS, PACKED_UNIFORMS, type PackedKernelSpec, convGatherUniforms, epilogueLaunch, packedLaunch, packedUniforms } from './common';
+import { CONV_GATHER_UNIFORMS, EPILOGUE_BINDINGS, EPILOGUE_UNIFORMS, PACKED_BINDINGS, PACKED_UNIFORMS, type PackedKernelSpec, epilogueLaunch, gatherKernelArgs, packedLaunch } from './common';
 import { defineKernel, launch } from '../contract';
 
 export const matmulSubgroupKernel = defineKernel({
@@ -81,23 +81,19 @@ export function runSubgroupKernel(rt: GpuRuntime, k: PackedKernelSpec): void {
   const tilesN = Math.ceil(k.N / (subgroupTile(lanes)[1] * (wide ? 2 : 1)));
   const tiles = tilesN * Math.ceil(k.M / 32);
   const [gx, gy] = grid1d(rt, tiles, 1);
+  const args = gatherKernelArgs(k, l, e, tilesN, tiles);
+  const constants: Record<string, number> = { MODE: l.conv ? l.conv.mode : 0, WIDE: Number(wide), SG: lanes };
+  // llvmpipe's numbering beyond 16 lanes (see the shader).
+  if (rt.isSoftware && lanes > 16) constants.SPLIT16 = 1;
+  if (subgroupTestHooks.laneXor) constants.LANE_XOR = subgroupTestHooks.laneXor;
+  // The epilogue (read from the uniforms): where there is one, and for every MODE 1 product (see the shader).
+  if (e.any || l.conv?.mode === 1) constants.EPI = 1;
   launch(rt, matmulSubgroupKernel, {
     op: k.op,
     entry: 'main',
-    constants: {
-      MODE: l.conv ? l.conv.mode : 0,
-      WIDE: Number(wide),
-      SG: lanes,
-      // llvmpipe's numbering beyond 16 lanes (see the shader).
-      ...(rt.isSoftware && lanes > 16 ? { SPLIT16: 1 } : {}),
-      ...(subgroupTestHooks.laneXor ? { LANE_XOR: subgroupTestHooks.laneXor } : {}),
-      // The epilogue (read from the uniforms): where there is one, and for every MODE 1 product (see the shader).
-      ...(e.any || l.conv?.mode === 1 ? { EPI: 1 } : {}),
-    },
-    // Object.assign, not spreads: spreading these 33 fields cost about 30 µs a dispatch in Node 20 (docs/benchmarks.md).
-    uniforms: Object.assign(packedUniforms(k, l, tilesN, tiles), convGatherUniforms(l.conv), e.uniforms),
-    // The images' binding is declared twice (slots 2 and 5: vec4 rows and floats).
-    bindings: Object.assign({ x: k.x.binding, y: l.yBinding, bias: l.wbias.binding, c: l.wc.binding, yImg: l.yBinding }, e.bindings),
+    constants,
+    uniforms: args.uniforms,
+    bindings: args.bindings,
     workgroups: [gx, gy, l.outputs],
   });
 }

@@ -13,7 +13,7 @@ import type { GpuRuntime } from '../../gpu/runtime';
 import shader from './matmul_tiled.wgsl';
 import { grid1d } from '../util';
 import { type KernelContract, defineKernel, launch } from '../contract';
-import { CONV_GATHER_UNIFORMS, EPILOGUE_BINDINGS, EPILOGUE_UNIFORMS, PACKED_BINDINGS, PACKED_UNIFORMS, type PackedKernelSpec, type TiledName, convGatherUniforms, epilogueLaunch, packedLaunch, packedUniforms } from './common';
+import { CONV_GATHER_UNIFORMS, EPILOGUE_BINDINGS, EPILOGUE_UNIFORMS, PACKED_BINDINGS, PACKED_UNIFORMS, type PackedKernelSpec, type TiledName, epilogueLaunch, gatherKernelArgs, packedLaunch } from './common';
 
 /** One configuration: a BM × BN block tile in slabs of BK, TM × TN outputs per thread (BM/TM · BN/TN threads). */
 export interface TiledConfig {
@@ -113,13 +113,13 @@ export function runTiledKernel(rt: GpuRuntime, k: PackedKernelSpec, name: TiledN
   const tilesN = Math.ceil(k.N / cfg.bn);
   const tiles = tilesN * Math.ceil(k.M / cfg.bm);
   const [gx, gy] = grid1d(rt, tiles, 1);
+  const args = gatherKernelArgs(k, l, e, tilesN, tiles);
   launch(rt, CONTRACTS.get(name)!, {
     op: k.op,
     entry: 'main',
     constants: { MODE: l.conv ? l.conv.mode : 0 },
-    // Object.assign, not spreads (as in subgroup.ts).
-    uniforms: Object.assign(packedUniforms(k, l, tilesN, tiles), convGatherUniforms(l.conv), e.uniforms),
-    bindings: Object.assign({ x: k.x.binding, y: l.yBinding, bias: l.wbias.binding, c: l.wc.binding, yImg: l.yBinding }, e.bindings),
+    uniforms: args.uniforms,
+    bindings: args.bindings,
     workgroups: [gx, gy, l.outputs],
   });
 }
