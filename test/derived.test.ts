@@ -1,7 +1,8 @@
 // Write generations and the derived-buffer cache (src/gpu/derived.ts): which writes give a buffer a new
 // generation, the cache's keep/remake/release rules, and an evaluation scope over a ResNet-18, whose transformed
-// filters and folded batch norms are made once and remade after every kind of write to their sources (an SGD
-// step, a training-mode forward's running statistics, write(), copy()), never served stale.
+// filters, folded batch norms and packed implicit-GEMM weights are made once and remade after every kind of write
+// to their sources (an SGD step, a training-mode forward's running statistics, write(), copy()), never served
+// stale.
 import { describe, it, expect, beforeAll } from 'vitest';
 import { testRuntime } from './helpers/gpu';
 import { randomArray, tensor } from './helpers/numeric';
@@ -123,21 +124,24 @@ describe('DerivedCache', () => {
 });
 
 describe('an evaluation scope over a ResNet-18', () => {
-  it('makes the transformed filters and folded batch norms once, and remakes them after every kind of write to the weights or statistics', async () => {
+  it('makes the transformed filters, folded batch norms and packed weights once, and remakes them after every kind of write to the weights or statistics', async () => {
     const live = rt.poolStats().liveBuffers;
     const model = resnet18({ numClasses: 3, seed: 5 });
     const x = tensor(rt, randomArray(2 * 3 * 32 * 32, 61), [2, 3, 32, 32]);
     const labels = Tensor.fromArray(Int32Array.from([0, 2]), [2], 'i32', rt);
     const opt = new SGD(model.parameters(), { lr: 0.05, momentum: 0.9 });
-    /** An eval forward's logits and its dispatch count. */
+    /** An eval forward's logits, its dispatch count, and its weight packs for the implicit-GEMM kernel. */
     const forward = async () => {
       model.eval();
       const d0 = rt.counters.dispatches;
+      const packs: string[] = [];
+      rt.dispatchLog = (spec) => void (spec.op.startsWith('matmul-pack[W') && packs.push(spec.op));
       const y = noGrad(() => tidy(() => model.forward(x)));
+      rt.dispatchLog = null;
       const dispatches = rt.counters.dispatches - d0;
       const out = await y.toArray();
       y.dispose();
-      return { out, dispatches };
+      return { out, dispatches, packs };
     };
     /** The same forward with nothing kept: the reference for what the scope must give. */
     const fresh = async () => {
@@ -168,6 +172,9 @@ describe('an evaluation scope over a ResNet-18', () => {
         expect(rt.derived.counters.made - c0.made).toBe(made);
         expect(rt.derived.counters.hits - c0.hits).toBe(made);
         expect(second.dispatches).toBe(first.dispatches - made);
+        // The implicit-GEMM convolutions' packed weights are kept too (withPackedOperand).
+        expect(first.packs.length).toBeGreaterThan(0);
+        expect(second.packs).toEqual([]);
         expect(second.out).toEqual(first.out);
         expect(first.out).toEqual((await fresh()).out);
 

@@ -7,7 +7,7 @@
 import type { GpuRuntime } from '../../gpu/runtime';
 import { windowBinding } from '../util';
 import type { ConvGather, PackedKernel } from '../matmul/common';
-import { packOperand, releaseOperands } from '../matmul/pack';
+import { packOperand, releaseOperands, withPackedOperand } from '../matmul/pack';
 import { packedKernel, packedShape, packedTile, runPackedKernel } from '../matmul';
 import { sumAxis } from '../reduce';
 import { type Conv2dGeometry, type ConvEpilogue, geometryStr } from './geometry';
@@ -43,8 +43,8 @@ function images(rt: GpuRuntime, buf: GPUBuffer, imageSize: number, n0: number, n
 export function forwardImplicit(rt: GpuRuntime, x: GPUBuffer, w: GPUBuffer, bias: GPUBuffer | null, y: GPUBuffer, g: Conv2dGeometry, opts: ConvOptions, epi: ConvEpilogue = {}): void {
   const taps = g.C * g.KH * g.KW;
   const hw = g.OH * g.OW;
-  const X = packOperand(rt, w, taps, g.O, taps, true, 1, 0, 'W');
-  forEachImageTile(rt, g, opts, 0, (n0, nb) => {
+  // Wᵀ is packed once per evaluation, not once per batch (withPackedOperand).
+  withPackedOperand(rt, w, taps, g.O, taps, true, 1, 0, 'W', (X) => forEachImageTile(rt, g, opts, 0, (n0, nb) => {
     runPackedKernel(rt, {
       kernel: gatherKernel(rt, g, 'forward', g.O, nb * hw, taps),
       op: `conv2dFwd[${geometryStr(g)} images ${n0}+${nb}]`,
@@ -61,8 +61,7 @@ export function forwardImplicit(rt: GpuRuntime, x: GPUBuffer, w: GPUBuffer, bias
       biasPerRow: true,
       epilogue: { scale: epi.scale ?? null, residual: epi.residual ? { buffer: epi.residual, offset: n0 * g.O * hw } : null, relu: epi.relu },
     });
-  });
-  releaseOperands(rt, X);
+  }));
 }
 
 /**

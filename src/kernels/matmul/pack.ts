@@ -48,7 +48,27 @@ export function packOperand(rt: GpuRuntime, S: Mat, rows: number, cols: number, 
       workgroups: [Math.ceil(ld4 / 8), Math.ceil(Math.min(maxRows, rows - rowBase) / rowsPerGroup), matrices],
     });
   }
-  return { binding: { buffer: scratch, offset: 0, size: bytes }, off4: 0, ld4, stride4: matrices > 1 ? rows * ld4 : 0, scratch };
+  return packedView(scratch, rows, cols, matrices, scratch);
+}
+
+/** The operand in `buf` that packOperand wrote for `matrices` matrices of rows × cols (`scratch`: buf, or null when kept). */
+function packedView(buf: GPUBuffer, rows: number, cols: number, matrices: number, scratch: GPUBuffer | null): Operand {
+  const ld4 = Math.ceil(cols / 4);
+  const bytes = Math.max(16, matrices * rows * ld4 * 16);
+  return { binding: { buffer: buf, offset: 0, size: bytes }, off4: 0, ld4, stride4: matrices > 1 ? rows * ld4 : 0, scratch };
+}
+
+/**
+ * `use` with packOperand's packing of S, for a source that stays unwritten from one use to the next, such as a
+ * convolution's weights during an evaluation. Inside the runtime's derived-buffer scope (GpuRuntime.derived) the
+ * packed copy is made once and served again for as long as S's buffer is unwritten; outside a scope it is made
+ * and released after `use`. `use` must not release the operand.
+ */
+export function withPackedOperand<T>(rt: GpuRuntime, S: Mat, rows: number, cols: number, ldS: number, transpose: boolean, matrices: number, strideS: number, name: string, use: (op: Operand) => T): T {
+  const s = ref(S);
+  const key = `packed ${name} ${matrices}x${rows}x${cols} ld${ldS} s${strideS} at ${s.offset}${transpose ? ' T' : ''}`;
+  const make = () => [packOperand(rt, S, rows, cols, ldS, transpose, matrices, strideS, name).scratch as GPUBuffer];
+  return rt.derived.use(key, [s.buffer], make, ([buf]) => use(packedView(buf, rows, cols, matrices, null)));
 }
 
 /**
