@@ -23,7 +23,7 @@ const WINOGRAD_UNIFORMS = [
   ['N', 'u32'], ['C', 'u32'], ['H', 'u32'], ['W', 'u32'], ['TH', 'u32'], ['TW', 'u32'], ['ld', 'u32'], ['rows', 'u32'], ['O', 'u32'], ['flags', 'u32'],
   ['offSrc', 'u32'], ['offDst', 'u32'], ['offBias', 'u32'], ['offRes', 'u32'],
 ] as const;
-const WINOGRAD_ENTRIES = ['input_tiles', 'input_tiles_t', 'weight_tiles', 'output_tiles', 'grad_tiles', 'filter_grad'] as const;
+const WINOGRAD_ENTRIES = ['input_tiles', 'weight_tiles', 'output_tiles', 'grad_tiles', 'filter_grad'] as const;
 
 /** The kernel of each tile size: the shared entry points (winograd.wgsl), then that size's transforms. */
 export const winograd2Kernel = defineKernel({
@@ -36,7 +36,7 @@ export const winograd2Kernel = defineKernel({
 export const winograd4Kernel = defineKernel({
   name: 'conv/winograd.wgsl+winograd4.wgsl',
   shader: `${common}\n${tile4}`,
-  entries: [...WINOGRAD_ENTRIES, 'input_tiles_v4', 'input_tiles_t_v4', 'grad_tiles_v4'],
+  entries: [...WINOGRAD_ENTRIES, 'input_tiles_v4', 'grad_tiles_v4'],
   uniforms: WINOGRAD_UNIFORMS,
   // srcV: the images as vec4 (the *_v4 entries).
   bindings: [['src', 'read', ['srcV']], ['dst', 'read_write'], ['bias', 'read'], ['res', 'read']],
@@ -111,7 +111,7 @@ function kernelFor(rt: GpuRuntime, XI: number, M: number, N: number, K: number):
 
 interface Dispatch {
   grid: TileGrid;
-  entry: 'input_tiles' | 'input_tiles_t' | 'weight_tiles' | 'output_tiles' | 'grad_tiles' | 'filter_grad';
+  entry: 'input_tiles' | 'weight_tiles' | 'output_tiles' | 'grad_tiles' | 'filter_grad';
   op: string;
   src: { buffer: GPUBuffer; offset: number; elements: number };
   dst: { buffer: GPUBuffer; offset: number; elements: number };
@@ -132,7 +132,7 @@ interface Dispatch {
  * rows of whole vec4 (W and the images' offset multiples of 4), and KernelConfig.winogradVectorImages.
  */
 function vectorImages(rt: GpuRuntime, d: Dispatch): boolean {
-  const reads = d.entry === 'input_tiles' || d.entry === 'input_tiles_t' || d.entry === 'grad_tiles';
+  const reads = d.entry === 'input_tiles' || d.entry === 'grad_tiles';
   return kernelConfig(rt).winogradVectorImages && reads && d.grid.XI === 36 && d.p.W % 4 === 0 && d.src.offset % 4 === 0;
 }
 
@@ -293,7 +293,7 @@ export function winogradBackwardWeight(rt: GpuRuntime, x: GPUBuffer, dy: GPUBuff
     });
     run(rt, {
       grid,
-      entry: 'input_tiles_t',
+      entry: 'input_tiles', // flags 1: V[ξ][t][c], 8 channels × 8 tiles a workgroup
       op: `winograd-input ${tag}`,
       src: { buffer: x, offset: n0 * g.C * hw, elements: nb * g.C * hw },
       dst: { buffer: V, offset: 0, elements: XI * T * ldC },

@@ -80,21 +80,20 @@ fn inputTile(c: u32, t: u32, tMajor: bool) {
   inputTransform(base, i32(M * tile.y) - 1, i32(M * tile.z) - 1, select(c * p.ld + t, t * p.ld + c, tMajor), p.rows * p.ld);
 }
 
-// V[ξ][c][t]: a workgroup is 64 consecutive tiles of channel wid.y (its stores are runs along t).
-@compute @workgroup_size(64)
-fn input_tiles(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let t = wid.x * 64u + lid.x;
-  if (t >= p.N * p.TH * p.TW) { return; }
-  inputTile(wid.y, t, false);
+// The (channel, tile) of invocation i of workgroup wid in input_tiles and input_tiles_v4. flags bit 0 clear:
+// V[ξ][c][t], a workgroup is 64 consecutive tiles of channel wid.y (its stores are runs along t). Set: V[ξ][t][c]
+// (the weight gradient's layout), a workgroup is 8 channels × 8 tiles, channel fastest (its stores are runs of 8
+// along c). One entry point for both layouts: one pipeline to compile, not two.
+fn inputTileAt(wid: vec3u, i: u32) -> vec2u {
+  if ((p.flags & 1u) != 0u) { return vec2u(wid.y * 8u + (i & 7u), wid.x * 8u + (i >> 3u)); }
+  return vec2u(wid.y, wid.x * 64u + i);
 }
 
-// V[ξ][t][c]: a workgroup is 8 channels × 8 tiles (its stores are runs of 8 along c).
-@compute @workgroup_size(8, 8)
-fn input_tiles_t(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let c = wid.y * 8u + lid.x;
-  let t = wid.x * 8u + lid.y;
-  if (c >= p.C || t >= p.N * p.TH * p.TW) { return; }
-  inputTile(c, t, true);
+@compute @workgroup_size(64)
+fn input_tiles(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let ct = inputTileAt(wid, lid.x);
+  if (ct.x >= p.C || ct.y >= p.N * p.TH * p.TW) { return; }
+  inputTile(ct.x, ct.y, (p.flags & 1u) != 0u);
 }
 
 // U = G g Gᵀ for filter (o, c) of w [O, C, 3, 3], stored U[ξ][c][o] (rows = C, ld ≥ O); flags bit 0: for the
@@ -139,7 +138,7 @@ fn output_tiles(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id)
 }
 
 // Z = A e Aᵀ for the M × M tile e of dy [N, C, H, W] (0 past the edge), stored Z[ξ][t][c] (rows = T, ld ≥ C):
-// the weight gradient's left operand. A workgroup is 8 channels × 8 tiles, as in input_tiles_t.
+// the weight gradient's left operand. A workgroup is 8 channels × 8 tiles, as in input_tiles with flags bit 0.
 @compute @workgroup_size(8, 8)
 fn grad_tiles(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
   let c = wid.y * 8u + lid.x;

@@ -187,7 +187,7 @@ fn filterGradTransform(at: u32, stride: u32, out: u32) {
 }
 
 // ---------------------------------------------------------------- images read and written as vec4
-// Entries *_v4: input_tiles, input_tiles_t and grad_tiles for images whose rows are whole vec4 (W and the
+// Entries *_v4: input_tiles and grad_tiles for images whose rows are whole vec4 (W and the
 // images' offset multiples of 4; the launcher checks), reading them through a vec4 view of the same binding.
 // A 4×4 tile's row starts on a vec4, so an input patch row (6 pixels from 4·tw − 1) takes vec4 loads instead of
 // single floats, which matters on llvmpipe, where each load is one per lane. Output tiles are stored one float
@@ -219,19 +219,12 @@ fn inputTileV(c: u32, t: u32, tMajor: bool) {
   patchTransform(patchRowV(base, h0, tw), patchRowV(base, h0 + 1, tw), patchRowV(base, h0 + 2, tw), patchRowV(base, h0 + 3, tw), patchRowV(base, h0 + 4, tw), patchRowV(base, h0 + 5, tw), select(c * p.ld + t, t * p.ld + c, tMajor), p.rows * p.ld);
 }
 
+// input_tiles through srcV (flags bit 0: the layout, as there).
 @compute @workgroup_size(64)
 fn input_tiles_v4(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let t = wid.x * 64u + lid.x;
-  if (t >= p.N * p.TH * p.TW) { return; }
-  inputTileV(wid.y, t, false);
-}
-
-@compute @workgroup_size(8, 8)
-fn input_tiles_t_v4(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let c = wid.y * 8u + lid.x;
-  let t = wid.x * 8u + lid.y;
-  if (c >= p.C || t >= p.N * p.TH * p.TW) { return; }
-  inputTileV(c, t, true);
+  let ct = inputTileAt(wid, lid.x);
+  if (ct.x >= p.C || ct.y >= p.N * p.TH * p.TW) { return; }
+  inputTileV(ct.x, ct.y, (p.flags & 1u) != 0u);
 }
 
 // gradRow through srcV: A applied to pixels (h, 4·tw … 4·tw + 3), 0 below the image.
