@@ -4,7 +4,7 @@
  * src/reference/optim_cases.ts. PyTorch itself: test/optim_parity.test.ts.
  */
 import { describe, it, expect, beforeAll } from 'vitest';
-import { testRuntime } from './helpers/gpu';
+import { dispatchEntries, testRuntime } from './helpers/gpu';
 import { TOL, expectClose, randomArray, tensor } from './helpers/numeric';
 import { ADAM_MULTI_SLOTS, adamUpdate, adamUpdateMany, type AdamGroupHyper, type AdamSlot } from '../src/kernels/adam';
 import { makeOptimizer, makeScheduler } from './helpers/optim';
@@ -561,8 +561,10 @@ describe('the multi-tensor Adam update (kernels/adam/multi.ts) gives the bits of
         ts.map((t, i) => ({ param: t.param.buffer, grad: t.grad.buffer, state: { expAvg: t.m.buffer, expAvgSq: t.v.buffer, maxExpAvgSq: t.vmax?.buffer ?? null }, n: SIZES[i], step: 1 + (i % 3) + step }));
       for (const s of slots(a)) adamUpdate(rt, s.param, s.grad, s.state, s.n, { ...h, step: s.step });
       const before = rt.counters.dispatches;
-      adamUpdateMany(rt, slots(b), h, { slots: maxSlots, workgroups });
+      const entries = dispatchEntries(rt, () => adamUpdateMany(rt, slots(b), h, { slots: maxSlots, workgroups }));
       const k = Math.min(maxSlots ?? ADAM_MULTI_SLOTS, Math.floor(rt.limits.maxStorageBuffersPerShaderStage / (amsgrad ? 5 : 4)));
+      // A shorter last chunk takes the full chunks' entry, its last slots empty: one pipeline per layout.
+      expect(entries.filter((e) => /_x\d+$/.test(e) && !e.endsWith(`_x${k}`)), 'multi-tensor entries of another size').toEqual([]);
       const vec4 = SIZES.filter((n) => n % 4 === 0).length;
       expect(rt.counters.dispatches - before, 'dispatches').toBe(Math.ceil(vec4 / k) + Math.ceil((SIZES.length - vec4) / k));
       for (let i = 0; i < SIZES.length; i++) {

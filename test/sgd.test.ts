@@ -1,6 +1,6 @@
 import { withKernelConfig } from '../src/kernels/config';
 import { describe, it, expect, beforeAll } from 'vitest';
-import { testRuntime } from './helpers/gpu';
+import { dispatchEntries, testRuntime } from './helpers/gpu';
 import { TOL, expectClose, randomArray, tensor } from './helpers/numeric';
 import { SgdRef } from '../src/reference/sgd';
 import { SGD_COMBOS, SGD_LRS, SGD_SHAPES, sgdParams, sgdStepGrads } from '../src/reference/cases';
@@ -204,8 +204,10 @@ describe('the multi-tensor update (kernels/sgd/multi.ts) gives the bits of one u
       const slots = (ts: typeof a): SgdSlot[] => ts.map((t, i) => ({ param: t.param.buffer, grad: t.grad.buffer, buf: t.buf?.buffer ?? null, n: SIZES[i], first: momentum && step === 0 && i % 3 === 0 }));
       for (const s of slots(a)) sgdUpdate(rt, s.param, s.grad, s.buf, s.n, h, s.first);
       const before = rt.counters.dispatches;
-      sgdUpdateMany(rt, slots(b), h, { slots: maxSlots, workgroups });
+      const entries = dispatchEntries(rt, () => sgdUpdateMany(rt, slots(b), h, { slots: maxSlots, workgroups }));
       const k = Math.min(maxSlots ?? SGD_MULTI_SLOTS, Math.floor(rt.limits.maxStorageBuffersPerShaderStage / (momentum ? 3 : 2)));
+      // A shorter last chunk takes the full chunks' entry, its last slots empty: one pipeline per layout.
+      expect(entries.filter((e) => /_x\d+$/.test(e) && !e.endsWith(`_x${k}`)), 'multi-tensor entries of another size').toEqual([]);
       const vec4 = SIZES.filter((n) => n % 4 === 0).length;
       expect(rt.counters.dispatches - before, 'dispatches').toBe(Math.ceil(vec4 / k) + Math.ceil((SIZES.length - vec4) / k));
       for (let i = 0; i < SIZES.length; i++) {

@@ -1,9 +1,9 @@
 /**
  * What the multi-tensor optimizer updates (kernels/sgd/multi.ts, kernels/adam/multi.ts) share: the generated
  * WGSL entries that give each tensor (slot) its own range of workgroups, and on the host the split of a group's
- * tensors into dispatches and each slot's workgroups.
+ * tensors into dispatches, each slot's workgroups, and the bindings of empty slots.
  */
-import type { GpuRuntime } from '../gpu/runtime';
+import type { Binding, GpuRuntime } from '../gpu/runtime';
 import { kernelConfig } from './config';
 import { gridStride } from './util';
 
@@ -38,7 +38,9 @@ ${Array.from({ length: count }, (_, k) => slotLoop(`${mode}${v ? 'v' : ''}`, k))
  * Run `multi` on chunks of up to `maxSlots` tensors (and of as many as `buffersPerSlot` buffers each let the
  * device bind beside `sharedBuffers`; one each where the kernel configuration's multiTensorUpdate is off, unless `requested` says
  * otherwise): tensors whose size is a multiple of 4 together (vec4 entries), the others together; a lone or empty
- * tensor goes to `single`.
+ * tensor goes to `single`. Every chunk is given the same entry size `entrySlots` (the full chunks'): a shorter chunk
+ * (the last one) leaves its entry's last slots empty (emptySlotBinding), so that an update compiles one pipeline
+ * for each layout, not one more for its last chunk (0.7 s on one llvmpipe core for SGD's).
  */
 export function forEachMultiChunk<S extends { n: number }>(
   rt: GpuRuntime,
@@ -47,7 +49,7 @@ export function forEachMultiChunk<S extends { n: number }>(
   maxSlots: number,
   requested: number | undefined,
   single: (s: S) => void,
-  multi: (chunk: readonly S[], vec4: boolean) => void,
+  multi: (chunk: readonly S[], vec4: boolean, entrySlots: number) => void,
   sharedBuffers = 0,
 ): void {
   const fit = Math.floor((rt.limits.maxStorageBuffersPerShaderStage - sharedBuffers) / buffersPerSlot);
@@ -61,7 +63,7 @@ export function forEachMultiChunk<S extends { n: number }>(
     for (let at = 0; at < list.length; at += k) {
       const chunk = list.slice(at, at + k);
       if (chunk.length === 1) single(chunk[0]);
-      else multi(chunk, vec4);
+      else multi(chunk, vec4, k);
     }
   }
   for (const s of slots) if (s.n === 0) single(s);
@@ -85,4 +87,34 @@ export function slotWorkgroups(rt: GpuRuntime, chunk: readonly { n: number }[], 
     wgEnd.push(wg);
   }
   return { units, wgEnd };
+}
+
+/** The most buffers one slot of a multi-tensor entry binds (Adam's with amsgrad: 5). */
+const EMPTY_SLOT_BUFFERS = 5;
+/** The most slots a multi-tensor entry has. */
+const EMPTY_SLOTS = 8;
+/** Bytes of each empty binding: one storage offset alignment (at most 256 bytes by the WebGPU spec). */
+const EMPTY_BYTES = 256;
+const emptyBuffers = new WeakMap<GpuRuntime, Record<'read' | 'read_write', GPUBuffer>>();
+
+/**
+ * The binding of buffer `j` (0 ≤ j < 5) of slot `k` (0 ≤ k < 8) of a multi-tensor entry that the chunk leaves
+ * empty (forEachMultiChunk), declared `access` by the shader: a 256-byte range of its own in one of two small
+ * buffers the runtime keeps (made once, destroyed with the runtime), one for read-only bindings and one for
+ * read-write ones (WebGPU refuses a buffer bound both ways in one dispatch). The slot has no units and no
+ * workgroups: nothing reads or writes it.
+ */
+export function emptySlotBinding(rt: GpuRuntime, k: number, j: number, access: 'read' | 'read_write'): Binding {
+  if (k >= EMPTY_SLOTS || j >= EMPTY_SLOT_BUFFERS) throw new Error(`emptySlotBinding: slot ${k}, buffer ${j} is past ${EMPTY_SLOTS} slots of ${EMPTY_SLOT_BUFFERS} buffers`);
+  let buffers = emptyBuffers.get(rt);
+  if (!buffers) {
+    const make = (a: string) => rt.device.createBuffer({ label: `multi-tensor empty slots (${a})`, size: EMPTY_SLOTS * EMPTY_SLOT_BUFFERS * EMPTY_BYTES, usage: GPUBufferUsage.STORAGE });
+    const made = { read: make('read'), read_write: make('read_write') };
+    rt.onDestroy(() => {
+      made.read.destroy();
+      made.read_write.destroy();
+    });
+    emptyBuffers.set(rt, (buffers = made));
+  }
+  return { buffer: buffers[access], offset: (k * EMPTY_SLOT_BUFFERS + j) * EMPTY_BYTES, size: EMPTY_BYTES };
 }

@@ -15,3 +15,19 @@ export function testRuntime(): Promise<GpuRuntime> {
   }
   return rt;
 }
+
+/** The entry point of every dispatch that `fn` asks `rt` for (`main` where a dispatch names none). */
+export function dispatchEntries(rt: GpuRuntime, fn: () => void): string[] {
+  const entries: string[] = [];
+  const outer = rt.dispatchLog;
+  rt.dispatchLog = (spec) => {
+    entries.push(spec.entry ?? 'main');
+    outer?.(spec);
+  };
+  try {
+    fn();
+  } finally {
+    rt.dispatchLog = outer;
+  }
+  return entries;
+}

@@ -5,7 +5,7 @@ import { withPrelude } from '../prelude';
 import { defineKernel, launch, vec4Named, type LaunchSpec } from '../contract';
 import { f32Range, gridStride } from '../util';
 import { ADAM_MULTI_SLOTS, adamMultiKernel, type AdamSlotBinding, type AdamSlotUniform } from './multi';
-import { forEachMultiChunk, slotWorkgroups } from '../multi_tensor';
+import { emptySlotBinding, forEachMultiChunk, slotWorkgroups } from '../multi_tensor';
 
 export { ADAM_MULTI_SLOTS, adamMultiKernel };
 
@@ -109,11 +109,12 @@ export function adamUpdateMany(rt: GpuRuntime, slots: readonly AdamSlot[], h: Ad
     ADAM_MULTI_SLOTS,
     limits.slots,
     (s) => adamUpdate(rt, s.param, s.grad, s.state, s.n, { ...h, step: s.step }),
-    (chunk, vec4) => launchMulti(rt, chunk, h, amsgrad, vec4, limits.workgroups),
+    (chunk, vec4, entrySlots) => launchMulti(rt, chunk, entrySlots, h, amsgrad, vec4, limits.workgroups),
   );
 }
 
-function launchMulti(rt: GpuRuntime, chunk: readonly AdamSlot[], h: AdamGroupHyper, amsgrad: boolean, vec4: boolean, maxWorkgroups = Infinity): void {
+/** One dispatch of the `_x<entrySlots>` entry for `chunk` (its slots past the chunk empty). */
+function launchMulti(rt: GpuRuntime, chunk: readonly AdamSlot[], entrySlots: number, h: AdamGroupHyper, amsgrad: boolean, vec4: boolean, maxWorkgroups = Infinity): void {
   type Spec = LaunchSpec<AdamSlotUniform, AdamSlotBinding>;
   // As adamUpdate's uniforms.
   const uniforms = groupUniforms(h) as Spec['uniforms'];
@@ -126,17 +127,18 @@ function launchMulti(rt: GpuRuntime, chunk: readonly AdamSlot[], h: AdamGroupHyp
     const bc = s ? biasCorrections(h, s.step) : { step_size: 0, bc2_sqrt: 0 };
     uniforms[`step_size${k}`] = bc.step_size;
     uniforms[`bc2_sqrt${k}`] = bc.bc2_sqrt;
-    const range = (b: GPUBuffer | null | undefined) => (s && b ? f32Range(b, s.n) : null);
-    bindings[`param${k}`] = range(s?.param);
-    bindings[`grad${k}`] = range(s?.grad);
-    bindings[`exp_avg${k}`] = range(s?.state.expAvg);
-    bindings[`exp_avg_sq${k}`] = range(s?.state.expAvgSq);
-    bindings[`max_exp_avg_sq${k}`] = amsgrad ? range(s?.state.maxExpAvgSq) : null;
+    // Buffer j of the slot: the tensor's, else (a slot the entry has past the chunk) an empty one.
+    const range = (b: GPUBuffer | null | undefined, j: number) => (s ? (b ? f32Range(b, s.n) : null) : k < entrySlots ? emptySlotBinding(rt, k, j, j === 1 ? 'read' : 'read_write') : null);
+    bindings[`param${k}`] = range(s?.param, 0);
+    bindings[`grad${k}`] = range(s?.grad, 1);
+    bindings[`exp_avg${k}`] = range(s?.state.expAvg, 2);
+    bindings[`exp_avg_sq${k}`] = range(s?.state.expAvgSq, 3);
+    bindings[`max_exp_avg_sq${k}`] = amsgrad ? range(s?.state.maxExpAvgSq, 4) : null;
   }
   const floats = chunk.reduce((a, s) => a + s.n, 0);
   launch(rt, adamMultiKernel, {
     op: `${h.decoupled ? 'adamw' : 'adam'}[${chunk.length} tensors, ${floats}${amsgrad ? ' amsgrad' : ''}]`,
-    entry: `${amsgrad ? 'adam_amsgrad' : 'adam'}${vec4 ? '_v4' : ''}_x${chunk.length}`,
+    entry: `${amsgrad ? 'adam_amsgrad' : 'adam'}${vec4 ? '_v4' : ''}_x${entrySlots}`,
     uniforms,
     bindings,
     workgroups: [wgEnd[ADAM_MULTI_SLOTS - 1]],

@@ -7,7 +7,7 @@ import type { GpuRuntime } from '../../gpu/runtime';
 import ampShader from './amp.wgsl';
 import { withPrelude } from '../prelude';
 import { defineKernel, launch, vec4Named, type LaunchSpec } from '../contract';
-import { forEachMultiChunk, slotWorkgroups } from '../multi_tensor';
+import { emptySlotBinding, forEachMultiChunk, slotWorkgroups } from '../multi_tensor';
 import { AMP_MULTI_SLOTS, type AmpSlotBinding, type AmpSlotUniform, ampMultiKernel } from './multi';
 
 /** The contract of amp.wgsl. */
@@ -63,7 +63,7 @@ export function unscaleGrads(rt: GpuRuntime, grads: readonly UnscaleSlot[], invS
     AMP_MULTI_SLOTS,
     limits.slots,
     (g) => unscaleGrad(rt, g.buffer, g.n, invScale, found),
-    (chunk, vec4) => {
+    (chunk, vec4, entrySlots) => {
       type Spec = LaunchSpec<AmpSlotUniform, AmpSlotBinding>;
       const { units, wgEnd } = slotWorkgroups(rt, chunk, vec4, AMP_MULTI_SLOTS, limits.workgroups);
       const uniforms = { inv_scale: invScale } as Spec['uniforms'];
@@ -72,11 +72,11 @@ export function unscaleGrads(rt: GpuRuntime, grads: readonly UnscaleSlot[], invS
         const g = chunk[k];
         uniforms[`n${k}`] = units[k];
         uniforms[`wg${k}`] = wgEnd[k];
-        bindings[`grad${k}`] = g ? { buffer: g.buffer, offset: 0, size: g.n * 4 } : null;
+        bindings[`grad${k}`] = g ? { buffer: g.buffer, offset: 0, size: g.n * 4 } : k < entrySlots ? emptySlotBinding(rt, k, 0, 'read_write') : null;
       }
       launch(rt, ampMultiKernel, {
         op: `gradScaler.unscale[${chunk.length} tensors, ${chunk.reduce((a, g) => a + g.n, 0)}]`,
-        entry: `amp_unscale${vec4 ? '_v4' : ''}_x${chunk.length}`,
+        entry: `amp_unscale${vec4 ? '_v4' : ''}_x${entrySlots}`,
         uniforms,
         bindings,
         workgroups: [wgEnd[AMP_MULTI_SLOTS - 1]],

@@ -8,7 +8,7 @@ import { withPrelude } from '../prelude';
 import { defineKernel, launch, vec4Named, type LaunchSpec } from '../contract';
 import { f32Range, gridStride } from '../util';
 import { SGD_MULTI_SLOTS, sgdMultiKernel, type SlotBinding, type SlotUniform } from './multi';
-import { forEachMultiChunk, slotWorkgroups } from '../multi_tensor';
+import { emptySlotBinding, forEachMultiChunk, slotWorkgroups } from '../multi_tensor';
 
 export { SGD_MULTI_SLOTS, sgdMultiKernel };
 
@@ -92,11 +92,12 @@ export function sgdUpdateMany(rt: GpuRuntime, slots: readonly SgdSlot[], h: SgdH
     SGD_MULTI_SLOTS,
     limits.slots,
     (s) => sgdUpdate(rt, s.param, s.grad, s.buf, s.n, h, s.first),
-    (chunk, vec4) => launchMulti(rt, chunk, h, vec4, limits.workgroups),
+    (chunk, vec4, entrySlots) => launchMulti(rt, chunk, entrySlots, h, vec4, limits.workgroups),
   );
 }
 
-function launchMulti(rt: GpuRuntime, chunk: readonly SgdSlot[], h: SgdHyper, vec4: boolean, maxWorkgroups = Infinity): void {
+/** One dispatch of the `_x<entrySlots>` entry for `chunk` (its slots past the chunk empty). */
+function launchMulti(rt: GpuRuntime, chunk: readonly SgdSlot[], entrySlots: number, h: SgdHyper, vec4: boolean, maxWorkgroups = Infinity): void {
   const withMomentum = h.momentum !== 0;
   type Spec = LaunchSpec<SlotUniform, SlotBinding>;
   const uniforms = {
@@ -114,14 +115,15 @@ function launchMulti(rt: GpuRuntime, chunk: readonly SgdSlot[], h: SgdHyper, vec
     uniforms[`n${k}`] = units[k];
     uniforms[`wg${k}`] = wgEnd[k];
     uniforms[`first${k}`] = Boolean(s?.first);
-    bindings[`param${k}`] = s ? f32Range(s.param, s.n) : null;
-    bindings[`grad${k}`] = s ? f32Range(s.grad, s.n) : null;
-    bindings[`buf${k}`] = s && withMomentum ? f32Range(s.buf!, s.n) : null;
+    const empty = (j: number, access: 'read' | 'read_write') => (k < entrySlots ? emptySlotBinding(rt, k, j, access) : null);
+    bindings[`param${k}`] = s ? f32Range(s.param, s.n) : empty(0, 'read_write');
+    bindings[`grad${k}`] = s ? f32Range(s.grad, s.n) : empty(1, 'read');
+    bindings[`buf${k}`] = !withMomentum ? null : s ? f32Range(s.buf!, s.n) : empty(2, 'read_write');
   }
   const floats = chunk.reduce((a, s) => a + s.n, 0);
   launch(rt, sgdMultiKernel, {
     op: `sgd[${chunk.length} tensors, ${floats}${withMomentum ? ' momentum' : ''}]`,
-    entry: `sgd_${withMomentum ? 'momentum' : 'plain'}${vec4 ? '_v4' : ''}_x${chunk.length}`,
+    entry: `sgd_${withMomentum ? 'momentum' : 'plain'}${vec4 ? '_v4' : ''}_x${entrySlots}`,
     uniforms,
     bindings,
     workgroups: [wgEnd[SGD_MULTI_SLOTS - 1]],
