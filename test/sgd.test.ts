@@ -9,6 +9,7 @@ import { Tensor } from '../src/autograd/tensor';
 import { tidy } from '../src/autograd/scope';
 import { SGD, type SGDOptions } from '../src/train/sgd';
 import { SGD_MULTI_SLOTS, sgdUpdate, sgdUpdateMany, type SgdHyper, type SgdSlot } from '../src/kernels/sgd';
+import { emptySlotBinding } from '../src/kernels/multi_tensor';
 
 let rt: GpuRuntime;
 beforeAll(async () => {
@@ -258,5 +259,28 @@ describe('the multi-tensor update (kernels/sgd/multi.ts) gives the bits of one u
     opt.zeroGrad();
     opt.dispose();
     for (const p of gpu) p.dispose();
+  });
+});
+
+describe('emptySlotBinding (the empty slots of a multi-tensor entry)', () => {
+  it('gives every slot and buffer its own range, read-only and read-write bindings different buffers, and refuses slots past the entries', () => {
+    const all = [0, 1, 2, 3, 4, 5, 6, 7].flatMap((k) => [0, 1, 2, 3, 4].flatMap((j) => (['read', 'read_write'] as const).map((a) => ({ a, b: emptySlotBinding(rt, k, j, a) }))));
+    const read = all.filter((x) => x.a === 'read').map((x) => x.b);
+    const write = all.filter((x) => x.a === 'read_write').map((x) => x.b);
+    expect(new Set(read.map((b) => b.buffer)).size).toBe(1);
+    expect(new Set(write.map((b) => b.buffer)).size).toBe(1);
+    expect(read[0].buffer).not.toBe(write[0].buffer);
+    for (const list of [read, write]) {
+      const ranges = list.map((b) => [b.offset ?? 0, (b.offset ?? 0) + (b.size ?? 0)]).sort((x, y) => x[0] - y[0]);
+      for (let i = 1; i < ranges.length; i++) expect(ranges[i][0]).toBeGreaterThanOrEqual(ranges[i - 1][1]);
+      for (const b of list) {
+        expect((b.offset ?? 0) % rt.device.limits.minStorageBufferOffsetAlignment).toBe(0);
+        expect((b.offset ?? 0) + (b.size ?? 0)).toBeLessThanOrEqual(b.buffer.size);
+      }
+    }
+    // The same runtime keeps the same two buffers.
+    expect(emptySlotBinding(rt, 3, 2, 'read').buffer).toBe(read[0].buffer);
+    expect(() => emptySlotBinding(rt, 8, 0, 'read')).toThrowError(/slot 8/);
+    expect(() => emptySlotBinding(rt, 0, 5, 'read_write')).toThrowError(/buffer 5/);
   });
 });
