@@ -8,8 +8,9 @@ import type { GpuRuntime } from '../src/gpu/runtime';
 import { Tensor } from '../src/autograd/tensor';
 import { tidy } from '../src/autograd/scope';
 import { SGD, type SGDOptions } from '../src/train/sgd';
-import { SGD_MULTI_SLOTS, sgdUpdate, sgdUpdateMany, type SgdHyper, type SgdSlot } from '../src/kernels/sgd';
-import { emptySlotBinding } from '../src/kernels/multi_tensor';
+import { SGD_MULTI_SLOTS, sgdMultiKernel, sgdUpdate, sgdUpdateMany, type SgdHyper, type SgdSlot } from '../src/kernels/sgd';
+import { bindEmptySlots } from '../src/kernels/multi_tensor';
+import type { Binding } from '../src/gpu/runtime';
 
 let rt: GpuRuntime;
 beforeAll(async () => {
@@ -262,15 +263,27 @@ describe('the multi-tensor update (kernels/sgd/multi.ts) gives the bits of one u
   });
 });
 
-describe('emptySlotBinding (the empty slots of a multi-tensor entry)', () => {
-  it('gives every slot and buffer its own range, read-only and read-write bindings different buffers, and refuses slots past the entries', () => {
-    const all = [0, 1, 2, 3, 4, 5, 6, 7].flatMap((k) => [0, 1, 2, 3, 4].flatMap((j) => (['read', 'read_write'] as const).map((a) => ({ a, b: emptySlotBinding(rt, k, j, a) }))));
-    const read = all.filter((x) => x.a === 'read').map((x) => x.b);
-    const write = all.filter((x) => x.a === 'read_write').map((x) => x.b);
+describe('bindEmptySlots (the empty slots of a multi-tensor entry)', () => {
+  it('binds the slots past the chunk that the entry has, where slot 0 is bound, each to its own range, read-only and read-write bindings to different buffers', () => {
+    type B = (typeof sgdMultiKernel.bindings)[number][0];
+    const real = { buffer: rt.alloc(64), offset: 0, size: 64 };
+    const bindings = Object.fromEntries(sgdMultiKernel.bindings.map(([n]) => [n, null])) as Record<B, Binding | null>;
+    for (const k of [0, 1]) Object.assign(bindings, { [`param${k}`]: real, [`grad${k}`]: real }); // buf<k> unbound: no momentum
+    bindEmptySlots(rt, sgdMultiKernel, bindings, 2, 5);
+    const bound = (n: string) => bindings[n as B];
+    for (const k of [0, 1]) expect([bound(`param${k}`), bound(`grad${k}`), bound(`buf${k}`)]).toEqual([real, real, null]);
+    for (let k = 5; k < SGD_MULTI_SLOTS; k++) for (const n of ['param', 'grad', 'buf']) expect(bound(`${n}${k}`), `${n}${k}`).toBeNull();
+    const empty = [2, 3, 4].flatMap((k) => {
+      expect(bound(`buf${k}`), `buf${k}`).toBeNull(); // the entry without momentum does not use it
+      return [bound(`param${k}`)!, bound(`grad${k}`)!];
+    });
+    expect(empty.every((b) => b && b.buffer !== real.buffer)).toBe(true);
+    const written = [2, 3, 4].map((k) => bound(`param${k}`)!);
+    const read = [2, 3, 4].map((k) => bound(`grad${k}`)!);
+    expect(new Set(written.map((b) => b.buffer)).size).toBe(1);
     expect(new Set(read.map((b) => b.buffer)).size).toBe(1);
-    expect(new Set(write.map((b) => b.buffer)).size).toBe(1);
-    expect(read[0].buffer).not.toBe(write[0].buffer);
-    for (const list of [read, write]) {
+    expect(written[0].buffer).not.toBe(read[0].buffer);
+    for (const list of [written, read]) {
       const ranges = list.map((b) => [b.offset ?? 0, (b.offset ?? 0) + (b.size ?? 0)]).sort((x, y) => x[0] - y[0]);
       for (let i = 1; i < ranges.length; i++) expect(ranges[i][0]).toBeGreaterThanOrEqual(ranges[i - 1][1]);
       for (const b of list) {
@@ -279,8 +292,12 @@ describe('emptySlotBinding (the empty slots of a multi-tensor entry)', () => {
       }
     }
     // The same runtime keeps the same two buffers.
-    expect(emptySlotBinding(rt, 3, 2, 'read').buffer).toBe(read[0].buffer);
-    expect(() => emptySlotBinding(rt, 8, 0, 'read')).toThrowError(/slot 8/);
-    expect(() => emptySlotBinding(rt, 0, 5, 'read_write')).toThrowError(/buffer 5/);
+    const again = { ...bindings, param2: null } as Record<B, Binding | null>;
+    bindEmptySlots(rt, sgdMultiKernel, again, 2, 3);
+    expect(again.param2!.buffer).toBe(written[0].buffer);
+    // A contract of more bindings than the buffers hold ranges for is refused.
+    const big = { ...sgdMultiKernel, bindings: Array.from({ length: 65 }, (_, i) => [`b${i}`, 'read'] as const) };
+    expect(() => bindEmptySlots(rt, big, {} as Record<string, null>, 0, 1)).toThrowError(/65 bindings/);
+    rt.release(real.buffer);
   });
 });

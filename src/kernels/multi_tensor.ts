@@ -3,7 +3,8 @@
  * WGSL entries that give each tensor (slot) its own range of workgroups, and on the host the split of a group's
  * tensors into dispatches, each slot's workgroups, and the bindings of empty slots.
  */
-import type { Binding, GpuRuntime } from '../gpu/runtime';
+import type { GpuRuntime } from '../gpu/runtime';
+import type { Access, BindingValue, KernelContract } from './contract';
 import { kernelConfig } from './config';
 import { gridStride } from './util';
 
@@ -39,7 +40,7 @@ ${Array.from({ length: count }, (_, k) => slotLoop(`${mode}${v ? 'v' : ''}`, k))
  * device bind beside `sharedBuffers`; one each where the kernel configuration's multiTensorUpdate is off, unless `requested` says
  * otherwise): tensors whose size is a multiple of 4 together (vec4 entries), the others together; a lone or empty
  * tensor goes to `single`. Every chunk is given the same entry size `entrySlots` (the full chunks'): a shorter chunk
- * (the last one) leaves its entry's last slots empty (emptySlotBinding), so that an update compiles one pipeline
+ * (the last one) leaves its entry's last slots empty (bindEmptySlots), so that an update compiles one pipeline
  * for each layout, not one more for its last chunk (0.7 s on one llvmpipe core for SGD's).
  */
 export function forEachMultiChunk<S extends { n: number }>(
@@ -89,26 +90,36 @@ export function slotWorkgroups(rt: GpuRuntime, chunk: readonly { n: number }[], 
   return { units, wgEnd };
 }
 
-/** The most buffers one slot of a multi-tensor entry binds (Adam's with amsgrad: 5). */
-const EMPTY_SLOT_BUFFERS = 5;
-/** The most slots a multi-tensor entry has. */
-const EMPTY_SLOTS = 8;
 /** Bytes of each empty binding: one storage offset alignment (at most 256 bytes by the WebGPU spec). */
 const EMPTY_BYTES = 256;
-const emptyBuffers = new WeakMap<GpuRuntime, Record<'read' | 'read_write', GPUBuffer>>();
+/** The most bindings a multi-tensor contract declares (Adam's: 8 slots of 5). */
+const EMPTY_RANGES = 64;
+const emptyBuffers = new WeakMap<GpuRuntime, Record<Access, GPUBuffer>>();
 
 /**
- * The binding of buffer `j` (0 ≤ j < 5) of slot `k` (0 ≤ k < 8) of a multi-tensor entry that the chunk leaves
- * empty (forEachMultiChunk), declared `access` by the shader: a 256-byte range of its own in one of two small
- * buffers the runtime keeps (made once, destroyed with the runtime), one for read-only bindings and one for
- * read-write ones (WebGPU refuses a buffer bound both ways in one dispatch). The slot has no units and no
- * workgroups: nothing reads or writes it.
+ * Bind the slots a multi-tensor launch leaves empty: forEachMultiChunk gives a shorter chunk the full chunks'
+ * entry (`_x<entrySlots>`), whose slots chunkLength ≤ k < entrySlots have no units and no workgroups, so nothing
+ * reads or writes them, but WebGPU wants every binding of the entry bound. Each binding `<name><k>` of such a slot
+ * whose slot-0 twin `<name>0` is bound (the entry uses it) gets a 256-byte range of its own, at its contract
+ * position, in one of two small buffers the runtime keeps (made once, destroyed with the runtime): one for the
+ * contract's read-only bindings and one for its read-write ones, since WebGPU refuses a buffer bound both ways in
+ * one dispatch.
  */
-export function emptySlotBinding(rt: GpuRuntime, k: number, j: number, access: 'read' | 'read_write'): Binding {
-  if (k >= EMPTY_SLOTS || j >= EMPTY_SLOT_BUFFERS) throw new Error(`emptySlotBinding: slot ${k}, buffer ${j} is past ${EMPTY_SLOTS} slots of ${EMPTY_SLOT_BUFFERS} buffers`);
+export function bindEmptySlots<B extends string>(rt: GpuRuntime, kernel: KernelContract<string, B>, bindings: { [K in B]: BindingValue }, chunkLength: number, entrySlots: number): void {
+  if (kernel.bindings.length > EMPTY_RANGES) throw new Error(`bindEmptySlots: ${kernel.name} declares ${kernel.bindings.length} bindings, past ${EMPTY_RANGES}`);
+  kernel.bindings.forEach(([name, access], i) => {
+    const m = /^(.*?)(\d+)$/.exec(name);
+    if (!m) return; // a binding all slots share
+    const k = Number(m[2]);
+    if (k < chunkLength || k >= entrySlots || !bindings[`${m[1]}0` as B]) return;
+    bindings[name] = { buffer: emptyBuffer(rt, access), offset: i * EMPTY_BYTES, size: EMPTY_BYTES };
+  });
+}
+
+function emptyBuffer(rt: GpuRuntime, access: Access): GPUBuffer {
   let buffers = emptyBuffers.get(rt);
   if (!buffers) {
-    const make = (a: string) => rt.device.createBuffer({ label: `multi-tensor empty slots (${a})`, size: EMPTY_SLOTS * EMPTY_SLOT_BUFFERS * EMPTY_BYTES, usage: GPUBufferUsage.STORAGE });
+    const make = (a: string) => rt.device.createBuffer({ label: `multi-tensor empty slots (${a})`, size: EMPTY_RANGES * EMPTY_BYTES, usage: GPUBufferUsage.STORAGE });
     const made = { read: make('read'), read_write: make('read_write') };
     rt.onDestroy(() => {
       made.read.destroy();
@@ -116,5 +127,5 @@ export function emptySlotBinding(rt: GpuRuntime, k: number, j: number, access: '
     });
     emptyBuffers.set(rt, (buffers = made));
   }
-  return { buffer: buffers[access], offset: (k * EMPTY_SLOT_BUFFERS + j) * EMPTY_BYTES, size: EMPTY_BYTES };
+  return buffers[access];
 }

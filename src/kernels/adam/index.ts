@@ -5,7 +5,7 @@ import { withPrelude } from '../prelude';
 import { defineKernel, launch, vec4Named, type LaunchSpec } from '../contract';
 import { f32Range, gridStride } from '../util';
 import { ADAM_MULTI_SLOTS, adamMultiKernel, type AdamSlotBinding, type AdamSlotUniform } from './multi';
-import { emptySlotBinding, forEachMultiChunk, slotWorkgroups } from '../multi_tensor';
+import { bindEmptySlots, forEachMultiChunk, slotWorkgroups } from '../multi_tensor';
 
 export { ADAM_MULTI_SLOTS, adamMultiKernel };
 
@@ -127,14 +127,14 @@ function launchMulti(rt: GpuRuntime, chunk: readonly AdamSlot[], entrySlots: num
     const bc = s ? biasCorrections(h, s.step) : { step_size: 0, bc2_sqrt: 0 };
     uniforms[`step_size${k}`] = bc.step_size;
     uniforms[`bc2_sqrt${k}`] = bc.bc2_sqrt;
-    // Buffer j of the slot: the tensor's, else (a slot the entry has past the chunk) an empty one.
-    const range = (b: GPUBuffer | null | undefined, j: number) => (s ? (b ? f32Range(b, s.n) : null) : k < entrySlots ? emptySlotBinding(rt, k, j, j === 1 ? 'read' : 'read_write') : null);
-    bindings[`param${k}`] = range(s?.param, 0);
-    bindings[`grad${k}`] = range(s?.grad, 1);
-    bindings[`exp_avg${k}`] = range(s?.state.expAvg, 2);
-    bindings[`exp_avg_sq${k}`] = range(s?.state.expAvgSq, 3);
-    bindings[`max_exp_avg_sq${k}`] = amsgrad ? range(s?.state.maxExpAvgSq, 4) : null;
+    const range = (b: GPUBuffer | null | undefined) => (s && b ? f32Range(b, s.n) : null);
+    bindings[`param${k}`] = range(s?.param);
+    bindings[`grad${k}`] = range(s?.grad);
+    bindings[`exp_avg${k}`] = range(s?.state.expAvg);
+    bindings[`exp_avg_sq${k}`] = range(s?.state.expAvgSq);
+    bindings[`max_exp_avg_sq${k}`] = amsgrad ? range(s?.state.maxExpAvgSq) : null;
   }
+  bindEmptySlots(rt, adamMultiKernel, bindings, chunk.length, entrySlots);
   const floats = chunk.reduce((a, s) => a + s.n, 0);
   launch(rt, adamMultiKernel, {
     op: `${h.decoupled ? 'adamw' : 'adam'}[${chunk.length} tensors, ${floats}${amsgrad ? ' amsgrad' : ''}]`,

@@ -7,7 +7,7 @@ import type { GpuRuntime } from '../../gpu/runtime';
 import ampShader from './amp.wgsl';
 import { withPrelude } from '../prelude';
 import { defineKernel, launch, vec4Named, type LaunchSpec } from '../contract';
-import { emptySlotBinding, forEachMultiChunk, slotWorkgroups } from '../multi_tensor';
+import { bindEmptySlots, forEachMultiChunk, slotWorkgroups } from '../multi_tensor';
 import { AMP_MULTI_SLOTS, type AmpSlotBinding, type AmpSlotUniform, ampMultiKernel } from './multi';
 
 /** The contract of amp.wgsl. */
@@ -72,8 +72,9 @@ export function unscaleGrads(rt: GpuRuntime, grads: readonly UnscaleSlot[], invS
         const g = chunk[k];
         uniforms[`n${k}`] = units[k];
         uniforms[`wg${k}`] = wgEnd[k];
-        bindings[`grad${k}`] = g ? { buffer: g.buffer, offset: 0, size: g.n * 4 } : k < entrySlots ? emptySlotBinding(rt, k, 0, 'read_write') : null;
+        bindings[`grad${k}`] = g ? { buffer: g.buffer, offset: 0, size: g.n * 4 } : null;
       }
+      bindEmptySlots(rt, ampMultiKernel, bindings, chunk.length, entrySlots);
       launch(rt, ampMultiKernel, {
         op: `gradScaler.unscale[${chunk.length} tensors, ${chunk.reduce((a, g) => a + g.n, 0)}]`,
         entry: `amp_unscale${vec4 ? '_v4' : ''}_x${entrySlots}`,

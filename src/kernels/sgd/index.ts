@@ -8,7 +8,7 @@ import { withPrelude } from '../prelude';
 import { defineKernel, launch, vec4Named, type LaunchSpec } from '../contract';
 import { f32Range, gridStride } from '../util';
 import { SGD_MULTI_SLOTS, sgdMultiKernel, type SlotBinding, type SlotUniform } from './multi';
-import { emptySlotBinding, forEachMultiChunk, slotWorkgroups } from '../multi_tensor';
+import { bindEmptySlots, forEachMultiChunk, slotWorkgroups } from '../multi_tensor';
 
 export { SGD_MULTI_SLOTS, sgdMultiKernel };
 
@@ -115,11 +115,11 @@ function launchMulti(rt: GpuRuntime, chunk: readonly SgdSlot[], entrySlots: numb
     uniforms[`n${k}`] = units[k];
     uniforms[`wg${k}`] = wgEnd[k];
     uniforms[`first${k}`] = Boolean(s?.first);
-    const empty = (j: number, access: 'read' | 'read_write') => (k < entrySlots ? emptySlotBinding(rt, k, j, access) : null);
-    bindings[`param${k}`] = s ? f32Range(s.param, s.n) : empty(0, 'read_write');
-    bindings[`grad${k}`] = s ? f32Range(s.grad, s.n) : empty(1, 'read');
-    bindings[`buf${k}`] = !withMomentum ? null : s ? f32Range(s.buf!, s.n) : empty(2, 'read_write');
+    bindings[`param${k}`] = s ? f32Range(s.param, s.n) : null;
+    bindings[`grad${k}`] = s ? f32Range(s.grad, s.n) : null;
+    bindings[`buf${k}`] = s && withMomentum ? f32Range(s.buf!, s.n) : null;
   }
+  bindEmptySlots(rt, sgdMultiKernel, bindings, chunk.length, entrySlots);
   const floats = chunk.reduce((a, s) => a + s.n, 0);
   launch(rt, sgdMultiKernel, {
     op: `sgd[${chunk.length} tensors, ${floats}${withMomentum ? ' momentum' : ''}]`,
